@@ -1,0 +1,41 @@
+"""jaxgd: see how gradient-descent optimizers move on a loss surface, in JAX.
+
+The library never changes JAX's configuration: enable float64 yourself with
+``jax.config.update("jax_enable_x64", True)`` before creating arrays (the CLI does so for
+``--dtype float64``).
+"""
+
+from jaxgd.data import Order, jax_order, notebook_data, numpy_order, sample_order
+from jaxgd.model import Params, analytic_grad, mse, predict
+from jaxgd.optim import OPTIMIZERS, adam, gd, momentum, nesterov, rmsprop
+from jaxgd.problems import Problem, linear_regression, notebook
+from jaxgd.surface import GradCheck, grad_check, loss_surface
+from jaxgd.trajectory import Trajectory, run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradCheck",
+    "OPTIMIZERS",
+    "Order",
+    "Params",
+    "Problem",
+    "Trajectory",
+    "adam",
+    "analytic_grad",
+    "gd",
+    "grad_check",
+    "jax_order",
+    "linear_regression",
+    "loss_surface",
+    "momentum",
+    "mse",
+    "nesterov",
+    "notebook",
+    "notebook_data",
+    "numpy_order",
+    "predict",
+    "rmsprop",
+    "run",
+    "sample_order",
+]

@@ -1,0 +1,195 @@
+"""The command line: parse, call the library, write files. No numerics live here.
+
+``jaxgd run``       one optimizer run (``--json PATH`` or ``-`` for the whole trajectory)
+``jaxgd grads``     jax.grad against the notebook's analytic gradient over the grid
+``jaxgd notebook``  the notebook's printed numbers, and every optimizer × sampling mode
+
+Bad arguments exit with status 2 and one line on stderr; nothing is written to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the user's terms
+    "lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size", "init": "--init",
+    "sampling": "--sampling", "rng": "--rng", "seed": "--seed", "optimizer": "--optimizer",
+    "beta": "--beta", "decay": "--decay", "eps": "--eps", "b1": "--b1", "b2": "--b2",
+    "noise": "--noise", "dtype": "--dtype",
+}
+HYPER = ("beta", "decay", "eps", "b1", "b2")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _flagged(err: Exception) -> str:
+    msg = str(err)
+    first = msg.split(" ", 1)[0]
+    return FLAGS[first] + msg[len(first):] if first in FLAGS else msg
+
+
+def _init_pair(text: str):
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"must be two numbers W,b (e.g. --init=-4,-7), got {text!r}")
+    try:
+        return tuple(float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be two numbers W,b (e.g. --init=-4,-7), got {text!r}") from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="working precision (default float64, as the notebook)")
+    p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to y (default 0)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of that noise (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jaxgd", description="See how gradient-descent optimizers move on a loss surface.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run one optimizer and print or save its trajectory")
+    r.add_argument("--optimizer", default="gd",
+                   help="gd, momentum, nesterov, rmsprop, adam, or optax:NAME (default gd)")
+    r.add_argument("--lr", type=float, default=0.05, help="learning rate > 0 (default 0.05)")
+    r.add_argument("--epochs", type=int, default=20, help="passes over the data (default 20)")
+    r.add_argument("--batch-size", type=int, default=None, help="omit for full batch; 1 = SGD")
+    r.add_argument("--sampling", default="shuffle", help="shuffle or replacement (default shuffle)")
+    r.add_argument("--rng", default="jax", help="jax or numpy (the notebook's stream) (default jax)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the sample order (default 0)")
+    r.add_argument("--init", type=_init_pair, default=(-4.0, -7.0), metavar="W,b",
+                   help="starting point, e.g. --init=-4,-7 (default)")
+    for h in HYPER:
+        r.add_argument(f"--{h}", type=float, default=None, help=f"{h} (for the optimizers that take it)")
+    r.add_argument("--json", metavar="PATH", default=None, help="write the trajectory as JSON; - for stdout")
+    _add_common(r)
+
+    g = sub.add_parser("grads", help="compare jax.grad with the analytic gradient over the grid")
+    g.add_argument("--grid", type=int, default=101, help="points per axis over [-8, 8] (default 101)")
+    _add_common(g)
+
+    n = sub.add_parser("notebook", help="the notebook's numbers, and every optimizer × sampling mode")
+    n.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    return parser
+
+
+def _setup_dtype(dtype: str) -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", dtype == "float64")
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_dtype(args.dtype)
+    try:
+        return {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook}[args.command](parser, args)
+    except KeyboardInterrupt:
+        print("jaxgd: interrupted", file=sys.stderr)
+        return 130
+
+
+def _problem(parser, args):
+    import jaxgd
+
+    try:
+        return jaxgd.notebook(noise=args.noise, seed=args.data_seed, dtype=args.dtype)
+    except (TypeError, ValueError) as e:
+        msg = _flagged(e).replace("seed ", "--data-seed ", 1) if str(e).startswith("seed") else _flagged(e)
+        parser.error(msg)
+
+
+def _cmd_run(parser, args) -> int:
+    import jax
+
+    import jaxgd
+    from jaxgd.io import write_json
+    from jaxgd.trajectory import check_run_args
+
+    problem = _problem(parser, args)
+    hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
+    try:
+        cfg = check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
+                             args.sampling, args.rng, args.seed, hyper)
+    except (TypeError, ValueError) as e:
+        parser.error(_flagged(e))
+    if args.json not in (None, "-"):
+        _check_writable(parser, "--json", args.json)
+    t = jaxgd.run(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
+                  args.sampling, args.rng, args.seed, **hyper)
+    div = int(t.diverged_at)
+    config = {
+        "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
+        "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": list(args.init),
+        "hyper": cfg.spec.hyper | {}, "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
+        "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
+    }
+    config["hyper"].pop("lr", None)
+    if args.json is not None:
+        write_json(args.json, {
+            "optimizer": args.optimizer, "config": config,
+            "final": {"w": t.final.w, "b": t.final.b},
+            "params": {"w": t.params.w, "b": t.params.b},
+            "loss": t.loss, "batch_loss": t.batch_loss,
+            "diverged_at": None if div < 0 else div,
+        })
+        if args.json == "-":
+            return 0
+    w, b = float(t.final.w), float(t.final.b)
+    state = "finite throughout" if div < 0 else f"diverged at step {div}"
+    print(f"{args.optimizer}: {cfg.steps} steps on {config['device']} ({args.dtype}) -> "
+          f"W = {w!r}, b = {b!r}, loss = {float(t.loss[-1])!r} ({state})")
+    return 0
+
+
+def _check_writable(parser, flag: str, path: str) -> None:
+    import os
+
+    d = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        parser.error(f"{flag}: {path!r} is a folder; give a file path")
+    if not os.path.isdir(d) or not os.access(d, os.W_OK):
+        parser.error(f"{flag}: cannot write to {path!r}: folder {d!r} is missing or not writable")
+
+
+def _cmd_grads(parser, args) -> int:
+    import numpy as np
+
+    import jaxgd
+
+    if args.grid < 2:
+        parser.error(f"--grid must be an integer >= 2, got {args.grid}")
+    if args.grid > 4001:
+        parser.error(f"--grid must be at most 4001 points per axis, got {args.grid}")
+    problem = _problem(parser, args)
+    w = np.linspace(*problem.w_range, args.grid)
+    b = np.linspace(*problem.b_range, args.grid)
+    gc = jaxgd.grad_check(problem, w, b)
+    print(f"jax.grad vs analytic gradient on a {args.grid}×{args.grid} grid over "
+          f"W in {list(problem.w_range)}, b in {list(problem.b_range)} ({args.dtype}):")
+    print(f"  max abs error {gc.max_abs_error:.3e}, max rel error {gc.max_rel_error:.3e} "
+          f"(worst at W={gc.worst.w:.4g}, b={gc.worst.b:.4g})")
+    print(f"  {'W':>8} {'b':>8} | {'dL/dW autodiff':>22} {'dL/dW analytic':>22} | "
+          f"{'dL/db autodiff':>22} {'dL/db analytic':>22}")
+    n = args.grid
+    for i, j in ((0, 0), (n // 4, 3 * n // 4), (n // 2, n // 2), (3 * n // 4, n // 4), (n - 1, n - 1)):
+        print(f"  {w[i]:8.3f} {b[j]:8.3f} | {float(gc.autodiff.w[i, j]):22.15g} {float(gc.analytic.w[i, j]):22.15g} | "
+              f"{float(gc.autodiff.b[i, j]):22.15g} {float(gc.analytic.b[i, j]):22.15g}")
+    return 0
+
+
+def _cmd_notebook(parser, args) -> int:
+    from jaxgd.summary import notebook_numbers, optimizer_table
+
+    for line in notebook_numbers(args.dtype):
+        print(line)
+    print()
+    for line in optimizer_table():
+        print(line)
+    return 0

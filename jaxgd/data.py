@@ -1,0 +1,111 @@
+"""Data and sample orders.
+
+The order in which examples are seen is data, built before the run and fed to the scan:
+an :class:`Order` holds, for each of ``T`` steps, ``B`` example indices and a mask that is
+False on the padding of a ragged last minibatch. The same order can then be given to every
+optimizer, and a test can feed in the notebook's own ``np.random`` stream.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SAMPLINGS = ("shuffle", "replacement")
+RNGS = ("jax", "numpy")
+
+# Purposes folded into a seed's key, so that data noise and sample order never share a stream.
+_NOISE, _ORDER = 0, 1
+
+
+class Order(NamedTuple):
+    """Which examples each step sees: ``idx`` int32 ``(T, B)``, ``mask`` bool ``(T, B)``."""
+
+    idx: jax.Array
+    mask: jax.Array
+
+
+def notebook_data(noise: float = 0.0, seed: int = 0, dtype=None) -> tuple[jax.Array, jax.Array]:
+    """The notebook's data: ``x = linspace(-5, 5, 51)``, ``y = 2x + 3``.
+
+    With ``noise > 0``, ``y`` gets i.i.d. ``N(0, noise**2)`` added, drawn with ``jax.random``
+    from the key of ``seed`` (so the noisy sample differs from the notebook's unseeded one,
+    but is reproducible). ``dtype`` defaults to JAX's default float (float64 under x64).
+    Returns ``(x, y)``, each of shape ``(51,)``.
+    """
+    from jaxgd._checks import check_dtype, check_nonneg_number, check_seed
+
+    noise = check_nonneg_number("noise", noise)
+    seed = check_seed(seed)
+    dtype = check_dtype(dtype)
+    x_np = np.linspace(-5, 5, num=51)  # NumPy's float64 points, exactly the notebook's
+    x, y = jnp.asarray(x_np, dtype), jnp.asarray(2 * x_np + 3, dtype)
+    if noise > 0:
+        key = jax.random.fold_in(jax.random.key(seed), _NOISE)
+        y = y + noise * jax.random.normal(key, x.shape, dtype)
+    return x, y
+
+
+def steps_per_epoch(m: int, batch_size: int) -> int:
+    """``ceil(m / batch_size)``: the last minibatch of an epoch may be ragged."""
+    return math.ceil(m / batch_size)
+
+
+def order_key(seed) -> jax.Array:
+    """The key a run's sample order is drawn from (``seed`` may be traced)."""
+    return jax.random.fold_in(jax.random.key(seed), _ORDER)
+
+
+def jax_order(key: jax.Array, m: int, batch_size: int, epochs: int, sampling: str) -> Order:
+    """A sample order from ``jax.random``; pure, so it can be vmapped over keys.
+
+    ``shuffle``: each epoch a fresh permutation of ``range(m)`` cut into
+    ``ceil(m / batch_size)`` consecutive batches, the last one padded and masked.
+    ``replacement``: every step draws ``batch_size`` indices independently and uniformly.
+    Epoch ``e`` draws from ``fold_in(key, e)``, so a longer run extends a shorter one's order.
+    """
+    spe = steps_per_epoch(m, batch_size)
+    keys = jax.vmap(lambda e: jax.random.fold_in(key, e))(jnp.arange(epochs))
+    if sampling == "replacement":
+        draw = lambda k: jax.random.randint(k, (spe, batch_size), 0, m, dtype=jnp.int32)
+        idx = jax.vmap(draw)(keys).reshape(-1, batch_size)
+        return Order(idx, jnp.ones(idx.shape, bool))
+    perms = jax.vmap(lambda k: jax.random.permutation(k, m))(keys)
+    return _cut(perms.astype(jnp.int32), spe, batch_size, jnp)
+
+
+def numpy_order(seed: int, m: int, batch_size: int, epochs: int, sampling: str) -> Order:
+    """The notebook's own stream: ``np.random.seed(seed)``, then per epoch
+    ``np.random.permutation(m)`` (shuffle) or per draw ``np.random.randint(0, m)``
+    (replacement, one call per index, as the notebook's SGD loop does).
+
+    Uses a private ``RandomState(seed)`` (the same stream) and leaves NumPy's global one alone.
+    """
+    rs = np.random.RandomState(seed)
+    spe = steps_per_epoch(m, batch_size)
+    if sampling == "replacement":
+        n = epochs * spe * batch_size
+        idx = np.array([rs.randint(0, m) for _ in range(n)], np.int32).reshape(-1, batch_size)
+        return Order(jnp.asarray(idx), jnp.ones(idx.shape, bool))
+    perms = np.stack([rs.permutation(m) for _ in range(epochs)]).astype(np.int32)
+    return _cut(perms, spe, batch_size, np)
+
+
+def _cut(perms, spe: int, batch_size: int, xp) -> Order:
+    """``(epochs, m)`` permutations → an Order of ``(epochs * spe, batch_size)``, padding masked."""
+    epochs, m = perms.shape
+    pad = spe * batch_size - m
+    idx = xp.concatenate([perms, xp.zeros((epochs, pad), perms.dtype)], axis=1)
+    mask = xp.concatenate([xp.ones((epochs, m), bool), xp.zeros((epochs, pad), bool)], axis=1)
+    return Order(jnp.asarray(idx.reshape(-1, batch_size)), jnp.asarray(mask.reshape(-1, batch_size)))
+
+
+def sample_order(m: int, batch_size: int, epochs: int, sampling: str, rng: str, seed: int) -> Order:
+    """The order of a minibatch run: from ``jax.random`` (rng="jax") or NumPy (rng="numpy")."""
+    if rng == "numpy":
+        return numpy_order(seed, m, batch_size, epochs, sampling)
+    return jax_order(order_key(seed), m, batch_size, epochs, sampling)

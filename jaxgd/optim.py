@@ -1,0 +1,194 @@
+"""Update rules, written from scratch as optax ``GradientTransformation``s.
+
+Every rule acts elementwise on each parameter, its state starts at zero, and its update is
+the full step (learning rate included), so ``θ ← θ + update`` (``optax.apply_updates``).
+
+=========  ==================================================================================
+gd         θ ← θ − lr·g
+momentum   v ← β·v + (1−β)·g;  θ ← θ − lr·v                       (EMA form; β = ``beta``)
+nesterov   v ← β·v + (1−β)·g;  θ ← θ − lr·(β·v + (1−β)·g)         (look-ahead of the above)
+rmsprop    s ← ρ·s + (1−ρ)·g²; θ ← θ − lr·g/(√s + ε)               (ρ = ``decay``; ε outside √)
+adam       m ← β₁·m + (1−β₁)·g; v ← β₂·v + (1−β₂)·g²; t ← t + 1 (t = 1 at the first step);
+           θ ← θ − lr·m̂/(√v̂ + ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)
+=========  ==================================================================================
+
+Equivalences with optax (tested): momentum ≡ ``optax.sgd(lr·(1−β), momentum=β)``,
+nesterov ≡ ``optax.sgd(lr·(1−β), momentum=β, nesterov=True)``,
+rmsprop ≡ ``optax.rmsprop(lr, decay, eps, eps_in_sqrt=False)``, adam ≡ ``optax.adam(lr, b1, b2, eps)``.
+
+Hyperparameters may be traced arrays, so a sweep over them compiles once. Any optax
+optimizer is also reachable as ``"optax:NAME"``; see :func:`resolve`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgd._checks import check_number
+
+
+class TraceState(NamedTuple):
+    """Momentum / Nesterov state: the velocity ``v`` (a pytree like the params)."""
+
+    v: Any
+
+
+class RMSState(NamedTuple):
+    """RMSProp state: the running mean of squared gradients ``s``."""
+
+    s: Any
+
+
+class AdamState(NamedTuple):
+    """Adam state: step count (int32), first moment ``mu``, second moment ``nu``."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+def _zeros(params):
+    return jax.tree.map(jnp.zeros_like, params)
+
+
+def _ema(decay, old, new):
+    return jax.tree.map(lambda o, n: decay * o + (1 - decay) * n, old, new)
+
+
+def gd(lr) -> optax.GradientTransformation:
+    """Plain gradient descent: update = −lr·g."""
+
+    def update(g, state, params=None):
+        return jax.tree.map(lambda gi: -lr * gi, g), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def momentum(lr, beta=0.9) -> optax.GradientTransformation:
+    """Heavy ball, EMA form: v ← β·v + (1−β)·g; update = −lr·v."""
+
+    def update(g, state, params=None):
+        v = _ema(beta, state.v, g)
+        return jax.tree.map(lambda vi: -lr * vi, v), TraceState(v)
+
+    return optax.GradientTransformation(lambda p: TraceState(_zeros(p)), update)
+
+
+def nesterov(lr, beta=0.9) -> optax.GradientTransformation:
+    """Nesterov momentum, EMA form: v ← β·v + (1−β)·g; update = −lr·(β·v + (1−β)·g)."""
+
+    def update(g, state, params=None):
+        v = _ema(beta, state.v, g)
+        return jax.tree.map(lambda vi, gi: -lr * (beta * vi + (1 - beta) * gi), v, g), TraceState(v)
+
+    return optax.GradientTransformation(lambda p: TraceState(_zeros(p)), update)
+
+
+def rmsprop(lr, decay=0.9, eps=1e-8) -> optax.GradientTransformation:
+    """RMSProp: s ← ρ·s + (1−ρ)·g²; update = −lr·g/(√s + ε)."""
+
+    def update(g, state, params=None):
+        s = _ema(decay, state.s, jax.tree.map(jnp.square, g))
+        return jax.tree.map(lambda gi, si: -lr * gi / (jnp.sqrt(si) + eps), g, s), RMSState(s)
+
+    return optax.GradientTransformation(lambda p: RMSState(_zeros(p)), update)
+
+
+def adam(lr, b1=0.9, b2=0.999, eps=1e-8) -> optax.GradientTransformation:
+    """Adam with bias correction, ε outside the square root (t = 1 at the first step)."""
+
+    def update(g, state, params=None):
+        t = state.count + 1
+        mu = _ema(b1, state.mu, g)
+        nu = _ema(b2, state.nu, jax.tree.map(jnp.square, g))
+        c1 = 1 - b1 ** t.astype(jnp.result_type(b1, float))
+        c2 = 1 - b2 ** t.astype(jnp.result_type(b2, float))
+        step = jax.tree.map(lambda m, v: -lr * (m / c1) / (jnp.sqrt(v / c2) + eps), mu, nu)
+        return step, AdamState(t, mu, nu)
+
+    def init(p):
+        return AdamState(jnp.zeros([], jnp.int32), _zeros(p), _zeros(p))
+
+    return optax.GradientTransformation(init, update)
+
+
+# name -> (constructor, {hyperparameter: (default, low, low_open, high, high_open)})
+_UNIT = (0.0, False, 1.0, True)  # in [0, 1)
+BUILTIN = {
+    "gd": (gd, {}),
+    "momentum": (momentum, {"beta": (0.9, *_UNIT)}),
+    "nesterov": (nesterov, {"beta": (0.9, *_UNIT)}),
+    "rmsprop": (rmsprop, {"decay": (0.9, *_UNIT), "eps": (1e-8, 0.0, False, None, False)}),
+    "adam": (adam, {"b1": (0.9, *_UNIT), "b2": (0.999, *_UNIT), "eps": (1e-8, 0.0, False, None, False)}),
+}
+OPTIMIZERS = tuple(BUILTIN)
+OPTAX_PREFIX = "optax:"
+
+
+class Spec(NamedTuple):
+    """A resolved optimizer: the static ``kind`` (hashable) and its traced ``hyper`` numbers."""
+
+    kind: tuple
+    hyper: dict
+
+
+def _names() -> str:
+    return ", ".join(map(repr, OPTIMIZERS)) + " or 'optax:NAME' (any optax optimizer, e.g. 'optax:adamw')"
+
+
+def resolve(optimizer: str, lr: float, hyper: dict) -> Spec:
+    """Check an optimizer name and its hyperparameters, before anything is traced.
+
+    Built-ins take the keyword hyperparameters listed in :data:`BUILTIN`, each a finite number
+    in its range. ``"optax:NAME"`` calls ``optax.NAME(learning_rate=lr, **hyper)``; its numeric
+    hyperparameters are traced, others (bools, strings) are static.
+    """
+    if not isinstance(optimizer, str):
+        raise TypeError(f"optimizer must be a string, one of {_names()}; got {optimizer!r}")
+    if optimizer in BUILTIN:
+        _, table = BUILTIN[optimizer]
+        unknown = sorted(set(hyper) - set(table))
+        if unknown:
+            allowed = ", ".join(table) or "none"
+            raise TypeError(
+                f"optimizer {optimizer!r} takes no hyperparameter {unknown[0]!r} (its hyperparameters: {allowed})"
+            )
+        values = {"lr": lr}
+        for name, (default, low, low_open, high, high_open) in table.items():
+            values[name] = check_number(name, hyper.get(name, default), low=low, low_open=low_open,
+                                        high=high, high_open=high_open)
+        return Spec((optimizer,), values)
+    if optimizer.startswith(OPTAX_PREFIX):
+        name = optimizer[len(OPTAX_PREFIX):]
+        fn = getattr(optax, name, None) if name.isidentifier() and not name.startswith("_") else None
+        if not callable(fn):
+            raise ValueError(f"optimizer {optimizer!r}: optax has no optimizer named {name!r}")
+        traced = {"lr": lr}
+        static = {}
+        for k, v in hyper.items():
+            if isinstance(v, (bool, str)) or v is None:
+                static[k] = v
+            else:
+                traced[k] = check_number(k, v)
+        try:
+            tx = fn(learning_rate=lr, **{k: v for k, v in traced.items() if k != "lr"}, **static)
+        except TypeError as e:
+            raise TypeError(f"optimizer {optimizer!r} rejected its arguments: {e}") from None
+        if not isinstance(tx, optax.GradientTransformation):
+            raise ValueError(f"optimizer {optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
+        return Spec((optimizer, tuple(sorted(static.items()))), traced)
+    raise ValueError(f"optimizer must be one of {_names()}; got {optimizer!r}")
+
+
+def build(kind: tuple, hyper: dict) -> optax.GradientTransformation:
+    """The transformation for a resolved ``kind`` with (possibly traced) ``hyper``."""
+    name = kind[0]
+    if name in BUILTIN:
+        return BUILTIN[name][0](**hyper)
+    hyper = dict(hyper)
+    lr = hyper.pop("lr")
+    return getattr(optax, name[len(OPTAX_PREFIX):])(learning_rate=lr, **hyper, **dict(kind[1]))

@@ -1,0 +1,59 @@
+"""The notebook's three sampling modes, and default learning rates for every optimizer.
+
+gd reproduces the notebook's cells exactly (its learning rates and budgets; epochs here count
+passes, so the notebook's ``EPOCH=1`` is ``epochs=2``). The notebook left Momentum, RMSProp
+and Adam empty; their learning rates and budgets below were chosen so that every path is
+visible on the [-8, 8]² plot and ends near the minimum (2, 3) — see the README's table.
+Within a mode every optimizer uses the same seed, so all see the same sample order (a longer
+run's order extends a shorter one's).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Mode(NamedTuple):
+    """A sampling mode: how a run draws its batches."""
+
+    name: str
+    label: str
+    batch_size: int | None
+    sampling: str
+    rng: str
+    seed: int
+
+
+MODES = (
+    Mode("full", "full batch", None, "shuffle", "numpy", 0),
+    Mode("sgd", "SGD (batch 1)", 1, "replacement", "numpy", 2),
+    Mode("minibatch", "minibatch (batch 8)", 8, "shuffle", "numpy", 1),
+)
+
+# (optimizer, mode) -> (lr, epochs)
+SETTINGS = {
+    ("gd", "full"): (5e-2, 20),
+    ("gd", "sgd"): (1e-2, 2),
+    ("gd", "minibatch"): (5e-2, 2),
+    ("momentum", "full"): (5e-2, 100),
+    ("momentum", "sgd"): (2e-2, 5),
+    ("momentum", "minibatch"): (5e-2, 15),
+    ("nesterov", "full"): (5e-2, 100),
+    ("nesterov", "sgd"): (2e-2, 5),
+    ("nesterov", "minibatch"): (5e-2, 15),
+    ("rmsprop", "full"): (2e-1, 100),
+    ("rmsprop", "sgd"): (1e-1, 5),
+    ("rmsprop", "minibatch"): (2e-1, 15),
+    ("adam", "full"): (3e-1, 100),
+    ("adam", "sgd"): (2e-1, 5),
+    ("adam", "minibatch"): (3e-1, 15),
+}
+
+REPORT_OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
+
+
+def mode(name: str) -> Mode:
+    for m in MODES:
+        if m.name == name:
+            return m
+    raise ValueError(f"mode must be one of {', '.join(repr(m.name) for m in MODES)}; got {name!r}")

@@ -1,0 +1,87 @@
+"""The loss over a grid of parameters, and the autodiff-vs-analytic gradient check.
+
+Layout: ``S[i, j] = loss(w_values[i], b_values[j])`` — rows follow the first parameter.
+(plotly's ``Surface(z=S)`` runs ``z[row]`` along *y*, so plot ``z=S.T`` with ``x=w, y=b``.)
+The grid is evaluated with ``vmap`` over ``b`` inside ``lax.map`` over chunks of ``w``, so the
+memory held at once is about ``chunk × len(b) × m`` numbers, never the whole grid × data.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd.model import Params
+from jaxgd.problems import Problem
+
+# Elements (grid points × data points) evaluated at once; 2**22 float64 = 32 MiB.
+CHUNK_ELEMENTS = 2**22
+
+
+def _grid_axis(name: str, v, dtype) -> jax.Array:
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    return jnp.asarray(a, dtype)
+
+
+def _rows_per_chunk(problem: Problem, nb: int) -> int:
+    m = problem.num_examples or 1
+    return max(1, CHUNK_ELEMENTS // (nb * m))
+
+
+def _point(what, loss_fn, grad_fn, params, data):
+    if what == "loss":
+        return loss_fn(params, data, None)
+    return jax.grad(loss_fn)(params, data, None), grad_fn(params, data, None)
+
+
+@partial(jax.jit, static_argnames=("what", "loss_fn", "grad_fn", "rows"))
+def _on_grid(what, loss_fn, grad_fn, rows, data, w, b):
+    """:func:`_point` at every ``Params(w[i], b[j])``; outputs stacked ``(len(w), len(b), ...)``."""
+    f = lambda p: _point(what, loss_fn, grad_fn, p, data)
+    row = lambda wi: jax.vmap(lambda bj: f(Params(wi, bj)))(b)
+    return jax.lax.map(row, w, batch_size=min(rows, w.shape[0]))
+
+
+def loss_surface(problem: Problem, w_values, b_values) -> jax.Array:
+    """Full-data loss on the grid: shape ``(len(w_values), len(b_values))``, ``S[i, j] = L(w_i, b_j)``."""
+    w = _grid_axis("w_values", w_values, problem.dtype)
+    b = _grid_axis("b_values", b_values, problem.dtype)
+    rows = _rows_per_chunk(problem, b.shape[0])
+    return _on_grid("loss", problem.loss_fn, None, rows, problem.data, w, b)
+
+
+class GradCheck(NamedTuple):
+    """``jax.grad`` against the analytic gradient over a grid (arrays ``(len(w), len(b))``).
+
+    ``max_abs_error``: max over the grid of ``|g_ad − g_an|`` (both components).
+    ``max_rel_error``: max of ``‖g_ad − g_an‖₂ / ‖g_an‖₂`` (points where ``g_an = 0`` use
+    the dtype's ``tiny`` as denominator). ``worst``: the grid point of the largest relative error.
+    """
+
+    max_abs_error: float
+    max_rel_error: float
+    worst: Params
+    autodiff: Params
+    analytic: Params
+
+
+def grad_check(problem: Problem, w_values, b_values) -> GradCheck:
+    """Compare ``jax.grad(problem.loss_fn)`` with ``problem.grad_fn`` at every grid point."""
+    w = _grid_axis("w_values", w_values, problem.dtype)
+    b = _grid_axis("b_values", b_values, problem.dtype)
+    rows = _rows_per_chunk(problem, b.shape[0])
+    ad, an = _on_grid("grads", problem.loss_fn, problem.grad_fn, rows, problem.data, w, b)
+    dw, db = ad.w - an.w, ad.b - an.b
+    abs_err = jnp.maximum(jnp.abs(dw), jnp.abs(db))
+    tiny = jnp.finfo(dw.dtype).tiny
+    rel = jnp.hypot(dw, db) / jnp.maximum(jnp.hypot(an.w, an.b), tiny)
+    i, j = np.unravel_index(int(jnp.argmax(rel)), rel.shape)
+    return GradCheck(float(abs_err.max()), float(rel.max()), Params(float(w[i]), float(b[j])), ad, an)

@@ -1,0 +1,98 @@
+"""Float64 references written in the notebook's style: Python loops over NumPy.
+
+These mirror the notebook's cells (``GradientDescent``, ``UpdateParams_GradientDescent``,
+``SGDAlgo``, ``MinibatchGradientDescentAlgo``) with its known faults fixed (SGD uses its
+``learning_rate``; ``epochs`` counts passes). The sample order is passed in, so the same
+order can be fed to jaxgd.
+"""
+
+import numpy as np
+
+X = np.linspace(-5, 5, num=51)
+Y = 2 * X + 3
+
+
+def loss(pred, Y):
+    return 1 / len(Y) * np.sum(np.square(pred - Y))
+
+
+def predict(X, w, b):
+    return w * X + b
+
+
+def surface_loops(W_linspace, b_linspace, X=X, Y=Y):
+    """The notebook's double loop: ``loss_all[i, j]`` at ``(W_linspace[i], b_linspace[j])``."""
+    loss_all = np.zeros((len(W_linspace), len(b_linspace)))
+    for i in range(len(W_linspace)):
+        for j in range(len(b_linspace)):
+            loss_all[i, j] = loss(predict(X, W_linspace[i], b_linspace[j]), Y)
+    return loss_all
+
+
+def gradient(X, Y, W, b):
+    """The notebook's GradientDescent(): loss and {dL/dW, dL/db} on the batch given."""
+    X, Y = np.atleast_1d(X), np.atleast_1d(Y)
+    m = len(Y)
+    error = W * X + b - Y
+    return 1 / m * np.sum(np.square(error)), (1 / m * np.sum(2 * error * X), 1 / m * np.sum(2 * error))
+
+
+def gd_loop(batches, lr, W=-4.0, b=-7.0, rule="gd", hyper=None, X=X, Y=Y):
+    """Run over ``batches`` (a list of index arrays) with one of the update rules, elementwise.
+
+    Returns ``ws, bs`` (T+1 points), full-data ``losses`` (T+1) and ``batch_losses`` (T).
+    """
+    h = dict(beta=0.9, decay=0.9, eps=1e-8, b1=0.9, b2=0.999) | (hyper or {})
+    th = np.array([W, b], dtype=np.float64)
+    v = np.zeros(2)
+    s = np.zeros(2)
+    ws, bs, losses, batch_losses = [], [], [], []
+    for t, idx in enumerate(batches, start=1):
+        ws.append(th[0])
+        bs.append(th[1])
+        losses.append(loss(predict(X, th[0], th[1]), Y))
+        bl, (gw, gb) = gradient(X[idx], Y[idx], th[0], th[1])
+        batch_losses.append(bl)
+        g = np.array([gw, gb])
+        if rule == "gd":
+            th = th - lr * g
+        elif rule == "momentum":
+            v = h["beta"] * v + (1 - h["beta"]) * g
+            th = th - lr * v
+        elif rule == "nesterov":
+            v = h["beta"] * v + (1 - h["beta"]) * g
+            th = th - lr * (h["beta"] * v + (1 - h["beta"]) * g)
+        elif rule == "rmsprop":
+            s = h["decay"] * s + (1 - h["decay"]) * g**2
+            th = th - lr * g / (np.sqrt(s) + h["eps"])
+        elif rule == "adam":
+            v = h["b1"] * v + (1 - h["b1"]) * g
+            s = h["b2"] * s + (1 - h["b2"]) * g**2
+            mhat = v / (1 - h["b1"] ** t)
+            shat = s / (1 - h["b2"] ** t)
+            th = th - lr * mhat / (np.sqrt(shat) + h["eps"])
+        else:
+            raise ValueError(rule)
+    ws.append(th[0])
+    bs.append(th[1])
+    losses.append(loss(predict(X, th[0], th[1]), Y))
+    return np.array(ws), np.array(bs), np.array(losses), np.array(batch_losses)
+
+
+def notebook_sgd_batches(seed, epochs, m=51):
+    """The notebook's SGDAlgo order: np.random.seed(seed), one np.random.randint(0, m) per step."""
+    np.random.seed(seed)
+    return [np.array([np.random.randint(0, m)]) for _ in range(m * epochs)]
+
+
+def notebook_minibatches(seed, epochs, batch_size=8, m=51):
+    """The notebook's MinibatchGradientDescentAlgo order: a permutation per epoch, cut in batches."""
+    np.random.seed(seed)
+    out = []
+    for _ in range(epochs):
+        p = np.random.permutation(m)
+        full = m // batch_size
+        out += [p[k * batch_size:(k + 1) * batch_size] for k in range(full)]
+        if m % batch_size:
+            out.append(p[full * batch_size:])
+    return out
