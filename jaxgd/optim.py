@@ -22,6 +22,7 @@ optimizer is also reachable as ``"optax:NAME"``; see :func:`resolve`.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, NamedTuple
 
 import jax
@@ -167,6 +168,12 @@ def resolve(optimizer: str, lr: float, hyper: dict) -> Spec:
         fn = getattr(optax, name, None) if name.isidentifier() and not name.startswith("_") else None
         if not callable(fn):
             raise ValueError(f"optimizer {optimizer!r}: optax has no optimizer named {name!r}")
+        try:
+            takes_lr = "learning_rate" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            takes_lr = False
+        if not takes_lr:
+            raise ValueError(f"optimizer {optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
         traced = {"lr": lr}
         static = {}
         for k, v in hyper.items():

@@ -1,0 +1,107 @@
+"""The update rules written here against optax's own, and the no-recompile guarantee."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxgd
+from jaxgd import trajectory
+
+# (ours, our hyper, optax name, optax hyper given lr) — the README's equivalence table
+EQUIV = [
+    ("gd", {}, "optax:sgd", lambda lr: ({"lr": lr}, {})),
+    ("momentum", {"beta": 0.8}, "optax:sgd", lambda lr: ({"lr": lr * (1 - 0.8)}, {"momentum": 0.8})),
+    ("nesterov", {"beta": 0.8}, "optax:sgd",
+     lambda lr: ({"lr": lr * (1 - 0.8)}, {"momentum": 0.8, "nesterov": True})),
+    ("rmsprop", {"decay": 0.85, "eps": 1e-6}, "optax:rmsprop",
+     lambda lr: ({"lr": lr}, {"decay": 0.85, "eps": 1e-6, "eps_in_sqrt": False})),
+    ("adam", {"b1": 0.8, "b2": 0.99, "eps": 1e-6}, "optax:adam",
+     lambda lr: ({"lr": lr}, {"b1": 0.8, "b2": 0.99, "eps": 1e-6})),
+]
+MODES = [dict(batch_size=None), dict(batch_size=8, sampling="shuffle"), dict(batch_size=1, sampling="replacement")]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return jaxgd.notebook()
+
+
+@pytest.mark.parametrize("ours,hyper,theirs,make", EQUIV, ids=[e[0] for e in EQUIV])
+@pytest.mark.parametrize("mode", MODES, ids=["full", "minibatch", "sgd"])
+def test_rule_equals_optax(problem, ours, hyper, theirs, make, mode):
+    lr = 0.04
+    a = jaxgd.run(problem, ours, lr=lr, epochs=6, seed=3, **mode, **hyper)
+    lr_kw, other = make(lr)
+    b = jaxgd.run(problem, theirs, lr=lr_kw["lr"], epochs=6, seed=3, **mode, **other)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-12, atol=1e-13)
+    assert not np.allclose(np.asarray(a.params.w[1:]), -4.0)  # it moved
+
+
+def test_optax_name_equals_a_handwritten_optax_loop(problem):
+    t = jaxgd.run(problem, "optax:adamw", lr=0.1, epochs=30, weight_decay=1e-3)
+    tx = optax.adamw(0.1, weight_decay=1e-3)
+    p = jaxgd.Params(jax.numpy.float64(-4.0), jax.numpy.float64(-7.0))
+    state = tx.init(p)
+    loss = lambda q: problem.loss(q)
+    for _ in range(30):
+        g = jax.grad(loss)(p)
+        u, state = tx.update(g, state, p)
+        p = optax.apply_updates(p, u)
+    np.testing.assert_allclose([float(t.final.w), float(t.final.b)], [float(p.w), float(p.b)], rtol=1e-12)
+
+
+def test_optax_lion_runs(problem):
+    t = jaxgd.run(problem, "optax:lion", lr=0.05, epochs=400)
+    assert float(t.loss[-1]) < 1e-2 * float(t.loss[0])
+
+
+@pytest.mark.parametrize("opt,h1,h2", [
+    ("gd", {}, {}),
+    ("momentum", {"beta": 0.9}, {"beta": 0.5}),
+    ("rmsprop", {"decay": 0.9, "eps": 1e-8}, {"decay": 0.5, "eps": 1e-3}),
+    ("adam", {"b1": 0.9}, {"b1": 0.7}),
+    ("optax:adamw", {"weight_decay": 1e-4}, {"weight_decay": 1e-2}),
+])
+def test_hyperparameters_are_traced_no_recompile(problem, opt, h1, h2):
+    f = trajectory._run_compiled
+    a = jaxgd.run(problem, opt, lr=0.01, epochs=5, batch_size=8, **h1)
+    n = f._cache_size()
+    b = jaxgd.run(problem, opt, lr=0.02, epochs=5, batch_size=8, seed=7, **h2)
+    assert f._cache_size() == n
+    assert not np.array_equal(np.asarray(a.params.w), np.asarray(b.params.w))
+
+
+def test_a_new_problem_with_same_shapes_does_not_recompile():
+    f = trajectory._run_compiled
+    jaxgd.run(jaxgd.notebook(noise=0.5, seed=1), "adam", lr=0.1, epochs=3)
+    n = f._cache_size()
+    jaxgd.run(jaxgd.notebook(noise=1.0, seed=2), "adam", lr=0.1, epochs=3)
+    assert f._cache_size() == n
+
+
+def test_adam_first_step_is_lr_times_sign():
+    # With t = 1 bias correction, Adam's first step is lr·g/(|g| + eps) ≈ lr·sign(g) per parameter.
+    p = jaxgd.notebook()
+    t = jaxgd.run(p, "adam", lr=0.1, epochs=1, eps=0.0)
+    np.testing.assert_allclose(np.asarray(t.params.w[1] - t.params.w[0]), 0.1, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(t.params.b[1] - t.params.b[0]), 0.1, rtol=1e-12)
+
+
+@pytest.mark.parametrize("opt,kw,exc,match", [
+    ("adma", {}, ValueError, "'gd', 'momentum'.*optax:NAME"),
+    ("optax:nope", {}, ValueError, "optax has no optimizer named 'nope'"),
+    ("optax:tree", {}, ValueError, "no optimizer named .tree."),
+    ("optax:apply_updates", {}, ValueError, "not an optimizer taking learning_rate"),
+    ("optax:adam", {"bogus": 1.0}, TypeError, "rejected its arguments"),
+    ("gd", {"beta": 0.9}, TypeError, "takes no hyperparameter 'beta'"),
+    ("momentum", {"beta": 1.0}, ValueError, r"beta must be a finite number in \[0.0, 1.0\)"),
+    ("rmsprop", {"eps": -1.0}, ValueError, "eps must be a finite number >= 0"),
+    ("adam", {"b2": float("nan")}, ValueError, "b2 must be"),
+    ("adam", {"b1": "x"}, TypeError, "b1 must be"),
+    (3, {}, TypeError, "optimizer must be a string"),
+])
+def test_bad_optimizer_arguments(problem, opt, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        jaxgd.run(problem, opt, **kw)

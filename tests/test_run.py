@@ -1,0 +1,194 @@
+"""run(): sample orders, trajectories, divergence, dtypes and argument errors."""
+
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import Params, data
+
+import reference as ref
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return jaxgd.notebook()
+
+
+@pytest.mark.parametrize("rng", ["jax", "numpy"])
+def test_shuffle_order_is_a_permutation_per_epoch_with_ragged_mask(rng):
+    o = data.sample_order(51, 8, 3, "shuffle", rng, 5)
+    assert o.idx.shape == o.mask.shape == (21, 8)
+    idx, mask = np.asarray(o.idx), np.asarray(o.mask)
+    for e in range(3):
+        rows = slice(7 * e, 7 * (e + 1))
+        assert sorted(idx[rows][mask[rows]].tolist()) == list(range(51))
+        assert mask[rows].sum(axis=1).tolist() == [8] * 6 + [3]
+
+
+@pytest.mark.parametrize("rng", ["jax", "numpy"])
+def test_replacement_order(rng):
+    o = data.sample_order(51, 4, 2, "replacement", rng, 5)
+    idx = np.asarray(o.idx)
+    assert idx.shape == (26, 4) and np.asarray(o.mask).all()
+    assert idx.min() >= 0 and idx.max() < 51
+    assert len(set(idx.ravel().tolist())) < idx.size  # with replacement, repeats among 104 draws of 51
+
+
+def test_numpy_order_is_the_notebooks_stream():
+    o = data.numpy_order(2, 51, 1, 2, "replacement")
+    expected = np.concatenate(ref.notebook_sgd_batches(2, 2))
+    np.testing.assert_array_equal(np.asarray(o.idx)[:, 0], expected)
+
+
+@pytest.mark.parametrize("sampling", ["shuffle", "replacement"])
+@pytest.mark.parametrize("rng", ["jax", "numpy"])
+def test_a_longer_run_extends_a_shorter_runs_order(sampling, rng):
+    short = data.sample_order(51, 8, 2, sampling, rng, 9)
+    long = data.sample_order(51, 8, 5, sampling, rng, 9)
+    np.testing.assert_array_equal(np.asarray(long.idx)[:14], np.asarray(short.idx))
+
+
+def test_jax_orders_differ_by_seed_and_repeat_by_seed():
+    a = np.asarray(data.sample_order(51, 8, 2, "shuffle", "jax", 0).idx)
+    b = np.asarray(data.sample_order(51, 8, 2, "shuffle", "jax", 0).idx)
+    c = np.asarray(data.sample_order(51, 8, 2, "shuffle", "jax", 1).idx)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_every_optimizer_sees_the_same_order(problem):
+    # Fed the order of seed 4 explicitly, a run must equal the run drawn from seed 4.
+    order = data.sample_order(51, 8, 3, "shuffle", "jax", 4)
+    for opt in jaxgd.OPTIMIZERS:
+        a = jaxgd.run(problem, opt, lr=0.03, epochs=3, batch_size=8, seed=4)
+        b = jaxgd.run(problem, opt, lr=0.03, batch_size=8, order=order)
+        np.testing.assert_array_equal(np.asarray(a.params.w), np.asarray(b.params.w))
+
+
+def test_explicit_order_is_what_the_steps_see(problem):
+    batches = [np.array([0, 50, 7]), np.array([3, 3, 3]), np.array([10, 20, 30])]
+    order = jaxgd.Order(np.stack(batches), np.ones((3, 3), bool))
+    t = jaxgd.run(problem, "gd", lr=0.01, batch_size=3, order=order)
+    ws, bs, losses, bl = ref.gd_loop(batches, 0.01)
+    np.testing.assert_allclose(np.asarray(t.params.w), ws, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(t.batch_loss), bl, rtol=1e-12)
+
+
+def test_trajectory_fields(problem):
+    t = jaxgd.run(problem, "momentum", lr=0.05, epochs=2, batch_size=8)
+    T = 14
+    assert t.steps == T
+    assert t.params.w.shape == t.params.b.shape == t.loss.shape == (T + 1,)
+    assert t.batch_loss.shape == t.grad_norm.shape == t.update_norm.shape == (T,)
+    assert (float(t.params.w[0]), float(t.params.b[0])) == (-4.0, -7.0)
+    assert int(t.diverged_at) == -1 and not bool(t.diverged)
+    steps = np.hypot(np.diff(np.asarray(t.params.w)), np.diff(np.asarray(t.params.b)))
+    np.testing.assert_allclose(np.asarray(t.update_norm), steps, rtol=1e-10)
+    x, y = problem.data
+    np.testing.assert_allclose(float(t.loss[5]), float(jaxgd.mse(Params(t.params.w[5], t.params.b[5]), x, y)),
+                               rtol=1e-13)
+
+
+def test_divergence_is_recorded_not_raised(problem):
+    # Full-batch gd on this quadratic diverges for lr > 2/λmax = 2/(2·mean(x²)) ≈ 0.1154.
+    t = jaxgd.run(problem, "gd", lr=1.0, epochs=400)
+    k = int(t.diverged_at)
+    assert 0 < k <= 400 and bool(t.diverged)
+    loss = np.asarray(t.loss)
+    assert np.all(np.isfinite(loss[:k])) and not np.isfinite(loss[k])
+    assert np.all(~np.isfinite(loss[k:]))  # non-finite is kept from there on
+    stable = jaxgd.run(problem, "gd", lr=0.11, epochs=400)
+    assert int(stable.diverged_at) == -1 and float(stable.loss[-1]) < 1e-10
+
+
+def test_float32_run_with_its_own_tolerance():
+    p32 = jaxgd.notebook(dtype="float32")
+    t = jaxgd.run(p32, "gd", lr=1e-2, epochs=2, batch_size=1, sampling="replacement", rng="numpy", seed=2)
+    assert t.params.w.dtype == np.float32 and t.loss.dtype == np.float32
+    ws, bs, *_ = ref.gd_loop(ref.notebook_sgd_batches(2, 2), 1e-2)
+    # float32 eps ≈ 1.2e-7 and |θ| ≤ 7: the steps contract, so errors stay a few ulps of θ
+    # (measured 2.4e-7 in w and 3.8e-7 in b); 2e-6 is about 2 ulps of 7 plus margin
+    np.testing.assert_allclose(np.asarray(t.params.w), ws, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(np.asarray(t.params.b), bs, rtol=0, atol=2e-6)
+
+
+def test_other_data(problem):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3, 3, 30)
+    y = -1.5 * x + 0.5 + rng.normal(0, 0.1, 30)
+    p = jaxgd.linear_regression(x, y)
+    w_star, b_star = np.polyfit(x, y, 1)
+    np.testing.assert_allclose([p.minimum.w, p.minimum.b], [w_star, b_star], rtol=1e-10)
+    t = jaxgd.run(p, "gd", lr=0.1, epochs=300)
+    np.testing.assert_allclose([float(t.final.w), float(t.final.b)], [w_star, b_star], rtol=1e-8)
+
+
+def test_noisy_notebook_data_is_reproducible():
+    x1, y1 = jaxgd.notebook_data(noise=1.0, seed=3)
+    x2, y2 = jaxgd.notebook_data(noise=1.0, seed=3)
+    _, y3 = jaxgd.notebook_data(noise=1.0, seed=4)
+    np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
+    assert not np.array_equal(np.asarray(y1), np.asarray(y3))
+    resid = np.asarray(y1) - (2 * np.asarray(x1) + 3)
+    assert 0.5 < resid.std() < 1.5
+
+
+BAD_RUN = [
+    (dict(lr=0.0), ValueError, "lr must be a finite number > 0, got 0.0"),
+    (dict(lr=-1), ValueError, "lr must be a finite number > 0, got -1.0"),
+    (dict(lr=float("nan")), ValueError, "lr must be a finite number > 0, got nan"),
+    (dict(lr=float("inf")), ValueError, "lr must be a finite number > 0, got inf"),
+    (dict(lr="0.1"), TypeError, "lr must be a finite number > 0, got '0.1'"),
+    (dict(lr=True), TypeError, "lr must be"),
+    (dict(epochs=0), ValueError, "epochs must be an integer >= 1, got 0"),
+    (dict(epochs=-1), ValueError, "epochs must be an integer >= 1, got -1"),
+    (dict(epochs=2.5), TypeError, "epochs must be an integer >= 1, got 2.5"),
+    (dict(batch_size=0), ValueError, r"batch_size must be an integer in \[1, 51\], got 0"),
+    (dict(batch_size=52), ValueError, r"batch_size must be an integer in \[1, 51\], got 52"),
+    (dict(batch_size=8, sampling="random"), ValueError, "sampling must be one of 'shuffle', 'replacement'; got 'random'"),
+    (dict(rng="torch"), ValueError, "rng must be one of 'jax', 'numpy'; got 'torch'"),
+    (dict(seed=-1), ValueError, "seed must be an integer in"),
+    (dict(seed=1.5), TypeError, "seed must be an integer in"),
+    (dict(init=(1.0,)), ValueError, r"init must be two finite numbers \(w, b\), got 1 value"),
+    (dict(init=(1.0, 2.0, 3.0)), ValueError, "init must be two finite numbers"),
+    (dict(init=(1.0, np.inf)), ValueError, "init must be two finite numbers"),
+    (dict(init=("a", 1.0)), TypeError, "init must be two finite numbers"),
+    (dict(init=5.0), TypeError, "init must be two finite numbers"),
+    (dict(optimizer="sgd"), ValueError, "optimizer must be one of 'gd', 'momentum'"),
+]
+
+
+@pytest.mark.parametrize("kw,exc,match", BAD_RUN, ids=[str(k) for k, *_ in BAD_RUN])
+def test_bad_run_arguments_raise_before_compiling(problem, kw, exc, match):
+    from jaxgd import trajectory
+
+    n = trajectory._run_compiled._cache_size()
+    with pytest.raises(exc, match=match):
+        jaxgd.run(problem, **kw)
+    assert trajectory._run_compiled._cache_size() == n
+
+
+@pytest.mark.parametrize("x,y,exc,match", [
+    ([1.0, 2.0], [1.0], ValueError, "same length, got 2 and 1"),
+    ([], [], ValueError, "x must hold at least one point"),
+    ([1.0, np.nan], [1.0, 2.0], ValueError, "x must be finite, got nan at index 1"),
+    ([1.0, 2.0], [1.0, np.inf], ValueError, "y must be finite, got inf at index 1"),
+    ([[1.0, 2.0]], [1.0, 2.0], ValueError, "x must be a 1-D array"),
+    (["a", "b"], [1.0, 2.0], TypeError, "x must be a 1-D array of finite numbers"),
+])
+def test_bad_data(x, y, exc, match):
+    with pytest.raises(exc, match=match):
+        jaxgd.linear_regression(x, y)
+
+
+def test_problem_type_is_checked():
+    with pytest.raises(TypeError, match="problem must be a jaxgd.Problem"):
+        jaxgd.run("notebook")
+
+
+def test_float64_needs_x64(restore_x64):
+    import jax
+
+    jax.config.update("jax_enable_x64", False)
+    with pytest.raises(ValueError, match="x64"):
+        jaxgd.notebook(dtype="float64")
