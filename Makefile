@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/jaxgd notebook
+	$(VENV)/bin/jaxgd report
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -1,5 +1,6 @@
 """The command line: parse, call the library, write files. No numerics live here.
 
+``jaxgd report``    the main job: every optimizer × sampling mode as an offline HTML report + files
 ``jaxgd run``       one optimizer run (``--json PATH`` or ``-`` for the whole trajectory)
 ``jaxgd grads``     jax.grad against the notebook's analytic gradient over the grid
 ``jaxgd notebook``  the notebook's printed numbers, and every optimizer × sampling mode
@@ -16,7 +17,8 @@ FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the 
     "lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size", "init": "--init",
     "sampling": "--sampling", "rng": "--rng", "seed": "--seed", "optimizer": "--optimizer",
     "beta": "--beta", "decay": "--decay", "eps": "--eps", "b1": "--b1", "b2": "--b2",
-    "noise": "--noise", "dtype": "--dtype",
+    "noise": "--noise", "dtype": "--dtype", "optimizers": "--optimizers", "grid": "--grid",
+    "data_seed": "--data-seed", "out": "--out",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -73,6 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--grid", type=int, default=101, help="points per axis over [-8, 8] (default 101)")
     _add_common(g)
 
+    rp = sub.add_parser("report", help="the main job: every optimizer × sampling mode, as an offline report")
+    rp.add_argument("--optimizers", default=None,
+                    help="comma list (default gd,momentum,rmsprop,adam); any of gd, momentum, nesterov, rmsprop, "
+                         "adam, optax:NAME")
+    rp.add_argument("--lr", type=float, default=None, help="one learning rate for every run (default: presets)")
+    rp.add_argument("--epochs", type=int, default=None, help="epochs for every run (default: presets)")
+    rp.add_argument("--batch-size", type=int, default=None, help="the minibatch mode's batch size (default 8)")
+    rp.add_argument("--seed", type=int, default=None,
+                    help="sample-order seed for every mode (default: the notebook's, 2 for SGD and 1 for minibatch)")
+    rp.add_argument("--noise", type=float, default=None, help="std of noise added to the fitted y (default 0)")
+    rp.add_argument("--data-seed", type=int, default=None, help="seed of the data noise (default 0)")
+    rp.add_argument("--grid", type=int, default=None, help="surface points per axis (default 101)")
+    rp.add_argument("--dtype", choices=("float64", "float32"), default=None, help="default float64")
+    rp.add_argument("--out", default=None, help="output folder (default out/)")
+    rp.add_argument("--config", default=None, metavar="FILE.toml", help="read settings from a TOML file; "
+                    "flags override it")
+    rp.add_argument("--gif", action="store_true", default=None, help="also write paths.gif (matplotlib)")
+    rp.add_argument("--no-png", dest="png", action="store_false", default=None, help="skip the PNGs")
+
     n = sub.add_parser("notebook", help="the notebook's numbers, and every optimizer × sampling mode")
     n.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     return parser
@@ -87,9 +108,12 @@ def _setup_dtype(dtype: str) -> None:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_dtype(args.dtype)
+    cmds = {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook, "report": _cmd_report}
     try:
-        return {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook}[args.command](parser, args)
+        if args.command == "report":
+            return _cmd_report(parser, args)
+        _setup_dtype(args.dtype)
+        return cmds[args.command](parser, args)
     except KeyboardInterrupt:
         print("jaxgd: interrupted", file=sys.stderr)
         return 130
@@ -193,3 +217,86 @@ def _cmd_notebook(parser, args) -> int:
     for line in optimizer_table():
         print(line)
     return 0
+
+
+REPORT_KEYS = ("optimizers", "lr", "epochs", "batch_size", "seed", "noise", "data_seed", "grid", "dtype", "out",
+               "gif", "png")
+
+
+def report_config(parser, args):
+    """Defaults, then the TOML file, then the flags given; checked. Exits 2 on a bad value."""
+    import dataclasses
+
+    from jaxgd import config
+
+    values = {}
+    if args.config is not None:
+        try:
+            values.update(config.load_toml(args.config))
+        except config.ConfigError as e:
+            parser.error(f"--config: {e}")
+    values.update({k: getattr(args, k) for k in REPORT_KEYS if getattr(args, k) is not None})
+    try:
+        cfg = config.check(dataclasses.replace(config.ReportConfig(), **values))
+    except (TypeError, ValueError) as e:
+        parser.error(_flagged(e).replace("lr.", "lr for ", 1))
+    _check_out_dir(parser, cfg.out)
+    return cfg
+
+
+def _check_out_dir(parser, out: str) -> None:
+    import os
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        parser.error(f"--out: {out!r} exists and is not a folder")
+    probe = out
+    while not os.path.exists(probe):
+        probe = os.path.dirname(os.path.abspath(probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        parser.error(f"--out: cannot write to {out!r}: {probe!r} is not writable")
+
+
+def _cmd_report(parser, args) -> int:
+    import time
+
+    t0 = time.perf_counter()
+    cfg = report_config(parser, args)
+    _setup_dtype(cfg.dtype)
+    from jaxgd import report
+
+    bar = _progress_bar()
+    data = report.compute(cfg, callback=bar.update if bar else None)
+    if bar:
+        bar.close()
+    files = report.write(data, cfg.out, png=cfg.png, gif=cfg.gif)
+    gc = data.grad_check
+    print(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
+          f"jax.grad vs analytic: max rel error {gc.max_rel_error:.2e}")
+    for r in report.run_rows(data):
+        state = "ok" if r["diverged_at"] is None else f"diverged at step {r['diverged_at']}"
+        print(f"  {r['optimizer']:<10} {r['mode']:<10} lr {r['lr']:<6g} {r['steps']:>5} steps  "
+              f"W = {r['final_w']:>10.6f}  b = {r['final_b']:>10.6f}  loss = {r['final_loss']:.3e}  {state}")
+    print(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _progress_bar():
+    """A tqdm bar over the steps of all runs, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    class Bar:
+        def __init__(self):
+            self.t = None
+
+        def update(self, done, total):
+            if self.t is None:
+                self.t = tqdm(total=total, unit="step", desc="runs", leave=False)
+            self.t.update(done - self.t.n)
+
+        def close(self):
+            if self.t is not None:
+                self.t.close()
+
+    return Bar()

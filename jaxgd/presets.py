@@ -57,3 +57,12 @@ def mode(name: str) -> Mode:
         if m.name == name:
             return m
     raise ValueError(f"mode must be one of {', '.join(repr(m.name) for m in MODES)}; got {name!r}")
+
+
+# For optimizers without presets (e.g. "optax:adamw"): per mode (lr, epochs).
+FALLBACK = {"full": (5e-2, 100), "sgd": (2e-2, 5), "minibatch": (5e-2, 15)}
+
+
+def settings(optimizer: str, mode_name: str) -> tuple[float, int]:
+    """The preset ``(lr, epochs)`` of an optimizer in a mode."""
+    return SETTINGS.get((optimizer, mode_name), FALLBACK[mode_name])

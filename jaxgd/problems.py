@@ -87,8 +87,8 @@ def linear_regression(x, y, dtype=None, name: str = "linear_regression") -> Prob
     ``x``, ``y``: equal-length 1-D arrays of finite numbers. ``dtype``: float32 or float64;
     default JAX's default float (float64 when x64 is on). The known minimum is the least
     squares solution (computed in float64; the minimum-norm one when all x are equal).
-    Plot ranges are the notebook's ``[-8, 8]``, widened to keep the minimum and the default
-    start ``(-4, -7)`` at least 5 units inside.
+    Plot ranges are the notebook's ``[-8, 8]``, widened where needed to keep the minimum and
+    the default start ``(-4, -7)`` at least 1 unit inside.
     """
     xs, ys = _checks.check_data(x, y)
     dt = _checks.check_dtype(dtype)
@@ -97,7 +97,7 @@ def linear_regression(x, y, dtype=None, name: str = "linear_regression") -> Prob
     init = Params(-4.0, -7.0)
 
     def rng(c, s):
-        return (float(min(-8.0, c - 5, s - 5)), float(max(8.0, c + 5, s + 5)))
+        return (float(min(-8.0, c - 1, s - 1)), float(max(8.0, c + 1, s + 1)))
 
     return Problem(
         name=name,

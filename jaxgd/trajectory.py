@@ -113,6 +113,26 @@ def _run_compiled(loss_fn, kind, length, data, hyper, init, xs) -> Trajectory:
     return _finish(loss_fn, data, carry, rec)
 
 
+# The same three stages compiled apart, for runs scanned in chunks (progress reporting).
+_init_jit = jax.jit(_init, static_argnames=("kind",))
+_scan_jit = jax.jit(_scan, static_argnames=("loss_fn", "kind", "length"))
+_finish_jit = jax.jit(_finish, static_argnames=("loss_fn",))
+
+
+def _run_chunked(loss_fn, kind, steps, data, hyper, init, xs, chunk, callback) -> Trajectory:
+    carry = _init_jit(kind, hyper, init)
+    recs = []
+    for start in range(0, steps, chunk):
+        n = min(chunk, steps - start)
+        part = None if xs is None else jax.tree.map(lambda a: a[start:start + n], xs)
+        carry, rec = _scan_jit(loss_fn, kind, n if xs is None else None, data, hyper, carry, part)
+        recs.append(rec)
+        if callback is not None:
+            callback(start + n, steps)
+    rec = jax.tree.map(lambda *a: jnp.concatenate(a), *recs)
+    return _finish_jit(loss_fn, data, carry, rec)
+
+
 class RunConfig(NamedTuple):
     """A checked run: everything :func:`run` needs, in canonical form."""
 
@@ -159,6 +179,8 @@ def run(
     seed: int = 0,
     *,
     order: Order | None = None,
+    chunk: int | None = None,
+    callback=None,
     **hyper,
 ) -> Trajectory:
     """Run ``optimizer`` on ``problem`` and return its :class:`Trajectory`.
@@ -179,6 +201,9 @@ def run(
       seed: an integer in ``[0, 2**32)``. Every optimizer with the same seed sees the same order.
       order: an explicit :class:`Order` (``idx``, ``mask`` of shape ``(T, batch_size)``) to use
         instead of drawing one; needs ``batch_size``, and sets ``T``.
+      chunk: scan this many steps per compiled call instead of all at once, calling
+        ``callback(steps_done, steps_total)`` after each chunk (for a progress bar). The result
+        is bit-for-bit that of one scan.
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or optax's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
@@ -192,8 +217,16 @@ def run(
         order = _check_order(order, problem.num_examples, cfg.batch_size)
     hyper_arr = {k: jnp.asarray(v, dtype) for k, v in cfg.spec.hyper.items()}
     p0 = Params(*(jnp.asarray(v, dtype) for v in cfg.init))
-    length = cfg.steps if order is None else None
-    return _run_compiled(problem.loss_fn, cfg.spec.kind, length, problem.data, hyper_arr, p0, order)
+    if chunk is not None:
+        chunk = _checks.check_int("chunk", chunk, 1)
+    steps = cfg.steps if order is None else int(order.idx.shape[0])
+    if chunk is not None and chunk < steps:
+        return _run_chunked(problem.loss_fn, cfg.spec.kind, steps, problem.data, hyper_arr, p0, order, chunk, callback)
+    out = _run_compiled(problem.loss_fn, cfg.spec.kind, None if order is not None else steps,
+                        problem.data, hyper_arr, p0, order)
+    if callback is not None:
+        callback(steps, steps)
+    return out
 
 
 def _check_order(order, m, batch_size) -> Order:

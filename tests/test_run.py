@@ -1,5 +1,6 @@
 """run(): sample orders, trajectories, divergence, dtypes and argument errors."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -192,3 +193,16 @@ def test_float64_needs_x64(restore_x64):
     jax.config.update("jax_enable_x64", False)
     with pytest.raises(ValueError, match="x64"):
         jaxgd.notebook(dtype="float64")
+
+
+@pytest.mark.parametrize("opt", ["gd", "adam", "optax:adamw"])
+@pytest.mark.parametrize("batch_size", [None, 8, 1])
+def test_chunked_scan_is_bit_identical_to_one_scan(problem, opt, batch_size):
+    kw = dict(lr=0.05, epochs=7, batch_size=batch_size, sampling="replacement" if batch_size == 1 else "shuffle")
+    whole = jaxgd.run(problem, opt, **kw)
+    seen = []
+    parts = jaxgd.run(problem, opt, chunk=3, callback=lambda done, total: seen.append((done, total)), **kw)
+    T = whole.steps
+    assert seen[-1] == (T, T) and len(seen) == -(-T // 3)
+    for u, v in zip(jax.tree.leaves(whole), jax.tree.leaves(parts)):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))

@@ -1,0 +1,126 @@
+"""The report's configuration: defaults, a TOML file, flags on top; checked before any work.
+
+TOML keys (``-`` and ``_`` are the same): ``optimizers`` (list or comma string), ``lr`` (a
+number for every run, or a table ``{adam = 0.3, gd = 0.05}``), ``epochs``, ``batch_size``
+(the minibatch mode's), ``seed``, ``noise``, ``data_seed``, ``grid``, ``dtype``, ``out``,
+``gif``, ``png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from pathlib import Path
+
+from jaxgd import _checks, optim, presets
+
+GRID_MAX = 4001
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportConfig:
+    """What ``jaxgd report`` runs. None for lr / epochs / seed means the presets."""
+
+    optimizers: tuple[str, ...] = presets.REPORT_OPTIMIZERS
+    lr: float | dict | None = None
+    epochs: int | None = None
+    batch_size: int = 8
+    seed: int | None = None
+    noise: float = 0.0
+    data_seed: int = 0
+    grid: int = 101
+    dtype: str = "float64"
+    out: str = "out"
+    gif: bool = False
+    png: bool = True
+
+
+_TYPES = {  # key -> (accepted Python types, description)
+    "optimizers": ((list, str), "a list of optimizer names"),
+    "lr": ((numbers.Real, dict), "a number or a table of numbers by optimizer"),
+    "epochs": ((int,), "an integer"),
+    "batch_size": ((int,), "an integer"),
+    "seed": ((int,), "an integer"),
+    "noise": ((numbers.Real,), "a number"),
+    "data_seed": ((int,), "an integer"),
+    "grid": ((int,), "an integer"),
+    "dtype": ((str,), "a string"),
+    "out": ((str,), "a string"),
+    "gif": ((bool,), "true or false"),
+    "png": ((bool,), "true or false"),
+}
+
+
+class ConfigError(ValueError):
+    """A bad configuration file: the message names the file and the key."""
+
+
+def load_toml(path: str | Path) -> dict:
+    """Read a TOML file into ``ReportConfig`` field values, checking keys and types."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a folder") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    out = {}
+    for key, value in raw.items():
+        k = key.replace("-", "_")
+        if k not in _TYPES:
+            raise ConfigError(f"{path}: unknown key {key!r} (allowed: {', '.join(_TYPES)})")
+        types, desc = _TYPES[k]
+        bad_bool = isinstance(value, bool) and bool not in types
+        if bad_bool or not isinstance(value, types):
+            raise ConfigError(f"{path}: key {key!r} must be {desc}, got {type(value).__name__} {value!r}")
+        if k == "optimizers" and isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: key {key!r} must be {desc}, got {value!r}")
+            value = tuple(value)
+        out[k] = value
+    return out
+
+
+def parse_optimizers(v) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in v.split(",")) if isinstance(v, str) else tuple(v)
+    names = tuple(n for n in names if n)
+    if not names:
+        raise ValueError(f"optimizers must name at least one optimizer ({', '.join(optim.OPTIMIZERS)}, optax:NAME)")
+    for n in names:
+        optim.resolve(n, 0.1, {})
+    if len(set(names)) != len(names):
+        raise ValueError(f"optimizers must not repeat a name, got {', '.join(names)}")
+    return names
+
+
+def check(cfg: ReportConfig, m: int = 51) -> ReportConfig:
+    """Check every field; returns the config with canonical values. Raises ValueError/TypeError."""
+    optimizers = parse_optimizers(cfg.optimizers)
+    lr = cfg.lr
+    if isinstance(lr, dict):
+        unknown = sorted(set(lr) - set(optimizers))
+        if unknown:
+            raise ValueError(f"lr has a value for {unknown[0]!r}, which is not among the optimizers "
+                             f"({', '.join(optimizers)})")
+        lr = {k: _checks.check_positive_number(f"lr.{k}", v) for k, v in lr.items()}
+    elif lr is not None:
+        lr = _checks.check_positive_number("lr", lr)
+    epochs = None if cfg.epochs is None else _checks.check_int("epochs", cfg.epochs, 1)
+    batch_size = _checks.check_int("batch_size", cfg.batch_size, 1, m)
+    seed = None if cfg.seed is None else _checks.check_seed(cfg.seed)
+    noise = _checks.check_nonneg_number("noise", cfg.noise)
+    data_seed = _checks.check_int("data_seed", cfg.data_seed, 0, 2**32 - 1)
+    grid = _checks.check_int("grid", cfg.grid, 2, GRID_MAX)
+    dtype = _checks.check_choice("dtype", cfg.dtype, ("float64", "float32"))
+    if not isinstance(cfg.out, str) or not cfg.out:
+        raise ValueError(f"out must be a folder path, got {cfg.out!r}")
+    return dataclasses.replace(cfg, optimizers=optimizers, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+                               noise=noise, data_seed=data_seed, grid=grid, dtype=dtype)

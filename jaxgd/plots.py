@@ -1,0 +1,358 @@
+"""Figures. Thin: each takes NumPy-convertible arrays and returns a figure.
+
+Nothing here computes a loss. plotly functions return ``plotly.graph_objects.Figure``;
+``mpl_*`` functions return a ``matplotlib.figure.Figure`` built without pyplot (no global
+state, never ``show()``), or draw into the ``ax`` given.
+
+Axes everywhere: x = the first parameter (W), y = the second (b), z = loss. A surface array
+``S`` has ``S[i, j] = loss(w[i], b[j])`` (see :func:`jaxgd.loss_surface`); plotly's
+``z[row]`` runs along y, so plotly gets ``S.T``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+OPTIMIZER_COLORS = {
+    "gd": "#d62728", "momentum": "#1f77b4", "nesterov": "#17becf",
+    "rmsprop": "#2ca02c", "adam": "#ff7f0e",
+}
+MODE_DASH = {"full": "solid", "sgd": "dot", "minibatch": "dash"}
+_MPL_DASH = {"solid": "-", "dot": ":", "dash": "--"}
+_EXTRA_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+
+
+class Path(NamedTuple):
+    """One optimizer's path: ``w``, ``b``, ``loss`` of shape ``(T+1,)``; ``batch_loss`` ``(T,)``."""
+
+    label: str
+    w: np.ndarray
+    b: np.ndarray
+    loss: np.ndarray
+    batch_loss: np.ndarray | None = None
+    color: str | None = None
+    dash: str = "solid"
+
+    @classmethod
+    def from_trajectory(cls, label, traj, color=None, dash="solid") -> "Path":
+        return cls(label, np.asarray(traj.params.w), np.asarray(traj.params.b), np.asarray(traj.loss),
+                   np.asarray(traj.batch_loss), color, dash)
+
+    def finite(self) -> "Path":
+        """The part before the first non-finite point (the whole path if it stayed finite)."""
+        ok = np.isfinite(self.w) & np.isfinite(self.b) & np.isfinite(self.loss)
+        n = len(ok) if ok.all() else int(np.argmin(ok))
+        bl = None if self.batch_loss is None else self.batch_loss[: max(n - 1, 0)]
+        return self._replace(w=self.w[:n], b=self.b[:n], loss=self.loss[:n], batch_loss=bl)
+
+
+def style_for(optimizer: str, mode: str, index: int = 0) -> tuple[str, str]:
+    """(color, dash) of a run: colour by optimizer, dash by sampling mode."""
+    color = OPTIMIZER_COLORS.get(optimizer, _EXTRA_COLORS[index % len(_EXTRA_COLORS)])
+    return color, MODE_DASH.get(mode, "solid")
+
+
+def _go():
+    import plotly.graph_objects as go
+
+    return go
+
+
+# ----------------------------------------------------------------------------- plotly
+
+
+def plotly_data(x, y, y_noisy=None, true_line=(2.0, 3.0)) -> "go.Figure":
+    """The data: the points fitted, the true line ``y = w·x + b``, and a noisy sample."""
+    go = _go()
+    x = np.asarray(x)
+    fig = go.Figure()
+    if y_noisy is not None:
+        fig.add_trace(go.Scatter(x=x, y=np.asarray(y_noisy), mode="markers", name="noisy sample (σ = 1)",
+                                 marker=dict(color="#7f7f7f", size=7, opacity=0.7)))
+    fig.add_trace(go.Scatter(x=x, y=np.asarray(y), mode="markers", name="data fitted",
+                             marker=dict(color="#1f77b4", size=6)))
+    w, b = true_line
+    fig.add_trace(go.Scatter(x=[x.min(), x.max()], y=[w * x.min() + b, w * x.max() + b], mode="lines",
+                             name=f"true line y = {w:g}x + {b:g}", line=dict(color="#d62728")))
+    fig.update_layout(title="The data", xaxis_title="x", yaxis_title="y", height=420, margin=dict(t=50))
+    return fig
+
+
+def _path_trace_3d(p: Path, upto: int | None = None, lift: float = 0.0):
+    """A path in 3-D, drawn ``lift`` above its loss so the surface does not swallow it;
+    the hover text gives the true loss."""
+    go = _go()
+    f = p.finite()
+    n = len(f.w) if upto is None else min(upto + 1, len(f.w))
+    return go.Scatter3d(x=f.w[:n], y=f.b[:n], z=f.loss[:n] + lift, customdata=f.loss[:n], mode="lines+markers",
+                        name=p.label, legendgroup=p.label, line=dict(color=p.color, width=5, dash=p.dash),
+                        marker=dict(size=2.5, color=p.color),
+                        hovertemplate="%{fullData.name}<br>W=%{x:.4f}<br>b=%{y:.4f}<br>loss=%{customdata:.4g}"
+                                      "<extra></extra>")
+
+
+def _path_trace_2d(p: Path, upto: int | None = None):
+    go = _go()
+    f = p.finite()
+    n = len(f.w) if upto is None else min(upto + 1, len(f.w))
+    return go.Scatter(x=f.w[:n], y=f.b[:n], mode="lines+markers", name=p.label, legendgroup=p.label,
+                      line=dict(color=p.color, width=2, dash=p.dash), marker=dict(size=4, color=p.color))
+
+
+def plotly_surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: bool = True,
+                   max_frames: int = 60) -> "go.Figure":
+    """3-D loss surface with one trace per path (legend entries toggle them).
+
+    Traces: the surface first, then the paths in order. Paths are drawn 0.5 % of the surface's
+    height above their loss, so the surface does not hide them (hover shows the true loss).
+    With ``slider``, a step slider and a play button move every path along together; frames
+    update only the path traces.
+    """
+    go = _go()
+    S = np.asarray(S)
+    finite_S = S[np.isfinite(S)]
+    lift = 0.005 * float(np.ptp(finite_S)) if finite_S.size else 0.0
+    trace = partial(_path_trace_3d, lift=lift)
+    fig = go.Figure([go.Surface(x=np.asarray(w), y=np.asarray(b), z=S.T, colorscale="Viridis", opacity=0.8,
+                                name="loss surface", showscale=False,
+                                lighting=dict(ambient=0.9, diffuse=0.4, specular=0.05, fresnel=0.1),
+                                hovertemplate=f"{names[0]}=%{{x:.3f}}<br>{names[1]}=%{{y:.3f}}<br>loss=%{{z:.4g}}"
+                                              "<extra></extra>")])
+    for p in paths:
+        fig.add_trace(trace(p))
+    fig.update_layout(
+        title="Loss surface and paths",
+        scene=dict(xaxis_title=names[0], yaxis_title=names[1], zaxis_title="loss",
+                   camera=dict(eye=dict(x=1.6, y=1.5, z=1.0))),  # from the low (W, b) corner
+        height=720, margin=dict(l=0, r=0, t=50, b=0), legend=dict(itemsizing="constant"),
+    )
+    if slider and paths:
+        add_step_slider(fig, paths, trace, first_trace=1, max_frames=max_frames)
+    return fig
+
+
+def plotly_contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"), slider: bool = True,
+                   max_frames: int = 60) -> "go.Figure":
+    """Contours of ``log10(loss)`` with the paths on top and the minimum marked (a star).
+
+    Traces: the contour, the minimum (if given), then the paths in order.
+    """
+    go = _go()
+    S = np.asarray(S, dtype=np.float64)
+    z = np.log10(np.maximum(S, np.finfo(np.float64).tiny)).T
+    fig = go.Figure([go.Contour(x=np.asarray(w), y=np.asarray(b), z=z, colorscale="Viridis", ncontours=30,
+                                colorbar=dict(title="log10 loss"), name="log10 loss",
+                                hovertemplate=f"{names[0]}=%{{x:.3f}}<br>{names[1]}=%{{y:.3f}}<br>"
+                                              "log10 loss=%{z:.3f}<extra></extra>")])
+    if minimum is not None:
+        fig.add_trace(go.Scatter(x=[minimum[0]], y=[minimum[1]], mode="markers", name="minimum",
+                                 marker=dict(symbol="star", size=16, color="white", line=dict(color="black", width=1))))
+    first = len(fig.data)
+    for p in paths:
+        fig.add_trace(_path_trace_2d(p))
+    fig.update_layout(title="Contours of the loss and paths", xaxis_title=names[0], yaxis_title=names[1],
+                      height=640, margin=dict(t=50))
+    fig.update_xaxes(range=[float(np.min(w)), float(np.max(w))])
+    fig.update_yaxes(range=[float(np.min(b)), float(np.max(b))], scaleanchor="x", scaleratio=1)
+    if slider and paths:
+        add_step_slider(fig, paths, _path_trace_2d, first_trace=first, max_frames=max_frames)
+    return fig
+
+
+def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
+    """The steps the slider stops at: up to ``max_frames`` from 0 to the longest path's end."""
+    longest = max(len(p.w) - 1 for p in paths)
+    return sorted(set(np.linspace(0, longest, min(max_frames, longest + 1)).round().astype(int).tolist()))
+
+
+def add_step_slider(fig, paths: Sequence[Path], make_trace, first_trace: int, max_frames: int = 60):
+    """Frames that show each path up to step k (a path shorter than k shows whole).
+
+    Only the path traces (``first_trace ...``) are in the frames, so the rest stays put.
+    """
+    go = _go()
+    steps = frame_steps(paths, max_frames)
+    idx = list(range(first_trace, first_trace + len(paths)))
+    fig.frames = [go.Frame(name=str(k), traces=idx, data=[make_trace(p, k) for p in paths]) for k in steps]
+    anim = dict(mode="immediate", frame=dict(duration=80, redraw=True), transition=dict(duration=0))
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0.0, xanchor="left", yanchor="top",
+                          pad=dict(t=40, r=10), buttons=[
+                              dict(label="▶ play", method="animate", args=[None, dict(anim, fromcurrent=True)]),
+                              dict(label="❚❚ pause", method="animate", args=[[None], anim]),
+                          ])],
+        sliders=[dict(active=len(steps) - 1, x=0.12, len=0.88, y=0.0, yanchor="top", pad=dict(t=30),
+                      currentvalue=dict(prefix="step "),
+                      steps=[dict(label=str(k), method="animate", args=[[str(k)], anim]) for k in steps])],
+    )
+    return fig
+
+
+def plotly_loss_curves(paths: Sequence[Path]) -> "go.Figure":
+    """Full-data loss per step (left) and the loss of each step's batch (right), log scale."""
+    go = _go()
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("full-data loss at each point", "batch loss of each step"))
+    for p in paths:
+        f = p.finite()
+        line = dict(color=p.color, dash=p.dash, width=2)
+        fig.add_trace(go.Scatter(x=np.arange(len(f.loss)), y=f.loss, mode="lines", name=p.label,
+                                 legendgroup=p.label, line=line), row=1, col=1)
+        if f.batch_loss is not None:
+            fig.add_trace(go.Scatter(x=np.arange(len(f.batch_loss)), y=f.batch_loss, mode="lines", name=p.label,
+                                     legendgroup=p.label, showlegend=False, line=line), row=1, col=2)
+    fig.update_yaxes(type="log", title_text="loss")
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(title="Loss per step", height=460, margin=dict(t=70))
+    return fig
+
+
+# ----------------------------------------------------------------------------- matplotlib
+
+
+def _mpl_figure(ax=None, figsize=(7, 6), projection=None):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(projection=projection)
+
+
+def mpl_data(x, y, y_noisy=None, true_line=(2.0, 3.0), ax=None):
+    """The data figure in matplotlib."""
+    fig, ax = _mpl_figure(ax, (7, 4.5))
+    x = np.asarray(x)
+    if y_noisy is not None:
+        ax.scatter(x, np.asarray(y_noisy), s=18, color="#7f7f7f", alpha=0.7, label="noisy sample (σ = 1)")
+    ax.scatter(x, np.asarray(y), s=14, color="#1f77b4", label="data fitted")
+    w, b = true_line
+    ax.plot([x.min(), x.max()], [w * x.min() + b, w * x.max() + b], color="#d62728", label=f"y = {w:g}x + {b:g}")
+    ax.set(xlabel="x", ylabel="y", title="The data")
+    ax.legend()
+    return fig
+
+
+def mpl_contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"), ax=None, upto=None):
+    """Contours of log10(loss) with the paths (up to step ``upto`` if given) and the minimum."""
+    fig, ax = _mpl_figure(ax, (8, 7))
+    S = np.asarray(S, dtype=np.float64)
+    z = np.log10(np.maximum(S, np.finfo(np.float64).tiny))
+    cs = ax.contourf(np.asarray(w), np.asarray(b), z.T, levels=30, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="log10 loss")
+    for p in paths:
+        f = p.finite()
+        n = len(f.w) if upto is None else min(upto + 1, len(f.w))
+        ax.plot(f.w[:n], f.b[:n], _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2.5,
+                linewidth=1.6, label=p.label)
+    if minimum is not None:
+        ax.plot([minimum[0]], [minimum[1]], marker="*", markersize=16, color="white", markeredgecolor="black",
+                linestyle="none", label="minimum")
+    ax.set(xlabel=names[0], ylabel=names[1], title="Contours of the loss and paths",
+           xlim=(np.min(w), np.max(w)), ylim=(np.min(b), np.max(b)), aspect="equal")
+    if paths:
+        ax.legend(fontsize=7, loc="upper left", ncols=2)
+    return fig
+
+
+def mpl_loss_curves(paths: Sequence[Path]):
+    """Full-data loss and batch loss per step, log scale, side by side."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    a1, a2 = fig.subplots(1, 2)
+    for p in paths:
+        f = p.finite()
+        ls = _MPL_DASH.get(p.dash, "-")
+        a1.plot(np.arange(len(f.loss)), f.loss, ls, color=p.color, label=p.label)
+        if f.batch_loss is not None:
+            a2.plot(np.arange(len(f.batch_loss)), f.batch_loss, ls, color=p.color, label=p.label)
+    for a, t in ((a1, "full-data loss at each point"), (a2, "batch loss of each step")):
+        a.set(yscale="log", xlabel="step", ylabel="loss", title=t)
+    a1.legend(fontsize=7, ncols=2)
+    return fig
+
+
+def mpl_surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b")):
+    """A 3-D view (matplotlib has no depth buffer: paths may show through the surface)."""
+    fig, ax = _mpl_figure(None, (8, 7), projection="3d")
+    W, B = np.meshgrid(np.asarray(w), np.asarray(b), indexing="ij")  # W[i, j] = w[i], matching S[i, j]
+    ax.plot_surface(W, B, np.asarray(S), cmap="viridis", alpha=0.6, linewidth=0)
+    for p in paths:
+        f = p.finite()
+        ax.plot(f.w, f.b, f.loss, _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2, label=p.label)
+    ax.set(xlabel=names[0], ylabel=names[1], zlabel="loss", title="Loss surface and paths")
+    ax.view_init(elev=30, azim=45)  # from the low (W, b) corner, the high one behind
+    if paths:
+        ax.legend(fontsize=7, loc="upper left", ncols=2)
+    return fig
+
+
+def _animation_setup(w, b, S, paths, minimum, names, max_frames):
+    """The figure of the animation: a log-loss image with contour lines, empty path lines."""
+    fig, ax = _mpl_figure(None, (7, 6.2))
+    w, b = np.asarray(w), np.asarray(b)
+    z = np.log10(np.maximum(np.asarray(S, dtype=np.float64), np.finfo(np.float64).tiny)).T
+    im = ax.imshow(z, origin="lower", extent=(w[0], w[-1], b[0], b[-1]), cmap="viridis", aspect="equal",
+                   interpolation="bilinear")
+    ax.contour(w, b, z, levels=12, colors="white", linewidths=0.4, alpha=0.6)
+    fig.colorbar(im, ax=ax, label="log10 loss")
+    if minimum is not None:
+        ax.plot([minimum[0]], [minimum[1]], marker="*", markersize=14, color="white", markeredgecolor="black",
+                linestyle="none")
+    lines = [ax.plot([], [], _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2, linewidth=1.5,
+                     label=p.label)[0] for p in paths]
+    ax.set(xlabel=names[0], ylabel=names[1], xlim=(w.min(), w.max()), ylim=(b.min(), b.max()),
+           title="Paths over the log loss")
+    ax.legend(fontsize=6, loc="upper left", ncols=2)
+    label = ax.text(0.98, 0.02, "", transform=ax.transAxes, ha="right", va="bottom", color="white", fontsize=11)
+    fig.canvas.draw()  # lay out once, then freeze: the constrained layout would rerun every frame
+    fig.set_layout_engine("none")
+    finite = [p.finite() for p in paths]
+
+    def update(k):
+        for ln, f in zip(lines, finite):
+            n = min(k + 1, len(f.w))
+            ln.set_data(f.w[:n], f.b[:n])
+        label.set_text(f"step {k}")
+        return [*lines, label]
+
+    return fig, update, frame_steps(paths, max_frames)
+
+
+def mpl_animation(w, b, S, paths: Sequence[Path], minimum=None, names=("W", "b"), max_frames: int = 40):
+    """A blitted ``FuncAnimation`` of every path moving along together over the log-loss map."""
+    from matplotlib.animation import FuncAnimation
+
+    fig, update, steps = _animation_setup(w, b, S, paths, minimum, names, max_frames)
+    return FuncAnimation(fig, update, frames=steps, init_func=lambda: update(0), blit=True)
+
+
+def mpl_frames(w, b, S, paths: Sequence[Path], minimum=None, names=("W", "b"), max_frames: int = 40,
+               dpi: int = 80) -> list[np.ndarray]:
+    """The animation's frames as RGB arrays ``(H, W, 3)``: the static background is drawn once
+    and only the paths and the step label are redrawn on it (fast, unlike a full redraw)."""
+    fig, update, steps = _animation_setup(w, b, S, paths, minimum, names, max_frames)
+    fig.set_dpi(dpi)
+    artists = update(0)
+    for a in artists:
+        a.set_visible(False)
+    canvas = fig.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    frames = []
+    for k in steps:
+        canvas.restore_region(background)
+        for a in update(k):
+            a.set_visible(True)
+            a.axes.draw_artist(a)
+        frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+    return frames
