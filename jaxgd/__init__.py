@@ -5,6 +5,7 @@ The library never changes JAX's configuration: enable float64 yourself with
 ``--dtype float64``).
 """
 
+from jaxgd import plots
 from jaxgd.data import Order, jax_order, notebook_data, numpy_order, sample_order
 from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, momentum, nesterov, rmsprop
@@ -34,6 +35,7 @@ __all__ = [
     "notebook",
     "notebook_data",
     "numpy_order",
+    "plots",
     "predict",
     "rmsprop",
     "run",

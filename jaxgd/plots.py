@@ -35,15 +35,18 @@ class Path(NamedTuple):
     batch_loss: np.ndarray | None = None
     color: str | None = None
     dash: str = "solid"
+    diverged_at: int = -1
 
     @classmethod
     def from_trajectory(cls, label, traj, color=None, dash="solid") -> "Path":
         return cls(label, np.asarray(traj.params.w), np.asarray(traj.params.b), np.asarray(traj.loss),
-                   np.asarray(traj.batch_loss), color, dash)
+                   np.asarray(traj.batch_loss), color, dash, int(traj.diverged_at))
 
     def finite(self) -> "Path":
-        """The part before the first non-finite point (the whole path if it stayed finite)."""
+        """The part drawn: before the first non-finite point and before ``diverged_at``."""
         ok = np.isfinite(self.w) & np.isfinite(self.b) & np.isfinite(self.loss)
+        if self.diverged_at >= 0:
+            ok[self.diverged_at:] = False
         n = len(ok) if ok.all() else int(np.argmin(ok))
         bl = None if self.batch_loss is None else self.batch_loss[: max(n - 1, 0)]
         return self._replace(w=self.w[:n], b=self.b[:n], loss=self.loss[:n], batch_loss=bl)

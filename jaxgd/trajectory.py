@@ -21,6 +21,9 @@ from jaxgd.model import Params
 from jaxgd.problems import Problem
 
 
+DIVERGENCE_FACTOR = 1e6  # a run whose loss grows past this many times its start has diverged
+
+
 class Trajectory(NamedTuple):
     """A run of ``T`` steps.
 
@@ -30,7 +33,8 @@ class Trajectory(NamedTuple):
     grad_norm: ``(T,)`` Euclidean norm of the batch gradient of step t.
     update_norm: ``(T,)`` Euclidean norm of the parameter change of step t.
     diverged_at: int scalar — the first index t at which ``params[t]`` or ``loss[t]`` is not
-      finite, or −1 if the run stayed finite. Non-finite values are kept from there on.
+      finite, or ``loss[t]`` exceeds ``DIVERGENCE_FACTOR`` (10⁶) times the starting loss; −1 if
+      neither happens. The values from there on are kept as computed (non-finite ones included).
     """
 
     params: Params
@@ -102,8 +106,9 @@ def _finish(loss_fn, data, carry, rec: _Record) -> Trajectory:
     last = carry[0]
     params = jax.tree.map(lambda r, p: jnp.concatenate([r, p[None]]), rec.params, last)
     loss = jnp.concatenate([rec.loss, loss_fn(last, data, None)[None]])
-    finite = jnp.isfinite(loss) & jnp.isfinite(params.w) & jnp.isfinite(params.b)
-    diverged_at = jnp.where(jnp.all(finite), -1, jnp.argmin(finite)).astype(jnp.int32)
+    ok = jnp.isfinite(loss) & jnp.isfinite(params.w) & jnp.isfinite(params.b)
+    ok &= ~(loss > DIVERGENCE_FACTOR * loss[0])
+    diverged_at = jnp.where(jnp.all(ok), -1, jnp.argmin(ok)).astype(jnp.int32)
     return Trajectory(params, loss, rec.batch_loss, rec.grad_norm, rec.update_norm, diverged_at)
 
 

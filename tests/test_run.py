@@ -96,8 +96,8 @@ def test_divergence_is_recorded_not_raised(problem):
     k = int(t.diverged_at)
     assert 0 < k <= 400 and bool(t.diverged)
     loss = np.asarray(t.loss)
-    assert np.all(np.isfinite(loss[:k])) and not np.isfinite(loss[k])
-    assert np.all(~np.isfinite(loss[k:]))  # non-finite is kept from there on
+    assert np.all(loss[:k] <= 1e6 * loss[0]) and loss[k] > 1e6 * loss[0]  # grown a millionfold
+    assert np.all(np.isfinite(loss[:100])) and np.all(~np.isfinite(loss[-10:]))  # non-finite kept at the end
     stable = jaxgd.run(problem, "gd", lr=0.11, epochs=400)
     assert int(stable.diverged_at) == -1 and float(stable.loss[-1]) < 1e-10
 

@@ -1,0 +1,268 @@
+"""The report: its files (strict JSON, npz, CSV, PNG, GIF), its figures, its configuration."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import config, plots, report
+from jaxgd.cli import main
+
+SMALL = config.ReportConfig(optimizers=("gd", "adam"), grid=21)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return report.compute(config.check(SMALL))
+
+
+@pytest.fixture(scope="module")
+def written(small, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    files = report.write(small, out, png=True, gif=True)
+    return out, files
+
+
+def _strict_json(text):
+    def bad(c):
+        raise ValueError(f"non-strict JSON constant {c}")
+
+    return json.loads(text, parse_constant=bad)
+
+
+def test_runs_follow_the_presets_and_share_orders(small):
+    assert [(r.optimizer, r.mode.name) for r in small.runs] == [
+        (o, m) for o in ("gd", "adam") for m in ("full", "sgd", "minibatch")]
+    gd_full = small.runs[0]
+    assert (gd_full.lr, gd_full.epochs, gd_full.traj.steps) == (0.05, 20, 20)
+    np.testing.assert_allclose(gd_full.traj.params.b[-1], 1.7842334540943074, rtol=1e-12)
+    seeds = {r.mode.name: r.mode.seed for r in small.runs}
+    assert seeds == {"full": 0, "sgd": 2, "minibatch": 1}
+
+
+def test_files_written_atomically(written):
+    out, files = written
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["results.json", "results.npz", "metrics.csv", "report.html", "data.png", "contour.png",
+                            "loss.png", "surface3d.png", "paths.gif"])
+    assert sorted(p.name for p in files) == names  # and no temporary file is left
+
+
+def test_results_json(written, small):
+    out, _ = written
+    doc = _strict_json((out / "results.json").read_text())
+    assert doc["config"]["optimizers"] == ["gd", "adam"] and doc["config"]["grid"] == 21
+    assert doc["meta"]["dtype"] == "float64" and {"jax", "jaxlib", "optax", "numpy", "jaxgd"} <= set(doc["meta"]["versions"])
+    assert len(doc["runs"]) == 6
+    r = doc["runs"][1]
+    assert (r["optimizer"], r["mode"], r["seed"], r["steps"], r["batch_size"]) == ("gd", "sgd", 2, 102, 1)
+    assert len(r["params"]["w"]) == 103 and len(r["batch_loss"]) == 102
+    assert r["final_w"] == pytest.approx(1.9310482368920623, rel=1e-12)
+    assert doc["grad_check"]["max_rel_error"] < 1e-12
+
+
+def test_results_npz_and_csv_agree_with_json(written):
+    out, _ = written
+    doc = _strict_json((out / "results.json").read_text())
+    z = np.load(out / "results.npz")
+    assert z["surface"].shape == (21, 21)
+    np.testing.assert_array_equal(z["adam/minibatch/w"], doc["runs"][5]["params"]["w"])
+    meta = json.loads(str(z["meta_json"]))
+    assert meta["config"] == doc["config"]
+    lines = (out / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("# jaxgd report: ") and json.loads(lines[0][16:])["config"] == doc["config"]
+    import csv
+
+    rows = list(csv.DictReader(lines[1:]))
+    assert len(rows) == sum(r["steps"] + 1 for r in doc["runs"])
+    last_sgd = [row for row in rows if row["optimizer"] == "gd" and row["mode"] == "sgd"][-1]
+    assert (last_sgd["step"], float(last_sgd["w"])) == ("102", doc["runs"][1]["final_w"])
+    assert last_sgd["batch_loss"] == ""  # the final point takes no step
+
+
+def test_pngs_and_gif_are_images(written):
+    from PIL import Image
+
+    out, _ = written
+    for name in ("data.png", "contour.png", "loss.png", "surface3d.png"):
+        im = Image.open(out / name)
+        assert im.format == "PNG" and im.size[0] > 400
+    gif = Image.open(out / "paths.gif")
+    assert gif.format == "GIF" and gif.n_frames > 10
+
+
+def test_html_is_self_contained(written):
+    out, _ = written
+    html = (out / "report.html").read_text()
+    import re
+
+    assert re.findall(r"<script[^>]*\ssrc=", html) == []  # every script is inline: nothing to fetch
+    assert html.count("Plotly.newPlot") == 4
+    for fig_id in ("data", "surface3d", "contour", "loss"):
+        assert f'id="{fig_id}"' in html
+    assert 'id="gradcheck"' in html and 'id="runs"' in html
+
+
+def test_diverged_runs_stay_valid_everywhere(tmp_path):
+    data = report.compute(config.check(config.ReportConfig(optimizers=("gd",), lr=100.0, epochs=4, grid=11)))
+    assert all(int(r.traj.diverged_at) > 0 for r in data.runs)
+    report.write(data, tmp_path, png=True)
+    doc = _strict_json((tmp_path / "results.json").read_text())
+    r = doc["runs"][0]
+    k = r["diverged_at"]
+    assert r["loss"][k] > 1e6 * r["loss"][0] and r["loss"][k - 1] <= 1e6 * r["loss"][0]
+    sgd = doc["runs"][1]  # 204 steps at lr 100 overflow to inf and nan, written as null
+    assert sgd["final_w"] is None and sgd["loss"][-1] is None
+    assert f"diverged at step {k}" in (tmp_path / "report.html").read_text()
+
+
+def test_same_config_gives_identical_outputs(small, tmp_path):
+    again = report.compute(config.check(SMALL))
+    a, b = tmp_path / "a", tmp_path / "b"
+    report.write(small, a, png=False)
+    report.write(again, b, png=False)
+    assert (a / "metrics.csv").read_bytes() == (b / "metrics.csv").read_bytes()
+    za, zb = np.load(a / "results.npz"), np.load(b / "results.npz")
+    assert za.files == zb.files
+    for k in za.files:
+        np.testing.assert_array_equal(za[k], zb[k])
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_plotly_surface_orientation_on_a_non_square_grid():
+    w, b = np.array([0.0, 1.0, 2.0]), np.array([10.0, 20.0])
+    S = w[:, None] + 100 * b[None, :]  # S[i, j] = w_i + 100 b_j
+    path = plots.Path("p", np.array([0.0, 2.0]), np.array([10.0, 20.0]), np.array([1000.0, 2002.0]))
+    fig = plots.plotly_surface(w, b, S, [path])
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (2, 3)  # plotly: z[row] runs along y = b
+    for i in range(3):
+        for j in range(2):
+            assert z[j, i] == S[i, j]
+    assert fig.layout.scene.xaxis.title.text == "W" and fig.layout.scene.yaxis.title.text == "b"
+    assert [t.type for t in fig.data] == ["surface", "scatter3d"]
+    assert len(fig.frames) == 2 and all(f.traces == (1,) for f in fig.frames)
+
+
+def test_plot_functions_return_figures_without_pyplot(small):
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    ps = report.paths(small)
+    x, y = (np.asarray(a) for a in small.problem.data)
+    figs = [plots.mpl_data(x, y, small.noisy_y), plots.mpl_contour(small.w, small.b, small.surface, ps),
+            plots.mpl_loss_curves(ps), plots.mpl_surface(small.w, small.b, small.surface, ps)]
+    assert all(isinstance(f, Figure) for f in figs)
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:  # another library may have imported it; we made no figure there
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+    import plotly.graph_objects as go
+
+    assert isinstance(plots.plotly_loss_curves(ps), go.Figure)
+    frames = plots.mpl_frames(small.w, small.b, small.surface, ps, max_frames=5)
+    assert len(frames) == 5 and frames[0].shape[2] == 3 and not np.array_equal(frames[0], frames[-1])
+
+
+def test_paths_draw_their_finite_part():
+    p = plots.Path("p", np.array([0.0, 1.0, np.inf, np.nan]), np.zeros(4), np.array([1.0, 2.0, np.inf, np.nan]),
+                   np.array([1.0, 2.0, np.inf]))
+    f = p.finite()
+    assert f.w.tolist() == [0.0, 1.0] and f.batch_loss.tolist() == [1.0]
+    assert p._replace(diverged_at=1).finite().w.tolist() == [0.0]
+
+
+# ----------------------------------------------------------------------------- CLI and config
+
+
+def call(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_report_with_config_file_and_flag_override(tmp_path, capsys, restore_x64):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('optimizers = ["gd", "rmsprop"]\ngrid = 15\nepochs = 3\npng = false\n')
+    out = tmp_path / "rep"
+    code, stdout, err = call(["report", "--config", str(cfg), "--epochs", "2", "--out", str(out)], capsys)
+    assert code == 0, err
+    doc = _strict_json((out / "results.json").read_text())
+    assert doc["config"]["optimizers"] == ["gd", "rmsprop"] and doc["config"]["grid"] == 15
+    assert doc["config"]["epochs"] == 2  # the flag overrides the file
+    assert not (out / "contour.png").exists()
+    assert "rmsprop" in stdout and "wrote" in stdout
+
+
+@pytest.mark.parametrize("toml,message", [
+    ("lrr = 0.1\n", "unknown key 'lrr'"),
+    ("epochs = 'ten'\n", "key 'epochs' must be an integer, got str 'ten'"),
+    ("gif = 1\n", "key 'gif' must be true or false"),
+    ("grid = true\n", "key 'grid' must be an integer, got bool"),
+    ("grid = [\n", "is not valid TOML"),
+    ("lr = {adam = 0.1}\noptimizers = ['gd']\n", "lr has a value for 'adam'"),
+])
+def test_bad_config_files(tmp_path, capsys, restore_x64, toml, message):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    out = tmp_path / "rep"
+    code, stdout, err = call(["report", "--config", str(cfg), "--out", str(out)], capsys)
+    assert code == 2 and message in err and stdout == "" and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_missing_config_file(tmp_path, capsys, restore_x64):
+    code, _, err = call(["report", "--config", str(tmp_path / "nope.toml")], capsys)
+    assert code == 2 and "does not exist" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--optimizers", ""], "--optimizers must name at least one optimizer"),
+    (["--optimizers", "gd,adma"], "--optimizer must be one of"),
+    (["--grid", "1"], "--grid must be an integer in [2, 4001], got 1"),
+    (["--grid", "100000"], "--grid must be an integer in [2, 4001], got 100000"),
+    (["--batch-size", "0"], "--batch-size must be an integer in [1, 51], got 0"),
+    (["--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
+    (["--noise", "nan"], "--noise must be a finite number >= 0, got nan"),
+])
+def test_bad_report_flags(tmp_path, capsys, restore_x64, argv, message):
+    out = tmp_path / "rep"
+    code, stdout, err = call(["report", "--out", str(out), *argv], capsys)
+    assert code == 2 and message in err and stdout == ""
+    assert not out.exists()
+
+
+def test_out_that_is_a_file(tmp_path, capsys, restore_x64):
+    f = tmp_path / "file"
+    f.write_text("x")
+    code, _, err = call(["report", "--out", str(f)], capsys)
+    assert code == 2 and "exists and is not a folder" in err and f.read_text() == "x"
+
+
+def test_notebook_figures_script(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "notebook_figures.py"
+    spec = importlib.util.spec_from_file_location("notebook_figures", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    written = mod.main([str(tmp_path)])
+    names = sorted(p.name for p in written)
+    assert names == sorted(["cell05_data.png", "cell223_surface.png", "cell272_surface.html",
+                            "cell314_batch_gd.html", "cell316_sgd.html", "cell318_minibatch.html"])
+    assert (tmp_path / "plotly.min.js").exists()  # written once beside the pages: offline
+    page = (tmp_path / "cell318_minibatch.html").read_text()
+    assert '<script src="plotly.min.js"' in page.replace("charset=\"utf-8\" ", "")
+    fig = mod.cell318_minibatch()
+    assert fig.layout.scene.xaxis.title.text == "W" and fig.layout.scene.yaxis.title.text == "b"
+    # W on the W axis (the notebook plotted b there): the minibatch path's x are its W values
+    t = mod.minibatch()
+    np.testing.assert_array_equal(np.asarray(fig.data[3].x), np.asarray(t.params.w))
+    np.testing.assert_allclose(float(t.final.w), 2.527263422032023, rtol=1e-12)
