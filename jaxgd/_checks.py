@@ -132,3 +132,27 @@ def check_data(x, y) -> tuple[np.ndarray, np.ndarray]:
     if out[0].shape != out[1].shape:
         raise ValueError(f"x and y must have the same length, got {out[0].size} and {out[1].size}")
     return out[0], out[1]
+
+
+def check_array(name: str, v, *, low=None, low_open=False, high=None, high_open=False, integer=False) -> np.ndarray:
+    """A scalar or 1-D array of finite numbers within optional bounds (each element checked)."""
+    allowed = ("integers" if integer else "finite numbers") + _describe(low, low_open, high, high_open)[len("a finite number"):]
+    try:
+        a = np.asarray(v)
+    except Exception:
+        raise TypeError(f"{name} must be a number or a 1-D array of {allowed}, got {v!r}") from None
+    kind_ok = a.dtype.kind in ("i", "u") if integer else a.dtype.kind in ("i", "u", "f")
+    if not kind_ok:
+        raise TypeError(f"{name} must be a number or a 1-D array of {allowed}, got dtype {a.dtype}")
+    if a.ndim > 1 or a.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-D array, got shape {a.shape}")
+    f = a.astype(np.float64)
+    ok = np.isfinite(f)
+    if low is not None:
+        ok &= f > low if low_open else f >= low
+    if high is not None:
+        ok &= f < high if high_open else f <= high
+    if not ok.all():
+        i = int(np.flatnonzero(~ok.reshape(-1))[0])
+        raise ValueError(f"{name} must hold {allowed}, got {float(f.reshape(-1)[i])!r} at index {i}")
+    return a

@@ -18,7 +18,7 @@ FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the 
     "sampling": "--sampling", "rng": "--rng", "seed": "--seed", "optimizer": "--optimizer",
     "beta": "--beta", "decay": "--decay", "eps": "--eps", "b1": "--b1", "b2": "--b2",
     "noise": "--noise", "dtype": "--dtype", "optimizers": "--optimizers", "grid": "--grid",
-    "data_seed": "--data-seed", "out": "--out",
+    "data_seed": "--data-seed", "out": "--out", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -93,6 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "flags override it")
     rp.add_argument("--gif", action="store_true", default=None, help="also write paths.gif (matplotlib)")
     rp.add_argument("--no-png", dest="png", action="store_false", default=None, help="skip the PNGs")
+    rp.add_argument("--no-sweep", dest="sweep", action="store_false", default=None,
+                    help="skip the learning-rate sweep section")
+
+    sw = sub.add_parser("sweep", help="final loss against learning rate for each optimizer (one compiled call each)")
+    sw.add_argument("--optimizers", default="gd,momentum,rmsprop,adam", help="comma list (default gd,momentum,rmsprop,adam)")
+    sw.add_argument("--lr-min", type=float, default=1e-3, help="smallest learning rate (default 1e-3)")
+    sw.add_argument("--lr-max", type=float, default=10.0, help="largest learning rate (default 10)")
+    sw.add_argument("--num", type=int, default=121, help="learning rates, log-spaced (default 121)")
+    sw.add_argument("--epochs", type=int, default=100, help="epochs per run (default 100)")
+    sw.add_argument("--batch-size", type=int, default=None, help="omit for full batch; 1 = SGD")
+    sw.add_argument("--sampling", default="shuffle", help="shuffle or replacement (default shuffle)")
+    sw.add_argument("--rng", default="jax", help="jax or numpy (default jax)")
+    sw.add_argument("--seed", type=int, default=0, help="sample-order seed (default 0)")
+    sw.add_argument("--out", default="out", help="output folder (default out/)")
+    sw.add_argument("--no-png", dest="png", action="store_false", help="skip sweep.png")
+    _add_common(sw)
 
     n = sub.add_parser("notebook", help="the notebook's numbers, and every optimizer × sampling mode")
     n.add_argument("--dtype", choices=("float64", "float32"), default="float64")
@@ -108,7 +124,8 @@ def _setup_dtype(dtype: str) -> None:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    cmds = {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook, "report": _cmd_report}
+    cmds = {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook, "report": _cmd_report,
+            "sweep": _cmd_sweep}
     try:
         if args.command == "report":
             return _cmd_report(parser, args)
@@ -220,7 +237,7 @@ def _cmd_notebook(parser, args) -> int:
 
 
 REPORT_KEYS = ("optimizers", "lr", "epochs", "batch_size", "seed", "noise", "data_seed", "grid", "dtype", "out",
-               "gif", "png")
+               "gif", "png", "sweep")
 
 
 def report_config(parser, args):
@@ -300,3 +317,66 @@ def _progress_bar():
                 self.t.close()
 
     return Bar()
+
+
+def _cmd_sweep(parser, args) -> int:
+    import time
+
+    import numpy as np
+
+    from jaxgd import _checks, config
+    from jaxgd.trajectory import check_run_args
+
+    t0 = time.perf_counter()
+    problem = _problem(parser, args)
+    try:
+        optimizers = config.parse_optimizers(args.optimizers)
+        lo = _checks.check_positive_number("lr_min", args.lr_min)
+        hi = _checks.check_positive_number("lr_max", args.lr_max)
+        if hi < lo:
+            raise ValueError(f"lr_max must be >= --lr-min ({lo!r}), got {hi!r}")
+        num = _checks.check_int("num", args.num, 1, 1_000_000)
+        for opt in optimizers:  # the same checks as run, on the first configuration
+            check_run_args(problem, opt, lo, args.epochs, args.batch_size, None, args.sampling, args.rng, args.seed, {})
+    except (TypeError, ValueError) as e:
+        parser.error(_flagged(e))
+    _check_out_dir(parser, args.out)
+    import os
+
+    import jax
+
+    from jaxgd import plots
+    from jaxgd.io import atomic_path, write_json
+    from jaxgd.report import scan_dict, versions
+    from jaxgd.sweep import divergence_boundary, lr_scan
+
+    lrs = np.geomspace(lo, hi, num)
+    sc = lr_scan(problem, optimizers, lrs, epochs=args.epochs, batch_size=args.batch_size, sampling=args.sampling,
+                 rng=args.rng, seed=args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    doc = {"config": {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
+                      "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,
+                      "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype},
+           "meta": {"device": jax.devices()[0].platform, "versions": versions()},
+           "sweep": scan_dict(sc)}
+    write_json(os.path.join(args.out, "sweep.json"), doc)
+    fig = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+    with atomic_path(os.path.join(args.out, "sweep.html")) as tmp:
+        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+    if args.png:
+        mfig = plots.mpl_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+        with atomic_path(os.path.join(args.out, "sweep.png")) as tmp:
+            mfig.savefig(tmp, dpi=110, format="png")
+    print(f"jaxgd sweep: {num} learning rates in [{lo:g}, {hi:g}] × {len(optimizers)} optimizers, "
+          f"{args.epochs} epochs each, on {doc['meta']['device']} ({args.dtype})")
+    if sc.stability_limit is not None:
+        print(f"  theory: full-batch gd is stable for lr < 2/λmax = {sc.stability_limit:.6g}")
+    for k in optimizers:
+        fl = sc.final_loss[k]
+        ok = (sc.diverged_at[k] < 0) & np.isfinite(fl)
+        best = f"best lr {sc.lrs[ok][np.argmin(fl[ok])]:.4g} (final loss {fl[ok].min():.3e})" if ok.any() else "all diverged"
+        bnd = divergence_boundary(sc.lrs, sc.diverged_at[k])
+        print(f"  {k:<12} {best}; " + ("no run diverged" if bnd is None else f"diverges from lr {bnd:.4g}"))
+    print(f"wrote {args.out}/sweep.json, sweep.html" + (", sweep.png" if args.png else "")
+          + f" in {time.perf_counter() - t0:.1f} s")
+    return 0

@@ -3,7 +3,7 @@
 TOML keys (``-`` and ``_`` are the same): ``optimizers`` (list or comma string), ``lr`` (a
 number for every run, or a table ``{adam = 0.3, gd = 0.05}``), ``epochs``, ``batch_size``
 (the minibatch mode's), ``seed``, ``noise``, ``data_seed``, ``grid``, ``dtype``, ``out``,
-``gif``, ``png``.
+``gif``, ``png``, ``sweep`` (the learning-rate sweep section), ``sweep_points``, ``sweep_epochs``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from jaxgd import _checks, optim, presets
 
 GRID_MAX = 4001
+SWEEP_LR_RANGE = (1e-3, 10.0)  # the report's learning-rate sweep, log-spaced
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,9 @@ class ReportConfig:
     out: str = "out"
     gif: bool = False
     png: bool = True
+    sweep: bool = True
+    sweep_points: int = 61
+    sweep_epochs: int = 100
 
 
 _TYPES = {  # key -> (accepted Python types, description)
@@ -48,6 +52,9 @@ _TYPES = {  # key -> (accepted Python types, description)
     "out": ((str,), "a string"),
     "gif": ((bool,), "true or false"),
     "png": ((bool,), "true or false"),
+    "sweep": ((bool,), "true or false"),
+    "sweep_points": ((int,), "an integer"),
+    "sweep_epochs": ((int,), "an integer"),
 }
 
 
@@ -120,7 +127,10 @@ def check(cfg: ReportConfig, m: int = 51) -> ReportConfig:
     data_seed = _checks.check_int("data_seed", cfg.data_seed, 0, 2**32 - 1)
     grid = _checks.check_int("grid", cfg.grid, 2, GRID_MAX)
     dtype = _checks.check_choice("dtype", cfg.dtype, ("float64", "float32"))
+    sweep_points = _checks.check_int("sweep_points", cfg.sweep_points, 2, 100_000)
+    sweep_epochs = _checks.check_int("sweep_epochs", cfg.sweep_epochs, 1, 1_000_000)
     if not isinstance(cfg.out, str) or not cfg.out:
         raise ValueError(f"out must be a folder path, got {cfg.out!r}")
     return dataclasses.replace(cfg, optimizers=optimizers, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
-                               noise=noise, data_seed=data_seed, grid=grid, dtype=dtype)
+                               noise=noise, data_seed=data_seed, grid=grid, dtype=dtype, sweep_points=sweep_points,
+                               sweep_epochs=sweep_epochs)

@@ -60,22 +60,30 @@ def order_key(seed) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), _ORDER)
 
 
+def epoch_order(key: jax.Array, epoch, m: int, batch_size: int, sampling: str) -> Order:
+    """One epoch of :func:`jax_order`: ``(ceil(m / batch_size), batch_size)``, from ``fold_in(key, epoch)``.
+
+    ``epoch`` may be traced, so a scan can draw each epoch's order when it starts.
+    """
+    spe = steps_per_epoch(m, batch_size)
+    k = jax.random.fold_in(key, epoch)
+    if sampling == "replacement":
+        idx = jax.random.randint(k, (spe, batch_size), 0, m, dtype=jnp.int32)
+        return Order(idx, jnp.ones(idx.shape, bool))
+    return _cut(jax.random.permutation(k, m)[None].astype(jnp.int32), spe, batch_size, jnp)
+
+
 def jax_order(key: jax.Array, m: int, batch_size: int, epochs: int, sampling: str) -> Order:
     """A sample order from ``jax.random``; pure, so it can be vmapped over keys.
 
     ``shuffle``: each epoch a fresh permutation of ``range(m)`` cut into
     ``ceil(m / batch_size)`` consecutive batches, the last one padded and masked.
     ``replacement``: every step draws ``batch_size`` indices independently and uniformly.
-    Epoch ``e`` draws from ``fold_in(key, e)``, so a longer run extends a shorter one's order.
+    Epoch ``e`` draws from ``fold_in(key, e)`` (:func:`epoch_order`), so a longer run extends
+    a shorter one's order.
     """
-    spe = steps_per_epoch(m, batch_size)
-    keys = jax.vmap(lambda e: jax.random.fold_in(key, e))(jnp.arange(epochs))
-    if sampling == "replacement":
-        draw = lambda k: jax.random.randint(k, (spe, batch_size), 0, m, dtype=jnp.int32)
-        idx = jax.vmap(draw)(keys).reshape(-1, batch_size)
-        return Order(idx, jnp.ones(idx.shape, bool))
-    perms = jax.vmap(lambda k: jax.random.permutation(k, m))(keys)
-    return _cut(perms.astype(jnp.int32), spe, batch_size, jnp)
+    per_epoch = jax.vmap(lambda e: epoch_order(key, e, m, batch_size, sampling))(jnp.arange(epochs))
+    return Order(*(a.reshape(-1, batch_size) for a in per_epoch))
 
 
 def numpy_order(seed: int, m: int, batch_size: int, epochs: int, sampling: str) -> Order:

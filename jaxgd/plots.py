@@ -359,3 +359,70 @@ def mpl_frames(w, b, S, paths: Sequence[Path], minimum=None, names=("W", "b"), m
             a.axes.draw_artist(a)
         frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
     return frames
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+SWEEP_FLOOR = 1e-30  # final losses below this (exact zeros included) are drawn at it
+
+
+def _sweep_series(lrs, loss, diverged_at):
+    """Points of runs that stayed sane, and the learning rates of the diverged ones."""
+    lrs, loss = np.asarray(lrs), np.asarray(loss, dtype=np.float64)
+    div = np.asarray(diverged_at) >= 0
+    ok = ~div & np.isfinite(loss)
+    return lrs[ok], np.maximum(loss[ok], SWEEP_FLOOR), lrs[div]
+
+
+def _sweep_top(final_loss: dict, diverged_at: dict) -> float:
+    """Where the ✕ of diverged runs go: a decade above the highest sane final loss."""
+    sane = [np.asarray(v)[(np.asarray(diverged_at[k]) < 0) & np.isfinite(v)] for k, v in final_loss.items()]
+    return 10 * max([float(v.max()) for v in sane if v.size] + [1.0])
+
+
+def plotly_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors=None) -> "go.Figure":
+    """Final loss against learning rate (log-log), one line per optimizer.
+
+    Diverged runs are marked ✕ along the top; a dashed line marks each optimizer's divergence
+    boundary (its smallest diverging lr), and a black line the theory's ``2/λmax`` if given.
+    """
+    go = _go()
+    fig = go.Figure()
+    top = _sweep_top(final_loss, diverged_at)
+    for i, (name, loss) in enumerate(final_loss.items()):
+        color = (colors or {}).get(name) or style_for(name, "full", i)[0]
+        x, y, xd = _sweep_series(lrs, loss, diverged_at[name])
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=name,
+                                 line=dict(color=color), marker=dict(size=4)))
+        if len(xd):
+            fig.add_trace(go.Scatter(x=xd, y=np.full(len(xd), top), mode="markers", name=f"{name} diverged",
+                                     legendgroup=name, marker=dict(symbol="x", color=color, size=7)))
+            fig.add_vline(x=float(xd.min()), line=dict(color=color, dash="dash", width=1))
+    if stability_limit is not None:
+        fig.add_vline(x=stability_limit, line=dict(color="black", width=2),
+                      annotation_text=f"2/λmax = {stability_limit:.4g}", annotation_position="bottom left")
+    fig.update_xaxes(type="log", title_text="learning rate")
+    fig.update_yaxes(type="log", title_text="final full-data loss")
+    fig.update_layout(title="Final loss against learning rate (✕: diverged; losses below 1e-30 drawn at 1e-30)",
+                      height=480, margin=dict(t=50))
+    return fig
+
+
+def mpl_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, ax=None):
+    """The matplotlib version of :func:`plotly_sweep`."""
+    fig, ax = _mpl_figure(ax, (8, 5))
+    top = _sweep_top(final_loss, diverged_at)
+    for i, (name, loss) in enumerate(final_loss.items()):
+        color = style_for(name, "full", i)[0]
+        x, y, xd = _sweep_series(lrs, loss, diverged_at[name])
+        ax.plot(x, y, "-o", color=color, markersize=2.5, label=name)
+        if len(xd):
+            ax.plot(xd, np.full(len(xd), top), "x", color=color, markersize=5)
+            ax.axvline(float(xd.min()), color=color, linestyle="--", linewidth=1)
+    if stability_limit is not None:
+        ax.axvline(stability_limit, color="black", linewidth=1.5, label=f"2/λmax = {stability_limit:.4g}")
+    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="final full-data loss",
+           title="Final loss against learning rate (x: diverged; < 1e-30 drawn at 1e-30)")
+    ax.legend(fontsize=8)
+    return fig

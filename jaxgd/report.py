@@ -51,6 +51,7 @@ class ReportData:
     runs: list
     noisy_y: np.ndarray
     meta: dict
+    scan: object = None  # jaxgd.sweep.LRScan, or None without the sweep section
 
 
 def modes(cfg: ReportConfig) -> tuple[presets.Mode, ...]:
@@ -117,7 +118,14 @@ def compute(cfg: ReportConfig, callback=None) -> ReportData:
         runs.append(RunResult(opt, md, lr, epochs, jax.tree.map(np.asarray, t)))
     _, noisy = notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
-    return ReportData(cfg, problem, w, b, S, gc, runs, np.asarray(noisy), meta)
+    scan = None
+    if cfg.sweep:
+        from jaxgd.config import SWEEP_LR_RANGE
+        from jaxgd.sweep import lr_scan
+
+        lrs = np.geomspace(*SWEEP_LR_RANGE, cfg.sweep_points)
+        scan = lr_scan(problem, cfg.optimizers, lrs, epochs=cfg.sweep_epochs)
+    return ReportData(cfg, problem, w, b, S, gc, runs, np.asarray(noisy), meta, scan)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -141,12 +149,16 @@ def figures(data: ReportData) -> dict:
     ps = paths(data)
     names = data.problem.param_names
     x, y = (np.asarray(a) for a in data.problem.data)
-    return {
+    figs = {
         "data": plots.plotly_data(x, y, data.noisy_y),
         "surface3d": plots.plotly_surface(data.w, data.b, data.surface, ps, names),
         "contour": plots.plotly_contour(data.w, data.b, data.surface, ps, data.problem.minimum, names),
         "loss": plots.plotly_loss_curves(ps),
     }
+    if data.scan is not None:
+        sc = data.scan
+        figs["sweep"] = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+    return figs
 
 
 def run_rows(data: ReportData) -> list[dict]:
@@ -170,7 +182,7 @@ def results(data: ReportData) -> dict:
         t = r.traj
         runs.append(row | {"params": {"w": t.params.w, "b": t.params.b}, "loss": t.loss,
                            "batch_loss": t.batch_loss, "grad_norm": t.grad_norm, "update_norm": t.update_norm})
-    return {
+    out = {
         "config": _config_dict(data.config), "meta": data.meta,
         "problem": {"name": data.problem.name, "minimum": list(data.problem.minimum),
                     "w_range": list(data.problem.w_range), "b_range": list(data.problem.b_range)},
@@ -178,6 +190,19 @@ def results(data: ReportData) -> dict:
                        "grid": data.config.grid},
         "runs": runs,
     }
+    if data.scan is not None:
+        out["sweep"] = scan_dict(data.scan)
+    return out
+
+
+def scan_dict(sc) -> dict:
+    """An LRScan, JSON-ready: per optimizer the final losses, divergence steps and boundary."""
+    from jaxgd.sweep import divergence_boundary
+
+    return {"lrs": sc.lrs, "epochs": sc.epochs, "batch_size": sc.batch_size, "stability_limit": sc.stability_limit,
+            "optimizers": {k: {"final_loss": sc.final_loss[k], "diverged_at": sc.diverged_at[k],
+                               "divergence_boundary": divergence_boundary(sc.lrs, sc.diverged_at[k])}
+                           for k in sc.final_loss}}
 
 
 def _config_dict(cfg: ReportConfig) -> dict:
@@ -230,12 +255,16 @@ def _mpl_figures(data: ReportData) -> dict:
     ps = paths(data)
     names = data.problem.param_names
     x, y = (np.asarray(a) for a in data.problem.data)
-    return {
+    figs = {
         "data.png": plots.mpl_data(x, y, data.noisy_y),
         "contour.png": plots.mpl_contour(data.w, data.b, data.surface, ps, data.problem.minimum, names),
         "loss.png": plots.mpl_loss_curves(ps),
         "surface3d.png": plots.mpl_surface(data.w, data.b, data.surface, ps, names),
     }
+    if data.scan is not None:
+        sc = data.scan
+        figs["sweep.png"] = plots.mpl_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+    return figs
 
 
 def _npz_arrays(data: ReportData, res: dict) -> dict:
@@ -249,6 +278,11 @@ def _npz_arrays(data: ReportData, res: dict) -> dict:
                          ("grad_norm", t.grad_norm), ("update_norm", t.update_norm),
                          ("diverged_at", t.diverged_at)):
             arrays[f"{key}/{field}"] = np.asarray(v)
+    if data.scan is not None:
+        arrays["sweep/lrs"] = data.scan.lrs
+        for k in data.scan.final_loss:
+            arrays[f"sweep/{k}/final_loss"] = data.scan.final_loss[k]
+            arrays[f"sweep/{k}/diverged_at"] = data.scan.diverged_at[k]
     return arrays
 
 
@@ -311,6 +345,7 @@ jaxgd {v['jaxgd']}, jax {v['jax']}, optax {v['optax']}.</p>
 move every path along together (a path shorter than the step shown is drawn whole).</p>{divs['surface3d']}</section>
 <section><h2>Contours</h2>{divs['contour']}</section>
 <section><h2>Loss per step</h2>{divs['loss']}</section>
+{_sweep_section(data, divs)}
 <section><h2>Gradient check</h2>
 <p id="gradcheck">jax.grad against the analytic gradient (dL/dW = 2·mean(e·x), dL/db = 2·mean(e)) at all
 {cfg.grid}×{cfg.grid} grid points: max absolute error {gc.max_abs_error:.3e}, max relative error
@@ -323,6 +358,27 @@ move every path along together (a path shorter than the step shown is drawn whol
 <p class="note">Config: {html.escape(jio.dumps(_config_dict(cfg)))}</p></section>
 </body></html>
 """
+
+
+def _sweep_section(data: ReportData, divs: dict) -> str:
+    if data.scan is None:
+        return ""
+    from jaxgd.sweep import divergence_boundary
+
+    sc = data.scan
+    items = []
+    for k in sc.final_loss:
+        bnd = divergence_boundary(sc.lrs, sc.diverged_at[k])
+        items.append(f"<li>{html.escape(k)}: " + ("no run diverged" if bnd is None else
+                                                   f"runs diverge from lr = {bnd:.4g}") + "</li>")
+    limit = "" if sc.stability_limit is None else (
+        f"<p>Theory, for full-batch gd on this quadratic loss: lr &lt; 2/λmax = {sc.stability_limit:.5g} "
+        "(λmax from <code>jax.hessian</code>), drawn as the black line.</p>")
+    return f"""<section><h2>Learning-rate sweep</h2>
+<p class="note">{len(sc.lrs)} learning rates from {sc.lrs[0]:g} to {sc.lrs[-1]:g}, {sc.epochs} full-batch steps each,
+from the default start, every optimizer's runs in one compiled call. A run has diverged when its loss leaves the
+finite numbers or grows past 10⁶ times its start.</p>{divs['sweep']}{limit}<ul id="sweep-boundaries">{''.join(items)}</ul>
+</section>"""
 
 
 def _fmt(v, f="{:.6f}"):

@@ -1,0 +1,59 @@
+"""What theory says about a problem: the Hessian, its eigenvalues, and the learning rates
+they imply for gradient descent and heavy-ball momentum.
+
+For the regression's MSE the Hessian is constant: ``H = 2·[[mean(x²), mean(x)], [mean(x), 1]]``.
+Full-batch gd, ``θ ← θ − lr·∇L``, contracts along eigenvector i by ``|1 − lr·λᵢ|`` per step, so
+it converges iff ``lr < 2/λmax`` (``stability_limit``) and fastest at ``lr = 2/(λmin + λmax)``
+(``optimal_lr``), where the rate is ``(κ − 1)/(κ + 1)``. Heavy-ball momentum is fastest with
+``β = ((√κ − 1)/(√κ + 1))²`` (``polyak_beta``) and classic step ``α = 4/(√λmax + √λmin)²``;
+jaxgd's EMA momentum takes ``lr = α/(1 − β)`` for that step.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd.model import Params
+from jaxgd.problems import Problem
+
+
+class Theory(NamedTuple):
+    hessian: np.ndarray  # (2, 2), rows/columns (w, b)
+    eigenvalues: np.ndarray  # (2,), ascending
+    condition_number: float  # λmax / λmin (inf if λmin <= 0)
+    stability_limit: float  # 2 / λmax: full-batch gd diverges above it
+    optimal_lr: float  # 2 / (λmin + λmax)
+    polyak_beta: float  # ((√κ − 1)/(√κ + 1))²
+    polyak_lr: float  # jaxgd momentum lr for Polyak's step: 4/(√λmax + √λmin)² / (1 − β)
+    at: Params  # where the Hessian was taken
+
+
+def hessian(problem: Problem, at) -> np.ndarray:
+    """The 2×2 Hessian of the full-data loss at ``at = (w, b)``, from ``jax.hessian``."""
+    p = Params(*(jnp.asarray(v, problem.dtype) for v in at))
+    h = jax.hessian(lambda q: problem.loss_fn(q, problem.data, None))(p)
+    return np.array([[h.w.w, h.w.b], [h.b.w, h.b.b]], dtype=np.float64)
+
+
+def theory(problem: Problem, at=None) -> Theory:
+    """Hessian facts at ``at`` (default: the known minimum, else the default start)."""
+    if at is None:
+        at = problem.minimum if problem.minimum is not None else problem.init
+    at = Params(float(at[0]), float(at[1]))
+    H = hessian(problem, at)
+    lam = np.linalg.eigvalsh((H + H.T) / 2)
+    lo, hi = float(lam[0]), float(lam[1])
+    kappa = hi / lo if lo > 0 else float("inf")
+    if lo > 0:
+        r = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)
+        beta = float(r**2)
+        alpha = 4 / (np.sqrt(hi) + np.sqrt(lo)) ** 2
+        polyak_lr = float(alpha / (1 - beta))
+    else:
+        beta, polyak_lr = float("nan"), float("nan")
+    return Theory(H, lam, kappa, 2 / hi if hi > 0 else float("inf"),
+                  2 / (lo + hi) if lo + hi > 0 else float("inf"), beta, polyak_lr, at)
