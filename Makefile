@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 # Reinstall when the package's metadata changes.
 $(VENV)/.installed: pyproject.toml
@@ -16,6 +16,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# Side-by-side benchmarks -> BENCHMARKS.md and bench.json. PyTorch is optional (the bench extra).
+bench: $(VENV)/.installed
+	-$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) scripts/bench.py --append docs/benchmark-notes.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

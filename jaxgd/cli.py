@@ -119,6 +119,24 @@ def _setup_dtype(dtype: str) -> None:
     import jax
 
     jax.config.update("jax_enable_x64", dtype == "float64")
+    _setup_cache()
+
+
+def _setup_cache() -> None:
+    """JAX's persistent compilation cache, so a second ``jaxgd`` command skips compiling.
+
+    In ``$JAXGD_CACHE_DIR`` (default ``~/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables it.
+    """
+    import os
+
+    import jax
+
+    d = os.environ.get("JAXGD_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxgd", "xla"))
+    if d.strip().lower() in ("", "0", "off", "none", "false"):
+        return
+    jax.config.update("jax_compilation_cache_dir", d)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def main(argv=None) -> int:

@@ -84,85 +84,96 @@ def plotly_data(x, y, y_noisy=None, true_line=(2.0, 3.0)) -> "go.Figure":
     return fig
 
 
-def _path_trace_3d(p: Path, upto: int | None = None, lift: float = 0.0):
+def _figure(spec: dict) -> "go.Figure":
+    """A ``go.Figure`` from a dict built here, skipping plotly's per-property validation
+    (several times faster for figures with animation frames; the dicts are plotly's schema)."""
+    return _go().Figure(spec, _validate=False)
+
+
+def _path_trace_3d(p: Path, upto: int | None = None, lift: float = 0.0) -> dict:
     """A path in 3-D, drawn ``lift`` above its loss so the surface does not swallow it;
     the hover text gives the true loss."""
-    go = _go()
     f = p.finite()
     n = len(f.w) if upto is None else min(upto + 1, len(f.w))
-    return go.Scatter3d(x=f.w[:n], y=f.b[:n], z=f.loss[:n] + lift, customdata=f.loss[:n], mode="lines+markers",
-                        name=p.label, legendgroup=p.label, line=dict(color=p.color, width=5, dash=p.dash),
-                        marker=dict(size=2.5, color=p.color),
-                        hovertemplate="%{fullData.name}<br>W=%{x:.4f}<br>b=%{y:.4f}<br>loss=%{customdata:.4g}"
-                                      "<extra></extra>")
+    return dict(type="scatter3d", x=f.w[:n], y=f.b[:n], z=f.loss[:n] + lift, customdata=f.loss[:n],
+                mode="lines+markers", name=p.label, legendgroup=p.label,
+                line=dict(color=p.color, width=5, dash=p.dash), marker=dict(size=2.5, color=p.color),
+                hovertemplate="%{fullData.name}<br>W=%{x:.4f}<br>b=%{y:.4f}<br>loss=%{customdata:.4g}<extra></extra>")
 
 
-def _path_trace_2d(p: Path, upto: int | None = None):
-    go = _go()
+def _path_trace_2d(p: Path, upto: int | None = None) -> dict:
     f = p.finite()
     n = len(f.w) if upto is None else min(upto + 1, len(f.w))
-    return go.Scatter(x=f.w[:n], y=f.b[:n], mode="lines+markers", name=p.label, legendgroup=p.label,
-                      line=dict(color=p.color, width=2, dash=p.dash), marker=dict(size=4, color=p.color))
+    return dict(type="scatter", x=f.w[:n], y=f.b[:n], mode="lines+markers", name=p.label, legendgroup=p.label,
+                line=dict(color=p.color, width=2, dash=p.dash), marker=dict(size=4, color=p.color))
 
 
 def plotly_surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: bool = True,
                    max_frames: int = 60) -> "go.Figure":
-    """3-D loss surface with one trace per path (legend entries toggle them).
+    """3-D loss surface with one trace per path; see :func:`surface_spec`."""
+    return _figure(surface_spec(w, b, S, paths, names, slider, max_frames))
+
+
+def surface_spec(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: bool = True,
+                 max_frames: int = 60) -> dict:
+    """The figure dict of :func:`plotly_surface`: 3-D loss surface with one trace per path (legend entries toggle them).
 
     Traces: the surface first, then the paths in order. Paths are drawn 0.5 % of the surface's
     height above their loss, so the surface does not hide them (hover shows the true loss).
     With ``slider``, a step slider and a play button move every path along together; frames
     update only the path traces.
     """
-    go = _go()
     S = np.asarray(S)
     finite_S = S[np.isfinite(S)]
     lift = 0.005 * float(np.ptp(finite_S)) if finite_S.size else 0.0
     trace = partial(_path_trace_3d, lift=lift)
-    fig = go.Figure([go.Surface(x=np.asarray(w), y=np.asarray(b), z=S.T, colorscale="Viridis", opacity=0.8,
-                                name="loss surface", showscale=False,
-                                lighting=dict(ambient=0.9, diffuse=0.4, specular=0.05, fresnel=0.1),
-                                hovertemplate=f"{names[0]}=%{{x:.3f}}<br>{names[1]}=%{{y:.3f}}<br>loss=%{{z:.4g}}"
-                                              "<extra></extra>")])
-    for p in paths:
-        fig.add_trace(trace(p))
-    fig.update_layout(
-        title="Loss surface and paths",
-        scene=dict(xaxis_title=names[0], yaxis_title=names[1], zaxis_title="loss",
+    surface = dict(type="surface", x=np.asarray(w), y=np.asarray(b), z=S.T, colorscale="Viridis", opacity=0.8,
+                   name="loss surface", showscale=False,
+                   lighting=dict(ambient=0.9, diffuse=0.4, specular=0.05, fresnel=0.1),
+                   hovertemplate=f"{names[0]}=%{{x:.3f}}<br>{names[1]}=%{{y:.3f}}<br>loss=%{{z:.4g}}<extra></extra>")
+    layout = dict(
+        title=dict(text="Loss surface and paths"),
+        scene=dict(xaxis=dict(title=dict(text=names[0])), yaxis=dict(title=dict(text=names[1])),
+                   zaxis=dict(title=dict(text="loss")),
                    camera=dict(eye=dict(x=1.6, y=1.5, z=1.0))),  # from the low (W, b) corner
         height=720, margin=dict(l=0, r=0, t=50, b=0), legend=dict(itemsizing="constant"),
     )
+    spec = dict(data=[surface, *(trace(p) for p in paths)], layout=layout)
     if slider and paths:
-        add_step_slider(fig, paths, trace, first_trace=1, max_frames=max_frames)
-    return fig
+        spec = _with_slider(spec, paths, trace, first_trace=1, max_frames=max_frames)
+    return spec
 
 
 def plotly_contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"), slider: bool = True,
                    max_frames: int = 60) -> "go.Figure":
-    """Contours of ``log10(loss)`` with the paths on top and the minimum marked (a star).
+    """Contours of the log loss with the paths; see :func:`contour_spec`."""
+    return _figure(contour_spec(w, b, S, paths, minimum, names, slider, max_frames))
+
+
+def contour_spec(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"), slider: bool = True,
+                 max_frames: int = 60) -> dict:
+    """The figure dict of :func:`plotly_contour`: contours of ``log10(loss)`` with the paths on top and the minimum marked (a star).
 
     Traces: the contour, the minimum (if given), then the paths in order.
     """
-    go = _go()
     S = np.asarray(S, dtype=np.float64)
     z = np.log10(np.maximum(S, np.finfo(np.float64).tiny)).T
-    fig = go.Figure([go.Contour(x=np.asarray(w), y=np.asarray(b), z=z, colorscale="Viridis", ncontours=30,
-                                colorbar=dict(title="log10 loss"), name="log10 loss",
-                                hovertemplate=f"{names[0]}=%{{x:.3f}}<br>{names[1]}=%{{y:.3f}}<br>"
-                                              "log10 loss=%{z:.3f}<extra></extra>")])
+    data = [dict(type="contour", x=np.asarray(w), y=np.asarray(b), z=z, colorscale="Viridis", ncontours=30,
+                 colorbar=dict(title=dict(text="log10 loss")), name="log10 loss",
+                 hovertemplate=f"{names[0]}=%{{x:.3f}}<br>{names[1]}=%{{y:.3f}}<br>log10 loss=%{{z:.3f}}<extra></extra>")]
     if minimum is not None:
-        fig.add_trace(go.Scatter(x=[minimum[0]], y=[minimum[1]], mode="markers", name="minimum",
-                                 marker=dict(symbol="star", size=16, color="white", line=dict(color="black", width=1))))
-    first = len(fig.data)
-    for p in paths:
-        fig.add_trace(_path_trace_2d(p))
-    fig.update_layout(title="Contours of the loss and paths", xaxis_title=names[0], yaxis_title=names[1],
-                      height=640, margin=dict(t=50))
-    fig.update_xaxes(range=[float(np.min(w)), float(np.max(w))])
-    fig.update_yaxes(range=[float(np.min(b)), float(np.max(b))], scaleanchor="x", scaleratio=1)
+        data.append(dict(type="scatter", x=[float(minimum[0])], y=[float(minimum[1])], mode="markers", name="minimum",
+                         marker=dict(symbol="star", size=16, color="white", line=dict(color="black", width=1))))
+    first = len(data)
+    data += [_path_trace_2d(p) for p in paths]
+    layout = dict(title=dict(text="Contours of the loss and paths"), height=640, margin=dict(t=50),
+                  xaxis=dict(title=dict(text=names[0]), range=[float(np.min(w)), float(np.max(w))]),
+                  yaxis=dict(title=dict(text=names[1]), range=[float(np.min(b)), float(np.max(b))],
+                             scaleanchor="x", scaleratio=1))
+    spec = dict(data=data, layout=layout)
     if slider and paths:
-        add_step_slider(fig, paths, _path_trace_2d, first_trace=first, max_frames=max_frames)
-    return fig
+        spec = _with_slider(spec, paths, _path_trace_2d, first_trace=first, max_frames=max_frames)
+    return spec
 
 
 def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
@@ -171,17 +182,13 @@ def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
     return sorted(set(np.linspace(0, longest, min(max_frames, longest + 1)).round().astype(int).tolist()))
 
 
-def add_step_slider(fig, paths: Sequence[Path], make_trace, first_trace: int, max_frames: int = 60):
-    """Frames that show each path up to step k (a path shorter than k shows whole).
-
-    Only the path traces (``first_trace ...``) are in the frames, so the rest stays put.
-    """
-    go = _go()
+def _slider(paths: Sequence[Path], make_trace, first_trace: int, max_frames: int):
+    """(frames, layout additions) of a step slider over the path traces."""
     steps = frame_steps(paths, max_frames)
     idx = list(range(first_trace, first_trace + len(paths)))
-    fig.frames = [go.Frame(name=str(k), traces=idx, data=[make_trace(p, k) for p in paths]) for k in steps]
+    frames = [dict(name=str(k), traces=idx, data=[make_trace(p, k) for p in paths]) for k in steps]
     anim = dict(mode="immediate", frame=dict(duration=80, redraw=True), transition=dict(duration=0))
-    fig.update_layout(
+    layout = dict(
         updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0.0, xanchor="left", yanchor="top",
                           pad=dict(t=40, r=10), buttons=[
                               dict(label="▶ play", method="animate", args=[None, dict(anim, fromcurrent=True)]),
@@ -191,6 +198,23 @@ def add_step_slider(fig, paths: Sequence[Path], make_trace, first_trace: int, ma
                       currentvalue=dict(prefix="step "),
                       steps=[dict(label=str(k), method="animate", args=[[str(k)], anim]) for k in steps])],
     )
+    return frames, layout
+
+
+def _with_slider(spec: dict, paths, make_trace, first_trace: int, max_frames: int) -> dict:
+    frames, extra = _slider(paths, make_trace, first_trace, max_frames)
+    return dict(spec, frames=frames, layout={**spec["layout"], **extra})
+
+
+def add_step_slider(fig, paths: Sequence[Path], make_trace=None, first_trace: int = 1, max_frames: int = 60):
+    """Add frames that show each path up to step k (a path shorter than k shows whole).
+
+    Only the path traces (``first_trace`` onwards; ``make_trace(path, k)`` builds each, 3-D by
+    default) are in the frames, so the rest of the figure stays put. Returns ``fig``.
+    """
+    frames, extra = _slider(paths, make_trace or _path_trace_3d, first_trace, max_frames)
+    fig.frames = frames
+    fig.update_layout(**extra)
     return fig
 
 

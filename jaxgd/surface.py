@@ -22,13 +22,14 @@ from jaxgd.problems import Problem
 CHUNK_ELEMENTS = 2**22
 
 
-def _grid_axis(name: str, v, dtype) -> jax.Array:
+def _grid_axis(name: str, v, dtype) -> np.ndarray:
+    """A checked grid axis, as a NumPy array of the working dtype (jit transfers it)."""
     a = np.asarray(v, dtype=np.float64)
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite")
-    return jnp.asarray(a, dtype)
+    return a.astype(dtype, copy=False)
 
 
 def _rows_per_chunk(problem: Problem, nb: int) -> int:

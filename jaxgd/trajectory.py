@@ -96,7 +96,12 @@ def _init(kind, hyper, init):
 
 
 def _scan(loss_fn, kind, length, data, hyper, carry, xs):
-    """Steps over ``xs`` (or ``length`` full-batch steps when ``xs`` is None)."""
+    """Steps over ``xs`` (or ``length`` full-batch steps when ``xs`` is None).
+
+    Not unrolled: unrolling (``unroll=4``) runs about 1.4× faster here, but XLA then fuses
+    across steps differently in programs of different lengths, and a run scanned in chunks
+    would no longer equal one scan bit for bit.
+    """
     tx = optim.build(kind, hyper)
     return jax.lax.scan(partial(_step, loss_fn, tx, data), carry, xs, length=length)
 

@@ -46,7 +46,7 @@ def test_files_written_atomically(written):
     out, files = written
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["results.json", "results.npz", "metrics.csv", "report.html", "data.png", "contour.png",
-                            "loss.png", "surface3d.png", "paths.gif"])
+                            "loss.png", "surface3d.png", "sweep.png", "paths.gif"])
     assert sorted(p.name for p in files) == names  # and no temporary file is left
 
 
@@ -99,10 +99,10 @@ def test_html_is_self_contained(written):
     import re
 
     assert re.findall(r"<script[^>]*\ssrc=", html) == []  # every script is inline: nothing to fetch
-    assert html.count("Plotly.newPlot") == 4
-    for fig_id in ("data", "surface3d", "contour", "loss"):
+    assert html.count("Plotly.newPlot") == 5
+    for fig_id in ("data", "surface3d", "contour", "loss", "sweep"):
         assert f'id="{fig_id}"' in html
-    assert 'id="gradcheck"' in html and 'id="runs"' in html
+    assert 'id="gradcheck"' in html and 'id="runs"' in html and 'id="sweep-boundaries"' in html
 
 
 def test_diverged_runs_stay_valid_everywhere(tmp_path):

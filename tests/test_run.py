@@ -198,6 +198,7 @@ def test_float64_needs_x64(restore_x64):
 @pytest.mark.parametrize("opt", ["gd", "adam", "optax:adamw"])
 @pytest.mark.parametrize("batch_size", [None, 8, 1])
 def test_chunked_scan_is_bit_identical_to_one_scan(problem, opt, batch_size):
+    # T = 7, 49 or 357 steps: never a multiple of the chunk, so the last chunk is short
     kw = dict(lr=0.05, epochs=7, batch_size=batch_size, sampling="replacement" if batch_size == 1 else "shuffle")
     whole = jaxgd.run(problem, opt, **kw)
     seen = []

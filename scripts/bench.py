@@ -1,0 +1,440 @@
+"""jaxgd's benchmarks: each case measured side by side with its peers in this one process.
+
+    make bench            # or: python scripts/bench.py [--quick] [--out BENCHMARKS.md] [--json bench.json]
+
+Every timing is the median of repeated runs after a warm-up; for jitted code the first call
+(compile + run) is reported apart as "compile". Peers, each written the way a user would:
+  - notebook: Python loops over NumPy, in the notebook's style;
+  - numpy: vectorised NumPy (broadcasting);
+  - optax loop: a Python loop over a jitted optax step (the common JAX idiom);
+  - torch: PyTorch eager with torch.optim (skipped when torch is not installed);
+  - jaxgd.
+Everything runs in float64 on the CPU (the notebook's precision) unless a row says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+import jaxgd  # noqa: E402
+from jaxgd import presets, report  # noqa: E402
+from jaxgd.config import ReportConfig, check  # noqa: E402
+from jaxgd.sweep import sweep  # noqa: E402
+
+X = np.linspace(-5, 5, 51)
+Y = 2 * X + 3
+P = jaxgd.notebook()
+
+
+def median_time(fn, repeat=5, warmup=1):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def first_call(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def block(x):
+    return jax.block_until_ready(x)
+
+
+# ----------------------------------------------------------------------------- surface
+
+
+def notebook_surface(g):
+    out = np.zeros((len(g), len(g)))
+    for i in range(len(g)):
+        for j in range(len(g)):
+            pred = g[i] * X + g[j]
+            out[i, j] = 1 / len(Y) * np.sum(np.square(pred - Y))
+    return out
+
+
+def numpy_surface(g):
+    # broadcasting over (len(g), len(g), 51), one block of rows at a time to bound memory
+    out = np.empty((len(g), len(g)))
+    rows = max(1, 2**22 // (len(g) * len(X)))
+    for s in range(0, len(g), rows):
+        w = g[s:s + rows, None, None]
+        out[s:s + rows] = np.mean(np.square(w * X + g[None, :, None] - Y), axis=-1)
+    return out
+
+
+def surface_cases(quick):
+    rows = []
+    g = np.linspace(-8, 8, 101)
+    jx = lambda gg: block(jaxgd.loss_surface(P, gg, gg))
+    comp = first_call(lambda: jx(g))
+    t_j = median_time(lambda: jx(g), repeat=20)
+    t_nb = median_time(lambda: notebook_surface(g), repeat=3 if quick else 5)
+    t_np = median_time(lambda: numpy_surface(g), repeat=10)
+    np.testing.assert_allclose(np.asarray(jx(g)), notebook_surface(g), rtol=1e-12)
+    rows.append(dict(case="surface 101²", peer="notebook loops", peer_s=t_nb, jaxgd_s=t_j, compile_s=comp,
+                     target=300.0))
+    rows.append(dict(case="surface 101²", peer="numpy vectorised", peer_s=t_np, jaxgd_s=t_j, compile_s=comp))
+    g = np.linspace(-8, 8, 1001)
+    comp = first_call(lambda: jx(g))
+    t_j = median_time(lambda: jx(g), repeat=10)
+    t_np = median_time(lambda: numpy_surface(g), repeat=3 if quick else 5)
+    rows.append(dict(case="surface 1001²", peer="numpy vectorised", peer_s=t_np, jaxgd_s=t_j, compile_s=comp,
+                     target=10.0))
+    # 4001²: jaxgd alone, in a fresh process so its peak memory is its own
+    code = textwrap.dedent("""
+        import json, resource, time, sys
+        import jax; jax.config.update("jax_enable_x64", True)
+        import numpy as np, jaxgd
+        p = jaxgd.notebook(); g = np.linspace(-8, 8, 4001)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t = time.perf_counter(); S = jax.block_until_ready(jaxgd.loss_surface(p, g, g)); first = time.perf_counter() - t
+        ts = []
+        for _ in range(3):
+            t = time.perf_counter(); jax.block_until_ready(jaxgd.loss_surface(p, g, g)); ts.append(time.perf_counter() - t)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        json.dump({"first": first, "median": sorted(ts)[1], "peak_mib": peak / 1024, "base_mib": base / 1024,
+                   "out_mib": S.nbytes / 2**20}, sys.stdout)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    d = json.loads(r.stdout)
+    rows.append(dict(case="surface 4001²", peer=None, peer_s=None, jaxgd_s=d["median"], compile_s=d["first"],
+                     note=f"peak RSS {d['peak_mib']:.0f} MiB (process after imports: {d['base_mib']:.0f} MiB; "
+                          f"the result alone is {d['out_mib']:.0f} MiB; the grid × data would be "
+                          f"{4001**2 * 51 * 8 / 2**30:.1f} GiB)"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- one long run
+
+
+def optax_loop(tx, steps, lr_params=(-4.0, -7.0)):
+    """The common idiom: a jitted step, called from a Python loop."""
+    x, y = jnp.asarray(X), jnp.asarray(Y)
+
+    def loss(p):
+        return jnp.mean((p[0] * x + p[1] - y) ** 2)
+
+    @jax.jit
+    def step(p, s):
+        l, g = jax.value_and_grad(loss)(p)
+        u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s, l
+
+    def go():
+        p = jnp.asarray(lr_params)
+        s = tx.init(p)
+        losses = []
+        for _ in range(steps):
+            p, s, l = step(p, s)
+            losses.append(l)
+        return block(p)
+
+    return go
+
+
+def torch_loop(steps, lr, opt="adam"):
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    x, y = torch.tensor(X), torch.tensor(Y)
+
+    def go():
+        p = torch.tensor([-4.0, -7.0], requires_grad=True)
+        o = torch.optim.Adam([p], lr=lr) if opt == "adam" else torch.optim.SGD([p], lr=lr)
+        for _ in range(steps):
+            o.zero_grad()
+            loss = torch.mean((p[0] * x + p[1] - y) ** 2)
+            loss.backward()
+            o.step()
+        return p.detach().numpy()
+
+    return go
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+def long_run_cases(quick):
+    steps = 10_000
+    rows = []
+    jx = lambda: block(jaxgd.run(P, "adam", lr=0.01, epochs=steps).loss)
+    comp = first_call(jx)
+    t_j = median_time(jx, repeat=10)
+    loop = optax_loop(optax.adam(0.01), steps)
+    t_o = median_time(loop, repeat=3 if quick else 5)
+    np.testing.assert_allclose(np.asarray(loop()), [float(v) for v in jaxgd.run(P, "adam", lr=0.01, epochs=steps).final],
+                               rtol=1e-10)
+    rows.append(dict(case="10,000-step Adam run", peer="optax loop", peer_s=t_o, jaxgd_s=t_j, compile_s=comp,
+                     target=15.0))
+    if have_torch():
+        tl = torch_loop(steps, 0.01)
+        t_t = median_time(tl, repeat=3 if quick else 5)
+        np.testing.assert_allclose(tl(), [float(v) for v in jaxgd.run(P, "adam", lr=0.01, epochs=steps).final],
+                                   rtol=1e-8)
+        import torch
+
+        rows.append(dict(case="10,000-step Adam run", peer=f"torch {torch.__version__} eager", peer_s=t_t,
+                         jaxgd_s=t_j, compile_s=comp, target=200.0))
+    else:
+        rows.append(dict(case="10,000-step Adam run", peer="torch eager", peer_s=None, jaxgd_s=t_j, compile_s=comp,
+                         note="skipped: torch not installed (pip install torch==2.13.0)"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- the report's runs
+
+
+def report_runs_cases(quick):
+    cfg = check(ReportConfig())
+    plan = report.plan(cfg)
+
+    def jx():
+        for opt, md, lr, ep in plan:
+            block(jaxgd.run(P, opt, lr=lr, epochs=ep, batch_size=md.batch_size, sampling=md.sampling, rng=md.rng,
+                            seed=md.seed).loss)
+
+    comp = first_call(jx)
+    t_j = median_time(jx, repeat=5)
+
+    # the optax idiom for the same runs: a jitted batch step in a Python loop over the same orders
+    x, y = jnp.asarray(X), jnp.asarray(Y)
+    txs = {"gd": lambda lr: optax.sgd(lr), "momentum": lambda lr: optax.sgd(lr * 0.1, momentum=0.9),
+           "rmsprop": lambda lr: optax.rmsprop(lr, 0.9, 1e-8, eps_in_sqrt=False), "adam": lambda lr: optax.adam(lr)}
+    prepared = []
+    for opt, md, lr, ep in plan:
+        tx = txs[opt](lr)
+        if md.batch_size is None:
+            batches = [(np.arange(51), np.ones(51, bool))] * ep
+        else:
+            o = jaxgd.sample_order(51, md.batch_size, ep, md.sampling, md.rng, md.seed)
+            batches = list(zip(np.asarray(o.idx), np.asarray(o.mask)))
+
+        @jax.jit
+        def step(p, s, idx, mask, tx=tx):
+            def loss(q):
+                r = (q[0] * x[idx] + q[1] - y[idx]) ** 2
+                return jnp.sum(r * mask) / jnp.sum(mask)
+
+            g = jax.grad(loss)(p)
+            u, s = tx.update(g, s, p)
+            return optax.apply_updates(p, u), s
+
+        prepared.append((tx, step, [(jnp.asarray(i), jnp.asarray(m)) for i, m in batches]))
+
+    def loops():
+        for tx, step, batches in prepared:
+            p = jnp.asarray([-4.0, -7.0])
+            s = tx.init(p)
+            for i, m in batches:
+                p, s = step(p, s, i, m)
+            block(p)
+
+    loops()
+    t_o = median_time(loops, repeat=3)
+    total = sum(ep * (1 if md.batch_size is None else -(-51 // md.batch_size)) for _, md, _, ep in plan)
+    return [dict(case=f"the report's {len(plan)} runs ({total} steps)", peer="optax loop", peer_s=t_o, jaxgd_s=t_j,
+                 compile_s=comp)]
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def flops_per_step(m=51):
+    """A count of the float operations of one full-batch step of jaxgd's scan (estimate):
+    full-data loss at the current point (5m), batch loss and gradient (forward 5m, backward 5m),
+    the update (about 20)."""
+    return 15 * m + 20
+
+
+def sweep_cases(quick):
+    R, steps = (1000, 1000) if quick else (10_000, 1000)
+    lrs = np.geomspace(1e-3, 1.0, R)
+    rows = []
+    sub = 10
+    txs = {"gd": lambda lr: optax.sgd(lr), "momentum": lambda lr: optax.sgd(lr * 0.1, momentum=0.9),
+           "rmsprop": lambda lr: optax.rmsprop(lr, 0.9, 1e-8, eps_in_sqrt=False), "adam": lambda lr: optax.adam(lr)}
+    for opt in ("gd", "momentum", "rmsprop", "adam"):
+        jx = lambda: block(sweep(P, opt, lr=lrs, epochs=steps, final_only=True).loss)
+        comp = first_call(jx)
+        t_j = median_time(jx, repeat=3, warmup=0)
+        # the optax loop on `sub` of the learning rates (a jitted step with the lr as an argument,
+        # so it compiles once), extrapolated to all R
+        x, y = jnp.asarray(X), jnp.asarray(Y)
+
+        @jax.jit
+        def step(p, s, lr, make=txs[opt]):
+            g = jax.grad(lambda q: jnp.mean((q[0] * x + q[1] - y) ** 2))(p)
+            u, s = make(lr).update(g, s, p)
+            return optax.apply_updates(p, u), s
+
+        def loops():
+            for lr in lrs[:: R // sub][:sub]:
+                p = jnp.asarray([-4.0, -7.0])
+                s = txs[opt](lr).init(p)
+                lr = jnp.asarray(lr)
+                for _ in range(steps):
+                    p, s = step(p, s, lr)
+                block(p)
+
+        loops()
+        t_sub = median_time(loops, repeat=1, warmup=0)
+        gflops = R * steps * flops_per_step() / t_j / 1e9
+        rows.append(dict(case=f"sweep {R:,} lrs × {steps:,} steps, {opt}", peer=f"optax loop (×{R // sub} from {sub} lrs)",
+                         peer_s=t_sub * R / sub, jaxgd_s=t_j, compile_s=comp, target=100.0, gflops=gflops))
+    return rows
+
+
+def matmul_peak():
+    n = 2048
+    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)))
+    f = jax.jit(lambda a: a @ a)
+    block(f(a))
+    t = median_time(lambda: block(f(a)), repeat=5)
+    return 2 * n**3 / t / 1e9
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def end_to_end_cases(quick):
+    jaxgd_bin = os.path.join(os.path.dirname(sys.executable), "jaxgd")
+    cmd = [jaxgd_bin] if os.path.exists(jaxgd_bin) else [sys.executable, "-m", "jaxgd"]
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, JAXGD_CACHE_DIR=os.path.join(d, "cache"))
+
+        def report_once():
+            subprocess.run([*cmd, "report", "--out", os.path.join(d, "out")], check=True, env=env,
+                           stdout=subprocess.DEVNULL)
+
+        def bare():
+            subprocess.run([sys.executable, "-c", "import jax, optax, plotly, matplotlib"], check=True)
+
+        cold = first_call(report_once)  # empty compilation cache
+        warm = median_time(report_once, repeat=3, warmup=0)
+        t_bare = median_time(bare, repeat=5)
+        rows.append(dict(case="`jaxgd report` end to end (cache warm)", peer="bare import of jax, optax, plotly, matplotlib",
+                         peer_s=t_bare, jaxgd_s=warm, compile_s=None, target=1 / 3, inverse=True,
+                         note=f"cold (empty compilation cache): {cold:.1f} s"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def ratio(r):
+    if r.get("peer_s") is None:
+        return None
+    return r["peer_s"] / r["jaxgd_s"]
+
+
+def fmt_s(v):
+    if v is None:
+        return "—"
+    return f"{v * 1e3:.2f} ms" if v < 1 else f"{v:.2f} s"
+
+
+def markdown(rows, meta) -> str:
+    lines = ["# Benchmarks", "",
+             f"Measured by `make bench` (`scripts/bench.py`) on {meta['machine']}, {meta['date']}; "
+             f"float64 on {meta['device']}; jax {meta['versions']['jax']}, optax {meta['versions']['optax']}, "
+             f"numpy {meta['versions']['numpy']}, torch {meta['versions'].get('torch', 'not installed')}, "
+             f"Python {meta['versions']['python']}.", "",
+             "Each timing is a median of repeated runs after a warm-up, all cases side by side in one process "
+             "(one shared, noisy machine: compare ratios, not absolute times). *compile* is jaxgd's first call "
+             "(trace + compile + run), apart from the run time.", "",
+             "| case | peer | peer time | jaxgd time | jaxgd compile | ratio | target | met |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        q = ratio(r)
+        if r.get("inverse"):
+            qs = "—" if q is None else f"jaxgd = {1 / q:.1f}× the peer"
+            tgt = f"≤ {1 / r['target']:.0f}× the peer"
+            met = "—" if q is None else ("yes" if q >= r["target"] else "no")
+        else:
+            qs = "—" if q is None else f"{q:,.1f}×"
+            tgt = f"≥ {r['target']:g}×" if r.get("target") else ""
+            met = "" if not r.get("target") or q is None else ("yes" if q >= r["target"] else "no")
+        lines.append(f"| {r['case']} | {r.get('peer') or '—'} | {fmt_s(r.get('peer_s'))} | {fmt_s(r['jaxgd_s'])} | "
+                     f"{fmt_s(r.get('compile_s'))} | {qs} | {tgt} | {met} |")
+    notes = [f"- {r['case']}: {r['note']}" for r in rows if r.get("note")]
+    if notes:
+        lines += ["", *notes]
+    g = [r for r in rows if r.get("gflops")]
+    if g:
+        lines += ["", f"Matmul peak (a {2048}² float64 `jnp.dot`, same run): {meta['matmul_gflops']:.1f} GFLOP/s.",
+                  f"Sweep throughput (estimated {flops_per_step()} flops per run-step: "
+                  "15·m for the losses and gradient with m = 51, plus the update):", ""]
+        for r in g:
+            lines.append(f"- {r['case']}: {r['gflops']:.2f} GFLOP/s = {100 * r['gflops'] / meta['matmul_gflops']:.1f} % "
+                         "of the matmul peak")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sweeps and fewer repeats")
+    ap.add_argument("--out", default="BENCHMARKS.md")
+    ap.add_argument("--json", default="bench.json")
+    ap.add_argument("--append", default=None, help="a markdown file of notes appended to --out")
+    args = ap.parse_args(argv)
+    rows = []
+    for name, fn in (("surface", surface_cases), ("long run", long_run_cases), ("report runs", report_runs_cases),
+                     ("sweep", sweep_cases), ("end to end", end_to_end_cases)):
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        new = fn(args.quick)
+        for r in new:
+            print(f"  {r['case']:<48} {r.get('peer') or '':<40} ratio {ratio(r) or float('nan'):10.1f}",
+                  file=sys.stderr, flush=True)
+        rows += new
+    versions = report.versions()
+    if have_torch():
+        import torch
+
+        versions["torch"] = torch.__version__
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+            "device": str(jax.devices()[0]), "date": time.strftime("%Y-%m-%d"), "versions": versions,
+            "matmul_gflops": matmul_peak(), "quick": args.quick}
+    text = markdown(rows, meta)
+    if args.append and os.path.exists(args.append):
+        text += "\n" + open(args.append).read()
+    with open(args.out, "w") as f:
+        f.write(text)
+    with open(args.json, "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
