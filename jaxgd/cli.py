@@ -140,6 +140,10 @@ def _setup_cache() -> None:
 
 
 def main(argv=None) -> int:
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # e.g. started in the background
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     args = parser.parse_args(argv)
     cmds = {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook, "report": _cmd_report,
@@ -280,15 +284,22 @@ def report_config(parser, args):
 
 
 def _check_out_dir(parser, out: str) -> None:
+    """--out must be a folder, or creatable: probe the nearest existing folder with a temporary file."""
     import os
+    import tempfile
 
     if os.path.exists(out) and not os.path.isdir(out):
         parser.error(f"--out: {out!r} exists and is not a folder")
-    probe = out
+    probe = os.path.abspath(out)
     while not os.path.exists(probe):
-        probe = os.path.dirname(os.path.abspath(probe))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        parser.error(f"--out: cannot write to {out!r}: {probe!r} is not writable")
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        parser.error(f"--out: cannot write to {out!r}: {probe!r} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        parser.error(f"--out: cannot write to {out!r}: {probe!r} is not writable ({e.strerror})")
 
 
 def _cmd_report(parser, args) -> int:

@@ -96,16 +96,27 @@ def _path_trace_3d(p: Path, upto: int | None = None, lift: float = 0.0) -> dict:
     f = p.finite()
     n = len(f.w) if upto is None else min(upto + 1, len(f.w))
     return dict(type="scatter3d", x=f.w[:n], y=f.b[:n], z=f.loss[:n] + lift, customdata=f.loss[:n],
-                mode="lines+markers", name=p.label, legendgroup=p.label,
-                line=dict(color=p.color, width=5, dash=p.dash), marker=dict(size=2.5, color=p.color),
+                mode="lines+markers", name=_name(p), legendgroup=p.label,
+                line=dict(color=p.color, width=5, dash=p.dash), marker=_markers(p, n, len(f.w), 2.5, 8),
                 hovertemplate="%{fullData.name}<br>W=%{x:.4f}<br>b=%{y:.4f}<br>loss=%{customdata:.4g}<extra></extra>")
 
 
 def _path_trace_2d(p: Path, upto: int | None = None) -> dict:
     f = p.finite()
     n = len(f.w) if upto is None else min(upto + 1, len(f.w))
-    return dict(type="scatter", x=f.w[:n], y=f.b[:n], mode="lines+markers", name=p.label, legendgroup=p.label,
-                line=dict(color=p.color, width=2, dash=p.dash), marker=dict(size=4, color=p.color))
+    return dict(type="scatter", x=f.w[:n], y=f.b[:n], mode="lines+markers", name=_name(p), legendgroup=p.label,
+                line=dict(color=p.color, width=2, dash=p.dash), marker=_markers(p, n, len(f.w), 4, 14))
+
+
+def _name(p: Path) -> str:
+    return p.label if p.diverged_at < 0 else f"{p.label} (diverged at step {p.diverged_at})"
+
+
+def _markers(p: Path, n: int, drawn: int, size: float, big: float) -> dict:
+    """Dots; a diverged path's last drawn point (where it left) is a large ✕ once shown."""
+    if p.diverged_at < 0 or n < drawn or n == 0:
+        return dict(size=size, color=p.color)
+    return dict(size=[size] * (n - 1) + [big], color=p.color, symbol=["circle"] * (n - 1) + ["x"])
 
 
 def plotly_surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: bool = True,
@@ -277,7 +288,9 @@ def mpl_contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "
         f = p.finite()
         n = len(f.w) if upto is None else min(upto + 1, len(f.w))
         ax.plot(f.w[:n], f.b[:n], _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2.5,
-                linewidth=1.6, label=p.label)
+                linewidth=1.6, label=_name(p))
+        if p.diverged_at >= 0 and n == len(f.w) and n:
+            ax.plot(f.w[n - 1], f.b[n - 1], "x", color=p.color, markersize=12, markeredgewidth=2.5)
     if minimum is not None:
         ax.plot([minimum[0]], [minimum[1]], marker="*", markersize=16, color="white", markeredgecolor="black",
                 linestyle="none", label="minimum")
@@ -315,7 +328,9 @@ def mpl_surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b")):
     ax.plot_surface(W, B, np.asarray(S), cmap="viridis", alpha=0.6, linewidth=0)
     for p in paths:
         f = p.finite()
-        ax.plot(f.w, f.b, f.loss, _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2, label=p.label)
+        ax.plot(f.w, f.b, f.loss, _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2, label=_name(p))
+        if p.diverged_at >= 0 and len(f.w):
+            ax.plot([f.w[-1]], [f.b[-1]], [f.loss[-1]], "x", color=p.color, markersize=12, markeredgewidth=2.5)
     ax.set(xlabel=names[0], ylabel=names[1], zlabel="loss", title="Loss surface and paths")
     ax.view_init(elev=30, azim=45)  # from the low (W, b) corner, the high one behind
     if paths:

@@ -1,0 +1,285 @@
+"""Robustness: bad invocations answered clearly, divergence end to end, atomic outputs,
+Ctrl-C, determinism across processes, and a fuzz test of the API."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import jaxgd
+from jaxgd import io as jio
+from jaxgd.cli import main
+from jaxgd.sweep import sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BAD_TOML = {
+    "syntax.toml": "grid = [\n",
+    "unknown.toml": "grd = 11\n",
+    "wrongtype.toml": "epochs = \"ten\"\n",
+}
+
+BAD = [
+    # run
+    ("run --lr abc", "--lr: invalid float value: 'abc'"),
+    ("run --lr 0", "--lr must be a finite number > 0, got 0.0"),
+    ("run --lr -1", "--lr must be a finite number > 0, got -1.0"),
+    ("run --lr nan", "--lr must be a finite number > 0, got nan"),
+    ("run --lr inf", "--lr must be a finite number > 0, got inf"),
+    ("run --epochs 0", "--epochs must be an integer >= 1, got 0"),
+    ("run --epochs -1", "--epochs must be an integer >= 1, got -1"),
+    ("run --epochs 2.5", "--epochs: invalid int value: '2.5'"),
+    ("run --batch-size 0", "--batch-size must be an integer in [1, 51], got 0"),
+    ("run --batch-size 52", "--batch-size must be an integer in [1, 51], got 52"),
+    ("run --init=1", "--init: must be two numbers W,b"),
+    ("run --init=1,2,3", "--init: must be two numbers W,b"),
+    ("run --init=a,b", "--init: must be two numbers W,b"),
+    ("run --optimizer adma", "--optimizer must be one of 'gd', 'momentum', 'nesterov', 'rmsprop', 'adam'"),
+    ("run --sampling random", "--sampling must be one of 'shuffle', 'replacement'; got 'random'"),
+    ("run --rng torch", "--rng must be one of 'jax', 'numpy'; got 'torch'"),
+    ("run --dtype float16", "--dtype: invalid choice: 'float16'"),
+    ("run --frobnicate", "unrecognized arguments: --frobnicate"),
+    ("run --noise -1", "--noise must be a finite number >= 0, got -1.0"),
+    ("run --noise nan", "--noise must be a finite number >= 0, got nan"),
+    ("run --json missing/t.json", "--json: cannot write to"),
+    # report
+    ("report --lr 0", "--lr must be a finite number > 0, got 0.0"),
+    ("report --epochs 0", "--epochs must be an integer >= 1, got 0"),
+    ("report --epochs 2.5", "--epochs: invalid int value: '2.5'"),
+    ("report --batch-size 52", "--batch-size must be an integer in [1, 51], got 52"),
+    ("report --optimizers=", "--optimizers must name at least one optimizer"),
+    ("report --optimizers gd,adma", "--optimizer must be one of"),
+    ("report --grid 0", "--grid must be an integer in [2, 4001], got 0"),
+    ("report --grid 1", "--grid must be an integer in [2, 4001], got 1"),
+    ("report --grid -5", "--grid must be an integer in [2, 4001], got -5"),
+    ("report --grid abc", "--grid: invalid int value: 'abc'"),
+    ("report --grid 1000000", "--grid must be an integer in [2, 4001], got 1000000"),
+    ("report --noise -0.5", "--noise must be a finite number >= 0, got -0.5"),
+    ("report --dtype float16", "--dtype: invalid choice: 'float16'"),
+    ("report --config missing.toml", "config file 'missing.toml' does not exist"),
+    ("report --config syntax.toml", "is not valid TOML"),
+    ("report --config unknown.toml", "unknown key 'grd'"),
+    ("report --config wrongtype.toml", "key 'epochs' must be an integer, got str 'ten'"),
+    ("report --out afile", "--out: 'afile' exists and is not a folder"),
+    ("report --out /proc/jaxgd-out", "--out: cannot write to '/proc/jaxgd-out'"),
+    ("report --bogus", "unrecognized arguments: --bogus"),
+    # sweep
+    ("sweep --lr-min 0", "--lr-min must be a finite number > 0, got 0.0"),
+    ("sweep --lr-max nan", "--lr-max must be a finite number > 0, got nan"),
+    ("sweep --lr-min 1 --lr-max 0.1", "--lr-max must be >= --lr-min (1.0), got 0.1"),
+    ("sweep --num 0", "--num must be an integer in [1, 1000000], got 0"),
+    ("sweep --epochs 0", "--epochs must be an integer >= 1, got 0"),
+    ("sweep --optimizers=", "--optimizers must name at least one optimizer"),
+    ("sweep --batch-size 0", "--batch-size must be an integer in [1, 51], got 0"),
+    ("sweep --sampling xyz", "--sampling must be one of 'shuffle', 'replacement'; got 'xyz'"),
+    ("sweep --out afile", "--out: 'afile' exists and is not a folder"),
+]
+
+
+def _snapshot(d: Path) -> dict:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("cmd,message", BAD, ids=[c for c, _ in BAD])
+def test_bad_invocation(cmd, message, tmp_path, monkeypatch, capsys, restore_x64):
+    assert len(BAD) >= 30
+    monkeypatch.chdir(tmp_path)
+    for name, text in BAD_TOML.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "afile").write_text("keep me")
+    before = _snapshot(tmp_path)
+    try:
+        code = main(cmd.split())
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert out == ""
+    assert _snapshot(tmp_path) == before  # nothing created or changed
+    assert not Path("/proc/jaxgd-out").exists()
+
+
+# ----------------------------------------------------------------------------- divergence
+
+
+def test_diverging_report_completes_without_warnings(tmp_path, capsys, restore_x64):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any RuntimeWarning (overflow, invalid value) fails the test
+        code = main(["report", "--optimizers", "gd,momentum", "--lr", "100", "--epochs", "4", "--grid", "11",
+                     "--out", str(tmp_path), "--no-sweep"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    assert out.count("diverged at step") == 6
+    doc = json.loads((tmp_path / "results.json").read_text())  # strict: no NaN / Infinity tokens
+    assert all(r["diverged_at"] is not None for r in doc["runs"])
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("diverged at step") >= 6
+    for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]:
+        assert "nan" not in line and "inf" not in line
+
+
+def test_diverged_path_is_drawn_up_to_where_it_left_and_marked():
+    p = jaxgd.notebook()
+    t = jaxgd.run(p, "gd", lr=1.0, epochs=50)
+    k = int(t.diverged_at)
+    path = jaxgd.plots.Path.from_trajectory("gd", t)
+    g = np.linspace(-8, 8, 11)
+    fig = jaxgd.plots.plotly_contour(g, g, jaxgd.loss_surface(p, g, g), [path], slider=False)
+    tr = fig.data[-1]
+    assert len(tr.x) == k and tr.marker.symbol[-1] == "x" and f"diverged at step {k}" in tr.name
+
+
+# ----------------------------------------------------------------------------- atomic writes, Ctrl-C
+
+
+def test_atomic_path_leaves_the_old_file_on_interrupt(tmp_path):
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with jio.atomic_path(target) as tmp:
+            Path(tmp).write_text("half")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+    jio.write_text_atomic(target, "new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def _outputs_are_whole(out: Path):
+    json.loads((out / "results.json").read_text())
+    with np.load(out / "results.npz") as z:
+        assert "surface" in z.files
+    from PIL import Image
+
+    for png in out.glob("*.png"):
+        Image.open(png).load()
+    assert (out / "report.html").read_text().rstrip().endswith("</html>")
+    assert (out / "metrics.csv").read_text().endswith("\n")
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, JAXGD_CACHE_DIR="off", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "jaxgd", "report", "--out", str(out), "--grid", "31", "--gif"]
+    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=600)
+    _outputs_are_whole(out)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # somewhere in computing or writing
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    if proc.returncode == 0:
+        pytest.skip("the report finished before the interrupt arrived")
+    assert proc.returncode == 130, stderr
+    assert stderr == "jaxgd: interrupted\n"
+    _outputs_are_whole(out)  # each file is the old one or a new complete one
+    assert set(before) == {p.name for p in out.iterdir()}
+
+
+# ----------------------------------------------------------------------------- determinism
+
+
+def test_jax_orders_are_identical_across_processes():
+    code = ("import json, sys, numpy as np, jaxgd;"
+            "o = jaxgd.sample_order(51, 8, 3, 'shuffle', 'jax', 11);"
+            "r = jaxgd.sample_order(51, 4, 2, 'replacement', 'jax', 11);"
+            "json.dump([np.asarray(o.idx).tolist(), np.asarray(r.idx).tolist()], sys.stdout)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    here = [np.asarray(jaxgd.sample_order(51, 8, 3, "shuffle", "jax", 11).idx).tolist(),
+            np.asarray(jaxgd.sample_order(51, 4, 2, "replacement", "jax", 11).idx).tolist()]
+    assert json.loads(r.stdout) == here
+
+
+def test_same_command_twice_gives_identical_files(tmp_path):
+    env = dict(os.environ, JAXGD_CACHE_DIR="off")
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        subprocess.run([sys.executable, "-m", "jaxgd", "report", "--out", str(out), "--grid", "21", "--no-png",
+                        "--optimizers", "gd,adam", "--no-sweep"], check=True, env=env, capture_output=True,
+                       timeout=600)
+        outs.append(out)
+    assert (outs[0] / "metrics.csv").read_bytes() == (outs[1] / "metrics.csv").read_bytes()
+    assert (outs[0] / "results.json").read_bytes() == (outs[1] / "results.json").read_bytes()
+    with np.load(outs[0] / "results.npz") as za, np.load(outs[1] / "results.npz") as zb:
+        assert za.files == zb.files
+        for k in za.files:
+            np.testing.assert_array_equal(za[k], zb[k])
+
+
+# ----------------------------------------------------------------------------- fuzz
+
+P = jaxgd.notebook()
+NAMES = ["gd", "momentum", "rmsprop", "adam", "nesterov", "optax:sgd", "sgd", "", "optax:nope"]
+numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.integers(-3, 3),
+                    st.sampled_from(["0.1", None, True]))
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _valid(optimizer, lr, epochs, batch_size, init, sampling, rng):
+    return (optimizer in NAMES[:6] and _is_number(lr) and lr > 0
+            and isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1
+            and (batch_size is None or (isinstance(batch_size, int) and 1 <= batch_size <= 51))
+            and isinstance(init, tuple) and len(init) == 2 and all(_is_number(v) for v in init)
+            and sampling in ("shuffle", "replacement") and rng in ("jax", "numpy"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(optimizer=st.sampled_from(NAMES), lr=numbers, epochs=st.sampled_from([0, 1, 2, -1, 1.5, "2"]),
+       batch_size=st.sampled_from([None, 0, 1, 8, 51, 52, -1]),
+       init=st.one_of(st.tuples(numbers, numbers), st.tuples(numbers), st.just(None)),
+       sampling=st.sampled_from(["shuffle", "replacement", "random"]), rng=st.sampled_from(["jax", "numpy", "torch"]))
+def test_fuzz_run(optimizer, lr, epochs, batch_size, init, sampling, rng):
+    init_arg = (-4.0, -7.0) if init is None else init
+    if _valid(optimizer, lr, epochs, batch_size, init_arg, sampling, rng):
+        t = jaxgd.run(P, optimizer, lr=lr, epochs=epochs, batch_size=batch_size, init=init_arg, sampling=sampling,
+                      rng=rng)
+        k = int(t.diverged_at)
+        finite = np.isfinite(np.asarray(t.loss)) & np.isfinite(np.asarray(t.params.w))
+        assert (k == -1 and finite.all()) or (0 <= k <= t.steps and finite[:k].all())
+    else:
+        with pytest.raises((ValueError, TypeError)):
+            jaxgd.run(P, optimizer, lr=lr, epochs=epochs, batch_size=batch_size, init=init_arg, sampling=sampling,
+                      rng=rng)
+
+
+@settings(max_examples=30, deadline=None)
+@given(lrs=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=0, max_size=4),
+       opt=st.sampled_from(["gd", "adam", "bogus"]), final_only=st.booleans())
+def test_fuzz_sweep(lrs, opt, final_only):
+    valid = opt != "bogus" and len(lrs) > 0 and all(math.isfinite(v) and v > 0 for v in lrs)
+    if valid:
+        r = sweep(P, opt, lr=np.array(lrs), epochs=2, final_only=final_only)
+        div = np.asarray(r.diverged_at)
+        loss = np.asarray(r.loss if final_only else r.loss[:, -1])
+        assert div.shape == (len(lrs),) and np.all((div >= 0) | np.isfinite(loss))
+    else:
+        with pytest.raises((ValueError, TypeError)):
+            sweep(P, opt, lr=np.array(lrs), epochs=2, final_only=final_only)
+
+
+@settings(max_examples=30, deadline=None)
+@given(w=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), max_size=5),
+       b=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=5))
+def test_fuzz_loss_surface(w, b):
+    if w and all(math.isfinite(v) for v in w):
+        S = np.asarray(jaxgd.loss_surface(P, w, b))
+        assert S.shape == (len(w), len(b)) and np.all((S >= 0) | ~np.isfinite(S))
+    else:
+        with pytest.raises(ValueError):
+            jaxgd.loss_surface(P, w, b)
