@@ -5,7 +5,7 @@ The library never changes JAX's configuration: enable float64 yourself with
 ``--dtype float64``).
 """
 
-from jaxgd import plots
+from jaxgd import landscapes, plots
 from jaxgd.data import Order, jax_order, notebook_data, numpy_order, sample_order
 from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, momentum, nesterov, rmsprop
@@ -27,6 +27,7 @@ __all__ = [
     "gd",
     "grad_check",
     "jax_order",
+    "landscapes",
     "linear_regression",
     "loss_surface",
     "momentum",

@@ -2,6 +2,7 @@
 
 ``jaxgd report``    the main job: every optimizer × sampling mode as an offline HTML report + files
 ``jaxgd run``       one optimizer run (``--json PATH`` or ``-`` for the whole trajectory)
+``jaxgd sweep``     final loss against learning rate, one compiled call per optimizer
 ``jaxgd grads``     jax.grad against the notebook's analytic gradient over the grid
 ``jaxgd notebook``  the notebook's printed numbers, and every optimizer × sampling mode
 
@@ -163,9 +164,8 @@ def _problem(parser, args):
 
     try:
         return jaxgd.notebook(noise=args.noise, seed=args.data_seed, dtype=args.dtype)
-    except (TypeError, ValueError) as e:
-        msg = _flagged(e).replace("seed ", "--data-seed ", 1) if str(e).startswith("seed") else _flagged(e)
-        parser.error(msg)
+    except (TypeError, ValueError) as e:  # notebook()'s "seed" is the CLI's --data-seed
+        parser.error(("--data-seed" + str(e)[4:]) if str(e).startswith("seed ") else _flagged(e))
 
 
 def _cmd_run(parser, args) -> int:

@@ -37,6 +37,8 @@ class Problem:
       init: default starting point.
       minimum: the known global minimiser, or None.
       param_names: axis labels of the two parameters.
+      minima: every known minimiser to mark on plots (by default just ``minimum``).
+      quadratic: True when the loss is a quadratic, so its Hessian is the same everywhere.
     """
 
     name: str
@@ -48,6 +50,12 @@ class Problem:
     init: Params
     minimum: Params | None = None
     param_names: tuple[str, str] = ("W", "b")
+    minima: tuple = None  # type: ignore[assignment]
+    quadratic: bool = False
+
+    def __post_init__(self):
+        if self.minima is None:
+            object.__setattr__(self, "minima", () if self.minimum is None else (self.minimum,))
 
     @property
     def num_examples(self) -> int | None:
@@ -108,6 +116,7 @@ def linear_regression(x, y, dtype=None, name: str = "linear_regression") -> Prob
         b_range=rng(b_star, init.b),
         init=init,
         minimum=Params(float(w_star), float(b_star)),
+        quadratic=True,
     )
 
 

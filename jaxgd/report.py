@@ -382,7 +382,7 @@ def _sweep_section(data: ReportData, divs: dict) -> str:
     return f"""<section><h2>Learning-rate sweep</h2>
 <p class="note">{len(sc.lrs)} learning rates from {sc.lrs[0]:g} to {sc.lrs[-1]:g}, {sc.epochs} full-batch steps each,
 from the default start, every optimizer's runs in one compiled call. A run has diverged when its loss leaves the
-finite numbers or grows past 10⁶ times its start.</p>{divs['sweep']}{limit}<ul id="sweep-boundaries">{''.join(items)}</ul>
+finite numbers or its |loss| grows past 10⁶ × max(|start|, 1).</p>{divs['sweep']}{limit}<ul id="sweep-boundaries">{''.join(items)}</ul>
 </section>"""
 
 

@@ -22,7 +22,7 @@ from jaxgd import _checks, optim
 from jaxgd.data import RNGS, SAMPLINGS, Order, epoch_order, numpy_order, order_key, steps_per_epoch
 from jaxgd.model import Params
 from jaxgd.problems import Problem
-from jaxgd.trajectory import DIVERGENCE_FACTOR, Trajectory, _finish, _step
+from jaxgd.trajectory import Trajectory, _blown_up, _finish, _step
 
 
 class SweepFinal(NamedTuple):
@@ -40,7 +40,7 @@ class SweepFinal(NamedTuple):
 
 def _bad(loss, params, loss0):
     finite = jnp.isfinite(loss) & jnp.isfinite(params.w) & jnp.isfinite(params.b)
-    return ~finite | (loss > DIVERGENCE_FACTOR * loss0)
+    return ~finite | _blown_up(loss, loss0)
 
 
 def _one_run(loss_fn, kind, epochs, batch_size, sampling, final_only, data, hyper, init, source):
@@ -210,7 +210,7 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
         final[opt] = np.asarray(f.loss, dtype=np.float64)
         div[opt] = np.asarray(f.diverged_at)
     limit = None
-    if problem.minimum is not None:  # a quadratic loss: its Hessian is the same everywhere
+    if problem.quadratic:  # its Hessian is the same everywhere, so the limit holds from any start
         limit = float(theory(problem).stability_limit)
     return LRScan(lrs, final, div, limit, epochs, batch_size)
 

@@ -21,7 +21,13 @@ from jaxgd.model import Params
 from jaxgd.problems import Problem
 
 
-DIVERGENCE_FACTOR = 1e6  # a run whose loss grows past this many times its start has diverged
+DIVERGENCE_FACTOR = 1e6  # a run whose |loss| grows past this many times its start has diverged
+
+
+def _blown_up(loss, loss0):
+    """``|loss| > DIVERGENCE_FACTOR · max(|loss0|, 1)``: also right for losses that are negative
+    or start near zero."""
+    return jnp.abs(loss) > DIVERGENCE_FACTOR * jnp.maximum(jnp.abs(loss0), 1)
 
 
 class Trajectory(NamedTuple):
@@ -33,8 +39,9 @@ class Trajectory(NamedTuple):
     grad_norm: ``(T,)`` Euclidean norm of the batch gradient of step t.
     update_norm: ``(T,)`` Euclidean norm of the parameter change of step t.
     diverged_at: int scalar — the first index t at which ``params[t]`` or ``loss[t]`` is not
-      finite, or ``loss[t]`` exceeds ``DIVERGENCE_FACTOR`` (10⁶) times the starting loss; −1 if
-      neither happens. The values from there on are kept as computed (non-finite ones included).
+      finite, or ``|loss[t]|`` exceeds ``DIVERGENCE_FACTOR`` (10⁶) times ``max(|loss[0]|, 1)``;
+      −1 if neither happens. The values from there on are kept as computed (non-finite ones
+      included).
     """
 
     params: Params
@@ -112,7 +119,7 @@ def _finish(loss_fn, data, carry, rec: _Record) -> Trajectory:
     params = jax.tree.map(lambda r, p: jnp.concatenate([r, p[None]]), rec.params, last)
     loss = jnp.concatenate([rec.loss, loss_fn(last, data, None)[None]])
     ok = jnp.isfinite(loss) & jnp.isfinite(params.w) & jnp.isfinite(params.b)
-    ok &= ~(loss > DIVERGENCE_FACTOR * loss[0])
+    ok &= ~_blown_up(loss, loss[0])
     diverged_at = jnp.where(jnp.all(ok), -1, jnp.argmin(ok)).astype(jnp.int32)
     return Trajectory(params, loss, rec.batch_loss, rec.grad_norm, rec.update_norm, diverged_at)
 

@@ -1,0 +1,61 @@
+"""The classic landscapes: closed-form gradients against jax.grad, minima, and the engine on them."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd.landscapes import LANDSCAPES
+from jaxgd.sweep import sweep
+from jaxgd.theory import theory
+
+VALUES = {  # f at a few points, by hand
+    "rosenbrock": [((1.0, 1.0), 0.0), ((0.0, 0.0), 1.0), ((-1.0, 2.0), 4.0 + 100.0)],
+    "beale": [((3.0, 0.5), 0.0), ((0.0, 0.0), 1.5**2 + 2.25**2 + 2.625**2)],
+    "himmelblau": [((3.0, 2.0), 0.0), ((0.0, 0.0), 121.0 + 49.0)],
+    "rastrigin": [((0.0, 0.0), 0.0), ((1.0, 0.0), 1.0), ((0.5, 0.5), 20 + 0.5 + 20)],
+    "ill_conditioned": [((0.0, 0.0), 0.0), ((1.0, 1.0), 2.1)],
+    "saddle": [((0.0, 0.0), 0.0), ((1.0, 2.0), -3.0)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LANDSCAPES))
+def test_values_gradient_and_minima(name):
+    p = LANDSCAPES[name]()
+    assert p.data is None and p.num_examples is None and p.param_names == ("a", "b")
+    for (a, b), f in VALUES[name]:
+        np.testing.assert_allclose(float(p.loss(jaxgd.Params(a, b))), f, rtol=1e-12, atol=1e-12)
+    g = np.linspace(*p.w_range, 23), np.linspace(*p.b_range, 19)
+    gc = jaxgd.grad_check(p, *g)
+    assert gc.max_rel_error < 1e-12, gc.max_rel_error
+    for m in p.minima:  # the gradient vanishes at each known minimum (to their printed digits)
+        gm = p.grad(jaxgd.Params(*m))
+        assert np.hypot(float(gm.w), float(gm.b)) < 1e-4
+    S = np.asarray(jaxgd.loss_surface(p, *g))
+    assert S.shape == (23, 19)
+    np.testing.assert_allclose(S[3, 5], float(p.loss(jaxgd.Params(g[0][3], g[1][5]))), rtol=1e-13)
+
+
+def test_engine_runs_on_a_landscape_one_step_per_epoch():
+    p = jaxgd.landscapes.ill_conditioned()
+    t = jaxgd.run(p, "gd", lr=0.2, epochs=100)
+    assert t.steps == 100
+    np.testing.assert_allclose(np.asarray(t.params.b)[1:4], 2.5 * (1 - 0.2 * 4) ** np.arange(1, 4), rtol=1e-12)
+    with pytest.raises(ValueError, match="batch_size does not apply to problem 'ill_conditioned'"):
+        jaxgd.run(p, "gd", batch_size=2)
+    s = sweep(p, "gd", lr=np.array([0.1, 0.2, 0.6]), epochs=200, final_only=True)
+    assert list(np.asarray(s.diverged_at) >= 0) == [False, False, True]  # 2/λmax = 2/4 = 0.5
+    assert theory(p).stability_limit == pytest.approx(0.5, rel=1e-12)
+    assert theory(p).condition_number == pytest.approx(20.0, rel=1e-12)
+
+
+def test_saddle_divergence_is_detected_though_its_loss_goes_negative():
+    t = jaxgd.run(jaxgd.landscapes.saddle(), "gd", lr=0.1, epochs=200)
+    k = int(t.diverged_at)
+    assert k > 0 and float(t.loss[k]) < -1e6  # |loss| blew up, below zero
+    assert np.all(np.asarray(t.loss)[:k] > -1e6 * 2.25)
+
+
+def test_rosenbrock_adam_gets_close():
+    t = jaxgd.run(jaxgd.landscapes.rosenbrock(), "adam", lr=0.02, epochs=5000)
+    assert float(t.loss[-1]) < 1e-4
