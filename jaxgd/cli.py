@@ -52,6 +52,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-seed", type=int, default=0, help="seed of that noise (default 0)")
 
 
+def _add_sampling(p: argparse.ArgumentParser, epochs: int) -> None:
+    """The flags of one run's schedule and sample order, shared by run and sweep."""
+    p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
+    p.add_argument("--batch-size", type=int, default=None, help="omit for full batch; 1 = SGD")
+    p.add_argument("--sampling", default="shuffle", help="shuffle or replacement (default shuffle)")
+    p.add_argument("--rng", default="jax", help="jax or numpy (the notebook's stream) (default jax)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample order (default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxgd", description="See how gradient-descent optimizers move on a loss surface.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -60,11 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--optimizer", default="gd",
                    help="gd, momentum, nesterov, rmsprop, adam, or optax:NAME (default gd)")
     r.add_argument("--lr", type=float, default=0.05, help="learning rate > 0 (default 0.05)")
-    r.add_argument("--epochs", type=int, default=20, help="passes over the data (default 20)")
-    r.add_argument("--batch-size", type=int, default=None, help="omit for full batch; 1 = SGD")
-    r.add_argument("--sampling", default="shuffle", help="shuffle or replacement (default shuffle)")
-    r.add_argument("--rng", default="jax", help="jax or numpy (the notebook's stream) (default jax)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the sample order (default 0)")
+    _add_sampling(r, epochs=20)
     r.add_argument("--init", type=_init_pair, default=(-4.0, -7.0), metavar="W,b",
                    help="starting point, e.g. --init=-4,-7 (default)")
     for h in HYPER:
@@ -102,11 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--lr-min", type=float, default=1e-3, help="smallest learning rate (default 1e-3)")
     sw.add_argument("--lr-max", type=float, default=10.0, help="largest learning rate (default 10)")
     sw.add_argument("--num", type=int, default=121, help="learning rates, log-spaced (default 121)")
-    sw.add_argument("--epochs", type=int, default=100, help="epochs per run (default 100)")
-    sw.add_argument("--batch-size", type=int, default=None, help="omit for full batch; 1 = SGD")
-    sw.add_argument("--sampling", default="shuffle", help="shuffle or replacement (default shuffle)")
-    sw.add_argument("--rng", default="jax", help="jax or numpy (default jax)")
-    sw.add_argument("--seed", type=int, default=0, help="sample-order seed (default 0)")
+    _add_sampling(sw, epochs=100)
     sw.add_argument("--out", default="out", help="output folder (default out/)")
     sw.add_argument("--no-png", dest="png", action="store_false", help="skip sweep.png")
     _add_common(sw)

@@ -8,7 +8,7 @@ import pytest
 
 import jaxgd
 from jaxgd import config, plots, report
-from jaxgd.cli import main
+from test_cli import call  # the CLI called in-process: (exit code, stdout, stderr)
 
 SMALL = config.ReportConfig(optimizers=("gd", "adam"), grid=21)
 
@@ -177,15 +177,6 @@ def test_paths_draw_their_finite_part():
 
 
 # ----------------------------------------------------------------------------- CLI and config
-
-
-def call(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_report_with_config_file_and_flag_override(tmp_path, capsys, restore_x64):
