@@ -10,6 +10,8 @@ nesterov   v ← β·v + (1−β)·g;  θ ← θ − lr·(β·v + (1−β)·g)  
 rmsprop    s ← ρ·s + (1−ρ)·g²; θ ← θ − lr·g/(√s + ε)               (ρ = ``decay``; ε outside √)
 adam       m ← β₁·m + (1−β₁)·g; v ← β₂·v + (1−β₂)·g²; t ← t + 1 (t = 1 at the first step);
            θ ← θ − lr·m̂/(√v̂ + ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)
+newton     θ ← θ − lr·(H + δI)⁻¹g, H the Hessian of the batch loss (``jax.hessian``; δ = ``damping``)
+lbfgs      optax's L-BFGS with its zoom line search (``optax.lbfgs``; use lr = 1)
 =========  ==================================================================================
 
 Equivalences with optax (tested): momentum ≡ ``optax.sgd(lr·(1−β), momentum=β)``,
@@ -117,6 +119,32 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
+def newton(lr, damping=0.0) -> optax.GradientTransformationExtraArgs:
+    """Newton's method: θ ← θ − lr·(H + δI)⁻¹g, with H = ``jax.hessian`` of the batch loss.
+
+    Needs the loss: ``update(g, state, params, value_fn=...)`` (``run`` passes it). On a
+    quadratic loss one step with lr 1 lands on the minimum. ``damping`` δ ≥ 0 regularises an
+    indefinite or singular Hessian.
+    """
+    from jax.flatten_util import ravel_pytree
+
+    def update(g, state, params=None, *, value_fn=None, **extra):
+        if value_fn is None or params is None:
+            raise ValueError("newton needs params and value_fn (the loss) in update()")
+        flat, unravel = ravel_pytree(params)
+        H = jax.hessian(lambda f: value_fn(unravel(f)))(flat)
+        step = jnp.linalg.solve(H + damping * jnp.eye(flat.shape[0], dtype=flat.dtype), ravel_pytree(g)[0])
+        return unravel(-lr * step), state
+
+    return optax.GradientTransformationExtraArgs(lambda p: optax.EmptyState(), update)
+
+
+def lbfgs(lr=1.0, memory_size=10) -> optax.GradientTransformationExtraArgs:
+    """optax's L-BFGS with its zoom line search (``optax.lbfgs``); ``lr`` scales the direction
+    before the line search, so lr = 1 is the usual choice."""
+    return optax.lbfgs(learning_rate=lr, memory_size=memory_size)
+
+
 # name -> (constructor, {hyperparameter: (default, low, low_open, high, high_open)})
 _UNIT = (0.0, False, 1.0, True)  # in [0, 1)
 BUILTIN = {
@@ -125,6 +153,8 @@ BUILTIN = {
     "nesterov": (nesterov, {"beta": (0.9, *_UNIT)}),
     "rmsprop": (rmsprop, {"decay": (0.9, *_UNIT), "eps": (1e-8, 0.0, False, None, False)}),
     "adam": (adam, {"b1": (0.9, *_UNIT), "b2": (0.999, *_UNIT), "eps": (1e-8, 0.0, False, None, False)}),
+    "newton": (newton, {"damping": (0.0, 0.0, False, None, False)}),
+    "lbfgs": (lbfgs, {}),
 }
 OPTIMIZERS = tuple(BUILTIN)
 OPTAX_PREFIX = "optax:"

@@ -59,3 +59,36 @@ def test_saddle_divergence_is_detected_though_its_loss_goes_negative():
 def test_rosenbrock_adam_gets_close():
     t = jaxgd.run(jaxgd.landscapes.rosenbrock(), "adam", lr=0.02, epochs=5000)
     assert float(t.loss[-1]) < 1e-4
+
+
+# ----------------------------------------------------------------------------- second-order methods
+
+
+def test_newton_one_step_lands_on_the_minimum_of_a_quadratic():
+    p = jaxgd.notebook()
+    t = jaxgd.run(p, "newton", lr=1.0, epochs=1)
+    np.testing.assert_allclose([float(t.final.w), float(t.final.b)], list(p.minimum), rtol=1e-12)
+    q = jaxgd.landscapes.ill_conditioned()
+    t = jaxgd.run(q, "newton", lr=1.0, epochs=1)
+    np.testing.assert_allclose([float(t.final.w), float(t.final.b)], [0.0, 0.0], atol=1e-15)
+    half = jaxgd.run(q, "newton", lr=0.5, epochs=1)  # lr scales the Newton step
+    np.testing.assert_allclose([float(half.final.w), float(half.final.b)], [-2.25, 1.25], rtol=1e-12)
+
+
+def test_newton_damping_and_minibatches():
+    p = jaxgd.notebook()
+    t = jaxgd.run(p, "newton", lr=1.0, epochs=1, batch_size=8, rng="numpy", seed=1)  # batch Hessians
+    x, y = (np.asarray(a) for a in p.data)
+    from jaxgd.data import numpy_order
+
+    o = numpy_order(1, 51, 8, 1, "shuffle")
+    idx = np.asarray(o.idx)[0]
+    w_star, b_star = np.polyfit(x[idx], y[idx], 1)  # the first step solves the first batch exactly
+    np.testing.assert_allclose([float(t.params.w[1]), float(t.params.b[1])], [w_star, b_star], rtol=1e-10)
+    with pytest.raises(ValueError, match="damping must be a finite number >= 0"):
+        jaxgd.run(p, "newton", damping=-1.0)
+
+
+def test_lbfgs_solves_rosenbrock():
+    t = jaxgd.run(jaxgd.landscapes.rosenbrock(), "lbfgs", lr=1.0, epochs=100)
+    assert float(t.loss[-1]) < 1e-12 and int(t.diverged_at) == -1
