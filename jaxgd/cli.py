@@ -19,7 +19,7 @@ FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the 
     "sampling": "--sampling", "rng": "--rng", "seed": "--seed", "optimizer": "--optimizer",
     "beta": "--beta", "decay": "--decay", "eps": "--eps", "b1": "--b1", "b2": "--b2",
     "noise": "--noise", "dtype": "--dtype", "optimizers": "--optimizers", "grid": "--grid",
-    "data_seed": "--data-seed", "out": "--out", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
+    "data_seed": "--data-seed", "out": "--out", "data": "--data", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -50,6 +50,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="working precision (default float64, as the notebook)")
     p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to y (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of that noise (default 0)")
+    p.add_argument("--data", default=None, metavar="FILE.csv",
+                   help="fit your own data: two numeric columns x, y (a header row is optional)")
 
 
 def _add_sampling(p: argparse.ArgumentParser, epochs: int) -> None:
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sample-order seed for every mode (default: the notebook's, 2 for SGD and 1 for minibatch)")
     rp.add_argument("--noise", type=float, default=None, help="std of noise added to the fitted y (default 0)")
     rp.add_argument("--data-seed", type=int, default=None, help="seed of the data noise (default 0)")
+    rp.add_argument("--data", default=None, metavar="FILE.csv", help="fit your own data: two numeric columns x, y")
     rp.add_argument("--grid", type=int, default=None, help="surface points per axis (default 101)")
     rp.add_argument("--dtype", choices=("float64", "float32"), default=None, help="default float64")
     rp.add_argument("--out", default=None, help="output folder (default out/)")
@@ -162,7 +165,15 @@ def main(argv=None) -> int:
 
 def _problem(parser, args):
     import jaxgd
+    from jaxgd.data import load_csv
 
+    if args.data is not None:
+        if args.noise:
+            parser.error("--noise applies to the notebook's data, not to --data")
+        try:
+            return jaxgd.linear_regression(*load_csv(args.data), dtype=args.dtype, name="data")
+        except (TypeError, ValueError) as e:
+            parser.error(f"--data: {e}")
     try:
         return jaxgd.notebook(noise=args.noise, seed=args.data_seed, dtype=args.dtype)
     except (TypeError, ValueError) as e:  # notebook()'s "seed" is the CLI's --data-seed
@@ -259,8 +270,8 @@ def _cmd_notebook(parser, args) -> int:
     return 0
 
 
-REPORT_KEYS = ("optimizers", "lr", "epochs", "batch_size", "seed", "noise", "data_seed", "grid", "dtype", "out",
-               "gif", "png", "sweep")
+REPORT_KEYS = ("optimizers", "lr", "epochs", "batch_size", "seed", "noise", "data_seed", "data", "grid", "dtype",
+               "out", "gif", "png", "sweep")
 
 
 def report_config(parser, args):

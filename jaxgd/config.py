@@ -2,7 +2,7 @@
 
 TOML keys (``-`` and ``_`` are the same): ``optimizers`` (list or comma string), ``lr`` (a
 number for every run, or a table ``{adam = 0.3, gd = 0.05}``), ``epochs``, ``batch_size``
-(the minibatch mode's), ``seed``, ``noise``, ``data_seed``, ``grid``, ``dtype``, ``out``,
+(the minibatch mode's), ``seed``, ``noise``, ``data_seed``, ``data`` (a CSV of x, y), ``grid``, ``dtype``, ``out``,
 ``gif``, ``png``, ``sweep`` (the learning-rate sweep section), ``sweep_points``, ``sweep_epochs``.
 """
 
@@ -29,6 +29,7 @@ class ReportConfig:
     seed: int | None = None
     noise: float = 0.0
     data_seed: int = 0
+    data: str | None = None
     grid: int = 101
     dtype: str = "float64"
     out: str = "out"
@@ -47,6 +48,7 @@ _TYPES = {  # key -> (accepted Python types, description)
     "seed": ((int,), "an integer"),
     "noise": ((numbers.Real,), "a number"),
     "data_seed": ((int,), "an integer"),
+    "data": ((str,), "a path to a CSV file"),
     "grid": ((int,), "an integer"),
     "dtype": ((str,), "a string"),
     "out": ((str,), "a string"),
@@ -108,8 +110,15 @@ def parse_optimizers(v) -> tuple[str, ...]:
     return names
 
 
-def check(cfg: ReportConfig, m: int = 51) -> ReportConfig:
+def check(cfg: ReportConfig) -> ReportConfig:
     """Check every field; returns the config with canonical values. Raises ValueError/TypeError."""
+    from jaxgd.data import load_csv
+
+    m = 51
+    if cfg.data is not None:
+        if cfg.noise:
+            raise ValueError("noise applies to the notebook's data, not to a data file; leave it 0")
+        m = len(load_csv(cfg.data)[0])
     optimizers = parse_optimizers(cfg.optimizers)
     lr = cfg.lr
     if isinstance(lr, dict):

@@ -117,3 +117,47 @@ def sample_order(m: int, batch_size: int, epochs: int, sampling: str, rng: str, 
     if rng == "numpy":
         return numpy_order(seed, m, batch_size, epochs, sampling)
     return jax_order(order_key(seed), m, batch_size, epochs, sampling)
+
+
+def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
+    """Two numeric columns ``x, y`` from a CSV file (a header row is optional).
+
+    Raises ValueError naming the file and the row for a missing, empty or non-numeric file,
+    a row without exactly two columns, or a value that is not finite.
+    """
+    import csv
+
+    name = str(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    except FileNotFoundError:
+        raise ValueError(f"data file {name!r} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"data file {name!r} is a folder") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"data file {name!r} cannot be read: {e}") from None
+    if not rows:
+        raise ValueError(f"data file {name!r} is empty")
+
+    def numbers(r):
+        try:
+            return [float(c) for c in r]
+        except ValueError:
+            return None
+
+    start = 1 if numbers(rows[0]) is None else 0  # a header row
+    if start == len(rows):
+        raise ValueError(f"data file {name!r} has a header but no data rows")
+    xs, ys = [], []
+    for i, r in enumerate(rows[start:], start=start + 1):
+        if len(r) != 2:
+            raise ValueError(f"data file {name!r}: row {i} has {len(r)} column(s); it needs two, x and y")
+        v = numbers(r)
+        if v is None:
+            raise ValueError(f"data file {name!r}: row {i} is not two numbers: {','.join(r)!r}")
+        if not all(np.isfinite(v)):
+            raise ValueError(f"data file {name!r}: row {i} has a value that is not finite: {','.join(r)!r}")
+        xs.append(v[0])
+        ys.append(v[1])
+    return np.array(xs), np.array(ys)

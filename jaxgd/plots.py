@@ -67,8 +67,8 @@ def _go():
 # ----------------------------------------------------------------------------- plotly
 
 
-def plotly_data(x, y, y_noisy=None, true_line=(2.0, 3.0)) -> "go.Figure":
-    """The data: the points fitted, the true line ``y = w·x + b``, and a noisy sample."""
+def plotly_data(x, y, y_noisy=None, true_line=(2.0, 3.0), line_label="true line") -> "go.Figure":
+    """The data: the points fitted, a line ``y = w·x + b`` (the true one), and a noisy sample."""
     go = _go()
     x = np.asarray(x)
     fig = go.Figure()
@@ -79,7 +79,7 @@ def plotly_data(x, y, y_noisy=None, true_line=(2.0, 3.0)) -> "go.Figure":
                              marker=dict(color="#1f77b4", size=6)))
     w, b = true_line
     fig.add_trace(go.Scatter(x=[x.min(), x.max()], y=[w * x.min() + b, w * x.max() + b], mode="lines",
-                             name=f"true line y = {w:g}x + {b:g}", line=dict(color="#d62728")))
+                             name=f"{line_label} y = {w:.4g}x + {b:.4g}", line=dict(color="#d62728")))
     fig.update_layout(title="The data", xaxis_title="x", yaxis_title="y", height=420, margin=dict(t=50))
     return fig
 
@@ -263,7 +263,7 @@ def _mpl_figure(ax=None, figsize=(7, 6), projection=None):
     return fig, fig.add_subplot(projection=projection)
 
 
-def mpl_data(x, y, y_noisy=None, true_line=(2.0, 3.0), ax=None):
+def mpl_data(x, y, y_noisy=None, true_line=(2.0, 3.0), line_label="true line", ax=None):
     """The data figure in matplotlib."""
     fig, ax = _mpl_figure(ax, (7, 4.5))
     x = np.asarray(x)
@@ -271,7 +271,8 @@ def mpl_data(x, y, y_noisy=None, true_line=(2.0, 3.0), ax=None):
         ax.scatter(x, np.asarray(y_noisy), s=18, color="#7f7f7f", alpha=0.7, label="noisy sample (σ = 1)")
     ax.scatter(x, np.asarray(y), s=14, color="#1f77b4", label="data fitted")
     w, b = true_line
-    ax.plot([x.min(), x.max()], [w * x.min() + b, w * x.max() + b], color="#d62728", label=f"y = {w:g}x + {b:g}")
+    ax.plot([x.min(), x.max()], [w * x.min() + b, w * x.max() + b], color="#d62728",
+            label=f"{line_label} y = {w:.4g}x + {b:.4g}")
     ax.set(xlabel="x", ylabel="y", title="The data")
     ax.legend()
     return fig

@@ -98,7 +98,13 @@ def compute(cfg: ReportConfig, callback=None) -> ReportData:
     """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress."""
     import jax
 
-    problem = notebook(noise=cfg.noise, seed=cfg.data_seed, dtype=cfg.dtype)
+    if cfg.data is not None:
+        from jaxgd.data import load_csv
+        from jaxgd.problems import linear_regression
+
+        problem = linear_regression(*load_csv(cfg.data), dtype=cfg.dtype, name="data")
+    else:
+        problem = notebook(noise=cfg.noise, seed=cfg.data_seed, dtype=cfg.dtype)
     w = np.linspace(*problem.w_range, cfg.grid)
     b = np.linspace(*problem.b_range, cfg.grid)
     S = np.asarray(loss_surface(problem, w, b))
@@ -116,7 +122,7 @@ def compute(cfg: ReportConfig, callback=None) -> ReportData:
                 seed=md.seed, chunk=chunk, callback=cb)
         done += steps
         runs.append(RunResult(opt, md, lr, epochs, jax.tree.map(np.asarray, t)))
-    _, noisy = notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)
+    noisy = None if cfg.data is not None else notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1]
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
     scan = None
     if cfg.sweep:
@@ -125,7 +131,7 @@ def compute(cfg: ReportConfig, callback=None) -> ReportData:
 
         lrs = np.geomspace(*SWEEP_LR_RANGE, cfg.sweep_points)
         scan = lr_scan(problem, cfg.optimizers, lrs, epochs=cfg.sweep_epochs)
-    return ReportData(cfg, problem, w, b, S, gc, runs, np.asarray(noisy), meta, scan)
+    return ReportData(cfg, problem, w, b, S, gc, runs, None if noisy is None else np.asarray(noisy), meta, scan)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -154,7 +160,7 @@ def figures(data: ReportData) -> dict:
     names = data.problem.param_names
     x, y = (np.asarray(a) for a in data.problem.data)
     figs = {
-        "data": plots.plotly_data(x, y, data.noisy_y),
+        "data": plots.plotly_data(x, y, data.noisy_y, *_line(data)),
         "surface3d": plots.surface_spec(data.w, data.b, data.surface, ps, names),
         "contour": plots.contour_spec(data.w, data.b, data.surface, ps, data.problem.minimum, names),
         "loss": plots.plotly_loss_curves(ps),
@@ -163,6 +169,13 @@ def figures(data: ReportData) -> dict:
         sc = data.scan
         figs["sweep"] = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
     return figs
+
+
+def _line(data: ReportData):
+    """The line drawn over the data: the notebook's true line, or the least-squares fit of a file's data."""
+    if data.config.data is None:
+        return (2.0, 3.0), "true line"
+    return tuple(data.problem.minimum), "least-squares line"
 
 
 def run_rows(data: ReportData) -> list[dict]:
@@ -260,7 +273,7 @@ def _mpl_figures(data: ReportData) -> dict:
     names = data.problem.param_names
     x, y = (np.asarray(a) for a in data.problem.data)
     figs = {
-        "data.png": plots.mpl_data(x, y, data.noisy_y),
+        "data.png": plots.mpl_data(x, y, data.noisy_y, *_line(data)),
         "contour.png": plots.mpl_contour(data.w, data.b, data.surface, ps, data.problem.minimum, names),
         "loss.png": plots.mpl_loss_curves(ps),
         "surface3d.png": plots.mpl_surface(data.w, data.b, data.surface, ps, names),
@@ -341,7 +354,8 @@ th {{ background: #f3f3f3; }} td:nth-child(n+3) {{ text-align: right; font-varia
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head><body>
 <h1>jaxgd report</h1>
-<p class="note">Fitting y = 2x + 3 on {data.problem.num_examples} points of [-5, 5] by mean squared error in (W, b);
+<p class="note">Fitting {"y = 2x + 3 on " + str(data.problem.num_examples) + " points of [-5, 5]" if cfg.data is None
+else html.escape(f"y = W·x + b to the {data.problem.num_examples} points of {cfg.data}")} by mean squared error in (W, b);
 minimum at W = {mn.w:.6g}, b = {mn.b:.6g}. {cfg.dtype} on {data.meta['device']};
 jaxgd {v['jaxgd']}, jax {v['jax']}, optax {v['optax']}.</p>
 <section><h2>Data</h2>{divs['data']}</section>
