@@ -19,7 +19,7 @@ FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the 
     "sampling": "--sampling", "rng": "--rng", "seed": "--seed", "optimizer": "--optimizer",
     "beta": "--beta", "decay": "--decay", "eps": "--eps", "b1": "--b1", "b2": "--b2",
     "noise": "--noise", "dtype": "--dtype", "optimizers": "--optimizers", "grid": "--grid",
-    "data_seed": "--data-seed", "out": "--out", "data": "--data", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
+    "data_seed": "--data-seed", "out": "--out", "data": "--data", "problem": "--problem", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -45,6 +45,10 @@ def _init_pair(text: str):
         raise argparse.ArgumentTypeError(f"must be two numbers W,b (e.g. --init=-4,-7), got {text!r}") from None
 
 
+def _landscape_names():
+    return ("rosenbrock", "beale", "himmelblau", "rastrigin", "ill_conditioned", "saddle")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="working precision (default float64, as the notebook)")
@@ -52,6 +56,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-seed", type=int, default=0, help="seed of that noise (default 0)")
     p.add_argument("--data", default=None, metavar="FILE.csv",
                    help="fit your own data: two numeric columns x, y (a header row is optional)")
+    p.add_argument("--problem", default="notebook",
+                   help="notebook (default) or a landscape: " + ", ".join(_landscape_names()))
 
 
 def _add_sampling(p: argparse.ArgumentParser, epochs: int) -> None:
@@ -72,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gd, momentum, nesterov, rmsprop, adam, or optax:NAME (default gd)")
     r.add_argument("--lr", type=float, default=0.05, help="learning rate > 0 (default 0.05)")
     _add_sampling(r, epochs=20)
-    r.add_argument("--init", type=_init_pair, default=(-4.0, -7.0), metavar="W,b",
-                   help="starting point, e.g. --init=-4,-7 (default)")
+    r.add_argument("--init", type=_init_pair, default=None, metavar="W,b",
+                   help="starting point, e.g. --init=-4,-7 (default: the problem's, (-4, -7) for the notebook)")
     for h in HYPER:
         r.add_argument(f"--{h}", type=float, default=None, help=f"{h} (for the optimizers that take it)")
     r.add_argument("--json", metavar="PATH", default=None, help="write the trajectory as JSON; - for stdout")
@@ -95,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--noise", type=float, default=None, help="std of noise added to the fitted y (default 0)")
     rp.add_argument("--data-seed", type=int, default=None, help="seed of the data noise (default 0)")
     rp.add_argument("--data", default=None, metavar="FILE.csv", help="fit your own data: two numeric columns x, y")
+    rp.add_argument("--problem", default=None, help="notebook (default) or a landscape: " + ", ".join(_landscape_names()))
     rp.add_argument("--grid", type=int, default=None, help="surface points per axis (default 101)")
     rp.add_argument("--dtype", choices=("float64", "float32"), default=None, help="default float64")
     rp.add_argument("--out", default=None, help="output folder (default out/)")
@@ -161,12 +168,25 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("jaxgd: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `jaxgd grads | head`: the reader left; stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _problem(parser, args):
     import jaxgd
     from jaxgd.data import load_csv
+    from jaxgd.landscapes import LANDSCAPES
 
+    if args.problem != "notebook":
+        if args.problem not in LANDSCAPES:
+            parser.error(f"--problem must be one of 'notebook', {', '.join(map(repr, LANDSCAPES))}; "
+                         f"got {args.problem!r}")
+        if args.data is not None or args.noise:
+            parser.error(f"--problem {args.problem} has no data: --data and --noise apply to the notebook only")
+        return LANDSCAPES[args.problem]()
     if args.data is not None:
         if args.noise:
             parser.error("--noise applies to the notebook's data, not to --data")
@@ -201,7 +221,7 @@ def _cmd_run(parser, args) -> int:
     div = int(t.diverged_at)
     config = {
         "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
-        "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": list(args.init),
+        "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": list(cfg.init), "problem": problem.name,
         "hyper": cfg.spec.hyper | {}, "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
         "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
     }
@@ -246,12 +266,13 @@ def _cmd_grads(parser, args) -> int:
     w = np.linspace(*problem.w_range, args.grid)
     b = np.linspace(*problem.b_range, args.grid)
     gc = jaxgd.grad_check(problem, w, b)
+    na, nb = problem.param_names
     print(f"jax.grad vs analytic gradient on a {args.grid}×{args.grid} grid over "
-          f"W in {list(problem.w_range)}, b in {list(problem.b_range)} ({args.dtype}):")
+          f"{na} in {list(problem.w_range)}, {nb} in {list(problem.b_range)} ({args.dtype}):")
     print(f"  max abs error {gc.max_abs_error:.3e}, max rel error {gc.max_rel_error:.3e} "
-          f"(worst at W={gc.worst.w:.4g}, b={gc.worst.b:.4g})")
-    print(f"  {'W':>8} {'b':>8} | {'dL/dW autodiff':>22} {'dL/dW analytic':>22} | "
-          f"{'dL/db autodiff':>22} {'dL/db analytic':>22}")
+          f"(worst at {na}={gc.worst.w:.4g}, {nb}={gc.worst.b:.4g})")
+    print(f"  {na:>8} {nb:>8} | {f'dL/d{na} autodiff':>22} {f'dL/d{na} analytic':>22} | "
+          f"{f'dL/d{nb} autodiff':>22} {f'dL/d{nb} analytic':>22}")
     n = args.grid
     for i, j in ((0, 0), (n // 4, 3 * n // 4), (n // 2, n // 2), (3 * n // 4, n // 4), (n - 1, n - 1)):
         print(f"  {w[i]:8.3f} {b[j]:8.3f} | {float(gc.autodiff.w[i, j]):22.15g} {float(gc.analytic.w[i, j]):22.15g} | "
@@ -270,7 +291,7 @@ def _cmd_notebook(parser, args) -> int:
     return 0
 
 
-REPORT_KEYS = ("optimizers", "lr", "epochs", "batch_size", "seed", "noise", "data_seed", "data", "grid", "dtype",
+REPORT_KEYS = ("problem", "optimizers", "lr", "epochs", "batch_size", "seed", "noise", "data_seed", "data", "grid", "dtype",
                "out", "gif", "png", "sweep")
 
 
@@ -330,12 +351,18 @@ def _cmd_report(parser, args) -> int:
     gc = data.grad_check
     print(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
           f"jax.grad vs analytic: max rel error {gc.max_rel_error:.2e}")
+    na, nb = data.problem.param_names
     for r in report.run_rows(data):
         state = "ok" if r["diverged_at"] is None else f"diverged at step {r['diverged_at']}"
         print(f"  {r['optimizer']:<10} {r['mode']:<10} lr {r['lr']:<6g} {r['steps']:>5} steps  "
-              f"W = {r['final_w']:>10.6f}  b = {r['final_b']:>10.6f}  loss = {r['final_loss']:.3e}  {state}")
+              f"{na} = {_num(r['final_w'])}  {nb} = {_num(r['final_b'])}  loss = {_num(r['final_loss'], '.3e')}  "
+              f"{state}")
     print(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _num(v, spec=">10.6f") -> str:
+    return f"{'—':>10}" if v is None else format(v, spec)
 
 
 def _progress_bar():

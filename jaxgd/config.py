@@ -3,7 +3,7 @@
 TOML keys (``-`` and ``_`` are the same): ``optimizers`` (list or comma string), ``lr`` (a
 number for every run, or a table ``{adam = 0.3, gd = 0.05}``), ``epochs``, ``batch_size``
 (the minibatch mode's), ``seed``, ``noise``, ``data_seed``, ``data`` (a CSV of x, y), ``grid``, ``dtype``, ``out``,
-``gif``, ``png``, ``sweep`` (the learning-rate sweep section), ``sweep_points``, ``sweep_epochs``.
+``gif``, ``png``, ``problem`` (notebook or a landscape), ``sweep`` (the learning-rate sweep section), ``sweep_points``, ``sweep_epochs``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class ReportConfig:
     """What ``jaxgd report`` runs. None for lr / epochs / seed means the presets."""
 
     optimizers: tuple[str, ...] = presets.REPORT_OPTIMIZERS
+    problem: str = "notebook"
     lr: float | dict | None = None
     epochs: int | None = None
     batch_size: int = 8
@@ -42,6 +43,7 @@ class ReportConfig:
 
 _TYPES = {  # key -> (accepted Python types, description)
     "optimizers": ((list, str), "a list of optimizer names"),
+    "problem": ((str,), "a problem name"),
     "lr": ((numbers.Real, dict), "a number or a table of numbers by optimizer"),
     "epochs": ((int,), "an integer"),
     "batch_size": ((int,), "an integer"),
@@ -114,6 +116,11 @@ def check(cfg: ReportConfig) -> ReportConfig:
     """Check every field; returns the config with canonical values. Raises ValueError/TypeError."""
     from jaxgd.data import load_csv
 
+    from jaxgd.landscapes import LANDSCAPES
+
+    problem = _checks.check_choice("problem", cfg.problem, ("notebook", *LANDSCAPES))
+    if problem != "notebook" and (cfg.data is not None or cfg.noise):
+        raise ValueError(f"problem {problem!r} has no data: data and noise apply to the notebook's regression only")
     m = 51
     if cfg.data is not None:
         if cfg.noise:
@@ -140,6 +147,6 @@ def check(cfg: ReportConfig) -> ReportConfig:
     sweep_epochs = _checks.check_int("sweep_epochs", cfg.sweep_epochs, 1, 1_000_000)
     if not isinstance(cfg.out, str) or not cfg.out:
         raise ValueError(f"out must be a folder path, got {cfg.out!r}")
-    return dataclasses.replace(cfg, optimizers=optimizers, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+    return dataclasses.replace(cfg, problem=problem, optimizers=optimizers, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
                                noise=noise, data_seed=data_seed, grid=grid, dtype=dtype, sweep_points=sweep_points,
                                sweep_epochs=sweep_epochs)

@@ -52,6 +52,32 @@ class Path(NamedTuple):
         return self._replace(w=self.w[:n], b=self.b[:n], loss=self.loss[:n], batch_loss=bl)
 
 
+def _points(minimum) -> np.ndarray:
+    """``minimum`` as a ``(k, 2)`` array: None, one pair, or a sequence of pairs."""
+    if minimum is None:
+        return np.zeros((0, 2))
+    return np.asarray(minimum, dtype=np.float64).reshape(-1, 2)
+
+
+LOG_LABEL = "log10(loss − min)"
+
+
+def log_excess(S) -> np.ndarray:
+    """``log10(S − min S)``, floored at 10⁻⁶ of the range: the colour scale of the contour views.
+
+    Subtracting the grid's minimum keeps a loss that reaches 0 on the grid (or goes negative, as
+    the saddle's does) from stretching the scale to −300. Non-finite values stay non-finite.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    fin = S[np.isfinite(S)]
+    if not fin.size:
+        return S
+    lo, hi = float(fin.min()), float(fin.max())
+    floor = max((hi - lo) * 1e-6, np.finfo(np.float64).tiny)
+    with np.errstate(invalid="ignore"):
+        return np.log10(np.maximum(S - lo, floor))
+
+
 def style_for(optimizer: str, mode: str, index: int = 0) -> tuple[str, str]:
     """(color, dash) of a run: colour by optimizer, dash by sampling mode."""
     color = OPTIMIZER_COLORS.get(optimizer, _EXTRA_COLORS[index % len(_EXTRA_COLORS)])
@@ -165,15 +191,18 @@ def contour_spec(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", 
                  max_frames: int = 60) -> dict:
     """The figure dict of :func:`plotly_contour`: contours of ``log10(loss)`` with the paths on top and the minimum marked (a star).
 
-    Traces: the contour, the minimum (if given), then the paths in order.
+    Traces: the contour, the minimum (if given: one pair or a sequence of pairs), then the paths.
     """
     S = np.asarray(S, dtype=np.float64)
-    z = np.log10(np.maximum(S, np.finfo(np.float64).tiny)).T
+    z = log_excess(S).T
     data = [dict(type="contour", x=np.asarray(w), y=np.asarray(b), z=z, colorscale="Viridis", ncontours=30,
-                 colorbar=dict(title=dict(text="log10 loss")), name="log10 loss",
-                 hovertemplate=f"{names[0]}=%{{x:.3f}}<br>{names[1]}=%{{y:.3f}}<br>log10 loss=%{{z:.3f}}<extra></extra>")]
-    if minimum is not None:
-        data.append(dict(type="scatter", x=[float(minimum[0])], y=[float(minimum[1])], mode="markers", name="minimum",
+                 colorbar=dict(title=dict(text=LOG_LABEL)), name=LOG_LABEL, customdata=S.T,
+                 hovertemplate=f"{names[0]}=%{{x:.3f}}<br>{names[1]}=%{{y:.3f}}<br>loss=%{{customdata:.4g}}"
+                               "<extra></extra>")]
+    pts = _points(minimum)
+    if len(pts):
+        data.append(dict(type="scatter", x=pts[:, 0], y=pts[:, 1], mode="markers",
+                         name="minimum" if len(pts) == 1 else "minima",
                          marker=dict(symbol="star", size=16, color="white", line=dict(color="black", width=1))))
     first = len(data)
     data += [_path_trace_2d(p) for p in paths]
@@ -279,12 +308,11 @@ def mpl_data(x, y, y_noisy=None, true_line=(2.0, 3.0), line_label="true line", a
 
 
 def mpl_contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"), ax=None, upto=None):
-    """Contours of log10(loss) with the paths (up to step ``upto`` if given) and the minimum."""
+    """Contours of log10(loss − min) with the paths (up to step ``upto`` if given) and the minima."""
     fig, ax = _mpl_figure(ax, (8, 7))
-    S = np.asarray(S, dtype=np.float64)
-    z = np.log10(np.maximum(S, np.finfo(np.float64).tiny))
+    z = log_excess(S)
     cs = ax.contourf(np.asarray(w), np.asarray(b), z.T, levels=30, cmap="viridis")
-    fig.colorbar(cs, ax=ax, label="log10 loss")
+    fig.colorbar(cs, ax=ax, label=LOG_LABEL)
     for p in paths:
         f = p.finite()
         n = len(f.w) if upto is None else min(upto + 1, len(f.w))
@@ -292,9 +320,10 @@ def mpl_contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "
                 linewidth=1.6, label=_name(p))
         if p.diverged_at >= 0 and n == len(f.w) and n:
             ax.plot(f.w[n - 1], f.b[n - 1], "x", color=p.color, markersize=12, markeredgewidth=2.5)
-    if minimum is not None:
-        ax.plot([minimum[0]], [minimum[1]], marker="*", markersize=16, color="white", markeredgecolor="black",
-                linestyle="none", label="minimum")
+    pts = _points(minimum)
+    if len(pts):
+        ax.plot(pts[:, 0], pts[:, 1], marker="*", markersize=16, color="white", markeredgecolor="black",
+                linestyle="none", label="minimum" if len(pts) == 1 else "minima")
     ax.set(xlabel=names[0], ylabel=names[1], title="Contours of the loss and paths",
            xlim=(np.min(w), np.max(w)), ylim=(np.min(b), np.max(b)), aspect="equal")
     if paths:
@@ -343,13 +372,14 @@ def _animation_setup(w, b, S, paths, minimum, names, max_frames):
     """The figure of the animation: a log-loss image with contour lines, empty path lines."""
     fig, ax = _mpl_figure(None, (7, 6.2))
     w, b = np.asarray(w), np.asarray(b)
-    z = np.log10(np.maximum(np.asarray(S, dtype=np.float64), np.finfo(np.float64).tiny)).T
+    z = log_excess(S).T
     im = ax.imshow(z, origin="lower", extent=(w[0], w[-1], b[0], b[-1]), cmap="viridis", aspect="equal",
                    interpolation="bilinear")
     ax.contour(w, b, z, levels=12, colors="white", linewidths=0.4, alpha=0.6)
-    fig.colorbar(im, ax=ax, label="log10 loss")
-    if minimum is not None:
-        ax.plot([minimum[0]], [minimum[1]], marker="*", markersize=14, color="white", markeredgecolor="black",
+    fig.colorbar(im, ax=ax, label=LOG_LABEL)
+    pts = _points(minimum)
+    if len(pts):
+        ax.plot(pts[:, 0], pts[:, 1], marker="*", markersize=14, color="white", markeredgecolor="black",
                 linestyle="none")
     lines = [ax.plot([], [], _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2, linewidth=1.5,
                      label=p.label)[0] for p in paths]

@@ -66,3 +66,22 @@ FALLBACK = {"full": (5e-2, 100), "sgd": (2e-2, 5), "minibatch": (5e-2, 15)}
 def settings(optimizer: str, mode_name: str) -> tuple[float, int]:
     """The preset ``(lr, epochs)`` of an optimizer in a mode."""
     return SETTINGS.get((optimizer, mode_name), FALLBACK[mode_name])
+
+
+# Landscapes (no data, one mode: an epoch is one step): (steps, {optimizer: lr}), chosen from
+# lr sweeps so that each path is visible and, where the landscape allows, ends near a minimum.
+LANDSCAPE_SETTINGS = {
+    "rosenbrock": (1000, {"gd": 1e-3, "momentum": 1e-2, "nesterov": 1e-2, "rmsprop": 3e-2, "adam": 1e-1}),
+    "beale": (500, {"gd": 3e-2, "momentum": 3e-2, "nesterov": 3e-2, "rmsprop": 1e-2, "adam": 3e-1}),
+    "himmelblau": (500, {"gd": 1e-2, "momentum": 1e-2, "nesterov": 1e-2, "rmsprop": 1e-2, "adam": 3e-2}),
+    "rastrigin": (500, {"gd": 3e-3, "momentum": 1e-2, "nesterov": 1e-2, "rmsprop": 1e-2, "adam": 3e-2}),
+    "ill_conditioned": (500, {"gd": 3e-1, "momentum": 3e-1, "nesterov": 3e-1, "rmsprop": 1e-2, "adam": 1e-1}),
+    "saddle": (500, {"gd": 1e-2, "momentum": 1e-2, "nesterov": 1e-2, "rmsprop": 1e-2, "adam": 1e-2}),
+}
+LANDSCAPE_MODE = Mode("full", "full batch", None, "shuffle", "jax", 0)
+
+
+def landscape_settings(problem: str, optimizer: str) -> tuple[float, int]:
+    """The preset ``(lr, steps)`` of an optimizer on a landscape (0.01 for others)."""
+    steps, lrs = LANDSCAPE_SETTINGS[problem]
+    return lrs.get(optimizer, 1e-2), steps

@@ -55,7 +55,9 @@ class ReportData:
 
 
 def modes(cfg: ReportConfig) -> tuple[presets.Mode, ...]:
-    """The notebook's three modes, with the configured minibatch size and seed."""
+    """The notebook's three modes, with the configured minibatch size and seed; a landscape's one."""
+    if cfg.problem != "notebook":
+        return (presets.LANDSCAPE_MODE,)
     out = []
     for m in presets.MODES:
         if m.name == "minibatch" and cfg.batch_size != 8:
@@ -67,7 +69,10 @@ def modes(cfg: ReportConfig) -> tuple[presets.Mode, ...]:
 
 
 def run_settings(cfg: ReportConfig, optimizer: str, mode: presets.Mode) -> tuple[float, int]:
-    lr, epochs = presets.settings(optimizer, mode.name)
+    if cfg.problem != "notebook":
+        lr, epochs = presets.landscape_settings(cfg.problem, optimizer)
+    else:
+        lr, epochs = presets.settings(optimizer, mode.name)
     if isinstance(cfg.lr, dict):
         lr = cfg.lr.get(optimizer, lr)
     elif cfg.lr is not None:
@@ -98,7 +103,11 @@ def compute(cfg: ReportConfig, callback=None) -> ReportData:
     """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress."""
     import jax
 
-    if cfg.data is not None:
+    if cfg.problem != "notebook":
+        from jaxgd.landscapes import LANDSCAPES
+
+        problem = LANDSCAPES[cfg.problem]()  # no data: it computes in JAX's default float, set from --dtype
+    elif cfg.data is not None:
         from jaxgd.data import load_csv
         from jaxgd.problems import linear_regression
 
@@ -122,7 +131,9 @@ def compute(cfg: ReportConfig, callback=None) -> ReportData:
                 seed=md.seed, chunk=chunk, callback=cb)
         done += steps
         runs.append(RunResult(opt, md, lr, epochs, jax.tree.map(np.asarray, t)))
-    noisy = None if cfg.data is not None else notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1]
+    noisy = None
+    if cfg.data is None and cfg.problem == "notebook":
+        noisy = notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1]
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
     scan = None
     if cfg.sweep:
@@ -158,17 +169,22 @@ def figures(data: ReportData) -> dict:
 
     ps = paths(data)
     names = data.problem.param_names
-    x, y = (np.asarray(a) for a in data.problem.data)
-    figs = {
-        "data": plots.plotly_data(x, y, data.noisy_y, *_line(data)),
-        "surface3d": plots.surface_spec(data.w, data.b, data.surface, ps, names),
-        "contour": plots.contour_spec(data.w, data.b, data.surface, ps, data.problem.minimum, names),
-        "loss": plots.plotly_loss_curves(ps),
-    }
+    figs = {}
+    if data.problem.data is not None:
+        x, y = (np.asarray(a) for a in data.problem.data)
+        figs["data"] = plots.plotly_data(x, y, data.noisy_y, *_line(data))
+    figs["surface3d"] = plots.surface_spec(data.w, data.b, data.surface, ps, names)
+    figs["contour"] = plots.contour_spec(data.w, data.b, data.surface, ps, _minima(data), names)
+    figs["loss"] = plots.plotly_loss_curves(ps)
     if data.scan is not None:
         sc = data.scan
         figs["sweep"] = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
     return figs
+
+
+def _minima(data: ReportData):
+    """The known minima as an ``(k, 2)`` array, or None."""
+    return np.array([list(m) for m in data.problem.minima]) if data.problem.minima else None
 
 
 def _line(data: ReportData):
@@ -201,7 +217,9 @@ def results(data: ReportData) -> dict:
                            "batch_loss": t.batch_loss, "grad_norm": t.grad_norm, "update_norm": t.update_norm})
     out = {
         "config": _config_dict(data.config), "meta": data.meta,
-        "problem": {"name": data.problem.name, "minimum": list(data.problem.minimum),
+        "problem": {"name": data.problem.name,
+                    "minimum": None if data.problem.minimum is None else list(data.problem.minimum),
+                    "minima": [list(m) for m in data.problem.minima],
                     "w_range": list(data.problem.w_range), "b_range": list(data.problem.b_range)},
         "grad_check": {"max_abs_error": gc.max_abs_error, "max_rel_error": gc.max_rel_error,
                        "grid": data.config.grid},
@@ -271,13 +289,13 @@ def _mpl_figures(data: ReportData) -> dict:
 
     ps = paths(data)
     names = data.problem.param_names
-    x, y = (np.asarray(a) for a in data.problem.data)
-    figs = {
-        "data.png": plots.mpl_data(x, y, data.noisy_y, *_line(data)),
-        "contour.png": plots.mpl_contour(data.w, data.b, data.surface, ps, data.problem.minimum, names),
-        "loss.png": plots.mpl_loss_curves(ps),
-        "surface3d.png": plots.mpl_surface(data.w, data.b, data.surface, ps, names),
-    }
+    figs = {}
+    if data.problem.data is not None:
+        x, y = (np.asarray(a) for a in data.problem.data)
+        figs["data.png"] = plots.mpl_data(x, y, data.noisy_y, *_line(data))
+    figs["contour.png"] = plots.mpl_contour(data.w, data.b, data.surface, ps, _minima(data), names)
+    figs["loss.png"] = plots.mpl_loss_curves(ps)
+    figs["surface3d.png"] = plots.mpl_surface(data.w, data.b, data.surface, ps, names)
     if data.scan is not None:
         sc = data.scan
         figs["sweep.png"] = plots.mpl_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
@@ -286,8 +304,9 @@ def _mpl_figures(data: ReportData) -> dict:
 
 def _npz_arrays(data: ReportData, res: dict) -> dict:
     arrays = {"w_grid": data.w, "b_grid": data.b, "surface": data.surface,
-              "x": np.asarray(data.problem.data[0]), "y": np.asarray(data.problem.data[1]),
               "meta_json": np.array(jio.dumps({k: v for k, v in res.items() if k != "runs"}))}
+    if data.problem.data is not None:
+        arrays["x"], arrays["y"] = (np.asarray(a) for a in data.problem.data)
     for r in data.runs:
         key = f"{r.optimizer}/{r.mode.name}"
         t = r.traj
@@ -342,7 +361,7 @@ def page(data: ReportData, figs: dict) -> str:
             "no" if r["diverged_at"] is None else f"diverged at step {r['diverged_at']}")) + "</tr>"
         for r in run_rows(data))
     v = data.meta["versions"]
-    mn = data.problem.minimum
+    names = data.problem.param_names
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>jaxgd report</title>
 <style>
@@ -354,29 +373,41 @@ th {{ background: #f3f3f3; }} td:nth-child(n+3) {{ text-align: right; font-varia
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head><body>
 <h1>jaxgd report</h1>
-<p class="note">Fitting {"y = 2x + 3 on " + str(data.problem.num_examples) + " points of [-5, 5]" if cfg.data is None
-else html.escape(f"y = W·x + b to the {data.problem.num_examples} points of {cfg.data}")} by mean squared error in (W, b);
-minimum at W = {mn.w:.6g}, b = {mn.b:.6g}. {cfg.dtype} on {data.meta['device']};
+<p class="note">{html.escape(_describe(data))} {cfg.dtype} on {data.meta['device']};
 jaxgd {v['jaxgd']}, jax {v['jax']}, optax {v['optax']}.</p>
-<section><h2>Data</h2>{divs['data']}</section>
+{f"<section><h2>Data</h2>{divs['data']}</section>" if 'data' in divs else ""}
 <section><h2>Loss surface and paths</h2>
-<p class="note">x = W, y = b, z = loss. Click a legend entry to hide or show a path; the slider and play button
+<p class="note">x = {names[0]}, y = {names[1]}, z = loss. Click a legend entry to hide or show a path; the slider and play button
 move every path along together (a path shorter than the step shown is drawn whole).</p>{divs['surface3d']}</section>
 <section><h2>Contours</h2>{divs['contour']}</section>
 <section><h2>Loss per step</h2>{divs['loss']}</section>
 {_sweep_section(data, divs)}
 <section><h2>Gradient check</h2>
-<p id="gradcheck">jax.grad against the analytic gradient (dL/dW = 2·mean(e·x), dL/db = 2·mean(e)) at all
+<p id="gradcheck">jax.grad against the closed-form gradient{" (dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
+if data.problem.data is not None else ""} at all
 {cfg.grid}×{cfg.grid} grid points: max absolute error {gc.max_abs_error:.3e}, max relative error
 {gc.max_rel_error:.3e}.</p></section>
 <section><h2>Runs</h2>
-<table id="runs"><tr><th>optimizer</th><th>mode</th><th>lr</th><th>steps</th><th>final W</th><th>final b</th>
+<table id="runs"><tr><th>optimizer</th><th>mode</th><th>lr</th><th>steps</th><th>final {names[0]}</th><th>final {names[1]}</th>
 <th>final loss</th><th>diverged</th></tr>
 {rows}
 </table>
 <p class="note">Config: {html.escape(jio.dumps(_config_dict(cfg)))}</p></section>
 </body></html>
 """
+
+
+def _describe(data: ReportData) -> str:
+    p, cfg = data.problem, data.config
+    if cfg.problem != "notebook":
+        from jaxgd import landscapes
+
+        doc = landscapes.LANDSCAPES[cfg.problem].__doc__.split(":")[0].strip("`")
+        mins = "; ".join(f"({m[0]:.4g}, {m[1]:.4g})" for m in p.minima) or "none"
+        return f"The {cfg.problem} function f(a, b) = {doc}. Known minima: {mins}."
+    what = (f"y = 2x + 3 on {p.num_examples} points of [-5, 5]" if cfg.data is None
+            else f"y = W·x + b to the {p.num_examples} points of {cfg.data}")
+    return f"Fitting {what} by mean squared error in (W, b); minimum at W = {p.minimum.w:.6g}, b = {p.minimum.b:.6g}."
 
 
 def _sweep_section(data: ReportData, divs: dict) -> str:

@@ -1,5 +1,7 @@
 """The classic landscapes: closed-form gradients against jax.grad, minima, and the engine on them."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -92,3 +94,43 @@ def test_newton_damping_and_minibatches():
 def test_lbfgs_solves_rosenbrock():
     t = jaxgd.run(jaxgd.landscapes.rosenbrock(), "lbfgs", lr=1.0, epochs=100)
     assert float(t.loss[-1]) < 1e-12 and int(t.diverged_at) == -1
+
+
+# ----------------------------------------------------------------------------- CLI and report
+
+
+def test_cli_problem_flag(tmp_path, capsys, restore_x64):
+    from test_cli import call
+
+    code, out, err = call(["run", "--problem", "rosenbrock", "--optimizer", "lbfgs", "--lr", "1", "--epochs", "60",
+                           "--json", "-"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["config"]["problem"] == "rosenbrock" and doc["config"]["init"] == [-1.5, 2.5]
+    assert abs(doc["final"]["w"] - 1) < 1e-8 and abs(doc["final"]["b"] - 1) < 1e-8
+    code, out, err = call(["report", "--problem", "himmelblau", "--grid", "31", "--no-png", "--no-sweep",
+                           "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["problem"]["name"] == "himmelblau" and len(res["problem"]["minima"]) == 4
+    assert [(r["optimizer"], r["mode"]) for r in res["runs"]] == [(o, "full") for o in ("gd", "momentum", "rmsprop",
+                                                                                        "adam")]
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="data"' not in html and "Known minima" in html and "final a" in html
+    assert "a = " in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "--problem", "bowl"], "--problem must be one of 'notebook', 'rosenbrock'"),
+    (["run", "--problem", "beale", "--batch-size", "2"], "--batch-size does not apply to problem 'beale'"),
+    (["run", "--problem", "beale", "--noise", "1"], "--problem beale has no data"),
+    (["report", "--problem", "bowl"], "--problem must be one of 'notebook', 'rosenbrock'"),
+    (["report", "--problem", "saddle", "--noise", "1"], "problem 'saddle' has no data"),
+])
+def test_cli_bad_problem(tmp_path, monkeypatch, capsys, restore_x64, argv, message):
+    from test_cli import call
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = call(argv, capsys)
+    assert code == 2 and message in err and out == "", err
+    assert list(tmp_path.iterdir()) == []
