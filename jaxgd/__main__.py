@@ -1,5 +1,5 @@
 """``python -m jaxgd``: the command-line interface."""
 
-from jaxgd.cli import main
+from jaxgd.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -19,7 +19,8 @@ FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the 
     "sampling": "--sampling", "rng": "--rng", "seed": "--seed", "optimizer": "--optimizer",
     "beta": "--beta", "decay": "--decay", "eps": "--eps", "b1": "--b1", "b2": "--b2",
     "noise": "--noise", "dtype": "--dtype", "optimizers": "--optimizers", "grid": "--grid",
-    "data_seed": "--data-seed", "out": "--out", "data": "--data", "problem": "--problem", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
+    "data_seed": "--data-seed", "out": "--out", "data": "--data", "problem": "--problem",
+    "schedule": "--schedule", "decay_rate": "--decay-rate", "warmup": "--warmup", "final_fraction": "--final-fraction", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="starting point, e.g. --init=-4,-7 (default: the problem's, (-4, -7) for the notebook)")
     for h in HYPER:
         r.add_argument(f"--{h}", type=float, default=None, help=f"{h} (for the optimizers that take it)")
+    r.add_argument("--schedule", default="constant",
+                   help="learning-rate schedule: constant (default), exponential, cosine, warmup-cosine")
+    r.add_argument("--decay-rate", type=float, default=0.99, help="exponential: lr·rate^step (default 0.99)")
+    r.add_argument("--warmup", type=int, default=None, help="warmup-cosine: warmup steps (default a tenth)")
+    r.add_argument("--final-fraction", type=float, default=0.0,
+                   help="cosine, warmup-cosine: final lr as a fraction of --lr (default 0)")
     r.add_argument("--json", metavar="PATH", default=None, help="write the trajectory as JSON; - for stdout")
     _add_common(r)
 
@@ -205,6 +212,7 @@ def _cmd_run(parser, args) -> int:
 
     import jaxgd
     from jaxgd.io import write_json
+    from jaxgd.optim import make_schedule
     from jaxgd.trajectory import check_run_args
 
     problem = _problem(parser, args)
@@ -212,11 +220,12 @@ def _cmd_run(parser, args) -> int:
     try:
         cfg = check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
                              args.sampling, args.rng, args.seed, hyper)
+        lr = make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup, args.final_fraction)
     except (TypeError, ValueError) as e:
         parser.error(_flagged(e))
     if args.json not in (None, "-"):
         _check_writable(parser, "--json", args.json)
-    t = jaxgd.run(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
+    t = jaxgd.run(problem, args.optimizer, lr, args.epochs, args.batch_size, args.init,
                   args.sampling, args.rng, args.seed, **hyper)
     div = int(t.diverged_at)
     config = {
@@ -224,6 +233,8 @@ def _cmd_run(parser, args) -> int:
         "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": list(cfg.init), "problem": problem.name,
         "hyper": cfg.spec.hyper | {}, "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
         "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
+        "schedule": {"kind": args.schedule, "decay_rate": args.decay_rate, "warmup": args.warmup,
+                     "final_fraction": args.final_fraction},
     }
     config["hyper"].pop("lr", None)
     if args.json is not None:
@@ -428,11 +439,13 @@ def _cmd_sweep(parser, args) -> int:
            "meta": {"device": jax.devices()[0].platform, "versions": versions()},
            "sweep": scan_dict(sc)}
     write_json(os.path.join(args.out, "sweep.json"), doc)
-    fig = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+    fig = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit,
+                                         optimal_lr=sc.optimal_lr)
     with atomic_path(os.path.join(args.out, "sweep.html")) as tmp:
         fig.write_html(tmp, include_plotlyjs=True, full_html=True)
     if args.png:
-        mfig = plots.mpl_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+        mfig = plots.mpl_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit,
+                                   optimal_lr=sc.optimal_lr)
         with atomic_path(os.path.join(args.out, "sweep.png")) as tmp:
             mfig.savefig(tmp, dpi=110, format="png")
     print(f"jaxgd sweep: {num} learning rates in [{lo:g}, {hi:g}] × {len(optimizers)} optimizers, "
@@ -448,3 +461,20 @@ def _cmd_sweep(parser, args) -> int:
     print(f"wrote {args.out}/sweep.json, sweep.html" + (", sweep.png" if args.png else "")
           + f" in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def entry() -> None:
+    """The ``jaxgd`` program (console script and ``python -m jaxgd``).
+
+    After Ctrl-C it leaves with ``os._exit(130)``: an interrupt can land while XLA compiles on
+    its own threads, and a normal interpreter shutdown then may crash (a segfault was seen here).
+    Every output file has been finished or removed by then (they are written atomically).
+    """
+    import os
+
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)

@@ -171,13 +171,19 @@ def _names() -> str:
     return ", ".join(map(repr, OPTIMIZERS)) + " or 'optax:NAME' (any optax optimizer, e.g. 'optax:adamw')"
 
 
-def resolve(optimizer: str, lr: float, hyper: dict) -> Spec:
+def resolve(optimizer: str, lr, hyper: dict) -> Spec:
     """Check an optimizer name and its hyperparameters, before anything is traced.
 
     Built-ins take the keyword hyperparameters listed in :data:`BUILTIN`, each a finite number
     in its range. ``"optax:NAME"`` calls ``optax.NAME(learning_rate=lr, **hyper)``; its numeric
-    hyperparameters are traced, others (bools, strings) are static.
+    hyperparameters are traced, others (bools, strings) are static. ``lr`` may be a schedule
+    (a function of the step count, as optax's): it is then static, part of ``kind``.
+
+    ``kind`` is ``(name, static keyword items, schedule or None)``.
     """
+    schedule = lr if callable(lr) else None
+    if schedule is not None:
+        lr = 1.0
     if not isinstance(optimizer, str):
         raise TypeError(f"optimizer must be a string, one of {_names()}; got {optimizer!r}")
     if optimizer in BUILTIN:
@@ -192,7 +198,7 @@ def resolve(optimizer: str, lr: float, hyper: dict) -> Spec:
         for name, (default, low, low_open, high, high_open) in table.items():
             values[name] = check_number(name, hyper.get(name, default), low=low, low_open=low_open,
                                         high=high, high_open=high_open)
-        return Spec((optimizer,), values)
+        return _with_schedule(Spec((optimizer, (), None), values), schedule)
     if optimizer.startswith(OPTAX_PREFIX):
         name = optimizer[len(OPTAX_PREFIX):]
         fn = getattr(optax, name, None) if name.isidentifier() and not name.startswith("_") else None
@@ -212,20 +218,61 @@ def resolve(optimizer: str, lr: float, hyper: dict) -> Spec:
             else:
                 traced[k] = check_number(k, v)
         try:
-            tx = fn(learning_rate=lr, **{k: v for k, v in traced.items() if k != "lr"}, **static)
+            tx = fn(learning_rate=schedule or lr, **{k: v for k, v in traced.items() if k != "lr"}, **static)
         except TypeError as e:
             raise TypeError(f"optimizer {optimizer!r} rejected its arguments: {e}") from None
         if not isinstance(tx, optax.GradientTransformation):
             raise ValueError(f"optimizer {optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
-        return Spec((optimizer, tuple(sorted(static.items()))), traced)
+        return _with_schedule(Spec((optimizer, tuple(sorted(static.items())), None), traced), schedule)
     raise ValueError(f"optimizer must be one of {_names()}; got {optimizer!r}")
 
 
+def _with_schedule(spec: Spec, schedule) -> Spec:
+    if schedule is None:
+        return spec
+    hyper = {k: v for k, v in spec.hyper.items() if k != "lr"}
+    return Spec((spec.kind[0], spec.kind[1], schedule), hyper)
+
+
 def build(kind: tuple, hyper: dict) -> optax.GradientTransformation:
-    """The transformation for a resolved ``kind`` with (possibly traced) ``hyper``."""
-    name = kind[0]
-    if name in BUILTIN:
-        return BUILTIN[name][0](**hyper)
+    """The transformation for a resolved ``kind`` with (possibly traced) ``hyper``.
+
+    With a schedule, a built-in rule runs at lr 1 and ``optax.scale_by_schedule`` multiplies its
+    update by ``schedule(step)`` (step 0 first), which is the rule at lr = schedule(step).
+    """
+    name, static, schedule = kind
     hyper = dict(hyper)
-    lr = hyper.pop("lr")
-    return getattr(optax, name[len(OPTAX_PREFIX):])(learning_rate=lr, **hyper, **dict(kind[1]))
+    if name in BUILTIN:
+        if schedule is None:
+            return BUILTIN[name][0](**hyper)
+        return optax.chain(BUILTIN[name][0](lr=1.0, **hyper), optax.scale_by_schedule(schedule))
+    lr = schedule if schedule is not None else hyper.pop("lr")
+    return getattr(optax, name[len(OPTAX_PREFIX):])(learning_rate=lr, **hyper, **dict(static))
+
+
+SCHEDULES = ("constant", "exponential", "cosine", "warmup-cosine")
+
+
+def make_schedule(kind: str, lr: float, steps: int, decay_rate: float = 0.99, warmup: int | None = None,
+                  final_fraction: float = 0.0):
+    """A learning-rate schedule by name (optax's), or the number ``lr`` for "constant".
+
+    exponential: lr·decay_rate^t. cosine: from lr down to lr·final_fraction over ``steps``.
+    warmup-cosine: linear from 0 to lr over ``warmup`` steps (default a tenth of the run),
+    then cosine down to lr·final_fraction at ``steps``.
+    """
+    if kind not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {kind!r}")
+    decay_rate = check_number("decay_rate", decay_rate, low=0, low_open=True, high=1)
+    final_fraction = check_number("final_fraction", final_fraction, low=0, high=1)
+    if kind == "constant":
+        return lr
+    if kind == "exponential":
+        return optax.exponential_decay(lr, transition_steps=1, decay_rate=decay_rate)
+    if kind == "cosine":
+        return optax.cosine_decay_schedule(lr, decay_steps=steps, alpha=final_fraction)
+    warmup = max(1, steps // 10) if warmup is None else warmup
+    if not 0 < warmup < steps:
+        raise ValueError(f"warmup must be an integer in [1, {steps - 1}] (fewer than the {steps} steps), got {warmup}")
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=warmup, decay_steps=steps,
+                                              end_value=lr * final_fraction)

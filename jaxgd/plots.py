@@ -189,7 +189,8 @@ def plotly_contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W"
 
 def contour_spec(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"), slider: bool = True,
                  max_frames: int = 60) -> dict:
-    """The figure dict of :func:`plotly_contour`: contours of ``log10(loss)`` with the paths on top and the minimum marked (a star).
+    """The figure dict of :func:`plotly_contour`: contours of ``log10(loss − min)`` (:func:`log_excess`)
+    with the paths on top and the minima marked (stars).
 
     Traces: the contour, the minimum (if given: one pair or a sequence of pairs), then the paths.
     """
@@ -451,11 +452,13 @@ def _sweep_top(final_loss: dict, diverged_at: dict) -> float:
     return 10 * max([float(v.max()) for v in sane if v.size] + [1.0])
 
 
-def plotly_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors=None) -> "go.Figure":
+def plotly_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors=None,
+                 optimal_lr=None) -> "go.Figure":
     """Final loss against learning rate (log-log), one line per optimizer.
 
     Diverged runs are marked ✕ along the top; a dashed line marks each optimizer's divergence
-    boundary (its smallest diverging lr), and a black line the theory's ``2/λmax`` if given.
+    boundary (its smallest diverging lr), a black line the theory's ``2/λmax`` and a dotted one
+    its ``optimal_lr = 2/(λmin + λmax)``, if given.
     """
     go = _go()
     fig = go.Figure()
@@ -472,6 +475,9 @@ def plotly_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None,
     if stability_limit is not None:
         fig.add_vline(x=stability_limit, line=dict(color="black", width=2),
                       annotation_text=f"2/λmax = {stability_limit:.4g}", annotation_position="bottom left")
+    if optimal_lr is not None:
+        fig.add_vline(x=optimal_lr, line=dict(color="black", width=1.5, dash="dot"),
+                      annotation_text=f"2/(λmin+λmax) = {optimal_lr:.4g}", annotation_position="top left")
     fig.update_xaxes(type="log", title_text="learning rate")
     fig.update_yaxes(type="log", title_text="final full-data loss")
     fig.update_layout(title="Final loss against learning rate (✕: diverged; losses below 1e-30 drawn at 1e-30)",
@@ -479,7 +485,7 @@ def plotly_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None,
     return fig
 
 
-def mpl_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, ax=None):
+def mpl_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, ax=None, optimal_lr=None):
     """The matplotlib version of :func:`plotly_sweep`."""
     fig, ax = _mpl_figure(ax, (8, 5))
     top = _sweep_top(final_loss, diverged_at)
@@ -492,6 +498,9 @@ def mpl_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, ax
             ax.axvline(float(xd.min()), color=color, linestyle="--", linewidth=1)
     if stability_limit is not None:
         ax.axvline(stability_limit, color="black", linewidth=1.5, label=f"2/λmax = {stability_limit:.4g}")
+    if optimal_lr is not None:
+        ax.axvline(optimal_lr, color="black", linewidth=1.2, linestyle=":",
+                   label=f"2/(λmin+λmax) = {optimal_lr:.4g}")
     ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="final full-data loss",
            title="Final loss against learning rate (x: diverged; < 1e-30 drawn at 1e-30)")
     ax.legend(fontsize=8)

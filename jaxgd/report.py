@@ -178,7 +178,8 @@ def figures(data: ReportData) -> dict:
     figs["loss"] = plots.plotly_loss_curves(ps)
     if data.scan is not None:
         sc = data.scan
-        figs["sweep"] = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+        figs["sweep"] = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit,
+                                         optimal_lr=sc.optimal_lr)
     return figs
 
 
@@ -235,6 +236,7 @@ def scan_dict(sc) -> dict:
     from jaxgd.sweep import divergence_boundary
 
     return {"lrs": sc.lrs, "epochs": sc.epochs, "batch_size": sc.batch_size, "stability_limit": sc.stability_limit,
+            "optimal_lr": sc.optimal_lr,
             "optimizers": {k: {"final_loss": sc.final_loss[k], "diverged_at": sc.diverged_at[k],
                                "divergence_boundary": divergence_boundary(sc.lrs, sc.diverged_at[k])}
                            for k in sc.final_loss}}
@@ -298,7 +300,8 @@ def _mpl_figures(data: ReportData) -> dict:
     figs["surface3d.png"] = plots.mpl_surface(data.w, data.b, data.surface, ps, names)
     if data.scan is not None:
         sc = data.scan
-        figs["sweep.png"] = plots.mpl_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+        figs["sweep.png"] = plots.mpl_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit,
+                                   optimal_lr=sc.optimal_lr)
     return figs
 
 
@@ -423,7 +426,8 @@ def _sweep_section(data: ReportData, divs: dict) -> str:
                                                    f"runs diverge from lr = {bnd:.4g}") + "</li>")
     limit = "" if sc.stability_limit is None else (
         f"<p>Theory, for full-batch gd on this quadratic loss: lr &lt; 2/λmax = {sc.stability_limit:.5g} "
-        "(λmax from <code>jax.hessian</code>), drawn as the black line.</p>")
+        "(λmax from <code>jax.hessian</code>), drawn as the black line; the fastest rate at "
+        f"lr = 2/(λmin + λmax) = {sc.optimal_lr:.5g}, the dotted line.</p>")
     return f"""<section><h2>Learning-rate sweep</h2>
 <p class="note">{len(sc.lrs)} learning rates from {sc.lrs[0]:g} to {sc.lrs[-1]:g}, {sc.epochs} full-batch steps each,
 from the default start, every optimizer's runs in one compiled call. A run has diverged when its loss leaves the

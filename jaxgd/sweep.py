@@ -193,6 +193,7 @@ class LRScan(NamedTuple):
     final_loss: dict
     diverged_at: dict
     stability_limit: float | None  # 2/λmax of the Hessian, for full-batch gd on a quadratic loss
+    optimal_lr: float | None  # 2/(λmin + λmax): full-batch gd's fastest rate on a quadratic loss
     epochs: int
     batch_size: int | None
 
@@ -209,10 +210,11 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
                   final_only=True)
         final[opt] = np.asarray(f.loss, dtype=np.float64)
         div[opt] = np.asarray(f.diverged_at)
-    limit = None
-    if problem.quadratic:  # its Hessian is the same everywhere, so the limit holds from any start
-        limit = float(theory(problem).stability_limit)
-    return LRScan(lrs, final, div, limit, epochs, batch_size)
+    limit = best = None
+    if problem.quadratic:  # its Hessian is the same everywhere, so these hold from any start
+        th = theory(problem)
+        limit, best = float(th.stability_limit), float(th.optimal_lr)
+    return LRScan(lrs, final, div, limit, best, epochs, batch_size)
 
 
 def divergence_boundary(lrs, diverged_at) -> float | None:

@@ -164,11 +164,24 @@ class RunConfig(NamedTuple):
     seed: int
 
 
+def _check_lr(lr):
+    """A finite number > 0, or a schedule: a function of the step whose value at step 0 is a finite number >= 0."""
+    if not callable(lr):
+        return _checks.check_positive_number("lr", lr)
+    try:
+        v = float(jnp.asarray(lr(0)))
+    except Exception as e:  # a schedule that cannot be called on a step count
+        raise TypeError(f"lr is callable but not a schedule of the step count: calling lr(0) raised {e!r}") from None
+    if not (v >= 0 and v < float("inf")):
+        raise ValueError(f"lr schedule must give a finite learning rate >= 0, got lr(0) = {v!r}")
+    return lr
+
+
 def check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper) -> RunConfig:
     """Validate :func:`run`'s arguments; raises TypeError / ValueError naming the argument."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a jaxgd.Problem (e.g. jaxgd.notebook()), got {type(problem).__name__}")
-    lr = _checks.check_positive_number("lr", lr)
+    lr = _check_lr(lr)
     epochs = _checks.check_int("epochs", epochs, 1)
     sampling = _checks.check_choice("sampling", sampling, SAMPLINGS)
     rng = _checks.check_choice("rng", rng, RNGS)
@@ -206,7 +219,9 @@ def run(
       problem: a :class:`Problem`, e.g. ``jaxgd.notebook()``.
       optimizer: "gd", "momentum", "nesterov", "rmsprop", "adam" (see :mod:`jaxgd.optim`), or
         "optax:NAME" for any optax optimizer with ``lr`` as its learning rate.
-      lr: learning rate, a finite number > 0.
+      lr: learning rate, a finite number > 0 — or a schedule, a function of the step count
+        (``optax.cosine_decay_schedule(...)`` and the like; step 0 first). A schedule is static:
+        a new schedule object compiles anew.
       epochs: passes over the data (an integer ≥ 1); without minibatches, one step each.
       batch_size: None for full batch; 1 for SGD; k for minibatches of k. An epoch is
         ``ceil(m / batch_size)`` steps.

@@ -134,3 +134,39 @@ def test_cli_bad_problem(tmp_path, monkeypatch, capsys, restore_x64, argv, messa
     code, out, err = call(argv, capsys)
     assert code == 2 and message in err and out == "", err
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- theory against measurement
+
+
+def _rate(t, minimum, start, stop):
+    """Measured per-step contraction of the distance to the minimum, geometric mean over [start, stop)."""
+    e = np.hypot(np.asarray(t.params.w) - minimum[0], np.asarray(t.params.b) - minimum[1])
+    return (e[stop] / e[start]) ** (1 / (stop - start))
+
+
+def test_gd_contracts_at_the_predicted_rate():
+    p = jaxgd.notebook()
+    th = theory(p)
+    lo, hi = th.eigenvalues
+    for lr in (0.05, th.optimal_lr, 0.11):
+        t = jaxgd.run(p, "gd", lr=float(lr), epochs=120)
+        predicted = max(abs(1 - lr * lo), abs(1 - lr * hi))
+        np.testing.assert_allclose(_rate(t, p.minimum, 40, 110), predicted, rtol=1e-6)
+    kappa = th.condition_number
+    np.testing.assert_allclose(max(abs(1 - th.optimal_lr * lo), abs(1 - th.optimal_lr * hi)),
+                               (kappa - 1) / (kappa + 1), rtol=1e-12)
+
+
+def test_heavy_ball_with_polyak_parameters_contracts_at_the_predicted_rate():
+    p = jaxgd.notebook()
+    th = theory(p)
+    t = jaxgd.run(p, "momentum", lr=th.polyak_lr, beta=th.polyak_beta, epochs=300)
+    predicted = (np.sqrt(th.condition_number) - 1) / (np.sqrt(th.condition_number) + 1)
+    # steps 5 to 40: the error falls from about 1 to about 1e-11, above float64's floor near the
+    # minimum. Polyak's parameters give a double eigenvalue ρ, so the error goes as t·ρᵗ and the
+    # measured rate lies between ρ and ρ·(40/5)^(1/35).
+    measured = _rate(t, p.minimum, 5, 40)
+    assert predicted <= measured <= predicted * (40 / 5) ** (1 / 35) * 1.01, (measured, predicted)
+    plain = jaxgd.run(p, "gd", lr=th.optimal_lr, epochs=300)
+    assert measured < _rate(plain, p.minimum, 5, 40)  # momentum beats the best plain gd

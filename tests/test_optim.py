@@ -105,3 +105,58 @@ def test_adam_first_step_is_lr_times_sign():
 def test_bad_optimizer_arguments(problem, opt, kw, exc, match):
     with pytest.raises(exc, match=match):
         jaxgd.run(problem, opt, **kw)
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+@pytest.mark.parametrize("opt", ["gd", "momentum", "adam", "newton"])
+def test_a_schedule_is_the_rule_at_each_steps_learning_rate(problem, opt):
+    sched = optax.exponential_decay(0.08, transition_steps=1, decay_rate=0.9)
+    t = jaxgd.run(problem, opt, lr=sched, epochs=6)
+    if opt == "gd":  # by hand: each step at lr = the schedule's value (optax computes it in float32)
+        p = jaxgd.Params(-4.0, -7.0)
+        for k in range(6):
+            g = problem.grad(p)
+            lr_k = float(sched(jax.numpy.asarray(k, jax.numpy.int32)))
+            p = jaxgd.Params(p.w - lr_k * g.w, p.b - lr_k * g.b)
+        np.testing.assert_allclose([float(t.final.w), float(t.final.b)], [float(p.w), float(p.b)], rtol=1e-12)
+    lr0 = float(sched(jax.numpy.asarray(0, jax.numpy.int32)))  # 0.08 in float32
+    const = jaxgd.run(problem, opt, lr=lr0, epochs=1)  # step 0 runs at lr(0)
+    np.testing.assert_allclose(np.asarray(t.params.w[:2]), np.asarray(const.params.w), rtol=1e-12)
+
+
+def test_optax_optimizer_takes_the_schedule_itself(problem):
+    sched = optax.cosine_decay_schedule(0.1, decay_steps=20)
+    a = jaxgd.run(problem, "optax:adam", lr=sched, epochs=20)
+    b = jaxgd.run(problem, "adam", lr=sched, epochs=20)
+    np.testing.assert_allclose(np.asarray(a.params.w), np.asarray(b.params.w), rtol=1e-12)
+
+
+@pytest.mark.parametrize("lr,exc,match", [
+    (lambda step: -1.0, ValueError, "lr schedule must give a finite learning rate >= 0, got lr\\(0\\) = -1.0"),
+    (lambda: 0.1, TypeError, "lr is callable but not a schedule of the step count"),
+])
+def test_bad_schedules(problem, lr, exc, match):
+    with pytest.raises(exc, match=match):
+        jaxgd.run(problem, "gd", lr=lr)
+
+
+def test_cli_schedules(capsys, restore_x64):
+    import json
+
+    from test_cli import call
+
+    for kind in ("exponential", "cosine", "warmup-cosine"):
+        code, out, err = call(["run", "--optimizer", "adam", "--lr", "0.3", "--epochs", "60", "--schedule", kind,
+                               "--json", "-"], capsys)
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["config"]["schedule"]["kind"] == kind
+    steps = np.diff(doc["params"]["b"])  # warmup-cosine: the first step is at lr 0
+    assert steps[0] == 0.0 and abs(steps[10]) > 0.1
+    for argv, message in ((["--schedule", "step"], "--schedule must be one of 'constant', 'exponential'"),
+                          (["--schedule", "exponential", "--decay-rate", "1.5"], "--decay-rate must be a finite number in (0, 1], got 1.5"),
+                          (["--schedule", "warmup-cosine", "--warmup", "100"], "--warmup must be an integer in [1, 19]")):
+        code, out, err = call(["run", *argv], capsys)
+        assert code == 2 and message in err and out == "", err

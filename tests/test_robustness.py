@@ -169,7 +169,8 @@ def _outputs_are_whole(out: Path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
-def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path):
+@pytest.mark.parametrize("delay", [3.0, 6.0])  # while compiling / while writing, roughly
+def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path, delay):
     out = tmp_path / "out"
     env = dict(os.environ, JAXGD_CACHE_DIR="off", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "jaxgd", "report", "--out", str(out), "--grid", "31", "--gif"]
@@ -177,7 +178,7 @@ def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path):
     _outputs_are_whole(out)
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # somewhere in computing or writing
+    time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     if proc.returncode == 0:
