@@ -6,6 +6,7 @@ The library never changes JAX's configuration: enable float64 yourself with
 """
 
 from jaxgd import landscapes, plots
+from jaxgd.landscapes import beale, himmelblau, ill_conditioned, rastrigin, rosenbrock, saddle
 from jaxgd.data import Order, jax_order, notebook_data, numpy_order, sample_order
 from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, momentum, nesterov, rmsprop
@@ -23,9 +24,12 @@ __all__ = [
     "Problem",
     "Trajectory",
     "adam",
+    "beale",
     "analytic_grad",
     "gd",
     "grad_check",
+    "himmelblau",
+    "ill_conditioned",
     "jax_order",
     "landscapes",
     "linear_regression",
@@ -38,7 +42,10 @@ __all__ = [
     "numpy_order",
     "plots",
     "predict",
+    "rastrigin",
     "rmsprop",
+    "rosenbrock",
     "run",
     "sample_order",
+    "saddle",
 ]

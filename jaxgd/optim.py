@@ -250,6 +250,28 @@ def build(kind: tuple, hyper: dict) -> optax.GradientTransformation:
     return getattr(optax, name[len(OPTAX_PREFIX):])(learning_rate=lr, **hyper, **dict(static))
 
 
+def moments(state):
+    """``(first, second)``: the moment estimates in an optimizer state (a pytree like the
+    params, or None where the rule keeps none). first: momentum's velocity, Adam's mu;
+    second: RMSProp's s, Adam's nu. Looks through chains; knows optax's trace, rms and adam states."""
+    if isinstance(state, TraceState):
+        return state.v, None
+    if isinstance(state, RMSState):
+        return None, state.s
+    if isinstance(state, (AdamState, optax.ScaleByAdamState)):
+        return state.mu, state.nu
+    if isinstance(state, optax.TraceState):
+        return state.trace, None
+    if isinstance(state, optax.ScaleByRmsState):
+        return None, state.nu
+    if isinstance(state, tuple):
+        for sub in state:
+            m = moments(sub)
+            if m != (None, None):
+                return m
+    return None, None
+
+
 SCHEDULES = ("constant", "exponential", "cosine", "warmup-cosine")
 
 

@@ -505,3 +505,58 @@ def mpl_sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, ax
            title="Final loss against learning rate (x: diverged; < 1e-30 drawn at 1e-30)")
     ax.legend(fontsize=8)
     return fig
+
+
+# ----------------------------------------------------------------------------- per-step diagnostics
+
+DIAGNOSTICS = ("gradient norm", "update norm", "first moment ‖m‖", "second moment ‖v‖")
+
+
+def plotly_diagnostics(series) -> "go.Figure":
+    """Per-step diagnostics of each run, log scale, in four panels (see :data:`DIAGNOSTICS`).
+
+    ``series``: a sequence of dicts with ``label``, ``color``, ``dash`` and the ``(T,)`` arrays
+    ``grad_norm``, ``update_norm``, ``first``, ``second`` (None where a rule keeps no moment).
+    """
+    go = _go()
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=2, subplot_titles=DIAGNOSTICS)
+    keys = ("grad_norm", "update_norm", "first", "second")
+    for s in series:
+        line = dict(color=s["color"], dash=s["dash"], width=1.5)
+        for k, key in enumerate(keys):
+            v = s[key]
+            if v is None:
+                continue
+            v = np.asarray(v, dtype=np.float64)
+            v = np.where(np.isfinite(v) & (v > 0), v, np.nan)
+            fig.add_trace(go.Scatter(x=np.arange(1, len(v) + 1), y=v, mode="lines", name=s["label"],
+                                     legendgroup=s["label"], showlegend=k == 0, line=line),
+                          row=k // 2 + 1, col=k % 2 + 1)
+    fig.update_yaxes(type="log")
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(title="Per-step diagnostics", height=640, margin=dict(t=70))
+    return fig
+
+
+def mpl_diagnostics(series):
+    """The matplotlib version of :func:`plotly_diagnostics`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 7), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2).ravel()
+    for s in series:
+        for ax, key in zip(axes, ("grad_norm", "update_norm", "first", "second")):
+            v = s[key]
+            if v is None:
+                continue
+            v = np.asarray(v, dtype=np.float64)
+            v = np.where(np.isfinite(v) & (v > 0), v, np.nan)
+            ax.plot(np.arange(1, len(v) + 1), v, _MPL_DASH.get(s["dash"], "-"), color=s["color"], label=s["label"])
+    for ax, title in zip(axes, DIAGNOSTICS):
+        ax.set(yscale="log", xlabel="step", title=title)
+    axes[0].legend(fontsize=6, ncols=2)
+    return fig

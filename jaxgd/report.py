@@ -159,6 +159,26 @@ def paths(data: ReportData):
     return out
 
 
+def diagnostics(data: ReportData) -> list[dict]:
+    """Per run: gradient and update norms and the norms of the moments, each ``(T,)`` or None."""
+    from jaxgd.plots import style_for
+
+    out = []
+    for i, r in enumerate(data.runs):
+        t = r.traj
+        color, dash = style_for(r.optimizer, r.mode.name, i)
+        k = int(t.diverged_at)
+        n = t.steps if k < 0 else k  # a diverged run: the steps before it left, as in the other figures
+
+        def norm(p):
+            return None if p is None else np.hypot(np.asarray(p.w), np.asarray(p.b))[:n]
+
+        out.append(dict(label=r.label, color=color, dash=dash, grad_norm=np.asarray(t.grad_norm)[:n],
+                        update_norm=np.asarray(t.update_norm)[:n], first=norm(t.first_moment),
+                        second=norm(t.second_moment)))
+    return out
+
+
 def figures(data: ReportData) -> dict:
     """The report's plotly figures by id: data, surface3d, contour, loss (and sweep).
 
@@ -176,6 +196,7 @@ def figures(data: ReportData) -> dict:
     figs["surface3d"] = plots.surface_spec(data.w, data.b, data.surface, ps, names)
     figs["contour"] = plots.contour_spec(data.w, data.b, data.surface, ps, _minima(data), names)
     figs["loss"] = plots.plotly_loss_curves(ps)
+    figs["diagnostics"] = plots.plotly_diagnostics(diagnostics(data))
     if data.scan is not None:
         sc = data.scan
         figs["sweep"] = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit,
@@ -214,8 +235,11 @@ def results(data: ReportData) -> dict:
     runs = []
     for row, r in zip(run_rows(data), data.runs):
         t = r.traj
+        moments = {k: None if m is None else {"w": m.w, "b": m.b}
+                   for k, m in (("first_moment", t.first_moment), ("second_moment", t.second_moment))}
         runs.append(row | {"params": {"w": t.params.w, "b": t.params.b}, "loss": t.loss,
-                           "batch_loss": t.batch_loss, "grad_norm": t.grad_norm, "update_norm": t.update_norm})
+                           "batch_loss": t.batch_loss, "grad_norm": t.grad_norm, "update_norm": t.update_norm}
+                    | moments)
     out = {
         "config": _config_dict(data.config), "meta": data.meta,
         "problem": {"name": data.problem.name,
@@ -297,6 +321,7 @@ def _mpl_figures(data: ReportData) -> dict:
         figs["data.png"] = plots.mpl_data(x, y, data.noisy_y, *_line(data))
     figs["contour.png"] = plots.mpl_contour(data.w, data.b, data.surface, ps, _minima(data), names)
     figs["loss.png"] = plots.mpl_loss_curves(ps)
+    figs["diagnostics.png"] = plots.mpl_diagnostics(diagnostics(data))
     figs["surface3d.png"] = plots.mpl_surface(data.w, data.b, data.surface, ps, names)
     if data.scan is not None:
         sc = data.scan
@@ -317,6 +342,9 @@ def _npz_arrays(data: ReportData, res: dict) -> dict:
                          ("grad_norm", t.grad_norm), ("update_norm", t.update_norm),
                          ("diverged_at", t.diverged_at)):
             arrays[f"{key}/{field}"] = np.asarray(v)
+        for field, m in (("first_moment", t.first_moment), ("second_moment", t.second_moment)):
+            if m is not None:
+                arrays[f"{key}/{field}_w"], arrays[f"{key}/{field}_b"] = np.asarray(m.w), np.asarray(m.b)
     if data.scan is not None:
         arrays["sweep/lrs"] = data.scan.lrs
         for k in data.scan.final_loss:
@@ -330,7 +358,7 @@ def _metrics_csv(data: ReportData, res: dict) -> str:
     buf.write(f"# jaxgd report: {jio.dumps({k: res[k] for k in ('config', 'meta')})}\n")
     wr = csv.writer(buf, lineterminator="\n")
     wr.writerow(["optimizer", "mode", "lr", "batch_size", "seed", "dtype", "step", "w", "b", "loss", "batch_loss",
-                 "grad_norm", "update_norm"])
+                 "grad_norm", "update_norm", "m_w", "m_b", "v_w", "v_b"])
 
     def num(v):
         v = float(v)
@@ -344,7 +372,9 @@ def _metrics_csv(data: ReportData, res: dict) -> str:
             wr.writerow([r.optimizer, r.mode.name, repr(r.lr), r.mode.batch_size or "", r.mode.seed,
                          data.meta["dtype"], k, num(t.params.w[k]), num(t.params.b[k]), num(t.loss[k]),
                          "" if last else num(t.batch_loss[k]), "" if last else num(t.grad_norm[k]),
-                         "" if last else num(t.update_norm[k])])
+                         "" if last else num(t.update_norm[k]),
+                         *("" if last or m is None else num(getattr(m, c)[k])
+                           for m in (t.first_moment, t.second_moment) for c in ("w", "b"))])
     return buf.getvalue()
 
 
@@ -384,6 +414,10 @@ jaxgd {v['jaxgd']}, jax {v['jax']}, optax {v['optax']}.</p>
 move every path along together (a path shorter than the step shown is drawn whole).</p>{divs['surface3d']}</section>
 <section><h2>Contours</h2>{divs['contour']}</section>
 <section><h2>Loss per step</h2>{divs['loss']}</section>
+<section><h2>Per-step diagnostics</h2>
+<p class="note">The gradient and update norms of each step, and the norms of the optimizer's moment estimates
+after it (momentum's velocity and Adam's m; RMSProp's s and Adam's v), where the optimizer keeps them.</p>
+{divs['diagnostics']}</section>
 {_sweep_section(data, divs)}
 <section><h2>Gradient check</h2>
 <p id="gradcheck">jax.grad against the closed-form gradient{" (dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"

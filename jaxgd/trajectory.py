@@ -38,6 +38,8 @@ class Trajectory(NamedTuple):
     batch_loss: ``(T,)`` loss of the batch step t used, at ``params[t]``.
     grad_norm: ``(T,)`` Euclidean norm of the batch gradient of step t.
     update_norm: ``(T,)`` Euclidean norm of the parameter change of step t.
+    first_moment, second_moment: Params of ``(T,)`` — the optimizer's moment estimates after step
+      t (momentum's velocity / Adam's m; RMSProp's s / Adam's v), or None where it keeps none.
     diverged_at: int scalar — the first index t at which ``params[t]`` or ``loss[t]`` is not
       finite, or ``|loss[t]|`` exceeds ``DIVERGENCE_FACTOR`` (10⁶) times ``max(|loss[0]|, 1)``;
       −1 if neither happens. The values from there on are kept as computed (non-finite ones
@@ -50,6 +52,8 @@ class Trajectory(NamedTuple):
     grad_norm: jax.Array
     update_norm: jax.Array
     diverged_at: jax.Array
+    first_moment: Params | None = None
+    second_moment: Params | None = None
 
     @property
     def steps(self) -> int:
@@ -73,6 +77,8 @@ class _Record(NamedTuple):
     batch_loss: jax.Array
     grad_norm: jax.Array
     update_norm: jax.Array
+    first_moment: Params | None
+    second_moment: Params | None
 
 
 def _norm(tree) -> jax.Array:
@@ -95,7 +101,8 @@ def _step(loss_fn, tx, data, carry, xs):
     else:
         updates, state = tx.update(g, state, params)
     new = optax.apply_updates(params, updates)
-    return (new, state), _Record(params, full, batch_loss, _norm(g), _norm(updates))
+    first, second = optim.moments(state)
+    return (new, state), _Record(params, full, batch_loss, _norm(g), _norm(updates), first, second)
 
 
 def _init(kind, hyper, init):
@@ -121,7 +128,8 @@ def _finish(loss_fn, data, carry, rec: _Record) -> Trajectory:
     ok = jnp.isfinite(loss) & jnp.isfinite(params.w) & jnp.isfinite(params.b)
     ok &= ~_blown_up(loss, loss[0])
     diverged_at = jnp.where(jnp.all(ok), -1, jnp.argmin(ok)).astype(jnp.int32)
-    return Trajectory(params, loss, rec.batch_loss, rec.grad_norm, rec.update_norm, diverged_at)
+    return Trajectory(params, loss, rec.batch_loss, rec.grad_norm, rec.update_norm, diverged_at,
+                      rec.first_moment, rec.second_moment)
 
 
 @partial(jax.jit, static_argnames=("loss_fn", "kind", "length"))

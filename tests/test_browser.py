@@ -45,7 +45,7 @@ def page(report_dir):
         errors = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.goto((out / "report.html").as_uri())
-        pg.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 5", timeout=60_000)
+        pg.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 6", timeout=60_000)
         pg.wait_for_timeout(1500)  # WebGL draws after the plot promise resolves
         pg.errors = errors
         yield pg
@@ -55,7 +55,7 @@ def page(report_dir):
 def test_no_page_errors_and_every_figure_rendered(page):
     assert page.errors == []
     ids = page.eval_on_selector_all(".js-plotly-plot", "els => els.map(e => e.id)")
-    assert ids == ["data", "surface3d", "contour", "loss", "sweep"]
+    assert ids == ["data", "surface3d", "contour", "loss", "diagnostics", "sweep"]
     for fig_id in ids:
         # a rendered plotly figure has its main svg drawn with a non-zero size
         w = page.evaluate(f"document.getElementById('{fig_id}').querySelector('.main-svg').getBoundingClientRect().width")

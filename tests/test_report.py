@@ -46,7 +46,7 @@ def test_files_written_atomically(written):
     out, files = written
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["results.json", "results.npz", "metrics.csv", "report.html", "data.png", "contour.png",
-                            "loss.png", "surface3d.png", "sweep.png", "paths.gif"])
+                            "loss.png", "surface3d.png", "sweep.png", "diagnostics.png", "paths.gif"])
     assert sorted(p.name for p in files) == names  # and no temporary file is left
 
 
@@ -80,6 +80,10 @@ def test_results_npz_and_csv_agree_with_json(written):
     last_sgd = [row for row in rows if row["optimizer"] == "gd" and row["mode"] == "sgd"][-1]
     assert (last_sgd["step"], float(last_sgd["w"])) == ("102", doc["runs"][1]["final_w"])
     assert last_sgd["batch_loss"] == ""  # the final point takes no step
+    adam = [row for row in rows if row["optimizer"] == "adam" and row["mode"] == "full"]
+    assert float(adam[0]["m_w"]) == doc["runs"][3]["first_moment"]["w"][0] and adam[0]["v_b"] != ""
+    assert doc["runs"][0]["first_moment"] is None and last_sgd["m_w"] == ""  # gd keeps no moments
+    assert "adam/full/second_moment_b" in z.files
 
 
 def test_pngs_and_gif_are_images(written):
@@ -99,8 +103,8 @@ def test_html_is_self_contained(written):
     import re
 
     assert re.findall(r"<script[^>]*\ssrc=", html) == []  # every script is inline: nothing to fetch
-    assert html.count("Plotly.newPlot") == 5
-    for fig_id in ("data", "surface3d", "contour", "loss", "sweep"):
+    assert html.count("Plotly.newPlot") == 6
+    for fig_id in ("data", "surface3d", "contour", "loss", "diagnostics", "sweep"):
         assert f'id="{fig_id}"' in html
     assert 'id="gradcheck"' in html and 'id="runs"' in html and 'id="sweep-boundaries"' in html
 

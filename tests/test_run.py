@@ -207,3 +207,18 @@ def test_chunked_scan_is_bit_identical_to_one_scan(problem, opt, batch_size):
     assert seen[-1] == (T, T) and len(seen) == -(-T // 3)
     for u, v in zip(jax.tree.leaves(whole), jax.tree.leaves(parts)):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+def test_moments_are_recorded_after_each_step(problem):
+    g0 = problem.grad(jaxgd.Params(-4.0, -7.0))
+    t = jaxgd.run(problem, "adam", lr=0.1, epochs=5, b1=0.8, b2=0.99)
+    np.testing.assert_allclose(float(t.first_moment.w[0]), 0.2 * float(g0.w), rtol=1e-12)
+    np.testing.assert_allclose(float(t.second_moment.b[0]), 0.01 * float(g0.b) ** 2, rtol=1e-12)
+    m = jaxgd.run(problem, "momentum", lr=0.05, epochs=3, beta=0.5)
+    np.testing.assert_allclose(float(m.first_moment.b[0]), 0.5 * float(g0.b), rtol=1e-12)
+    assert m.second_moment is None
+    r = jaxgd.run(problem, "rmsprop", lr=0.05, epochs=3)
+    assert r.first_moment is None and r.second_moment.w.shape == (3,)
+    assert jaxgd.run(problem, "gd", epochs=2).first_moment is None
+    o = jaxgd.run(problem, "optax:adam", lr=0.1, epochs=5, b1=0.8, b2=0.99)  # optax's own state is read too
+    np.testing.assert_allclose(np.asarray(o.first_moment.w), np.asarray(t.first_moment.w), rtol=1e-12)
