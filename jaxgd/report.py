@@ -447,6 +447,13 @@ def _describe(data: ReportData) -> str:
     return f"Fitting {what} by mean squared error in (W, b); minimum at W = {p.minimum.w:.6g}, b = {p.minimum.b:.6g}."
 
 
+def _polyak(data: ReportData) -> tuple[float, float]:
+    from jaxgd.theory import theory
+
+    th = theory(data.problem)
+    return th.polyak_beta, th.polyak_lr
+
+
 def _sweep_section(data: ReportData, divs: dict) -> str:
     if data.scan is None:
         return ""
@@ -461,7 +468,8 @@ def _sweep_section(data: ReportData, divs: dict) -> str:
     limit = "" if sc.stability_limit is None else (
         f"<p>Theory, for full-batch gd on this quadratic loss: lr &lt; 2/λmax = {sc.stability_limit:.5g} "
         "(λmax from <code>jax.hessian</code>), drawn as the black line; the fastest rate at "
-        f"lr = 2/(λmin + λmax) = {sc.optimal_lr:.5g}, the dotted line.</p>")
+        f"lr = 2/(λmin + λmax) = {sc.optimal_lr:.5g}, the dotted line. Heavy-ball momentum is fastest with "
+        f"β = {_polyak(data)[0]:.4g} and lr = {_polyak(data)[1]:.4g} (Polyak's, in jaxgd's EMA convention).</p>")
     return f"""<section><h2>Learning-rate sweep</h2>
 <p class="note">{len(sc.lrs)} learning rates from {sc.lrs[0]:g} to {sc.lrs[-1]:g}, {sc.epochs} full-batch steps each,
 from the default start, every optimizer's runs in one compiled call. A run has diverged when its loss leaves the

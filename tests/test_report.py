@@ -107,6 +107,7 @@ def test_html_is_self_contained(written):
     for fig_id in ("data", "surface3d", "contour", "loss", "diagnostics", "sweep"):
         assert f'id="{fig_id}"' in html
     assert 'id="gradcheck"' in html and 'id="runs"' in html and 'id="sweep-boundaries"' in html
+    assert "2/λmax = 0.11538" in html and "β = 0.2429" in html  # theory drawn and stated
 
 
 def test_diverged_runs_stay_valid_everywhere(tmp_path):
