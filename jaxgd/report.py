@@ -180,7 +180,7 @@ def diagnostics(data: ReportData) -> list[dict]:
 
 
 def figures(data: ReportData) -> dict:
-    """The report's plotly figures by id: data, surface3d, contour, loss (and sweep).
+    """The report's plotly figures by id: data (regression only), surface3d, contour, loss, diagnostics, sweep.
 
     The two animated ones are figure dicts (plotly's schema, unvalidated: much faster to build
     and write than ``go.Figure``); ``plotly.graph_objects.Figure(spec)`` turns one into a figure.
