@@ -469,7 +469,7 @@ def _sweep_section(data: ReportData, divs: dict) -> str:
         f"<p>Theory, for full-batch gd on this quadratic loss: lr &lt; 2/λmax = {sc.stability_limit:.5g} "
         "(λmax from <code>jax.hessian</code>), drawn as the black line; the fastest rate at "
         f"lr = 2/(λmin + λmax) = {sc.optimal_lr:.5g}, the dotted line. Heavy-ball momentum is fastest with "
-        f"β = {_polyak(data)[0]:.4g} and lr = {_polyak(data)[1]:.4g} (Polyak's, in jaxgd's EMA convention).</p>")
+        "β = {:.4g} and lr = {:.4g} (Polyak's, in jaxgd's EMA convention).</p>".format(*_polyak(data)))
     return f"""<section><h2>Learning-rate sweep</h2>
 <p class="note">{len(sc.lrs)} learning rates from {sc.lrs[0]:g} to {sc.lrs[-1]:g}, {sc.epochs} full-batch steps each,
 from the default start, every optimizer's runs in one compiled call. A run has diverged when its loss leaves the
