@@ -169,7 +169,7 @@ def _outputs_are_whole(out: Path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
-@pytest.mark.parametrize("delay", [3.0, 6.0])  # while compiling / while writing, roughly
+@pytest.mark.parametrize("delay", [2.0, 4.0])  # early (importing, compiling) and later (computing, writing)
 def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path, delay):
     out = tmp_path / "out"
     env = dict(os.environ, JAXGD_CACHE_DIR="off", PYTHONUNBUFFERED="1")
