@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(r)
 
     g = sub.add_parser("grads", help="compare jax.grad with the analytic gradient over the grid")
-    g.add_argument("--grid", type=int, default=101, help="points per axis over [-8, 8] (default 101)")
+    g.add_argument("--grid", type=int, default=101, help="points per axis over the problem's plot ranges (default 101)")
     _add_common(g)
 
     rp = sub.add_parser("report", help="the main job: every optimizer × sampling mode, as an offline report")

@@ -12,9 +12,12 @@ Axes everywhere: x = the first parameter (W), y = the second (b), z = loss. A su
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # plotly is imported lazily, when a figure is made
+    import plotly.graph_objects as go
 
 OPTIMIZER_COLORS = {
     "gd": "#d62728", "momentum": "#1f77b4", "nesterov": "#17becf",

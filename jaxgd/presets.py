@@ -52,13 +52,6 @@ SETTINGS = {
 REPORT_OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 
 
-def mode(name: str) -> Mode:
-    for m in MODES:
-        if m.name == name:
-            return m
-    raise ValueError(f"mode must be one of {', '.join(repr(m.name) for m in MODES)}; got {name!r}")
-
-
 # For optimizers without presets (e.g. "optax:adamw"): per mode (lr, epochs).
 FALLBACK = {"full": (5e-2, 100), "sgd": (2e-2, 5), "minibatch": (5e-2, 15)}
 

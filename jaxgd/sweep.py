@@ -22,7 +22,7 @@ from jaxgd import _checks, optim
 from jaxgd.data import RNGS, SAMPLINGS, Order, epoch_order, numpy_order, order_key, steps_per_epoch
 from jaxgd.model import Params
 from jaxgd.problems import Problem
-from jaxgd.trajectory import Trajectory, _blown_up, _finish, _step
+from jaxgd.trajectory import _blown_up, _finish, _step
 
 
 class SweepFinal(NamedTuple):

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import jaxgd  # noqa: E402
-from jaxgd import presets, report  # noqa: E402
+from jaxgd import report  # noqa: E402
 from jaxgd.config import ReportConfig, check  # noqa: E402
 from jaxgd.sweep import sweep  # noqa: E402
 

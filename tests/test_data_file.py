@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-import jaxgd
 from jaxgd.data import load_csv
 
 from test_cli import call

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import jaxgd
 from jaxgd import config, plots, report
 from test_cli import call  # the CLI called in-process: (exit code, stdout, stderr)
 
@@ -154,7 +153,6 @@ def test_plotly_surface_orientation_on_a_non_square_grid():
 
 
 def test_plot_functions_return_figures_without_pyplot(small):
-    import matplotlib
     from matplotlib.figure import Figure
 
     ps = report.paths(small)
