@@ -1,5 +1,5 @@
-"""``python -m jaxgd``: the command-line interface."""
+"""``python -m jaxgd``: the command line."""
 
-from jaxgd.cli import entry
+from jaxgd.app.cli import entry
 
 entry()

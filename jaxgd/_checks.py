@@ -1,8 +1,10 @@
 """Argument checks shared by the API and the CLI.
 
-Each raises ``TypeError`` (wrong kind of value) or ``ValueError`` (right kind, bad value)
-with one sentence that names the argument, what it got and what is allowed. They run in
-Python, before anything is traced or compiled.
+Each raises :class:`ArgumentTypeError` (a ``TypeError``: wrong kind of value) or
+:class:`ArgumentError` (a ``ValueError``: right kind, bad value) with one sentence that names
+the argument, what it got and what is allowed. The argument's name travels with the error
+(``err.name``, ``err.detail``), so the CLI can say ``--batch-size`` where the API says
+``batch_size`` without rewording the text. They run in Python, before anything is traced or compiled.
 """
 
 from __future__ import annotations
@@ -13,6 +15,25 @@ import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+class _Named:
+    """Mixin: an error about one argument. ``str(err) == f"{err.name} {err.detail}"``."""
+
+    def __init__(self, name: str, detail: str):
+        self.name, self.detail = name, detail
+        super().__init__(f"{name} {detail}")
+
+    def __reduce__(self):
+        return type(self), (self.name, self.detail)
+
+
+class ArgumentError(_Named, ValueError):
+    """A bad value of the argument ``name``; ``detail`` is the sentence after the name."""
+
+
+class ArgumentTypeError(_Named, TypeError):
+    """A value of the wrong kind for the argument ``name``."""
 
 
 def _is_real(v) -> bool:
@@ -30,7 +51,7 @@ def check_number(name: str, v, *, low=None, low_open=False, high=None, high_open
     """A finite real number within optional bounds; returns it as a Python float."""
     allowed = allowed or _describe(low, low_open, high, high_open)
     if not _is_real(v):
-        raise TypeError(f"{name} must be {allowed}, got {v!r}")
+        raise ArgumentTypeError(name, f"must be {allowed}, got {v!r}")
     f = float(v)
     ok = math.isfinite(f)
     if ok and low is not None:
@@ -38,7 +59,7 @@ def check_number(name: str, v, *, low=None, low_open=False, high=None, high_open
     if ok and high is not None:
         ok = f < high if high_open else f <= high
     if not ok:
-        raise ValueError(f"{name} must be {allowed}, got {f!r}")
+        raise ArgumentError(name, f"must be {allowed}, got {f!r}")
     return f
 
 
@@ -66,20 +87,21 @@ def check_int(name: str, v, low: int, high: int | None = None) -> int:
     """An integer (not a bool, not a float such as 2.0) in ``[low, high]``."""
     allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be {allowed}, got {v!r}")
+        raise ArgumentTypeError(name, f"must be {allowed}, got {v!r}")
     i = int(v)
     if i < low or (high is not None and i > high):
-        raise ValueError(f"{name} must be {allowed}, got {i}")
+        raise ArgumentError(name, f"must be {allowed}, got {i}")
     return i
 
 
-def check_seed(seed) -> int:
-    return check_int("seed", seed, 0, 2**32 - 1)
+def check_seed(seed, name: str = "seed") -> int:
+    """An integer in ``[0, 2**32)``."""
+    return check_int(name, seed, 0, 2**32 - 1)
 
 
 def check_choice(name: str, v, choices) -> str:
     if not isinstance(v, str) or v not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {v!r}")
+        raise ArgumentError(name, f"must be one of {', '.join(map(repr, choices))}; got {v!r}")
     return v
 
 
@@ -90,12 +112,12 @@ def check_dtype(dtype):
     try:
         dt = jnp.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+        raise ArgumentTypeError("dtype", f"must be 'float32' or 'float64', got {dtype!r}") from None
     if dt not in (jnp.dtype("float32"), jnp.dtype("float64")):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        raise ArgumentError("dtype", f"must be 'float32' or 'float64', got {dtype!r}")
     if dt == jnp.dtype("float64") and not jax.config.jax_enable_x64:
-        raise ValueError(
-            "dtype float64 needs JAX's x64 mode: call jax.config.update('jax_enable_x64', True) "
+        raise ArgumentError(
+            "dtype", "float64 needs JAX's x64 mode: call jax.config.update('jax_enable_x64', True) "
             "before creating arrays (jaxgd never flips it), or use dtype='float32'"
         )
     return dt
@@ -107,9 +129,9 @@ def check_pair(name: str, v) -> tuple[float, float]:
     try:
         items = list(v)
     except TypeError:
-        raise TypeError(f"{name} must be {allowed}, got {v!r}") from None
+        raise ArgumentTypeError(name, f"must be {allowed}, got {v!r}") from None
     if len(items) != 2:
-        raise ValueError(f"{name} must be {allowed}, got {len(items)} value(s): {v!r}")
+        raise ArgumentError(name, f"must be {allowed}, got {len(items)} value(s): {v!r}")
     return tuple(check_number(name, t, allowed=allowed) for t in items)  # type: ignore[return-value]
 
 
@@ -120,17 +142,17 @@ def check_data(x, y) -> tuple[np.ndarray, np.ndarray]:
         try:
             a = np.asarray(v, dtype=np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a 1-D array of finite numbers, got {type(v).__name__}") from None
+            raise ArgumentTypeError(name, f"must be a 1-D array of finite numbers, got {type(v).__name__}") from None
         if a.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D array of finite numbers, got shape {a.shape}")
+            raise ArgumentError(name, f"must be a 1-D array of finite numbers, got shape {a.shape}")
         if a.size == 0:
-            raise ValueError(f"{name} must hold at least one point, got an empty array")
+            raise ArgumentError(name, "must hold at least one point, got an empty array")
         if not np.all(np.isfinite(a)):
             bad = int(np.flatnonzero(~np.isfinite(a))[0])
-            raise ValueError(f"{name} must be finite, got {a[bad]} at index {bad}")
+            raise ArgumentError(name, f"must be finite, got {a[bad]} at index {bad}")
         out.append(a)
     if out[0].shape != out[1].shape:
-        raise ValueError(f"x and y must have the same length, got {out[0].size} and {out[1].size}")
+        raise ArgumentError("x and y", f"must have the same length, got {out[0].size} and {out[1].size}")
     return out[0], out[1]
 
 
@@ -140,12 +162,12 @@ def check_array(name: str, v, *, low=None, low_open=False, high=None, high_open=
     try:
         a = np.asarray(v)
     except Exception:
-        raise TypeError(f"{name} must be a number or a 1-D array of {allowed}, got {v!r}") from None
+        raise ArgumentTypeError(name, f"must be a number or a 1-D array of {allowed}, got {v!r}") from None
     kind_ok = a.dtype.kind in ("i", "u") if integer else a.dtype.kind in ("i", "u", "f")
     if not kind_ok:
-        raise TypeError(f"{name} must be a number or a 1-D array of {allowed}, got dtype {a.dtype}")
+        raise ArgumentTypeError(name, f"must be a number or a 1-D array of {allowed}, got dtype {a.dtype}")
     if a.ndim > 1 or a.size == 0:
-        raise ValueError(f"{name} must be a number or a non-empty 1-D array, got shape {a.shape}")
+        raise ArgumentError(name, f"must be a number or a non-empty 1-D array, got shape {a.shape}")
     f = a.astype(np.float64)
     ok = np.isfinite(f)
     if low is not None:
@@ -154,5 +176,31 @@ def check_array(name: str, v, *, low=None, low_open=False, high=None, high_open=
         ok &= f < high if high_open else f <= high
     if not ok.all():
         i = int(np.flatnonzero(~ok.reshape(-1))[0])
-        raise ValueError(f"{name} must hold {allowed}, got {float(f.reshape(-1)[i])!r} at index {i}")
+        raise ArgumentError(name, f"must hold {allowed}, got {float(f.reshape(-1)[i])!r} at index {i}")
     return a
+
+
+def check_params(name: str, v, like, dtype):
+    """A point in parameter space: a pytree with the structure and leaf shapes of ``like``, every
+    value finite; returned as arrays of ``dtype``. For the two-parameter problems (``like`` a
+    :class:`jaxgd.Params` of scalars) a pair ``(w, b)`` of numbers is accepted too."""
+    from jaxgd.model import Params
+
+    if isinstance(like, Params) and not isinstance(v, Params) and all(np.ndim(x) == 0 for x in like):
+        return Params(*(jnp.asarray(t, dtype) for t in check_pair(name, v)))
+    want, got = jax.tree.structure(like), jax.tree.structure(v)
+    if want != got:
+        raise ArgumentTypeError(name, f"must be a pytree shaped like the problem's parameters ({want}), got {got}")
+    out = []
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(v), jax.tree.leaves(like)):
+        where = jax.tree_util.keystr(path) or "the root"
+        try:
+            arr = np.asarray(a, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ArgumentTypeError(name, f"must hold real numbers, got {type(a).__name__} at {where}") from None
+        if arr.shape != np.shape(b):
+            raise ArgumentError(name, f"must have shape {np.shape(b)} at {where}, got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ArgumentError(name, f"must be finite, got a non-finite value at {where}")
+        out.append(jnp.asarray(arr, dtype))
+    return jax.tree.unflatten(want, out)

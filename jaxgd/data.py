@@ -127,18 +127,20 @@ def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
     """
     import csv
 
+    from jaxgd._checks import ArgumentError
+
     name = str(path)
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
     except FileNotFoundError:
-        raise ValueError(f"data file {name!r} does not exist") from None
+        raise ArgumentError("data", f"file {name!r} does not exist") from None
     except IsADirectoryError:
-        raise ValueError(f"data file {name!r} is a folder") from None
+        raise ArgumentError("data", f"file {name!r} is a folder") from None
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ValueError(f"data file {name!r} cannot be read: {e}") from None
+        raise ArgumentError("data", f"file {name!r} cannot be read: {e}") from None
     if not rows:
-        raise ValueError(f"data file {name!r} is empty")
+        raise ArgumentError("data", f"file {name!r} is empty")
 
     def numbers(r):
         try:
@@ -148,16 +150,16 @@ def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
 
     start = 1 if numbers(rows[0]) is None else 0  # a header row
     if start == len(rows):
-        raise ValueError(f"data file {name!r} has a header but no data rows")
+        raise ArgumentError("data", f"file {name!r} has a header but no data rows")
     xs, ys = [], []
     for i, r in enumerate(rows[start:], start=start + 1):
         if len(r) != 2:
-            raise ValueError(f"data file {name!r}: row {i} has {len(r)} column(s); it needs two, x and y")
+            raise ArgumentError("data", f"file {name!r}: row {i} has {len(r)} column(s); it needs two, x and y")
         v = numbers(r)
         if v is None:
-            raise ValueError(f"data file {name!r}: row {i} is not two numbers: {','.join(r)!r}")
+            raise ArgumentError("data", f"file {name!r}: row {i} is not two numbers: {','.join(r)!r}")
         if not all(np.isfinite(v)):
-            raise ValueError(f"data file {name!r}: row {i} has a value that is not finite: {','.join(r)!r}")
+            raise ArgumentError("data", f"file {name!r}: row {i} has a value that is not finite: {','.join(r)!r}")
         xs.append(v[0])
         ys.append(v[1])
     return np.array(xs), np.array(ys)

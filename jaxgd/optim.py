@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd._checks import check_number
+from jaxgd._checks import ArgumentError, ArgumentTypeError, check_number
 
 
 class TraceState(NamedTuple):
@@ -185,15 +185,14 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
     if schedule is not None:
         lr = 1.0
     if not isinstance(optimizer, str):
-        raise TypeError(f"optimizer must be a string, one of {_names()}; got {optimizer!r}")
+        raise ArgumentTypeError("optimizer", f"must be a string, one of {_names()}; got {optimizer!r}")
     if optimizer in BUILTIN:
         _, table = BUILTIN[optimizer]
         unknown = sorted(set(hyper) - set(table))
         if unknown:
             allowed = ", ".join(table) or "none"
-            raise TypeError(
-                f"optimizer {optimizer!r} takes no hyperparameter {unknown[0]!r} (its hyperparameters: {allowed})"
-            )
+            raise ArgumentTypeError(unknown[0], f"is not a hyperparameter of optimizer {optimizer!r} "
+                                                f"(its hyperparameters: {allowed})")
         values = {"lr": lr}
         for name, (default, low, low_open, high, high_open) in table.items():
             values[name] = check_number(name, hyper.get(name, default), low=low, low_open=low_open,
@@ -203,13 +202,13 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
         name = optimizer[len(OPTAX_PREFIX):]
         fn = getattr(optax, name, None) if name.isidentifier() and not name.startswith("_") else None
         if not callable(fn):
-            raise ValueError(f"optimizer {optimizer!r}: optax has no optimizer named {name!r}")
+            raise ArgumentError("optimizer", f"{optimizer!r}: optax has no optimizer named {name!r}")
         try:
             takes_lr = "learning_rate" in inspect.signature(fn).parameters
         except (TypeError, ValueError):
             takes_lr = False
         if not takes_lr:
-            raise ValueError(f"optimizer {optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
+            raise ArgumentError("optimizer", f"{optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
         traced = {"lr": lr}
         static = {}
         for k, v in hyper.items():
@@ -220,11 +219,18 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
         try:
             tx = fn(learning_rate=schedule or lr, **{k: v for k, v in traced.items() if k != "lr"}, **static)
         except TypeError as e:
-            raise TypeError(f"optimizer {optimizer!r} rejected its arguments: {e}") from None
+            raise ArgumentTypeError("optimizer", f"{optimizer!r} rejected its arguments: {e}") from None
         if not isinstance(tx, optax.GradientTransformation):
-            raise ValueError(f"optimizer {optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
+            raise ArgumentError("optimizer", f"{optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
         return _with_schedule(Spec((optimizer, tuple(sorted(static.items())), None), traced), schedule)
-    raise ValueError(f"optimizer must be one of {_names()}; got {optimizer!r}")
+    raise ArgumentError("optimizer", f"must be one of {_names()}; got {optimizer!r}")
+
+
+def with_lr(spec: Spec, lr) -> Spec:
+    """``spec`` at another learning rate: a number (traced) or a schedule (static)."""
+    if callable(lr):
+        return _with_schedule(spec._replace(kind=(*spec.kind[:2], None)), lr)
+    return Spec((*spec.kind[:2], None), {**spec.hyper, "lr": lr})
 
 
 def _with_schedule(spec: Spec, schedule) -> Spec:
@@ -284,7 +290,7 @@ def make_schedule(kind: str, lr: float, steps: int, decay_rate: float = 0.99, wa
     then cosine down to lr·final_fraction at ``steps``.
     """
     if kind not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {kind!r}")
+        raise ArgumentError("schedule", f"must be one of {', '.join(map(repr, SCHEDULES))}; got {kind!r}")
     decay_rate = check_number("decay_rate", decay_rate, low=0, low_open=True, high=1)
     final_fraction = check_number("final_fraction", final_fraction, low=0, high=1)
     if kind == "constant":
@@ -295,6 +301,6 @@ def make_schedule(kind: str, lr: float, steps: int, decay_rate: float = 0.99, wa
         return optax.cosine_decay_schedule(lr, decay_steps=steps, alpha=final_fraction)
     warmup = max(1, steps // 10) if warmup is None else warmup
     if not 0 < warmup < steps:
-        raise ValueError(f"warmup must be an integer in [1, {steps - 1}] (fewer than the {steps} steps), got {warmup}")
+        raise ArgumentError("warmup", f"must be an integer in [1, {steps - 1}] (fewer than the {steps} steps), got {warmup}")
     return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps=warmup, decay_steps=steps,
                                               end_value=lr * final_fraction)

@@ -1,40 +1,48 @@
-"""Problems: a loss over two parameters, with its data, analytic gradient and plot defaults.
+"""Problems: a loss over a parameter pytree, with its data, starting point and plot defaults.
 
-A :class:`Problem` is what :func:`jaxgd.loss_surface`, :func:`jaxgd.run` and
-:func:`jaxgd.grad_check` take. Its ``loss_fn(params, data, mask)`` is a pure function of the
-parameters, a batch of data (a tuple of ``(B,)`` arrays, or None for problems without data)
-and an optional ``(B,)`` mask; ``grad_fn`` is its closed-form gradient with the same signature.
-Both must be module-level functions: they are static arguments of the compiled scan, so a
-new function object would recompile.
+A :class:`Problem` is what :func:`jaxgd.run`, :func:`jaxgd.sweep`, :func:`jaxgd.loss_surface`
+and :func:`jaxgd.grad_check` take. Its ``loss_fn(params, data, mask)`` is a pure function of the
+parameters (any pytree of arrays; ``Params(w, b)`` for the two-parameter problems), a batch of
+data (a tuple of arrays whose leading axis of length ``B`` is the example, or None for problems
+without data) and an optional ``(B,)`` mask; ``grad_fn`` is its closed-form gradient with the
+same signature, where one is known. ``loss_fn`` is a static argument of the compiled scan, so it
+must be the same object (or an equal one) from call to call: a new function object recompiles.
+
+:func:`linear_regression` and :func:`notebook` are the notebook's problem, :func:`model_problem`
+wraps any JAX model given as a per-example loss, and :func:`problem` builds one by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import os
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import _checks
+from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.data import notebook_data
-from jaxgd.model import Params, analytic_grad, mse
+from jaxgd.model import Params, _mean, analytic_grad, mse
 
 LossFn = Callable[[Params, "tuple[jax.Array, ...] | None", "jax.Array | None"], jax.Array]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Problem:
-    """A loss landscape over ``(w, b)``.
+    """A loss landscape over a parameter pytree.
 
     Attributes:
       name: short name, used in reports.
       loss_fn: ``(params, data, mask) -> scalar`` — mean loss over the unmasked batch.
-      grad_fn: the analytic gradient of ``loss_fn`` (same signature, returns Params).
-      data: tuple of ``(m,)`` arrays (for regression ``(x, y)``), or None.
-      w_range, b_range: default plot ranges ``(lo, hi)`` of the two parameters.
-      init: default starting point.
+      grad_fn: the analytic gradient of ``loss_fn`` (same signature, returns a pytree like the
+        params), or None where none is known.
+      data: tuple of arrays with a leading axis of ``m`` examples (for regression ``(x, y)``), or None.
+      w_range, b_range: default plot ranges ``(lo, hi)`` of the two parameters (None for a
+        problem with other parameters).
+      init: default starting point (a pytree; ``Params(w, b)`` for two parameters).
       minimum: the known global minimiser, or None.
       param_names: axis labels of the two parameters.
       minima: every known minimiser to mark on plots (by default just ``minimum``).
@@ -43,11 +51,11 @@ class Problem:
 
     name: str
     loss_fn: LossFn
-    grad_fn: LossFn
+    grad_fn: LossFn | None
     data: tuple | None
-    w_range: tuple[float, float]
-    b_range: tuple[float, float]
-    init: Params
+    w_range: tuple[float, float] | None
+    b_range: tuple[float, float] | None
+    init: Any
     minimum: Params | None = None
     param_names: tuple[str, str] = ("W", "b")
     minima: tuple = None  # type: ignore[assignment]
@@ -56,6 +64,16 @@ class Problem:
     def __post_init__(self):
         if self.minima is None:
             object.__setattr__(self, "minima", () if self.minimum is None else (self.minimum,))
+
+    @property
+    def two_dimensional(self) -> bool:
+        """True for a problem over ``Params(w, b)`` of two scalars (it has a loss *surface*)."""
+        return isinstance(self.init, Params) and self.w_range is not None
+
+    @property
+    def num_params(self) -> int:
+        """The number of scalar parameters."""
+        return int(sum(np.size(v) for v in jax.tree.leaves(self.init)))
 
     @property
     def num_examples(self) -> int | None:
@@ -71,9 +89,11 @@ class Problem:
         """Loss on the whole data (``idx`` None) or on the examples ``idx`` (shape ``(B,)``)."""
         return self.loss_fn(params, self.batch(idx), mask)
 
-    def grad(self, params: Params, idx=None, mask=None) -> Params:
-        """The analytic gradient, on the whole data or the examples ``idx``."""
-        return self.grad_fn(params, self.batch(idx), mask)
+    def grad(self, params, idx=None, mask=None):
+        """The analytic gradient, on the whole data or the examples ``idx`` (``jax.grad`` of the
+        loss where the problem has no closed form)."""
+        fn = self.grad_fn if self.grad_fn is not None else jax.grad(self.loss_fn)
+        return fn(params, self.batch(idx), mask)
 
     def batch(self, idx=None):
         if self.data is None or idx is None:
@@ -123,3 +143,101 @@ def linear_regression(x, y, dtype=None, name: str = "linear_regression") -> Prob
 def notebook(noise: float = 0.0, seed: int = 0, dtype=None) -> Problem:
     """The notebook's problem: :func:`linear_regression` on :func:`jaxgd.notebook_data`."""
     return linear_regression(*notebook_data(noise, seed, dtype), dtype=dtype, name="notebook")
+
+
+class ExampleLoss:
+    """``loss_fn(params, data, mask)`` from a per-example loss: the mask-weighted mean of
+    ``vmap(loss_per_example)`` over the batch. Equal (and so not recompiled) when it wraps the
+    same function."""
+
+    def __init__(self, loss_per_example: Callable):
+        self.loss_per_example = loss_per_example
+
+    def __call__(self, params, data, mask=None):
+        v = jax.vmap(self.loss_per_example, in_axes=(None, *([0] * len(data))))(params, *data)
+        return _mean(v, mask)
+
+    def __eq__(self, other):
+        return isinstance(other, ExampleLoss) and other.loss_per_example is self.loss_per_example
+
+    def __hash__(self):
+        return hash((ExampleLoss, self.loss_per_example))
+
+    def __repr__(self):
+        return f"ExampleLoss({getattr(self.loss_per_example, '__name__', self.loss_per_example)!r})"
+
+
+def model_problem(loss_per_example: Callable, params0, data, name: str = "model", dtype=None) -> Problem:
+    """Wrap any JAX model as a :class:`Problem`.
+
+    Args:
+      loss_per_example: ``(params, *example) -> scalar``, the loss of one example, e.g.
+        ``lambda p, x_i, y_i: (model(p, x_i) - y_i) ** 2``; jaxgd vmaps it over a batch and takes
+        the mean over the unmasked examples. Pass the same function object each time (it is a
+        static argument of the compiled scan).
+      params0: the starting point, any pytree of arrays (a dict of layers, an equinox/flax tree).
+      data: a tuple of arrays with a common leading axis of ``m`` examples, e.g. ``(x, y)`` with
+        x ``(m, d)`` and y ``(m,)``; integer arrays (class labels) are kept as they are.
+      dtype: float32 or float64 for the parameters and the floating data; default JAX's default float.
+
+    Every optimizer, ``run``, ``sweep``, sample orders, schedules and diagnostics work on it
+    (``newton`` forms the dense Hessian: keep it to a few thousand parameters).
+    """
+    if not callable(loss_per_example):
+        raise ArgumentTypeError("loss_per_example", f"must be a function (params, *example) -> scalar, "
+                                                    f"got {type(loss_per_example).__name__}")
+    dt = _checks.check_dtype(dtype)
+    if not isinstance(data, (tuple, list)) or not data:
+        raise ArgumentTypeError("data", f"must be a non-empty tuple of arrays, e.g. (x, y), got {type(data).__name__}")
+    arrays = []
+    for i, a in enumerate(data):
+        a = np.asarray(a)
+        if a.ndim == 0 or a.dtype.kind not in "biuf":
+            raise ArgumentError("data", f"item {i} must be a numeric array with a leading example axis, "
+                                        f"got dtype {a.dtype} and shape {a.shape}")
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise ArgumentError("data", f"item {i} must be finite")
+        arrays.append(jnp.asarray(a, dt) if a.dtype.kind == "f" else jnp.asarray(a))
+    m = {a.shape[0] for a in arrays}
+    if len(m) != 1 or 0 in m:
+        raise ArgumentError("data", f"arrays must share a non-zero leading length, got {[a.shape[0] for a in arrays]}")
+    leaves = jax.tree.leaves(params0)
+    if not leaves:
+        raise ArgumentError("params0", "must hold at least one array")
+    like = jax.tree.map(lambda v: np.zeros(np.shape(v)), params0)
+    init = _checks.check_params("params0", params0, like, dt)
+    loss_fn = loss_per_example if isinstance(loss_per_example, ExampleLoss) else ExampleLoss(loss_per_example)
+    try:
+        v = jax.eval_shape(loss_fn, init, tuple(a[:1] for a in arrays), None)
+    except Exception as e:
+        raise ArgumentError("loss_per_example", f"failed on params0 and one example: {type(e).__name__}: {e}") from None
+    if v.shape != ():
+        raise ArgumentError("loss_per_example", f"must return a scalar per example, got shape {v.shape}")
+    return Problem(name=name, loss_fn=loss_fn, grad_fn=None, data=tuple(arrays), w_range=None, b_range=None,
+                   init=init)
+
+
+def problem(name: str = "notebook", *, data=None, noise: float = 0.0, data_seed: int = 0, dtype=None) -> Problem:
+    """A problem by name: ``"notebook"`` (with ``noise`` and its ``data_seed``), ``"data"`` for
+    the points ``data = (x, y)`` (or a CSV path of two columns), or a landscape of
+    :data:`jaxgd.landscapes.LANDSCAPES` (these have no data). The one factory of the CLI and the report."""
+    from jaxgd.data import load_csv
+    from jaxgd.landscapes import LANDSCAPES
+
+    names = ("notebook", "data", *LANDSCAPES)
+    if name not in names:
+        raise ArgumentError("problem", f"must be one of {', '.join(map(repr, names))}; got {name!r}")
+    noise = _checks.check_nonneg_number("noise", noise)
+    data_seed = _checks.check_seed(data_seed, "data_seed")
+    if name in LANDSCAPES:
+        if data is not None or noise:
+            raise ArgumentError("problem", f"{name} has no data: data and noise apply to the notebook's regression only")
+        return LANDSCAPES[name]()
+    if data is not None or name == "data":
+        if data is None:
+            raise ArgumentError("data", "is needed for problem 'data': a pair (x, y) or a CSV file of x, y")
+        if noise:
+            raise ArgumentError("noise", "applies to the notebook's data, not to your own data; leave it 0")
+        xy = load_csv(data) if isinstance(data, (str, os.PathLike)) else data
+        return linear_regression(*xy, dtype=dtype, name="data")
+    return notebook(noise=noise, seed=data_seed, dtype=dtype)

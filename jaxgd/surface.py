@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.model import Params
 from jaxgd.problems import Problem
 
@@ -24,12 +25,24 @@ CHUNK_ELEMENTS = 2**22
 
 def _grid_axis(name: str, v, dtype) -> np.ndarray:
     """A checked grid axis, as a NumPy array of the working dtype (jit transfers it)."""
-    a = np.asarray(v, dtype=np.float64)
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(name, f"must be a non-empty 1-D array of numbers, got {v!r}") from None
     if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}")
+        raise ArgumentError(name, f"must be a non-empty 1-D array, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite")
+        raise ArgumentError(name, "must be finite")
     return a.astype(dtype, copy=False)
+
+
+def _two_params(problem: Problem, what: str) -> Problem:
+    if not isinstance(problem, Problem):
+        raise ArgumentTypeError("problem", f"must be a jaxgd.Problem, got {type(problem).__name__}")
+    if not problem.two_dimensional:
+        raise ArgumentError("problem", f"{problem.name!r} has {problem.num_params} parameters in a "
+                                       f"{type(problem.init).__name__}: {what} needs a problem over Params(w, b)")
+    return problem
 
 
 def _rows_per_chunk(problem: Problem, nb: int) -> int:
@@ -53,6 +66,7 @@ def _on_grid(what, loss_fn, grad_fn, rows, data, w, b):
 
 def loss_surface(problem: Problem, w_values, b_values) -> jax.Array:
     """Full-data loss on the grid: shape ``(len(w_values), len(b_values))``, ``S[i, j] = L(w_i, b_j)``."""
+    _two_params(problem, "loss_surface")
     w = _grid_axis("w_values", w_values, problem.dtype)
     b = _grid_axis("b_values", b_values, problem.dtype)
     rows = _rows_per_chunk(problem, b.shape[0])
@@ -76,6 +90,9 @@ class GradCheck(NamedTuple):
 
 def grad_check(problem: Problem, w_values, b_values) -> GradCheck:
     """Compare ``jax.grad(problem.loss_fn)`` with ``problem.grad_fn`` at every grid point."""
+    _two_params(problem, "grad_check")
+    if problem.grad_fn is None:
+        raise ArgumentError("problem", f"{problem.name!r} has no closed-form gradient to check jax.grad against")
     w = _grid_axis("w_values", w_values, problem.dtype)
     b = _grid_axis("b_values", b_values, problem.dtype)
     rows = _rows_per_chunk(problem, b.shape[0])

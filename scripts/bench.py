@@ -34,9 +34,10 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import jaxgd  # noqa: E402
-from jaxgd import report  # noqa: E402
-from jaxgd.config import ReportConfig, check  # noqa: E402
-from jaxgd.sweep import sweep  # noqa: E402
+from jaxgd import sweep  # noqa: E402
+from jaxgd.app.config import ReportConfig, check  # noqa: E402
+from jaxgd.app.plan import plan as report_plan  # noqa: E402
+from jaxgd.app.results import versions as report_versions  # noqa: E402
 
 X = np.linspace(-5, 5, 51)
 Y = 2 * X + 3
@@ -215,8 +216,7 @@ def long_run_cases(quick):
 
 
 def report_runs_cases(quick):
-    cfg = check(ReportConfig())
-    plan = report.plan(cfg)
+    plan = [(r.optimizer, r.mode, r.lr, r.epochs) for r in report_plan(check(ReportConfig())).runs]
 
     def jx():
         for opt, md, lr, ep in plan:
@@ -417,7 +417,7 @@ def main(argv=None):
             print(f"  {r['case']:<48} {r.get('peer') or '':<40} ratio {ratio(r) or float('nan'):10.1f}",
                   file=sys.stderr, flush=True)
         rows += new
-    versions = report.versions()
+    versions = report_versions()
     if have_torch():
         import torch
 

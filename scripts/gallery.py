@@ -12,7 +12,8 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from jaxgd import config, plots, report  # noqa: E402
+from jaxgd.app import config, plots, report  # noqa: E402
+from jaxgd.app.plan import plan  # noqa: E402
 from jaxgd.landscapes import LANDSCAPES  # noqa: E402
 
 
@@ -22,7 +23,7 @@ def main(argv=None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in ("notebook", *LANDSCAPES):
-        data = report.compute(config.check(config.ReportConfig(problem=name, sweep=False)))
+        data = report.compute(plan(config.check(config.ReportConfig(problem=name, sweep=False))))
         fig = plots.mpl_contour(data.w, data.b, data.surface, report.paths(data), report._minima(data),
                                 data.problem.param_names)
         fig.axes[0].set_title(f"{name}: contours of the loss and paths")

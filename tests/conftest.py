@@ -1,13 +1,22 @@
-"""Tests run in float64 (the notebook's precision); x64 is enabled before any array exists."""
+"""Shared set-up. Tests run in float64 (the notebook's precision): x64 is enabled, and rank
+promotion made an error, before any array exists. Helpers shared between test files live here:
+the CLI called in-process (``cli``) and one real ``jaxgd report`` run per session (``cli_report``)."""
 
 import os
+import subprocess
+import sys
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
 os.environ.setdefault("JAXGD_CACHE_DIR", "off")  # the CLI's persistent compilation cache: not in tests
 
 import pytest  # noqa: E402
+
+# The command of the session's one real report (CLI in a subprocess): the browser tests look at
+# its page, the Ctrl-C tests interrupt a second run of it, the determinism test repeats it.
+REPORT_CMD = ["report", "--gif"]
 
 
 @pytest.fixture
@@ -15,3 +24,43 @@ def restore_x64():
     """For tests that call the CLI in-process: it sets x64 from --dtype."""
     yield
     jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture
+def cli(capsys, restore_x64):
+    """``cli(argv) -> (exit code, stdout, stderr)``: the ``jaxgd`` command run in-process."""
+    from jaxgd.app.cli import main
+
+    def call(argv):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+def _run_report(out, *extra, check=True, popen=False):
+    """``python -m jaxgd report --gif ... --out OUT`` in a subprocess (compilation cache off);
+    with ``popen`` started and returned as a ``Popen``."""
+    env = dict(os.environ, JAXGD_CACHE_DIR="off", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "jaxgd", *REPORT_CMD, *extra, "--out", str(out)]
+    if popen:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, check=check, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def cli_report(tmp_path_factory):
+    """The output folder of one ``jaxgd report --gif`` run, shared by the whole session (read only)."""
+    out = tmp_path_factory.mktemp("cli-report") / "out"
+    _run_report(out)
+    return out
+
+
+@pytest.fixture
+def run_report():
+    """The session's report command as a function: ``run_report(out, *extra_flags, popen=False)``."""
+    return _run_report

@@ -25,13 +25,13 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory):
-    from jaxgd import config, report
+def report_dir(cli_report):
+    """The session's ``jaxgd report`` and its run labels (from results.json)."""
+    import json
 
-    out = tmp_path_factory.mktemp("report")
-    data = report.compute(config.check(config.ReportConfig()))
-    report.write(data, out, png=False)
-    return out, data
+    runs = json.loads((cli_report / "results.json").read_text())["runs"]
+    labels = {"full": "full batch", "sgd": "SGD (batch 1)", "minibatch": "minibatch (batch 8)"}
+    return cli_report, [f"{r['optimizer']} · {labels[r['mode']]}" for r in runs]
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +65,13 @@ def test_no_page_errors_and_every_figure_rendered(page):
 
 
 def test_3d_figure_traces_and_axes(page, report_dir):
-    _, data = report_dir
+    _, labels = report_dir
     info = page.evaluate("""() => { const g = document.getElementById('surface3d');
         return {types: g.data.map(t => t.type), names: g.data.map(t => t.name),
                 x: g._fullLayout.scene.xaxis.title.text, y: g._fullLayout.scene.yaxis.title.text,
                 z: g._fullLayout.scene.zaxis.title.text}; }""")
-    assert info["types"] == ["surface"] + ["scatter3d"] * len(data.runs)
-    assert info["names"][1:] == [r.label for r in data.runs]
+    assert info["types"] == ["surface"] + ["scatter3d"] * len(labels)
+    assert info["names"][1:] == labels
     assert (info["x"], info["y"], info["z"]) == ("W", "b", "loss")
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from jaxgd.data import load_csv
 
-from test_cli import call
 
 
 def _write(tmp_path, text, name="d.csv"):
@@ -39,38 +38,22 @@ def test_bad_files(tmp_path, text, message):
         load_csv(path)
 
 
-def test_cli_run_and_report_on_a_data_file(tmp_path, capsys, restore_x64):
+def test_cli_run_and_report_on_a_data_file(tmp_path, cli):
     rng = np.random.default_rng(1)
     x = np.linspace(-2, 3, 20)
     y = -0.5 * x + 1.5 + rng.normal(0, 0.05, 20)
     path = tmp_path / "mine.csv"
     path.write_text("x,y\n" + "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(x, y)))
-    code, out, err = call(["run", "--data", str(path), "--lr", "0.1", "--epochs", "500", "--json", "-"], capsys)
+    code, out, err = cli(["run", "--data", str(path), "--lr", "0.1", "--epochs", "500", "--json", "-"])
     assert code == 0, err
     w_star, b_star = np.polyfit(x, y, 1)
     doc = json.loads(out)
     np.testing.assert_allclose([doc["final"]["w"], doc["final"]["b"]], [w_star, b_star], rtol=1e-8)
     outdir = tmp_path / "rep"
-    code, out, err = call(["report", "--data", str(path), "--optimizers", "gd,adam", "--grid", "21", "--no-png",
-                           "--no-sweep", "--out", str(outdir)], capsys)
+    code, out, err = cli(["report", "--data", str(path), "--optimizers", "gd,adam", "--grid", "21", "--no-png",
+                           "--no-sweep", "--out", str(outdir)])
     assert code == 0, err
     res = json.loads((outdir / "results.json").read_text())
     assert res["config"]["data"] == str(path) and res["problem"]["name"] == "data"
     np.testing.assert_allclose(res["problem"]["minimum"], [w_star, b_star], rtol=1e-10)
     assert "least-squares line" in (outdir / "report.html").read_text()
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["run", "--data", "nope.csv"], "--data: data file 'nope.csv' does not exist"),
-    (["grads", "--data", "bad.csv"], "--data: data file 'bad.csv': row 1 has 1 column(s)"),
-    (["run", "--data", "bad.csv", "--noise", "1"], "--noise applies to the notebook's data, not to --data"),
-    (["report", "--data", "nope.csv"], "--data file 'nope.csv' does not exist"),
-    (["report", "--data", "small.csv"], "--batch-size must be an integer in [1, 3], got 8"),
-])
-def test_cli_bad_data(tmp_path, monkeypatch, capsys, restore_x64, argv, message):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "bad.csv").write_text("1\n2\n")
-    (tmp_path / "small.csv").write_text("0,1\n1,2\n2,3\n")
-    code, out, err = call(argv, capsys)
-    assert code == 2 and message in err and out == "", err
-    assert not (tmp_path / "out").exists()

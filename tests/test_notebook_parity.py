@@ -5,7 +5,7 @@ import pytest
 
 import jaxgd
 from jaxgd import Params
-from jaxgd.summary import notebook_seed1_init
+from jaxgd.app.summary import notebook_seed1_init
 
 import reference as ref
 

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 import jaxgd
-from jaxgd import trajectory
+from jaxgd import engine
 
 # (ours, our hyper, optax name, optax hyper given lr) — the README's equivalence table
 EQUIV = [
@@ -67,7 +67,7 @@ def test_optax_lion_runs(problem):
     ("optax:adamw", {"weight_decay": 1e-4}, {"weight_decay": 1e-2}),
 ])
 def test_hyperparameters_are_traced_no_recompile(problem, opt, h1, h2):
-    f = trajectory._run_compiled
+    f = engine.run_compiled
     a = jaxgd.run(problem, opt, lr=0.01, epochs=5, batch_size=8, **h1)
     n = f._cache_size()
     b = jaxgd.run(problem, opt, lr=0.02, epochs=5, batch_size=8, seed=7, **h2)
@@ -76,7 +76,7 @@ def test_hyperparameters_are_traced_no_recompile(problem, opt, h1, h2):
 
 
 def test_a_new_problem_with_same_shapes_does_not_recompile():
-    f = trajectory._run_compiled
+    f = engine.run_compiled
     jaxgd.run(jaxgd.notebook(noise=0.5, seed=1), "adam", lr=0.1, epochs=3)
     n = f._cache_size()
     jaxgd.run(jaxgd.notebook(noise=1.0, seed=2), "adam", lr=0.1, epochs=3)
@@ -144,14 +144,13 @@ def test_bad_schedules(problem, lr, exc, match):
         jaxgd.run(problem, "gd", lr=lr)
 
 
-def test_cli_schedules(capsys, restore_x64):
+def test_cli_schedules(cli):
     import json
 
-    from test_cli import call
-
+    
     for kind in ("exponential", "cosine", "warmup-cosine"):
-        code, out, err = call(["run", "--optimizer", "adam", "--lr", "0.3", "--epochs", "60", "--schedule", kind,
-                               "--json", "-"], capsys)
+        code, out, err = cli(["run", "--optimizer", "adam", "--lr", "0.3", "--epochs", "60", "--schedule", kind,
+                               "--json", "-"])
         assert code == 0, err
         doc = json.loads(out)
         assert doc["config"]["schedule"]["kind"] == kind
@@ -160,5 +159,5 @@ def test_cli_schedules(capsys, restore_x64):
     for argv, message in ((["--schedule", "step"], "--schedule must be one of 'constant', 'exponential'"),
                           (["--schedule", "exponential", "--decay-rate", "1.5"], "--decay-rate must be a finite number in (0, 1], got 1.5"),
                           (["--schedule", "warmup-cosine", "--warmup", "100"], "--warmup must be an integer in [1, 19]")):
-        code, out, err = call(["run", *argv], capsys)
+        code, out, err = cli(["run", *argv])
         assert code == 2 and message in err and out == "", err

@@ -6,15 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgd import config, plots, report
-from test_cli import call  # the CLI called in-process: (exit code, stdout, stderr)
+from jaxgd.app import config, plots, report
+from jaxgd.app.plan import plan
 
 SMALL = config.ReportConfig(optimizers=("gd", "adam"), grid=21)
 
 
 @pytest.fixture(scope="module")
 def small():
-    return report.compute(config.check(SMALL))
+    return report.compute(plan(config.check(SMALL)))
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_html_is_self_contained(written):
 
 
 def test_diverged_runs_stay_valid_everywhere(tmp_path):
-    data = report.compute(config.check(config.ReportConfig(optimizers=("gd",), lr=100.0, epochs=4, grid=11)))
+    data = report.compute(plan(config.check(config.ReportConfig(optimizers=("gd",), lr=100.0, epochs=4, grid=11))))
     assert all(int(r.traj.diverged_at) > 0 for r in data.runs)
     report.write(data, tmp_path, png=True)
     doc = _strict_json((tmp_path / "results.json").read_text())
@@ -123,7 +123,7 @@ def test_diverged_runs_stay_valid_everywhere(tmp_path):
 
 
 def test_same_config_gives_identical_outputs(small, tmp_path):
-    again = report.compute(config.check(SMALL))
+    again = report.compute(plan(config.check(SMALL)))
     a, b = tmp_path / "a", tmp_path / "b"
     report.write(small, a, png=False)
     report.write(again, b, png=False)
@@ -182,62 +182,17 @@ def test_paths_draw_their_finite_part():
 # ----------------------------------------------------------------------------- CLI and config
 
 
-def test_cli_report_with_config_file_and_flag_override(tmp_path, capsys, restore_x64):
+def test_cli_report_with_config_file_and_flag_override(tmp_path, cli):
     cfg = tmp_path / "c.toml"
     cfg.write_text('optimizers = ["gd", "rmsprop"]\ngrid = 15\nepochs = 3\npng = false\n')
     out = tmp_path / "rep"
-    code, stdout, err = call(["report", "--config", str(cfg), "--epochs", "2", "--out", str(out)], capsys)
+    code, stdout, err = cli(["report", "--config", str(cfg), "--epochs", "2", "--out", str(out)])
     assert code == 0, err
     doc = _strict_json((out / "results.json").read_text())
     assert doc["config"]["optimizers"] == ["gd", "rmsprop"] and doc["config"]["grid"] == 15
     assert doc["config"]["epochs"] == 2  # the flag overrides the file
     assert not (out / "contour.png").exists()
     assert "rmsprop" in stdout and "wrote" in stdout
-
-
-@pytest.mark.parametrize("toml,message", [
-    ("lrr = 0.1\n", "unknown key 'lrr'"),
-    ("epochs = 'ten'\n", "key 'epochs' must be an integer, got str 'ten'"),
-    ("gif = 1\n", "key 'gif' must be true or false"),
-    ("grid = true\n", "key 'grid' must be an integer, got bool"),
-    ("grid = [\n", "is not valid TOML"),
-    ("lr = {adam = 0.1}\noptimizers = ['gd']\n", "lr has a value for 'adam'"),
-])
-def test_bad_config_files(tmp_path, capsys, restore_x64, toml, message):
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(toml)
-    out = tmp_path / "rep"
-    code, stdout, err = call(["report", "--config", str(cfg), "--out", str(out)], capsys)
-    assert code == 2 and message in err and stdout == "" and "Traceback" not in err
-    assert not out.exists()
-
-
-def test_missing_config_file(tmp_path, capsys, restore_x64):
-    code, _, err = call(["report", "--config", str(tmp_path / "nope.toml")], capsys)
-    assert code == 2 and "does not exist" in err
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["--optimizers", ""], "--optimizers must name at least one optimizer"),
-    (["--optimizers", "gd,adma"], "--optimizer must be one of"),
-    (["--grid", "1"], "--grid must be an integer in [2, 4001], got 1"),
-    (["--grid", "100000"], "--grid must be an integer in [2, 4001], got 100000"),
-    (["--batch-size", "0"], "--batch-size must be an integer in [1, 51], got 0"),
-    (["--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
-    (["--noise", "nan"], "--noise must be a finite number >= 0, got nan"),
-])
-def test_bad_report_flags(tmp_path, capsys, restore_x64, argv, message):
-    out = tmp_path / "rep"
-    code, stdout, err = call(["report", "--out", str(out), *argv], capsys)
-    assert code == 2 and message in err and stdout == ""
-    assert not out.exists()
-
-
-def test_out_that_is_a_file(tmp_path, capsys, restore_x64):
-    f = tmp_path / "file"
-    f.write_text("x")
-    code, _, err = call(["report", "--out", str(f)], capsys)
-    assert code == 2 and "exists and is not a folder" in err and f.read_text() == "x"
 
 
 def test_notebook_figures_script(tmp_path):

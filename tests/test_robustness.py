@@ -4,6 +4,7 @@ Ctrl-C, determinism across processes, and a fuzz test of the API."""
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,16 +18,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jaxgd
-from jaxgd import io as jio
-from jaxgd.cli import main
-from jaxgd.sweep import sweep
+from jaxgd.app import files as jio
+from jaxgd import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
-BAD_TOML = {
+# Every bad command-line invocation, in one table: exit 2, one line on stderr naming the flag,
+# nothing on stdout, nothing written. Files the cases name are made in the test's folder.
+FILES = {
     "syntax.toml": "grid = [\n",
     "unknown.toml": "grd = 11\n",
     "wrongtype.toml": "epochs = \"ten\"\n",
+    "notbool.toml": "gif = 1\n",
+    "boolgrid.toml": "grid = true\n",
+    "lrtable.toml": "lr = {adam = 0.1}\noptimizers = ['gd']\n",
+    "lrbad.toml": "lr = {gd = -1}\noptimizers = ['gd']\n",
+    "afile": "keep me",
+    "bad.csv": "1\n2\n",
+    "small.csv": "0,1\n1,2\n2,3\n",
 }
 
 BAD = [
@@ -45,20 +54,38 @@ BAD = [
     ("run --init=1,2,3", "--init: must be two numbers W,b"),
     ("run --init=a,b", "--init: must be two numbers W,b"),
     ("run --optimizer adma", "--optimizer must be one of 'gd', 'momentum', 'nesterov', 'rmsprop', 'adam'"),
+    ("run --optimizer optax:nope", "--optimizer 'optax:nope': optax has no optimizer named 'nope'"),
+    ("run --optimizer gd --beta 0.9", "--beta is not a hyperparameter of optimizer 'gd' (its hyperparameters: none)"),
+    ("run --optimizer momentum --beta 1.5", "--beta must be a finite number in [0.0, 1.0), got 1.5"),
     ("run --sampling random", "--sampling must be one of 'shuffle', 'replacement'; got 'random'"),
     ("run --rng torch", "--rng must be one of 'jax', 'numpy'; got 'torch'"),
     ("run --dtype float16", "--dtype: invalid choice: 'float16'"),
+    ("run --seed -3", "--seed must be an integer in [0, 4294967295], got -3"),
     ("run --frobnicate", "unrecognized arguments: --frobnicate"),
     ("run --noise -1", "--noise must be a finite number >= 0, got -1.0"),
     ("run --noise nan", "--noise must be a finite number >= 0, got nan"),
+    ("run --data-seed -1", "--data-seed must be an integer in [0, 4294967295], got -1"),
     ("run --json missing/t.json", "--json: cannot write to"),
+    ("run --schedule wobbly", "--schedule must be one of 'constant', 'exponential', 'cosine', 'warmup-cosine'"),
+    ("run --data nope.csv", "--data file 'nope.csv' does not exist"),
+    ("run --data bad.csv --noise 1", "--noise applies to the notebook's data, not to your own data"),
+    ("run --problem bowl", "--problem must be one of 'notebook', 'data', 'rosenbrock'"),
+    ("run --problem beale --batch-size 2", "--batch-size does not apply to problem 'beale'"),
+    ("run --problem beale --noise 1", "--problem beale has no data"),
+    ("launch", "invalid choice: 'launch'"),
+    # grads
+    ("grads --grid 1", "--grid must be an integer in [2, 4001], got 1"),
+    ("grads --grid 100000", "--grid must be an integer in [2, 4001], got 100000"),
+    ("grads --data bad.csv", "--data file 'bad.csv': row 1 has 1 column(s)"),
     # report
     ("report --lr 0", "--lr must be a finite number > 0, got 0.0"),
     ("report --epochs 0", "--epochs must be an integer >= 1, got 0"),
     ("report --epochs 2.5", "--epochs: invalid int value: '2.5'"),
+    ("report --batch-size 0", "--batch-size must be an integer >= 1, got 0"),
     ("report --batch-size 52", "--batch-size must be an integer in [1, 51], got 52"),
     ("report --optimizers=", "--optimizers must name at least one optimizer"),
     ("report --optimizers gd,adma", "--optimizer must be one of"),
+    ("report --optimizers gd,gd", "--optimizers must not repeat a name, got gd, gd"),
     ("report --grid 0", "--grid must be an integer in [2, 4001], got 0"),
     ("report --grid 1", "--grid must be an integer in [2, 4001], got 1"),
     ("report --grid -5", "--grid must be an integer in [2, 4001], got -5"),
@@ -66,10 +93,18 @@ BAD = [
     ("report --grid 1000000", "--grid must be an integer in [2, 4001], got 1000000"),
     ("report --noise -0.5", "--noise must be a finite number >= 0, got -0.5"),
     ("report --dtype float16", "--dtype: invalid choice: 'float16'"),
-    ("report --config missing.toml", "config file 'missing.toml' does not exist"),
-    ("report --config syntax.toml", "is not valid TOML"),
-    ("report --config unknown.toml", "unknown key 'grd'"),
+    ("report --config missing.toml", "--config file 'missing.toml' does not exist"),
+    ("report --config syntax.toml", "--config file 'syntax.toml' is not valid TOML"),
+    ("report --config unknown.toml", "--config file 'unknown.toml': unknown key 'grd'"),
     ("report --config wrongtype.toml", "key 'epochs' must be an integer, got str 'ten'"),
+    ("report --config notbool.toml", "key 'gif' must be true or false"),
+    ("report --config boolgrid.toml", "key 'grid' must be an integer, got bool"),
+    ("report --config lrtable.toml", "--lr has a value for 'adam', which is not among the optimizers (gd)"),
+    ("report --config lrbad.toml", "--lr for gd must be a finite number > 0, got -1"),
+    ("report --data nope.csv", "--data file 'nope.csv' does not exist"),
+    ("report --data small.csv", "--batch-size must be an integer in [1, 3], got 8"),
+    ("report --problem bowl", "--problem must be one of 'notebook', 'data', 'rosenbrock'"),
+    ("report --problem saddle --noise 1", "--problem saddle has no data"),
     ("report --out afile", "--out: 'afile' exists and is not a folder"),
     ("report --out /proc/jaxgd-out", "--out: cannot write to '/proc/jaxgd-out'"),
     ("report --bogus", "unrecognized arguments: --bogus"),
@@ -91,18 +126,12 @@ def _snapshot(d: Path) -> dict:
 
 
 @pytest.mark.parametrize("cmd,message", BAD, ids=[c for c, _ in BAD])
-def test_bad_invocation(cmd, message, tmp_path, monkeypatch, capsys, restore_x64):
-    assert len(BAD) >= 30
+def test_bad_invocation(cmd, message, tmp_path, monkeypatch, cli):
     monkeypatch.chdir(tmp_path)
-    for name, text in BAD_TOML.items():
+    for name, text in FILES.items():
         (tmp_path / name).write_text(text)
-    (tmp_path / "afile").write_text("keep me")
     before = _snapshot(tmp_path)
-    try:
-        code = main(cmd.split())
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
+    code, out, err = cli(cmd.split())
     assert code == 2, err
     assert message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -114,12 +143,11 @@ def test_bad_invocation(cmd, message, tmp_path, monkeypatch, capsys, restore_x64
 # ----------------------------------------------------------------------------- divergence
 
 
-def test_diverging_report_completes_without_warnings(tmp_path, capsys, restore_x64):
+def test_diverging_report_completes_without_warnings(tmp_path, cli):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any RuntimeWarning (overflow, invalid value) fails the test
-        code = main(["report", "--optimizers", "gd,momentum", "--lr", "100", "--epochs", "4", "--grid", "11",
-                     "--out", str(tmp_path), "--no-sweep"])
-    out, err = capsys.readouterr()
+        code, out, err = cli(["report", "--optimizers", "gd,momentum", "--lr", "100", "--epochs", "4", "--grid", "11",
+                              "--out", tmp_path, "--no-sweep"])
     assert code == 0 and err == ""
     assert out.count("diverged at step") == 6
     doc = json.loads((tmp_path / "results.json").read_text())  # strict: no NaN / Infinity tokens
@@ -170,14 +198,12 @@ def _outputs_are_whole(out: Path):
 
 
 @pytest.mark.parametrize("delay", [2.0, 4.0])  # early (importing, compiling) and later (computing, writing)
-def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path, delay):
+def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path, cli_report, run_report, delay):
     out = tmp_path / "out"
-    env = dict(os.environ, JAXGD_CACHE_DIR="off", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "jaxgd", "report", "--out", str(out), "--grid", "31", "--gif"]
-    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=600)
+    shutil.copytree(cli_report, out)  # the session's finished report: the old files to keep whole
     _outputs_are_whole(out)
-    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = {p.name for p in out.iterdir()}
+    proc = run_report(out, popen=True)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
@@ -186,7 +212,7 @@ def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path, delay):
     assert proc.returncode == 130, stderr
     assert stderr == "jaxgd: interrupted\n"
     _outputs_are_whole(out)  # each file is the old one or a new complete one
-    assert set(before) == {p.name for p in out.iterdir()}
+    assert before == {p.name for p in out.iterdir()}
 
 
 # ----------------------------------------------------------------------------- determinism
@@ -203,18 +229,12 @@ def test_jax_orders_are_identical_across_processes():
     assert json.loads(r.stdout) == here
 
 
-def test_same_command_twice_gives_identical_files(tmp_path):
-    env = dict(os.environ, JAXGD_CACHE_DIR="off")
-    outs = []
-    for name in ("a", "b"):
-        out = tmp_path / name
-        subprocess.run([sys.executable, "-m", "jaxgd", "report", "--out", str(out), "--grid", "21", "--no-png",
-                        "--optimizers", "gd,adam", "--no-sweep"], check=True, env=env, capture_output=True,
-                       timeout=600)
-        outs.append(out)
-    assert (outs[0] / "metrics.csv").read_bytes() == (outs[1] / "metrics.csv").read_bytes()
-    assert (outs[0] / "results.json").read_bytes() == (outs[1] / "results.json").read_bytes()
-    with np.load(outs[0] / "results.npz") as za, np.load(outs[1] / "results.npz") as zb:
+def test_same_command_twice_gives_identical_files(tmp_path, cli_report, run_report):
+    again = tmp_path / "again"
+    run_report(again)  # the session's report command, once more in a new process
+    assert (cli_report / "metrics.csv").read_bytes() == (again / "metrics.csv").read_bytes()
+    assert (cli_report / "results.json").read_bytes() == (again / "results.json").read_bytes()
+    with np.load(cli_report / "results.npz") as za, np.load(again / "results.npz") as zb:
         assert za.files == zb.files
         for k in za.files:
             np.testing.assert_array_equal(za[k], zb[k])
@@ -267,7 +287,7 @@ def test_fuzz_sweep(lrs, opt, final_only):
     if valid:
         r = sweep(P, opt, lr=np.array(lrs), epochs=2, final_only=final_only)
         div = np.asarray(r.diverged_at)
-        loss = np.asarray(r.loss if final_only else r.loss[:, -1])
+        loss = np.asarray(r.loss[:, -1])
         assert div.shape == (len(lrs),) and np.all((div >= 0) | np.isfinite(loss))
     else:
         with pytest.raises((ValueError, TypeError)):

@@ -161,12 +161,12 @@ BAD_RUN = [
 
 @pytest.mark.parametrize("kw,exc,match", BAD_RUN, ids=[str(k) for k, *_ in BAD_RUN])
 def test_bad_run_arguments_raise_before_compiling(problem, kw, exc, match):
-    from jaxgd import trajectory
+    from jaxgd import engine
 
-    n = trajectory._run_compiled._cache_size()
+    n = engine.run_compiled._cache_size()
     with pytest.raises(exc, match=match):
         jaxgd.run(problem, **kw)
-    assert trajectory._run_compiled._cache_size() == n
+    assert engine.run_compiled._cache_size() == n
 
 
 @pytest.mark.parametrize("x,y,exc,match", [
@@ -198,13 +198,16 @@ def test_float64_needs_x64(restore_x64):
 @pytest.mark.parametrize("opt", ["gd", "adam", "optax:adamw"])
 @pytest.mark.parametrize("batch_size", [None, 8, 1])
 def test_chunked_scan_is_bit_identical_to_one_scan(problem, opt, batch_size):
-    # T = 7, 49 or 357 steps: never a multiple of the chunk, so the last chunk is short
+    # 7 epochs of 1, 7 or 51 steps; chunks of 2·spe − 1 steps round up to 2 whole epochs, so the
+    # last chunk (1 epoch) is short
     kw = dict(lr=0.05, epochs=7, batch_size=batch_size, sampling="replacement" if batch_size == 1 else "shuffle")
     whole = jaxgd.run(problem, opt, **kw)
+    spe = 1 if batch_size is None else -(-51 // batch_size)
     seen = []
-    parts = jaxgd.run(problem, opt, chunk=3, callback=lambda done, total: seen.append((done, total)), **kw)
+    parts = jaxgd.run(problem, opt, chunk=2 * spe - 1 if spe > 1 else 2,
+                      callback=lambda done, total: seen.append((done, total)), **kw)
     T = whole.steps
-    assert seen[-1] == (T, T) and len(seen) == -(-T // 3)
+    assert seen == [(min(k, 7) * spe, T) for k in (2, 4, 6, 8)]
     for u, v in zip(jax.tree.leaves(whole), jax.tree.leaves(parts)):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd.sweep import divergence_boundary, lr_scan, sweep
-from jaxgd.theory import theory
+from jaxgd import divergence_boundary, lr_scan, sweep
+from jaxgd import theory
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +48,18 @@ def test_final_only_matches_the_full_sweep(problem):
     lrs = np.geomspace(1e-3, 3.0, 9)
     full = sweep(problem, "momentum", lr=lrs, epochs=40, batch_size=8)
     fin = sweep(problem, "momentum", lr=lrs, epochs=40, batch_size=8, final_only=True)
-    np.testing.assert_array_equal(np.asarray(fin.params.w), np.asarray(full.params.w[:, -1]))
-    np.testing.assert_array_equal(np.asarray(fin.loss), np.asarray(full.loss[:, -1]))
+    assert type(fin) is type(full) and fin.params.w.shape == fin.loss.shape == fin.batch_loss.shape == (9, 1)
+    assert fin.steps == full.steps == 40 * 7 and fin.first_moment.w.shape == (9, 1)
+    for a, b in ((fin.final.w, full.final.w), (fin.loss[:, -1], full.loss[:, -1]),
+                 (fin.batch_loss[:, -1], full.batch_loss[:, -1]), (fin.first_moment.b[:, -1], full.first_moment.b[:, -1])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     np.testing.assert_array_equal(np.asarray(fin.diverged_at), np.asarray(full.diverged_at))
     assert np.asarray(fin.diverged_at).max() > 0  # the largest lrs diverge, and the step agrees
 
 
 def test_broadcasting_and_errors(problem):
     t = sweep(problem, "gd", lr=np.array([0.01, 0.02]), seed=3, epochs=2, final_only=True)
-    assert t.loss.shape == (2,)
+    assert t.loss.shape == (2, 1)
     with pytest.raises(ValueError, match="one common length"):
         sweep(problem, "gd", lr=np.array([0.01, 0.02]), seed=np.array([1, 2, 3]))
     with pytest.raises(ValueError, match="lr must hold finite numbers > 0, got -0.1 at index 1"):
@@ -92,7 +95,7 @@ def test_sharded_sweep_equals_one_device(tmp_path):
         import jax
         jax.config.update("jax_enable_x64", True)
         import numpy as np, jaxgd
-        from jaxgd.sweep import sweep
+        from jaxgd import sweep
         p = jaxgd.notebook()
         lrs = np.geomspace(1e-3, 1.0, 10)   # 10 runs: not a multiple of 4, so padding is used
         t = sweep(p, "adam", lr=lrs, epochs=4, batch_size=8, seed=np.arange(10))
@@ -112,11 +115,8 @@ def test_sharded_sweep_equals_one_device(tmp_path):
     np.testing.assert_allclose(out[4]["loss"], out[1]["loss"], rtol=1e-12)
 
 
-def test_cli_sweep(tmp_path, capsys, restore_x64):
-    from jaxgd.cli import main
-
-    code = main(["sweep", "--optimizers", "gd,adam", "--num", "25", "--epochs", "300", "--out", str(tmp_path)])
-    out, err = capsys.readouterr()
+def test_cli_sweep(tmp_path, cli):
+    code, out, err = cli(["sweep", "--optimizers", "gd,adam", "--num", "25", "--epochs", "300", "--out", tmp_path])
     assert code == 0, err
     assert "2/λmax = 0.115385" in out and "gd" in out
     doc = json.loads((tmp_path / "sweep.json").read_text())

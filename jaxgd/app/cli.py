@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jaxgd._checks import ArgumentError, ArgumentTypeError
+
 FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the user's terms
     "lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size", "init": "--init",
     "sampling": "--sampling", "rng": "--rng", "seed": "--seed", "optimizer": "--optimizer",
     "beta": "--beta", "decay": "--decay", "eps": "--eps", "b1": "--b1", "b2": "--b2",
     "noise": "--noise", "dtype": "--dtype", "optimizers": "--optimizers", "grid": "--grid",
     "data_seed": "--data-seed", "out": "--out", "data": "--data", "problem": "--problem",
-    "schedule": "--schedule", "decay_rate": "--decay-rate", "warmup": "--warmup", "final_fraction": "--final-fraction", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
+    "schedule": "--schedule", "decay_rate": "--decay-rate", "config": "--config", "warmup": "--warmup", "final_fraction": "--final-fraction", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -31,9 +33,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _flagged(err: Exception) -> str:
-    msg = str(err)
-    first = msg.split(" ", 1)[0]
-    return FLAGS[first] + msg[len(first):] if first in FLAGS else msg
+    """An error in the user's terms: a named argument's error with its flag (``batch_size`` →
+    ``--batch-size``); other errors as they are."""
+    if isinstance(err, (ArgumentError, ArgumentTypeError)):
+        return f"{FLAGS.get(err.name, err.name)} {err.detail}"
+    return str(err)
 
 
 def _init_pair(text: str):
@@ -47,7 +51,9 @@ def _init_pair(text: str):
 
 
 def _landscape_names():
-    return ("rosenbrock", "beale", "himmelblau", "rastrigin", "ill_conditioned", "saddle")
+    from jaxgd.landscapes import LANDSCAPES
+
+    return tuple(LANDSCAPES)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -168,10 +174,11 @@ def main(argv=None) -> int:
     cmds = {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook, "report": _cmd_report,
             "sweep": _cmd_sweep}
     try:
-        if args.command == "report":
-            return _cmd_report(parser, args)
-        _setup_dtype(args.dtype)
+        if args.command != "report":  # the report reads its dtype from the config file too
+            _setup_dtype(args.dtype)
         return cmds[args.command](parser, args)
+    except (ArgumentError, ArgumentTypeError) as e:  # raised by the checks, before any work
+        parser.error(_flagged(e))
     except KeyboardInterrupt:
         print("jaxgd: interrupted", file=sys.stderr)
         return 130
@@ -182,61 +189,41 @@ def main(argv=None) -> int:
         return 1
 
 
-def _problem(parser, args):
+def _problem(args):
+    """The problem of ``--problem``, ``--data``, ``--noise``, ``--data-seed``, ``--dtype``."""
     import jaxgd
-    from jaxgd.data import load_csv
-    from jaxgd.landscapes import LANDSCAPES
 
-    if args.problem != "notebook":
-        if args.problem not in LANDSCAPES:
-            parser.error(f"--problem must be one of 'notebook', {', '.join(map(repr, LANDSCAPES))}; "
-                         f"got {args.problem!r}")
-        if args.data is not None or args.noise:
-            parser.error(f"--problem {args.problem} has no data: --data and --noise apply to the notebook only")
-        return LANDSCAPES[args.problem]()
-    if args.data is not None:
-        if args.noise:
-            parser.error("--noise applies to the notebook's data, not to --data")
-        try:
-            return jaxgd.linear_regression(*load_csv(args.data), dtype=args.dtype, name="data")
-        except (TypeError, ValueError) as e:
-            parser.error(f"--data: {e}")
-    try:
-        return jaxgd.notebook(noise=args.noise, seed=args.data_seed, dtype=args.dtype)
-    except (TypeError, ValueError) as e:  # notebook()'s "seed" is the CLI's --data-seed
-        parser.error(("--data-seed" + str(e)[4:]) if str(e).startswith("seed ") else _flagged(e))
+    return jaxgd.problem("notebook" if args.problem == "notebook" and args.data is None else
+                         "data" if args.problem == "notebook" else args.problem,
+                         data=args.data, noise=args.noise, data_seed=args.data_seed, dtype=args.dtype)
 
 
 def _cmd_run(parser, args) -> int:
     import jax
 
     import jaxgd
-    from jaxgd.io import write_json
+    from jaxgd.app.files import write_json
     from jaxgd.optim import make_schedule
-    from jaxgd.trajectory import check_run_args
 
-    problem = _problem(parser, args)
+    problem = _problem(args)
     hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
-    try:
-        cfg = check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
-                             args.sampling, args.rng, args.seed, hyper)
-        lr = make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup, args.final_fraction)
-    except (TypeError, ValueError) as e:
-        parser.error(_flagged(e))
+    cfg = jaxgd.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
+                               args.sampling, args.rng, args.seed, hyper)
+    cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
+                                    args.final_fraction))
     if args.json not in (None, "-"):
         _check_writable(parser, "--json", args.json)
-    t = jaxgd.run(problem, args.optimizer, lr, args.epochs, args.batch_size, args.init,
-                  args.sampling, args.rng, args.seed, **hyper)
+    t = jaxgd.run_checked(cfg)
     div = int(t.diverged_at)
     config = {
         "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
-        "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": list(cfg.init), "problem": problem.name,
-        "hyper": cfg.spec.hyper | {}, "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
+        "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": [float(v) for v in cfg.init],
+        "problem": problem.name, "hyper": {k: v for k, v in cfg.spec.hyper.items() if k != "lr"},
+        "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
         "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
         "schedule": {"kind": args.schedule, "decay_rate": args.decay_rate, "warmup": args.warmup,
                      "final_fraction": args.final_fraction},
     }
-    config["hyper"].pop("lr", None)
     if args.json is not None:
         write_json(args.json, {
             "optimizer": args.optimizer, "config": config,
@@ -269,11 +256,11 @@ def _cmd_grads(parser, args) -> int:
 
     import jaxgd
 
-    if args.grid < 2:
-        parser.error(f"--grid must be an integer >= 2, got {args.grid}")
-    if args.grid > 4001:
-        parser.error(f"--grid must be at most 4001 points per axis, got {args.grid}")
-    problem = _problem(parser, args)
+    from jaxgd import _checks
+    from jaxgd.app.config import GRID_MAX
+
+    _checks.check_int("grid", args.grid, 2, GRID_MAX)
+    problem = _problem(args)
     w = np.linspace(*problem.w_range, args.grid)
     b = np.linspace(*problem.b_range, args.grid)
     gc = jaxgd.grad_check(problem, w, b)
@@ -292,7 +279,7 @@ def _cmd_grads(parser, args) -> int:
 
 
 def _cmd_notebook(parser, args) -> int:
-    from jaxgd.summary import notebook_numbers, optimizer_table
+    from jaxgd.app.summary import notebook_numbers, optimizer_table
 
     for line in notebook_numbers(args.dtype):
         print(line)
@@ -306,25 +293,21 @@ REPORT_KEYS = ("problem", "optimizers", "lr", "epochs", "batch_size", "seed", "n
                "out", "gif", "png", "sweep")
 
 
-def report_config(parser, args):
-    """Defaults, then the TOML file, then the flags given; checked. Exits 2 on a bad value."""
+def report_plan(parser, args):
+    """Defaults, then the TOML file, then the flags given; checked into a plan (the problem and
+    every run). Raises ArgumentError on a bad value."""
     import dataclasses
 
-    from jaxgd import config
+    from jaxgd.app import config
+    from jaxgd.app.plan import plan
 
-    values = {}
-    if args.config is not None:
-        try:
-            values.update(config.load_toml(args.config))
-        except config.ConfigError as e:
-            parser.error(f"--config: {e}")
+    values = config.load_toml(args.config) if args.config is not None else {}
     values.update({k: getattr(args, k) for k in REPORT_KEYS if getattr(args, k) is not None})
-    try:
-        cfg = config.check(dataclasses.replace(config.ReportConfig(), **values))
-    except (TypeError, ValueError) as e:
-        parser.error(_flagged(e).replace("lr.", "lr for ", 1))
+    cfg = config.check(dataclasses.replace(config.ReportConfig(), **values))
+    _setup_dtype(cfg.dtype)
+    p = plan(cfg)
     _check_out_dir(parser, cfg.out)
-    return cfg
+    return p
 
 
 def _check_out_dir(parser, out: str) -> None:
@@ -350,12 +333,13 @@ def _cmd_report(parser, args) -> int:
     import time
 
     t0 = time.perf_counter()
-    cfg = report_config(parser, args)
-    _setup_dtype(cfg.dtype)
-    from jaxgd import report
+    p = report_plan(parser, args)
+    from jaxgd.app import report
+    from jaxgd.app.results import run_rows
 
+    cfg = p.config
     bar = _progress_bar()
-    data = report.compute(cfg, callback=bar.update if bar else None)
+    data = report.compute(p, callback=bar.update if bar else None)
     if bar:
         bar.close()
     files = report.write(data, cfg.out, png=cfg.png, gif=cfg.gif)
@@ -363,7 +347,7 @@ def _cmd_report(parser, args) -> int:
     print(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
           f"jax.grad vs analytic: max rel error {gc.max_rel_error:.2e}")
     na, nb = data.problem.param_names
-    for r in report.run_rows(data):
+    for r in run_rows(data):
         state = "ok" if r["diverged_at"] is None else f"diverged at step {r['diverged_at']}"
         print(f"  {r['optimizer']:<10} {r['mode']:<10} lr {r['lr']:<6g} {r['steps']:>5} steps  "
               f"{na} = {_num(r['final_w'])}  {nb} = {_num(r['final_b'])}  loss = {_num(r['final_loss'], '.3e')}  "
@@ -399,64 +383,53 @@ def _progress_bar():
 
 
 def _cmd_sweep(parser, args) -> int:
+    import os
     import time
 
+    import jax
     import numpy as np
 
-    from jaxgd import _checks, config
-    from jaxgd.trajectory import check_run_args
+    import jaxgd
+    from jaxgd import _checks
+    from jaxgd.app import config, plots
+    from jaxgd.app.files import atomic_path, write_json
+    from jaxgd.app.results import sweep_doc, versions
 
     t0 = time.perf_counter()
-    problem = _problem(parser, args)
-    try:
-        optimizers = config.parse_optimizers(args.optimizers)
-        lo = _checks.check_positive_number("lr_min", args.lr_min)
-        hi = _checks.check_positive_number("lr_max", args.lr_max)
-        if hi < lo:
-            raise ValueError(f"lr_max must be >= --lr-min ({lo!r}), got {hi!r}")
-        num = _checks.check_int("num", args.num, 1, 1_000_000)
-        for opt in optimizers:  # the same checks as run, on the first configuration
-            check_run_args(problem, opt, lo, args.epochs, args.batch_size, None, args.sampling, args.rng, args.seed, {})
-    except (TypeError, ValueError) as e:
-        parser.error(_flagged(e))
+    problem = _problem(args)
+    optimizers = config.parse_optimizers(args.optimizers)
+    lo = _checks.check_positive_number("lr_min", args.lr_min)
+    hi = _checks.check_positive_number("lr_max", args.lr_max)
+    if hi < lo:
+        raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
+    num = _checks.check_int("num", args.num, 1, 1_000_000)
+    for opt in optimizers:  # the same checks as run, on the first configuration
+        jaxgd.check_run_args(problem, opt, lo, args.epochs, args.batch_size, None, args.sampling, args.rng, args.seed)
     _check_out_dir(parser, args.out)
-    import os
 
-    import jax
-
-    from jaxgd import plots
-    from jaxgd.io import atomic_path, write_json
-    from jaxgd.report import scan_dict, versions
-    from jaxgd.sweep import divergence_boundary, lr_scan
-
-    lrs = np.geomspace(lo, hi, num)
-    sc = lr_scan(problem, optimizers, lrs, epochs=args.epochs, batch_size=args.batch_size, sampling=args.sampling,
-                 rng=args.rng, seed=args.seed)
+    sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs,
+                       batch_size=args.batch_size, sampling=args.sampling, rng=args.rng, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
-    doc = {"config": {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
-                      "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,
-                      "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype},
-           "meta": {"device": jax.devices()[0].platform, "versions": versions()},
-           "sweep": scan_dict(sc)}
-    write_json(os.path.join(args.out, "sweep.json"), doc)
-    fig = plots.plotly_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit,
-                                         optimal_lr=sc.optimal_lr)
+    device = jax.devices()[0].platform
+    settings = {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
+                "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,
+                "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype}
+    write_json(os.path.join(args.out, "sweep.json"), sweep_doc(sc, settings, {"device": device, "versions": versions()}))
+    args_fig = (sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
     with atomic_path(os.path.join(args.out, "sweep.html")) as tmp:
-        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+        plots.plotly_figs.sweep(*args_fig, optimal_lr=sc.optimal_lr).write_html(tmp, include_plotlyjs=True,
+                                                                                 full_html=True)
     if args.png:
-        mfig = plots.mpl_sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit,
-                                   optimal_lr=sc.optimal_lr)
         with atomic_path(os.path.join(args.out, "sweep.png")) as tmp:
-            mfig.savefig(tmp, dpi=110, format="png")
+            plots.mpl_figs.sweep(*args_fig, optimal_lr=sc.optimal_lr).savefig(tmp, dpi=110, format="png")
     print(f"jaxgd sweep: {num} learning rates in [{lo:g}, {hi:g}] × {len(optimizers)} optimizers, "
-          f"{args.epochs} epochs each, on {doc['meta']['device']} ({args.dtype})")
+          f"{args.epochs} epochs each, on {device} ({args.dtype})")
     if sc.stability_limit is not None:
         print(f"  theory: full-batch gd is stable for lr < 2/λmax = {sc.stability_limit:.6g}")
     for k in optimizers:
-        fl = sc.final_loss[k]
-        ok = (sc.diverged_at[k] < 0) & np.isfinite(fl)
-        best = f"best lr {sc.lrs[ok][np.argmin(fl[ok])]:.4g} (final loss {fl[ok].min():.3e})" if ok.any() else "all diverged"
-        bnd = divergence_boundary(sc.lrs, sc.diverged_at[k])
+        best = sc.best(k)
+        best = "all diverged" if best is None else f"best lr {best[0]:.4g} (final loss {best[1]:.3e})"
+        bnd = jaxgd.divergence_boundary(sc.lrs, sc.diverged_at[k])
         print(f"  {k:<12} {best}; " + ("no run diverged" if bnd is None else f"diverges from lr {bnd:.4g}"))
     print(f"wrote {args.out}/sweep.json, sweep.html" + (", sweep.png" if args.png else "")
           + f" in {time.perf_counter() - t0:.1f} s")

@@ -1,5 +1,5 @@
-"""What theory says about a problem: the Hessian, its eigenvalues, and the learning rates
-they imply for gradient descent and heavy-ball momentum.
+"""Curvature: the Hessian of a problem's loss, its eigenvalues, and the learning rates they
+imply for gradient descent and heavy-ball momentum (:func:`theory`).
 
 For the regression's MSE the Hessian is constant: ``H = 2·[[mean(x²), mean(x)], [mean(x), 1]]``.
 Full-batch gd, ``θ ← θ − lr·∇L``, contracts along eigenvector i by ``|1 − lr·λᵢ|`` per step, so
@@ -14,39 +14,43 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 import numpy as np
 
-from jaxgd.model import Params
+from jaxgd import _checks
 from jaxgd.problems import Problem
 
 
 class Theory(NamedTuple):
-    hessian: np.ndarray  # (2, 2), rows/columns (w, b)
-    eigenvalues: np.ndarray  # (2,), ascending
+    """Hessian facts at a point; for a problem of ``n`` parameters (in ``ravel_pytree`` order)."""
+
+    hessian: np.ndarray  # (n, n); for Params, rows/columns (w, b)
+    eigenvalues: np.ndarray  # (n,), ascending
     condition_number: float  # λmax / λmin (inf if λmin <= 0)
     stability_limit: float  # 2 / λmax: full-batch gd diverges above it
     optimal_lr: float  # 2 / (λmin + λmax)
     polyak_beta: float  # ((√κ − 1)/(√κ + 1))²
     polyak_lr: float  # jaxgd momentum lr for Polyak's step: 4/(√λmax + √λmin)² / (1 − β)
-    at: Params  # where the Hessian was taken
+    at: object  # where the Hessian was taken (a pytree like the params)
 
 
 def hessian(problem: Problem, at) -> np.ndarray:
-    """The 2×2 Hessian of the full-data loss at ``at = (w, b)``, from ``jax.hessian``."""
-    p = Params(*(jnp.asarray(v, problem.dtype) for v in at))
-    h = jax.hessian(lambda q: problem.loss_fn(q, problem.data, None))(p)
-    return np.array([[h.w.w, h.w.b], [h.b.w, h.b.b]], dtype=np.float64)
+    """The dense ``(n, n)`` Hessian of the full-data loss at ``at`` (a point like ``problem.init``;
+    for two parameters also a pair ``(w, b)``), from ``jax.hessian`` of the flattened parameters
+    (``ravel_pytree`` order). It holds n² numbers: for large models use Hessian-vector products."""
+    p = _checks.check_params("at", at, problem.init, problem.dtype)
+    flat, unravel = ravel_pytree(p)
+    h = jax.hessian(lambda f: problem.loss_fn(unravel(f), problem.data, None))(flat)
+    return np.asarray(h, dtype=np.float64)
 
 
 def theory(problem: Problem, at=None) -> Theory:
     """Hessian facts at ``at`` (default: the known minimum, else the default start)."""
-    if at is None:
-        at = problem.minimum if problem.minimum is not None else problem.init
-    at = Params(float(at[0]), float(at[1]))
+    at = _checks.check_params("at", problem.minimum if at is None and problem.minimum is not None
+                              else problem.init if at is None else at, problem.init, problem.dtype)
     H = hessian(problem, at)
     lam = np.linalg.eigvalsh((H + H.T) / 2)
-    lo, hi = float(lam[0]), float(lam[1])
+    lo, hi = float(lam[0]), float(lam[-1])
     kappa = hi / lo if lo > 0 else float("inf")
     if lo > 0:
         r = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)

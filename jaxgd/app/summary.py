@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgd import presets
+from jaxgd.app import presets
+from jaxgd.engine import Trajectory
 from jaxgd.model import Params, mse
 from jaxgd.problems import Problem, notebook
+from jaxgd.runs import run
 from jaxgd.surface import grad_check, loss_surface
-from jaxgd.trajectory import Trajectory, run
 
 
 def notebook_seed1_init() -> Params:

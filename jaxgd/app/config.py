@@ -12,7 +12,9 @@ import dataclasses
 import numbers
 from pathlib import Path
 
-from jaxgd import _checks, optim, presets
+from jaxgd import _checks, optim
+from jaxgd._checks import ArgumentError, ArgumentTypeError
+from jaxgd.app import presets
 
 GRID_MAX = 4001
 SWEEP_LR_RANGE = (1e-3, 10.0)  # the report's learning-rate sweep, log-spaced
@@ -62,8 +64,11 @@ _TYPES = {  # key -> (accepted Python types, description)
 }
 
 
-class ConfigError(ValueError):
-    """A bad configuration file: the message names the file and the key."""
+class ConfigError(ArgumentError):
+    """A bad configuration file (the argument ``config``): the message names the file and the key."""
+
+    def __init__(self, detail: str):
+        super().__init__("config", detail)
 
 
 def load_toml(path: str | Path) -> dict:
@@ -76,77 +81,74 @@ def load_toml(path: str | Path) -> dict:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        raise ConfigError(f"file {str(path)!r} does not exist") from None
     except IsADirectoryError:
-        raise ConfigError(f"config file {str(path)!r} is a folder") from None
+        raise ConfigError(f"file {str(path)!r} is a folder") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {e}") from None
+        raise ConfigError(f"file {str(path)!r} cannot be read: {e}") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+        raise ConfigError(f"file {str(path)!r} is not valid TOML: {e}") from None
     out = {}
     for key, value in raw.items():
         k = key.replace("-", "_")
         if k not in _TYPES:
-            raise ConfigError(f"{path}: unknown key {key!r} (allowed: {', '.join(_TYPES)})")
+            raise ConfigError(f"file {str(path)!r}: unknown key {key!r} (allowed: {', '.join(_TYPES)})")
         types, desc = _TYPES[k]
         bad_bool = isinstance(value, bool) and bool not in types
         if bad_bool or not isinstance(value, types):
-            raise ConfigError(f"{path}: key {key!r} must be {desc}, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"file {str(path)!r}: key {key!r} must be {desc}, got {type(value).__name__} {value!r}")
         if k == "optimizers" and isinstance(value, list):
             if not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{path}: key {key!r} must be {desc}, got {value!r}")
+                raise ConfigError(f"file {str(path)!r}: key {key!r} must be {desc}, got {value!r}")
             value = tuple(value)
         out[k] = value
     return out
 
 
 def parse_optimizers(v) -> tuple[str, ...]:
+    """A comma list or a sequence of optimizer names, each known, none repeated."""
     names = tuple(s.strip() for s in v.split(",")) if isinstance(v, str) else tuple(v)
     names = tuple(n for n in names if n)
     if not names:
-        raise ValueError(f"optimizers must name at least one optimizer ({', '.join(optim.OPTIMIZERS)}, optax:NAME)")
+        raise ArgumentError("optimizers", f"must name at least one optimizer ({', '.join(optim.OPTIMIZERS)}, optax:NAME)")
     for n in names:
         optim.resolve(n, 0.1, {})
     if len(set(names)) != len(names):
-        raise ValueError(f"optimizers must not repeat a name, got {', '.join(names)}")
+        raise ArgumentError("optimizers", f"must not repeat a name, got {', '.join(names)}")
     return names
 
 
 def check(cfg: ReportConfig) -> ReportConfig:
-    """Check every field; returns the config with canonical values. Raises ValueError/TypeError."""
-    from jaxgd.data import load_csv
-
-    from jaxgd.landscapes import LANDSCAPES
-
-    problem = _checks.check_choice("problem", cfg.problem, ("notebook", *LANDSCAPES))
-    if problem != "notebook" and (cfg.data is not None or cfg.noise):
-        raise ValueError(f"problem {problem!r} has no data: data and noise apply to the notebook's regression only")
-    m = 51
-    if cfg.data is not None:
-        if cfg.noise:
-            raise ValueError("noise applies to the notebook's data, not to a data file; leave it 0")
-        m = len(load_csv(cfg.data)[0])
+    """Check every field on its own; returns the config with canonical values. Raises
+    :class:`jaxgd.ArgumentError` / ``ArgumentTypeError`` naming the field. What depends on the
+    problem (the batch size against its data) is checked by :func:`jaxgd.app.plan.plan`."""
     optimizers = parse_optimizers(cfg.optimizers)
     lr = cfg.lr
     if isinstance(lr, dict):
         unknown = sorted(set(lr) - set(optimizers))
         if unknown:
-            raise ValueError(f"lr has a value for {unknown[0]!r}, which is not among the optimizers "
-                             f"({', '.join(optimizers)})")
-        lr = {k: _checks.check_positive_number(f"lr.{k}", v) for k, v in lr.items()}
+            raise ArgumentError("lr", f"has a value for {unknown[0]!r}, which is not among the optimizers "
+                                      f"({', '.join(optimizers)})")
+        checked = {}
+        for k, v in lr.items():
+            try:
+                checked[k] = _checks.check_positive_number("lr", v)
+            except (ArgumentError, ArgumentTypeError) as e:
+                raise type(e)("lr", f"for {k} {e.detail}") from None
+        lr = checked
     elif lr is not None:
         lr = _checks.check_positive_number("lr", lr)
     epochs = None if cfg.epochs is None else _checks.check_int("epochs", cfg.epochs, 1)
-    batch_size = _checks.check_int("batch_size", cfg.batch_size, 1, m)
+    batch_size = _checks.check_int("batch_size", cfg.batch_size, 1)
     seed = None if cfg.seed is None else _checks.check_seed(cfg.seed)
     noise = _checks.check_nonneg_number("noise", cfg.noise)
-    data_seed = _checks.check_int("data_seed", cfg.data_seed, 0, 2**32 - 1)
+    data_seed = _checks.check_seed(cfg.data_seed, "data_seed")
     grid = _checks.check_int("grid", cfg.grid, 2, GRID_MAX)
     dtype = _checks.check_choice("dtype", cfg.dtype, ("float64", "float32"))
     sweep_points = _checks.check_int("sweep_points", cfg.sweep_points, 2, 100_000)
     sweep_epochs = _checks.check_int("sweep_epochs", cfg.sweep_epochs, 1, 1_000_000)
     if not isinstance(cfg.out, str) or not cfg.out:
-        raise ValueError(f"out must be a folder path, got {cfg.out!r}")
-    return dataclasses.replace(cfg, problem=problem, optimizers=optimizers, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+        raise ArgumentError("out", f"must be a folder path, got {cfg.out!r}")
+    return dataclasses.replace(cfg, optimizers=optimizers, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
                                noise=noise, data_seed=data_seed, grid=grid, dtype=dtype, sweep_points=sweep_points,
                                sweep_epochs=sweep_epochs)

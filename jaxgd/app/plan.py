@@ -1,0 +1,93 @@
+"""Planning the report: from a checked :class:`~jaxgd.app.config.ReportConfig` to the problem and
+every run, each checked once by :func:`jaxgd.check_run_args` and handed on as its record.
+
+The notebook's problem runs every optimizer under its three sampling modes (full batch, SGD,
+minibatch); a landscape has no data, so one mode (an epoch is one step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+
+from jaxgd.app import presets
+from jaxgd.app.config import ReportConfig
+from jaxgd.problems import Problem
+from jaxgd.problems import problem as make_problem
+from jaxgd.runs import RunConfig, check_run_args
+
+
+class PlannedRun(NamedTuple):
+    """One run of the report: its optimizer, sampling mode, learning rate, epochs and checked record."""
+
+    optimizer: str
+    mode: presets.Mode
+    lr: float
+    epochs: int
+    config: RunConfig
+
+    @property
+    def label(self) -> str:
+        return f"{self.optimizer} · {self.mode.label}"
+
+    @property
+    def steps(self) -> int:
+        return self.config.steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything the report will compute: the config, the problem (built once) and the runs."""
+
+    config: ReportConfig
+    problem: Problem
+    runs: tuple[PlannedRun, ...]
+
+    @property
+    def total_steps(self) -> int:
+        return sum(r.steps for r in self.runs)
+
+
+def build_problem(cfg: ReportConfig) -> Problem:
+    """The configured problem, from :func:`jaxgd.problem` (the one factory)."""
+    return make_problem(cfg.problem, data=cfg.data, noise=cfg.noise, data_seed=cfg.data_seed, dtype=cfg.dtype)
+
+
+def modes(cfg: ReportConfig, problem: Problem) -> tuple[presets.Mode, ...]:
+    """The notebook's three modes, with the configured minibatch size and seed; a landscape's one."""
+    if problem.num_examples is None:
+        return (presets.LANDSCAPE_MODE,)
+    out = []
+    for m in presets.MODES:
+        if m.name == "minibatch" and cfg.batch_size != 8:
+            m = m._replace(batch_size=cfg.batch_size, label=f"minibatch (batch {cfg.batch_size})")
+        if cfg.seed is not None:
+            m = m._replace(seed=cfg.seed)
+        out.append(m)
+    return tuple(out)
+
+
+def run_settings(cfg: ReportConfig, problem: Problem, optimizer: str, mode: presets.Mode) -> tuple[float, int]:
+    """``(lr, epochs)`` of one run: the presets, overridden by the config."""
+    if problem.num_examples is None:
+        lr, epochs = presets.landscape_settings(cfg.problem, optimizer)
+    else:
+        lr, epochs = presets.settings(optimizer, mode.name)
+    if isinstance(cfg.lr, dict):
+        lr = cfg.lr.get(optimizer, lr)
+    elif cfg.lr is not None:
+        lr = cfg.lr
+    return lr, epochs if cfg.epochs is None else cfg.epochs
+
+
+def plan(cfg: ReportConfig) -> Plan:
+    """Build the problem and check every run; raises :class:`jaxgd.ArgumentError` naming the setting."""
+    problem = build_problem(cfg)
+    runs = []
+    for opt in cfg.optimizers:
+        for md in modes(cfg, problem):
+            lr, epochs = run_settings(cfg, problem, opt, md)
+            rc = check_run_args(problem, opt, lr, epochs, md.batch_size, None, md.sampling, md.rng, md.seed)
+            runs.append(PlannedRun(opt, md, lr, epochs, rc))
+    return Plan(cfg, problem, tuple(runs))

@@ -1,0 +1,200 @@
+"""The report: every optimizer under every sampling mode, computed, then written as files.
+
+``plan(cfg)`` (:mod:`jaxgd.app.plan`) checks the configuration into a problem and its runs;
+``compute(plan)`` does the numerics (surface, gradient check, runs, learning-rate sweep) and
+returns :class:`ReportData`; ``write(data, out)`` turns it into ``report.html`` (self-contained,
+plotly.js inlined), PNGs, an optional GIF, and ``results.json`` / ``results.npz`` /
+``metrics.csv``. The figure list is built once (:func:`figure_set`) and rendered with plotly
+for the page and with matplotlib for the PNGs. Every file is written to a temporary name in
+``out`` and renamed into place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxgd.app import files as jio
+from jaxgd.app import presets
+from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
+from jaxgd.app.plan import Plan
+from jaxgd.data import notebook_data
+from jaxgd.engine import Trajectory
+from jaxgd.problems import Problem
+from jaxgd.runs import lr_scan, run_checked
+from jaxgd.surface import GradCheck, grad_check, loss_surface
+
+
+class RunResult(NamedTuple):
+    optimizer: str
+    mode: presets.Mode
+    lr: float
+    epochs: int
+    traj: Trajectory
+
+    @property
+    def label(self) -> str:
+        return f"{self.optimizer} · {self.mode.label}"
+
+
+@dataclasses.dataclass
+class ReportData:
+    config: ReportConfig
+    problem: Problem
+    w: np.ndarray
+    b: np.ndarray
+    surface: np.ndarray
+    grad_check: GradCheck
+    runs: list
+    noisy_y: np.ndarray
+    meta: dict
+    scan: object = None  # jaxgd.LRScan, or None without the sweep section
+
+
+def compute(plan: Plan, callback=None) -> ReportData:
+    """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress."""
+    import jax
+
+    from jaxgd.app.results import versions
+
+    cfg, problem = plan.config, plan.problem
+    w = np.linspace(*problem.w_range, cfg.grid)
+    b = np.linspace(*problem.b_range, cfg.grid)
+    S = np.asarray(loss_surface(problem, w, b))
+    gc = grad_check(problem, w, b)
+    total, done = plan.total_steps, 0
+    runs = []
+    for r in plan.runs:
+        cb = None if callback is None else (lambda k, _t, base=done: callback(base + k, total))
+        chunk = max(r.steps // 20, 1000) if r.steps > 5000 else None
+        t = run_checked(r.config, chunk=chunk, callback=cb)
+        done += r.steps
+        runs.append(RunResult(r.optimizer, r.mode, r.lr, r.epochs, jax.tree.map(np.asarray, t)))
+    noisy = None
+    if cfg.data is None and cfg.problem == "notebook":
+        noisy = np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])
+    meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
+    scan = None
+    if cfg.sweep:
+        lrs = np.geomspace(*SWEEP_LR_RANGE, cfg.sweep_points)
+        scan = lr_scan(problem, cfg.optimizers, lrs, epochs=cfg.sweep_epochs)
+    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def paths(data: ReportData):
+    from jaxgd.app.plots import Path as PlotPath
+    from jaxgd.app.plots import style_for
+
+    out = []
+    for i, r in enumerate(data.runs):
+        color, dash = style_for(r.optimizer, r.mode.name, i)
+        out.append(PlotPath.from_trajectory(r.label, r.traj, color, dash))
+    return out
+
+
+def diagnostics(data: ReportData) -> list[dict]:
+    """Per run: gradient and update norms and the norms of the moments, each ``(T,)`` or None."""
+    from jaxgd.app.plots import style_for
+
+    out = []
+    for i, r in enumerate(data.runs):
+        t = r.traj
+        color, dash = style_for(r.optimizer, r.mode.name, i)
+        k = int(t.diverged_at)
+        n = t.steps if k < 0 else k  # a diverged run: the steps before it left, as in the other figures
+
+        def norm(p):
+            return None if p is None else np.hypot(np.asarray(p.w), np.asarray(p.b))[:n]
+
+        out.append(dict(label=r.label, color=color, dash=dash, grad_norm=np.asarray(t.grad_norm)[:n],
+                        update_norm=np.asarray(t.update_norm)[:n], first=norm(t.first_moment),
+                        second=norm(t.second_moment)))
+    return out
+
+
+def figure_set(data: ReportData, backend: str) -> dict:
+    """The report's figures by id — data (regression only), surface3d, contour, loss, diagnostics,
+    sweep — from one list, drawn by ``backend`` "plotly" (the page's; the two animated ones are
+    figure dicts, plotly's schema unvalidated: much faster to build and write than ``go.Figure``)
+    or "mpl" (matplotlib Figures, for the PNGs)."""
+    from jaxgd.app.plots import mpl_figs, plotly_figs
+
+    if backend == "plotly":
+        draw = dict(vars(plotly_figs), surface=plotly_figs.surface_spec, contour=plotly_figs.contour_spec)
+    else:
+        draw = vars(mpl_figs)
+    ps = paths(data)
+    names = data.problem.param_names
+    figs = {}
+    if data.problem.data is not None:
+        x, y = (np.asarray(a) for a in data.problem.data)
+        figs["data"] = draw["data"](x, y, data.noisy_y, *_line(data))
+    figs["surface3d"] = draw["surface"](data.w, data.b, data.surface, ps, names)
+    figs["contour"] = draw["contour"](data.w, data.b, data.surface, ps, _minima(data), names)
+    figs["loss"] = draw["loss_curves"](ps)
+    figs["diagnostics"] = draw["diagnostics"](diagnostics(data))
+    if data.scan is not None:
+        sc = data.scan
+        figs["sweep"] = draw["sweep"](sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr)
+    return figs
+
+
+def _minima(data: ReportData):
+    """The known minima as an ``(k, 2)`` array, or None."""
+    return np.array([list(m) for m in data.problem.minima]) if data.problem.minima else None
+
+
+def _line(data: ReportData):
+    """The line drawn over the data: the notebook's true line, or the least-squares fit of a file's data."""
+    if data.config.data is None:
+        return (2.0, 3.0), "true line"
+    return tuple(data.problem.minimum), "least-squares line"
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool = False) -> list[Path]:
+    """Write every output file into ``out`` (created if missing). Returns the paths written."""
+    from jaxgd.app.page import page
+    from jaxgd.app.results import metrics_csv, npz_arrays, results
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    res = results(data)
+
+    def text(name, s):
+        jio.write_text_atomic(out / name, s)
+        written.append(out / name)
+
+    text("results.json", jio.dumps(res, indent=1) + "\n")
+    with jio.atomic_path(out / "results.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **npz_arrays(data, res))
+    written.append(out / "results.npz")
+    text("metrics.csv", metrics_csv(data, res))
+    text("report.html", page(data, figure_set(data, "plotly")))
+    if png:
+        for name, fig in figure_set(data, "mpl").items():
+            with jio.atomic_path(out / f"{name}.png") as tmp:
+                fig.savefig(tmp, dpi=100, format="png")
+            written.append(out / f"{name}.png")
+    if gif:
+        from PIL import Image
+
+        from jaxgd.app.plots.mpl_figs import frames as mpl_frames
+
+        frames = [Image.fromarray(f) for f in mpl_frames(data.w, data.b, data.surface, paths(data),
+                                                          data.problem.minimum, data.problem.param_names)]
+        with jio.atomic_path(out / "paths.gif") as tmp:
+            frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+        written.append(out / "paths.gif")
+    return written

@@ -1,0 +1,260 @@
+"""The engine: one optimizer step, and one whole run built from it.
+
+Every run — :func:`jaxgd.run`, each run of :func:`jaxgd.sweep`, and a run scanned in chunks for
+a progress bar — is the same pure function of a static configuration (:class:`Static`) and
+traced numbers::
+
+    one_run = finish ∘ advance ∘ start
+    run     = jit(one_run)             sweep = jit(vmap(one_run))
+    chunked = jit(start), then jit(advance) per chunk of blocks, then jit(finish)
+
+``advance`` is a ``lax.scan`` over *blocks* (an epoch for minibatches, one step for full batch or
+an explicit order) of a ``lax.scan`` over the block's steps, each step being :func:`step`. The
+divergence rule is applied inside the scan, so ``final_only`` runs need no per-step arrays.
+
+Parameters are any pytree of arrays (``Params(w, b)`` for the two-parameter problems); the loss is
+``loss_fn(params, data, mask)`` with ``data`` a tuple of arrays whose leading axis is the example.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgd import optim
+from jaxgd.data import Order, epoch_order
+
+DIVERGENCE_FACTOR = 1e6  # a run whose |loss| grows past this many times its start has diverged
+
+
+class Trajectory(NamedTuple):
+    """A run of ``T`` steps; in a sweep every array has a leading axis of ``R`` runs.
+
+    params: the parameter pytree with a step axis of ``T+1`` before each leaf's own shape — the
+      start first, the final point last (``Params`` of ``(T+1,)`` arrays for two parameters).
+    loss: ``(T+1,)`` full-data loss at each of those points.
+    batch_loss: ``(T,)`` loss of the batch step t used, at ``params[t]``.
+    grad_norm, update_norm: ``(T,)`` Euclidean norms (over all leaves) of step t's batch
+      gradient and parameter change.
+    diverged_at: int32 — the first index t at which ``params[t]`` or ``loss[t]`` is not finite,
+      or ``|loss[t]|`` exceeds ``DIVERGENCE_FACTOR`` (10⁶) times ``max(|loss[0]|, 1)``; −1 if
+      neither happens. The values from there on are kept as computed (non-finite ones included).
+    num_steps: int32 — ``T``.
+    first_moment, second_moment: pytrees like params with a ``(T,)`` step axis — the optimizer's
+      moment estimates after step t (momentum's velocity / Adam's m; RMSProp's s / Adam's v), or
+      None where it keeps none.
+
+    A sweep with ``final_only=True`` keeps only the last entry of every step axis (length 1):
+    the final point and its loss, the last step's records, and the per-run ``diverged_at`` and
+    ``num_steps``.
+    """
+
+    params: Any
+    loss: jax.Array
+    batch_loss: jax.Array
+    grad_norm: jax.Array
+    update_norm: jax.Array
+    diverged_at: jax.Array
+    num_steps: jax.Array
+    first_moment: Any = None
+    second_moment: Any = None
+
+    @property
+    def steps(self) -> int:
+        """``T``, the number of update steps (the same for every run of a sweep)."""
+        return int(jnp.max(self.num_steps))
+
+    @property
+    def diverged(self):
+        """True where the run left the finite numbers (or blew up)."""
+        return self.diverged_at >= 0
+
+    @property
+    def final(self):
+        """The last point: each leaf of ``params`` at the last index of its step axis."""
+        axis = jnp.ndim(self.diverged_at)  # 0 for one run, 1 in a sweep
+        return jax.tree.map(lambda a: jnp.take(a, -1, axis=axis), self.params)
+
+
+class Static(NamedTuple):
+    """What a compiled run is specialised on (hashable: a ``jit`` static argument).
+
+    loss_fn: ``(params, data, mask) -> scalar``. kind: the optimizer (``optim.Spec.kind``).
+    batch_size: None for full batch. block_steps: steps per block. blocks: blocks per run.
+    sampling: how orders drawn in the scan sample ("shuffle" or "replacement").
+    final_only: keep only the last point and step (see :class:`Trajectory`).
+    """
+
+    loss_fn: Callable
+    kind: tuple
+    batch_size: int | None
+    block_steps: int
+    blocks: int
+    sampling: str = "shuffle"
+    final_only: bool = False
+
+
+class Record(NamedTuple):
+    """What one step records (stacked over steps by ``lax.scan``)."""
+
+    params: Any
+    loss: jax.Array
+    batch_loss: jax.Array
+    grad_norm: jax.Array
+    update_norm: jax.Array
+    first_moment: Any
+    second_moment: Any
+
+
+class Carry(NamedTuple):
+    """The state between steps: the point, the optimizer state, the starting loss, the first
+    divergent index so far (−1), the step count, and (``final_only``) the last step's record."""
+
+    params: Any
+    opt_state: Any
+    loss0: jax.Array
+    diverged_at: jax.Array
+    t: jax.Array
+    last: Record | None
+
+
+def norm(tree) -> jax.Array:
+    """The Euclidean norm over all leaves of a pytree."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in jax.tree.leaves(tree)))
+
+
+def _finite(tree) -> jax.Array:
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
+
+
+def _bad(loss, params, loss0) -> jax.Array:
+    """The divergence rule for one point: not finite, or ``|loss| > 10⁶ · max(|loss0|, 1)``."""
+    blown = jnp.abs(loss) > DIVERGENCE_FACTOR * jnp.maximum(jnp.abs(loss0), 1)
+    return ~(jnp.isfinite(loss) & _finite(params)) | blown
+
+
+def step(loss_fn, tx, data, params, opt_state, xs):
+    """One update. ``xs`` is ``(idx, mask)`` of shape ``(B,)``, or None for the full batch.
+
+    Returns ``((new_params, new_state), Record)``; the record holds the point before the update.
+    """
+    if xs is None:
+        batch, mask = data, None
+    else:
+        idx, mask = xs
+        batch = tuple(a[idx] for a in data)
+    full = loss_fn(params, data, None)
+    batch_loss, g = jax.value_and_grad(loss_fn)(params, batch, mask)
+    if isinstance(tx, optax.GradientTransformationExtraArgs):
+        value_fn = lambda p: loss_fn(p, batch, mask)
+        updates, opt_state = tx.update(g, opt_state, params, value=batch_loss, grad=g, value_fn=value_fn)
+    else:
+        updates, opt_state = tx.update(g, opt_state, params)
+    new = optax.apply_updates(params, updates)
+    first, second = optim.moments(opt_state)
+    return (new, opt_state), Record(params, full, batch_loss, norm(g), norm(updates), first, second)
+
+
+def start(static: Static, data, hyper, init) -> Carry:
+    """The carry before step 0."""
+    tx = optim.build(static.kind, hyper)
+    state = tx.init(init)
+    loss0 = static.loss_fn(init, data, None)
+    last = None
+    if static.final_only:  # a zero record of the right shapes, replaced at every step
+        shape = jax.eval_shape(lambda: step(static.loss_fn, tx, data, init, state, _first_xs(static, data))[1])
+        last = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
+    return Carry(init, state, loss0, jnp.int32(-1), jnp.int32(0), last)
+
+
+def _first_xs(static: Static, data):
+    if static.batch_size is None:
+        return None
+    return jnp.zeros(static.batch_size, jnp.int32), jnp.ones(static.batch_size, bool)
+
+
+def advance(static: Static, data, hyper, carry: Carry, source, blocks):
+    """Scan the blocks ``blocks`` (int array, e.g. ``arange(first, first + n)``) of one run.
+
+    ``source`` says which examples each step sees: None (full batch); a PRNG key, from which
+    block e's order is drawn by :func:`jaxgd.data.epoch_order` (``fold_in(key, e)``); or an
+    :class:`Order` of shape ``(len(blocks), block_steps, B)``, the slice for these blocks.
+    Returns the new carry and the records, stacked ``(len(blocks) · block_steps, ...)`` (None
+    with ``final_only``).
+    """
+    tx = optim.build(static.kind, hyper)
+
+    def update(c: Carry, xs):
+        (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs)
+        div = jnp.where((c.diverged_at < 0) & _bad(rec.loss, rec.params, c.loss0), c.t, c.diverged_at)
+        keep = rec if static.final_only else None
+        return Carry(params, state, c.loss0, div, c.t + 1, keep), (None if static.final_only else rec)
+
+    def block(c, xs):
+        e, order = xs
+        if static.batch_size is None:
+            return jax.lax.scan(update, c, None, length=static.block_steps)
+        if order is None:
+            order = epoch_order(source, e, data[0].shape[0], static.batch_size, static.sampling)
+        return jax.lax.scan(update, c, order)
+
+    orders = source if isinstance(source, Order) else None
+    carry, recs = jax.lax.scan(block, carry, (blocks, orders))
+    if recs is not None:
+        recs = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), recs)  # (blocks, steps, ...) -> (T, ...)
+    return carry, recs
+
+
+def finish(static: Static, data, carry: Carry, recs: Record | None) -> Trajectory:
+    """Append the final point and its loss, and apply the divergence rule to it."""
+    last = static.loss_fn(carry.params, data, None)
+    div = jnp.where((carry.diverged_at < 0) & _bad(last, carry.params, carry.loss0), carry.t, carry.diverged_at)
+    if static.final_only:
+        recs = jax.tree.map(lambda a: a[None], carry.last)
+        params = jax.tree.map(lambda p: p[None], carry.params)
+        loss = last[None]
+    else:
+        params = jax.tree.map(lambda r, p: jnp.concatenate([r, p[None]]), recs.params, carry.params)
+        loss = jnp.concatenate([recs.loss, last[None]])
+    return Trajectory(params, loss, recs.batch_loss, recs.grad_norm, recs.update_norm, div, carry.t,
+                      recs.first_moment, recs.second_moment)
+
+
+def one_run(static: Static, data, hyper, init, source) -> Trajectory:
+    """A whole run: ``finish(advance(start(...)))`` over all ``static.blocks`` blocks."""
+    carry = start(static, data, hyper, init)
+    carry, recs = advance(static, data, hyper, carry, source, jnp.arange(static.blocks))
+    return finish(static, data, carry, recs)
+
+
+def _many_runs(static: Static, data, hyper, init, source) -> Trajectory:
+    return jax.vmap(partial(one_run, static, data))(hyper, init, source)
+
+
+run_compiled = jax.jit(one_run, static_argnums=0)
+"""``jit(one_run)``: one run in one compiled call."""
+sweep_compiled = jax.jit(_many_runs, static_argnums=0)
+"""``jit(vmap(one_run))``: ``R`` runs (leading axis of ``hyper``, ``init``, ``source``) in one call."""
+
+_start, _advance, _finish = (jax.jit(f, static_argnums=0) for f in (start, advance, finish))
+
+
+def run_chunked(static: Static, data, hyper, init, source, chunk_blocks: int, callback=None) -> Trajectory:
+    """The same run as :data:`run_compiled`, scanned ``chunk_blocks`` blocks per compiled call,
+    calling ``callback(steps_done, steps_total)`` after each. Bit for bit the result of one scan."""
+    total = static.blocks * static.block_steps
+    carry = _start(static, data, hyper, init)
+    recs = []
+    for first in range(0, static.blocks, chunk_blocks):
+        n = min(chunk_blocks, static.blocks - first)
+        part = jax.tree.map(lambda a: a[first:first + n], source) if isinstance(source, Order) else source
+        carry, rec = _advance(static, data, hyper, carry, part, jnp.arange(first, first + n))
+        recs.append(rec)
+        if callback is not None:
+            callback((first + n) * static.block_steps, total)
+    rec = None if static.final_only else jax.tree.map(lambda *a: jnp.concatenate(a), *recs)
+    return _finish(static, data, carry, rec)

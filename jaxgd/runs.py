@@ -1,0 +1,370 @@
+"""Runs and sweeps: arguments checked once into a record, then handed to the engine.
+
+``run(...) = run_checked(check_run_args(...))``: the check builds a :class:`RunConfig` (the
+problem, the resolved optimizer, the step count, the starting point, the sample order's recipe)
+and ``run_checked`` compiles :func:`jaxgd.engine.one_run` for it. ``sweep`` checks its arrays,
+broadcasts them to ``R`` runs and calls ``jit(vmap(one_run))``, sharded over all JAX devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxgd import _checks, engine, optim
+from jaxgd._checks import ArgumentError, ArgumentTypeError
+from jaxgd.data import RNGS, SAMPLINGS, Order, numpy_order, order_key, steps_per_epoch
+from jaxgd.engine import Trajectory
+from jaxgd.model import Params
+from jaxgd.problems import Problem
+
+
+class RunConfig(NamedTuple):
+    """A checked run: everything :func:`run_checked` needs, in canonical form.
+
+    ``steps`` is ``T``; ``init`` the starting point as arrays of the problem's dtype; ``order``
+    an explicit :class:`Order` or None (then drawn from ``sampling``, ``rng``, ``seed``).
+    """
+
+    problem: Problem
+    optimizer: str
+    spec: optim.Spec
+    epochs: int
+    batch_size: int | None
+    steps: int
+    init: Any
+    sampling: str
+    rng: str
+    seed: int
+    order: Order | None = None
+
+    def with_lr(self, lr) -> "RunConfig":
+        """The same run at another learning rate or schedule (e.g. one built from ``steps``)."""
+        return self._replace(spec=optim.with_lr(self.spec, _check_lr(lr)))
+
+
+def _check_problem(problem) -> Problem:
+    if not isinstance(problem, Problem):
+        raise ArgumentTypeError("problem", f"must be a jaxgd.Problem (e.g. jaxgd.notebook()), got {type(problem).__name__}")
+    return problem
+
+
+def _check_lr(lr):
+    """A finite number > 0, or a schedule: a function of the step whose value at step 0 is a finite number >= 0."""
+    if not callable(lr):
+        return _checks.check_positive_number("lr", lr)
+    try:
+        v = float(jnp.asarray(lr(0)))
+    except Exception as e:  # a schedule that cannot be called on a step count
+        raise ArgumentTypeError("lr", f"is callable but not a schedule of the step count: calling lr(0) raised {e!r}") from None
+    if not (v >= 0 and v < float("inf")):
+        raise ArgumentError("lr", f"schedule must give a finite learning rate >= 0, got lr(0) = {v!r}")
+    return lr
+
+
+def check_batch_size(problem: Problem, batch_size) -> int | None:
+    """None (full batch), or an integer in ``[1, m]``; refused for problems without data."""
+    if batch_size is None:
+        return None
+    m = problem.num_examples
+    if m is None:
+        raise ArgumentError("batch_size", f"does not apply to problem {problem.name!r}, which has no data; leave it None")
+    return _checks.check_int("batch_size", batch_size, 1, m)
+
+
+def check_run_args(problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None, init=None, sampling="shuffle",
+                   rng="jax", seed=0, hyper=None, order=None) -> RunConfig:
+    """Validate :func:`run`'s arguments into a :class:`RunConfig`; raises
+    :class:`~jaxgd._checks.ArgumentError` / ``ArgumentTypeError`` naming the argument."""
+    problem = _check_problem(problem)
+    lr = _check_lr(lr)
+    epochs = _checks.check_int("epochs", epochs, 1)
+    sampling = _checks.check_choice("sampling", sampling, SAMPLINGS)
+    rng = _checks.check_choice("rng", rng, RNGS)
+    seed = _checks.check_seed(seed)
+    init = _checks.check_params("init", problem.init if init is None else init, problem.init, problem.dtype)
+    spec = optim.resolve(optimizer, lr, dict(hyper or {}))
+    batch_size = check_batch_size(problem, batch_size)
+    steps = epochs if batch_size is None else epochs * steps_per_epoch(problem.num_examples, batch_size)
+    if order is not None:
+        order = _check_order(order, problem.num_examples, batch_size)
+        steps = int(order.idx.shape[0])
+    return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order)
+
+
+def _check_order(order, m, batch_size) -> Order:
+    if batch_size is None:
+        raise ArgumentError("order", "needs batch_size: a full-batch run has no sample order")
+    idx, mask = np.asarray(order[0]), np.asarray(order[1], bool)
+    if idx.ndim != 2 or idx.shape[1] != batch_size or mask.shape != idx.shape:
+        raise ArgumentError("order", f"must hold idx and mask of shape (T, {batch_size}), got {idx.shape} and {mask.shape}")
+    if idx.shape[0] == 0 or not np.issubdtype(idx.dtype, np.integer):
+        raise ArgumentError("order", "must hold a non-empty integer array idx")
+    if np.any((idx < 0) | (idx >= m)) or not np.all(np.any(mask, axis=1)):
+        raise ArgumentError("order", f"idx must lie in [0, {m}) and every step must have an unmasked point")
+    return Order(jnp.asarray(idx, jnp.int32), jnp.asarray(mask))
+
+
+def _hyper_arrays(spec: optim.Spec, dtype) -> dict:
+    return {k: jnp.asarray(v, dtype) for k, v in spec.hyper.items()}
+
+
+def _plan(cfg: RunConfig, final_only: bool = False):
+    """The engine's static configuration and the run's order source for a checked run."""
+    p = cfg.problem
+    if cfg.batch_size is None:
+        static = engine.Static(p.loss_fn, cfg.spec.kind, None, 1, cfg.steps, final_only=final_only)
+        return static, None
+    if cfg.order is not None:  # an explicit order: blocks of one step
+        source = Order(*(a[:, None] for a in cfg.order))
+        return engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, 1, cfg.steps, final_only=final_only), source
+    spe = steps_per_epoch(p.num_examples, cfg.batch_size)
+    static = engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, spe, cfg.epochs, cfg.sampling, final_only)
+    if cfg.rng == "numpy":
+        o = numpy_order(cfg.seed, p.num_examples, cfg.batch_size, cfg.epochs, cfg.sampling)
+        return static, Order(*(a.reshape(cfg.epochs, spe, cfg.batch_size) for a in o))
+    return static, order_key(cfg.seed)
+
+
+def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None) -> Trajectory:
+    """Run a checked :class:`RunConfig` (see :func:`run` for ``chunk`` and ``callback``)."""
+    if chunk is not None:
+        chunk = _checks.check_int("chunk", chunk, 1)
+    if callback is not None and not callable(callback):
+        raise ArgumentTypeError("callback", f"must be a function (steps_done, steps_total), got {callback!r}")
+    static, source = _plan(cfg)
+    hyper = _hyper_arrays(cfg.spec, cfg.problem.dtype)
+    data = cfg.problem.data
+    if chunk is not None and chunk < cfg.steps:
+        blocks = max(1, -(-chunk // static.block_steps))
+        return engine.run_chunked(static, data, hyper, cfg.init, source, blocks, callback)
+    out = engine.run_compiled(static, data, hyper, cfg.init, source)
+    if callback is not None:
+        callback(cfg.steps, cfg.steps)
+    return out
+
+
+def run(
+    problem: Problem,
+    optimizer: str = "gd",
+    lr: float = 0.05,
+    epochs: int = 20,
+    batch_size: int | None = None,
+    init=None,
+    sampling: str = "shuffle",
+    rng: str = "jax",
+    seed: int = 0,
+    *,
+    order: Order | None = None,
+    chunk: int | None = None,
+    callback=None,
+    **hyper,
+) -> Trajectory:
+    """Run ``optimizer`` on ``problem`` and return its :class:`~jaxgd.Trajectory`.
+
+    Args:
+      problem: a :class:`~jaxgd.Problem`, e.g. ``jaxgd.notebook()`` or ``jaxgd.model_problem(...)``.
+      optimizer: "gd", "momentum", "nesterov", "rmsprop", "adam", "newton", "lbfgs" (see
+        :mod:`jaxgd.optim`), or "optax:NAME" for any optax optimizer with ``lr`` as its learning rate.
+      lr: learning rate, a finite number > 0 — or a schedule, a function of the step count
+        (``optax.cosine_decay_schedule(...)`` and the like; step 0 first). A schedule is static:
+        a new schedule object compiles anew.
+      epochs: passes over the data (an integer ≥ 1); without minibatches, one step each.
+      batch_size: None for full batch; 1 for SGD; k for minibatches of k. An epoch is
+        ``ceil(m / batch_size)`` steps.
+      init: the starting point, a pytree like ``problem.init`` (for two parameters also a pair
+        ``(w, b)``); default ``problem.init`` (the notebook's (-4, -7)).
+      sampling: "shuffle" — a permutation per epoch cut into consecutive batches, the ragged
+        last one masked; "replacement" — each step draws ``batch_size`` indices uniformly.
+      rng: "jax" (``jax.random`` from ``seed``) or "numpy" (the notebook's ``np.random``
+        stream after ``np.random.seed(seed)``).
+      seed: an integer in ``[0, 2**32)``. Every optimizer with the same seed sees the same order.
+      order: an explicit :class:`~jaxgd.Order` (``idx``, ``mask`` of shape ``(T, batch_size)``)
+        to use instead of drawing one; needs ``batch_size``, and sets ``T``.
+      chunk: scan about this many steps per compiled call instead of all at once (rounded up to
+        whole epochs for minibatch runs), calling ``callback(steps_done, steps_total)`` after
+        each chunk (for a progress bar). The result is bit for bit that of one scan.
+      **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or optax's).
+
+    Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
+    ``Trajectory.diverged_at``.
+    """
+    cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order)
+    return run_checked(cfg, chunk=chunk, callback=callback)
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def _init_arrays(problem: Problem, init) -> dict:
+    """The starting points of a sweep as ``{leaf path: array}``: each leaf has the shape of the
+    problem's leaf, or one more leading axis (one value per run)."""
+    like = problem.init
+    if init is None:
+        init = like
+    elif isinstance(like, Params) and not isinstance(init, Params):
+        try:
+            init = Params(*init)
+        except TypeError:
+            raise ArgumentError("init", f"must be a pair (w, b) of numbers or 1-D arrays, got {init!r}") from None
+    if jax.tree.structure(init) != jax.tree.structure(like):
+        raise ArgumentTypeError("init", f"must be a pytree shaped like the problem's parameters "
+                                        f"({jax.tree.structure(like)}), got {jax.tree.structure(init)}")
+    out = {}
+    for (path, v), base in zip(jax.tree_util.tree_leaves_with_path(init), jax.tree.leaves(like)):
+        where = jax.tree_util.keystr(path)
+        a = np.asarray(v)
+        if a.dtype.kind not in "iuf":
+            raise ArgumentTypeError("init", f"must hold real numbers, got dtype {a.dtype} at {where}")
+        if a.shape != np.shape(base) and a.shape[1:] != np.shape(base):
+            raise ArgumentError("init", f"must have shape {np.shape(base)} (or (R, *that)) at {where}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ArgumentError("init", f"must be finite, got a non-finite value at {where}")
+        if a.shape != np.shape(base) and a.shape[0] == 0:
+            raise ArgumentError("init", f"must not be empty at {where}")
+        out["init" + where] = (a, a.shape != np.shape(base))
+    return out
+
+
+def sweep(
+    problem: Problem,
+    optimizer: str = "gd",
+    lr=0.05,
+    epochs: int = 20,
+    batch_size: int | None = None,
+    init=None,
+    sampling: str = "shuffle",
+    rng: str = "jax",
+    seed=0,
+    final_only: bool = False,
+    **hyper,
+) -> Trajectory:
+    """Run ``R`` configurations at once: the arguments of :func:`run`, but ``lr``, ``seed``, the
+    numeric hyperparameters and the leaves of ``init`` may carry one value per run (a 1-D array
+    for a number; a leading axis for a leaf of ``init``; ``init=(w_array, b_array)`` for two
+    parameters). They broadcast against each other to ``R`` runs.
+
+    Returns a :class:`~jaxgd.Trajectory` whose arrays have a leading axis of ``R``; run ``i``
+    equals ``run`` with run ``i``'s arguments. With ``final_only=True`` every step axis keeps only
+    its last entry (length 1: the final point, its loss, the last step's records), with the per-run
+    ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On several JAX
+    devices the runs are sharded over all of them (``R`` is padded to a multiple of the device
+    count and trimmed).
+    """
+    problem = _check_problem(problem)
+    epochs = _checks.check_int("epochs", epochs, 1)
+    sampling = _checks.check_choice("sampling", sampling, SAMPLINGS)
+    rng = _checks.check_choice("rng", rng, RNGS)
+    if not isinstance(final_only, bool):
+        raise ArgumentTypeError("final_only", f"must be True or False, got {final_only!r}")
+    lr_a = _checks.check_array("lr", lr, low=0, low_open=True)
+    seed_a = _checks.check_array("seed", seed, low=0, high=2**32 - 1, integer=True)
+    inits = _init_arrays(problem, init)
+    static_h = {k: v for k, v in hyper.items() if isinstance(v, (bool, str)) or v is None}
+    table = optim.BUILTIN.get(optimizer, (None, {}))[1] if isinstance(optimizer, str) else {}
+    numeric = {}
+    for k, v in hyper.items():  # every element in its range; names and kinds checked by resolve below
+        if k not in static_h:
+            lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
+            numeric[k] = _checks.check_array(k, v, low=lo, low_open=lo_open, high=hi, high_open=hi_open)
+    spec = optim.resolve(optimizer, float(lr_a.reshape(-1)[0]),
+                         {**{k: v.reshape(-1)[0].item() for k, v in numeric.items()}, **static_h})
+    batch_size = check_batch_size(problem, batch_size)
+
+    per_run = {"lr": lr_a, "seed": seed_a, **numeric}
+    shapes = {k: a.shape for k, a in per_run.items()} | {k: a.shape[:1] for k, (a, b) in inits.items() if b}
+    try:
+        shape = np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = ", ".join(f"{k} {s}" for k, s in shapes.items() if s)
+        raise ArgumentError("sweep arrays", f"must have one common length (or be scalars), got {listed}") from None
+    R = int(np.prod(shape))
+    b = {k: np.broadcast_to(a, shape).reshape(R) for k, a in per_run.items()}
+
+    dtype = problem.dtype
+    hyper_arr = {k: jnp.asarray(v, dtype) for k, v in {"lr": b["lr"], **{k: b[k] for k in numeric}}.items()}
+    for k, v in spec.hyper.items():  # defaults of hyperparameters not given
+        hyper_arr.setdefault(k, jnp.full((R,), v, dtype))
+    leaves = [jnp.asarray(np.broadcast_to(a, (R, *a.shape[1:])) if batched else np.broadcast_to(a, (R, *a.shape)), dtype)
+              for a, batched in inits.values()]
+    p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
+
+    if batch_size is None:
+        static = engine.Static(problem.loss_fn, spec.kind, None, 1, epochs, final_only=final_only)
+        source = None
+    else:
+        m = problem.num_examples
+        spe = steps_per_epoch(m, batch_size)
+        static = engine.Static(problem.loss_fn, spec.kind, batch_size, spe, epochs, sampling, final_only)
+        if rng == "jax":
+            source = jax.vmap(order_key)(jnp.asarray(b["seed"].astype(np.uint32)))
+        else:
+            uniq, inv = np.unique(b["seed"], return_inverse=True)
+            orders = [numpy_order(int(s), m, batch_size, epochs, sampling) for s in uniq]
+            source = Order(*(jnp.stack([o[i].reshape(epochs, spe, batch_size) for o in orders])[inv] for i in (0, 1)))
+    args = _shard((hyper_arr, p0, source), R)
+    out = engine.sweep_compiled(static, problem.data, *args)
+    return jax.tree.map(lambda a: a[:R], out)
+
+
+def _shard(tree, R: int):
+    """Pad the leading (runs) axis to a multiple of the device count and shard it over all devices."""
+    devices = jax.devices()
+    n = len(devices)
+    if n == 1:
+        return tree
+    pad = -R % n
+    if pad:
+        tree = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]), tree)
+    sharding = NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
+    return jax.device_put(tree, sharding)
+
+
+class LRScan(NamedTuple):
+    """Final loss against learning rate, one sweep per optimizer (arrays of shape ``(len(lrs),)``)."""
+
+    lrs: np.ndarray
+    final_loss: dict
+    diverged_at: dict
+    stability_limit: float | None  # 2/λmax of the Hessian, for full-batch gd on a quadratic loss
+    optimal_lr: float | None  # 2/(λmin + λmax): full-batch gd's fastest rate on a quadratic loss
+    epochs: int
+    batch_size: int | None
+
+    def best(self, optimizer: str) -> tuple[float, float] | None:
+        """``(lr, final loss)`` of the optimizer's lowest final loss among runs that stayed sane; None if all diverged."""
+        loss = self.final_loss[optimizer]
+        ok = (self.diverged_at[optimizer] < 0) & np.isfinite(loss)
+        if not ok.any():
+            return None
+        i = int(np.flatnonzero(ok)[np.argmin(loss[ok])])
+        return float(self.lrs[i]), float(loss[i])
+
+
+def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=None, sampling="shuffle",
+            rng="jax", seed=0) -> LRScan:
+    """``sweep(..., final_only=True)`` over ``lrs`` for each optimizer (one compiled call each)."""
+    from jaxgd.curvature import theory
+
+    lrs = _checks.check_array("lrs", lrs, low=0, low_open=True).astype(np.float64).reshape(-1)
+    final, div = {}, {}
+    for opt in optimizers:
+        f = sweep(problem, opt, lr=lrs, epochs=epochs, batch_size=batch_size, sampling=sampling, rng=rng, seed=seed,
+                  final_only=True)
+        final[opt] = np.asarray(f.loss[:, -1], dtype=np.float64)
+        div[opt] = np.asarray(f.diverged_at)
+    limit = best = None
+    if problem.quadratic:  # its Hessian is the same everywhere, so these hold from any start
+        th = theory(problem)
+        limit, best = float(th.stability_limit), float(th.optimal_lr)
+    return LRScan(lrs, final, div, limit, best, epochs, batch_size)
+
+
+def divergence_boundary(lrs, diverged_at) -> float | None:
+    """The smallest learning rate of the sweep whose run diverged, or None."""
+    d = np.asarray(diverged_at) >= 0
+    return float(np.min(np.asarray(lrs)[d])) if d.any() else None
