@@ -208,7 +208,7 @@ def model_problem(loss_per_example: Callable, params0, data, name: str = "model"
     init = _checks.check_params("params0", params0, like, dt)
     loss_fn = loss_per_example if isinstance(loss_per_example, ExampleLoss) else ExampleLoss(loss_per_example)
     try:
-        v = jax.eval_shape(loss_fn, init, tuple(a[:1] for a in arrays), None)
+        v = jax.eval_shape(loss_fn.loss_per_example, init, *(a[0] for a in arrays))
     except Exception as e:
         raise ArgumentError("loss_per_example", f"failed on params0 and one example: {type(e).__name__}: {e}") from None
     if v.shape != ():

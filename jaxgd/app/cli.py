@@ -403,9 +403,7 @@ def _cmd_sweep(parser, args) -> int:
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     num = _checks.check_int("num", args.num, 1, 1_000_000)
-    for opt in optimizers:  # the same checks as run, on the first configuration
-        jaxgd.check_run_args(problem, opt, lo, args.epochs, args.batch_size, None, args.sampling, args.rng, args.seed)
-    _check_out_dir(parser, args.out)
+    _check_out_dir(parser, args.out)  # the sweeps check the rest before they compute
 
     sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs,
                        batch_size=args.batch_size, sampling=args.sampling, rng=args.rng, seed=args.seed)
