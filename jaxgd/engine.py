@@ -47,6 +47,11 @@ class Trajectory(NamedTuple):
     first_moment, second_moment: pytrees like params with a ``(T,)`` step axis — the optimizer's
       moment estimates after step t (momentum's velocity / Adam's m; RMSProp's s / Adam's v), or
       None where it keeps none.
+    sharpness: ``(T,)`` — with ``sharpness_every = k``, the top eigenvalue of the full-data loss's
+      Hessian at ``params[t]`` for every t divisible by k (Lanczos on Hessian-vector products,
+      warm-started from the previous measurement's eigenvector), NaN at the other steps; else None.
+    sharpness_hvps: ``(T,)`` int32 — the Hessian-vector products each measurement used (0 where
+      none was made); None without sharpness.
 
     A sweep with ``final_only=True`` keeps only the last entry of every step axis (length 1):
     the final point and its loss, the last step's records, and the per-run ``diverged_at`` and
@@ -62,6 +67,8 @@ class Trajectory(NamedTuple):
     num_steps: jax.Array
     first_moment: Any = None
     second_moment: Any = None
+    sharpness: jax.Array | None = None
+    sharpness_hvps: jax.Array | None = None
 
     @property
     def steps(self) -> int:
@@ -87,6 +94,9 @@ class Static(NamedTuple):
     batch_size: None for full batch. block_steps: steps per block. blocks: blocks per run.
     sampling: how orders drawn in the scan sample ("shuffle" or "replacement").
     final_only: keep only the last point and step (see :class:`Trajectory`).
+    sharpness_every: measure the sharpness every this many steps (0: never), with at most
+    sharpness_iters Lanczos iterations to a residual of sharpness_tol (relative), warm-started
+    from the last measurement's eigenvector.
     """
 
     loss_fn: Callable
@@ -96,6 +106,9 @@ class Static(NamedTuple):
     blocks: int
     sampling: str = "shuffle"
     final_only: bool = False
+    sharpness_every: int = 0
+    sharpness_iters: int = 50
+    sharpness_tol: float = 1e-6
 
 
 class Record(NamedTuple):
@@ -108,11 +121,14 @@ class Record(NamedTuple):
     update_norm: jax.Array
     first_moment: Any
     second_moment: Any
+    sharpness: jax.Array | None = None
+    sharpness_hvps: jax.Array | None = None
 
 
 class Carry(NamedTuple):
     """The state between steps: the point, the optimizer state, the starting loss, the first
-    divergent index so far (−1), the step count, and (``final_only``) the last step's record."""
+    divergent index so far (−1), the step count, (``final_only``) the last step's record, and
+    (with sharpness) the last top eigenvector, flat ``(n,)`` (zeros before the first)."""
 
     params: Any
     opt_state: Any
@@ -120,6 +136,7 @@ class Carry(NamedTuple):
     diverged_at: jax.Array
     t: jax.Array
     last: Record | None
+    vec: jax.Array | None = None
 
 
 def norm(tree) -> jax.Array:
@@ -159,19 +176,48 @@ def step(loss_fn, tx, data, params, opt_state, xs):
     return (new, opt_state), Record(params, full, batch_loss, norm(g), norm(updates), first, second)
 
 
+def _sharpness(static: Static, data, params, vec):
+    """The top Hessian eigenvalue of the full-data loss at ``params``, from ``vec`` (flat)."""
+    from jax.flatten_util import ravel_pytree
+
+    from jaxgd.spectrum import top_eigenpairs
+
+    ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, vec, k=1,
+                        max_iter=static.sharpness_iters, tol=static.sharpness_tol)
+    top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
+    return ep.eigenvalues[0], top, ep.num_hvps
+
+
+def _update(static: Static, tx, data, c: Carry, t, xs):
+    """Step ``t`` of a run (``t`` the step's index, the same for every run of a sweep): the
+    update, the divergence rule, and every ``sharpness_every`` steps the sharpness."""
+    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs)
+    div = jnp.where((c.diverged_at < 0) & _bad(rec.loss, rec.params, c.loss0), c.t, c.diverged_at)
+    vec = c.vec
+    if static.sharpness_every:
+        nan = jnp.full((), jnp.nan, rec.loss.dtype)
+        lam, vec, hvps = jax.lax.cond(
+            t % static.sharpness_every == 0, lambda v: _sharpness(static, data, c.params, v),
+            lambda v: (nan, v, jnp.int32(0)), c.vec)
+        rec = rec._replace(sharpness=lam, sharpness_hvps=hvps)
+    keep = rec if static.final_only else None
+    return Carry(params, state, c.loss0, div, c.t + 1, keep, vec), (None if static.final_only else rec)
+
+
 def start(static: Static, data, hyper, init) -> Carry:
     """The carry before step 0."""
+    from jax.flatten_util import ravel_pytree
+
     tx = optim.build(static.kind, hyper)
-    state = tx.init(init)
-    loss0 = static.loss_fn(init, data, None)
-    last = None
+    vec = jnp.zeros_like(ravel_pytree(init)[0]) if static.sharpness_every else None
+    carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec)
     if static.final_only:  # a zero record of the right shapes, replaced at every step
-        shape = jax.eval_shape(lambda: step(static.loss_fn, tx, data, init, state, _first_xs(static, data))[1])
-        last = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
-    return Carry(init, state, loss0, jnp.int32(-1), jnp.int32(0), last)
+        shape = jax.eval_shape(lambda: _update(static, tx, data, carry, jnp.int32(0), _first_xs(static))[0].last)
+        carry = carry._replace(last=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
+    return carry
 
 
-def _first_xs(static: Static, data):
+def _first_xs(static: Static):
     if static.batch_size is None:
         return None
     return jnp.zeros(static.batch_size, jnp.int32), jnp.ones(static.batch_size, bool)
@@ -184,23 +230,22 @@ def advance(static: Static, data, hyper, carry: Carry, source, blocks):
     block e's order is drawn by :func:`jaxgd.data.epoch_order` (``fold_in(key, e)``); or an
     :class:`Order` of shape ``(len(blocks), block_steps, B)``, the slice for these blocks.
     Returns the new carry and the records, stacked ``(len(blocks) · block_steps, ...)`` (None
-    with ``final_only``).
+    with ``final_only``). The step index ``t = e · block_steps + j`` is built from the scanned
+    block and position, not carried, so under ``vmap`` it stays one number for all runs.
     """
     tx = optim.build(static.kind, hyper)
 
-    def update(c: Carry, xs):
-        (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs)
-        div = jnp.where((c.diverged_at < 0) & _bad(rec.loss, rec.params, c.loss0), c.t, c.diverged_at)
-        keep = rec if static.final_only else None
-        return Carry(params, state, c.loss0, div, c.t + 1, keep), (None if static.final_only else rec)
-
     def block(c, xs):
         e, order = xs
-        if static.batch_size is None:
-            return jax.lax.scan(update, c, None, length=static.block_steps)
-        if order is None:
+        if static.batch_size is not None and order is None:
             order = epoch_order(source, e, data[0].shape[0], static.batch_size, static.sampling)
-        return jax.lax.scan(update, c, order)
+        t0 = e * static.block_steps
+
+        def update(c, xs):
+            j, o = xs
+            return _update(static, tx, data, c, t0 + j, o)
+
+        return jax.lax.scan(update, c, (jnp.arange(static.block_steps), order))
 
     orders = source if isinstance(source, Order) else None
     carry, recs = jax.lax.scan(block, carry, (blocks, orders))
@@ -221,7 +266,7 @@ def finish(static: Static, data, carry: Carry, recs: Record | None) -> Trajector
         params = jax.tree.map(lambda r, p: jnp.concatenate([r, p[None]]), recs.params, carry.params)
         loss = jnp.concatenate([recs.loss, last[None]])
     return Trajectory(params, loss, recs.batch_loss, recs.grad_norm, recs.update_norm, div, carry.t,
-                      recs.first_moment, recs.second_moment)
+                      recs.first_moment, recs.second_moment, recs.sharpness, recs.sharpness_hvps)
 
 
 def one_run(static: Static, data, hyper, init, source) -> Trajectory:

@@ -41,6 +41,7 @@ class RunConfig(NamedTuple):
     rng: str
     seed: int
     order: Order | None = None
+    sharpness: tuple = ()  # (every, iters, tol) when measured, else ()
 
     def with_lr(self, lr) -> "RunConfig":
         """The same run at another learning rate or schedule (e.g. one built from ``steps``)."""
@@ -76,8 +77,18 @@ def check_batch_size(problem: Problem, batch_size) -> int | None:
     return _checks.check_int("batch_size", batch_size, 1, m)
 
 
+def check_sharpness(every, iters, tol) -> tuple:
+    """``(every, iters, tol)`` checked: ``every`` an integer ≥ 0 (0: never), ``iters`` in
+    [1, 10⁴], ``tol`` in (0, 1); ``()`` when ``every`` is 0."""
+    every = _checks.check_int("sharpness_every", every, 0)
+    iters = _checks.check_int("sharpness_iters", iters, 1, 10_000)
+    tol = _checks.check_number("sharpness_tol", tol, low=0, low_open=True, high=1, high_open=True)
+    return (every, iters, tol) if every else ()
+
+
 def check_run_args(problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None, init=None, sampling="shuffle",
-                   rng="jax", seed=0, hyper=None, order=None) -> RunConfig:
+                   rng="jax", seed=0, hyper=None, order=None, sharpness_every=0, sharpness_iters=50,
+                   sharpness_tol=1e-6) -> RunConfig:
     """Validate :func:`run`'s arguments into a :class:`RunConfig`; raises
     :class:`~jaxgd._checks.ArgumentError` / ``ArgumentTypeError`` naming the argument."""
     problem = _check_problem(problem)
@@ -93,7 +104,8 @@ def check_run_args(problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
     if order is not None:
         order = _check_order(order, problem.num_examples, batch_size)
         steps = int(order.idx.shape[0])
-    return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order)
+    sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol)
+    return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp)
 
 
 def _check_order(order, m, batch_size) -> Order:
@@ -113,17 +125,21 @@ def _hyper_arrays(spec: optim.Spec, dtype) -> dict:
     return {k: jnp.asarray(v, dtype) for k, v in spec.hyper.items()}
 
 
-def _plan(cfg: RunConfig, final_only: bool = False):
+def _sharpness_fields(sharp: tuple) -> dict:
+    return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol"), sharp))
+
+
+def _plan(cfg: RunConfig):
     """The engine's static configuration and the run's order source for a checked run."""
     p = cfg.problem
+    more = _sharpness_fields(cfg.sharpness)
     if cfg.batch_size is None:
-        static = engine.Static(p.loss_fn, cfg.spec.kind, None, 1, cfg.steps, final_only=final_only)
-        return static, None
+        return engine.Static(p.loss_fn, cfg.spec.kind, None, 1, cfg.steps, **more), None
     if cfg.order is not None:  # an explicit order: blocks of one step
         source = Order(*(a[:, None] for a in cfg.order))
-        return engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, 1, cfg.steps, final_only=final_only), source
+        return engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, 1, cfg.steps, **more), source
     spe = steps_per_epoch(p.num_examples, cfg.batch_size)
-    static = engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, spe, cfg.epochs, cfg.sampling, final_only)
+    static = engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, spe, cfg.epochs, cfg.sampling, **more)
     if cfg.rng == "numpy":
         o = numpy_order(cfg.seed, p.num_examples, cfg.batch_size, cfg.epochs, cfg.sampling)
         return static, Order(*(a.reshape(cfg.epochs, spe, cfg.batch_size) for a in o))
@@ -162,6 +178,9 @@ def run(
     order: Order | None = None,
     chunk: int | None = None,
     callback=None,
+    sharpness_every: int = 0,
+    sharpness_iters: int = 50,
+    sharpness_tol: float = 1e-6,
     **hyper,
 ) -> Trajectory:
     """Run ``optimizer`` on ``problem`` and return its :class:`~jaxgd.Trajectory`.
@@ -188,12 +207,18 @@ def run(
       chunk: scan about this many steps per compiled call instead of all at once (rounded up to
         whole epochs for minibatch runs), calling ``callback(steps_done, steps_total)`` after
         each chunk (for a progress bar). The result is bit for bit that of one scan.
+      sharpness_every: record the sharpness — the top eigenvalue of the full-data loss's Hessian —
+        at every step divisible by this (0: never) in ``Trajectory.sharpness``, inside the same
+        scan: Lanczos on Hessian-vector products (:func:`jaxgd.spectrum.top_eigenpairs`), at most
+        ``sharpness_iters`` of them per measurement, to a residual of ``sharpness_tol`` relative,
+        warm-started from the previous measurement's eigenvector.
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or optax's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
     ``Trajectory.diverged_at``.
     """
-    cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order)
+    cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
+                         sharpness_every, sharpness_iters, sharpness_tol)
     return run_checked(cfg, chunk=chunk, callback=callback)
 
 
@@ -241,6 +266,10 @@ def sweep(
     rng: str = "jax",
     seed=0,
     final_only: bool = False,
+    *,
+    sharpness_every: int = 0,
+    sharpness_iters: int = 50,
+    sharpness_tol: float = 1e-6,
     **hyper,
 ) -> Trajectory:
     """Run ``R`` configurations at once: the arguments of :func:`run`, but ``lr``, ``seed``, the
@@ -253,7 +282,8 @@ def sweep(
     its last entry (length 1: the final point, its loss, the last step's records), with the per-run
     ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On several JAX
     devices the runs are sharded over all of them (``R`` is padded to a multiple of the device
-    count and trimmed).
+    count and trimmed). ``sharpness_every`` records each run's sharpness curve as in :func:`run`,
+    all in the one compiled call.
     """
     problem = _check_problem(problem)
     epochs = _checks.check_int("epochs", epochs, 1)
@@ -274,6 +304,8 @@ def sweep(
     spec = optim.resolve(optimizer, float(lr_a.reshape(-1)[0]),
                          {**{k: v.reshape(-1)[0].item() for k, v in numeric.items()}, **static_h})
     batch_size = check_batch_size(problem, batch_size)
+    more = dict(final_only=final_only, **_sharpness_fields(check_sharpness(sharpness_every, sharpness_iters,
+                                                                             sharpness_tol)))
 
     per_run = {"lr": lr_a, "seed": seed_a, **numeric}
     shapes = {k: a.shape for k, a in per_run.items()} | {k: a.shape[:1] for k, (a, b) in inits.items() if b}
@@ -294,12 +326,12 @@ def sweep(
     p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
 
     if batch_size is None:
-        static = engine.Static(problem.loss_fn, spec.kind, None, 1, epochs, final_only=final_only)
+        static = engine.Static(problem.loss_fn, spec.kind, None, 1, epochs, **more)
         source = None
     else:
         m = problem.num_examples
         spe = steps_per_epoch(m, batch_size)
-        static = engine.Static(problem.loss_fn, spec.kind, batch_size, spe, epochs, sampling, final_only)
+        static = engine.Static(problem.loss_fn, spec.kind, batch_size, spe, epochs, sampling, **more)
         if rng == "jax":
             source = jax.vmap(order_key)(jnp.asarray(b["seed"].astype(np.uint32)))
         else:

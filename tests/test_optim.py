@@ -97,7 +97,7 @@ def test_adam_first_step_is_lr_times_sign():
     ("optax:tree", {}, ValueError, "no optimizer named .tree."),
     ("optax:apply_updates", {}, ValueError, "not an optimizer taking learning_rate"),
     ("optax:adam", {"bogus": 1.0}, TypeError, "rejected its arguments"),
-    ("gd", {"beta": 0.9}, TypeError, "takes no hyperparameter 'beta'"),
+    ("gd", {"beta": 0.9}, TypeError, "beta is not a hyperparameter of optimizer 'gd'"),
     ("momentum", {"beta": 1.0}, ValueError, r"beta must be a finite number in \[0.0, 1.0\)"),
     ("rmsprop", {"eps": -1.0}, ValueError, "eps must be a finite number >= 0"),
     ("adam", {"b2": float("nan")}, ValueError, "b2 must be"),
