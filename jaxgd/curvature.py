@@ -61,3 +61,20 @@ def theory(problem: Problem, at=None) -> Theory:
         beta, polyak_lr = float("nan"), float("nan")
     return Theory(H, lam, kappa, 2 / hi if hi > 0 else float("inf"),
                   2 / (lo + hi) if lo + hi > 0 else float("inf"), beta, polyak_lr, at)
+
+
+def sharpness_limit(optimizer: str, lr: float, beta: float = 0.9) -> float | None:
+    """The largest Hessian eigenvalue at which an optimizer is stable on a quadratic, or None
+    where there is no such simple bound (adaptive methods).
+
+    gd, ``θ ← θ − lr·g``: the error along eigenvalue λ is multiplied by ``1 − lr·λ``, so it is
+    stable iff ``λ < 2/lr``. Heavy-ball momentum in jaxgd's EMA form, ``v ← β·v + (1−β)·g``,
+    ``θ ← θ − lr·v``, is classic heavy ball ``θ_{t+1} = θ_t − α·g_t + β·(θ_t − θ_{t−1})`` with
+    ``α = lr·(1−β)``, whose characteristic roots on λ lie in the unit disc iff ``0 < α·λ < 2·(1+β)``
+    (for 0 ≤ β < 1): stable iff ``λ < 2·(1+β) / (lr·(1−β))``.
+    """
+    if optimizer == "gd":
+        return 2 / lr
+    if optimizer == "momentum":
+        return 2 * (1 + beta) / (lr * (1 - beta))
+    return None

@@ -32,6 +32,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "identity": lambda z: z,
 }
 TASKS = ("regression", "classification")
+LOSSES = ("xent", "mse")  # classification's loss: softmax cross-entropy, or squared error against one-hot targets
 MAX_WIDTH = 100_000  # per hidden layer, in a spec such as "mlp:32,32"
 MAX_HIDDEN_LAYERS = 1_000
 
@@ -57,7 +58,7 @@ def layer_name(i: int, num_layers: int) -> str:
     return f"layer{i:0{max(2, len(str(num_layers - 1)))}d}"
 
 
-def mlp(sizes, activation: str = "tanh", task: str = "regression") -> Model:
+def mlp(sizes, activation: str = "tanh", task: str = "regression", loss: str = "xent") -> Model:
     """A fully connected network ``sizes = (in, hidden..., out)``.
 
     Each layer computes ``h = w @ h + b`` with ``w`` of shape ``(out, in)``; ``activation``
@@ -71,7 +72,9 @@ def mlp(sizes, activation: str = "tanh", task: str = "regression") -> Model:
     ``task="regression"`` needs ``out == 1``; the loss is the squared error ``(f(x) - y)**2``
     with no 1/2 (so its mean over examples is the MSE) for a scalar ``y`` of shape ``()``.
     ``task="classification"`` needs ``out >= 2`` logits; the loss is the softmax
-    cross-entropy ``-log_softmax(f(x))[y]`` for an integer label ``y`` in ``[0, out)``.
+    cross-entropy ``-log_softmax(f(x))[y]`` for an integer label ``y`` in ``[0, out)``, or with
+    ``loss="mse"`` the squared error ``Σ_k (f(x)_k − onehot(y)_k)²`` against the one-hot target
+    (the MSE set-up of Cohen et al. 2021's edge-of-stability experiments).
 
     The result is cached: equal arguments return the same :class:`Model` and the same
     function objects, so a jitted engine that closes over them does not recompile.
@@ -85,16 +88,17 @@ def mlp(sizes, activation: str = "tanh", task: str = "regression") -> Model:
         raise ArgumentError("sizes", f"must hold at least (in, out), got {sizes!r}")
     check_choice("activation", activation, tuple(ACTIVATIONS))
     check_choice("task", task, TASKS)
+    check_choice("loss", loss, LOSSES)
     if task == "regression" and sizes[-1] != 1:
         raise ArgumentError("sizes", f"must end in 1 for task='regression' (one scalar output), got {sizes!r}")
     if task == "classification" and sizes[-1] < 2:
         raise ArgumentError("sizes", f"must end in the number of classes (>= 2) for task='classification', "
                                      f"got {sizes!r}")
-    return _mlp(sizes, activation, task)
+    return _mlp(sizes, activation, task, loss if task == "classification" else "mse")
 
 
 @functools.lru_cache(maxsize=128)
-def _mlp(sizes: tuple[int, ...], activation: str, task: str) -> Model:
+def _mlp(sizes: tuple[int, ...], activation: str, task: str, loss: str) -> Model:
     act = ACTIVATIONS[activation]
     num_layers = len(sizes) - 1
     names = [layer_name(i, num_layers) for i in range(num_layers)]
@@ -134,7 +138,10 @@ def _mlp(sizes: tuple[int, ...], activation: str, task: str) -> Model:
                 raise ValueError(f"y_i must be one class label of shape (), got shape {y_i.shape}")
             if not jnp.issubdtype(y_i.dtype, jnp.integer):
                 raise TypeError(f"y_i must be an integer class label in [0, {sizes[-1]}), got dtype {y_i.dtype}")
-            return -jax.nn.log_softmax(apply(params, x_i))[y_i]
+            out = apply(params, x_i)
+            if loss == "mse":
+                return jnp.sum(jnp.square(out - jax.nn.one_hot(y_i, sizes[-1], dtype=out.dtype)))
+            return -jax.nn.log_softmax(out)[y_i]
 
     return Model(init, apply, loss_per_example, sizes, activation, task)
 

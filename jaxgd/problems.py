@@ -15,6 +15,7 @@ wraps any JAX model given as a per-example loss, and :func:`problem` builds one 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Any, Callable
 
@@ -84,6 +85,14 @@ class Problem:
     def dtype(self):
         """The working float dtype: the data's, or JAX's default float without data."""
         return _checks.check_dtype(None) if self.data is None else self.data[0].dtype
+
+    @functools.cached_property
+    def full_loss(self) -> Callable:
+        """``params -> loss on the whole data``: one function object per problem, so jitted
+        functions that take it as a static argument (``jaxgd.planes``, ``jaxgd.spectrum``)
+        compile once per problem."""
+        loss_fn, data = self.loss_fn, self.data
+        return lambda params: loss_fn(params, data, None)
 
     def loss(self, params: Params, idx=None, mask=None) -> jax.Array:
         """Loss on the whole data (``idx`` None) or on the examples ``idx`` (shape ``(B,)``)."""

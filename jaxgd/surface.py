@@ -64,8 +64,23 @@ def _on_grid(what, loss_fn, grad_fn, rows, data, w, b):
     return jax.lax.map(row, w, batch_size=min(rows, w.shape[0]))
 
 
-def loss_surface(problem: Problem, w_values, b_values) -> jax.Array:
-    """Full-data loss on the grid: shape ``(len(w_values), len(b_values))``, ``S[i, j] = L(w_i, b_j)``."""
+def loss_surface(problem: Problem, *grid) -> jax.Array:
+    """Full-data loss on a grid: ``loss_surface(problem, w_values, b_values)`` for a two-parameter
+    problem, ``S[i, j] = L(w_i, b_j)``; or ``loss_surface(problem, plane, a, b)`` for any problem,
+    ``S[i, j] = L(origin + a_i·d1 + b_j·d2)`` with a :class:`jaxgd.planes.Plane` (evaluated in
+    bounded memory, :func:`jaxgd.planes.plane_surface`). Shape ``(len(first axis), len(second))``."""
+    from jaxgd.planes import Plane, plane_surface
+
+    if grid and isinstance(grid[0], Plane):
+        if len(grid) != 3:
+            raise ArgumentTypeError("grid", "with a plane, give loss_surface(problem, plane, a, b)")
+        if not isinstance(problem, Problem):
+            raise ArgumentTypeError("problem", f"must be a jaxgd.Problem, got {type(problem).__name__}")
+        plane, a, b = grid
+        return plane_surface(problem.full_loss, plane, _grid_axis("a", a, problem.dtype), _grid_axis("b", b, problem.dtype))
+    if len(grid) != 2:
+        raise ArgumentTypeError("grid", "give loss_surface(problem, w_values, b_values) or (problem, plane, a, b)")
+    w_values, b_values = grid
     _two_params(problem, "loss_surface")
     w = _grid_axis("w_values", w_values, problem.dtype)
     b = _grid_axis("b_values", b_values, problem.dtype)

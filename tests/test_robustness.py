@@ -36,6 +36,9 @@ FILES = {
     "afile": "keep me",
     "bad.csv": "1\n2\n",
     "small.csv": "0,1\n1,2\n2,3\n",
+    "words.csv": "f1,f2,label\n1,2,0\n3,x,1\n5,6,0\n",
+    "oneclass.csv": "f1,f2,label\n1,2,0\n3,4,0\n5,6,0\n",
+    "table.csv": "f1,f2,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n",
 }
 
 BAD = [
@@ -108,6 +111,25 @@ BAD = [
     ("report --out afile", "--out: 'afile' exists and is not a folder"),
     ("report --out /proc/jaxgd-out", "--out: cannot write to '/proc/jaxgd-out'"),
     ("report --bogus", "unrecognized arguments: --bogus"),
+    # landscape
+    ("landscape --data words.csv", "--data file 'words.csv': row 3, column 2 ('f2')"),
+    ("landscape --data table.csv --target y", "--target 'y' is not a column"),
+    ("landscape --data oneclass.csv", "one class"),
+    ("landscape --data table.csv --batch-size 10", "--batch-size must be an integer in [1, 4], got 10"),
+    ("landscape --data nope.csv", "--data file 'nope.csv' does not exist"),
+    ("landscape --data iris --target y", "--target applies to a CSV file, not to the data set 'iris'"),
+    ("landscape --model cnn:3", "--model"),
+    ("landscape --model mlp:0", "--model"),
+    ("landscape --activation swish", "--activation must be one of 'tanh'"),
+    ("landscape --loss hinge", "--loss must be one of 'xent', 'mse'"),
+    ("landscape --plane diagonal", "--plane must be one of 'pca', 'random', 'hessian'; got 'diagonal'"),
+    ("landscape --grid 1", "--grid must be an integer in [2, 4001], got 1"),
+    ("landscape --grid 100000", "--grid must be an integer in [2, 4001], got 100000"),
+    ("landscape --lr 0.1,0.2", "--lr must be one number or one per optimizer (3: gd, momentum, adam), got 2"),
+    ("landscape --lr 0.1,-1,0.1", "--lr must be a finite number > 0, got -1.0"),
+    ("landscape --sharpness-every -1", "--sharpness-every must be an integer >= 0, got -1"),
+    ("landscape --optimizers gd,bogus", "--optimizer must be one of"),
+    ("landscape --out afile", "--out: 'afile' exists and is not a folder"),
     # sweep
     ("sweep --lr-min 0", "--lr-min must be a finite number > 0, got 0.0"),
     ("sweep --lr-max nan", "--lr-max must be a finite number > 0, got nan"),

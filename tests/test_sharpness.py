@@ -72,14 +72,11 @@ def test_bad_sharpness_arguments(kw, match):
 
 def digits_mse_problem(m=500, hidden=32):
     """Cohen et al.'s set-up, small: a tanh MLP 64-32-32-10 (3,466 parameters) on 500 digits, with
-    the squared error against one-hot targets (their MSE runs; :func:`jaxgd.models.mlp` gives the model)."""
+    the squared error against one-hot targets (their MSE runs)."""
     d = load("digits")
-    model = mlp((64, hidden, hidden, 10), "tanh", "classification")
-
-    def loss(p, x_i, y_i):
-        return jnp.sum((model.apply(p, x_i) - y_i) ** 2)
-
-    return jaxgd.model_problem(loss, model.init(jax.random.key(0)), (d.x[:m], np.eye(10)[d.y[:m]]), name="digits")
+    model = mlp((64, hidden, hidden, 10), "tanh", "classification", loss="mse")
+    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:m], d.y[:m]),
+                               name="digits")
 
 
 def test_edge_of_stability():
@@ -95,3 +92,17 @@ def test_edge_of_stability():
     late = s[len(s) // 2:]
     assert np.all(np.abs(late - 2 / lr) < 0.1 * 2 / lr)  # ... then settling within 10 % of 2/lr
     assert float(t.loss[-1]) < 0.05 * float(t.loss[0]) and int(t.diverged_at) == -1
+
+
+@pytest.mark.parametrize("opt", ["gd", "momentum"])
+def test_sharpness_limits_are_where_runs_start_to_diverge(opt):
+    """On 0.1·a² + 2·b² (λmax = 4): stable just below the limit's learning rate, diverging just above.
+    For momentum (EMA form, β = 0.9) the limit 2(1+β)/(lr(1−β)) = 4 at lr = 9.5."""
+    from jaxgd.curvature import sharpness_limit
+
+    p = jaxgd.ill_conditioned()
+    lr_crit = {"gd": 0.5, "momentum": 9.5}[opt]
+    assert sharpness_limit(opt, lr_crit) == pytest.approx(4.0, rel=1e-12)
+    t = jaxgd.sweep(p, opt, lr=lr_crit * np.array([0.98, 1.02]), epochs=4000, final_only=True)
+    assert list(np.asarray(t.diverged_at) >= 0) == [False, True]
+    assert sharpness_limit("adam", 0.1) is None

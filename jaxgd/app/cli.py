@@ -4,6 +4,7 @@
 ``jaxgd run``       one optimizer run (``--json PATH`` or ``-`` for the whole trajectory)
 ``jaxgd sweep``     final loss against learning rate, one compiled call per optimizer
 ``jaxgd grads``     jax.grad against the notebook's analytic gradient over the grid
+``jaxgd landscape`` a real model's loss landscape on a plane through parameter space, with sharpness
 ``jaxgd notebook``  the notebook's printed numbers, and every optimizer × sampling mode
 
 Bad arguments exit with status 2 and one line on stderr; nothing is written to stdout.
@@ -23,6 +24,8 @@ FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the 
     "noise": "--noise", "dtype": "--dtype", "optimizers": "--optimizers", "grid": "--grid",
     "data_seed": "--data-seed", "out": "--out", "data": "--data", "problem": "--problem",
     "schedule": "--schedule", "decay_rate": "--decay-rate", "config": "--config", "warmup": "--warmup", "final_fraction": "--final-fraction", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
+    "target": "--target", "task": "--task", "spec": "--model", "activation": "--activation", "plane": "--plane",
+    "sharpness_every": "--sharpness-every", "loss": "--loss",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -135,6 +138,30 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-png", dest="png", action="store_false", help="skip sweep.png")
     _add_common(sw)
 
+    ls = sub.add_parser("landscape", help="a real model's loss landscape on a plane, with the paths and sharpness")
+    ls.add_argument("--data", default="digits", metavar="NAME|FILE.csv",
+                    help="digits (default), iris, diabetes, breast_cancer (scikit-learn's), or a CSV of numeric "
+                         "features and a target")
+    ls.add_argument("--target", default=None, help="the CSV's target column (default: its last column)")
+    ls.add_argument("--task", default=None, help="regression or classification (default: inferred from the target)")
+    ls.add_argument("--model", default="mlp:32", help="mlp:H1,H2,... hidden widths (default mlp:32)")
+    ls.add_argument("--activation", default="tanh", help="tanh (default), relu, gelu, sigmoid, softplus, identity")
+    ls.add_argument("--loss", default="xent", help="classification's loss: xent (softmax cross-entropy, default) or "
+                                                   "mse (squared error against one-hot targets)")
+    ls.add_argument("--optimizers", default="gd,momentum,adam", help="comma list (default gd,momentum,adam)")
+    ls.add_argument("--lr", default="0.5,0.5,0.01", help="one learning rate, or one per optimizer, comma-separated "
+                                                          "(default 0.5,0.5,0.01)")
+    ls.add_argument("--epochs", type=int, default=100, help="passes over the data (default 100)")
+    ls.add_argument("--batch-size", type=int, default=None, help="omit for full batch")
+    ls.add_argument("--plane", default="pca", help="pca (default), random (filter-normalised) or hessian")
+    ls.add_argument("--grid", type=int, default=51, help="points per axis of the plane (default 51)")
+    ls.add_argument("--sharpness-every", type=int, default=10, help="measure the sharpness every k steps; 0: never "
+                                                                    "(default 10)")
+    ls.add_argument("--seed", type=int, default=0, help="seed of the model's init, the sample order and the plane")
+    ls.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
+    ls.add_argument("--out", default="out", help="output folder (default out/): landscape.html, .json, .npz, PNGs")
+    ls.add_argument("--no-png", dest="png", action="store_false", help="skip the PNGs")
+
     n = sub.add_parser("notebook", help="the notebook's numbers, and every optimizer × sampling mode")
     n.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     return parser
@@ -172,7 +199,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cmds = {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook, "report": _cmd_report,
-            "sweep": _cmd_sweep}
+            "sweep": _cmd_sweep, "landscape": _cmd_landscape}
     try:
         if args.command != "report":  # the report reads its dtype from the config file too
             _setup_dtype(args.dtype)
@@ -432,6 +459,63 @@ def _cmd_sweep(parser, args) -> int:
     print(f"wrote {args.out}/sweep.json, sweep.html" + (", sweep.png" if args.png else "")
           + f" in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _cmd_landscape(parser, args) -> int:
+    import time
+
+    from jaxgd.app import landscape
+
+    t0 = time.perf_counter()
+    cfg = landscape.LandscapeConfig(**{f.name: getattr(args, f.name) for f in
+                                       __import__("dataclasses").fields(landscape.LandscapeConfig)})
+    plan = landscape.check(cfg)
+    _check_out_dir(parser, plan.config.out)
+    bar = _stage_bar()
+    data = landscape.compute(plan, progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    files = landscape.write(data, plan.config.out, png=plan.config.png)
+    m = data.meta
+    print(f"jaxgd landscape: {plan.config.model} ({m['num_params']:,} parameters) on {plan.dataset.name} "
+          f"({m['num_examples']} examples, {m['task']}), {plan.config.plane} plane, {plan.config.grid}² grid, "
+          f"on {m['device']} ({plan.config.dtype})")
+    if data.explained is not None:
+        print(f"  PCA: the plane explains {100 * data.explained[0]:.1f} % + {100 * data.explained[1]:.1f} % of the "
+              f"paths' variance (a random walk: {100 * data.random_walk_explained[0]:.1f} % + "
+              f"{100 * data.random_walk_explained[1]:.1f} %)")
+    for opt, r in landscape.summary(data).items():
+        state = "" if r["diverged_at"] is None else f", diverged at step {r['diverged_at']}"
+        lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
+        sharp = "" if r["final_sharpness"] is None else f", sharpness {r['final_sharpness']:.4g}{lim}"
+        gap = "—" if r["max_loss_gap"] is None else f"{r['max_loss_gap']:.3g}"
+        print(f"  {opt:<10} {r['steps']} steps, final loss {r['final_loss']:.4g}{state}{sharp}; "
+              f"largest gap to the projection {gap}")
+    print(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _stage_bar():
+    """A tqdm bar per stage (training each optimizer, the grid), only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    class Bar:
+        def __init__(self):
+            self.stage, self.t = None, None
+
+        def update(self, stage, done, total):
+            if stage != self.stage:
+                self.close()
+                self.stage, self.t = stage, tqdm(total=total, desc=stage, leave=False)
+            self.t.update(done - self.t.n)
+
+        def close(self):
+            if self.t is not None:
+                self.t.close()
+
+    return Bar()
 
 
 def entry() -> None:

@@ -1,0 +1,295 @@
+"""Planes through parameter space: the loss landscape of a real model seen in two dimensions.
+
+A :class:`Plane` is ``origin + a·d1 + b·d2`` with ``origin``, ``d1``, ``d2`` pytrees like the
+model's parameters; ``f(params) -> scalar`` is the loss. Vectors are compared, normed and projected
+as flat vectors (``jax.flatten_util.ravel_pytree`` order, ``n`` numbers).
+
+Directions come from
+- :func:`random_plane`: Gaussian, filter-normalised — Li, Xu, Taylor, Studer & Goldstein (2018),
+  "Visualizing the Loss Landscape of Neural Nets" (NeurIPS);
+- :func:`pca_plane`: the top principal components of an optimiser path (Li et al. 2018, §7), with
+  the same statistic for a Gaussian random walk as a baseline — Antognini & Sohl-Dickstein (2018),
+  "PCA of high dimensional random walks with comparison to neural network training" (NeurIPS);
+- :func:`hessian_plane`: the top two Hessian eigenvectors (:mod:`jaxgd.spectrum`).
+
+:func:`plane_surface` evaluates the loss on a grid in bounded memory, :func:`interpolate` along a
+segment (Goodfellow, Vinyals & Saxe 2015, "Qualitatively characterizing neural network
+optimization problems"), and :func:`project` puts a path's points into plane coordinates.
+Weight matrices are taken as ``(out, in)``: a *row* (leading-axis slice) is one neuron / filter.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+from jax.flatten_util import ravel_pytree
+import jax.numpy as jnp
+
+from jaxgd.spectrum import top_eigenpairs
+
+PyTree = Any
+Loss = Callable[[PyTree], jax.Array]
+
+# Numbers held at once by the grid evaluators: (points evaluated together) × (parameters).
+# 2**22 float64 = 32 MiB of parameter copies; the loss's own activations scale with it too.
+MAX_ELEMENTS = 2**22
+
+
+class Plane(NamedTuple):
+    """The points ``origin + a·d1 + b·d2``; each field a pytree like the parameters."""
+
+    origin: PyTree
+    d1: PyTree
+    d2: PyTree
+
+
+def _num_params(tree: PyTree) -> int:
+    return sum(int(jnp.size(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _map_points(fn: Callable, xs: PyTree, n: int, max_elements: int):
+    """``vmap(fn)`` over the leading axis of ``xs`` in batches of ``max(1, max_elements // n)``
+    points (``lax.map``; a ragged last batch is one more vmap), so at most ``max_elements``
+    parameter numbers are held at once when each point makes ``n`` of them."""
+    count = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    batch = max(1, max_elements // max(n, 1))
+    return jax.vmap(fn)(xs) if batch >= count else jax.lax.map(fn, xs, batch_size=batch)
+
+
+def _axis(name: str, v, dtype) -> jax.Array:
+    v = jnp.asarray(v)
+    if v.ndim != 1 or v.shape[0] == 0:
+        raise ValueError(f"{name}: must be a non-empty 1-D array, got shape {v.shape}")
+    return v.astype(dtype)
+
+
+def _float_dtype(tree: PyTree):
+    """The leaves' common dtype (weak types ignored), or the default float if not floating."""
+    dtype = jnp.result_type(*(jnp.asarray(leaf).dtype for leaf in jax.tree_util.tree_leaves(tree)))
+    return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
+
+
+@partial(jax.jit, static_argnames=("f", "max_elements"))
+def _surface(f, plane, a, b, max_elements):
+    A, B = a.shape[0], b.shape[0]
+    point = lambda ab: f(jax.tree_util.tree_map(lambda o, u, v: o + ab[0] * u + ab[1] * v, *plane))
+    grid = (jnp.repeat(a, B), jnp.tile(b, A))  # row-major: point i·B + j is (a[i], b[j])
+    return _map_points(point, grid, _num_params(plane.origin), max_elements).reshape(A, B)
+
+
+def plane_surface(f: Loss, plane: Plane, a, b, *, max_elements: int = MAX_ELEMENTS) -> jax.Array:
+    """The loss on a grid of the plane: ``S[i, j] = f(origin + a[i]·d1 + b[j]·d2)``.
+
+    ``a`` ``(A,)``, ``b`` ``(B,)``; returns ``(A, B)`` — rows follow ``d1`` (plot ``z=S.T`` with
+    ``x=a, y=b`` in plotly). The ``A·B`` points are evaluated by ``vmap`` in ``lax.map`` batches of
+    ``max(1, max_elements // n)`` points, ``n`` = number of parameters: whole rows when they fit,
+    pieces of a row when one does not, never the whole grid × parameters. Jitted, ``f`` and
+    ``max_elements`` static: pass the same ``f`` object to reuse the compilation.
+    """
+    dtype = _float_dtype(plane.origin)
+    return _surface(f, plane, _axis("a", a, dtype), _axis("b", b, dtype), max_elements)
+
+
+def _rescaled(d: jax.Array, p: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """``d`` with each slice over ``axes`` scaled to the Frobenius norm of the same slice of ``p``."""
+    norm = lambda x: jnp.sqrt(jnp.sum(x * x, axis=axes, keepdims=True))
+    dn = norm(d)
+    return d * jnp.where(dn > 0, norm(p) / jnp.where(dn > 0, dn, 1), 0)
+
+
+def _direction(params: PyTree, key: jax.Array, normalize: str | None, keep_biases: bool) -> PyTree:
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    out = []
+    for i, p in enumerate(leaves):
+        p = jnp.asarray(p)
+        d = jax.random.normal(jax.random.fold_in(key, i), p.shape, _float_dtype(p))
+        if normalize is not None:
+            if p.ndim <= 1:
+                d = p.astype(d.dtype) if keep_biases else jnp.zeros_like(d)
+            elif normalize == "filter":
+                d = _rescaled(d, p, tuple(range(1, p.ndim)))
+            else:
+                d = _rescaled(d, p, tuple(range(p.ndim)))
+        out.append(d)
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def random_plane(params: PyTree, key: jax.Array, normalize: str | None = "filter",
+                 keep_biases: bool = False) -> Plane:
+    """A plane through ``params`` along two Gaussian directions (keys ``split(key)``; leaf ``i`` of
+    a direction uses ``fold_in(its key, i)``).
+
+    ``normalize`` (Li et al. 2018, §4):
+    - ``"filter"``: in each leaf with ``ndim ≥ 2``, every row ``d[i]`` (leading-axis slice: a
+      neuron of an ``(out, in)`` matrix, a filter of ``(out, in, h, w)``) is rescaled to
+      ``‖params[i]‖`` (Frobenius);
+    - ``"layer"``: each leaf with ``ndim ≥ 2`` is rescaled to the leaf's norm;
+    - ``None``: raw standard Gaussian in every leaf.
+    With ``"filter"``/``"layer"``, leaves with ``ndim ≤ 1`` (biases, scalars) are zero, or with
+    ``keep_biases=True`` a copy of ``params`` (as Li et al.'s ``net_plotter`` does). Zero rows of
+    ``params`` give zero rows of ``d``. Returns ``Plane(params, d1, d2)``.
+    """
+    if normalize not in ("filter", "layer", None):
+        raise ValueError(f"normalize: must be 'filter', 'layer' or None, got {normalize!r}")
+    if keep_biases and normalize is None:
+        raise ValueError("keep_biases: applies only with normalize='filter' or 'layer'")
+    return Plane(params, *_directions(params, key, normalize, keep_biases))
+
+
+@partial(jax.jit, static_argnames=("normalize", "keep_biases"))
+def _directions(params, key, normalize, keep_biases):
+    k1, k2 = jax.random.split(key)
+    return _direction(params, k1, normalize, keep_biases), _direction(params, k2, normalize, keep_biases)
+
+
+class PCAPlane(NamedTuple):
+    """What :func:`pca_plane` returns."""
+
+    plane: Plane  # origin = the final point; d1, d2 unit (flattened), orthogonal
+    explained: jax.Array  # (2,) variance ratios of the two components
+    random_walk_explained: jax.Array  # (2,) the same for a Gaussian random walk of the path's shape
+
+
+def _centred(X: jax.Array, center: str) -> jax.Array:
+    """The rows of ``X`` ``(P, n)`` less their mean (``"mean"``) or less the last row (``"final"``)."""
+    return X - (jnp.mean(X, axis=0, keepdims=True) if center == "mean" else X[-1:])
+
+
+def _top_components(D: jax.Array):
+    """Thin SVD of ``D`` ``(P, n)`` through its ``(P, P)`` Gram matrix (``P ≪ n``: never ``n × n``):
+    the top two squared singular values ``(2,)``, their sum over all of them, and the top two
+    right singular vectors ``(2, n)``, orthonormalised (Gram-Schmidt; so ``v2`` is still a unit
+    vector ⟂ ``v1`` when ``D`` has rank 1 — then it is arbitrary and its ratio is 0)."""
+    G = D @ D.T
+    power, U = jnp.linalg.eigh((G + G.T) / 2)  # ascending
+    v1, v2 = U[:, ::-1][:, :2].T @ D
+    unit = lambda v: v / jnp.maximum(jnp.linalg.norm(v), jnp.finfo(v.dtype).tiny)
+    v1 = unit(v1)
+    v2 = unit(v2 - (v2 @ v1) * v1)
+    return power[::-1][:2], jnp.trace(G), jnp.stack([v1, v2])
+
+
+def _random_walk(key: jax.Array, steps: int, dim: int, dtype) -> jax.Array:
+    """``(steps+1, min(steps, dim))`` points, from 0, of a walk whose Gram matrix ``X Xᵀ`` has the
+    distribution of a ``dim``-dimensional walk with standard-normal steps: for ``dim ≥ steps`` the
+    steps ``Z`` ``(steps, dim)`` only enter through ``Z Zᵀ ~ Wishart(dim, I)``, drawn by Bartlett's
+    decomposition ``A Aᵀ`` (``A`` lower triangular, ``A_ii² ~ χ²(dim − i)``, ``A_ij ~ N(0, 1)``), so
+    the rows of ``A`` serve as the steps — ``O(steps²)`` memory for any ``dim``."""
+    kz, kc = jax.random.split(key)
+    if dim < steps:
+        Z = jax.random.normal(kz, (steps, dim), dtype)
+    else:
+        chi2 = jax.random.chisquare(kc, dim - jnp.arange(steps, dtype=dtype), dtype=dtype)
+        Z = jnp.tril(jax.random.normal(kz, (steps, steps), dtype), -1) + jnp.diag(jnp.sqrt(chi2))
+    return jnp.concatenate([jnp.zeros((1, Z.shape[1]), dtype), jnp.cumsum(Z, axis=0)])
+
+
+@partial(jax.jit, static_argnames=("center",))
+def _pca(path, key, center):
+    X = jax.vmap(lambda p: ravel_pytree(p)[0])(path)
+    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda leaf: leaf[-1], path))
+    points, n = X.shape
+    power, total, V = _top_components(_centred(X, center))
+    V = V * jnp.where(V @ (X[0] - X[-1]) < 0, -1, 1).astype(X.dtype)[:, None]
+    walk, walk_total, _ = _top_components(_centred(_random_walk(key, points - 1, n, X.dtype), center))
+    return PCAPlane(Plane(unravel(X[-1]), unravel(V[0]), unravel(V[1])), power / total, walk / walk_total)
+
+
+def pca_plane(path: PyTree, *, key: jax.Array | None = None, center: str = "mean") -> PCAPlane:
+    """The plane of the top two principal directions of an optimiser path (Li et al. 2018, §7).
+
+    ``path``: a pytree like the parameters whose leaves have a leading axis of ``T+1`` points
+    (``T ≥ 2``), e.g. a ``lax.scan`` trajectory with the start prepended. The points are
+    flattened to ``X`` ``(T+1, n)`` and centred to ``D``; the directions are the top right
+    singular vectors of ``D``, from the ``(T+1, T+1)`` Gram matrix ``D Dᵀ`` (never ``n × n``;
+    subsample long paths). ``center="mean"`` (default) is PCA proper: Li et al.'s code applies
+    ``sklearn.decomposition.PCA``, which mean-centres, to ``θ_i − θ_final``, so the final point
+    only fixes the origin; it is also Antognini & Sohl-Dickstein's (2018) statistic.
+    ``center="final"`` takes ``θ_i − θ_final`` uncentred. The origin is the final point; ``d1``,
+    ``d2`` are unit, orthogonal, signed so the first point has coordinates ≥ 0.
+
+    ``explained`` ``(2,)``: ``s_i² / Σ s²``. ``random_walk_explained`` ``(2,)``: the same for one
+    simulated Gaussian random walk with ``T`` steps in ``n`` dimensions, centred the same way
+    (``key``, default ``jax.random.key(0)``); for ``n ≫ T ≫ 1`` its first ratio is near
+    ``6/π² ≈ 0.61`` with ``"mean"`` (Antognini & Sohl-Dickstein) and ``8/π² ≈ 0.81`` with
+    ``"final"``, and it fluctuates by a few hundredths between keys. A path whose ratios resemble
+    the walk's shows no more structure than noise.
+    """
+    if center not in ("mean", "final"):
+        raise ValueError(f"center: must be 'mean' or 'final', got {center!r}")
+    leaves = jax.tree_util.tree_leaves(path)
+    points = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else 0 for leaf in leaves}
+    n = sum(int(jnp.size(leaf)) for leaf in leaves) // max(min(points), 1) if leaves else 0
+    if len(points) != 1 or min(points) < 3 or n < 2:
+        raise ValueError(f"path: needs leaves with one leading axis of at least 3 points, and at "
+                         f"least 2 parameters, got leading axes {sorted(points)} and {n} parameters")
+    return _pca(path, jax.random.key(0) if key is None else key, center)
+
+
+def hessian_plane(f: Loss, params: PyTree, key: jax.Array, *, max_iter: int = 100,
+                  tol: float = 1e-6) -> Plane:
+    """``Plane(params, v1, v2)`` along the top two Hessian eigenvectors of ``f`` at ``params``
+    (algebraically largest eigenvalues; unit norm flattened; signs arbitrary), by
+    :func:`jaxgd.spectrum.top_eigenpairs` with ``k=2``, ``max_iter`` and ``tol``, from a Gaussian
+    start drawn with ``key``. Jitted with ``f`` and ``max_iter`` static."""
+    return Plane(params, *_hessian_directions(f, params, key, max_iter, tol))
+
+
+@partial(jax.jit, static_argnames=("f", "max_iter"))
+def _hessian_directions(f, params, key, max_iter, tol):
+    x, _ = ravel_pytree(params)
+    v0 = jax.random.normal(key, x.shape, x.dtype)
+    vecs = top_eigenpairs(f, params, v0, k=2, max_iter=max_iter, tol=tol).eigenvectors
+    return tuple(jax.tree_util.tree_map(lambda leaf: leaf[i], vecs) for i in range(2))
+
+
+@partial(jax.jit, static_argnames=("f", "max_elements"))
+def _interpolate(f, p0, p1, t, max_elements):
+    point = lambda ti: f(jax.tree_util.tree_map(lambda u, v: (1 - ti) * u + ti * v, p0, p1))
+    return _map_points(point, t, _num_params(p0), max_elements)
+
+
+def interpolate(f: Loss, p0: PyTree, p1: PyTree, t, *, max_elements: int = MAX_ELEMENTS) -> jax.Array:
+    """Losses along the segment: ``out[i] = f((1 − t[i])·p0 + t[i]·p1)``, shape ``(len(t),)``
+    (``t = 0`` is ``p0``, ``t = 1`` is ``p1``; values outside [0, 1] extrapolate). Batched like
+    :func:`plane_surface`; jitted with ``f`` static."""
+    return _interpolate(f, p0, p1, _axis("t", t, _float_dtype(p0)), max_elements)
+
+
+class Projection(NamedTuple):
+    """A path seen from a plane; every field ``(T+1,)``."""
+
+    a: jax.Array  # coordinate along d1 of the least-squares projection of point − origin
+    b: jax.Array  # coordinate along d2
+    loss: jax.Array  # f(point)
+    projected_loss: jax.Array  # f(origin + a·d1 + b·d2)
+    distance: jax.Array  # ‖point − (origin + a·d1 + b·d2)‖ (flattened), distance to the plane
+
+
+@partial(jax.jit, static_argnames=("f", "max_elements"))
+def _project(plane, path, f, max_elements):
+    o, unravel = ravel_pytree(plane.origin)
+    D = jnp.stack([ravel_pytree(plane.d1)[0], ravel_pytree(plane.d2)[0]], axis=1)  # (n, 2)
+    Q, R = jnp.linalg.qr(D)  # thin; R (2, 2) invertible iff d1, d2 are independent
+
+    def one(p):
+        x = ravel_pytree(p)[0]
+        c = Q.T @ (x - o)
+        ab = jax.scipy.linalg.solve_triangular(R, c)
+        y = o + Q @ c  # = o + a·d1 + b·d2
+        return ab[0], ab[1], f(p), f(unravel(y)), jnp.linalg.norm(x - y)
+
+    return Projection(*_map_points(one, path, 3 * o.shape[0], max_elements))
+
+
+def project(plane: Plane, path: PyTree, f: Loss, *, max_elements: int = MAX_ELEMENTS) -> Projection:
+    """Each point of ``path`` (leaves with a leading axis of ``T+1`` points) in plane coordinates.
+
+    ``(a, b)`` minimise ``‖point − origin − a·d1 − b·d2‖`` (``d1``, ``d2`` need not be orthogonal
+    or unit, only independent), computed from a thin QR of ``[d1 d2]`` — the same solution as the
+    2×2 normal equations, without squaring their condition number. Returns :class:`Projection`
+    of ``(T+1,)`` arrays. Batched like :func:`plane_surface`; jitted with ``f`` static.
+    """
+    return _project(plane, path, f, max_elements)

@@ -1,0 +1,95 @@
+"""``jaxgd landscape`` and ``loss_surface`` on a plane: a real model's landscape, its files, and
+that what is drawn is what was computed. (Bad invocations are in test_robustness.py's table.)"""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import planes
+from jaxgd.app import landscape
+
+SMALL = dict(data="iris", model="mlp:6", optimizers=("gd", "adam"), lr=(0.5, 0.02), epochs=40, grid=9,
+             sharpness_every=8)
+
+
+@pytest.fixture(scope="module", params=["pca", "random", "hessian"])
+def computed(request):
+    plan = landscape.check(landscape.LandscapeConfig(plane=request.param, **SMALL))
+    return landscape.compute(plan)
+
+
+def test_the_grid_is_the_loss_on_the_plane(computed):
+    d = computed
+    f = d.plan.problem.full_loss
+    S = np.asarray(d.surface)
+    assert S.shape == (9, 9)
+    for i, j in ((0, 0), (3, 7), (8, 2)):
+        point = jax.tree.map(lambda o, u, v: o + d.a[i] * u + d.b[j] * v, *d.plane)
+        np.testing.assert_allclose(S[i, j], float(f(point)), rtol=1e-10)
+
+
+def test_paths_are_projected_honestly(computed):
+    d = computed
+    f = d.plan.problem.full_loss
+    for opt, t in d.trajectories.items():
+        p = d.projections[opt]
+        assert p.a.shape == t.loss.shape
+        np.testing.assert_allclose(p.loss, t.loss, rtol=1e-10)  # the true loss at each actual point
+        k = len(t.loss) // 2
+        point = jax.tree.map(lambda a: jnp.asarray(a[k]), t.params)
+        on_plane = jax.tree.map(lambda o, u, v: o + p.a[k] * u + p.b[k] * v, *d.plane)
+        np.testing.assert_allclose(p.projected_loss[k], float(f(on_plane)), rtol=1e-10)
+        gap = jnp.sqrt(sum(jnp.sum((x - y) ** 2) for x, y in zip(jax.tree.leaves(point), jax.tree.leaves(on_plane))))
+        np.testing.assert_allclose(p.distance[k], float(gap), rtol=1e-8, atol=1e-12)
+    end = jax.tree.map(lambda a: a[-1], d.trajectories["gd"].params)  # the plane passes through gd's end
+    np.testing.assert_allclose(d.projections["gd"].distance[-1], 0, atol=1e-9 * (1 + np.sqrt(sum(
+        np.sum(np.square(v)) for v in jax.tree.leaves(end)))))
+
+
+def test_pca_ratios_and_interpolation(computed):
+    d = computed
+    if d.plan.config.plane == "pca":
+        assert 0 < d.explained[1] <= d.explained[0] and d.explained.sum() <= 1 + 1e-12
+        assert 0.4 < d.random_walk_explained[0] < 0.9
+    else:
+        assert d.explained is None
+    start = d.plan.problem.init
+    for opt, t in d.trajectories.items():
+        v = d.interpolation[opt]
+        i0, i1 = np.argmin(np.abs(d.t)), np.argmin(np.abs(d.t - 1))
+        np.testing.assert_allclose(v[i0], float(d.plan.problem.full_loss(start)), rtol=1e-10)
+        np.testing.assert_allclose(v[i1], t.loss[-1], rtol=1e-10)
+
+
+def test_loss_surface_takes_a_plane():
+    """For two parameters, the identity plane gives today's loss_surface (to the last bit or one
+    rounding: the two programs sum the 51 squared errors in different orders)."""
+    p = jaxgd.notebook()
+    w, b = np.linspace(-8, 8, 7), np.linspace(-3, 5, 5)
+    ident = planes.Plane(jaxgd.Params(0.0, 0.0), jaxgd.Params(1.0, 0.0), jaxgd.Params(0.0, 1.0))
+    np.testing.assert_allclose(np.asarray(jaxgd.loss_surface(p, ident, w, b)), np.asarray(jaxgd.loss_surface(p, w, b)),
+                               rtol=4e-16, atol=0)
+
+
+def test_cli_writes_the_page_and_files(tmp_path, cli):
+    out = tmp_path / "out"
+    code, stdout, err = cli(["landscape", "--data", "iris", "--model", "mlp:6", "--optimizers", "gd,adam",
+                             "--lr", "0.5,0.02", "--epochs", "30", "--grid", "9", "--sharpness-every", "5",
+                             "--out", out])
+    assert code == 0, err
+    assert "jaxgd landscape: mlp:6" in stdout and "PCA: the plane explains" in stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["landscape-contour.png", "landscape-interpolation.png", "landscape-sharpness.png",
+                     "landscape.html", "landscape.json", "landscape.npz"]
+    doc = json.loads((out / "landscape.json").read_text())
+    assert doc["config"]["lr"] == [0.5, 0.02] and doc["plane"]["kind"] == "pca"
+    assert doc["runs"]["gd"]["stability_limit"] == 4.0 and doc["runs"]["adam"]["stability_limit"] is None
+    with np.load(out / "landscape.npz") as z:
+        assert z["surface"].shape == (9, 9) and z["gd/sharpness"].shape == (30,)
+    html = (out / "landscape.html").read_text()
+    assert "<script" in html and "https://" not in html.split("<body>")[1]  # offline
+    assert 'id="sharpness"' in html and 'id="variance"' in html and "Largest gap" in html
