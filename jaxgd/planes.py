@@ -35,6 +35,10 @@ Loss = Callable[[PyTree], jax.Array]
 # Numbers held at once by the grid evaluators: (points evaluated together) × (parameters).
 # 2**22 float64 = 32 MiB of parameter copies; the loss's own activations scale with it too.
 MAX_ELEMENTS = 2**22
+# On a CPU, batches of a few dozen points run fastest: a 101² plane of a 1,060-parameter MLP on 512
+# examples took 0.54 s in batches of 61 points and 0.89 s in batches of 3,956 (2 cores, float64),
+# whose activations no longer fit in cache. Accelerators get the memory bound alone.
+CPU_POINTS = 64
 
 
 class Plane(NamedTuple):
@@ -51,10 +55,13 @@ def _num_params(tree: PyTree) -> int:
 
 def _map_points(fn: Callable, xs: PyTree, n: int, max_elements: int):
     """``vmap(fn)`` over the leading axis of ``xs`` in batches of ``max(1, max_elements // n)``
-    points (``lax.map``; a ragged last batch is one more vmap), so at most ``max_elements``
-    parameter numbers are held at once when each point makes ``n`` of them."""
+    points (at most :data:`CPU_POINTS` on a CPU; ``lax.map``, a ragged last batch is one more
+    vmap), so at most ``max_elements`` parameter numbers are held at once when each point makes
+    ``n`` of them."""
     count = jax.tree_util.tree_leaves(xs)[0].shape[0]
     batch = max(1, max_elements // max(n, 1))
+    if jax.default_backend() == "cpu":
+        batch = min(batch, CPU_POINTS)
     return jax.vmap(fn)(xs) if batch >= count else jax.lax.map(fn, xs, batch_size=batch)
 
 

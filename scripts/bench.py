@@ -349,6 +349,68 @@ def end_to_end_cases(quick):
     return rows
 
 
+# ----------------------------------------------------------------------------- landscapes of real models
+
+
+def landscape_cases(quick):
+    """A 101² plane of a ~1k-parameter MLP on 512 examples (vmapped grid vs a Python loop of jitted
+    single-point evaluations, the PyTorch tools' approach), and sharpness every step on the
+    edge-of-stability run: its cost, and HVPs per measurement warm- against cold-started."""
+    from jaxgd import planes, spectrum
+    from jaxgd.datasets import load
+    from jaxgd.models import mlp
+
+    d = load("digits")
+    model = mlp((64, 14, 10), "tanh", "classification")  # 64·14 + 14 + 14·10 + 10 = 1,060 parameters
+    prob = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:512], d.y[:512]))
+    f = prob.full_loss
+    plane = planes.random_plane(prob.init, jax.random.key(1))
+    g = np.linspace(-1, 1, 101)
+    jx = lambda: block(planes.plane_surface(f, plane, g, g))
+    comp = first_call(jx)
+    t_j = median_time(jx, repeat=3)
+    point = jax.jit(lambda a, b: f(jax.tree.map(lambda o, u, v: o + a * u + b * v, *plane)))
+    block(point(0.0, 0.0))
+    sub = 10 if quick else 25  # loop over `sub` rows, scaled to all 101
+
+    def loop():
+        for a in g[:sub]:
+            for b in g:
+                point(a, b).block_until_ready()
+
+    t_loop = median_time(loop, repeat=1) * len(g) / sub
+    rows = [dict(case=f"101² plane, {prob.num_params:,}-parameter MLP on 512 examples",
+                 peer=f"Python loop of jitted point evaluations (×{len(g) / sub:.1f} from {sub} rows)",
+                 peer_s=t_loop, jaxgd_s=t_j, compile_s=comp, target=10.0)]
+
+    # the edge-of-stability run of tests/test_sharpness.py (gd at lr 0.15 on 500 digits, MSE), 1,000 steps
+    eos_model = mlp((64, 32, 32, 10), "tanh", "classification", loss="mse")
+    eos = jaxgd.model_problem(eos_model.loss_per_example, eos_model.init(jax.random.key(0)), (d.x[:500], d.y[:500]))
+    steps, tol = (300 if quick else 1000), 1e-6
+    plain = lambda: block(jaxgd.run(eos, "gd", lr=0.15, epochs=steps).loss)
+    sharp = lambda: block(jaxgd.run(eos, "gd", lr=0.15, epochs=steps, sharpness_every=1, sharpness_tol=tol).loss)
+    first_call(plain)
+    comp = first_call(sharp)
+    t_plain, t_sharp = median_time(plain, repeat=3), median_time(sharp, repeat=1)
+    t = jaxgd.run(eos, "gd", lr=0.15, epochs=steps, sharpness_every=1, sharpness_tol=tol)
+    warm = float(np.mean(np.asarray(t.sharpness_hvps)))
+    cold_fn = jax.jit(lambda p: spectrum.top_eigenpairs(eos.full_loss, p, jax.tree.map(jnp.zeros_like, p), k=1,
+                                                        max_iter=50, tol=tol).num_hvps)
+    at = range(0, steps, 25)
+    cold = float(np.mean([int(cold_fn(jax.tree.map(lambda a, k=k: a[k], t.params))) for k in at]))
+    warm_at = float(np.mean(np.asarray(t.sharpness_hvps)[list(at)]))
+    rows.append(dict(case=f"{steps:,}-step gd run with sharpness every step ({eos.num_params:,} parameters, 500 "
+                          "examples)", peer="the same run without sharpness", peer_s=t_plain, jaxgd_s=t_sharp,
+                     compile_s=comp, note=(f"sharpness every step costs {t_sharp / t_plain:.1f}× the plain run; "
+                                           f"{warm:.1f} Hessian-vector products per measurement on average "
+                                           f"(Lanczos, residual ≤ {tol:g}·λ, warm-started)")))
+    rows.append(dict(case="HVPs per sharpness measurement: warm start against cold", peer="cold start (zero v0)",
+                     peer_s=cold, jaxgd_s=warm_at, compile_s=None, target=2.0, count=True,
+                     note=(f"at every 25th step of that run, tol {tol:g}: cold {cold:.1f}, warm {warm_at:.1f} HVPs "
+                           "(cold/warm is the ratio)")))
+    return rows
+
+
 # ----------------------------------------------------------------------------- output
 
 
@@ -358,9 +420,11 @@ def ratio(r):
     return r["peer_s"] / r["jaxgd_s"]
 
 
-def fmt_s(v):
+def fmt_s(v, count=False):
     if v is None:
         return "—"
+    if count:
+        return f"{v:.1f} HVPs"
     return f"{v * 1e3:.2f} ms" if v < 1 else f"{v:.2f} s"
 
 
@@ -385,7 +449,8 @@ def markdown(rows, meta) -> str:
             qs = "—" if q is None else f"{q:,.1f}×"
             tgt = f"≥ {r['target']:g}×" if r.get("target") else ""
             met = "" if not r.get("target") or q is None else ("yes" if q >= r["target"] else "no")
-        lines.append(f"| {r['case']} | {r.get('peer') or '—'} | {fmt_s(r.get('peer_s'))} | {fmt_s(r['jaxgd_s'])} | "
+        c = r.get("count", False)
+        lines.append(f"| {r['case']} | {r.get('peer') or '—'} | {fmt_s(r.get('peer_s'), c)} | {fmt_s(r['jaxgd_s'], c)} | "
                      f"{fmt_s(r.get('compile_s'))} | {qs} | {tgt} | {met} |")
     notes = [f"- {r['case']}: {r['note']}" for r in rows if r.get("note")]
     if notes:
@@ -410,7 +475,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     rows = []
     for name, fn in (("surface", surface_cases), ("long run", long_run_cases), ("report runs", report_runs_cases),
-                     ("sweep", sweep_cases), ("end to end", end_to_end_cases)):
+                     ("sweep", sweep_cases), ("landscapes", landscape_cases), ("end to end", end_to_end_cases)):
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         new = fn(args.quick)
         for r in new:

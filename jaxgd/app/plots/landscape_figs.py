@@ -65,12 +65,14 @@ def contour(data):
                                  marker=dict(symbol="x", size=12, color=c, line=dict(width=1, color="white")),
                                  hovertemplate=f"{opt}: end<extra></extra>"))
     fig.update_layout(
-        title="Loss on the plane, with each path's projection (○ start, ✕ end)",
+        title=dict(text="Loss on the plane; paths projected (○ start, ✕ end)", y=0.98),
         xaxis=dict(title="a (along d1)", range=[data.a[0], data.a[-1]]),
         yaxis=dict(title="b (along d2)", range=[data.b[0], data.b[-1]]),
         coloraxis=dict(colorscale="Greys", cmin=0, cmax=dmax,
-                       colorbar=dict(title=dict(text="distance from plane", side="right"), x=1.13, len=0.9)),
-        legend=dict(orientation="h", y=-0.15), height=620, margin=dict(t=50, r=30))
+                       colorbar=dict(title=dict(text="marker shade: distance from the plane", side="top"),
+                                     orientation="h", x=0.5, xanchor="center", y=-0.22, yanchor="top", len=0.7,
+                                     thickness=12)),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0), height=700, margin=dict(t=80, r=30, b=40))
     return fig
 
 
