@@ -24,9 +24,11 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 from jaxgd import optim
 from jaxgd.data import Order, epoch_order
+from jaxgd.spectrum import top_eigenpairs
 
 DIVERGENCE_FACTOR = 1e6  # a run whose |loss| grows past this many times its start has diverged
 
@@ -178,10 +180,6 @@ def step(loss_fn, tx, data, params, opt_state, xs):
 
 def _sharpness(static: Static, data, params, vec):
     """The top Hessian eigenvalue of the full-data loss at ``params``, from ``vec`` (flat)."""
-    from jax.flatten_util import ravel_pytree
-
-    from jaxgd.spectrum import top_eigenpairs
-
     ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, vec, k=1,
                         max_iter=static.sharpness_iters, tol=static.sharpness_tol)
     top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
@@ -206,8 +204,6 @@ def _update(static: Static, tx, data, c: Carry, t, xs):
 
 def start(static: Static, data, hyper, init) -> Carry:
     """The carry before step 0."""
-    from jax.flatten_util import ravel_pytree
-
     tx = optim.build(static.kind, hyper)
     vec = jnp.zeros_like(ravel_pytree(init)[0]) if static.sharpness_every else None
     carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec)

@@ -91,24 +91,6 @@ def test_adam_first_step_is_lr_times_sign():
     np.testing.assert_allclose(np.asarray(t.params.b[1] - t.params.b[0]), 0.1, rtol=1e-12)
 
 
-@pytest.mark.parametrize("opt,kw,exc,match", [
-    ("adma", {}, ValueError, "'gd', 'momentum'.*optax:NAME"),
-    ("optax:nope", {}, ValueError, "optax has no optimizer named 'nope'"),
-    ("optax:tree", {}, ValueError, "no optimizer named .tree."),
-    ("optax:apply_updates", {}, ValueError, "not an optimizer taking learning_rate"),
-    ("optax:adam", {"bogus": 1.0}, TypeError, "rejected its arguments"),
-    ("gd", {"beta": 0.9}, TypeError, "beta is not a hyperparameter of optimizer 'gd'"),
-    ("momentum", {"beta": 1.0}, ValueError, r"beta must be a finite number in \[0.0, 1.0\)"),
-    ("rmsprop", {"eps": -1.0}, ValueError, "eps must be a finite number >= 0"),
-    ("adam", {"b2": float("nan")}, ValueError, "b2 must be"),
-    ("adam", {"b1": "x"}, TypeError, "b1 must be"),
-    (3, {}, TypeError, "optimizer must be a string"),
-])
-def test_bad_optimizer_arguments(problem, opt, kw, exc, match):
-    with pytest.raises(exc, match=match):
-        jaxgd.run(problem, opt, **kw)
-
-
 # ----------------------------------------------------------------------------- schedules
 
 

@@ -155,7 +155,19 @@ BAD_RUN = [
     (dict(init=(1.0, np.inf)), ValueError, "init must be two finite numbers"),
     (dict(init=("a", 1.0)), TypeError, "init must be two finite numbers"),
     (dict(init=5.0), TypeError, "init must be two finite numbers"),
-    (dict(optimizer="sgd"), ValueError, "optimizer must be one of 'gd', 'momentum'"),
+    (dict(optimizer="sgd"), ValueError, "optimizer must be one of 'gd', 'momentum'.*optax:NAME"),
+    (dict(optimizer="optax:nope"), ValueError, "optax has no optimizer named 'nope'"),
+    (dict(optimizer="optax:tree"), ValueError, "no optimizer named .tree."),
+    (dict(optimizer="optax:apply_updates"), ValueError, "not an optimizer taking learning_rate"),
+    (dict(optimizer="optax:adam", bogus=1.0), TypeError, "rejected its arguments"),
+    (dict(optimizer="gd", beta=0.9), TypeError, "beta is not a hyperparameter of optimizer 'gd'"),
+    (dict(optimizer="momentum", beta=1.0), ValueError, r"beta must be a finite number in \[0.0, 1.0\)"),
+    (dict(optimizer="rmsprop", eps=-1.0), ValueError, "eps must be a finite number >= 0"),
+    (dict(optimizer="adam", b2=float("nan")), ValueError, "b2 must be"),
+    (dict(optimizer="adam", b1="x"), TypeError, "b1 must be"),
+    (dict(optimizer=3), TypeError, "optimizer must be a string"),
+    (dict(callback=5), TypeError, "callback must be a function"),
+    (dict(chunk=0), ValueError, "chunk must be an integer >= 1, got 0"),
 ]
 
 
