@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/jaxgd report
 
+# Two workers (two cores); the tests that share the session's report run on one of them.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # Side-by-side benchmarks -> BENCHMARKS.md and bench.json. PyTorch is optional (the bench extra).
 bench: $(VENV)/.installed

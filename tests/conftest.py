@@ -12,11 +12,25 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 os.environ.setdefault("JAXGD_CACHE_DIR", "off")  # the CLI's persistent compilation cache: not in tests
 
+# The xdist workers of one session share a compilation cache in a fresh folder (made by the first
+# process, inherited by the workers, removed at the end), so a program compiled by one is loaded by
+# the other. Subprocesses (the CLI runs) keep compiling for themselves: JAXGD_CACHE_DIR=off.
+if "JAXGD_TEST_XLA_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["JAXGD_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="jaxgd-test-xla-")
+    atexit.register(shutil.rmtree, os.environ["JAXGD_TEST_XLA_CACHE"], ignore_errors=True)
+jax.config.update("jax_compilation_cache_dir", os.environ["JAXGD_TEST_XLA_CACHE"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 import pytest  # noqa: E402
 
 # The command of the session's one real report (CLI in a subprocess): the browser tests look at
 # its page, the Ctrl-C tests interrupt a second run of it, the determinism test repeats it.
-REPORT_CMD = ["report", "--gif"]
+REPORT_CMD = ["report"]
 
 
 @pytest.fixture
@@ -43,7 +57,7 @@ def cli(capsys, restore_x64):
 
 
 def _run_report(out, *extra, check=True, popen=False):
-    """``python -m jaxgd report --gif ... --out OUT`` in a subprocess (compilation cache off);
+    """``python -m jaxgd report ... --out OUT`` in a subprocess (compilation cache off);
     with ``popen`` started and returned as a ``Popen``."""
     env = dict(os.environ, JAXGD_CACHE_DIR="off", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "jaxgd", *REPORT_CMD, *extra, "--out", str(out)]
@@ -54,7 +68,9 @@ def _run_report(out, *extra, check=True, popen=False):
 
 @pytest.fixture(scope="session")
 def cli_report(tmp_path_factory):
-    """The output folder of one ``jaxgd report --gif`` run, shared by the whole session (read only)."""
+    """The output folder of one ``jaxgd report`` run, shared by the whole session (read only). Under
+    ``pytest -n 2 --dist loadgroup`` (``make test``) its users are in the xdist group "cli_report",
+    so it is made once."""
     out = tmp_path_factory.mktemp("cli-report") / "out"
     _run_report(out)
     return out

@@ -17,14 +17,14 @@ ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"
 if os.environ.get("JAXGD_REQUIRE_BROWSER") and not os.path.exists(CHROMIUM):  # set by .ci/run
     raise RuntimeError(f"JAXGD_REQUIRE_BROWSER is set but there is no chromium at {CHROMIUM}")
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.xdist_group("cli_report"), pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
     reason=f"no chromium at {CHROMIUM}: install it with `apt-get update && apt-get install -y chromium` "
            "(never `playwright install`), or set JAXGD_CHROMIUM",
-)
+)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def report_dir(cli_report):
     """The session's ``jaxgd report`` and its run labels (from results.json)."""
     import json
@@ -34,7 +34,7 @@ def report_dir(cli_report):
     return cli_report, [f"{r['optimizer']} · {labels[r['mode']]}" for r in runs]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def page(report_dir):
     from playwright.sync_api import sync_playwright
 
@@ -96,9 +96,11 @@ def test_slider_moves_the_paths(page):
 
     before = drawn()
     rail = page.locator("#surface3d .slider-rail-rect").first
+    rail.scroll_into_view_if_needed()  # a click outside the viewport does nothing (the tests may run in any order)
     box = rail.bounding_box()
     page.mouse.click(box["x"] + 3, box["y"] + box["height"] / 2)  # the slider's start: step 0
-    page.wait_for_timeout(800)
+    page.wait_for_function("() => document.getElementById('surface3d')._fullData.slice(1).every(t => t._length === 1)",
+                           timeout=15_000)
     at_start = drawn()
     assert at_start != before
     assert all(n == 1 for n in at_start)  # step 0: every path is its starting point

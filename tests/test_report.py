@@ -9,6 +9,8 @@ import pytest
 from jaxgd.app import config, plots, report
 from jaxgd.app.plan import plan
 
+pytestmark = pytest.mark.xdist_group("report")  # its module fixtures are made once (make test: --dist loadgroup)
+
 SMALL = config.ReportConfig(optimizers=("gd", "adam"), grid=21)
 
 

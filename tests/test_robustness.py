@@ -219,6 +219,7 @@ def _outputs_are_whole(out: Path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
+@pytest.mark.xdist_group("cli_report")  # with the other users of the session's report, on one worker
 @pytest.mark.parametrize("delay", [2.0, 4.0])  # early (importing, compiling) and later (computing, writing)
 def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path, cli_report, run_report, delay):
     out = tmp_path / "out"
@@ -251,6 +252,7 @@ def test_jax_orders_are_identical_across_processes():
     assert json.loads(r.stdout) == here
 
 
+@pytest.mark.xdist_group("cli_report")
 def test_same_command_twice_gives_identical_files(tmp_path, cli_report, run_report):
     again = tmp_path / "again"
     run_report(again)  # the session's report command, once more in a new process
