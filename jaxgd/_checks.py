@@ -204,3 +204,21 @@ def check_params(name: str, v, like, dtype):
             raise ArgumentError(name, f"must be finite, got a non-finite value at {where}")
         out.append(jnp.asarray(arr, dtype))
     return jax.tree.unflatten(want, out)
+
+
+def available_memory() -> int:
+    """Bytes of memory free now (``sysconf``), or a huge number where the system does not say."""
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_fits(name: str, nbytes: int, what: str) -> None:
+    """Refuse (naming the argument ``name``) a request whose result would not fit in half the free memory."""
+    have = available_memory()
+    if nbytes > have // 2:
+        raise ArgumentError(name, f"asks for {what}: about {nbytes / 2**30:,.1f} GiB, and {have / 2**30:,.1f} GiB "
+                                  "of memory is free")

@@ -105,7 +105,23 @@ def check_run_args(problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
         order = _check_order(order, problem.num_examples, batch_size)
         steps = int(order.idx.shape[0])
     sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol)
+    check_steps("epochs" if order is None else "order", steps, problem.num_params)
     return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp)
+
+
+MAX_STEPS = 2**31 - 1  # the step counter is an int32
+
+
+def check_steps(name: str, steps: int, num_params: int, runs: int = 1, per_step: bool = True) -> None:
+    """A run of ``steps`` steps must count them in int32 and its trajectory must fit in memory:
+    every point and each step's moments, about ``8 · (steps + 1) · (3 · num_params + 8)`` bytes a
+    run (``per_step=False``, a sweep's ``final_only``: one point, ``8 · (3 · num_params + 8)``)."""
+    if steps > MAX_STEPS:
+        raise ArgumentError(name, f"asks for {steps:,} steps; a run takes at most {MAX_STEPS:,}")
+    points = steps + 1 if per_step else 1
+    what = (f"{steps:,} steps of {num_params:,} parameters" if per_step else f"{num_params:,} parameters") + (
+        f" in {runs:,} runs" if runs > 1 else "")
+    _checks.check_fits(name, 8 * runs * points * (3 * num_params + 8), what)
 
 
 def _check_order(order, m, batch_size) -> Order:
@@ -316,6 +332,8 @@ def sweep(
         raise ArgumentError("sweep arrays", f"must have one common length (or be scalars), got {listed}") from None
     R = int(np.prod(shape))
     b = {k: np.broadcast_to(a, shape).reshape(R) for k, a in per_run.items()}
+    spe = 1 if batch_size is None else steps_per_epoch(problem.num_examples, batch_size)
+    check_steps("epochs", epochs * spe, problem.num_params, R, per_step=not final_only)
 
     dtype = problem.dtype
     hyper_arr = {k: jnp.asarray(v, dtype) for k, v in {"lr": b["lr"], **{k: b[k] for k in numeric}}.items()}
@@ -330,7 +348,6 @@ def sweep(
         source = None
     else:
         m = problem.num_examples
-        spe = steps_per_epoch(m, batch_size)
         static = engine.Static(problem.loss_fn, spec.kind, batch_size, spe, epochs, sampling, **more)
         if rng == "jax":
             source = jax.vmap(order_key)(jnp.asarray(b["seed"].astype(np.uint32)))

@@ -76,6 +76,9 @@ BAD = [
     ("run --problem beale --batch-size 2", "--batch-size does not apply to problem 'beale'"),
     ("run --problem beale --noise 1", "--problem beale has no data"),
     ("launch", "invalid choice: 'launch'"),
+    ("run --epochs 2147483648", "--epochs asks for 2,147,483,648 steps; a run takes at most 2,147,483,647"),
+    ("run --epochs 99999999999999999999", "--epochs asks for 99,999,999,999,999,999,999 steps"),
+    ("run --epochs 1000000000", "--epochs asks for 1,000,000,000 steps of 2 parameters: about 104.3 GiB"),
     # grads
     ("grads --grid 1", "--grid must be an integer in [2, 4001], got 1"),
     ("grads --grid 100000", "--grid must be an integer in [2, 4001], got 100000"),
@@ -130,6 +133,7 @@ BAD = [
     ("landscape --sharpness-every -1", "--sharpness-every must be an integer >= 0, got -1"),
     ("landscape --optimizers gd,bogus", "--optimizer must be one of"),
     ("landscape --out afile", "--out: 'afile' exists and is not a folder"),
+    ("landscape --epochs 99999999999", "--epochs asks for 99,999,999,999 steps; a run takes at most 2,147,483,647"),
     # sweep
     ("sweep --lr-min 0", "--lr-min must be a finite number > 0, got 0.0"),
     ("sweep --lr-max nan", "--lr-max must be a finite number > 0, got nan"),

@@ -67,13 +67,6 @@ def memory_needed(grid: int, num_params: int, num_examples: int) -> int:
     return 8 * (grid * grid + MAX_ELEMENTS + points * num_examples * 4)
 
 
-def _available_memory() -> int:
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):  # not on this system: do not refuse
-        return 1 << 62
-
-
 def parse_lrs(lr, optimizers) -> tuple:
     """One learning rate for every optimizer, or one each: a number, a sequence, or a comma list."""
     items = [v.strip() for v in lr.split(",")] if isinstance(lr, str) else list(np.atleast_1d(lr))
@@ -120,10 +113,8 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     model = models.mlp(sizes, cfg.activation, ds.task, cfg.loss)
     problem = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(seed), dtype=dtype),
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
-    need, have = memory_needed(grid, problem.num_params, problem.num_examples), _available_memory()
-    if need > have // 2:
-        raise ArgumentError("grid", f"{grid} needs about {need / 2**30:.1f} GiB for {problem.num_params} parameters "
-                                    f"and {problem.num_examples} examples; {have / 2**30:.1f} GiB is free")
+    _checks.check_fits("grid", memory_needed(grid, problem.num_params, problem.num_examples),
+                       f"a {grid}² grid of {problem.num_params:,} parameters on {problem.num_examples:,} examples")
     runs = tuple(jaxgd.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
                                       sharpness_every=cfg.sharpness_every) for opt, lr in zip(optimizers, lrs))
     cfg = dataclasses.replace(cfg, optimizers=optimizers, lr=lrs, plane=plane, grid=grid, seed=seed, dtype=dtype)
