@@ -110,7 +110,7 @@ class Static(NamedTuple):
     final_only: bool = False
     sharpness_every: int = 0
     sharpness_iters: int = 50
-    sharpness_tol: float = 1e-6
+    sharpness_tol: float = 1e-4
 
 
 class Record(NamedTuple):
