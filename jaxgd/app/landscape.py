@@ -235,6 +235,7 @@ def summary(data: LandscapeData) -> dict:
         out[opt] = {"lr": lr, "steps": int(t.num_steps), "final_loss": float(t.loss[-1]),
                     "diverged_at": None if d < 0 else d,
                     "max_loss_gap": float(np.nanmax(gap)) if np.isfinite(gap).any() else None,
+                    "max_loss_gap_step": int(np.nanargmax(gap)) if np.isfinite(gap).any() else None,
                     "max_distance": float(np.nanmax(p.distance)) if np.isfinite(p.distance).any() else None,
                     "final_sharpness": None if s is None or not s.size else float(s[-1]),
                     "stability_limit": sharpness_limit(opt, lr)}

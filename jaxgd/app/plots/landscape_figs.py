@@ -65,7 +65,7 @@ def contour(data):
                                  marker=dict(symbol="x", size=12, color=c, line=dict(width=1, color="white")),
                                  hovertemplate=f"{opt}: end<extra></extra>"))
     fig.update_layout(
-        title=dict(text="Loss on the plane; paths projected (○ start, ✕ end)", y=0.98),
+        title=dict(text="Loss on the plane (○ start, ✕ end)", y=0.98),
         xaxis=dict(title="a (along d1)", range=[data.a[0], data.a[-1]]),
         yaxis=dict(title="b (along d2)", range=[data.b[0], data.b[-1]]),
         coloraxis=dict(colorscale="Greys", cmin=0, cmax=dmax,
@@ -202,6 +202,17 @@ def _num(v, spec=".4g") -> str:
     return "—" if v is None or not np.isfinite(v) else format(v, spec)
 
 
+def _largest_gap(data, opt: str, row: dict) -> str:
+    """The page's sentence on the largest gap between a path's true loss and its projection's."""
+    k = row["max_loss_gap_step"]
+    if k is None:
+        return "No finite point to compare."
+    p = data.projections[opt]
+    return (f"Largest gap: {html.escape(opt)} at step {k}, where the true loss is {_num(p.loss[k])} and the loss at "
+            f"its projection {_num(p.projected_loss[k])} (a gap of {_num(row['max_loss_gap'])}); that point is "
+            f"{_num(p.distance[k], '.3g')} from the plane.")
+
+
 def page(data) -> str:
     """The self-contained page (plotly.js inlined; nothing fetched)."""
     import plotly.io as pio
@@ -242,11 +253,12 @@ def page(data) -> str:
          "each side (Goodfellow et al. 2015). A bump between 0 and 1 is a barrier the optimizer went around."),
         ("sharpness", "Sharpness",
          f"The top eigenvalue of the Hessian of the full-data loss, measured every {cfg.sharpness_every} steps inside "
-         "the training scan. Full-batch gd is stable only while it stays below 2/lr; Cohen et al. (2021) found that gd "
-         "drives it up to 2/lr and then hovers there (the edge of stability)."),
+         "the training scan. A dashed line is the largest sharpness at which that optimizer is stable on a "
+         "quadratic: 2/lr for gd, 2(1+β)/(lr(1−β)) for heavy-ball momentum in jaxgd's EMA form (a limit far above "
+         "the curves is only named in the legend); Adam has no such fixed limit. Cohen et al. (2021) found that "
+         "full-batch gd drives the sharpness up to 2/lr and then hovers there (the edge of stability)."),
         ("gaps", "What the projection hides",
-         f"Largest gap: {html.escape(worst[0])}, whose true loss differs from the loss at its projection by up to "
-         f"{_num(worst[1]['max_loss_gap'])}."),
+         _largest_gap(data, worst[0], worst[1])),
         ("variance", "Is the plane meaningful?", ""),
     ]
     body = "\n".join(f'<section><h2>{t}</h2><p class="note">{html.escape(n) if k != "gaps" else n}</p>'
