@@ -119,28 +119,40 @@ def sample_order(m: int, batch_size: int, epochs: int, sampling: str, rng: str, 
     return jax_order(order_key(seed), m, batch_size, epochs, sampling)
 
 
+def read_csv_rows(path) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file, read once, as ``(line number, stripped cells)`` (a UTF-8
+    byte-order mark is dropped). Raises ``ArgumentError`` named ``"data"`` for a missing, unreadable
+    or empty file, or a folder."""
+    import csv
+
+    from jaxgd._checks import ArgumentError
+
+    where = f"file {str(path)!r}"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            rows = [(reader.line_num, [c.strip() for c in r]) for r in reader if any(c.strip() for c in r)]
+    except FileNotFoundError:
+        raise ArgumentError("data", f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ArgumentError("data", f"{where} is a folder") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ArgumentError("data", f"{where} cannot be read: {e}") from None
+    if not rows:
+        raise ArgumentError("data", f"{where} is empty")
+    return rows
+
+
 def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
     """Two numeric columns ``x, y`` from a CSV file (a header row is optional).
 
     Raises ValueError naming the file and the row for a missing, empty or non-numeric file,
     a row without exactly two columns, or a value that is not finite.
     """
-    import csv
-
     from jaxgd._checks import ArgumentError
 
     name = str(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
-    except FileNotFoundError:
-        raise ArgumentError("data", f"file {name!r} does not exist") from None
-    except IsADirectoryError:
-        raise ArgumentError("data", f"file {name!r} is a folder") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ArgumentError("data", f"file {name!r} cannot be read: {e}") from None
-    if not rows:
-        raise ArgumentError("data", f"file {name!r} is empty")
+    rows = [r for _, r in read_csv_rows(path)]
 
     def numbers(r):
         try:

@@ -8,12 +8,13 @@ Standardising uses the population std (``ddof=0``); a constant feature becomes e
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from jaxgd.data import read_csv_rows
 
 DATASETS = ("digits", "iris", "diabetes", "breast_cancer")
 TASKS = ("regression", "classification")
@@ -133,18 +134,7 @@ def load_csv_table(path, target: str | None = None, task: str | None = None) -> 
     if task is not None:
         check_choice("task", task, TASKS)
     where = f"file {str(path)!r}"
-    try:  # read once; utf-8-sig strips a BOM
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            rows = [(reader.line_num, [c.strip() for c in r]) for r in reader if any(c.strip() for c in r)]
-    except FileNotFoundError:
-        raise ArgumentError("data", f"{where} does not exist") from None
-    except IsADirectoryError:
-        raise ArgumentError("data", f"{where} is a folder") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ArgumentError("data", f"{where} cannot be read: {e}") from None
-    if not rows:
-        raise ArgumentError("data", f"{where} is empty")
+    rows = read_csv_rows(path)  # read once
 
     first = rows[0][1]
     has_header = target is not None or any(c and _number(c) is None for c in first)

@@ -80,3 +80,30 @@ def cli_report(tmp_path_factory):
 def run_report():
     """The session's report command as a function: ``run_report(out, *extra_flags, popen=False)``."""
     return _run_report
+
+
+def mlp_params(seed, sizes):
+    """A small tanh MLP's parameters for the numerics tests, weights (out, in), from NumPy (nothing
+    compiles at import): ``{"layer0": {"w", "b"}, ...}``."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {f"layer{i}": {"w": jnp.asarray(rng.standard_normal((fan_out, fan_in)) / np.sqrt(fan_in)),
+                          "b": jnp.asarray(0.1 * rng.standard_normal(fan_out))}
+            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))}
+
+
+def mlp_loss_on(x, y):
+    """``params -> mean squared error`` of the MLP of :func:`mlp_params` on the data ``x (m, d)``, ``y (m, 1)``."""
+    import jax.numpy as jnp
+
+    def loss(params):
+        h = x
+        for i in range(len(params)):
+            layer = params[f"layer{i}"]
+            h = h @ layer["w"].T + layer["b"][None, :]
+            h = jnp.tanh(h) if i < len(params) - 1 else h
+        return jnp.mean((h - y) ** 2)
+
+    return loss

@@ -9,16 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import mlp_loss_on
+from conftest import mlp_params as shared_mlp_params
 from jaxgd.planes import (Plane, hessian_plane, interpolate, pca_plane, plane_surface, project,
                           random_plane)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def rank_promotion_raise():
-    before = jax.config.jax_numpy_rank_promotion
-    jax.config.update("jax_numpy_rank_promotion", "raise")
-    yield
-    jax.config.update("jax_numpy_rank_promotion", before)
 
 
 # --- problems (data from NumPy: no XLA compilation at import) ---------------------------------
@@ -35,23 +29,14 @@ def line_loss(p):
 
 def mlp_params(seed, sizes=(3, 6, 1)):
     """A tanh MLP's params, weights (out, in): 31 parameters for the default sizes."""
-    rng = np.random.default_rng(seed)
-    return {f"layer{i}": {"w": jnp.asarray(rng.standard_normal((fan_out, fan_in)) / np.sqrt(fan_in)),
-                          "b": jnp.asarray(0.1 * rng.standard_normal(fan_out))}
-            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))}
+    return shared_mlp_params(seed, sizes)
 
 
 X_MLP = _rng.standard_normal((32, 3))
 Y_MLP = np.sin(2 * X_MLP[:, :1]) + X_MLP[:, 1:2]
 
 
-def mlp_loss(params):
-    h = X_MLP
-    for i in range(len(params)):
-        layer = params[f"layer{i}"]
-        h = h @ layer["w"].T + layer["b"][None, :]
-        h = jnp.tanh(h) if i < len(params) - 1 else h
-    return jnp.mean((h - Y_MLP) ** 2)
+mlp_loss = mlp_loss_on(X_MLP, Y_MLP)
 
 
 MLP = mlp_params(1)
