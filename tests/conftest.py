@@ -30,7 +30,7 @@ import pytest  # noqa: E402
 
 # The command of the session's one real report (CLI in a subprocess): the browser tests look at
 # its page, the Ctrl-C tests interrupt a second run of it, the determinism test repeats it.
-REPORT_CMD = ["report"]
+REPORT_CMD = ["report", "--no-png"]  # the page and the results files; the PNGs are tested in test_report.py
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def _run_report(out, *extra, check=True, popen=False):
 
 @pytest.fixture(scope="session")
 def cli_report(tmp_path_factory):
-    """The output folder of one ``jaxgd report`` run, shared by the whole session (read only). Under
+    """The output folder of one ``jaxgd report --no-png`` run, shared by the whole session (read only). Under
     ``pytest -n 2 --dist loadgroup`` (``make test``) its users are in the xdist group "cli_report",
     so it is made once."""
     out = tmp_path_factory.mktemp("cli-report") / "out"
