@@ -217,3 +217,22 @@ def test_notebook_figures_script(tmp_path):
     t = mod.minibatch()
     np.testing.assert_array_equal(np.asarray(fig.data[3].x), np.asarray(t.params.w))
     np.testing.assert_allclose(float(t.final.w), 2.527263422032023, rtol=1e-12)
+
+
+def test_sweep_theory_labels_sit_on_their_lines():
+    """On the log lr axis a label's x is log10 of the value, while its line's is the value itself."""
+    fig = plots.plotly_figs.sweep(np.geomspace(1e-3, 10, 9), {"gd": np.ones(9)}, {"gd": -np.ones(9, int)},
+                                  stability_limit=0.11538, optimal_lr=0.10345)
+    lines = sorted(s.x0 for s in fig.layout.shapes)
+    labels = {a.text: a.x for a in fig.layout.annotations}
+    assert lines == pytest.approx([0.10345, 0.11538])
+    assert labels == pytest.approx({"2/λmax = 0.1154": np.log10(0.11538), "2/(λmin+λmax) = 0.1035": np.log10(0.10345)})
+
+
+@pytest.mark.parametrize("v,text", [(2.0, "2.000000"), (-155.564453, "-155.564453"), (0.0, "0.000000"),
+                                    (1.77e300, "1.7700e+300"), (-5.4e13, "-5.4000e+13"), (2e-27, "2.0000e-27"),
+                                    (float("nan"), "—"), (None, "—")])
+def test_numbers_are_formatted_for_people(v, text):
+    from jaxgd.app.summary import number
+
+    assert number(v) == text

@@ -383,8 +383,11 @@ def _cmd_report(parser, args) -> int:
     return 0
 
 
-def _num(v, spec=">10.6f") -> str:
-    return f"{'—':>10}" if v is None else format(v, spec)
+def _num(v, spec=None) -> str:
+    """Right-aligned in 10 columns: :func:`jaxgd.app.summary.number`, or ``spec`` if given."""
+    from jaxgd.app.summary import number
+
+    return f"{'—' if v is None else format(v, spec) if spec else number(v):>10}"
 
 
 def _progress_bar():

@@ -9,6 +9,7 @@ import numpy as np
 from jaxgd.app import files as jio
 from jaxgd.app.plan import modes
 from jaxgd.app.results import config_dict, run_rows
+from jaxgd.app.summary import number
 from jaxgd.runs import divergence_boundary
 
 
@@ -24,7 +25,7 @@ def page(data, figs: dict) -> str:
     rows = "\n".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
             r["optimizer"], dict((m.name, m.label) for m in modes(cfg, data.problem))[r["mode"]], f"{r['lr']:g}", r["steps"],
-            _fmt(r["final_w"]), _fmt(r["final_b"]), _fmt(r["final_loss"], "{:.3e}"),
+            number(r["final_w"]), number(r["final_b"]), _fmt(r["final_loss"], "{:.3e}"),
             "no" if r["diverged_at"] is None else f"diverged at step {r['diverged_at']}")) + "</tr>"
         for r in run_rows(data))
     v = data.meta["versions"]

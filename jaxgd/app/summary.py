@@ -12,6 +12,16 @@ from jaxgd.runs import run
 from jaxgd.surface import grad_check, loss_surface
 
 
+def number(v, decimals: int = 6) -> str:
+    """A number for people: fixed point with ``decimals`` decimals for ``1e-3 ≤ |v| < 1e6`` (and 0),
+    else scientific with 4 significant decimals; "—" for None or a non-finite value. A diverged
+    run's 1e300 stays ten characters wide, not three hundred."""
+    if v is None or not np.isfinite(v):
+        return "—"
+    v = float(v)
+    return f"{v:.{decimals}f}" if v == 0 or 1e-3 <= abs(v) < 1e6 else f"{v:.4e}"
+
+
 def notebook_seed1_init() -> Params:
     """The notebook's ``initialize_params(seed=1)``: ``np.random.seed(1)``, W = 4·randn(), b = 4·randn()."""
     rs = np.random.RandomState(1)

@@ -216,12 +216,15 @@ def sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors
             fig.add_trace(go.Scatter(x=xd, y=np.full(len(xd), top), mode="markers", name=f"{name} diverged",
                                      legendgroup=name, marker=dict(symbol="x", color=color, size=7)))
             fig.add_vline(x=float(xd.min()), line=dict(color=color, dash="dash", width=1))
-    if stability_limit is not None:
-        fig.add_vline(x=stability_limit, line=dict(color="black", width=2),
-                      annotation_text=f"2/λmax = {stability_limit:.4g}", annotation_position="bottom left")
-    if optimal_lr is not None:
-        fig.add_vline(x=optimal_lr, line=dict(color="black", width=1.5, dash="dot"),
-                      annotation_text=f"2/(λmin+λmax) = {optimal_lr:.4g}", annotation_position="top left")
+    # The labels are annotations of their own: on a log axis an annotation's x is log10 of the
+    # value (a shape's is the value), and add_vline's annotation_text would put 2/λmax = 0.115 at 1.3.
+    for value, text, dash, y, anchor in ((stability_limit, "2/λmax", "solid", 0.02, "bottom"),
+                                         (optimal_lr, "2/(λmin+λmax)", "dot", 0.98, "top")):
+        if value is not None:
+            fig.add_vline(x=value, line=dict(color="black", width=2 if dash == "solid" else 1.5, dash=dash))
+            fig.add_annotation(x=float(np.log10(value)), xref="x", y=y, yref="paper", yanchor=anchor,
+                               xanchor="right", text=f"{text} = {value:.4g}", showarrow=False,
+                               bgcolor="rgba(255,255,255,0.7)")
     fig.update_xaxes(type="log", title_text="learning rate")
     fig.update_yaxes(type="log", title_text="final full-data loss")
     fig.update_layout(title="Final loss against learning rate (✕: diverged; losses below 1e-30 drawn at 1e-30)",
