@@ -38,8 +38,11 @@ def hessian(problem: Problem, at) -> np.ndarray:
     """The dense ``(n, n)`` Hessian of the full-data loss at ``at`` (a point like ``problem.init``;
     for two parameters also a pair ``(w, b)``), from ``jax.hessian`` of the flattened parameters
     (``ravel_pytree`` order). It holds n² numbers: for large models use Hessian-vector products."""
-    p = _checks.check_params("at", at, problem.init, problem.dtype)
-    flat, unravel = ravel_pytree(p)
+    return _dense_hessian(problem, _checks.check_params("at", at, problem.init, problem.dtype))
+
+
+def _dense_hessian(problem: Problem, at) -> np.ndarray:
+    flat, unravel = ravel_pytree(at)
     h = jax.hessian(lambda f: problem.loss_fn(unravel(f), problem.data, None))(flat)
     return np.asarray(h, dtype=np.float64)
 
@@ -48,7 +51,7 @@ def theory(problem: Problem, at=None) -> Theory:
     """Hessian facts at ``at`` (default: the known minimum, else the default start)."""
     at = _checks.check_params("at", problem.minimum if at is None and problem.minimum is not None
                               else problem.init if at is None else at, problem.init, problem.dtype)
-    H = hessian(problem, at)
+    H = _dense_hessian(problem, at)
     lam = np.linalg.eigvalsh((H + H.T) / 2)
     lo, hi = float(lam[0]), float(lam[-1])
     kappa = hi / lo if lo > 0 else float("inf")

@@ -145,20 +145,32 @@ def _sharpness_fields(sharp: tuple) -> dict:
     return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol"), sharp))
 
 
+def _epoch_static(problem: Problem, kind: tuple, batch_size, epochs: int, sampling: str, **more) -> engine.Static:
+    """The engine's configuration for a run scanned epoch by epoch (full batch: an epoch is one step)."""
+    if batch_size is None:
+        return engine.Static(problem.loss_fn, kind, None, 1, epochs, **more)
+    spe = steps_per_epoch(problem.num_examples, batch_size)
+    return engine.Static(problem.loss_fn, kind, batch_size, spe, epochs, sampling, **more)
+
+
+def _numpy_source(static: engine.Static, m: int, seed: int) -> Order:
+    """The notebook's NumPy order for a run of ``static``, as ``(epochs, steps per epoch, B)``."""
+    o = numpy_order(seed, m, static.batch_size, static.blocks, static.sampling)
+    return Order(*(a.reshape(static.blocks, static.block_steps, static.batch_size) for a in o))
+
+
 def _plan(cfg: RunConfig):
     """The engine's static configuration and the run's order source for a checked run."""
     p = cfg.problem
     more = _sharpness_fields(cfg.sharpness)
-    if cfg.batch_size is None:
-        return engine.Static(p.loss_fn, cfg.spec.kind, None, 1, cfg.steps, **more), None
     if cfg.order is not None:  # an explicit order: blocks of one step
         source = Order(*(a[:, None] for a in cfg.order))
         return engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, 1, cfg.steps, **more), source
-    spe = steps_per_epoch(p.num_examples, cfg.batch_size)
-    static = engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, spe, cfg.epochs, cfg.sampling, **more)
+    static = _epoch_static(p, cfg.spec.kind, cfg.batch_size, cfg.epochs, cfg.sampling, **more)
+    if cfg.batch_size is None:
+        return static, None
     if cfg.rng == "numpy":
-        o = numpy_order(cfg.seed, p.num_examples, cfg.batch_size, cfg.epochs, cfg.sampling)
-        return static, Order(*(a.reshape(cfg.epochs, spe, cfg.batch_size) for a in o))
+        return static, _numpy_source(static, p.num_examples, cfg.seed)
     return static, order_key(cfg.seed)
 
 
@@ -344,18 +356,15 @@ def sweep(
               for a, batched in inits.values()]
     p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
 
+    static = _epoch_static(problem, spec.kind, batch_size, epochs, sampling, **more)
     if batch_size is None:
-        static = engine.Static(problem.loss_fn, spec.kind, None, 1, epochs, **more)
         source = None
-    else:
-        m = problem.num_examples
-        static = engine.Static(problem.loss_fn, spec.kind, batch_size, spe, epochs, sampling, **more)
-        if rng == "jax":
-            source = jax.vmap(order_key)(jnp.asarray(b["seed"].astype(np.uint32)))
-        else:
-            uniq, inv = np.unique(b["seed"], return_inverse=True)
-            orders = [numpy_order(int(s), m, batch_size, epochs, sampling) for s in uniq]
-            source = Order(*(jnp.stack([o[i].reshape(epochs, spe, batch_size) for o in orders])[inv] for i in (0, 1)))
+    elif rng == "jax":
+        source = jax.vmap(order_key)(jnp.asarray(b["seed"].astype(np.uint32)))
+    else:  # one NumPy order per distinct seed
+        uniq, inv = np.unique(b["seed"], return_inverse=True)
+        orders = [_numpy_source(static, problem.num_examples, int(s)) for s in uniq]
+        source = Order(*(jnp.stack([o[i] for o in orders])[inv] for i in (0, 1)))
     args = _shard((hyper_arr, p0, source), R)
     out = engine.sweep_compiled(static, problem.data, *args)
     return jax.tree.map(lambda a: a[:R], out)
