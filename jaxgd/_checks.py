@@ -36,6 +36,15 @@ class ArgumentTypeError(_Named, TypeError):
     """A value of the wrong kind for the argument ``name``."""
 
 
+def check_not_traced(name: str, v) -> None:
+    """Refuse a traced value (an argument inside ``jax.jit``, ``vmap`` or ``grad``): the checks,
+    the step count and the shapes of a run must be known in Python."""
+    if any(isinstance(t, jax.core.Tracer) for t in jax.tree.leaves(v)):
+        raise ArgumentTypeError(name, "is a traced value (jaxgd.run was called inside jax.jit, vmap or grad): a run "
+                                      "cannot be traced; call it outside, or use jaxgd.sweep for many runs at once "
+                                      "(one compiled call)")
+
+
 def _is_real(v) -> bool:
     if isinstance(v, (bool, np.bool_)):
         return False
@@ -50,6 +59,7 @@ def check_number(name: str, v, *, low=None, low_open=False, high=None, high_open
                  allowed: str | None = None) -> float:
     """A finite real number within optional bounds; returns it as a Python float."""
     allowed = allowed or _describe(low, low_open, high, high_open)
+    check_not_traced(name, v)
     if not _is_real(v):
         raise ArgumentTypeError(name, f"must be {allowed}, got {v!r}")
     f = float(v)
@@ -86,6 +96,7 @@ def check_nonneg_number(name: str, v) -> float:
 def check_int(name: str, v, low: int, high: int | None = None) -> int:
     """An integer (not a bool, not a float such as 2.0) in ``[low, high]``."""
     allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    check_not_traced(name, v)
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, np.integer)):
         raise ArgumentTypeError(name, f"must be {allowed}, got {v!r}")
     i = int(v)
@@ -136,9 +147,13 @@ def check_pair(name: str, v) -> tuple[float, float]:
 
 
 def check_data(x, y) -> tuple[np.ndarray, np.ndarray]:
-    """1-D, equal length ≥ 1, finite real numbers. Returns float64 NumPy copies."""
+    """1-D, equal length ≥ 1, finite real numbers (not complex). Returns float64 NumPy copies."""
     out = []
     for name, v in (("x", x), ("y", y)):
+        check_not_traced(name, v)
+        if np.iscomplexobj(v):
+            raise ArgumentTypeError(name, "must be a 1-D array of finite real numbers, got complex values "
+                                          "(jaxgd would drop their imaginary parts)")
         try:
             a = np.asarray(v, dtype=np.float64)
         except (TypeError, ValueError):
@@ -159,6 +174,7 @@ def check_data(x, y) -> tuple[np.ndarray, np.ndarray]:
 def check_array(name: str, v, *, low=None, low_open=False, high=None, high_open=False, integer=False) -> np.ndarray:
     """A scalar or 1-D array of finite numbers within optional bounds (each element checked)."""
     allowed = ("integers" if integer else "finite numbers") + _describe(low, low_open, high, high_open)[len("a finite number"):]
+    check_not_traced(name, v)
     try:
         a = np.asarray(v)
     except Exception:
@@ -186,6 +202,7 @@ def check_params(name: str, v, like, dtype):
     :class:`jaxgd.Params` of scalars) a pair ``(w, b)`` of numbers is accepted too."""
     from jaxgd.model import Params
 
+    check_not_traced(name, v)
     if isinstance(like, Params) and not isinstance(v, Params) and all(np.ndim(x) == 0 for x in like):
         return Params(*(jnp.asarray(t, dtype) for t in check_pair(name, v)))
     want, got = jax.tree.structure(like), jax.tree.structure(v)
@@ -222,3 +239,58 @@ def check_fits(name: str, nbytes: int, what: str) -> None:
     if nbytes > have // 2:
         raise ArgumentError(name, f"asks for {what}: about {nbytes / 2**30:,.1f} GiB, and {have / 2**30:,.1f} GiB "
                                   "of memory is free")
+
+
+MAX_DATA_BYTES = 64 * 2**20  # a data file (CSV)
+MAX_CONFIG_BYTES = 2**20  # a configuration file (TOML)
+_READ_ONCE: dict = {}  # stdin and FIFOs, which can be read only once: key -> bytes
+
+
+def read_file(name: str, path, limit: int) -> bytes:
+    """The bytes of an input file named by the argument ``name``: ``"-"`` is stdin; a regular
+    file or a FIFO (``<(...)`` from a shell) of at most ``limit`` bytes. stdin and FIFOs are read
+    once (a second call returns the same bytes). Raises :class:`ArgumentError` named ``name`` for
+    a missing or unreadable file, a folder, a device or socket (``/dev/zero`` never ends), or a
+    file over the limit."""
+    import os
+    import stat
+    import sys
+
+    where = "stdin" if path == "-" else f"file {str(path)!r}"
+    if path == "-":
+        key = "-"
+    else:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ArgumentError(name, f"{where} does not exist") from None
+        except OSError as e:
+            raise ArgumentError(name, f"{where} cannot be read: {e.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ArgumentError(name, f"{where} is a folder")
+        if stat.S_ISREG(st.st_mode):
+            if st.st_size > limit:
+                raise ArgumentError(name, f"{where} has {st.st_size:,} bytes; the limit is {limit:,}")
+            key = None
+        elif stat.S_ISFIFO(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+        else:
+            raise ArgumentError(name, f"{where} is not a regular file (a device or a socket): give a file, a pipe "
+                                      "or - for stdin")
+    if key is not None and key in _READ_ONCE:
+        return _READ_ONCE[key]
+    try:
+        if path == "-":
+            if sys.stdin is None:
+                raise ArgumentError(name, "stdin (-) is closed")
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(limit + 1)
+    except OSError as e:
+        raise ArgumentError(name, f"{where} cannot be read: {e.strerror}") from None
+    if len(raw) > limit:
+        raise ArgumentError(name, f"{where} has more than {limit:,} bytes, the limit")
+    if key is not None:
+        _READ_ONCE[key] = raw
+    return raw

@@ -11,6 +11,7 @@ jaxgd's EMA momentum takes ``lr = α/(1 − β)`` for that step.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -42,9 +43,14 @@ def hessian(problem: Problem, at) -> np.ndarray:
 
 
 def _dense_hessian(problem: Problem, at) -> np.ndarray:
+    return np.asarray(_hessian_jit(problem.loss_fn, at, problem.data), dtype=np.float64)
+
+
+@partial(jax.jit, static_argnums=0)
+def _hessian_jit(loss_fn, at, data):
+    """One compiled call (op by op, ``jax.hessian`` dispatches hundreds of small operations)."""
     flat, unravel = ravel_pytree(at)
-    h = jax.hessian(lambda f: problem.loss_fn(unravel(f), problem.data, None))(flat)
-    return np.asarray(h, dtype=np.float64)
+    return jax.hessian(lambda f: loss_fn(unravel(f), data, None))(flat)
 
 
 def theory(problem: Problem, at=None) -> Theory:

@@ -23,7 +23,7 @@ _NOISE, _ORDER = 0, 1
 
 
 class Order(NamedTuple):
-    """Which examples each step sees: ``idx`` int32 ``(T, B)``, ``mask`` bool ``(T, B)``."""
+    """Which examples each step sees: ``idx`` int32 ``(T, B)``, ``mask`` bool ``(T, B)`` (NumPy or JAX arrays)."""
 
     idx: jax.Array
     mask: jax.Array
@@ -35,7 +35,8 @@ def notebook_data(noise: float = 0.0, seed: int = 0, dtype=None) -> tuple[jax.Ar
     With ``noise > 0``, ``y`` gets i.i.d. ``N(0, noise**2)`` added, drawn with ``jax.random``
     from the key of ``seed`` (so the noisy sample differs from the notebook's unseeded one,
     but is reproducible). ``dtype`` defaults to JAX's default float (float64 under x64).
-    Returns ``(x, y)``, each of shape ``(51,)``.
+    Returns ``(x, y)``, each of shape ``(51,)``. A noise whose ``y`` overflows ``dtype`` is an
+    ``ArgumentError`` named ``"noise"``.
     """
     from jaxgd._checks import check_dtype, check_nonneg_number, check_seed
 
@@ -47,6 +48,11 @@ def notebook_data(noise: float = 0.0, seed: int = 0, dtype=None) -> tuple[jax.Ar
     if noise > 0:
         key = jax.random.fold_in(jax.random.key(seed), _NOISE)
         y = y + noise * jax.random.normal(key, x.shape, dtype)
+        if not bool(jnp.all(jnp.isfinite(y))):
+            from jaxgd._checks import ArgumentError
+
+            raise ArgumentError("noise", f"{noise!r} is too large for {jnp.dtype(dtype).name}: the noisy y "
+                                         "overflows; use a smaller noise")
     return x, y
 
 
@@ -97,8 +103,9 @@ def numpy_order(seed: int, m: int, batch_size: int, epochs: int, sampling: str) 
     spe = steps_per_epoch(m, batch_size)
     if sampling == "replacement":
         n = epochs * spe * batch_size
-        idx = np.array([rs.randint(0, m) for _ in range(n)], np.int32).reshape(-1, batch_size)
-        return Order(jnp.asarray(idx), jnp.ones(idx.shape, bool))
+        # one call for n draws: the same stream as n calls (tests/test_run.py checks it against the notebook's loop)
+        idx = rs.randint(0, m, size=n).astype(np.int32).reshape(-1, batch_size)
+        return Order(idx, np.ones(idx.shape, bool))
     perms = np.stack([rs.permutation(m) for _ in range(epochs)]).astype(np.int32)
     return _cut(perms, spe, batch_size, np)
 
@@ -109,7 +116,7 @@ def _cut(perms, spe: int, batch_size: int, xp) -> Order:
     pad = spe * batch_size - m
     idx = xp.concatenate([perms, xp.zeros((epochs, pad), perms.dtype)], axis=1)
     mask = xp.concatenate([xp.ones((epochs, m), bool), xp.zeros((epochs, pad), bool)], axis=1)
-    return Order(jnp.asarray(idx.reshape(-1, batch_size)), jnp.asarray(mask.reshape(-1, batch_size)))
+    return Order(idx.reshape(-1, batch_size), mask.reshape(-1, batch_size))
 
 
 def sample_order(m: int, batch_size: int, epochs: int, sampling: str, rng: str, seed: int) -> Order:
@@ -119,40 +126,75 @@ def sample_order(m: int, batch_size: int, epochs: int, sampling: str, rng: str, 
     return jax_order(order_key(seed), m, batch_size, epochs, sampling)
 
 
-def read_csv_rows(path) -> list[tuple[int, list[str]]]:
-    """The non-blank rows of a CSV file, read once, as ``(line number, stripped cells)`` (a UTF-8
-    byte-order mark is dropped). Raises ``ArgumentError`` named ``"data"`` for a missing, unreadable
+SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon"}
+
+
+class CSVRows(NamedTuple):
+    """A CSV file's non-blank rows as ``(line number, stripped cells)``, and the separator found."""
+
+    rows: list
+    separator: str
+
+
+def read_csv(path) -> CSVRows:
+    """Read a CSV file once (``"-"``: stdin; at most :data:`jaxgd._checks.MAX_DATA_BYTES`; a
+    device such as ``/dev/zero`` refused), dropping a UTF-8 byte-order mark. The separator is the
+    one of comma, tab and semicolon that the first non-blank line holds most of (comma on a tie
+    or none). When every row ends in an empty field (a separator at the end of each line), that
+    field is dropped. Raises ``ArgumentError`` named ``"data"`` for a missing, unreadable, non-UTF-8
     or empty file, or a folder."""
     import csv
+    import io
 
-    from jaxgd._checks import ArgumentError
+    from jaxgd._checks import MAX_DATA_BYTES, ArgumentError, read_file
 
-    where = f"file {str(path)!r}"
+    where = "stdin" if path == "-" else f"file {str(path)!r}"
+    raw = read_file("data", path, MAX_DATA_BYTES)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            rows = [(reader.line_num, [c.strip() for c in r]) for r in reader if any(c.strip() for c in r)]
-    except FileNotFoundError:
-        raise ArgumentError("data", f"{where} does not exist") from None
-    except IsADirectoryError:
-        raise ArgumentError("data", f"{where} is a folder") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ArgumentError("data", f"{where} is not UTF-8 text (byte {e.start + 1})") from None
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    sep = max(SEPARATORS, key=lambda c: (first.count(c), c == ",", c == "\t"))
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+        rows = [(reader.line_num, [c.strip() for c in r]) for r in reader if any(c.strip() for c in r)]
+    except csv.Error as e:
         raise ArgumentError("data", f"{where} cannot be read: {e}") from None
     if not rows:
         raise ArgumentError("data", f"{where} is empty")
-    return rows
+    if all(len(r) > 1 and r[-1] == "" for _, r in rows):  # "1,2," on every line
+        rows = [(n, r[:-1]) for n, r in rows]
+    return CSVRows(rows, sep)
 
 
-def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
-    """Two numeric columns ``x, y`` from a CSV file (a header row is optional).
+def read_csv_rows(path) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file as ``(line number, stripped cells)``: :func:`read_csv`'s rows."""
+    return read_csv(path).rows
 
-    Raises ValueError naming the file and the row for a missing, empty or non-numeric file,
-    a row without exactly two columns, or a value that is not finite.
+
+class XYData(NamedTuple):
+    """The two columns of a data file; ``header`` the first row when it was read as a header (else None)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    header: tuple | None
+    separator: str
+
+
+def read_xy(path) -> XYData:
+    """Two numeric columns ``x, y`` from a CSV file (:func:`read_csv`; a header row is optional:
+    the first row is a header when it is not two numbers, and a row of numbers is never dropped).
+
+    Raises ``ArgumentError`` named ``"data"`` naming the file and the row for a missing, empty or
+    non-numeric file, a row without exactly two columns (saying which separator was found), or a
+    value that is not finite.
     """
     from jaxgd._checks import ArgumentError
 
-    name = str(path)
-    rows = [r for _, r in read_csv_rows(path)]
+    name = "stdin" if path == "-" else f"file {str(path)!r}"
+    rows, sep = read_csv(path)
+    rows = [r for _, r in rows]
 
     def numbers(r):
         try:
@@ -162,16 +204,23 @@ def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
 
     start = 1 if numbers(rows[0]) is None else 0  # a header row
     if start == len(rows):
-        raise ArgumentError("data", f"file {name!r} has a header but no data rows")
+        raise ArgumentError("data", f"{name} has a header but no data rows")
     xs, ys = [], []
     for i, r in enumerate(rows[start:], start=start + 1):
         if len(r) != 2:
-            raise ArgumentError("data", f"file {name!r}: row {i} has {len(r)} column(s); it needs two, x and y")
+            raise ArgumentError("data", f"{name}: row {i} has {len(r)} column(s); it needs two, x and y "
+                                        f"(read as {SEPARATORS[sep]}-separated)")
         v = numbers(r)
         if v is None:
-            raise ArgumentError("data", f"file {name!r}: row {i} is not two numbers: {','.join(r)!r}")
+            raise ArgumentError("data", f"{name}: row {i} is not two numbers: {sep.join(r)!r}")
         if not all(np.isfinite(v)):
-            raise ArgumentError("data", f"file {name!r}: row {i} has a value that is not finite: {','.join(r)!r}")
+            raise ArgumentError("data", f"{name}: row {i} has a value that is not finite: {sep.join(r)!r}")
         xs.append(v[0])
         ys.append(v[1])
-    return np.array(xs), np.array(ys)
+    return XYData(np.array(xs), np.array(ys), tuple(rows[0]) if start else None, sep)
+
+
+def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of :func:`read_xy`."""
+    f = read_xy(path)
+    return f.x, f.y

@@ -176,7 +176,8 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
 
     Built-ins take the keyword hyperparameters listed in :data:`BUILTIN`, each a finite number
     in its range. ``"optax:NAME"`` calls ``optax.NAME(learning_rate=lr, **hyper)``; its numeric
-    hyperparameters are traced, others (bools, strings) are static. ``lr`` may be a schedule
+    hyperparameters are traced (each a finite number: a string where optax's default is a number is
+    refused), others (bools, strings, None, functions such as a ``mask``) are static. ``lr`` may be a schedule
     (a function of the step count, as optax's): it is then static, part of ``kind``.
 
     ``kind`` is ``(name, static keyword items, schedule or None)``.
@@ -204,15 +205,19 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
         if not callable(fn):
             raise ArgumentError("optimizer", f"{optimizer!r}: optax has no optimizer named {name!r}")
         try:
-            takes_lr = "learning_rate" in inspect.signature(fn).parameters
+            params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
-            takes_lr = False
-        if not takes_lr:
+            params = {}
+        if "learning_rate" not in params:
             raise ArgumentError("optimizer", f"{optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
         traced = {"lr": lr}
         static = {}
         for k, v in hyper.items():
-            if isinstance(v, (bool, str)) or v is None:
+            default = params[k].default if k in params else inspect.Parameter.empty
+            numeric_default = isinstance(default, (int, float)) and not isinstance(default, bool)
+            if isinstance(v, str) and numeric_default:
+                raise ArgumentTypeError(k, f"must be a number (optax.{name}'s default is {default!r}), got {v!r}")
+            if isinstance(v, (bool, str)) or v is None or callable(v):  # static: flags, names, masks, schedules
                 static[k] = v
             else:
                 traced[k] = check_number(k, v)
@@ -299,6 +304,9 @@ def make_schedule(kind: str, lr: float, steps: int, decay_rate: float = 0.99, wa
         return optax.exponential_decay(lr, transition_steps=1, decay_rate=decay_rate)
     if kind == "cosine":
         return optax.cosine_decay_schedule(lr, decay_steps=steps, alpha=final_fraction)
+    if steps < 2:
+        raise ArgumentError("schedule", f"warmup-cosine needs a run of at least 2 steps (a warm-up, then the decay); "
+                                        f"this run has {steps} step: raise epochs, or use cosine")
     warmup = max(1, steps // 10) if warmup is None else warmup
     if not 0 < warmup < steps:
         raise ArgumentError("warmup", f"must be an integer in [1, {steps - 1}] (fewer than the {steps} steps), got {warmup}")

@@ -110,6 +110,17 @@ class Problem:
         return tuple(a[idx] for a in self.data)
 
 
+def check_problem_dtype(problem: Problem) -> Problem:
+    """Refuse a float64 problem while JAX's x64 mode is off (it was made with x64 on): JAX would
+    compute in float32, with warnings."""
+    if not jax.config.jax_enable_x64 and any(getattr(a, "dtype", None) == np.float64
+                                              for a in jax.tree.leaves((problem.data, problem.init))):
+        raise ArgumentError("problem", f"{problem.name!r} holds float64 arrays, but JAX's x64 mode is off now: "
+                                       "switch it back on (jax.config.update('jax_enable_x64', True)) or make the "
+                                       "problem again with dtype='float32'")
+    return problem
+
+
 def _mse_loss(params, data, mask):
     return mse(params, data[0], data[1], mask)
 
@@ -121,37 +132,70 @@ def _mse_grad(params, data, mask):
 def linear_regression(x, y, dtype=None, name: str = "linear_regression") -> Problem:
     """Fit ``y ≈ w·x + b`` by mean squared error.
 
-    ``x``, ``y``: equal-length 1-D arrays of finite numbers. ``dtype``: float32 or float64;
-    default JAX's default float (float64 when x64 is on). The known minimum is the least
+    ``x``, ``y``: equal-length 1-D arrays of finite real numbers (complex values are refused). ``dtype``:
+    float32 or float64; default JAX's default float (float64 when x64 is on). The known minimum is the least
     squares solution (computed in float64; the minimum-norm one when all x are equal).
     Plot ranges are the notebook's ``[-8, 8]``, widened where needed to keep the minimum and
-    the default start ``(-4, -7)`` at least 1 unit inside.
+    the default start ``(-4, -7)`` at least 1 unit inside. Data so large that the loss (or its
+    gradient) overflows ``dtype`` somewhere on those ranges is refused (``ArgumentError`` named
+    ``"x and y"``): the surface and any run would be non-finite from the start.
     """
     xs, ys = _checks.check_data(x, y)
     dt = _checks.check_dtype(dtype)
+    return _regression(xs, ys, dt, name, ("x and y", "make", "rescale them"))
+
+
+def _regression(xs: np.ndarray, ys: np.ndarray, dt, name: str, blame: tuple[str, str, str]) -> Problem:
+    """:func:`linear_regression` on checked float64 data; an overflow is an ``ArgumentError``
+    named ``blame[0]``, its sentence ``blame[1] the loss overflow ... ; blame[2]``."""
     A = np.stack([xs, np.ones_like(xs)], axis=1)
-    (w_star, b_star), *_ = np.linalg.lstsq(A, ys, rcond=None)
+    with np.errstate(all="ignore"):
+        (w_star, b_star), *_ = np.linalg.lstsq(A, ys, rcond=None)
     init = Params(-4.0, -7.0)
 
     def rng(c, s):
         return (float(min(-8.0, c - 1, s - 1)), float(max(8.0, c + 1, s + 1)))
 
+    w_range, b_range = (rng(w_star, init.w), rng(b_star, init.b)) if np.isfinite([w_star, b_star]).all() else \
+        ((-8.0, 8.0), (-8.0, 8.0))
+    corner = _overflow(xs, ys, jnp.dtype(dt), w_range, b_range)
+    if corner is not None:
+        arg, verb, hint = blame
+        raise ArgumentError(arg, f"{verb} the loss overflow {jnp.dtype(dt).name} at (W, b) = {corner}, a corner of "
+                                 f"the plot range (the data reach {float(np.max(np.abs([xs, ys]))):.3g}); {hint}")
     return Problem(
         name=name,
         loss_fn=_mse_loss,
         grad_fn=_mse_grad,
         data=(jnp.asarray(xs, dt), jnp.asarray(ys, dt)),
-        w_range=rng(w_star, init.w),
-        b_range=rng(b_star, init.b),
+        w_range=w_range,
+        b_range=b_range,
         init=init,
         minimum=Params(float(w_star), float(b_star)),
         quadratic=True,
     )
 
 
+def _overflow(xs: np.ndarray, ys: np.ndarray, dt, w_range, b_range) -> tuple | None:
+    """A corner ``(w, b)`` of the plot box where the summed squared error or the summed ``|e·x|``
+    (the gradient's) exceeds ``dt``'s largest number, or None. The loss is a convex quadratic, so
+    its largest value on the box is at a corner."""
+    big = float(np.finfo(dt).max)
+    with np.errstate(all="ignore"):
+        for w in w_range:
+            for b in b_range:
+                e = w * xs + b - ys
+                if not (np.sum(e * e) <= big and np.sum(np.abs(e * xs)) <= big):
+                    return (w, b)
+    return None
+
+
 def notebook(noise: float = 0.0, seed: int = 0, dtype=None) -> Problem:
-    """The notebook's problem: :func:`linear_regression` on :func:`jaxgd.notebook_data`."""
-    return linear_regression(*notebook_data(noise, seed, dtype), dtype=dtype, name="notebook")
+    """The notebook's problem: :func:`linear_regression` on :func:`jaxgd.notebook_data` (a
+    ``noise`` so large that the loss overflows ``dtype`` is an ``ArgumentError`` named ``"noise"``)."""
+    x, y = notebook_data(noise, seed, dtype)
+    return _regression(np.asarray(x, np.float64), np.asarray(y, np.float64), x.dtype, "notebook",
+                       ("noise", f"{noise!r} makes", "use a smaller noise"))
 
 
 class ExampleLoss:
@@ -226,6 +270,14 @@ def model_problem(loss_per_example: Callable, params0, data, name: str = "model"
                    init=init)
 
 
+def _pair(name: str, v) -> tuple:
+    try:
+        x, y = v
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(name, f"must be a pair (x, y) of arrays or a CSV path, got {type(v).__name__}") from None
+    return x, y
+
+
 def problem(name: str = "notebook", *, data=None, noise: float = 0.0, data_seed: int = 0, dtype=None) -> Problem:
     """A problem by name: ``"notebook"`` (with ``noise`` and its ``data_seed``), ``"data"`` for
     the points ``data = (x, y)`` (or a CSV path of two columns), or a landscape of
@@ -247,6 +299,11 @@ def problem(name: str = "notebook", *, data=None, noise: float = 0.0, data_seed:
             raise ArgumentError("data", "is needed for problem 'data': a pair (x, y) or a CSV file of x, y")
         if noise:
             raise ArgumentError("noise", "applies to the notebook's data, not to your own data; leave it 0")
-        xy = load_csv(data) if isinstance(data, (str, os.PathLike)) else data
-        return linear_regression(*xy, dtype=dtype, name="data")
+        if isinstance(data, (str, os.PathLike)):
+            xs, ys = load_csv(data)
+            where = "stdin" if data == "-" else f"file {str(data)!r}"
+        else:
+            xs, ys = _checks.check_data(*_pair("data", data))
+            where = "the data"
+        return _regression(xs, ys, _checks.check_dtype(dtype), "data", ("data", f"{where} makes", "rescale it"))
     return notebook(noise=noise, seed=data_seed, dtype=dtype)

@@ -20,7 +20,7 @@ from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.data import RNGS, SAMPLINGS, Order, numpy_order, order_key, steps_per_epoch
 from jaxgd.engine import Trajectory
 from jaxgd.model import Params
-from jaxgd.problems import Problem
+from jaxgd.problems import Problem, check_problem_dtype
 
 
 class RunConfig(NamedTuple):
@@ -49,9 +49,28 @@ class RunConfig(NamedTuple):
 
 
 def _check_problem(problem) -> Problem:
+    """A :class:`Problem` whose dtype JAX can compute in now (a float64 problem needs x64 still on)."""
     if not isinstance(problem, Problem):
         raise ArgumentTypeError("problem", f"must be a jaxgd.Problem (e.g. jaxgd.notebook()), got {type(problem).__name__}")
-    return problem
+    return check_problem_dtype(problem)
+
+
+def _check_lr_in_dtype(lr, dtype):
+    """A number ``lr`` that stays a positive finite number in ``dtype`` (1e-50 is 0 in float32)."""
+    if callable(lr):
+        return lr
+    a = np.asarray(lr, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        c = a.astype(np.dtype(dtype))
+    bad = ~(np.isfinite(c) & (c > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad.reshape(-1))[0])
+        v, r = float(a.reshape(-1)[i]), float(c.reshape(-1)[i])
+        fi = np.finfo(np.dtype(dtype))
+        at = f" at index {i}" if a.ndim else ""
+        raise ArgumentError("lr", f"{v!r}{at} is {r!r} in {np.dtype(dtype).name}: a learning rate must lie between "
+                                  f"{float(fi.smallest_subnormal):.3g} and {float(fi.max):.3g} in that dtype")
+    return lr
 
 
 def _check_lr(lr):
@@ -97,6 +116,7 @@ def check_run_args(problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
     sampling = _checks.check_choice("sampling", sampling, SAMPLINGS)
     rng = _checks.check_choice("rng", rng, RNGS)
     seed = _checks.check_seed(seed)
+    lr = _check_lr_in_dtype(lr, problem.dtype)
     init = _checks.check_params("init", problem.init if init is None else init, problem.init, problem.dtype)
     spec = optim.resolve(optimizer, lr, dict(hyper or {}))
     batch_size = check_batch_size(problem, batch_size)
@@ -156,7 +176,7 @@ def _epoch_static(problem: Problem, kind: tuple, batch_size, epochs: int, sampli
 def _numpy_source(static: engine.Static, m: int, seed: int) -> Order:
     """The notebook's NumPy order for a run of ``static``, as ``(epochs, steps per epoch, B)``."""
     o = numpy_order(seed, m, static.batch_size, static.blocks, static.sampling)
-    return Order(*(a.reshape(static.blocks, static.block_steps, static.batch_size) for a in o))
+    return Order(*(np.asarray(a).reshape(static.blocks, static.block_steps, static.batch_size) for a in o))
 
 
 def _plan(cfg: RunConfig):
@@ -321,6 +341,7 @@ def sweep(
     if not isinstance(final_only, bool):
         raise ArgumentTypeError("final_only", f"must be True or False, got {final_only!r}")
     lr_a = _checks.check_array("lr", lr, low=0, low_open=True)
+    _check_lr_in_dtype(lr_a, problem.dtype)
     seed_a = _checks.check_array("seed", seed, low=0, high=2**32 - 1, integer=True)
     inits = _init_arrays(problem, init)
     static_h = {k: v for k, v in hyper.items() if isinstance(v, (bool, str)) or v is None}
@@ -364,7 +385,7 @@ def sweep(
     else:  # one NumPy order per distinct seed
         uniq, inv = np.unique(b["seed"], return_inverse=True)
         orders = [_numpy_source(static, problem.num_examples, int(s)) for s in uniq]
-        source = Order(*(jnp.stack([o[i] for o in orders])[inv] for i in (0, 1)))
+        source = Order(*(jnp.asarray(np.stack([o[i] for o in orders])[inv]) for i in (0, 1)))
     args = _shard((hyper_arr, p0, source), R)
     out = engine.sweep_compiled(static, problem.data, *args)
     return jax.tree.map(lambda a: a[:R], out)
@@ -406,9 +427,18 @@ class LRScan(NamedTuple):
 
 def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=None, sampling="shuffle",
             rng="jax", seed=0) -> LRScan:
-    """``sweep(..., final_only=True)`` over ``lrs`` for each optimizer (one compiled call each)."""
+    """``sweep(..., final_only=True)`` over ``lrs`` for each optimizer (one compiled call each).
+    ``optimizers``: a sequence of names, or one name as a string."""
     from jaxgd.curvature import theory
 
+    if isinstance(optimizers, str):
+        optimizers = (optimizers,)
+    try:
+        optimizers = tuple(optimizers)
+    except TypeError:
+        raise ArgumentTypeError("optimizers", f"must be an optimizer name or a sequence of them, got {optimizers!r}") from None
+    if not optimizers:
+        raise ArgumentError("optimizers", "must name at least one optimizer, got none")
     lrs = _checks.check_array("lrs", lrs, low=0, low_open=True).astype(np.float64).reshape(-1)
     final, div = {}, {}
     for opt in optimizers:

@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.model import Params
-from jaxgd.problems import Problem
+from jaxgd.problems import Problem, check_problem_dtype
 
 # Elements (grid points × data points) evaluated at once; 2**22 float64 = 32 MiB.
 CHUNK_ELEMENTS = 2**22
@@ -36,9 +36,14 @@ def _grid_axis(name: str, v, dtype) -> np.ndarray:
     return a.astype(dtype, copy=False)
 
 
-def _two_params(problem: Problem, what: str) -> Problem:
+def _problem(problem) -> Problem:
     if not isinstance(problem, Problem):
-        raise ArgumentTypeError("problem", f"must be a jaxgd.Problem, got {type(problem).__name__}")
+        raise ArgumentTypeError("problem", f"must be a jaxgd.Problem (e.g. jaxgd.notebook()), got {problem!r}")
+    return check_problem_dtype(problem)
+
+
+def _two_params(problem: Problem, what: str) -> Problem:
+    _problem(problem)
     if not problem.two_dimensional:
         raise ArgumentError("problem", f"{problem.name!r} has {problem.num_params} parameters in a "
                                        f"{type(problem.init).__name__}: {what} needs a problem over Params(w, b)")
@@ -71,11 +76,10 @@ def loss_surface(problem: Problem, *grid) -> jax.Array:
     bounded memory, :func:`jaxgd.planes.plane_surface`). Shape ``(len(first axis), len(second))``."""
     from jaxgd.planes import Plane, plane_surface
 
+    _problem(problem)
     if grid and isinstance(grid[0], Plane):
         if len(grid) != 3:
             raise ArgumentTypeError("grid", "with a plane, give loss_surface(problem, plane, a, b)")
-        if not isinstance(problem, Problem):
-            raise ArgumentTypeError("problem", f"must be a jaxgd.Problem, got {type(problem).__name__}")
         plane, a, b = grid
         return plane_surface(problem.full_loss, plane, _grid_axis("a", a, problem.dtype), _grid_axis("b", b, problem.dtype))
     if len(grid) != 2:

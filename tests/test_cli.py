@@ -46,7 +46,7 @@ def test_run_prints_a_summary(cli):
 
 def test_json_to_a_missing_folder_is_refused_before_running(tmp_path, cli):
     code, out, err = cli(["run", "--json", str(tmp_path / "nope" / "t.json")])
-    assert code == 2 and "--json: cannot write" in err and out == ""
+    assert code == 2 and "--json cannot write" in err and out == ""
 
 
 def test_grads_command(cli):

@@ -1,12 +1,18 @@
 """Your own data: --data FILE.csv for the regression, with clear errors for bad files."""
 
+import io
 import json
+import os
+import re
+import sys
+import threading
 
 import numpy as np
 import pytest
 
-from jaxgd.data import load_csv
-
+from jaxgd import _checks
+from jaxgd._checks import ArgumentError
+from jaxgd.data import load_csv, read_xy
 
 
 def _write(tmp_path, text, name="d.csv"):
@@ -57,3 +63,91 @@ def test_cli_run_and_report_on_a_data_file(tmp_path, cli):
     assert res["config"]["data"] == str(path) and res["problem"]["name"] == "data"
     np.testing.assert_allclose(res["problem"]["minimum"], [w_star, b_star], rtol=1e-10)
     assert "least-squares line" in (outdir / "report.html").read_text()
+
+
+SAME = "x,y\n0,1\n1,3\n2,5\n"  # what each of these files holds
+
+
+@pytest.mark.parametrize("text", [
+    "x\ty\n0\t1\n1\t3\n2\t5\n",  # tab-separated
+    "x;y\n0;1\n1;3\n2;5\n",  # semicolon-separated
+    "x,y,\n0,1,\n1,3,\n2,5,\n",  # a comma at the end of every line
+    "\ufeffx,y\r\n0,1\r\n1,3\r\n2,5\r\n",  # a UTF-8 byte-order mark and CRLF
+])
+def test_separators_trailing_commas_and_a_bom(tmp_path, text):
+    f = read_xy(_write(tmp_path, text))
+    np.testing.assert_array_equal(f.x, [0, 1, 2]) and np.testing.assert_array_equal(f.y, [1, 3, 5])
+    assert f.header == ("x", "y")
+
+
+def test_a_numeric_first_row_is_never_taken_for_a_header(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf7,8\n0,1\n")
+    f = read_xy(path)
+    assert f.header is None and f.x.tolist() == [7, 0] and f.y.tolist() == [8, 1]
+
+
+def test_the_cli_says_when_it_read_a_header(tmp_path, cli):
+    code, out, err = cli(["run", "--data", _write(tmp_path, SAME), "--epochs", "1"])
+    assert code == 0
+    assert err == f"jaxgd: --data {str(tmp_path / 'd.csv')!r}: row 1 (x, y) read as a header; 3 rows of data, " \
+                  "comma-separated\n"
+    code, out, err = cli(["run", "--data", _write(tmp_path, "0,1\n1,3\n", "n.csv"), "--epochs", "1"])
+    assert code == 0 and err == ""
+
+
+@pytest.mark.parametrize("text,limit,message", [
+    (b"\xff\xfe1,2\n", None, "is not UTF-8 text (byte 1)"),
+    (b"1,2\n" * 10, 20, "has 40 bytes; the limit is 20"),
+])
+def test_undecodable_and_oversized_files(tmp_path, monkeypatch, text, limit, message):
+    if limit:
+        monkeypatch.setattr(_checks, "MAX_DATA_BYTES", limit)
+    path = tmp_path / "d.csv"
+    path.write_bytes(text)
+    with pytest.raises(ArgumentError, match=re.escape(message)):
+        load_csv(path)
+
+
+def test_an_oversized_config_file(tmp_path, monkeypatch, cli):
+    monkeypatch.setattr(_checks, "MAX_CONFIG_BYTES", 10)
+    path = _write(tmp_path, "grid = 11\n# and a comment\n", "c.toml")
+    code, out, err = cli(["report", "--config", path])
+    assert code == 2 and "--config file" in err and "has 26 bytes; the limit is 10" in err
+
+
+def test_stdin_is_read_once(tmp_path, monkeypatch, cli):
+    monkeypatch.setattr(_checks, "_READ_ONCE", {})
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SAME.encode())))
+    assert load_csv("-")[0].tolist() == [0, 1, 2]
+    assert load_csv("-")[1].tolist() == [1, 3, 5]  # the same bytes again, not an empty stream
+    code, out, err = cli(["run", "--data", "-", "--epochs", "1", "--json", "-"])
+    assert code == 0 and json.loads(out)["config"]["steps"] == 1
+    assert err == "jaxgd: --data '-': row 1 (x, y) read as a header; 3 rows of data, comma-separated\n"
+
+
+def test_a_fifo_is_read_once_with_the_size_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(_checks, "_READ_ONCE", {})
+    fifo = tmp_path / "p.csv"
+    for text, limit in ((SAME, None), ("1,2\n" * 10, 20)):
+        if fifo.exists():
+            fifo.unlink()
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=lambda: _fill(fifo, text))
+        writer.start()
+        if limit is None:
+            assert load_csv(fifo)[0].tolist() == [0, 1, 2]
+            assert load_csv(fifo)[0].tolist() == [0, 1, 2]  # the writer is gone: the bytes read the first time
+        else:
+            monkeypatch.setattr(_checks, "MAX_DATA_BYTES", limit)
+            with pytest.raises(ArgumentError, match="has more than 20 bytes, the limit"):
+                load_csv(fifo)
+        writer.join(timeout=30)
+
+
+def _fill(fifo, text):
+    try:
+        with open(fifo, "w") as f:
+            f.write(text)
+    except BrokenPipeError:  # the reader stopped at its limit
+        pass

@@ -98,17 +98,101 @@ def test_pngs_and_gif_are_images(written):
     assert gif.format == "GIF" and gif.n_frames > 10
 
 
-def test_html_is_self_contained(written):
+def _page_data(html: str) -> dict:
+    """The JSON object a report page draws from (gzip + base64 in its ``jaxgd-data`` script)."""
+    import base64
+    import gzip
+    import re
+
+    b64 = re.search(r'<script id="jaxgd-data" type="application/octet-stream">([^<]*)</script>', html).group(1)
+    return _strict_json(gzip.decompress(base64.b64decode(b64)).decode("utf-8"))
+
+
+def test_html_is_self_contained(written, small):
     out, _ = written
     html = (out / "report.html").read_text()
+    import base64
+    import gzip
     import re
 
     assert re.findall(r"<script[^>]*\ssrc=", html) == []  # every script is inline: nothing to fetch
-    assert html.count("Plotly.newPlot") == 6
-    for fig_id in ("data", "surface3d", "contour", "loss", "diagnostics", "sweep"):
+    assert re.findall(r"https?://(?!www\.w3\.org)", html.split('<script id="plotly-gz"')[0]) == []
+    packed = re.search(r'<script id="plotly-gz" type="application/octet-stream">([^<]*)</script>', html).group(1)
+    from plotly.offline import get_plotlyjs
+
+    assert gzip.decompress(base64.b64decode(packed)).decode("utf-8") == get_plotlyjs()  # plotly.js, whole
+    for fig_id in ("data", "surface3d", "contour", "loss", "diagnostics", "sweep", "whatif", "cloud", "spread"):
         assert f'id="{fig_id}"' in html
+    assert 'id="phase"' not in html  # heavy ball's phase diagram comes with momentum among the optimizers
     assert 'id="gradcheck"' in html and 'id="runs"' in html and 'id="sweep-boundaries"' in html
-    assert "2/λmax = 0.11538" in html and "β = 0.2429" in html  # theory drawn and stated
+    assert "2/λmax = 0.11538" in html and "β = 0.2429" in html  # theory stated
+    assert '<meta name="viewport"' in html
+    D = _page_data(html)
+    assert [r["label"] for r in D["runs"]] == [r.label for r in small.runs]
+    assert len(D["runs"]) == 6 and {"grid", "minima", "sweep", "whatif", "cloud"} <= set(D) and "phase" not in D
+    assert D["sweep"]["limit"] == pytest.approx(0.11538461538, rel=5e-6)  # 6 significant digits on the page
+    run = D["runs"][0]
+    assert run["t"] == list(range(21)) and len(run["w"]) == 21 and run["state"] == "did not converge"
+
+
+def test_page_numbers_rounded_and_paths_thinned():
+    from jaxgd.app.page import MAX_POINTS, thin, to_json
+
+    assert to_json({"a": np.array([1 / 3, np.inf, np.nan, 1e300, -2.0]), "n": np.int32(7), "b": True}) == \
+        '{"a":[0.333333,null,null,1e+300,-2],"n":7,"b":true}'
+    assert thin(20).tolist() == list(range(21))
+    t = thin(204_000)
+    assert len(t) <= MAX_POINTS and t[0] == 0 and t[-1] == 204_000 and np.all(np.diff(t) > 0)
+
+
+def test_long_runs_keep_the_page_bounded(tmp_path):
+    """2,000 epochs (102,000 SGD steps): the page draws at most MAX_POINTS points per path and stays
+    small; results.npz keeps every step."""
+    from jaxgd.app.page import MAX_POINTS
+
+    data = report.compute(plan(config.check(config.ReportConfig(optimizers=("gd",), epochs=2000, grid=21,
+                                                                  sweep=False))))
+    report.write(data, tmp_path, png=False)
+    html = (tmp_path / "report.html").read_text()
+    D = _page_data(html)
+    assert max(len(r["w"]) for r in D["runs"]) <= MAX_POINTS
+    assert [r["t"][-1] for r in D["runs"]] == [2000, 102_000, 14_000]
+    assert len(html) < 3_000_000
+    assert np.load(tmp_path / "results.npz")["gd/sgd/loss"].shape == (102_001,)
+
+
+def test_folded_full_batch_runs_equal_run(small):
+    """With the sweep section on, the full-batch runs are extra runs of the lr sweeps: the same numbers as run()."""
+    import jaxgd
+
+    for r in small.runs:
+        if r.mode.batch_size is None:
+            t = jaxgd.run(small.problem, r.optimizer, lr=r.lr, epochs=r.epochs)
+            for a, b in zip(jax_leaves(r.traj), jax_leaves(t)):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+
+
+def jax_leaves(t):
+    import jax
+
+    return [np.asarray(x, np.float64) for x in jax.tree.leaves(t)]
+
+
+@pytest.mark.parametrize("loss, w, b, diverged, state", [
+    ([10.0, 1.0, 1e-9], 2.0, 3.0, -1, "converged"),
+    ([10.0, 1.0, 0.5], 2.0, 1.8, -1, "did not converge"),  # still 1.2 from (2, 3) on a 16-wide plot
+    ([10.0, 50.0, 20.0], 2.0, 3.0, -1, "did not converge"),  # the loss rose
+    ([10.0, 1e9, np.inf], np.nan, np.nan, 1, "diverged"),
+])
+def test_run_status(loss, w, b, diverged, state):
+    from jaxgd.app.summary import run_status
+    from jaxgd.engine import Trajectory
+    from jaxgd.model import Params
+
+    n = len(loss)
+    t = Trajectory(Params(np.full(n, w), np.full(n, b)), np.array(loss), np.zeros(n - 1), np.zeros(n - 1),
+                   np.zeros(n - 1), np.int32(diverged), np.int32(n - 1))
+    assert run_status(t, [(2.0, 3.0)], 16.0)[0] == state
 
 
 def test_diverged_runs_stay_valid_everywhere(tmp_path):

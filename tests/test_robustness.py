@@ -39,7 +39,14 @@ FILES = {
     "words.csv": "f1,f2,label\n1,2,0\n3,x,1\n5,6,0\n",
     "oneclass.csv": "f1,f2,label\n1,2,0\n3,4,0\n5,6,0\n",
     "table.csv": "f1,f2,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n",
+    "dup.toml": "batch-size = 4\nbatch_size = 5\n",
+    "bigx.csv": "".join(f"{1e308 if i == 0 else i},{i}\n" for i in range(10)),
+    "semi.csv": "x;y\n1;2\n2;3;4\n",
+    "tabs.csv": "1\t2\t3\n",
 }
+FOLDERS = ("d1/report.html", "d2/sweep.json", "d3/landscape.json")  # a folder where an output file goes
+LINKS = {"dangling": "nowhere/x"}  # a symbolic link to nothing
+LONG = "a" * 300  # longer than a file name may be
 
 BAD = [
     # run
@@ -68,7 +75,7 @@ BAD = [
     ("run --noise -1", "--noise must be a finite number >= 0, got -1.0"),
     ("run --noise nan", "--noise must be a finite number >= 0, got nan"),
     ("run --data-seed -1", "--data-seed must be an integer in [0, 4294967295], got -1"),
-    ("run --json missing/t.json", "--json: cannot write to"),
+    ("run --json missing/t.json", "--json cannot write to"),
     ("run --schedule wobbly", "--schedule must be one of 'constant', 'exponential', 'cosine', 'warmup-cosine'"),
     ("run --data nope.csv", "--data file 'nope.csv' does not exist"),
     ("run --data bad.csv --noise 1", "--noise applies to the notebook's data, not to your own data"),
@@ -111,8 +118,8 @@ BAD = [
     ("report --data small.csv", "--batch-size must be an integer in [1, 3], got 8"),
     ("report --problem bowl", "--problem must be one of 'notebook', 'data', 'rosenbrock'"),
     ("report --problem saddle --noise 1", "--problem saddle has no data"),
-    ("report --out afile", "--out: 'afile' exists and is not a folder"),
-    ("report --out /proc/jaxgd-out", "--out: cannot write to '/proc/jaxgd-out'"),
+    ("report --out afile", "--out 'afile' exists and is not a folder"),
+    ("report --out /proc/jaxgd-out", "--out cannot write to '/proc/jaxgd-out'"),
     ("report --bogus", "unrecognized arguments: --bogus"),
     # landscape
     ("landscape --data words.csv", "--data file 'words.csv': row 3, column 2 ('f2')"),
@@ -132,7 +139,7 @@ BAD = [
     ("landscape --lr 0.1,-1,0.1", "--lr must be a finite number > 0, got -1.0"),
     ("landscape --sharpness-every -1", "--sharpness-every must be an integer >= 0, got -1"),
     ("landscape --optimizers gd,bogus", "--optimizer must be one of"),
-    ("landscape --out afile", "--out: 'afile' exists and is not a folder"),
+    ("landscape --out afile", "--out 'afile' exists and is not a folder"),
     ("landscape --epochs 99999999999", "--epochs asks for 99,999,999,999 steps; a run takes at most 2,147,483,647"),
     # sweep
     ("sweep --lr-min 0", "--lr-min must be a finite number > 0, got 0.0"),
@@ -143,21 +150,65 @@ BAD = [
     ("sweep --optimizers=", "--optimizers must name at least one optimizer"),
     ("sweep --batch-size 0", "--batch-size must be an integer in [1, 51], got 0"),
     ("sweep --sampling xyz", "--sampling must be one of 'shuffle', 'replacement'; got 'xyz'"),
-    ("sweep --out afile", "--out: 'afile' exists and is not a folder"),
+    ("sweep --out afile", "--out 'afile' exists and is not a folder"),
+    # output names: every target checked before anything is computed or written
+    ("run --json=", "--json must be a file path, got ''"),
+    ("run --json d1", "--json 'd1' is a folder; give a file path"),
+    (f"run --json {LONG}", "--json has a name of 300 bytes ('aaaaaaaaaaaaaaaaaaaa…'); the file system allows 255"),
+    (["run", "--json", "a\nb.json"], "--json must not hold control characters ('\\n'), got 'a\\nb.json'"),
+    (f"report --out {LONG}", "--out has a name of 300 bytes"),
+    ("report --out dangling", "--out 'dangling' is a symbolic link to"),
+    ("report --out d1", "--out 'd1/report.html' is a folder, where the file report.html goes"),
+    (["report", "--out", "out\x1b[2J"], "--out must not hold control characters ('\\x1b')"),
+    ("sweep --out=", "--out must be a folder path, got ''"),
+    ("sweep --out dangling", "--out 'dangling' is a symbolic link to"),
+    ("sweep --out d2", "--out 'd2/sweep.json' is a folder, where the file sweep.json goes"),
+    (["sweep", "--out", "a\tb"], "--out must not hold control characters ('\\t')"),
+    (f"sweep --out {LONG}/x", "--out has a name of 300 bytes"),
+    ("landscape --out d3", "--out 'd3/landscape.json' is a folder"),
+    # numbers that do not survive the working precision, misleading names
+    ("run --dtype float32 --lr 1e-50", "--lr 1e-50 is 0.0 in float32: a learning rate must lie between 1.4e-45 and"),
+    ("run --dtype float32 --lr 1e39", "--lr 1e+39 is inf in float32"),
+    ("run --noise 1e308", "--noise 1e+308 is too large for float64: the noisy y overflows"),
+    ("run --noise 1e155", "--noise 1e+155 makes the loss overflow float64 at (W, b) = "),
+    ("run --dtype float32 --noise 1e20", "--noise 1e+20 makes the loss overflow float32"),
+    ("report --data bigx.csv", "--data file 'bigx.csv' makes the loss overflow float64 at (W, b) = (-8.0, -8.0)"),
+    ("grads --data bigx.csv", "--data file 'bigx.csv' makes the loss overflow float64"),
+    ("run --schedule warmup-cosine --epochs 1", "--schedule warmup-cosine needs a run of at least 2 steps"),
+    ("report --config dup.toml", "keys 'batch-size' and 'batch_size' are the same setting; give it once"),
+    # data and config files: the separator said, devices refused (they never end)
+    ("run --data semi.csv", "row 3 has 3 column(s); it needs two, x and y (read as semicolon-separated)"),
+    ("run --data tabs.csv", "row 1 has 3 column(s); it needs two, x and y (read as tab-separated)"),
+    ("run --data /dev/zero", "--data file '/dev/zero' is not a regular file (a device or a socket)"),
+    ("report --data /dev/zero", "--data file '/dev/zero' is not a regular file"),
+    ("report --config /dev/zero", "--config file '/dev/zero' is not a regular file"),
+    ("report --config d1", "--config file 'd1' is a folder"),
+    ("landscape --data /dev/zero", "--data file '/dev/zero' is not a regular file"),
 ]
 
 
 def _snapshot(d: Path) -> dict:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+    """Every file (its bytes), folder and link under ``d``."""
+    return {str(p.relative_to(d)): "link" if p.is_symlink() else p.read_bytes() if p.is_file() else "folder"
+            for p in sorted(d.rglob("*"))}
 
 
-@pytest.mark.parametrize("cmd,message", BAD, ids=[c for c, _ in BAD])
+def _id(cmd) -> str:
+    text = cmd if isinstance(cmd, str) else " ".join(cmd)
+    return ascii(text.replace(LONG, "a*300"))[1:-1]
+
+
+@pytest.mark.parametrize("cmd,message", BAD, ids=[_id(c) for c, _ in BAD])
 def test_bad_invocation(cmd, message, tmp_path, monkeypatch, cli):
     monkeypatch.chdir(tmp_path)
     for name, text in FILES.items():
         (tmp_path / name).write_text(text)
+    for name in FOLDERS:
+        (tmp_path / name).mkdir(parents=True)
+    for name, target in LINKS.items():
+        (tmp_path / name).symlink_to(tmp_path / target)
     before = _snapshot(tmp_path)
-    code, out, err = cli(cmd.split())
+    code, out, err = cli(cmd.split() if isinstance(cmd, str) else cmd)
     assert code == 2, err
     assert message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -225,20 +276,22 @@ def _outputs_are_whole(out: Path):
 
 
 @pytest.mark.xdist_group("cli_report")  # with the other users of the session's report, on one worker
-@pytest.mark.parametrize("delay", [2.0, 4.0])  # early (importing, compiling) and later (computing, writing)
-def test_ctrl_c_exits_130_with_one_line_and_whole_files(tmp_path, cli_report, run_report, delay):
+@pytest.mark.parametrize("sig,delay,code,line", [  # early (importing, compiling) and later (computing, writing)
+    (signal.SIGINT, 2.0, 130, "jaxgd: interrupted\n"), (signal.SIGINT, 4.0, 130, "jaxgd: interrupted\n"),
+    (signal.SIGTERM, 3.0, 143, "jaxgd: terminated\n")], ids=["SIGINT-2s", "SIGINT-4s", "SIGTERM-3s"])
+def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, cli_report, run_report, sig, delay, code, line):
     out = tmp_path / "out"
     shutil.copytree(cli_report, out)  # the session's finished report: the old files to keep whole
     _outputs_are_whole(out)
     before = {p.name for p in out.iterdir()}
     proc = run_report(out, popen=True)
     time.sleep(delay)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=300)
     if proc.returncode == 0:
         pytest.skip("the report finished before the interrupt arrived")
-    assert proc.returncode == 130, stderr
-    assert stderr == "jaxgd: interrupted\n"
+    assert proc.returncode == code, stderr
+    assert stderr == line
     _outputs_are_whole(out)  # each file is the old one or a new complete one
     assert before == {p.name for p in out.iterdir()}
 

@@ -8,6 +8,9 @@
 ``jaxgd notebook``  the notebook's printed numbers, and every optimizer × sampling mode
 
 Bad arguments exit with status 2 and one line on stderr; nothing is written to stdout.
+A fault of the environment (disk full, a closed stdout, a folder that cannot be written) exits
+with status 1 and one line; Ctrl-C with 130, SIGTERM with 143 (``jaxgd: interrupted`` /
+``jaxgd: terminated``). Either way no temporary file stays and earlier files are untouched.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the 
     "data_seed": "--data-seed", "out": "--out", "data": "--data", "problem": "--problem",
     "schedule": "--schedule", "decay_rate": "--decay-rate", "config": "--config", "warmup": "--warmup", "final_fraction": "--final-fraction", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
     "target": "--target", "task": "--task", "spec": "--model", "activation": "--activation", "plane": "--plane",
-    "sharpness_every": "--sharpness-every", "loss": "--loss",
+    "sharpness_every": "--sharpness-every", "loss": "--loss", "json": "--json",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -124,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--config", default=None, metavar="FILE.toml", help="read settings from a TOML file; "
                     "flags override it")
     rp.add_argument("--gif", action="store_true", default=None, help="also write paths.gif (matplotlib)")
-    rp.add_argument("--no-png", dest="png", action="store_false", default=None, help="skip the PNGs")
+    rp.add_argument("--png", dest="png", action="store_true", default=None,
+                    help="also write the figures as PNGs (matplotlib; off by default: it triples the time)")
+    rp.add_argument("--no-png", dest="png", action="store_false", default=None, help="no PNGs (the default)")
     rp.add_argument("--no-sweep", dest="sweep", action="store_false", default=None,
                     help="skip the learning-rate sweep section")
 
@@ -134,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--lr-max", type=float, default=10.0, help="largest learning rate (default 10)")
     sw.add_argument("--num", type=int, default=121, help="learning rates, log-spaced (default 121)")
     _add_sampling(sw, epochs=100)
-    sw.add_argument("--out", default="out", help="output folder (default out/)")
+    sw.add_argument("--out", default="out/sweep", help="output folder (default out/sweep/, apart from the report's "
+                    "files in out/)")
     sw.add_argument("--no-png", dest="png", action="store_false", help="skip sweep.png")
     _add_common(sw)
 
@@ -177,13 +183,20 @@ def _setup_dtype(dtype: str) -> None:
 def _setup_cache() -> None:
     """JAX's persistent compilation cache, so a second ``jaxgd`` command skips compiling.
 
-    In ``$JAXGD_CACHE_DIR`` (default ``~/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables it.
+    In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables it.
+    Without ``$JAXGD_CACHE_DIR``, and with ``$HOME`` unset or not an existing folder, there is no
+    cache (jaxgd never creates a home folder).
     """
     import os
 
     import jax
 
-    d = os.environ.get("JAXGD_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxgd", "xla"))
+    d = os.environ.get("JAXGD_CACHE_DIR")
+    if d is None:
+        home = os.environ.get("HOME")
+        if not home or not os.path.isdir(home):
+            return
+        d = os.path.join(home, ".cache", "jaxgd", "xla")
     if d.strip().lower() in ("", "0", "off", "none", "false"):
         return
     jax.config.update("jax_compilation_cache_dir", d)
@@ -191,29 +204,123 @@ def _setup_cache() -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def main(argv=None) -> int:
-    import signal
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so every ``finally`` removes its temporaries."""
 
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # e.g. started in the background
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _echo(*parts, sep: str = " ", end: str = "\n") -> None:
+    """``print`` to stdout: in ASCII spellings where stdout's encoding lacks a character (``×`` → ``x``,
+    ``λ`` → ``lambda``); a closed or full stdout raises :class:`~jaxgd.app.files.OutputError`."""
+    from jaxgd.app.files import write_stdout
+
+    text = sep.join(map(str, parts)) + end
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(enc)
+    except (UnicodeEncodeError, LookupError):
+        text = text.translate(_ASCII)
+        try:
+            text = text.encode(enc, "replace").decode(enc)
+        except LookupError:
+            text = text.encode("ascii", "replace").decode("ascii")
+    write_stdout(text)
+
+
+_ASCII = str.maketrans({"×": "x", "λ": "lambda", "²": "^2", "·": "*", "—": "-", "–": "-", "→": "->", "≤": "<=",
+                        "≥": ">=", "…": "...", "√": "sqrt", "±": "+/-", "β": "beta", "α": "alpha", "ε": "eps",
+                        "ρ": "rho", "∞": "inf", "≈": "~", "−": "-"})
+
+
+def _needs_stdout(args) -> bool:
+    """True when stdout is the command's only output (``run`` without ``--json FILE``, ``grads``, ``notebook``)."""
+    return args.command in ("grads", "notebook") or (args.command == "run" and args.json in (None, "-"))
+
+
+def main(argv=None) -> int:
+    import os
+    import signal
+    import threading
+
+    from jaxgd.app.files import OutputError
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # e.g. started in the background
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    old_term = None
+    if main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     parser = build_parser()
     args = parser.parse_args(argv)
     cmds = {"run": _cmd_run, "grads": _cmd_grads, "notebook": _cmd_notebook, "report": _cmd_report,
             "sweep": _cmd_sweep, "landscape": _cmd_landscape}
+    stdout = sys.stdout
     try:
+        if sys.stdout is None:  # started with stdout closed (`jaxgd run >&-`)
+            if _needs_stdout(args):
+                raise OutputError("stdout", "it is closed, and it is this command's only output")
+            sys.stdout = open(os.devnull, "w")  # the files are the output; the summary has nowhere to go
         if args.command != "report":  # the report reads its dtype from the config file too
             _setup_dtype(args.dtype)
-        return cmds[args.command](parser, args)
+        code = cmds[args.command](parser, args)
+        _flush_stdout()
+        return code
     except (ArgumentError, ArgumentTypeError) as e:  # raised by the checks, before any work
         parser.error(_flagged(e))
-    except KeyboardInterrupt:
-        print("jaxgd: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        _stderr("jaxgd: terminated" if terminated else "jaxgd: interrupted")
+        return 143 if terminated else 130
     except BrokenPipeError:  # e.g. `jaxgd grads | head`: the reader left; stop quietly
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         return 1
+    except OutputError as e:  # a fault of the environment, not of the arguments
+        if e.path == "stdout":
+            _quiet_stdout()
+        _stderr(f"jaxgd: {e}")
+        return 1
+    except OSError as e:  # any other fault of the environment: one line, no traceback
+        where = f" ({e.filename})" if e.filename else ""
+        _stderr(f"jaxgd: {e.strerror or e}{where}")
+        return 1
+    finally:
+        if sys.stdout is not stdout:
+            sys.stdout.close()
+            sys.stdout = stdout
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _flush_stdout() -> None:
+    from jaxgd.app.files import OutputError
+
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError("stdout", e.strerror or str(e)) from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind it (e.g. under pytest)
+        pass
+
+
+def _stderr(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _problem(args):
@@ -225,21 +332,36 @@ def _problem(args):
                          data=args.data, noise=args.noise, data_seed=args.data_seed, dtype=args.dtype)
 
 
+def _data_note(data) -> None:
+    """One line on stderr when the first row of a ``--data`` file was read as a header (the
+    arguments are all checked by then: a bad one's error stays the only line)."""
+    if data is None:
+        return
+    from jaxgd.data import read_xy
+
+    f = read_xy(data)
+    if f.header is not None:
+        sep = {",": "comma", "\t": "tab", ";": "semicolon"}[f.separator]
+        _stderr(f"jaxgd: --data {str(data)!r}: row 1 ({', '.join(f.header)}) read as a header; "
+                f"{len(f.x)} rows of data, {sep}-separated")
+
+
 def _cmd_run(parser, args) -> int:
     import jax
 
     import jaxgd
-    from jaxgd.app.files import write_json
+    from jaxgd.app.files import check_file_target, write_json
     from jaxgd.optim import make_schedule
 
+    if args.json not in (None, "-"):
+        check_file_target("json", args.json)
     problem = _problem(args)
     hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
     cfg = jaxgd.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
                                args.sampling, args.rng, args.seed, hyper)
     cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
                                     args.final_fraction))
-    if args.json not in (None, "-"):
-        _check_writable(parser, "--json", args.json)
+    _data_note(args.data)
     t = jaxgd.run_checked(cfg)
     div = int(t.diverged_at)
     config = {
@@ -263,19 +385,9 @@ def _cmd_run(parser, args) -> int:
             return 0
     w, b = float(t.final.w), float(t.final.b)
     state = "finite throughout" if div < 0 else f"diverged at step {div}"
-    print(f"{args.optimizer}: {cfg.steps} steps on {config['device']} ({args.dtype}) -> "
+    _echo(f"{args.optimizer}: {cfg.steps} steps on {config['device']} ({args.dtype}) -> "
           f"W = {w!r}, b = {b!r}, loss = {float(t.loss[-1])!r} ({state})")
     return 0
-
-
-def _check_writable(parser, flag: str, path: str) -> None:
-    import os
-
-    d = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        parser.error(f"{flag}: {path!r} is a folder; give a file path")
-    if not os.path.isdir(d) or not os.access(d, os.W_OK):
-        parser.error(f"{flag}: cannot write to {path!r}: folder {d!r} is missing or not writable")
 
 
 def _cmd_grads(parser, args) -> int:
@@ -291,16 +403,17 @@ def _cmd_grads(parser, args) -> int:
     w = np.linspace(*problem.w_range, args.grid)
     b = np.linspace(*problem.b_range, args.grid)
     gc = jaxgd.grad_check(problem, w, b)
+    _data_note(args.data)
     na, nb = problem.param_names
-    print(f"jax.grad vs analytic gradient on a {args.grid}×{args.grid} grid over "
+    _echo(f"jax.grad vs analytic gradient on a {args.grid}×{args.grid} grid over "
           f"{na} in {list(problem.w_range)}, {nb} in {list(problem.b_range)} ({args.dtype}):")
-    print(f"  max abs error {gc.max_abs_error:.3e}, max rel error {gc.max_rel_error:.3e} "
+    _echo(f"  max abs error {gc.max_abs_error:.3e}, max rel error {gc.max_rel_error:.3e} "
           f"(worst at {na}={gc.worst.w:.4g}, {nb}={gc.worst.b:.4g})")
-    print(f"  {na:>8} {nb:>8} | {f'dL/d{na} autodiff':>22} {f'dL/d{na} analytic':>22} | "
+    _echo(f"  {na:>8} {nb:>8} | {f'dL/d{na} autodiff':>22} {f'dL/d{na} analytic':>22} | "
           f"{f'dL/d{nb} autodiff':>22} {f'dL/d{nb} analytic':>22}")
     n = args.grid
     for i, j in ((0, 0), (n // 4, 3 * n // 4), (n // 2, n // 2), (3 * n // 4, n // 4), (n - 1, n - 1)):
-        print(f"  {w[i]:8.3f} {b[j]:8.3f} | {float(gc.autodiff.w[i, j]):22.15g} {float(gc.analytic.w[i, j]):22.15g} | "
+        _echo(f"  {w[i]:8.3f} {b[j]:8.3f} | {float(gc.autodiff.w[i, j]):22.15g} {float(gc.analytic.w[i, j]):22.15g} | "
               f"{float(gc.autodiff.b[i, j]):22.15g} {float(gc.analytic.b[i, j]):22.15g}")
     return 0
 
@@ -309,10 +422,10 @@ def _cmd_notebook(parser, args) -> int:
     from jaxgd.app.summary import notebook_numbers, optimizer_table
 
     for line in notebook_numbers(args.dtype):
-        print(line)
-    print()
+        _echo(line)
+    _echo()
     for line in optimizer_table():
-        print(line)
+        _echo(line)
     return 0
 
 
@@ -326,34 +439,20 @@ def report_plan(parser, args):
     import dataclasses
 
     from jaxgd.app import config
+    from jaxgd.app.files import check_folder_target
     from jaxgd.app.plan import plan
 
     values = config.load_toml(args.config) if args.config is not None else {}
     values.update({k: getattr(args, k) for k in REPORT_KEYS if getattr(args, k) is not None})
     cfg = config.check(dataclasses.replace(config.ReportConfig(), **values))
+    check_folder_target("out", cfg.out, REPORT_FILES)
     _setup_dtype(cfg.dtype)
     p = plan(cfg)
-    _check_out_dir(parser, cfg.out)
     return p
 
 
-def _check_out_dir(parser, out: str) -> None:
-    """--out must be a folder, or creatable: probe the nearest existing folder with a temporary file."""
-    import os
-    import tempfile
-
-    if os.path.exists(out) and not os.path.isdir(out):
-        parser.error(f"--out: {out!r} exists and is not a folder")
-    probe = os.path.abspath(out)
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        parser.error(f"--out: cannot write to {out!r}: {probe!r} is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as e:
-        parser.error(f"--out: cannot write to {out!r}: {probe!r} is not writable ({e.strerror})")
+REPORT_FILES = ("report.html", "results.json", "results.npz", "metrics.csv")  # checked before computing
+SWEEP_FILES = ("sweep.json", "sweep.html", "sweep.png")
 
 
 def _cmd_report(parser, args) -> int:
@@ -365,21 +464,22 @@ def _cmd_report(parser, args) -> int:
     from jaxgd.app.results import run_rows
 
     cfg = p.config
+    _data_note(cfg.data)
     bar = _progress_bar()
     data = report.compute(p, callback=bar.update if bar else None)
     if bar:
         bar.close()
     files = report.write(data, cfg.out, png=cfg.png, gif=cfg.gif)
     gc = data.grad_check
-    print(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
+    _echo(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
           f"jax.grad vs analytic: max rel error {gc.max_rel_error:.2e}")
     na, nb = data.problem.param_names
     for r in run_rows(data):
-        state = "ok" if r["diverged_at"] is None else f"diverged at step {r['diverged_at']}"
-        print(f"  {r['optimizer']:<10} {r['mode']:<10} lr {r['lr']:<6g} {r['steps']:>5} steps  "
+        state = r["why"] if r["state"] == "diverged" else r["state"] + ("" if r["state"] == "converged" else f": {r['why']}")
+        _echo(f"  {r['optimizer']:<10} {r['mode']:<10} lr {r['lr']:<6g} {r['steps']:>5} steps  "
               f"{na} = {_num(r['final_w'])}  {nb} = {_num(r['final_b'])}  loss = {_num(r['final_loss'], '.3e')}  "
               f"{state}")
-    print(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
+    _echo(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -413,7 +513,6 @@ def _progress_bar():
 
 
 def _cmd_sweep(parser, args) -> int:
-    import os
     import time
 
     import jax
@@ -422,10 +521,12 @@ def _cmd_sweep(parser, args) -> int:
     import jaxgd
     from jaxgd import _checks
     from jaxgd.app import config, plots
-    from jaxgd.app.files import atomic_path, write_json
+    from jaxgd.app.files import check_folder_target, dumps, write_all
     from jaxgd.app.results import sweep_doc, versions
 
     t0 = time.perf_counter()
+    names = SWEEP_FILES if args.png else SWEEP_FILES[:2]
+    check_folder_target("out", args.out, names)
     problem = _problem(args)
     optimizers = config.parse_optimizers(args.optimizers)
     lo = _checks.check_positive_number("lr_min", args.lr_min)
@@ -433,58 +534,65 @@ def _cmd_sweep(parser, args) -> int:
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     num = _checks.check_int("num", args.num, 1, 1_000_000)
-    _check_out_dir(parser, args.out)  # the sweeps check the rest before they compute
 
+    # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
     sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs,
                        batch_size=args.batch_size, sampling=args.sampling, rng=args.rng, seed=args.seed)
-    os.makedirs(args.out, exist_ok=True)
+    _data_note(args.data)
     device = jax.devices()[0].platform
     settings = {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
                 "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,
                 "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype}
-    write_json(os.path.join(args.out, "sweep.json"), sweep_doc(sc, settings, {"device": device, "versions": versions()}))
+    doc = sweep_doc(sc, settings, {"device": device, "versions": versions()})
     args_fig = (sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
-    with atomic_path(os.path.join(args.out, "sweep.html")) as tmp:
-        plots.plotly_figs.sweep(*args_fig, optimal_lr=sc.optimal_lr).write_html(tmp, include_plotlyjs=True,
-                                                                                 full_html=True)
-    if args.png:
-        with atomic_path(os.path.join(args.out, "sweep.png")) as tmp:
-            plots.mpl_figs.sweep(*args_fig, optimal_lr=sc.optimal_lr).savefig(tmp, dpi=110, format="png")
-    print(f"jaxgd sweep: {num} learning rates in [{lo:g}, {hi:g}] × {len(optimizers)} optimizers, "
+    writers = {
+        "sweep.json": lambda p: _write_text(p, dumps(doc) + "\n"),
+        "sweep.html": lambda p: plots.plotly_figs.sweep(*args_fig, optimal_lr=sc.optimal_lr).write_html(
+            p, include_plotlyjs=True, full_html=True),
+        "sweep.png": lambda p: plots.mpl_figs.sweep(*args_fig, optimal_lr=sc.optimal_lr).savefig(p, dpi=110,
+                                                                                                 format="png"),
+    }
+    write_all(args.out, {k: writers[k] for k in names})
+    _echo(f"jaxgd sweep: {num} learning rates in [{lo:g}, {hi:g}] × {len(optimizers)} optimizers, "
           f"{args.epochs} epochs each, on {device} ({args.dtype})")
     if sc.stability_limit is not None:
-        print(f"  theory: full-batch gd is stable for lr < 2/λmax = {sc.stability_limit:.6g}")
+        _echo(f"  theory: full-batch gd is stable for lr < 2/λmax = {sc.stability_limit:.6g}")
     for k in optimizers:
         best = sc.best(k)
         best = "all diverged" if best is None else f"best lr {best[0]:.4g} (final loss {best[1]:.3e})"
         bnd = jaxgd.divergence_boundary(sc.lrs, sc.diverged_at[k])
-        print(f"  {k:<12} {best}; " + ("no run diverged" if bnd is None else f"diverges from lr {bnd:.4g}"))
-    print(f"wrote {args.out}/sweep.json, sweep.html" + (", sweep.png" if args.png else "")
-          + f" in {time.perf_counter() - t0:.1f} s")
+        _echo(f"  {k:<12} {best}; " + ("no run diverged" if bnd is None else f"diverges from lr {bnd:.4g}"))
+    _echo(f"wrote {', '.join(names)} into {args.out}/ in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _cmd_landscape(parser, args) -> int:
     import time
 
     from jaxgd.app import landscape
+    from jaxgd.app.files import check_folder_target
 
     t0 = time.perf_counter()
     cfg = landscape.LandscapeConfig(**{f.name: getattr(args, f.name) for f in
                                        __import__("dataclasses").fields(landscape.LandscapeConfig)})
     plan = landscape.check(cfg)
-    _check_out_dir(parser, plan.config.out)
+    check_folder_target("out", plan.config.out, landscape.FILES)
     bar = _stage_bar()
     data = landscape.compute(plan, progress=bar.update if bar else None)
     if bar:
         bar.close()
     files = landscape.write(data, plan.config.out, png=plan.config.png)
     m = data.meta
-    print(f"jaxgd landscape: {plan.config.model} ({m['num_params']:,} parameters) on {plan.dataset.name} "
+    _echo(f"jaxgd landscape: {plan.config.model} ({m['num_params']:,} parameters) on {plan.dataset.name} "
           f"({m['num_examples']} examples, {m['task']}), {plan.config.plane} plane, {plan.config.grid}² grid, "
           f"on {m['device']} ({plan.config.dtype})")
     if data.explained is not None:
-        print(f"  PCA: the plane explains {100 * data.explained[0]:.1f} % + {100 * data.explained[1]:.1f} % of the "
+        _echo(f"  PCA: the plane explains {100 * data.explained[0]:.1f} % + {100 * data.explained[1]:.1f} % of the "
               f"paths' variance (a random walk: {100 * data.random_walk_explained[0]:.1f} % + "
               f"{100 * data.random_walk_explained[1]:.1f} %)")
     for opt, r in landscape.summary(data).items():
@@ -492,9 +600,9 @@ def _cmd_landscape(parser, args) -> int:
         lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
         sharp = "" if r["final_sharpness"] is None else f", sharpness {r['final_sharpness']:.4g}{lim}"
         gap = "—" if r["max_loss_gap"] is None else f"{r['max_loss_gap']:.3g}"
-        print(f"  {opt:<10} {r['steps']} steps, final loss {r['final_loss']:.4g}{state}{sharp}; "
+        _echo(f"  {opt:<10} {r['steps']} steps, final loss {r['final_loss']:.4g}{state}{sharp}; "
               f"largest gap to the projection {gap}")
-    print(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
+    _echo(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -524,15 +632,19 @@ def _stage_bar():
 def entry() -> None:
     """The ``jaxgd`` program (console script and ``python -m jaxgd``).
 
-    After Ctrl-C it leaves with ``os._exit(130)``: an interrupt can land while XLA compiles on
-    its own threads, and a normal interpreter shutdown then may crash (a segfault was seen here).
-    Every output file has been finished or removed by then (they are written atomically).
+    After Ctrl-C or SIGTERM it leaves with ``os._exit(130)`` / ``os._exit(143)``: an interrupt can
+    land while XLA compiles on its own threads, and a normal interpreter shutdown then may crash (a
+    segfault was seen here). Every output file has been finished or removed by then (they are
+    written atomically).
     """
     import os
 
     code = main()
-    if code == 130:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
+    if code in (130, 143):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        os._exit(code)
     sys.exit(code)

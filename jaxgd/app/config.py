@@ -37,9 +37,9 @@ class ReportConfig:
     dtype: str = "float64"
     out: str = "out"
     gif: bool = False
-    png: bool = True
+    png: bool = False
     sweep: bool = True
-    sweep_points: int = 61
+    sweep_points: int = 100
     sweep_epochs: int = 100
 
 
@@ -77,20 +77,21 @@ def load_toml(path: str | Path) -> dict:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
-    path = Path(path)
+    where = f"file {str(path)!r}"
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"file {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"file {str(path)!r} is a folder") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"file {str(path)!r} cannot be read: {e}") from None
+        raw = tomllib.loads(_checks.read_file("config", path, _checks.MAX_CONFIG_BYTES).decode("utf-8"))
+    except ArgumentError as e:  # missing, a folder, a device, too large: the same sentence, as a ConfigError
+        raise ConfigError(e.detail) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where} is not UTF-8 text (byte {e.start + 1})") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"file {str(path)!r} is not valid TOML: {e}") from None
-    out = {}
+        raise ConfigError(f"{where} is not valid TOML: {e}") from None
+    out, spelled = {}, {}
     for key, value in raw.items():
         k = key.replace("-", "_")
+        if k in spelled:
+            raise ConfigError(f"{where}: keys {spelled[k]!r} and {key!r} are the same setting; give it once")
+        spelled[k] = key
         if k not in _TYPES:
             raise ConfigError(f"file {str(path)!r}: unknown key {key!r} (allowed: {', '.join(_TYPES)})")
         types, desc = _TYPES[k]

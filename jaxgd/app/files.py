@@ -1,16 +1,57 @@
-"""Writing results: strict JSON (non-finite numbers become null), written atomically."""
+"""Writing results: strict JSON (non-finite numbers become null), written atomically.
+
+Two kinds of failure, kept apart so the command line can answer each in one line:
+
+- a bad output *name* (empty, a control character, a component longer than the file system
+  allows, a folder where a file goes, a dangling link, a missing or read-only parent): an
+  :class:`~jaxgd.ArgumentError` named after the argument (``"out"``, ``"json"``), raised by
+  :func:`check_file_target` / :func:`check_folder_target` before anything is written (exit 2);
+- a fault of the environment while writing (disk full, a path that cannot be written, a closed
+  stream, a folder another jaxgd is writing, a deleted current folder): :class:`OutputError`
+  (exit 1). No temporary file stays behind, and the files there before are untouched.
+
+Every file is written to a temporary name in its folder and renamed over the old one, so a
+reader sees the old file or the new one. A symbolic link is kept: its target is replaced. A
+FIFO or a character device (``/dev/null``, ``/dev/stdout``) is written through, not replaced.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import signal
+import stat
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
+
+from jaxgd._checks import ArgumentError
+
+LOCK_NAME = ".jaxgd.lock"
+
+
+class OutputError(OSError):
+    """An output that could not be written, for a reason of the environment, not of the
+    arguments: ``path`` (a file, a folder, or ``"stdout"``) and ``what`` went wrong (e.g. "No
+    space left on device"). ``str(err)`` is one line: ``cannot write 'PATH': WHAT``."""
+
+    def __init__(self, path, what: str):
+        self.path, self.what = str(path), what
+        super().__init__(str(self))
+
+    def __str__(self):
+        where = "to stdout" if self.path == "stdout" else repr(self.path)
+        return f"cannot write {where}: {self.what}"
+
+    def __reduce__(self):
+        return type(self), (self.path, self.what)
 
 
 def jsonable(v):
@@ -39,22 +80,164 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+# ----------------------------------------------------------------------------- checking names
+
+
+def _abspath(path) -> str:
+    """``os.path.abspath``, or :class:`OutputError` when the current folder has been deleted."""
+    try:
+        return os.path.abspath(path)
+    except FileNotFoundError:
+        raise OutputError(path, "the current folder no longer exists (was it deleted?); cd to a folder "
+                                "that exists") from None
+
+
+def _name_max(folder: str) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _nearest_folder(path: str) -> str:
+    """The nearest existing ancestor of the absolute ``path`` (``path`` itself if it exists)."""
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def check_name(name: str, path, what: str = "path") -> str:
+    """``path`` as a string: not empty, no control character (a newline in a file name breaks
+    every list of files), no component longer than the file system allows. Raises
+    :class:`~jaxgd.ArgumentError` named ``name``."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str) or not path:
+        raise ArgumentError(name, f"must be a {what}, got {path!r}")
+    bad = [c for c in path if ord(c) < 32 or ord(c) == 127]
+    if bad:
+        raise ArgumentError(name, f"must not hold control characters ({bad[0]!r}), got {path!r}")
+    limit = _name_max(_nearest_folder(_abspath(path)))
+    for part in Path(path).parts:
+        if len(os.fsencode(part)) > limit:
+            short = part[:20] + "…"
+            raise ArgumentError(name, f"has a name of {len(os.fsencode(part))} bytes ({short!r}); the file system "
+                                      f"allows {limit}")
+    return path
+
+
+def _through(path: str) -> bool:
+    """True for an existing FIFO or character device: written through, never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _real_target(name: str, path: str) -> str:
+    """The file a write to ``path`` replaces: ``path`` itself, or the end of its symbolic links."""
+    if not os.path.islink(path):
+        return path
+    real = os.path.realpath(path)
+    if not os.path.isdir(os.path.dirname(real)):
+        raise ArgumentError(name, f"{path!r} is a symbolic link to {real!r}, whose folder does not exist")
+    return real
+
+
+def check_file_target(name: str, path) -> str:
+    """A file to write (e.g. ``--json``): a valid name, not a folder, in a folder that exists and
+    is writable. A FIFO or a device is fine (written through); a symbolic link is followed.
+    Raises :class:`~jaxgd.ArgumentError` named ``name`` (an :class:`OutputError` when the current
+    folder was deleted). Returns ``path``."""
+    path = check_name(name, path, "file path")
+    full = _abspath(path)
+    if os.path.isdir(full):
+        raise ArgumentError(name, f"{path!r} is a folder; give a file path")
+    if _through(full):
+        if not os.access(full, os.W_OK):
+            raise ArgumentError(name, f"cannot write to {path!r}: not writable")
+        return path
+    real = _real_target(name, full)
+    d = os.path.dirname(real)
+    if not os.path.isdir(d) or not os.access(d, os.W_OK):
+        raise ArgumentError(name, f"cannot write to {path!r}: folder {d!r} is missing or not writable")
+    return path
+
+
+def check_folder_target(name: str, out, files=()) -> str:
+    """An output folder (e.g. ``--out``): a valid name; an existing folder, or one that can be
+    created (its nearest existing ancestor is a writable folder; a dangling link is refused);
+    none of ``files`` inside it is a folder. Raises :class:`~jaxgd.ArgumentError` named ``name``.
+    Returns ``out``."""
+    out = check_name(name, out, "folder path")
+    full = _abspath(out)
+    if os.path.islink(full) and not os.path.exists(full):
+        raise ArgumentError(name, f"{out!r} is a symbolic link to {os.path.realpath(full)!r}, which does not exist")
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise ArgumentError(name, f"{out!r} exists and is not a folder")
+    for f in files:
+        target = os.path.join(full, f)
+        if os.path.isdir(target):
+            raise ArgumentError(name, f"{os.path.join(out, f)!r} is a folder, where the file {f} goes")
+        if os.path.islink(target):
+            _real_target(name, target)
+    probe = _nearest_folder(full)
+    if not os.path.isdir(probe):
+        raise ArgumentError(name, f"cannot write to {out!r}: {probe!r} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        raise ArgumentError(name, f"cannot write to {out!r}: {probe!r} is not writable ({e.strerror})") from None
+    return out
+
+
+# ----------------------------------------------------------------------------- one file
+
+
+def _temp_in(folder: str, name: str) -> str:
+    """A new empty temporary file in ``folder``, named after ``name`` (a dot file, short)."""
+    suffix = Path(name).suffix
+    suffix = suffix if len(suffix) <= 16 else ""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name[:40]}.", suffix=f".tmp{suffix}", dir=folder)
+    os.close(fd)
+    return tmp
+
+
+def _strerror(e: OSError) -> str:
+    return e.strerror or str(e) or type(e).__name__
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path`` (same suffix); on success rename it over ``path``.
 
     On any error, or an interrupt, the temporary file is removed and ``path`` is untouched:
-    readers see the old file or the new one, never a part-written one.
+    readers see the old file or the new one, never a part-written one. A symbolic link stays a
+    link (its target is replaced); a FIFO or character device is yielded itself (written through).
+    An ``OSError`` (disk full, a folder where the file goes) is raised as :class:`OutputError`.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
+    if _through(str(path)):
+        try:
+            yield str(path)
+        except OSError as e:
+            raise OutputError(path, _strerror(e)) from None
+        return
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    tmp = None
     try:
+        tmp = _temp_in(str(target.parent), path.name)
         yield tmp
         os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+    except OutputError:
+        raise
+    except OSError as e:
+        raise OutputError(path, _strerror(e)) from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -65,10 +248,186 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
             f.write(text)
 
 
+def write_stdout(text: str) -> None:
+    """Write ``text`` to stdout and flush; a closed or full stdout is an :class:`OutputError`
+    (a reader that left, ``BrokenPipeError``, is passed on)."""
+    if sys.stdout is None:
+        raise OutputError("stdout", "it is closed")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as e:  # ValueError: "I/O operation on closed file"
+        raise OutputError("stdout", _strerror(e) if isinstance(e, OSError) else "it is closed") from None
+
+
 def write_json(path: str, obj) -> None:
     """``path`` "-" writes to stdout."""
     text = dumps(obj, indent=None) + "\n"
     if path == "-":
-        sys.stdout.write(text)
+        write_stdout(text)
     else:
         write_text_atomic(path, text)
+
+
+# ----------------------------------------------------------------------------- a set of files
+
+
+def _stderr_note(line: str) -> None:
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+@contextmanager
+def _lock(folder: str):
+    """Hold ``folder/.jaxgd.lock`` (``fcntl.flock``, not waiting); the lock file is removed when
+    released. Another holder: :class:`OutputError`."""
+    import fcntl
+
+    path = os.path.join(folder, LOCK_NAME)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputError(folder, f"{folder}/ is in use by another jaxgd (it holds {LOCK_NAME}); wait for it "
+                                      "to finish or use another folder") from None
+        try:  # the holder before us may have removed the file after we opened it: lock the one on disk
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def _signals_deferred():
+    """SIGINT and SIGTERM wait until the block ends (it renames a set of files), then act."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got, old = [], {}
+    for s in (signal.SIGINT, signal.SIGTERM):
+        old[s] = signal.signal(s, lambda n, frame: got.append(n))
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if got:
+            h = old[got[0]]
+            if callable(h):
+                h(got[0], None)
+            elif h != signal.SIG_IGN:
+                signal.raise_signal(got[0])
+
+
+def write_all(out_dir, writers: Mapping[str, Callable[[str], object]], *, name: str = "out",
+              note: Callable[[str], None] | None = _stderr_note) -> list[Path]:
+    """Write a set of files into the folder ``out_dir`` as one transaction.
+
+    ``writers`` maps each file name (a plain name, no folder) to a function that writes that
+    file's content to the path it is given (a temporary file in the same folder), e.g.
+    ``{"results.json": lambda p: Path(p).write_text(text)}``. In order:
+
+    1. every name, and ``out_dir``, is checked (:func:`check_folder_target`): no control
+       characters, no name too long, no folder or dangling link where a file goes — before
+       anything is written; a bad one raises :class:`~jaxgd.ArgumentError` named ``name``;
+    2. ``out_dir`` is created if missing, with its parents (``note`` is told when parents
+       were made: a line for stderr);
+    3. the folder is locked (``out_dir/.jaxgd.lock``, ``fcntl.flock``, not waiting): a second
+       writer of the same folder gets an :class:`OutputError` "... is in use by another jaxgd";
+    4. each writer writes its temporary file; then all are renamed over the old files (a
+       symbolic link's target is replaced; a FIFO or device is written through), with Ctrl-C
+       and SIGTERM held back for those few system calls.
+
+    On any failure before the renames — a writer raising (``OSError`` such as ENOSPC becomes
+    :class:`OutputError` naming the file), ``KeyboardInterrupt`` — every temporary file is
+    removed, folders this call made are removed again, and the old files are untouched. A
+    rename failing midway (it does not on one local file system) leaves the renamed files new.
+    The lock file is removed when done. Returns the paths written, ``out_dir/name`` in order.
+    """
+    names = list(writers)
+    for f in names:
+        if not isinstance(f, str) or not f or f in (".", "..") or "/" in f or os.sep in f:
+            raise ArgumentError("writers", f"must map plain file names to writers, got {f!r}")
+        check_name(name, f, "file name")
+    out = check_folder_target(name, out_dir, names)
+    full = _abspath(out)
+    missing = []
+    p = full
+    while not os.path.lexists(p):
+        missing.append(p)
+        p = os.path.dirname(p)
+    created: list[str] = []
+    try:
+        for d in reversed(missing):
+            try:
+                os.mkdir(d)
+            except FileExistsError:
+                continue
+            created.append(d)
+    except OSError as e:
+        _remove_folders(created)
+        raise OutputError(e.filename or out, _strerror(e)) from None
+    if note is not None and len(created) > 1:
+        rel = [os.path.relpath(d) if not os.path.isabs(out) else d for d in created]
+        note(f"jaxgd: created the folder {rel[-1]} and its missing parents ({', '.join(rel[:-1])})")
+    staged: list[tuple[str, str, bool]] = []  # (temporary, target, write through)
+    try:
+        with _lock(full):
+            for f in names:
+                shown = os.path.join(out, f)
+                dest = os.path.join(full, f)
+                through = _through(dest)
+                real = dest if through else _real_target(name, dest)
+                try:
+                    tmp = _temp_in(full if through else os.path.dirname(real), f)
+                    staged.append((tmp, real, through))
+                    writers[f](tmp)
+                    os.chmod(tmp, _file_mode())
+                except OSError as e:
+                    raise OutputError(shown, _strerror(e)) from None
+            with _signals_deferred():
+                for i, (tmp, real, through) in enumerate(staged):
+                    try:
+                        if through:
+                            with open(tmp, "rb") as src, open(real, "wb") as dst:
+                                while chunk := src.read(1 << 20):
+                                    dst.write(chunk)
+                            os.unlink(tmp)
+                        else:
+                            os.replace(tmp, real)
+                    except OSError as e:
+                        raise OutputError(os.path.join(out, names[i]), _strerror(e)) from None
+                created = []  # the set is written: keep the folders
+    except BaseException:
+        for tmp, _, _ in staged:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        _remove_folders(created)
+        raise
+    return [Path(out) / f for f in names]
+
+
+def _remove_folders(folders: list[str]) -> None:
+    """Remove the folders made for a write that failed, deepest first, if they are empty."""
+    for d in reversed(folders):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass

@@ -263,24 +263,27 @@ def npz_arrays(data: LandscapeData) -> dict:
     return arrays
 
 
+FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and landscape-NAME.png with png
+
+
 def write(data: LandscapeData, out: str | os.PathLike, png: bool = True) -> list[Path]:
-    """Write landscape.html, landscape.json, landscape.npz and (``png``) the PNGs into ``out``."""
+    """Write landscape.json, landscape.npz, landscape.html and (``png``) the PNGs into ``out``, as one
+    set (:func:`jaxgd.app.files.write_all`: every target checked first, the old set kept on a failure)."""
     from jaxgd.app.plots import landscape_figs
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    jio.write_text_atomic(out / "landscape.json", jio.dumps(results(data), indent=1) + "\n")
-    written.append(out / "landscape.json")
-    with jio.atomic_path(out / "landscape.npz") as tmp:
-        with open(tmp, "wb") as fh:
+    def text(s):
+        def write_text(path):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(s)
+        return write_text
+
+    def npz(path):
+        with open(path, "wb") as fh:
             np.savez(fh, **npz_arrays(data))
-    written.append(out / "landscape.npz")
-    jio.write_text_atomic(out / "landscape.html", landscape_figs.page(data))
-    written.append(out / "landscape.html")
+
+    writers = {"landscape.json": text(jio.dumps(results(data), indent=1) + "\n"), "landscape.npz": npz,
+               "landscape.html": text(landscape_figs.page(data))}
     if png:
         for name, fig in landscape_figs.mpl_figures(data).items():
-            with jio.atomic_path(out / f"landscape-{name}.png") as tmp:
-                fig.savefig(tmp, dpi=100, format="png")
-            written.append(out / f"landscape-{name}.png")
-    return written
+            writers[f"landscape-{name}.png"] = lambda path, fig=fig: fig.savefig(path, dpi=100, format="png")
+    return jio.write_all(out, writers)

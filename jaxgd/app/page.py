@@ -1,72 +1,225 @@
-"""The report's HTML page: self-contained (plotly.js inlined once; nothing fetched)."""
+"""The report's HTML page: self-contained and offline, its figures drawn by the page's own script.
+
+The page holds three things: the text (built here), one JSON object of numbers (:func:`page_data`:
+the surface, every path thinned to at most :data:`MAX_POINTS` points, the sweeps and the
+explorables, rounded to 6 significant digits), and plotly.js. The numbers and plotly.js are
+stored gzip-compressed and base64-encoded and unpacked by the browser's ``DecompressionStream``
+(Chromium 80+, Firefox 113+, Safari 16.4+), which keeps the default page near 2.6 MB where
+plotly.js alone is 4.8 MB. ``page.js`` (next to this module) draws every figure from the one
+object: one slider, one play button and one set of run toggles move all views together, and
+each frame is a slice of the same arrays rather than a copy of them.
+"""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
+import math
+from importlib import resources
 
 import numpy as np
 
 from jaxgd.app import files as jio
 from jaxgd.app.plan import modes
 from jaxgd.app.results import config_dict, run_rows
-from jaxgd.app.summary import number
+from jaxgd.app.summary import number, run_status
+from jaxgd.data import steps_per_epoch
 from jaxgd.runs import divergence_boundary
 
+MAX_POINTS = 1500  # per path on the page (every step is kept in results.npz)
+SIG = 6  # significant digits of the numbers on the page
+MODE_SYMBOL = {"full": "circle", "sgd": "diamond", "minibatch": "square"}
+RULES = {
+    "gd": "θ ← θ − lr·g",
+    "momentum": "v ← β·v + (1−β)·g;  θ ← θ − lr·v  (heavy ball, EMA form)",
+    "nesterov": "v ← β·v + (1−β)·g;  θ ← θ − lr·(β·v + (1−β)·g)",
+    "rmsprop": "s ← ρ·s + (1−ρ)·g²;  θ ← θ − lr·g / (√s + ε)",
+    "adam": "m ← β₁·m + (1−β₁)·g;  v ← β₂·v + (1−β₂)·g²;  θ ← θ − lr·m̂ / (√v̂ + ε),  m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)",
+}
+HYPER_NAMES = {"beta": "β", "decay": "ρ", "eps": "ε", "b1": "β₁", "b2": "β₂"}
 
-def page(data, figs: dict) -> str:
-    """The self-contained HTML page (plotly.js inlined once; no network needed)."""
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
 
-    cfg = data.config
-    gc = data.grad_check
-    divs = {k: pio.to_html(f, full_html=False, include_plotlyjs=False, div_id=k, auto_play=False, validate=False,
-                           config={"displaylogo": False}) for k, f in figs.items()}
-    rows = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            r["optimizer"], dict((m.name, m.label) for m in modes(cfg, data.problem))[r["mode"]], f"{r['lr']:g}", r["steps"],
-            number(r["final_w"]), number(r["final_b"]), _fmt(r["final_loss"], "{:.3e}"),
-            "no" if r["diverged_at"] is None else f"diverged at step {r['diverged_at']}")) + "</tr>"
-        for r in run_rows(data))
-    v = data.meta["versions"]
-    names = data.problem.param_names
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>jaxgd report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
-th {{ background: #f3f3f3; }} td:nth-child(n+3) {{ text-align: right; font-variant-numeric: tabular-nums; }}
-.note {{ color: #555; font-size: 0.9em; }} section {{ margin-bottom: 2em; }}
-</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
-</head><body>
-<h1>jaxgd report</h1>
-<p class="note">{html.escape(_describe(data))} {cfg.dtype} on {data.meta['device']};
-jaxgd {v['jaxgd']}, jax {v['jax']}, optax {v['optax']}.</p>
-{f"<section><h2>Data</h2>{divs['data']}</section>" if 'data' in divs else ""}
-<section><h2>Loss surface and paths</h2>
-<p class="note">x = {names[0]}, y = {names[1]}, z = loss. Click a legend entry to hide or show a path; the slider and play button
-move every path along together (a path shorter than the step shown is drawn whole).</p>{divs['surface3d']}</section>
-<section><h2>Contours</h2>{divs['contour']}</section>
-<section><h2>Loss per step</h2>{divs['loss']}</section>
-<section><h2>Per-step diagnostics</h2>
-<p class="note">The gradient and update norms of each step, and the norms of the optimizer's moment estimates
-after it (momentum's velocity and Adam's m; RMSProp's s and Adam's v), where the optimizer keeps them.</p>
-{divs['diagnostics']}</section>
-{_sweep_section(data, divs)}
-<section><h2>Gradient check</h2>
-<p id="gradcheck">jax.grad against the closed-form gradient{" (dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
-if data.problem.data is not None else ""} at all
-{cfg.grid}×{cfg.grid} grid points: max absolute error {gc.max_abs_error:.3e}, max relative error
-{gc.max_rel_error:.3e}.</p></section>
-<section><h2>Runs</h2>
-<table id="runs"><tr><th>optimizer</th><th>mode</th><th>lr</th><th>steps</th><th>final {names[0]}</th><th>final {names[1]}</th>
-<th>final loss</th><th>diverged</th></tr>
-{rows}
-</table>
-<p class="note">Config: {html.escape(jio.dumps(config_dict(cfg)))}</p></section>
-</body></html>
-"""
+# ----------------------------------------------------------------------------- numbers
+
+
+def thin(steps: int, max_points: int = MAX_POINTS) -> np.ndarray:
+    """The step indices drawn of a path of ``steps + 1`` points: all of them up to ``max_points``,
+    else every k-th (k the smallest that fits) and always the last."""
+    if steps + 1 <= max_points:
+        return np.arange(steps + 1)
+    k = math.ceil(steps / (max_points - 2))
+    return np.unique(np.append(np.arange(0, steps + 1, k), steps))
+
+
+def _num(x) -> str:
+    x = float(x)
+    if not math.isfinite(x):
+        return "null"
+    return f"{x:.{SIG}g}"  # "1e+300", "0.1", "3": all valid JSON
+
+
+def to_json(obj) -> str:
+    """Compact JSON with every float at :data:`SIG` significant digits and non-finite numbers as null."""
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{jio.dumps(str(k))}:{to_json(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(to_json(v) for v in obj) + "]"
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == bool:
+            return to_json(obj.astype(np.int8))
+        if obj.ndim > 1:
+            return "[" + ",".join(to_json(a) for a in obj) + "]"
+        if obj.dtype.kind in "iu":
+            return "[" + ",".join(map(str, obj.tolist())) + "]"
+        return "[" + ",".join(map(_num, obj.tolist())) + "]"
+    if isinstance(obj, (bool, np.bool_)):
+        return "true" if obj else "false"
+    if obj is None or isinstance(obj, str):
+        return jio.dumps(obj)
+    if isinstance(obj, (int, np.integer)):
+        return str(int(obj))
+    if isinstance(obj, (float, np.floating)):
+        return _num(obj)
+    raise TypeError(f"cannot write {type(obj)} to the page")
+
+
+def _pack(text: str) -> str:
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
+
+
+_PLOTLY_CACHE: dict = {}
+
+
+def plotly_packed() -> str:
+    """plotly.js (the plotly package's own bundle), gzip + base64; packed once per process."""
+    if "js" not in _PLOTLY_CACHE:
+        from plotly.offline import get_plotlyjs
+
+        _PLOTLY_CACHE["js"] = _pack(get_plotlyjs())
+    return _PLOTLY_CACHE["js"]
+
+
+def _f64(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def _norms(m, idx):
+    return None if m is None else np.hypot(_f64(m.w), _f64(m.b))[idx]
+
+
+def loss_range(runs: list[dict]) -> list[float]:
+    """log10 of the loss axis's ``[floor, top]``: top a hundred times the largest starting loss,
+    floor the smallest loss drawn but at most 12 decades below the top (a run that reaches 1e-27
+    would otherwise squeeze the others into the top of the plot)."""
+    starts = [float(r["loss"][0]) for r in runs if np.isfinite(r["loss"][0]) and r["loss"][0] > 0]
+    top = 100 * max(starts, default=1.0)
+    lows = [float(np.min(r["loss"][np.isfinite(r["loss"]) & (r["loss"] > 0)])) for r in runs
+            if np.any(np.isfinite(r["loss"]) & (r["loss"] > 0))]
+    floor = max(min(lows, default=top * 1e-12), top * 1e-12)
+    return [math.log10(floor), math.log10(top)]
+
+
+def _hyper(optimizer: str, lr) -> dict:
+    """The optimizer's settings other than lr, by their symbols (β, ρ, ε, β₁, β₂); {} for optax's."""
+    from jaxgd.optim import resolve
+
+    try:
+        hyper = dict(resolve(optimizer, lr, {}).hyper)
+    except Exception:  # an "optax:NAME" optimizer keeps its own defaults
+        return {}
+    hyper.pop("lr", None)
+    return {HYPER_NAMES.get(k, k): float(v) for k, v in hyper.items() if isinstance(v, (int, float))}
+
+
+def page_data(data) -> dict:
+    """Every number the page draws, as one JSON-ready dict (paths thinned, see :func:`thin`).
+
+    ``grid``: the axes ``w (n,)``, ``b (m,)`` and the surface as plotly wants it, ``S (m, n)``
+    (row j along b); ``runs``: per run its style, settings, state, the drawn step indices ``t``
+    with ``w``, ``b``, ``loss`` at them, and the per-step records at ``tb`` (the steps < T of ``t``).
+    """
+    from jaxgd.app.plots import LOG_LABEL, log_excess, style_for
+
+    cfg, p = data.config, data.problem
+    S = _f64(data.surface)
+    w, b = _f64(data.w), _f64(data.b)
+    span = max(float(np.ptp(w)), float(np.ptp(b)))
+    runs = []
+    for i, r in enumerate(data.runs):
+        t = r.traj
+        T = int(t.steps)
+        idx = thin(T)
+        bidx = idx[idx < T]
+        color, dash = style_for(r.optimizer, r.mode.name, i)
+        spe = 1 if r.mode.batch_size is None else steps_per_epoch(p.num_examples, r.mode.batch_size)
+        state, why = run_status(t, p.minima, span)
+        runs.append(dict(
+            label=r.label, optimizer=r.optimizer, mode=r.mode.name, modeLabel=r.mode.label, color=color, dash=dash,
+            symbol=MODE_SYMBOL.get(r.mode.name, "circle"), lr=r.lr, epochs=r.epochs, steps=T, spe=spe,
+            batch=r.mode.batch_size, t=idx, w=_f64(t.params.w)[idx], b=_f64(t.params.b)[idx],
+            loss=_f64(t.loss)[idx], tb=bidx, batch_loss=_f64(t.batch_loss)[bidx],
+            grad_norm=_f64(t.grad_norm)[bidx], update_norm=_f64(t.update_norm)[bidx],
+            first=_norms(t.first_moment, bidx), second=_norms(t.second_moment, bidx),
+            diverged_at=int(t.diverged_at), state=state, why=why, hyper=_hyper(r.optimizer, r.lr)))
+    minima = [list(map(float, m)) for m in p.minima]
+    out = dict(
+        names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
+        grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S))),
+        minima=minima, minLoss=[_loss_at(p, m) for m in minima], runs=runs, lossRange=loss_range(runs),
+        maxPoints=MAX_POINTS)
+    if p.data is not None:
+        x, y = (_f64(a) for a in p.data)
+        (lw, lb), label = _line(data)
+        out["data"] = dict(x=x, y=y, noisy=None if data.noisy_y is None else _f64(data.noisy_y),
+                           line=dict(w=lw, b=lb, label=label))
+    if data.scan is not None:
+        out["sweep"] = sweep_data(data)
+    ex = data.explore
+    if ex.get("whatif"):
+        out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
+                         for wf in ex["whatif"]]
+    for key in ("phase", "cloud", "basins"):
+        if ex.get(key):
+            out[key] = ex[key]
+    return out
+
+
+def _loss_at(p, m) -> float:
+    from jaxgd.model import Params
+
+    return float(p.loss_fn(Params(*(np.asarray(v, p.dtype) for v in m)), p.data, None))
+
+
+def _line(data):
+    """The line drawn over the data: the notebook's true line, or the least-squares fit of a file's data."""
+    if data.config.data is None:
+        return (2.0, 3.0), "true line"
+    return tuple(map(float, data.problem.minimum)), "least-squares line"
+
+
+def sweep_data(data) -> dict | None:
+    """The learning-rate sweep figure's numbers: per optimizer the final losses, where runs
+    diverged (and the smallest such lr), its colour; the theory's lines (None off a quadratic)."""
+    if data.scan is None:
+        return None
+    from jaxgd.app.plots import SWEEP_FLOOR, _sweep_top, style_for
+
+    sc = data.scan
+    opts = list(sc.final_loss)
+    return dict(lrs=sc.lrs, epochs=sc.epochs, final={k: sc.final_loss[k] for k in opts},
+                diverged={k: np.asarray(sc.diverged_at[k]) >= 0 for k in opts},
+                boundary={k: divergence_boundary(sc.lrs, sc.diverged_at[k]) for k in opts},
+                colors={k: style_for(k, "full", i)[0] for i, k in enumerate(opts)},
+                top=_sweep_top(sc.final_loss, sc.diverged_at), floor=SWEEP_FLOOR,
+                limit=sc.stability_limit, optimal=sc.optimal_lr)
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def _esc(s) -> str:
+    return html.escape(str(s))
 
 
 def _describe(data) -> str:
@@ -82,33 +235,246 @@ def _describe(data) -> str:
     return f"Fitting {what} by mean squared error in (W, b); minimum at W = {p.minimum.w:.6g}, b = {p.minimum.b:.6g}."
 
 
-def _polyak(data) -> tuple[float, float]:
-    from jaxgd.curvature import theory
+def _optimizers_table(data) -> str:
+    """Each optimizer's update rule, its settings, and per mode its lr, epochs and steps."""
+    by_opt: dict = {}
+    for r in data.runs:
+        by_opt.setdefault(r.optimizer, []).append(r)
+    rows = []
+    for opt, rs in by_opt.items():
+        rule = RULES.get(opt, "the optax optimizer of that name, with its own defaults")
+        hyper = ", ".join(f"{k} = {v:g}" for k, v in _hyper(opt, rs[0].lr).items())
+        per_mode = "; ".join(f"{r.mode.label}: lr {r.lr:g}, {r.epochs} epoch(s) = {int(r.traj.steps)} steps" for r in rs)
+        rows.append(f"<tr><td><b>{_esc(opt)}</b></td><td class='rule'>{_esc(rule)}</td>"
+                    f"<td>{_esc(hyper) or '—'}</td><td>{_esc(per_mode)}</td></tr>")
+    return ("<div class='table-wrap'>" '<table id="optimizers">' "<tr><th>optimizer</th><th>update (g: the batch's "
+            "gradient at θ)</th><th>settings</th><th>per mode</th></tr>" + "".join(rows) + "</table></div>")
 
-    th = theory(data.problem)
-    return th.polyak_beta, th.polyak_lr
+
+def _why_lengths(data) -> str:
+    """Why the runs differ in length, and (gd at full batch on a quadratic) why it stops short."""
+    p = data.problem
+    parts = ["Runs differ in length because each keeps its own budget: the notebook's for gd (20 full-batch "
+             "steps; 2 epochs of SGD and of minibatches) and, for the optimizers the notebook left empty, budgets "
+             "chosen so that every path ends near the minimum. A full-batch step sees every example once (one "
+             "epoch); an SGD epoch is one step per example."
+             if p.num_examples is not None else
+             "Every run has the same number of steps; a landscape has no data, so a step is an epoch."]
+    gd = next((r for r in data.runs if r.optimizer == "gd" and r.mode.batch_size is None), None)
+    th = data.theory
+    if gd is not None and th is not None and int(gd.traj.diverged_at) < 0 and th.eigenvalues[0] > 0:
+        lo, hi = float(th.eigenvalues[0]), float(th.eigenvalues[-1])
+        T = int(gd.traj.steps)
+        shrink = abs(1 - gd.lr * lo) ** T
+        fb = float(np.asarray(gd.traj.params.b)[-1])
+        parts.append(
+            f"Full-batch gd stops at {p.param_names[1]} = {fb:.3g} after {T} steps: the loss is a quadratic bowl whose "
+            f"curvatures are λmin = {lo:.3g} and λmax = {hi:.3g} (condition number {hi / lo:.3g}). Each step "
+            f"multiplies the distance to the minimum along the flat direction by 1 − lr·λmin = {1 - gd.lr * lo:.3g}, "
+            f"so {T} steps remove only {100 * (1 - shrink):.0f} % of it; lr cannot be raised much because the steep "
+            f"direction diverges for lr > 2/λmax = {2 / hi:.3g}.")
+    return " ".join(parts)
 
 
-def _sweep_section(data, divs: dict) -> str:
+def _grad_check(data) -> str:
+    gc = data.grad_check
+    tol = 1000 * float(np.finfo(data.config.dtype).eps)
+    verdict = "<b class='ok'>✓ agree</b>" if gc.max_rel_error <= tol else "<b class='bad'>✗ disagree</b>"
+    formula = (" (with e = W·x + b − y, the error of each example: dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
+               if data.problem.data is not None else " (the landscape's own formula)")
+    return ('<p id="gradcheck">' f"{verdict}: jax.grad against the closed-form gradient{formula} at all "
+            f"{data.config.grid}×{data.config.grid} grid points. Largest relative error {gc.max_rel_error:.2e}, "
+            f"largest absolute error {gc.max_abs_error:.2e}; the tolerance is 1000 × the {data.config.dtype} machine "
+            f"epsilon = {tol:.1e} (relative). Both are computed in {data.config.dtype}, so a few ε of rounding is "
+            "expected; a wrong formula would be off by far more.</p>")
+
+
+def _runs_table(data) -> str:
+    labels = {m.name: m.label for m in modes(data.config, data.problem)}
+    rows = []
+    for row in run_rows(data):
+        state, why = row["state"], row["why"]
+        cells = (row["optimizer"], labels[row["mode"]], f"{row['lr']:g}", row["steps"], number(row["final_w"]),
+                 number(row["final_b"]), number(row["final_loss"]), why if state == "diverged" else f"{state}: {why}")
+        rows.append(f"<tr class='{state.replace(' ', '-')}'>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
+    n = data.problem.param_names
+    return ("<div class='table-wrap'>" '<table id="runs">' f"<tr><th>optimizer</th><th>mode</th><th>lr</th><th>steps</th>"
+            f"<th>final {_esc(n[0])}</th><th>final {_esc(n[1])}</th><th>final loss</th><th>state</th></tr>"
+            + "\n".join(rows) + "</table></div>")
+
+
+def _sweep_section(data) -> str:
     if data.scan is None:
         return ""
     sc = data.scan
     items = []
     for k in sc.final_loss:
         bnd = divergence_boundary(sc.lrs, sc.diverged_at[k])
-        items.append(f"<li>{html.escape(k)}: " + ("no run diverged" if bnd is None else
-                                                   f"runs diverge from lr = {bnd:.4g}") + "</li>")
-    limit = "" if sc.stability_limit is None else (
-        f"<p>Theory, for full-batch gd on this quadratic loss: lr &lt; 2/λmax = {sc.stability_limit:.5g} "
-        "(λmax from <code>jax.hessian</code>), drawn as the black line; the fastest rate at "
-        f"lr = 2/(λmin + λmax) = {sc.optimal_lr:.5g}, the dotted line. Heavy-ball momentum is fastest with "
-        "β = {:.4g} and lr = {:.4g} (Polyak's, in jaxgd's EMA convention).</p>".format(*_polyak(data)))
+        items.append(f"<li>{_esc(k)}: " + ("no run diverged" if bnd is None else
+                                            f"runs diverge from lr = {bnd:.4g} (its dashed line)") + "</li>")
+    limit = ""
+    if sc.stability_limit is not None and data.theory is not None:
+        th = data.theory
+        limit = (f"<p>Theory, for full-batch gd on this quadratic loss: lr &lt; 2/λmax = {sc.stability_limit:.5g} "
+                 "(λmax from <code>jax.hessian</code>), the black line; the fastest rate at "
+                 f"lr = 2/(λmin + λmax) = {sc.optimal_lr:.5g}, the dotted line. Just above 2/λmax a run grows slowly "
+                 f"and may not pass the divergence threshold within {sc.epochs} steps, so the first ✕ can sit a little to "
+                 f"the right of the line. Heavy-ball momentum is fastest with β = {th.polyak_beta:.4g} and "
+                 f"lr = {th.polyak_lr:.4g} (Polyak's, in jaxgd's EMA convention).</p>")
     return f"""<section><h2>Learning-rate sweep</h2>
 <p class="note">{len(sc.lrs)} learning rates from {sc.lrs[0]:g} to {sc.lrs[-1]:g}, {sc.epochs} full-batch steps each,
 from the default start, every optimizer's runs in one compiled call. A run has diverged when its loss leaves the
-finite numbers or its |loss| grows past 10⁶ × max(|start|, 1).</p>{divs['sweep']}{limit}<ul id="sweep-boundaries">{''.join(items)}</ul>
+finite numbers or its |loss| grows past 10⁶ × max(|start|, 1).</p>
+<p class="look">Look for: the valley of each curve (the best lr), and the cliff on its right where runs start to
+diverge — for gd it sits on the theory's line.</p>
+<div id="sweep" class="fig"></div>{limit}<ul id="sweep-boundaries">{''.join(items)}</ul>
 </section>"""
 
 
-def _fmt(v, f="{:.6f}"):
-    return "—" if v is None or not np.isfinite(v) else f.format(v)
+MODE_TEXT = {
+    "full": "<b>Full batch</b>: every step uses the gradient of the loss over all examples — the true gradient.",
+    "sgd": "<b>SGD</b>: every step uses one example drawn at random (with replacement, as the notebook does): "
+           "cheap, noisy steps.",
+    "minibatch": "<b>Minibatch</b>: every epoch the examples are shuffled and cut into batches; each step uses "
+                 "one batch (the last one may be smaller).",
+}
+
+
+def _explorables(data) -> list[str]:
+    ex = data.explore
+    out = []
+    if ex.get("whatif"):
+        out.append("""<section><h2>What if: change the learning rate</h2>
+<p class="note">Every path below was computed in advance (full batch, from the default start), so the sliders only
+look them up. The red mark on the lr slider is the theory's stability limit where there is one (gd: 2/λmax; heavy
+ball: 2(1+β)/((1−β)·λmax)); adaptive methods have no such simple limit.</p>
+<p class="look">Look for: the path starting to zig-zag as lr nears the red mark, and leaving the plot past it.</p>
+<div class="controls" id="whatif-controls"><label>optimizer <select id="whatif-opt"></select></label>
+<label class="slider">lr <span class="track"><input type="range" id="whatif-lr"><span id="whatif-limit" class="limit"></span></span>
+<output id="whatif-lr-value"></output></label>
+<label class="slider" id="whatif-knob-label"><span id="whatif-knob-name">β</span> <input type="range" id="whatif-knob">
+<output id="whatif-knob-value"></output></label></div>
+<p id="whatif-state" class="note"></p><div id="whatif" class="fig"></div></section>""")
+    if ex.get("phase"):
+        out.append("""<section><h2>Phase diagram: learning rate × β for heavy-ball momentum</h2>
+<p class="note">Each cell is one full-batch run; colour = log10 of its final loss (a loss of exactly 0 is drawn at
+10⁻³⁰), grey = diverged. The black line is the theory's boundary for jaxgd's EMA heavy ball
+(v ← βv + (1−β)g, θ ← θ − lr·v): on a quadratic it is stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ,
+that is lr &lt; 2(1+β)/((1−β)·λmax).</p>
+<p class="look">Look for: the runs turning grey where the line is, and the best losses just under it.</p>
+<div id="phase" class="fig"></div></section>""")
+    if ex.get("cloud"):
+        budgets = ", ".join(f"{_esc(v['label'])}: lr {v['lr']:g}, {v['epochs']} epoch(s)" for v in ex["cloud"].values())
+        noiseless = data.config.noise == 0 and data.config.data is None
+        look = ("On this noiseless data every example's gradient vanishes at the minimum, so SGD's noise dies out "
+                "there and a larger lr gathers the seeds sooner; with noisy data (--noise 1) a cloud that grows with "
+                "lr and shrinks with the batch remains." if noiseless else
+                "The spread grows with the noise of a step: larger with lr, smaller with the batch.")
+        out.append(f"""<section><h2>Seed cloud: where SGD and minibatches end</h2>
+<p class="note">gd from the same start with 1,000 different sample orders (seeds, from jax.random) per mode, each run
+with that mode's learning rate and budget ({budgets}); each dot is one run's final point, and the full-batch path is
+drawn for reference. Right: the spread of the final point (the root-mean-square distance to the centre of 100 seeds'
+final points) after the same budget, against the learning rate.</p>
+<p class="look">Look for: how far the cloud still is from the minimum after the budget, and how wide it is. {look}</p>
+<div class="pair"><div id="cloud" class="fig square"></div><div id="spread" class="fig square"></div></div></section>""")
+    if ex.get("basins"):
+        out.append(f"""<section><h2>Basins of attraction</h2>
+<p class="note">Each pixel is a start point; its colour is the minimum the run from there ends within 1 % of the plot's
+width of (grey: none within that; black: diverged). {len(ex['basins']['w'])}² starts per optimizer, one compiled
+sweep each, with the optimizer's learning rate and steps from the runs above.</p>
+<p class="look">Look for: the borders between basins moving with the optimizer — momentum carries runs across
+ridges that gd does not cross.</p>
+<label class="inline">optimizer: <select id="basins-opt"></select></label><div id="basins" class="fig square"></div></section>""")
+    return out
+
+
+def page(data) -> str:
+    """The self-contained HTML page (no network needed)."""
+    cfg, p = data.config, data.problem
+    v = data.meta["versions"]
+    names = p.param_names
+    D = page_data(data)
+    js = resources.files("jaxgd.app").joinpath("page.js").read_text(encoding="utf-8")
+    css = resources.files("jaxgd.app").joinpath("page.css").read_text(encoding="utf-8")
+    mds = modes(cfg, p)
+    modes_text = "".join(f"<li>{MODE_TEXT[m.name]}</li>" for m in mds if m.name in MODE_TEXT and p.num_examples)
+    epoch = ("<p>An <b>epoch</b> is one pass over the data: one full-batch step, "
+             f"{p.num_examples} SGD steps, or ⌈{p.num_examples}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
+    sections = []
+    if "data" in D:
+        sections.append("""<section><h2>The data</h2>
+<p class="look">Look for: the dashed line — the fit of the run chosen here — swinging from its start towards the data
+as you move the slider.</p>
+<label class="inline">line of: <select id="data-run"></select></label><div id="data" class="fig"></div></section>""")
+    z = "loss (MSE)" if p.data is not None else "loss"
+    sections.append(f"""<section><h2>Loss surface and paths</h2>
+<p class="note">x = {_esc(names[0])}, y = {_esc(names[1])}, height and colour = {z}. Paths are drawn just above the
+surface. The axes stay on the plotted grid: a path that leaves it ends in a ✕ on the edge.</p>
+<p class="look">Look for: {"the long, flat valley — paths fall quickly down the steep walls, then crawl along its floor."
+if p.data is not None else "which basin each path falls into, and how it crosses the ridges between them."}</p>
+<div id="surface3d" class="fig tall"></div></section>""")
+    sections.append("""<section><h2>Contours</h2>
+<p class="note">Colour = log10 of the loss above its smallest value on the grid. ○ start, ● ◆ ■ current point
+(full batch, SGD, minibatch), ✕ where a path left the plot or diverged, ☆ minimum. Hover a path for its step and loss.</p>
+<p class="look">Look for: zig-zags across the valley (too large a step along the steep direction), momentum
+overshooting and coming back, SGD's noise near the minimum.</p>
+<div id="contour" class="fig square"></div></section>""")
+    sections.append(f"""<section><h2>Loss per step</h2>
+<p class="note">Left: the {z} over all the data at each point of the path (what we want to make small).
+Right: the loss of the batch each step used (what the optimizer saw). Log scale; the axis's floor is 12 decades
+under its top, so a run that reaches 10⁻²⁷ does not squeeze the others. A ✕ marks where a run diverged.</p>
+<p class="look">Look for: straight lines on this log scale (a constant rate), plateaus, and the noise of the
+batch losses.</p>
+<div id="loss" class="fig"></div></section>""")
+    sections.append("""<section><h2>Per-step diagnostics</h2>
+<p class="note">The gradient and update norms of each step, and the norms of the optimizer's moment estimates
+after it (momentum's velocity and Adam's m; RMSProp's s and Adam's v), where the optimizer keeps them.</p>
+<p class="look">Look for: adaptive methods keeping the update size steady while the gradient shrinks.</p>
+<div id="diagnostics" class="fig tall"></div></section>""")
+    sections.append(_sweep_section(data))
+    sections += _explorables(data)
+    sections.append(f"<section><h2>Gradient check</h2>{_grad_check(data)}</section>")
+    sections.append(f"""<section><h2>Runs</h2>
+<p class="note">Converged: ended within 1 % of the plot's width of a minimum. Did not converge: the loss rose, or the
+run ended farther away. Diverged: the loss left the finite numbers or grew past 10⁶ × its start.</p>
+{_runs_table(data)}
+<p class="note">{_esc(_why_lengths(data))}</p>
+<p class="note config">Config: {_esc(jio.dumps(config_dict(cfg)))}</p></section>""")
+    marks = {"full": "●", "sgd": "◆", "minibatch": "■"}
+    toggles = "".join(f"<label><input type='checkbox' checked data-run='{i}'><span class='sw' style='color:{r['color']}'>"
+                      f"{marks.get(r['mode'], '●')}</span> {_esc(r['label'])}</label>" for i, r in enumerate(D["runs"]))
+    quick = "".join(f"<button type='button' data-only='{m.name}'>only {_esc(m.label)}</button>" for m in mds) \
+        if len(mds) > 1 else ""
+    body = "\n".join(s for s in sections if s)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>jaxgd report</title>
+<style>{css}</style>
+</head><body>
+<header><h1>jaxgd report</h1>
+<p class="note">{_esc(_describe(data))} {_esc(cfg.dtype)} on {_esc(data.meta['device'])};
+jaxgd {_esc(v['jaxgd'])}, jax {_esc(v['jax'])}, optax {_esc(v['optax'])}.</p>
+<p id="loading" class="note">Drawing the figures… (this page needs JavaScript; it fetches nothing)</p></header>
+<section><h2>How to read this page</h2>
+<ul>{modes_text}</ul>{epoch}
+<p>Each optimizer below turns the batch gradient g into a step. Colour tells the optimizers apart; the marker
+(● full batch, ◆ SGD, ■ minibatch) and the dash tell the sampling modes apart. The bar below stays at the top of the
+window: its slider moves every path, the data's line and the loss plots together.</p>
+{_optimizers_table(data)}
+</section>
+<div id="player" class="player">
+<button id="play" type="button" aria-label="play">▶ play</button>
+<input type="range" id="pos" min="0" value="0" aria-label="position along the runs">
+<output id="pos-label"></output>
+<label class="unit">slider counts <select id="unit"><option value="epochs">epochs (data seen)</option>
+<option value="updates">updates</option></select></label>
+<details><summary>runs shown</summary><div class="toggles">{toggles}</div>
+<div class="quick"><button type="button" data-only="all">all</button>{quick}</div></details>
+</div>
+{body}
+<script id="jaxgd-data" type="application/octet-stream">{_pack(to_json(D))}</script>
+<script id="plotly-gz" type="application/octet-stream">{plotly_packed()}</script>
+<script>{js}</script>
+</body></html>
+"""

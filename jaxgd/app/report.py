@@ -26,6 +26,7 @@ from jaxgd.data import notebook_data
 from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
 from jaxgd.runs import lr_scan, run_checked
+from jaxgd.curvature import theory
 from jaxgd.surface import GradCheck, grad_check, loss_surface
 
 
@@ -53,10 +54,17 @@ class ReportData:
     noisy_y: np.ndarray
     meta: dict
     scan: object = None  # jaxgd.LRScan, or None without the sweep section
+    theory: object = None  # jaxgd.curvature.Theory at the minimum, for a quadratic loss
+    explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.app.explore)
 
 
 def compute(plan: Plan, callback=None) -> ReportData:
-    """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress."""
+    """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress.
+
+    With the sweep section on, each optimizer's full-batch run is one more run of its
+    learning-rate sweep (same start, same settings: the first ``epochs`` steps of it), so it
+    costs no compiled program of its own.
+    """
     import jax
 
     from jaxgd.app.results import versions
@@ -66,22 +74,89 @@ def compute(plan: Plan, callback=None) -> ReportData:
     b = np.linspace(*problem.b_range, cfg.grid)
     S = np.asarray(loss_surface(problem, w, b))
     gc = grad_check(problem, w, b)
+    th = theory(problem) if problem.quadratic else None
+    sweeps, folded = None, {}
+    if cfg.sweep:
+        sweeps, folded = _lr_sweeps(plan)
     total, done = plan.total_steps, 0
     runs = []
-    for r in plan.runs:
+    for i, r in enumerate(plan.runs):
         cb = None if callback is None else (lambda k, _t, base=done: callback(base + k, total))
-        chunk = max(r.steps // 20, 1000) if r.steps > 5000 else None
-        t = run_checked(r.config, chunk=chunk, callback=cb)
+        if i in folded:
+            t = folded[i]
+            if cb is not None:
+                cb(r.steps, r.steps)
+        else:
+            chunk = max(r.steps // 20, 1000) if r.steps > 5000 else None
+            t = run_checked(r.config, chunk=chunk, callback=cb)
         done += r.steps
         runs.append(RunResult(r.optimizer, r.mode, r.lr, r.epochs, jax.tree.map(np.asarray, t)))
     noisy = None
     if cfg.data is None and cfg.problem == "notebook":
         noisy = np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
-    scan = None
+    scan, more = None, {}
     if cfg.sweep:
-        lrs = np.geomspace(*SWEEP_LR_RANGE, cfg.sweep_points)
-        scan = lr_scan(problem, cfg.optimizers, lrs, epochs=cfg.sweep_epochs)
+        scan, more = _sweeps(plan, th, sweeps)
+    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more)
+
+
+WHATIF_MAX_EPOCHS = 1000  # the what-if and phase sweeps keep every path: at most this many steps
+WHATIF_MAX_POINTS = 100
+
+
+def _sweep_shape(cfg: ReportConfig) -> tuple[int, int]:
+    return min(cfg.sweep_points, WHATIF_MAX_POINTS), min(cfg.sweep_epochs, WHATIF_MAX_EPOCHS)
+
+
+def _lr_sweeps(plan: Plan):
+    """Each optimizer's full-batch sweep (:func:`jaxgd.app.explore.lr_sweeps`), with the plan's
+    full-batch runs that fit in it as extra runs: ``(sweeps, {plan index: Trajectory})``."""
+    from jaxgd.app import explore
+
+    cfg, problem = plan.config, plan.problem
+    points, epochs = _sweep_shape(cfg)
+    extra = {}
+    for i, r in enumerate(plan.runs):
+        c = r.config
+        if (c.batch_size is None and c.order is None and c.epochs <= epochs and not callable(r.lr)
+                and r.optimizer in cfg.optimizers and not any(c.sharpness)):
+            extra.setdefault(r.optimizer, []).append((i, float(r.lr), c.epochs))
+    sweeps, folded = explore.lr_sweeps(problem, cfg.optimizers, np.geomspace(*SWEEP_LR_RANGE, points), epochs,
+                                       extra={k: [lr for _, lr, _ in v] for k, v in extra.items()})
+    out = {}
+    for opt, items in extra.items():
+        for (i, _, e), t in zip(items, folded[opt]):
+            out[i] = explore.prefix(t, e)
+    return sweeps, out
+
+
+def _sweeps(plan: Plan, th, sweeps):
+    """The learning-rate sweep and the explorables (see :mod:`jaxgd.app.explore`)."""
+    from jaxgd.app import explore
+    from jaxgd.app.plan import modes, run_settings
+
+    cfg, problem = plan.config, plan.problem
+    lam = None if th is None else float(th.eigenvalues[-1])
+    points, epochs = _sweep_shape(cfg)
+    if (points, epochs) == (cfg.sweep_points, cfg.sweep_epochs):
+        scan = explore.scan_from(sweeps, epochs, th)  # the same runs at each optimizer's default β
+    else:
+        scan = lr_scan(problem, cfg.optimizers, np.geomspace(*SWEEP_LR_RANGE, cfg.sweep_points),
+                       epochs=cfg.sweep_epochs)
+    more = {"whatif": [explore.whatif(s, lam) for s in sweeps.values()]}
+    if "momentum" in sweeps:
+        more["phase"] = explore.phase(sweeps["momentum"], lam)
+    mms = modes(cfg, problem)
+    if problem.num_examples is not None and problem.num_examples <= explore.MAX_EXAMPLES:
+        more["cloud"] = explore.seed_cloud(problem, [m for m in mms if m.batch_size],
+                                           lambda m: run_settings(cfg, problem, "gd", m))
+    basins = explore.basins(problem, cfg.optimizers, lambda o: run_settings(cfg, problem, o, mms[0]))
+    if basins is not None:
+        more["basins"] = basins
+    return scan, more
+
+
     return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan)
 
 
@@ -181,7 +256,7 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
             np.savez(f, **npz_arrays(data, res))
     written.append(out / "results.npz")
     text("metrics.csv", metrics_csv(data, res))
-    text("report.html", page(data, figure_set(data, "plotly")))
+    text("report.html", page(data))
     if png:
         for name, fig in figure_set(data, "mpl").items():
             with jio.atomic_path(out / f"{name}.png") as tmp:

@@ -17,29 +17,40 @@ from jaxgd.runs import LRScan, divergence_boundary
 
 
 def versions() -> dict:
-    import jax
-    import jaxlib
-    import matplotlib
-    import optax
-    import plotly
+    """The versions of jaxgd and what it runs on (from the installed metadata: importing
+    matplotlib and plotly only to ask would cost the report a third of a second)."""
+    from importlib.metadata import PackageNotFoundError, version
 
     import jaxgd
 
-    return {"jaxgd": jaxgd.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-            "optax": optax.__version__, "numpy": np.__version__, "plotly": plotly.__version__,
-            "matplotlib": matplotlib.__version__, "python": platform.python_version()}
+    def v(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"jaxgd": jaxgd.__version__, "jax": v("jax"), "jaxlib": v("jaxlib"), "optax": v("optax"),
+            "numpy": np.__version__, "plotly": v("plotly"), "matplotlib": v("matplotlib"),
+            "python": platform.python_version()}
 
 
 def run_rows(data) -> list[dict]:
+    """One row per run: its settings, steps, final point and loss, divergence, and its state for
+    people ("converged", "did not converge", "diverged"; :func:`jaxgd.app.summary.run_status`)."""
+    from jaxgd.app.summary import run_status
+
+    span = max(float(np.ptp(data.w)), float(np.ptp(data.b)))
     rows = []
     for r in data.runs:
         t = r.traj
         d = int(t.diverged_at)
+        state, why = run_status(t, data.problem.minima, span)
         rows.append({"optimizer": r.optimizer, "mode": r.mode.name, "lr": r.lr, "epochs": r.epochs,
                      "batch_size": r.mode.batch_size, "sampling": r.mode.sampling if r.mode.batch_size else None,
                      "rng": r.mode.rng, "seed": r.mode.seed, "steps": int(t.steps),
                      "final_w": float(t.params.w[-1]), "final_b": float(t.params.b[-1]),
-                     "final_loss": float(t.loss[-1]), "diverged_at": None if d < 0 else d})
+                     "final_loss": float(t.loss[-1]), "diverged_at": None if d < 0 else d,
+                     "state": state, "why": why})
     return rows
 
 

@@ -82,3 +82,28 @@ def optimizer_table(optimizers=None) -> list[str]:
                          f"{float(t.final.b):>12.6f} {float(t.loss[-1]):>11.3e}  "
                          f"{'ok' if d < 0 else f'diverged at step {d}'}")
     return lines
+
+
+def run_status(traj, minima=(), span: float | None = None, min_loss: float | None = None) -> tuple[str, str]:
+    """``(state, why)`` of a run for people: "diverged", "did not converge" or "converged".
+
+    Diverged: the engine's rule (``diverged_at``). Did not converge: the final loss is above the
+    start's, or — where the minima are known — the final point is farther than 1 % of ``span``
+    (the plot's width) from every minimum, or (``min_loss`` known) less than 99 % of the loss
+    above ``min_loss`` was removed. Else converged.
+    """
+    d = int(traj.diverged_at)
+    if d >= 0:
+        return "diverged", f"diverged at step {d}"
+    loss = np.asarray(traj.loss, np.float64)
+    first, last = float(loss[0]), float(loss[-1])
+    if last > first:
+        return "did not converge", f"the loss rose from {number(first)} to {number(last)}"
+    if minima and span:
+        w, b = float(np.asarray(traj.params.w)[-1]), float(np.asarray(traj.params.b)[-1])
+        dist = min(float(np.hypot(w - m[0], b - m[1])) for m in minima)
+        if dist > 0.01 * span:
+            return "did not converge", f"still {number(dist, 3)} from the nearest minimum"
+    elif min_loss is not None and last - min_loss > 0.01 * (first - min_loss):
+        return "did not converge", f"{100 * (last - min_loss) / (first - min_loss):.0f} % of the loss above the minimum is left"
+    return "converged", "ended near a minimum"

@@ -1,0 +1,543 @@
+// jaxgd report: draws every figure from one JSON object (see jaxgd/app/page.py).
+// One slider, one play button and one set of run toggles drive the data, 3-D, contour and loss views
+// together; a frame is a slice of the same arrays. Nothing is fetched: the data and plotly.js are
+// inlined gzip + base64 and unpacked with DecompressionStream.
+"use strict";
+(async function () {
+  const t0 = performance.now();
+  async function gunzip(id) { // base64 decoded natively by a data: URL (nothing leaves the page)
+    const b64 = document.getElementById(id).textContent.trim();
+    const res = await fetch("data:application/gzip;base64," + b64);
+    return await new Response(res.body.pipeThrough(new DecompressionStream("gzip"))).text();
+  }
+  const [D, plotlySource] = await Promise.all([gunzip("jaxgd-data").then(JSON.parse), gunzip("plotly-gz")]);
+  const tUnzip = performance.now() - t0;
+  const tag = document.createElement("script");
+  tag.textContent = plotlySource;
+  document.head.appendChild(tag);
+  const P = window.Plotly;
+  const times = { unzipped: tUnzip, unpacked: performance.now() - t0 };
+  const CONFIG = { displaylogo: false, responsive: true };
+  const LOG = { type: "log", exponentformat: "power", showexponent: "all" };
+  const names = D.names, G = D.grid, runs = D.runs;
+  const [wlo, whi] = [G.w[0], G.w[G.w.length - 1]], [blo, bhi] = [G.b[0], G.b[G.b.length - 1]];
+  const fmt = (v, d = 4) => (v === null || !isFinite(v) ? "—" : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 || v === 0
+    ? (+v).toPrecision(d).replace(/\.?0+$/, "") : (+v).toExponential(d - 1));
+  const fin = (v) => v !== null && isFinite(v);
+  const narrow = () => window.innerWidth < 600;
+
+  // --- geometry: bilinear surface value, and clipping a path at the grid's edge
+  function surfaceAt(w, b) {
+    const n = G.w.length, m = G.b.length;
+    const fi = Math.min(Math.max((w - wlo) / (whi - wlo) * (n - 1), 0), n - 1);
+    const fj = Math.min(Math.max((b - blo) / (bhi - blo) * (m - 1), 0), m - 1);
+    const i = Math.min(Math.floor(fi), n - 2), j = Math.min(Math.floor(fj), m - 2);
+    const u = fi - i, v = fj - j, S = G.S; // S[j][i] = loss(w[i], b[j])
+    return (1 - u) * (1 - v) * S[j][i] + u * (1 - v) * S[j][i + 1] + (1 - u) * v * S[j + 1][i] + u * v * S[j + 1][i + 1];
+  }
+  const inside = (w, b) => fin(w) && fin(b) && w >= wlo && w <= whi && b >= blo && b <= bhi;
+  function edgePoint(w0, b0, w1, b1) { // where the segment from inside (0) to outside (1) crosses the box
+    let s = 1;
+    for (const [p0, p1, lo, hi] of [[w0, w1, wlo, whi], [b0, b1, blo, bhi]]) {
+      if (p1 > hi) s = Math.min(s, (hi - p0) / (p1 - p0));
+      if (p1 < lo) s = Math.min(s, (lo - p0) / (p1 - p0));
+    }
+    return [w0 + s * (w1 - w0), b0 + s * (b1 - b0)];
+  }
+  // Each run once: its points inside the grid (k of them) and, if it leaves, the exit (on the edge).
+  for (const r of runs) {
+    let k = 0;
+    while (k < r.t.length && inside(r.w[k], r.b[k]) && fin(r.loss[k])) k++;
+    r.kept = k;
+    r.exit = null;
+    if (k < r.t.length && k > 0) {
+      const [w1, b1] = [r.w[k], r.b[k]];
+      const [ew, eb] = fin(w1) && fin(b1) ? edgePoint(r.w[k - 1], r.b[k - 1], w1, b1) : [r.w[k - 1], r.b[k - 1]];
+      const why = r.diverged_at >= 0 && r.t[k] >= r.diverged_at ? `diverged at step ${r.diverged_at}` : `left the plot at step ${r.t[k]}`;
+      r.exit = { w: ew, b: eb, z: surfaceAt(ew, eb), step: r.t[k], why };
+    }
+    r.visible = true;
+    // the loss curve: every finite point, up to and including where the run diverged
+    let n = 0;
+    while (n < r.t.length && fin(r.loss[n]) && r.loss[n] > 0 && (r.diverged_at < 0 || r.t[n] <= r.diverged_at)) n++;
+    r.lossN = n;
+  }
+  const lift = 0.005 * (G.zmax - G.zmin);
+
+  // --- the slider: a position on one scale for every run (epochs = data seen, or updates)
+  const maxSteps = Math.max(...runs.map((r) => r.steps));
+  const maxEpochs = Math.max(...runs.map((r) => r.steps / r.spe));
+  const maxSpe = Math.max(...runs.map((r) => r.spe));
+  const unitSel = document.getElementById("unit"), slider = document.getElementById("pos");
+  const posLabel = document.getElementById("pos-label"), playBtn = document.getElementById("play");
+  let unit = "epochs", N = 1;
+  function setUnit(u) {
+    const frac = N ? +slider.value / N : 1;
+    unit = u;
+    N = Math.max(1, Math.min(1000, unit === "epochs" ? Math.round(maxEpochs * maxSpe) : maxSteps));
+    slider.max = N;
+    slider.value = Math.round(frac * N);
+  }
+  const scale = () => (unit === "epochs" ? maxEpochs : maxSteps) * (+slider.value) / N;
+  function stepOf(r, u) { // the step run r has reached at slider value u
+    const k = unit === "epochs" ? Math.floor(u * r.spe + 1e-9) : Math.round(u);
+    return Math.min(k, r.steps);
+  }
+  function shown(r, k) { // how many stored points have t <= k
+    let lo = 0, hi = r.t.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (r.t[mid] <= k) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+  const xOf = (r, t) => (unit === "epochs" ? t / r.spe : t);
+  const xTitle = () => (unit === "epochs" ? "epoch (passes over the data)" : "update (step)");
+
+  // The part of run r drawn at step k: points, and the exit ✕ once reached.
+  function partOf(r, k) {
+    const n = Math.min(shown(r, k), r.kept);
+    const out = { w: r.w.slice(0, n), b: r.b.slice(0, n), z: r.loss.slice(0, n).map((v) => v + lift),
+                  c: r.t.slice(0, n).map((t, i) => [t, r.loss[i]]), exit: null };
+    if (r.exit && k >= r.exit.step) out.exit = r.exit;
+    return out;
+  }
+  const hover2d = `%{fullData.name}<br>step %{customdata[0]}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}` +
+    "<br>loss = %{customdata[1]:.4g}<extra></extra>";
+  const hover3d = `%{fullData.name}<br>step %{customdata[0]}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}` +
+    "<br>loss = %{customdata[1]:.4g}<extra></extra>";
+  const width3d = { full: 6, minibatch: 4, sgd: 2.5 };
+
+  // --- the figures that move with the slider
+  const figs = {}; // id -> {div, paths: first path trace index, marks: index of the current-points trace}
+  async function newPlot(id, data, layout) {
+    const div = document.getElementById(id);
+    if (!div) return null;
+    const t = performance.now();
+    await P.newPlot(div, data, Object.assign({ margin: { t: 40, r: 10, l: 60, b: 50 } }, layout), CONFIG);
+    (window.jaxgdPlotMs = window.jaxgdPlotMs || {})[id] = Math.round(performance.now() - t);
+    return div;
+  }
+  const marksOf = (k3d, pts) => ({
+    x: pts.map((p) => p.w), y: pts.map((p) => p.b), ...(k3d ? { z: pts.map((p) => p.z) } : {}),
+    "marker.color": pts.map((p) => p.color), "marker.symbol": pts.map((p) => p.symbol),
+    customdata: pts.map((p) => [p.step, p.loss, p.label]),
+  });
+
+  async function drawStatic() {
+    const legend = { orientation: "h", y: -0.15 };
+    // 3-D
+    const surf = { type: "surface", x: G.w, y: G.b, z: G.S, colorscale: "Viridis", opacity: 0.85, name: "loss surface",
+      showscale: true, colorbar: { title: { text: "loss" }, len: 0.6, thickness: 14 },
+      lighting: { ambient: 0.9, diffuse: 0.4, specular: 0.05, fresnel: 0.1 },
+      hovertemplate: `${names[0]} = %{x:.3f}<br>${names[1]} = %{y:.3f}<br>loss = %{z:.4g}<extra></extra>` };
+    const paths3d = runs.map((r) => ({ type: "scatter3d", mode: "lines", name: r.label, x: [], y: [], z: [],
+      line: { color: r.color, width: width3d[r.mode] || 4 }, hovertemplate: hover3d, customdata: [] }));
+    const start3d = { type: "scatter3d", mode: "markers", name: "start", showlegend: false,
+      x: runs.map((r) => r.w[0]), y: runs.map((r) => r.b[0]), z: runs.map((r) => r.loss[0] + lift),
+      marker: { size: 6, color: "white", line: { color: "black", width: 2 }, symbol: "circle-open" },
+      hovertemplate: "start<extra></extra>" };
+    const min3d = { type: "scatter3d", mode: "markers", name: "minimum", showlegend: false,
+      x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]), z: D.minLoss.map((v) => v + lift),
+      marker: { size: 7, color: "white", symbol: "diamond", line: { color: "black", width: 2 } },
+      hovertemplate: "minimum<br>%{x:.4g}, %{y:.4g}<extra></extra>" };
+    const marks3d = { type: "scatter3d", mode: "markers", name: "current point", showlegend: false, x: [], y: [], z: [],
+      marker: { size: 6, color: [], line: { color: "black", width: 1 } }, hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<extra></extra>" };
+    const exits3d = { type: "scatter3d", mode: "markers", name: "left the plot", showlegend: false, x: [], y: [], z: [],
+      marker: { size: 7, color: [], symbol: "x" }, hovertemplate: "%{text}<extra></extra>", text: [] };
+    const landscape = !D.data;
+    const z0 = G.zmin, z1 = G.zmax;
+    specs.surface3d = { data: [surf, ...paths3d, start3d, min3d, marks3d, exits3d], layout: {
+      title: { text: "Loss surface and paths" }, showlegend: false, margin: { l: 0, r: 0, t: 40, b: 0 },
+      scene: { xaxis: { title: { text: names[0] }, range: [wlo, whi] }, yaxis: { title: { text: names[1] }, range: [blo, bhi] },
+               zaxis: { title: { text: "loss (MSE)" }, range: [z0 - 0.02 * (z1 - z0), z1 + 0.05 * (z1 - z0)] },
+               camera: { eye: landscape ? { x: 0.9, y: -1.5, z: 1.9 } : { x: 1.6, y: 1.5, z: 1.0 } },
+               aspectmode: "cube" } } };
+    figs.surface3d = { paths: 1, start: 1 + runs.length };
+    if (!D.data) specs.surface3d.layout.scene.zaxis.title.text = "loss";
+    // contour
+    const cont = { type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Viridis", ncontours: 30, customdata: G.S,
+      colorbar: { title: { text: D.logLabel, side: "right" }, thickness: 14 }, name: D.logLabel,
+      hovertemplate: `${names[0]} = %{x:.3f}<br>${names[1]} = %{y:.3f}<br>loss = %{customdata:.4g}<extra></extra>` };
+    const paths2d = runs.map((r) => ({ type: "scatter", mode: "lines+markers", name: r.label, x: [], y: [], customdata: [],
+      line: { color: r.color, width: 2, dash: r.dash }, marker: { size: 3, color: r.color }, hovertemplate: hover2d }));
+    const start2d = { type: "scatter", mode: "markers", name: "start", x: runs.map((r) => r.w[0]), y: runs.map((r) => r.b[0]),
+      marker: { size: 11, color: "white", symbol: "circle", line: { color: "black", width: 2 } }, hovertemplate: "start<extra></extra>" };
+    const marks2d = { type: "scatter", mode: "markers", name: "current point", x: [], y: [], customdata: [],
+      marker: { size: 11, color: [], symbol: [], line: { color: "black", width: 1.5 } },
+      hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<br>loss = %{customdata[1]:.4g}<extra></extra>" };
+    const exits2d = { type: "scatter", mode: "markers", name: "left the plot", x: [], y: [], text: [],
+      marker: { size: 14, color: [], symbol: "x", line: { color: "black", width: 1 } }, hovertemplate: "%{text}<extra></extra>" };
+    const min2d = { type: "scatter", mode: "markers", name: D.minima.length > 1 ? "minima" : "minimum",
+      x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
+      marker: { symbol: "star", size: 18, color: "white", line: { color: "black", width: 1.5 } },
+      hovertemplate: "minimum<br>%{x:.4g}, %{y:.4g}<extra></extra>" };
+    specs.contour = { data: [cont, ...paths2d, start2d, marks2d, exits2d, min2d], layout: {
+      title: { text: "Contours of the loss and paths" }, showlegend: false,
+      xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
+      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain" } } };
+    figs.contour = { paths: 1, start: 1 + runs.length };
+    // loss per step
+    const lossTraces = [];
+    runs.forEach((r) => lossTraces.push({ type: "scatter", mode: r.lossN < 3 ? "lines+markers" : "lines", name: r.label,
+      x: [], y: [], line: { color: r.color, dash: r.dash, width: 2 }, marker: { size: 5 }, xaxis: "x", yaxis: "y",
+      hovertemplate: `${r.label}<br>%{x:.4g}<br>loss = %{y:.4g}<extra></extra>` }));
+    runs.forEach((r) => lossTraces.push({ type: "scatter", mode: "lines", name: r.label, x: [], y: [], showlegend: false,
+      line: { color: r.color, dash: r.dash, width: 1 }, xaxis: "x2", yaxis: "y2",
+      hovertemplate: `${r.label}<br>%{x:.4g}<br>batch loss = %{y:.4g}<extra></extra>` }));
+    const divMarks = runs.filter((r) => r.diverged_at >= 0 && r.lossN > 0);
+    lossTraces.push({ type: "scatter", mode: "markers", name: "diverged", xaxis: "x", yaxis: "y", showlegend: false,
+      x: [], y: divMarks.map((r) => Math.min(r.loss[r.lossN - 1], 0.7 * 10 ** D.lossRange[1])),
+      marker: { symbol: "x", size: 12, color: divMarks.map((r) => r.color) }, text: divMarks.map((r) => `${r.label}: diverged at step ${r.diverged_at}`),
+      hovertemplate: "%{text}<extra></extra>" });
+    const ax = (t) => ({ ...LOG, title: { text: t }, range: D.lossRange });
+    specs.loss = { data: lossTraces, layout: {
+      title: { text: "Loss per step" }, showlegend: false,
+      grid: narrow() ? { rows: 2, columns: 1, pattern: "independent", ygap: 0.25 } : { rows: 1, columns: 2, pattern: "independent" },
+      xaxis: { title: { text: xTitle() } }, xaxis2: { title: { text: xTitle() } },
+      yaxis: ax("full-data loss (MSE)"), yaxis2: ax("batch loss"),
+      annotations: [{ text: "full-data loss at each point", x: 0.5, xref: "x domain", y: 1.06, yref: "y domain", showarrow: false },
+                    { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }],
+      shapes: [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } },
+               { type: "line", xref: "x2", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } }] } };
+    figs.loss = { divMarks };
+    if (!D.data) specs.loss.layout.yaxis.title.text = "loss";
+    // diagnostics: four panels, static (x in the slider's unit)
+    const keys = ["grad_norm", "update_norm", "first", "second"];
+    const titles = ["gradient norm ‖g‖", "update norm ‖Δθ‖", "first moment ‖m‖ (velocity)", "second moment ‖v‖"];
+    const diag = [];
+    runs.forEach((r) => keys.forEach((key, k) => {
+      if (!r[key]) return;
+      diag.push({ type: "scatter", mode: "lines", name: r.label, x: [], y: r[key].map((v) => (fin(v) && v > 0 ? v : null)),
+        line: { color: r.color, dash: r.dash, width: 1.5 }, xaxis: "x" + (k ? k + 1 : ""), yaxis: "y" + (k ? k + 1 : ""),
+        meta: { run: runs.indexOf(r) }, hovertemplate: `${r.label}<br>%{x:.4g}<br>%{y:.4g}<extra></extra>` });
+    }));
+    const dl = { title: { text: "Per-step diagnostics" }, showlegend: false,
+      grid: narrow() ? { rows: 4, columns: 1, pattern: "independent", ygap: 0.3 } : { rows: 2, columns: 2, pattern: "independent", ygap: 0.25 },
+      annotations: titles.map((t, k) => ({ text: t, showarrow: false, xref: "x" + (k ? k + 1 : "") + " domain",
+        yref: "y" + (k ? k + 1 : "") + " domain", x: 0.5, y: 1.08 })) };
+    for (let k = 1; k <= 4; k++) { dl["yaxis" + (k > 1 ? k : "")] = { ...LOG }; dl["xaxis" + (k > 1 ? k : "")] = { title: { text: k > 2 || narrow() ? xTitle() : "" } }; }
+    specs.diagnostics = { data: diag, layout: dl };
+    figs.diagnostics = {};
+    // the data and the line of a chosen run
+    if (D.data) {
+      const x = D.data.x, xs = [Math.min(...x), Math.max(...x)];
+      const tr = [];
+      if (D.data.noisy) tr.push({ type: "scatter", mode: "markers", x, y: D.data.noisy, name: "noisy sample (σ = 1)", marker: { color: "#7f7f7f", size: 7, opacity: 0.6 } });
+      tr.push({ type: "scatter", mode: "markers", x, y: D.data.y, name: "data fitted", marker: { color: "#1f77b4", size: 6 } });
+      const L = D.data.line;
+      tr.push({ type: "scatter", mode: "lines", x: xs, y: xs.map((v) => L.w * v + L.b), name: `${L.label} y = ${fmt(L.w)}x + ${fmt(L.b)}`, line: { color: "#d62728" } });
+      tr.push({ type: "scatter", mode: "lines", x: xs, y: [0, 0], name: "fit of the run", line: { color: "#333", dash: "dash", width: 3 } });
+      specs.data = { data: tr, layout: { title: { text: "The data and the line of the chosen run" }, legend,
+        xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } } } };
+      figs.data = { line: tr.length - 1 };
+      const sel = document.getElementById("data-run");
+      runs.forEach((r, i) => sel.add(new Option(r.label, i)));
+      sel.addEventListener("change", () => draw());
+    }
+    // the first frame goes into the traces themselves: each figure is drawn once, not drawn and redrawn
+    for (const u of [...moving(), ...curves()]) apply(specs[u.id], u);
+    for (const [id, sp] of Object.entries(specs)) figs[id].div = await newPlot(id, sp.data, sp.layout);
+  }
+  function setPath(obj, path, value) { // "marker.color", "shapes[0].x0"
+    const keys = path.replace(/\[(\d+)\]/g, ".$1").split(".");
+    let o = obj;
+    for (const k of keys.slice(0, -1)) o = o[k] = o[k] === undefined ? {} : o[k];
+    o[keys[keys.length - 1]] = value;
+  }
+  function apply(spec, u) {
+    for (const [key, vals] of Object.entries(u.update)) {
+      if (u.kind === "relayout") setPath(spec.layout, key, vals);
+      else u.idx.forEach((ti, j) => { if (vals[j] !== undefined) setPath(spec.data[ti], key, vals[j]); });
+    }
+  }
+  const specs = {};
+
+  // --- a slider position as updates of the moving traces (restyle / relayout per figure)
+  function moving() {
+    const u = scale();
+    const parts = runs.map((r) => partOf(r, stepOf(r, u)));
+    const vis = runs.map((r) => r.visible);
+    const cur = [], exits = [];
+    runs.forEach((r, i) => {
+      const p = parts[i], n = p.w.length;
+      if (!vis[i]) return;
+      if (p.exit) exits.push({ w: p.exit.w, b: p.exit.b, z: p.exit.z + lift, color: r.color, text: `${r.label}: ${p.exit.why}` });
+      else if (n) cur.push({ w: p.w[n - 1], b: p.b[n - 1], z: p.z[n - 1], color: r.color, symbol: r.symbol, step: r.t[n - 1], loss: r.loss[n - 1], label: r.label });
+    });
+    const ids = runs.map((r, i) => 1 + i);
+    const withExit = (p, key) => (p.exit ? [...p[key], key === "z" ? p.exit.z + lift : p.exit[key]] : p[key]);
+    const curData = cur.map((p) => [p.step, p.loss, p.label]);
+    const out = [
+      { id: "surface3d", update: { x: parts.map((p) => withExit(p, "w")), y: parts.map((p) => withExit(p, "b")),
+        z: parts.map((p) => withExit(p, "z")), customdata: parts.map((p) => p.c), visible: vis }, idx: ids },
+      { id: "surface3d", update: { x: [cur.map((p) => p.w), exits.map((p) => p.w)], y: [cur.map((p) => p.b), exits.map((p) => p.b)],
+        z: [cur.map((p) => p.z), exits.map((p) => p.z)], "marker.color": [cur.map((p) => p.color), exits.map((p) => p.color)],
+        customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [figs.surface3d.start + 2, figs.surface3d.start + 3] },
+      { id: "contour", update: { x: parts.map((p) => withExit(p, "w")), y: parts.map((p) => withExit(p, "b")),
+        customdata: parts.map((p) => p.c), visible: vis }, idx: ids },
+      { id: "contour", update: { x: [cur.map((p) => p.w), exits.map((p) => p.w)], y: [cur.map((p) => p.b), exits.map((p) => p.b)],
+        "marker.color": [cur.map((p) => p.color), exits.map((p) => p.color)], "marker.symbol": [cur.map((p) => p.symbol), undefined],
+        customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [figs.contour.start + 1, figs.contour.start + 2] },
+      { id: "loss", kind: "relayout", update: { "shapes[0].x0": u, "shapes[0].x1": u, "shapes[1].x0": u, "shapes[1].x1": u } },
+    ];
+    if (D.data) {
+      const i = +document.getElementById("data-run").value || 0, r = runs[i], p = parts[i], n = p.w.length;
+      const xs = [Math.min(...D.data.x), Math.max(...D.data.x)];
+      if (n) {
+        const w = p.w[n - 1], b = p.b[n - 1];
+        out.push({ id: "data", update: { x: [xs], y: [xs.map((v) => w * v + b)],
+          name: [`${r.label}, step ${r.t[n - 1]}: y = ${fmt(w)}x + ${fmt(b)}`] }, idx: [figs.data.line] });
+      }
+    }
+    posLabel.textContent = unit === "epochs" ? `epoch ${fmt(u, 3)} of ${fmt(maxEpochs, 4)}` : `update ${Math.round(u)} of ${maxSteps}`;
+    return out;
+  }
+  // the loss and diagnostics curves, x in the slider's unit, for the runs shown
+  function curves() {
+    const n = runs.length, vis = runs.map((r) => r.visible);
+    const out = [
+      { id: "loss", update: { x: [...runs.map((r) => r.t.slice(0, r.lossN).map((t) => xOf(r, t))), ...runs.map((r) => r.tb.map((t) => xOf(r, t)))],
+        y: [...runs.map((r) => r.loss.slice(0, r.lossN)), ...runs.map((r) => r.batch_loss.map((v) => (fin(v) && v > 0 ? v : null)))],
+        visible: [...vis, ...vis] }, idx: [...Array(2 * n).keys()] },
+      { id: "loss", update: { x: [figs.loss.divMarks.map((r) => xOf(r, r.t[r.lossN - 1]))] }, idx: [2 * n] },
+      { id: "loss", kind: "relayout", update: { "xaxis.title.text": xTitle(), "xaxis2.title.text": xTitle() } },
+    ];
+    const diag = specs.diagnostics.data;
+    out.push({ id: "diagnostics", update: { x: diag.map((t) => runs[t.meta.run].tb.map((s) => xOf(runs[t.meta.run], s))),
+      visible: diag.map((t) => runs[t.meta.run].visible) }, idx: diag.map((_, i) => i) });
+    out.push({ id: "diagnostics", kind: "relayout", update: { "xaxis3.title.text": xTitle(), "xaxis4.title.text": xTitle() } });
+    return out;
+  }
+  function send(updates) { // one restyle / relayout call per update, in order per figure
+    const byFig = {};
+    for (const u of updates) {
+      const div = figs[u.id] && figs[u.id].div;
+      if (!div) continue;
+      byFig[u.id] = (byFig[u.id] || Promise.resolve()).then(() =>
+        u.kind === "relayout" ? P.relayout(div, u.update) : P.restyle(div, u.update, u.idx));
+    }
+    return Promise.all(Object.values(byFig));
+  }
+  let chain = Promise.resolve(), queued = false;
+  function draw() { // at most one draw at a time; requests during a draw draw the latest position once
+    if (queued) return chain;
+    queued = true;
+    chain = chain.then(() => { queued = false; return send(moving()); });
+    return chain;
+  }
+  const drawCurves = () => send(curves());
+
+  // --- controls: play / pause, slider, unit, run toggles
+  let playing = false;
+  const frame = () => new Promise((res) => requestAnimationFrame(() => res()));
+  async function play() {
+    playing = true;
+    playBtn.textContent = "❚❚ pause";
+    if (+slider.value >= N) slider.value = 0;
+    const inc = Math.max(1, Math.round(N / 240));
+    while (playing && +slider.value < N) {
+      slider.value = Math.min(N, +slider.value + inc);
+      await draw();
+      await frame();
+    }
+    playing = false;
+    playBtn.textContent = "▶ play";
+  }
+  playBtn.addEventListener("click", () => { if (playing) playing = false; else play(); });
+  slider.addEventListener("input", () => { playing = false; draw(); });
+  unitSel.addEventListener("change", async () => { setUnit(unitSel.value); await drawCurves(); await draw(); });
+  const boxes = [...document.querySelectorAll(".toggles input[type=checkbox]")];
+  async function applyToggles() {
+    boxes.forEach((b) => { runs[+b.dataset.run].visible = b.checked; });
+    await drawCurves();
+    await draw();
+  }
+  boxes.forEach((b) => b.addEventListener("change", applyToggles));
+  document.querySelectorAll(".quick button").forEach((btn) => btn.addEventListener("click", () => {
+    const m = btn.dataset.only;
+    boxes.forEach((b) => { b.checked = m === "all" || runs[+b.dataset.run].mode === m; });
+    applyToggles();
+  }));
+
+  // --- the learning-rate sweep: final loss against lr, the theory's lines, each optimizer's boundary
+  async function drawSweep() {
+    if (!D.sweep) return;
+    const sw = D.sweep, tr = [], shapes = [], notes = [];
+    const label = (x, text, y, color) => notes.push({ x: Math.log10(x), xref: "x", y, yref: "paper", text, showarrow: false,
+      xanchor: "right", yanchor: "middle", bgcolor: "rgba(255,255,255,0.8)", font: { color, size: 12 } });
+    Object.keys(sw.final).forEach((k, i) => {
+      const c = sw.colors[k], ok = sw.lrs.map((_, j) => !sw.diverged[k][j] && fin(sw.final[k][j]));
+      tr.push({ type: "scatter", mode: "lines+markers", name: k, x: sw.lrs.filter((_, j) => ok[j]),
+        y: sw.final[k].filter((_, j) => ok[j]).map((v) => Math.max(v, sw.floor)), line: { color: c }, marker: { size: 4 },
+        hovertemplate: `${k}<br>lr = %{x:.4g}<br>final loss = %{y:.4g}<extra></extra>` });
+      const xd = sw.lrs.filter((_, j) => sw.diverged[k][j]);
+      if (xd.length) tr.push({ type: "scatter", mode: "markers", name: `${k} diverged`, x: xd, y: xd.map(() => sw.top),
+        marker: { symbol: "x", size: 7, color: c }, showlegend: false, hovertemplate: `${k} diverged at lr = %{x:.4g}<extra></extra>` });
+      if (sw.boundary[k]) {
+        shapes.push({ type: "line", xref: "x", yref: "paper", x0: sw.boundary[k], x1: sw.boundary[k], y0: 0, y1: 1, line: { color: c, dash: "dash", width: 1 } });
+        label(sw.boundary[k], `${k} diverges from ${fmt(sw.boundary[k], 3)}`, 0.35 - 0.07 * i, c);
+      }
+    });
+    if (sw.limit) {
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: sw.limit, x1: sw.limit, y0: 0, y1: 1, line: { color: "black", width: 2 } });
+      label(sw.limit, `2/λmax = ${fmt(sw.limit)}`, 0.04, "black");
+    }
+    if (sw.optimal) {
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: sw.optimal, x1: sw.optimal, y0: 0, y1: 1, line: { color: "black", width: 1.5, dash: "dot" } });
+      label(sw.optimal, `2/(λmin+λmax) = ${fmt(sw.optimal)}`, 0.96, "black");
+    }
+    await newPlot("sweep", tr, { title: { text: narrow() ? "Final loss against lr" : `Final loss after ${sw.epochs} full-batch steps against learning rate (✕: diverged)` },
+      xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "final full-data loss" } },
+      shapes, annotations: notes, legend: { orientation: "h", y: -0.2 } });
+  }
+
+  // --- what if: precomputed paths for a grid of lr (and β / β₂)
+  async function drawWhatif() {
+    if (!D.whatif) return;
+    const optSel = document.getElementById("whatif-opt"), lrIn = document.getElementById("whatif-lr");
+    const knobIn = document.getElementById("whatif-knob"), limit = document.getElementById("whatif-limit");
+    D.whatif.forEach((wf, i) => optSel.add(new Option(wf.optimizer, i)));
+    const cont = { type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Viridis", ncontours: 30, showscale: false,
+      hoverinfo: "skip", xaxis: "x", yaxis: "y" };
+    const path = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728", width: 2 }, marker: { size: 3 },
+      name: "path", xaxis: "x", yaxis: "y", hovertemplate: `step %{text}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}<extra></extra>`, text: [] };
+    const exit = { type: "scatter", mode: "markers", x: [], y: [], marker: { symbol: "x", size: 14, color: "#d62728" }, xaxis: "x", yaxis: "y", hoverinfo: "skip" };
+    const min = { type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
+      marker: { symbol: "star", size: 16, color: "white", line: { color: "black", width: 1.5 } }, xaxis: "x", yaxis: "y", hoverinfo: "skip" };
+    const curve = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728" }, marker: { size: 3 }, xaxis: "x2", yaxis: "y2",
+      hovertemplate: "step %{x}<br>loss = %{y:.4g}<extra></extra>" };
+    let div = null;
+    const traces = [cont, path, exit, min, curve];
+    const layout = { showlegend: false,
+      grid: narrow() ? { rows: 2, columns: 1, pattern: "independent" } : { rows: 1, columns: 2, pattern: "independent" },
+      xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false }, yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false },
+      xaxis2: { title: { text: "step" } }, yaxis2: { ...LOG, title: { text: "full-data loss" }, range: D.lossRange } };
+    function update() {
+      const wf = D.whatif[+optSel.value], li = +lrIn.value, ki = wf.knob ? +knobIn.value : 0;
+      const w = wf.w[li][ki], b = wf.b[li][ki], loss = wf.loss[li][ki], d = wf.diverged_at[li][ki];
+      let k = 0;
+      while (k < w.length && inside(w[k], b[k])) k++;
+      const pw = w.slice(0, k), pb = b.slice(0, k), ex = { x: [], y: [] };
+      if (k < w.length && k > 0) { const [ew, eb] = fin(w[k]) && fin(b[k]) ? edgePoint(w[k - 1], b[k - 1], w[k], b[k]) : [w[k - 1], b[k - 1]]; ex.x = [ew]; ex.y = [eb]; }
+      let n = 0;
+      while (n < loss.length && fin(loss[n]) && loss[n] > 0 && (d < 0 || n <= d)) n++;
+      const upd = { x: [[...pw, ...ex.x], ex.x, [...Array(n).keys()]], y: [[...pb, ...ex.y], ex.y, loss.slice(0, n)],
+        text: [pw.map((_, i) => i), undefined, undefined] };
+      if (div) P.restyle(div, upd, [1, 2, 4]); else apply({ data: traces }, { update: upd, idx: [1, 2, 4] });
+      document.getElementById("whatif-lr-value").textContent = `lr = ${fmt(wf.lrs[li], 3)}`;
+      const kl = document.getElementById("whatif-knob-label");
+      kl.hidden = !wf.knob;
+      if (wf.knob) {
+        document.getElementById("whatif-knob-name").textContent = wf.knob;
+        document.getElementById("whatif-knob-value").textContent = `${wf.knob} = ${fmt(wf.values[ki], 3)}`;
+      }
+      const lim = wf.limit[ki];
+      const lo = Math.log(wf.lrs[0]), hi = Math.log(wf.lrs[wf.lrs.length - 1]);
+      if (lim && lim > wf.lrs[0] && lim < wf.lrs[wf.lrs.length - 1]) {
+        limit.hidden = false;
+        limit.style.left = `${(100 * (Math.log(lim) - lo) / (hi - lo)).toFixed(2)}%`;
+        limit.title = `stability limit lr = ${fmt(lim)}`;
+      } else limit.hidden = true;
+      const state = d >= 0 ? `diverged at step ${d}` : `final loss ${fmt(loss[loss.length - 1])} after ${loss.length - 1} steps`;
+      document.getElementById("whatif-state").textContent = `${wf.optimizer}, lr = ${fmt(wf.lrs[li], 3)}` +
+        (wf.knob ? `, ${wf.knob} = ${fmt(wf.values[ki], 3)}` : "") + `: ${state}` +
+        (lim ? `; the theory's limit is lr = ${fmt(lim)}` : "");
+    }
+    function setOpt() {
+      const wf = D.whatif[+optSel.value];
+      lrIn.min = 0; lrIn.max = wf.lrs.length - 1; lrIn.step = 1;
+      const target = wf.limit[wf.default] ? wf.limit[wf.default] / 3 : 0.05;
+      let best = 0;
+      wf.lrs.forEach((v, i) => { if (Math.abs(Math.log(v / target)) < Math.abs(Math.log(wf.lrs[best] / target))) best = i; });
+      lrIn.value = best;
+      knobIn.min = 0; knobIn.max = Math.max(0, wf.values.length - 1); knobIn.step = 1; knobIn.value = wf.default;
+      update();
+    }
+    optSel.addEventListener("change", setOpt);
+    lrIn.addEventListener("input", update);
+    knobIn.addEventListener("input", update);
+    setOpt();
+    div = await newPlot("whatif", traces, layout);
+  }
+
+  // --- phase diagram (heavy-ball momentum, lr × β)
+  async function drawPhase() {
+    if (!D.phase) return;
+    const ph = D.phase;
+    // a loss of exactly 0 (reached in float64) is drawn at 1e-30, as in the sweep; null (grey) only for diverged runs
+    const z = ph.betas.map((_, k) => ph.lrs.map((_, l) => (ph.diverged_at[l][k] >= 0 || !fin(ph.final_loss[l][k])
+      ? null : Math.log10(Math.max(ph.final_loss[l][k], 1e-30)))));
+    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.betas, z, colorscale: "Viridis", colorbar: { title: { text: "log10 final loss" }, thickness: 14 },
+      hovertemplate: "lr = %{x:.3g}<br>β = %{y:.2f}<br>log10 final loss = %{z:.3g}<extra></extra>" }];
+    if (ph.boundary) {
+      const keep = ph.boundary.map((v, k) => [v, ph.betas[k]]).filter(([v]) => v && v >= ph.lrs[0] && v <= ph.lrs[ph.lrs.length - 1]);
+      tr.push({ type: "scatter", mode: "lines", x: keep.map((p) => p[0]), y: keep.map((p) => p[1]), name: "theory: lr = 2(1+β)/((1−β)λmax)",
+        line: { color: "black", width: 3 } });
+    }
+    await newPlot("phase", tr, { title: { text: "Final loss of heavy-ball momentum (grey: diverged)" }, plot_bgcolor: "#bbb",
+      xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { title: { text: "β" }, zeroline: false }, legend: { orientation: "h", y: -0.2 } });
+  }
+
+  // --- the seed cloud
+  async function drawCloud() {
+    if (!D.cloud) return;
+    const cols = { sgd: "#9467bd", minibatch: "#ff7f0e" };
+    const tr = [{ type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Greys", reversescale: true, showscale: false, ncontours: 30,
+      opacity: 0.5, hoverinfo: "skip" }];
+    for (const [name, c] of Object.entries(D.cloud)) {
+      tr.push({ type: "scatter", mode: "markers", x: c.w, y: c.b, name: `${c.label}: lr ${fmt(c.lr)}, ${c.epochs} epochs`,
+        marker: { size: 4, opacity: 0.5, color: cols[name] || "#333" }, hovertemplate: `${name}<br>%{x:.4g}, %{y:.4g}<extra></extra>` });
+    }
+    const full = runs.find((r) => r.optimizer === "gd" && r.mode === "full");
+    if (full) tr.push({ type: "scatter", mode: "lines+markers", x: full.w.slice(0, full.kept), y: full.b.slice(0, full.kept),
+      name: "gd · full batch path", line: { color: "#d62728", width: 2 }, marker: { size: 3 } });
+    tr.push({ type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]), name: "minimum",
+      marker: { symbol: "star", size: 16, color: "white", line: { color: "black", width: 1.5 } } });
+    const ws = Object.values(D.cloud).flatMap((c) => c.w).filter(fin), bs = Object.values(D.cloud).flatMap((c) => c.b).filter(fin);
+    const pad = (lo, hi) => [lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9)];
+    const xr = pad(Math.min(...ws, ...D.minima.map((m) => m[0])), Math.max(...ws, ...D.minima.map((m) => m[0])));
+    const yr = pad(Math.min(...bs, ...D.minima.map((m) => m[1])), Math.max(...bs, ...D.minima.map((m) => m[1])));
+    await newPlot("cloud", tr, { title: { text: "Final points of 1,000 seeds (gd)" }, legend: { orientation: "h", y: -0.2 },
+      xaxis: { title: { text: names[0] }, range: xr, zeroline: false }, yaxis: { title: { text: names[1] }, range: yr, zeroline: false } });
+    const sp = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_lrs, y: c.spread,
+      name: c.label, line: { color: cols[name] || "#333" }, hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));
+    await newPlot("spread", sp, { title: { text: "Spread of the final point" }, legend: { orientation: "h", y: -0.2 },
+      xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
+  }
+
+  // --- basins of attraction
+  async function drawBasins() {
+    if (!D.basins) return;
+    const B = D.basins, sel = document.getElementById("basins-opt");
+    const k = B.minima.length;
+    const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
+    // z: −2 diverged, −1 none, 0..k−1 the minimum; a discrete colour scale over [−2, k−1]
+    const colors = ["#000000", "#bbbbbb", ...B.minima.map((_, i) => palette[i % palette.length])];
+    const scale = [];
+    colors.forEach((c, i) => { scale.push([i / colors.length, c], [(i + 1) / colors.length, c]); });
+    Object.keys(B.labels).forEach((o) => sel.add(new Option(o, o)));
+    const txt = (v) => (v === -2 ? "diverged" : v === -1 ? "no minimum" : `minimum ${v + 1}: (${fmt(B.minima[v][0])}, ${fmt(B.minima[v][1])})`);
+    function zOf(o) { const L = B.labels[o]; return B.b.map((_, j) => B.w.map((_, i) => L[i][j])); }
+    const hm = { type: "heatmap", x: B.w, y: B.b, z: zOf(sel.value), zmin: -2.5, zmax: k - 0.5, colorscale: scale, showscale: false,
+      text: zOf(sel.value).map((row) => row.map(txt)), hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{text}<extra></extra>` };
+    const mins = { type: "scatter", mode: "markers+text", x: B.minima.map((m) => m[0]), y: B.minima.map((m) => m[1]),
+      text: B.minima.map((_, i) => `${i + 1}`), textposition: "top center", marker: { symbol: "star", size: 18, color: "white", line: { color: "black", width: 1.5 } }, hoverinfo: "skip" };
+    const div = await newPlot("basins", [hm, mins], { title: { text: "Which minimum each start reaches" }, showlegend: false,
+      xaxis: { title: { text: `start ${names[0]}` }, constrain: "domain" }, yaxis: { title: { text: `start ${names[1]}` }, scaleanchor: "x", constrain: "domain" } });
+    sel.addEventListener("change", () => { const z = zOf(sel.value); P.restyle(div, { z: [z], text: [z.map((row) => row.map(txt))] }, [0]); });
+  }
+
+  setUnit("epochs");
+  slider.value = N;
+  await drawStatic();
+  times.moving = performance.now() - t0;
+  await Promise.all([drawSweep(), drawWhatif(), drawPhase(), drawCloud(), drawBasins()]);
+  times.explorables = performance.now() - t0;
+  window.jaxgdTimes = times;
+  document.getElementById("loading").textContent = "";
+  window.jaxgdDrawMs = performance.now() - t0;
+  window.jaxgd = { draw, setPosition: (v) => { slider.value = v; return draw(); }, get playing() { return playing; } };
+  document.body.dataset.ready = "1";
+})().catch((e) => {
+  const el = document.getElementById("loading");
+  if (el) el.textContent = "This page could not draw its figures: " + e;
+  throw e;
+});

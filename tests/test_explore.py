@@ -1,0 +1,79 @@
+"""The report's explorables: the heavy-ball phase diagram against its theory boundary, what-if
+sliders, the seed cloud and the basins of attraction (each from compiled sweeps)."""
+
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd.app import explore
+from jaxgd.app.presets import MODES
+from jaxgd.curvature import theory
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return jaxgd.notebook()
+
+
+def test_heavy_ball_boundary_is_where_momentum_starts_to_diverge(problem):
+    """EMA heavy ball v ← βv + (1−β)g, θ ← θ − lr·v is stable on a quadratic iff
+    lr·(1−β)·λmax < 2(1+β): every run below the boundary stays, every run above it diverges."""
+    lam = float(theory(problem).eigenvalues[-1])
+    betas = np.array([0.0, 0.3, 0.6, 0.8, 0.9, 0.95])
+    factors = np.geomspace(0.8, 1.25, 24)
+    limits = np.array([explore.lr_limit("momentum", lam, b) for b in betas])
+    np.testing.assert_allclose(limits, 2 * (1 + betas) / ((1 - betas) * lam), rtol=1e-12)
+    lr = (limits[:, None] * factors[None, :]).reshape(-1)
+    beta = np.repeat(betas, len(factors))
+    t = jaxgd.sweep(problem, "momentum", lr=lr, beta=beta, epochs=1500, final_only=True)
+    d = (np.asarray(t.diverged_at) >= 0).reshape(len(betas), len(factors))
+    assert not d[:, factors < 1].any() and d[:, factors > 1].all()
+    assert explore.lr_limit("gd", lam) == pytest.approx(2 / lam) and explore.lr_limit("adam", lam) is None
+
+
+def test_lr_sweeps_feed_scan_whatif_and_phase(problem):
+    lrs = np.geomspace(1e-3, 10, 12)
+    sweeps, extra = explore.lr_sweeps(problem, ["gd", "momentum"], lrs, 30, extra={"gd": [0.05]})
+    mo = sweeps["momentum"]
+    assert mo.w.shape == (12, 50, 31) and mo.values[mo.default] == 0.9
+    # one run of the grid equals run() with its lr and β
+    t = jaxgd.run(problem, "momentum", lr=lrs[4], beta=float(mo.values[10]), epochs=30)
+    np.testing.assert_allclose(mo.w[4, 10], np.asarray(t.params.w), rtol=1e-12)
+    np.testing.assert_allclose(explore.prefix(extra["gd"][0], 20).loss,
+                               np.asarray(jaxgd.run(problem, "gd", lr=0.05, epochs=20).loss), rtol=1e-12)
+    th = theory(problem)
+    scan = explore.scan_from(sweeps, 30, th)
+    np.testing.assert_array_equal(scan.final_loss["momentum"], mo.loss[:, mo.default, 30])
+    wf = explore.whatif(mo, float(th.eigenvalues[-1]), points=6)
+    assert wf["w"].shape == (6, 5, 31) and list(wf["values"]) == [0.0, 0.5, 0.8, 0.9, 0.98]
+    assert wf["limit"][3] == pytest.approx(explore.lr_limit("momentum", float(th.eigenvalues[-1]), 0.9))
+    ph = explore.phase(mo, float(th.eigenvalues[-1]))
+    assert ph["final_loss"].shape == (12, 50) and len(ph["boundary"]) == 50
+
+
+def test_seed_cloud(problem):
+    modes = [m for m in MODES if m.batch_size]
+    cloud = explore.seed_cloud(problem, modes, lambda m: (0.01, 2), seeds=200, spread_seeds=50)
+    sgd = cloud["sgd"]
+    assert sgd["w"].shape == (200,) and sgd["epochs"] == 2 and not sgd["diverged"].any()
+    assert len(np.unique(np.round(sgd["w"], 12))) > 150  # different seeds, different ends
+    # the spread at lr × 0.5 is the RMS distance to the centre of those 50 runs: recompute them
+    t = jaxgd.sweep(problem, "gd", lr=0.005, epochs=2, batch_size=1, sampling="replacement", seed=np.arange(50),
+                    final_only=True)
+    w, b = np.asarray(t.params.w[:, -1]), np.asarray(t.params.b[:, -1])
+    np.testing.assert_allclose(sgd["spread"][2], np.sqrt(np.mean((w - w.mean()) ** 2 + (b - b.mean()) ** 2)),
+                               rtol=1e-12)
+    # noiseless data: every example's gradient vanishes at the minimum, so a larger lr gathers the seeds there
+    assert sgd["spread"][-1] < 0.05 * sgd["spread"][0]
+
+
+def test_basins_of_himmelblau_find_all_four_minima():
+    p = jaxgd.problem("himmelblau")
+    b = explore.basins(p, ["gd"], lambda o: (1e-2, 300), n=21)
+    lab = b["labels"]["gd"]
+    assert lab.shape == (21, 21) and set(np.unique(lab)) >= {0, 1, 2, 3}
+    # a start at a minimum stays in its basin
+    for k, (mw, mb) in enumerate(b["minima"]):
+        i, j = np.argmin(np.abs(b["w"] - mw)), np.argmin(np.abs(b["b"] - mb))
+        assert lab[i, j] == k
+    assert explore.basins(jaxgd.notebook(), ["gd"], lambda o: (0.05, 20)) is None  # one minimum: no section
