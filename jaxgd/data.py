@@ -153,7 +153,7 @@ def read_csv(path) -> CSVRows:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ArgumentError("data", f"{where} is not UTF-8 text (byte {e.start + 1})") from None
+        raise ArgumentError("data", f"{where} cannot be read: it is not UTF-8 text (byte {e.start + 1})") from None
     first = next((line for line in text.splitlines() if line.strip()), "")
     sep = max(SEPARATORS, key=lambda c: (first.count(c), c == ",", c == "\t"))
     try:

@@ -436,7 +436,8 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
     try:
         optimizers = tuple(optimizers)
     except TypeError:
-        raise ArgumentTypeError("optimizers", f"must be an optimizer name or a sequence of them, got {optimizers!r}") from None
+        raise ArgumentTypeError("optimizers", f"must be an optimizer name or a sequence of them, "
+                                              f"got {optimizers!r}") from None
     if not optimizers:
         raise ArgumentError("optimizers", "must name at least one optimizer, got none")
     lrs = _checks.check_array("lrs", lrs, low=0, low_open=True).astype(np.float64).reshape(-1)

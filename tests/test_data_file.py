@@ -124,14 +124,18 @@ def test_stdin_is_read_once(tmp_path, monkeypatch, cli):
     code, out, err = cli(["run", "--data", "-", "--epochs", "1", "--json", "-"])
     assert code == 0 and json.loads(out)["config"]["steps"] == 1
     assert err == "jaxgd: --data '-': row 1 (x, y) read as a header; 3 rows of data, comma-separated\n"
+    monkeypatch.setattr(_checks, "_READ_ONCE", {})
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SAME.encode())))
+    code, out, err = cli(["report", "--data", "-", "--optimizers", "gd", "--epochs", "1", "--batch-size", "2",
+                          "--grid", "5", "--no-sweep", "--out", tmp_path / "rep"])  # the report reads it twice
+    assert code == 0, err
+    np.testing.assert_allclose(json.loads((tmp_path / "rep" / "results.json").read_text())["problem"]["minimum"], [2, 1])
 
 
 def test_a_fifo_is_read_once_with_the_size_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(_checks, "_READ_ONCE", {})
-    fifo = tmp_path / "p.csv"
-    for text, limit in ((SAME, None), ("1,2\n" * 10, 20)):
-        if fifo.exists():
-            fifo.unlink()
+    for i, (text, limit) in enumerate(((SAME, None), ("1,2\n" * 10, 20))):
+        fifo = tmp_path / f"p{i}.csv"  # (both kept: a new FIFO could get the old one's inode)
         os.mkfifo(fifo)
         writer = threading.Thread(target=lambda: _fill(fifo, text))
         writer.start()

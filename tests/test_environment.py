@@ -136,6 +136,19 @@ def test_a_fifo_and_a_device_are_written_through(tmp_path, cli):
     assert code == 0 and Path("/dev/null").is_char_device()
 
 
+def test_write_all_writes_through_a_fifo_in_the_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "live.txt")
+    got = []
+    reader = threading.Thread(target=lambda: got.append((out / "live.txt").read_text()))
+    reader.start()
+    write_all(out, {"a.txt": _text("A"), "live.txt": _text("through")})
+    reader.join(timeout=30)
+    assert got == ["through"] and (out / "live.txt").is_fifo()
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "live.txt"]
+
+
 def test_atomic_path_reports_a_full_disk_and_leaves_no_temporary(tmp_path):
     (tmp_path / "a.json").write_text("old")
     with pytest.raises(OutputError, match="No space left on device"):
@@ -218,16 +231,17 @@ def test_a_full_disk_keeps_the_old_files(cli, monkeypatch, tmp_path):
 def test_sigterm_is_like_ctrl_c(cli, monkeypatch, tmp_path):
     code, _, err = cli([*SWEEP, "--out", tmp_path])
     before = _listing(tmp_path)
-    handler = signal.getsignal(signal.SIGTERM)
-    if handler not in (signal.SIG_DFL, None):
-        pytest.skip("this process has its own SIGTERM handler, which main leaves alone")
     from jaxgd.app.plots import plotly_figs
 
     monkeypatch.setattr(plotly_figs, "sweep", lambda *a, **k: os.kill(os.getpid(), signal.SIGTERM))
-    code, out, err = cli([*SWEEP, "--out", tmp_path])
+    outer = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a fresh process (xdist workers set their own)
+    try:
+        code, out, err = cli([*SWEEP, "--out", tmp_path])
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # main puts the handler back
+    finally:
+        signal.signal(signal.SIGTERM, outer)
     assert code == 143 and err == "jaxgd: terminated\n"
     assert _listing(tmp_path) == before  # sweep.json's temporary removed, the old set kept
-    assert signal.getsignal(signal.SIGTERM) is handler  # main puts the handler back
 
 
 def test_no_home_no_compilation_cache(monkeypatch, tmp_path):

@@ -158,7 +158,13 @@ def test_long_runs_keep_the_page_bounded(tmp_path):
     assert max(len(r["w"]) for r in D["runs"]) <= MAX_POINTS
     assert [r["t"][-1] for r in D["runs"]] == [2000, 102_000, 14_000]
     assert len(html) < 3_000_000
-    assert np.load(tmp_path / "results.npz")["gd/sgd/loss"].shape == (102_001,)
+    assert np.load(tmp_path / "results.npz")["gd/sgd/loss"].shape == (102_001,)  # every step
+    doc = _strict_json((tmp_path / "results.json").read_text())
+    kept = doc["runs"][1]["steps_kept"]
+    assert doc["runs"][0]["steps_kept"] == "all" and len(doc["runs"][0]["loss"]) == 2001
+    assert kept[0] == 0 and kept[-1] == 102_000 and len(kept) <= 2001 and len(doc["runs"][1]["loss"]) == len(kept)
+    np.testing.assert_allclose(doc["runs"][1]["loss"], np.load(tmp_path / "results.npz")["gd/sgd/loss"][kept])
+    assert (tmp_path / "results.json").stat().st_size < 2_000_000 and (tmp_path / "metrics.csv").stat().st_size < 2_000_000
 
 
 def test_folded_full_batch_runs_equal_run(small):
@@ -270,7 +276,7 @@ def test_paths_draw_their_finite_part():
 
 def test_cli_report_with_config_file_and_flag_override(tmp_path, cli):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('optimizers = ["gd", "rmsprop"]\ngrid = 15\nepochs = 3\npng = false\n')
+    cfg.write_text('optimizers = ["gd", "rmsprop"]\ngrid = 15\nepochs = 3\npng = false\nsweep = false\n')
     out = tmp_path / "rep"
     code, stdout, err = cli(["report", "--config", str(cfg), "--epochs", "2", "--out", str(out)])
     assert code == 0, err

@@ -278,8 +278,9 @@ def _outputs_are_whole(out: Path):
 @pytest.mark.xdist_group("cli_report")  # with the other users of the session's report, on one worker
 @pytest.mark.parametrize("sig,delay,code,line", [  # early (importing, compiling) and later (computing, writing)
     (signal.SIGINT, 2.0, 130, "jaxgd: interrupted\n"), (signal.SIGINT, 4.0, 130, "jaxgd: interrupted\n"),
-    (signal.SIGTERM, 3.0, 143, "jaxgd: terminated\n")], ids=["SIGINT-2s", "SIGINT-4s", "SIGTERM-3s"])
-def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, cli_report, run_report, sig, delay, code, line):
+    (signal.SIGTERM, 5.0, 143, "jaxgd: terminated\n")], ids=["SIGINT-2s", "SIGINT-4s", "SIGTERM-5s"])
+def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, cli_report, run_report, sig, delay, code,
+                                                               line):
     out = tmp_path / "out"
     shutil.copytree(cli_report, out)  # the session's finished report: the old files to keep whole
     _outputs_are_whole(out)

@@ -168,6 +168,10 @@ BAD_RUN = [
     (dict(optimizer=3), TypeError, "optimizer must be a string"),
     (dict(callback=5), TypeError, "callback must be a function"),
     (dict(chunk=0), ValueError, "chunk must be an integer >= 1, got 0"),
+    (dict(callback=5, chunk=1), TypeError, "callback must be a function"),
+    (dict(optimizer="optax:adamw", weight_decay="x"), TypeError,
+     r"weight_decay must be a number \(optax.adamw's default is 0.0001\), got 'x'"),
+    (dict(optimizer="optax:adamw", weight_decay=float("nan")), ValueError, "weight_decay must be a finite number"),
 ]
 
 
@@ -188,6 +192,9 @@ def test_bad_run_arguments_raise_before_compiling(problem, kw, exc, match):
     ([1.0, 2.0], [1.0, np.inf], ValueError, "y must be finite, got inf at index 1"),
     ([[1.0, 2.0]], [1.0, 2.0], ValueError, "x must be a 1-D array"),
     (["a", "b"], [1.0, 2.0], TypeError, "x must be a 1-D array of finite numbers"),
+    ([1 + 2j, 2.0], [1.0, 2.0], TypeError, "x must be a 1-D array of finite real numbers, got complex values"),
+    ([1.0, 2.0], np.array([1.0, 2.0], complex), TypeError, "y must be .* got complex values"),
+    ([1e308, 1.0], [1.0, 2.0], ValueError, r"x and y make the loss overflow float64 at \(W, b\) = \(-8.0, -8.0\)"),
 ])
 def test_bad_data(x, y, exc, match):
     with pytest.raises(exc, match=match):
@@ -236,3 +243,54 @@ def test_moments_are_recorded_after_each_step(problem):
     assert jaxgd.run(problem, "gd", epochs=2).first_moment is None
     o = jaxgd.run(problem, "optax:adam", lr=0.1, epochs=5, b1=0.8, b2=0.99)  # optax's own state is read too
     np.testing.assert_allclose(np.asarray(o.first_moment.w), np.asarray(t.first_moment.w), rtol=1e-12)
+
+
+def test_a_learning_rate_must_survive_the_working_dtype():
+    p32 = jaxgd.linear_regression([0.0, 1.0, 2.0], [1.0, 3.0, 5.0], dtype="float32")
+    with pytest.raises(ValueError, match="lr 1e-50 is 0.0 in float32: a learning rate must lie between"):
+        jaxgd.run(p32, lr=1e-50)
+    with pytest.raises(ValueError, match="lr 1e-50 at index 1 is 0.0 in float32"):
+        jaxgd.sweep(p32, lr=[0.1, 1e-50])
+    with pytest.raises(ValueError, match="lr 1e[+]39 is inf in float32"):
+        jaxgd.run(p32, lr=1e39)
+
+
+def test_noise_that_overflows_is_named():
+    with pytest.raises(ValueError, match=r"noise 1e\+308 is too large for float64: the noisy y overflows"):
+        jaxgd.notebook(noise=1e308)
+    with pytest.raises(ValueError, match=r"noise 1e\+155 makes the loss overflow float64"):
+        jaxgd.problem("notebook", noise=1e155)
+
+
+def test_optax_takes_a_callable_hyperparameter(problem):
+    mask = lambda p: jax.tree.map(lambda _: True, p)  # noqa: E731
+    t = jaxgd.run(problem, "optax:adamw", lr=0.1, epochs=2, mask=mask, weight_decay=0.0)
+    ref_t = jaxgd.run(problem, "optax:adamw", lr=0.1, epochs=2, weight_decay=0.0)
+    np.testing.assert_array_equal(np.asarray(t.loss), np.asarray(ref_t.loss))
+
+
+@pytest.mark.parametrize("call", [
+    lambda P: jax.jit(lambda lr: jaxgd.run(P, lr=lr, epochs=2).loss)(0.1),
+    lambda P: jax.vmap(lambda lr: jaxgd.run(P, lr=lr, epochs=2).loss)(np.array([0.1, 0.2])),
+    lambda P: jax.jit(lambda w: jaxgd.run(P, init=(w, 0.0), epochs=2).loss)(1.0),
+], ids=["jit-lr", "vmap-lr", "jit-init"])
+def test_a_traced_run_points_to_sweep(problem, call):
+    with pytest.raises(TypeError, match="is a traced value .* use jaxgd.sweep for many runs"):
+        call(problem)
+
+
+def test_a_float64_problem_after_x64_is_switched_off_is_refused(problem, restore_x64):
+    jax.config.update("jax_enable_x64", False)
+    with pytest.raises(ValueError, match="'notebook' holds float64 arrays, but JAX's x64 mode is off now"):
+        jaxgd.run(problem, epochs=2)
+    with pytest.raises(ValueError, match="x64 mode is off now"):
+        jaxgd.loss_surface(problem, [0.0, 1.0], [0.0, 1.0])
+
+
+def test_loss_surface_and_lr_scan_name_their_arguments(problem):
+    with pytest.raises(TypeError, match=r"problem must be a jaxgd.Problem \(e.g. jaxgd.notebook\(\)\), got \['a'\]"):
+        jaxgd.loss_surface(["a"])
+    sc = jaxgd.lr_scan(problem, "gd", [0.1, 0.2], epochs=2)  # a string is one optimizer
+    assert list(sc.final_loss) == ["gd"] and sc.final_loss["gd"].shape == (2,)
+    with pytest.raises(ValueError, match="optimizers must name at least one optimizer"):
+        jaxgd.lr_scan(problem, [], [0.1])

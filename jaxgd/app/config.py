@@ -1,6 +1,7 @@
 """The report's configuration: defaults, a TOML file, flags on top; checked before any work.
 
-TOML keys (``-`` and ``_`` are the same): ``optimizers`` (list or comma string), ``lr`` (a
+TOML keys (``-`` and ``_`` are the same, so a file may spell each key only once; the file is at
+most 1 MiB): ``optimizers`` (list or comma string), ``lr`` (a
 number for every run, or a table ``{adam = 0.3, gd = 0.05}``), ``epochs``, ``batch_size``
 (the minibatch mode's), ``seed``, ``noise``, ``data_seed``, ``data`` (a CSV of x, y), ``grid``, ``dtype``, ``out``,
 ``gif``, ``png``, ``problem`` (notebook or a landscape), ``sweep`` (the learning-rate sweep section), ``sweep_points``, ``sweep_epochs``.
@@ -83,7 +84,7 @@ def load_toml(path: str | Path) -> dict:
     except ArgumentError as e:  # missing, a folder, a device, too large: the same sentence, as a ConfigError
         raise ConfigError(e.detail) from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{where} is not UTF-8 text (byte {e.start + 1})") from None
+        raise ConfigError(f"{where} cannot be read: it is not UTF-8 text (byte {e.start + 1})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{where} is not valid TOML: {e}") from None
     out, spelled = {}, {}

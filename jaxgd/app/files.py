@@ -17,7 +17,6 @@ FIFO or a character device (``/dev/null``, ``/dev/stdout``) is written through, 
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os

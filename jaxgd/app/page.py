@@ -402,7 +402,11 @@ def page(data) -> str:
              f"{p.num_examples} SGD steps, or ⌈{p.num_examples}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
     sections = []
     if "data" in D:
-        sections.append("""<section><h2>The data</h2>
+        L = D["data"]["line"]
+        sections.append(f"""<section><h2>The data</h2>
+<p class="note">Blue: the {p.num_examples} points fitted; red: the {_esc(L['label'])} y = {L['w']:.4g}x + {L['b']:.4g}
+{"(the noisy grey points are the notebook's σ = 1 sample, for comparison)" if data.noisy_y is not None else ""};
+dashed: the line y = W·x + b of the run chosen here, at the slider's step.</p>
 <p class="look">Look for: the dashed line — the fit of the run chosen here — swinging from its start towards the data
 as you move the slider.</p>
 <label class="inline">line of: <select id="data-run"></select></label><div id="data" class="fig"></div></section>""")

@@ -58,13 +58,18 @@ class ReportData:
     explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.app.explore)
 
 
-def compute(plan: Plan, callback=None) -> ReportData:
+def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
     """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress.
 
     With the sweep section on, each optimizer's full-batch run is one more run of its
     learning-rate sweep (same start, same settings: the first ``epochs`` steps of it), so it
-    costs no compiled program of its own.
+    costs no compiled program of its own. The independent parts (surface, gradient check, the
+    sweeps, each other run) go to ``threads`` threads: XLA compiles and runs outside Python's
+    lock, so on two cores a cold report compiles two programs at a time.
     """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     import jax
 
     from jaxgd.app.results import versions
@@ -72,32 +77,40 @@ def compute(plan: Plan, callback=None) -> ReportData:
     cfg, problem = plan.config, plan.problem
     w = np.linspace(*problem.w_range, cfg.grid)
     b = np.linspace(*problem.b_range, cfg.grid)
-    S = np.asarray(loss_surface(problem, w, b))
-    gc = grad_check(problem, w, b)
-    th = theory(problem) if problem.quadratic else None
-    sweeps, folded = None, {}
-    if cfg.sweep:
-        sweeps, folded = _lr_sweeps(plan)
-    total, done = plan.total_steps, 0
-    runs = []
-    for i, r in enumerate(plan.runs):
-        cb = None if callback is None else (lambda k, _t, base=done: callback(base + k, total))
-        if i in folded:
-            t = folded[i]
-            if cb is not None:
-                cb(r.steps, r.steps)
-        else:
-            chunk = max(r.steps // 20, 1000) if r.steps > 5000 else None
-            t = run_checked(r.config, chunk=chunk, callback=cb)
-        done += r.steps
-        runs.append(RunResult(r.optimizer, r.mode, r.lr, r.epochs, jax.tree.map(np.asarray, t)))
+    total, lock, progress = plan.total_steps, threading.Lock(), {}
+
+    def report(i, k):
+        if callback is not None:
+            with lock:
+                progress[i] = k
+                callback(sum(progress.values()), total)
+
+    def one(i, r):
+        chunk = max(r.steps // 20, 1000) if r.steps > 5000 else None
+        t = run_checked(r.config, chunk=chunk, callback=lambda k, _t: report(i, k))
+        return jax.tree.map(np.asarray, t)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
+        folding = _foldable(plan) if cfg.sweep else {}
+        runs_f = {i: pool.submit(one, i, r) for i, r in enumerate(plan.runs) if i not in folding}
+        surface_f = pool.submit(lambda: np.asarray(loss_surface(problem, w, b)))
+        gc_f = pool.submit(grad_check, problem, w, b)
+        th = theory(problem) if problem.quadratic else None
+        sweeps, folded = sweeps_f.result() if sweeps_f else (None, {})
+        more_f = pool.submit(_sweeps, plan, th, sweeps) if cfg.sweep else None
+        runs = []
+        for i, r in enumerate(plan.runs):
+            t = jax.tree.map(np.asarray, folded[i]) if i in folded else runs_f[i].result()
+            if i in folded:
+                report(i, r.steps)
+            runs.append(RunResult(r.optimizer, r.mode, r.lr, r.epochs, t))
+        S, gc = surface_f.result(), gc_f.result()
+        scan, more = more_f.result() if more_f else (None, {})
     noisy = None
     if cfg.data is None and cfg.problem == "notebook":
         noisy = np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
-    scan, more = None, {}
-    if cfg.sweep:
-        scan, more = _sweeps(plan, th, sweeps)
     return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more)
 
 
@@ -109,6 +122,17 @@ def _sweep_shape(cfg: ReportConfig) -> tuple[int, int]:
     return min(cfg.sweep_points, WHATIF_MAX_POINTS), min(cfg.sweep_epochs, WHATIF_MAX_EPOCHS)
 
 
+def _foldable(plan: Plan) -> dict[int, tuple[str, float, int]]:
+    """The plan's runs that are extra runs of their optimizer's full-batch sweep:
+    ``{plan index: (optimizer, lr, epochs)}`` — full batch, default start and settings, no
+    longer than the sweep."""
+    cfg = plan.config
+    _, epochs = _sweep_shape(cfg)
+    return {i: (r.optimizer, float(r.lr), r.config.epochs) for i, r in enumerate(plan.runs)
+            if r.config.batch_size is None and r.config.order is None and r.config.epochs <= epochs
+            and not callable(r.lr) and r.optimizer in cfg.optimizers and not any(r.config.sharpness)}
+
+
 def _lr_sweeps(plan: Plan):
     """Each optimizer's full-batch sweep (:func:`jaxgd.app.explore.lr_sweeps`), with the plan's
     full-batch runs that fit in it as extra runs: ``(sweeps, {plan index: Trajectory})``."""
@@ -117,11 +141,8 @@ def _lr_sweeps(plan: Plan):
     cfg, problem = plan.config, plan.problem
     points, epochs = _sweep_shape(cfg)
     extra = {}
-    for i, r in enumerate(plan.runs):
-        c = r.config
-        if (c.batch_size is None and c.order is None and c.epochs <= epochs and not callable(r.lr)
-                and r.optimizer in cfg.optimizers and not any(c.sharpness)):
-            extra.setdefault(r.optimizer, []).append((i, float(r.lr), c.epochs))
+    for i, (opt, lr, e) in _foldable(plan).items():
+        extra.setdefault(opt, []).append((i, lr, e))
     sweeps, folded = explore.lr_sweeps(problem, cfg.optimizers, np.geomspace(*SWEEP_LR_RANGE, points), epochs,
                                        extra={k: [lr for _, lr, _ in v] for k, v in extra.items()})
     out = {}
@@ -155,9 +176,6 @@ def _sweeps(plan: Plan, th, sweeps):
     if basins is not None:
         more["basins"] = basins
     return scan, more
-
-
-    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan)
 
 
 # ----------------------------------------------------------------------------- figures

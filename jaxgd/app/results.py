@@ -54,16 +54,33 @@ def run_rows(data) -> list[dict]:
     return rows
 
 
+MAX_STEPS_KEPT = 2000  # per run in results.json and metrics.csv; results.npz keeps every step
+
+
+def kept_steps(T: int) -> np.ndarray:
+    """The steps of a ``T``-step run kept in results.json and metrics.csv: all up to
+    :data:`MAX_STEPS_KEPT` + 1 points, else every k-th and the last (results.npz keeps all)."""
+    from jaxgd.app.page import thin
+
+    return thin(T, MAX_STEPS_KEPT + 1)
+
+
 def results(data) -> dict:
-    """Everything needed to reproduce and check the report, JSON-ready (timings excluded)."""
+    """Everything needed to reproduce and check the report, JSON-ready (timings excluded). A run
+    longer than :data:`MAX_STEPS_KEPT` steps keeps every k-th step (``"steps_kept"`` lists them)."""
     gc = data.grad_check
     runs = []
     for row, r in zip(run_rows(data), data.runs):
         t = r.traj
-        moments = {k: None if m is None else {"w": m.w, "b": m.b}
+        idx = kept_steps(int(t.steps))
+        bidx = idx[idx < int(t.steps)]
+        moments = {k: None if m is None else {"w": np.asarray(m.w)[bidx], "b": np.asarray(m.b)[bidx]}
                    for k, m in (("first_moment", t.first_moment), ("second_moment", t.second_moment))}
-        runs.append(row | {"params": {"w": t.params.w, "b": t.params.b}, "loss": t.loss,
-                           "batch_loss": t.batch_loss, "grad_norm": t.grad_norm, "update_norm": t.update_norm}
+        every = len(idx) == int(t.steps) + 1
+        runs.append(row | {"steps_kept": "all" if every else idx,
+                           "params": {"w": np.asarray(t.params.w)[idx], "b": np.asarray(t.params.b)[idx]},
+                           "loss": np.asarray(t.loss)[idx], "batch_loss": np.asarray(t.batch_loss)[bidx],
+                           "grad_norm": np.asarray(t.grad_norm)[bidx], "update_norm": np.asarray(t.update_norm)[bidx]}
                     | moments)
     out = {
         "config": config_dict(data.config), "meta": data.meta,
@@ -133,7 +150,7 @@ def metrics_csv(data, res: dict) -> str:
     for r in data.runs:
         t = r.traj
         T = int(t.steps)
-        for k in range(T + 1):
+        for k in kept_steps(T).tolist():
             last = k == T
             wr.writerow([r.optimizer, r.mode.name, repr(r.lr), r.mode.batch_size or "", r.mode.seed,
                          data.meta["dtype"], k, num(t.params.w[k]), num(t.params.b[k]), num(t.loss[k]),
