@@ -1,12 +1,12 @@
 """The report: every optimizer under every sampling mode, computed, then written as files.
 
 ``plan(cfg)`` (:mod:`jaxgd.app.plan`) checks the configuration into a problem and its runs;
-``compute(plan)`` does the numerics (surface, gradient check, runs, learning-rate sweep) and
-returns :class:`ReportData`; ``write(data, out)`` turns it into ``report.html`` (self-contained,
-plotly.js inlined), PNGs, an optional GIF, and ``results.json`` / ``results.npz`` /
-``metrics.csv``. The figure list is built once (:func:`figure_set`) and rendered with plotly
-for the page and with matplotlib for the PNGs. Every file is written to a temporary name in
-``out`` and renamed into place.
+``compute(plan)`` does the numerics (surface, gradient check, runs, the learning-rate sweep and
+the explorables of :mod:`jaxgd.app.explore`) and returns :class:`ReportData`; ``write(data,
+out)`` turns it into ``report.html`` (:mod:`jaxgd.app.page`: offline, drawn by its own script),
+``results.json`` / ``results.npz`` / ``metrics.csv``, and on request PNGs (the figure list of
+:func:`figure_set`, drawn with matplotlib) and a GIF. The files are written as one set: all to
+temporary names in ``out``, then renamed into place.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from jaxgd.app import files as jio
 from jaxgd.app import presets
 from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
 from jaxgd.app.plan import Plan
+from jaxgd.curvature import theory
 from jaxgd.data import notebook_data
 from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
 from jaxgd.runs import lr_scan, run_checked
-from jaxgd.curvature import theory
 from jaxgd.surface import GradCheck, grad_check, loss_surface
 
 
@@ -255,39 +255,40 @@ def _line(data: ReportData):
 
 
 def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool = False) -> list[Path]:
-    """Write every output file into ``out`` (created if missing). Returns the paths written."""
+    """Write every output file into ``out`` as one set (:func:`jaxgd.app.files.write_all`): each
+    to a temporary file first, then all renamed into place, the folder locked meanwhile; on any
+    failure (a full disk, Ctrl-C) the temporaries are removed and the old files stay. Returns
+    the paths written."""
     from jaxgd.app.page import page
     from jaxgd.app.results import metrics_csv, npz_arrays, results
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
     res = results(data)
 
-    def text(name, s):
-        jio.write_text_atomic(out / name, s)
-        written.append(out / name)
+    def text(s):
+        def w(tmp):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(s)
+        return w
 
-    text("results.json", jio.dumps(res, indent=1) + "\n")
-    with jio.atomic_path(out / "results.npz") as tmp:
+    def npz(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **npz_arrays(data, res))
-    written.append(out / "results.npz")
-    text("metrics.csv", metrics_csv(data, res))
-    text("report.html", page(data))
+
+    writers = {"results.json": text(jio.dumps(res, indent=1) + "\n"), "results.npz": npz,
+               "metrics.csv": text(metrics_csv(data, res)), "report.html": text(page(data))}
     if png:
         for name, fig in figure_set(data, "mpl").items():
-            with jio.atomic_path(out / f"{name}.png") as tmp:
-                fig.savefig(tmp, dpi=100, format="png")
-            written.append(out / f"{name}.png")
+            writers[f"{name}.png"] = lambda tmp, fig=fig: fig.savefig(tmp, dpi=100, format="png")
     if gif:
-        from PIL import Image
+        writers["paths.gif"] = lambda tmp: _gif(data, tmp)
+    return jio.write_all(out, writers)
 
-        from jaxgd.app.plots.mpl_figs import frames as mpl_frames
 
-        frames = [Image.fromarray(f) for f in mpl_frames(data.w, data.b, data.surface, paths(data),
-                                                          data.problem.minimum, data.problem.param_names)]
-        with jio.atomic_path(out / "paths.gif") as tmp:
-            frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-        written.append(out / "paths.gif")
-    return written
+def _gif(data: ReportData, tmp) -> None:
+    from PIL import Image
+
+    from jaxgd.app.plots.mpl_figs import frames as mpl_frames
+
+    frames = [Image.fromarray(f) for f in mpl_frames(data.w, data.b, data.surface, paths(data),
+                                                      data.problem.minimum, data.problem.param_names)]
+    frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
