@@ -56,10 +56,19 @@ def cli(capsys, restore_x64):
     return call
 
 
+_CLI_CACHE = []  # this worker's compilation cache for report subprocesses, made on first use
+
+
 def _run_report(out, *extra, check=True, popen=False):
-    """``python -m jaxgd report ... --out OUT`` in a subprocess (compilation cache off);
-    with ``popen`` started and returned as a ``Popen``."""
-    env = dict(os.environ, JAXGD_CACHE_DIR="off", PYTHONUNBUFFERED="1")
+    """``python -m jaxgd report ... --out OUT`` in a subprocess; with ``popen`` started and
+    returned as a ``Popen``, its compilation cache off (the interrupt tests need a slow report);
+    else with a compilation cache of this worker's own, so the first report compiles cold and
+    later ones load what it compiled."""
+    if not _CLI_CACHE:
+        import tempfile
+
+        _CLI_CACHE.append(tempfile.mkdtemp(prefix="jaxgd-test-cli-xla-"))
+    env = dict(os.environ, JAXGD_CACHE_DIR="off" if popen else _CLI_CACHE[0], PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "jaxgd", *REPORT_CMD, *extra, "--out", str(out)]
     if popen:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -103,7 +103,7 @@ def test_play_pause_drag_unit_and_toggles_raise_no_error(page):
     click = lambda: page.mouse.click(play["x"] + 5, play["y"] + 5)  # noqa: E731  (no actionability wait)
     page.evaluate("window.jaxgd.setPosition(0)")
     click()
-    page.wait_for_timeout(1200)
+    page.wait_for_timeout(800)
     assert page.evaluate("window.jaxgd.playing")
     click()  # pause: today's plotly animate raised "Plotly.animate rejected" here
     page.wait_for_timeout(600)
@@ -113,21 +113,21 @@ def test_play_pause_drag_unit_and_toggles_raise_no_error(page):
     box = page.locator("#pos").bounding_box()
     page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
     page.mouse.down()
-    for f in (0.2, 0.6, 0.05, 0.9):
+    for f in (0.05, 0.9):  # a drag: each move is one input event, drawn (about 0.3 s each in software WebGL)
         page.mouse.move(box["x"] + box["width"] * f, box["y"] + box["height"] / 2)
-        page.wait_for_timeout(100)
     page.mouse.up()
     page.select_option("#unit", "updates")
     page.wait_for_timeout(300)
     assert page.inner_text("#pos-label").startswith("update ")
     page.select_option("#unit", "epochs")
-    page.click(".player summary")
-    page.click(".quick button[data-only='sgd']")
-    page.wait_for_timeout(500)
+    # the run toggles: a click on the element itself (Playwright's actionability wait costs seconds here)
+    page.evaluate("document.querySelector('.player details').open = true")
+    page.evaluate("document.querySelector(\".quick button[data-only='sgd']\").click()")
+    page.wait_for_function("document.getElementById('contour').data[1].visible === false", timeout=10_000)
     vis = page.evaluate("document.getElementById('contour').data.slice(1, 13).map(t => t.visible)")
     assert vis == [m == "SGD" for _ in range(4) for m in ("full", "SGD", "mini")]
-    page.click(".quick button[data-only='all']")
-    page.wait_for_timeout(300)
+    page.evaluate("document.querySelector(\".quick button[data-only='all']\").click()")
+    page.wait_for_function("document.getElementById('contour').data[1].visible === true", timeout=10_000)
     page.evaluate("window.jaxgd.draw()")
     assert page.errors == []
 
@@ -175,7 +175,7 @@ def test_3d_screenshot_has_colour(page):
 
 def test_a_diverging_lr_keeps_the_axes_on_the_grid(browser, run_report, tmp_path):
     out = tmp_path / "lr100"
-    run_report(out, "--lr", "100", "--grid", "21", "--optimizers", "gd,momentum,rmsprop", "--no-sweep")
+    run_report(out, "--lr", "100", "--grid", "21", "--optimizers", "gd,rmsprop", "--no-sweep")
     doc = json.loads((out / "results.json").read_text())
     pg = _open(browser, out / "report.html", 1400)
     try:
@@ -183,7 +183,7 @@ def test_a_diverging_lr_keeps_the_axes_on_the_grid(browser, run_report, tmp_path
             return {x: s.xaxis.range, y: s.yaxis.range, z: s.zaxis.range,
                     paths: g.data.filter(t => t.type === 'scatter3d' && t.mode === 'lines').map(t => [t.x, t.y]),
                     exits: g.data.find(t => t.name === 'left the plot').x.length,
-                    loss: document.getElementById('loss').data.slice(0, 9).map(t => t.y.length)}; }""")
+                    loss: document.getElementById('loss').data.slice(0, 6).map(t => t.y.length)}; }""")
         (wlo, whi), (blo, bhi) = doc["problem"]["w_range"], doc["problem"]["b_range"]
         assert np.allclose(info["x"], [wlo, whi]) and np.allclose(info["y"], [blo, bhi])
         assert info["z"][1] < 1e4  # the surface's height, not the diverged points' 1e7

@@ -53,10 +53,10 @@ def test_lr_sweeps_feed_scan_whatif_and_phase(problem):
 
 def test_seed_cloud(problem):
     modes = [m for m in MODES if m.batch_size]
-    cloud = explore.seed_cloud(problem, modes, lambda m: (0.01, 2), seeds=200, spread_seeds=50)
+    cloud = explore.seed_cloud(problem, modes[:1], lambda m: (0.01, 2), seeds=100, spread_seeds=50)
     sgd = cloud["sgd"]
-    assert sgd["w"].shape == (200,) and sgd["epochs"] == 2 and not sgd["diverged"].any()
-    assert len(np.unique(np.round(sgd["w"], 12))) > 150  # different seeds, different ends
+    assert sgd["w"].shape == (100,) and sgd["epochs"] == 2 and not sgd["diverged"].any()
+    assert len(np.unique(np.round(sgd["w"], 12))) > 75  # different seeds, different ends
     # the spread at lr × 0.5 is the RMS distance to the centre of those 50 runs: recompute them
     t = jaxgd.sweep(problem, "gd", lr=0.005, epochs=2, batch_size=1, sampling="replacement", seed=np.arange(50),
                     final_only=True)

@@ -202,7 +202,8 @@ def test_run_status(loss, w, b, diverged, state):
 
 
 def test_diverged_runs_stay_valid_everywhere(tmp_path):
-    data = report.compute(plan(config.check(config.ReportConfig(optimizers=("gd",), lr=100.0, epochs=4, grid=11))))
+    data = report.compute(plan(config.check(config.ReportConfig(optimizers=("gd",), lr=100.0, epochs=4, grid=11,
+                                                                  sweep=False))))
     assert all(int(r.traj.diverged_at) > 0 for r in data.runs)
     report.write(data, tmp_path, png=True)
     doc = _strict_json((tmp_path / "results.json").read_text())
