@@ -67,3 +67,19 @@ def test_module_and_float32_in_a_subprocess(tmp_path):
     assert doc["config"]["dtype"] == "float32"
     np.testing.assert_allclose(doc["final"]["w"], 2.0, atol=1e-5)
     np.testing.assert_allclose(doc["final"]["b"], 1.7842334540943074, atol=1e-5)
+
+
+def test_a_long_report_off_a_terminal_says_what_it_is_doing(tmp_path, monkeypatch, cli):
+    from jaxgd.app import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "LONG_REPORT_STEPS", 1)  # every report counts as long
+    code, out, err = cli(["report", "--optimizers", "gd", "--epochs", "1", "--grid", "5", "--no-sweep",
+                          "--out", tmp_path / "r"])
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines[0] == "jaxgd: computing 3 runs (59 steps)"  # 1 + 51 + 7
+    assert lines[-2] == "jaxgd: runs 100 % done (59 of 59 steps)" and lines[-1] == f"jaxgd: writing {tmp_path / 'r'}"
+    monkeypatch.setattr(cli_module, "LONG_REPORT_STEPS", 10**9)
+    code, out, err = cli(["report", "--optimizers", "gd", "--epochs", "1", "--grid", "5", "--no-sweep",
+                          "--out", tmp_path / "r"])
+    assert code == 0 and err == ""  # a short report stays quiet

@@ -466,9 +466,15 @@ def _cmd_report(parser, args) -> int:
     cfg = p.config
     _data_note(cfg.data)
     bar = _progress_bar()
-    data = report.compute(p, callback=bar.update if bar else None)
+    stage = _stage_lines(p.total_steps) if bar is None else None
+    if stage:
+        stage(f"computing {len(p.runs)} runs ({p.total_steps:,} steps)" + (", the sweeps and the explorables"
+                                                                          if cfg.sweep else ""))
+    data = report.compute(p, callback=bar.update if bar else stage and _every_tenth(stage, p.total_steps))
     if bar:
         bar.close()
+    if stage:
+        stage(f"writing {cfg.out}")
     files = report.write(data, cfg.out, png=cfg.png, gif=cfg.gif)
     gc = data.grad_check
     _echo(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
@@ -510,6 +516,36 @@ def _progress_bar():
                 self.t.close()
 
     return Bar()
+
+
+LONG_REPORT_STEPS = 100_000  # off a terminal, a report of this many steps or more says what it is doing
+
+
+def _stage_lines(total_steps: int):
+    """Off a terminal (no progress bar), for a long report: a function printing one line per stage to stderr."""
+    if total_steps < LONG_REPORT_STEPS:
+        return None
+
+    def say(text):
+        try:
+            print(f"jaxgd: {text}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # stderr closed or its reader gone: progress is not worth the results
+            pass
+
+    return say
+
+
+def _every_tenth(say, total: int):
+    """A progress callback printing a line at each tenth of the steps."""
+    seen = [0]
+
+    def update(done, _total):
+        tenth = 10 * done // max(total, 1)
+        if tenth > seen[0]:
+            seen[0] = tenth
+            say(f"runs {10 * tenth} % done ({done:,} of {total:,} steps)")
+
+    return update
 
 
 def _cmd_sweep(parser, args) -> int:
