@@ -192,6 +192,9 @@ def read_xy(path) -> XYData:
     """
     from jaxgd._checks import ArgumentError
 
+    fast = _read_xy_fast(path)
+    if fast is not None:
+        return fast
     name = "stdin" if path == "-" else f"file {str(path)!r}"
     rows, sep = read_csv(path)
     rows = [r for _, r in rows]
@@ -218,6 +221,40 @@ def read_xy(path) -> XYData:
         xs.append(v[0])
         ys.append(v[1])
     return XYData(np.array(xs), np.array(ys), tuple(rows[0]) if start else None, sep)
+
+
+def _read_xy_fast(path) -> XYData | None:
+    """The common case at C speed (``np.loadtxt``: a million rows in about half a second, where
+    the row-by-row reader takes five): two numeric columns, one separator, an optional header
+    on the first line, every value finite. None for anything else, which :func:`read_xy`'s
+    row-by-row reader then reads — or explains."""
+    import io
+
+    from jaxgd._checks import MAX_DATA_BYTES, ArgumentError, read_file
+
+    try:
+        text = read_file("data", path, MAX_DATA_BYTES).decode("utf-8-sig")
+    except (ArgumentError, UnicodeDecodeError):
+        return None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        return None
+    first = lines[0]
+    sep = max(SEPARATORS, key=lambda c: (first.count(c), c == ",", c == "\t"))
+    cells = [c.strip() for c in first.split(sep)]
+    try:
+        [float(c) for c in cells]
+        header = None
+    except ValueError:
+        header = tuple(cells)
+    try:
+        a = np.loadtxt(io.StringIO(text), delimiter=sep, skiprows=1 if header else 0, comments=None, ndmin=2,
+                       dtype=np.float64)
+    except ValueError:
+        return None
+    if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] == 0 or not np.all(np.isfinite(a)) or len(cells) != 2:
+        return None
+    return XYData(np.ascontiguousarray(a[:, 0]), np.ascontiguousarray(a[:, 1]), header, sep)
 
 
 def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
