@@ -165,7 +165,7 @@ def test_the_fast_reader_agrees_with_the_row_by_row_one(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=200), rng.normal(size=200)
     for sep, header in ((",", "x,y"), ("\t", None), (";", "a;b")):
-        body = "\n".join(f"{a!r}{sep}{b!r}" for a, b in zip(x, y))
+        body = "\n".join(f"{a!r}{sep}{b!r}" for a, b in zip(x.tolist(), y.tolist()))
         path = tmp_path / "f.csv"
         path.write_text(("" if header is None else header + "\n") + body + "\n")
         fast = data._read_xy_fast(str(path))
