@@ -38,7 +38,8 @@ class Trajectory(NamedTuple):
 
     params: the parameter pytree with a step axis of ``T+1`` before each leaf's own shape — the
       start first, the final point last (``Params`` of ``(T+1,)`` arrays for two parameters).
-    loss: ``(T+1,)`` full-data loss at each of those points.
+    loss: ``(T+1,)`` full-data loss at each of those points (with ``loss_every = k`` > 1, only at
+      the steps divisible by k and the last point; NaN at the others).
     batch_loss: ``(T,)`` loss of the batch step t used, at ``params[t]``.
     grad_norm, update_norm: ``(T,)`` Euclidean norms (over all leaves) of step t's batch
       gradient and parameter change.
@@ -99,6 +100,8 @@ class Static(NamedTuple):
     sharpness_every: measure the sharpness every this many steps (0: never), with at most
     sharpness_iters Lanczos iterations to a residual of sharpness_tol (relative), warm-started
     from the last measurement's eigenvector.
+    loss_every: compute the full-data loss at the points of steps divisible by this (and at the
+    last point); NaN at the others. Between them the divergence rule sees only the parameters.
     """
 
     loss_fn: Callable
@@ -111,6 +114,7 @@ class Static(NamedTuple):
     sharpness_every: int = 0
     sharpness_iters: int = 50
     sharpness_tol: float = 1e-4
+    loss_every: int = 1
 
 
 class Record(NamedTuple):
@@ -156,8 +160,9 @@ def _bad(loss, params, loss0) -> jax.Array:
     return ~(jnp.isfinite(loss) & _finite(params)) | blown
 
 
-def step(loss_fn, tx, data, params, opt_state, xs):
+def step(loss_fn, tx, data, params, opt_state, xs, measure=None):
     """One update. ``xs`` is ``(idx, mask)`` of shape ``(B,)``, or None for the full batch.
+    ``measure``: None to compute the full-data loss, else a traced bool — compute it, or NaN.
 
     Returns ``((new_params, new_state), Record)``; the record holds the point before the update.
     """
@@ -166,8 +171,12 @@ def step(loss_fn, tx, data, params, opt_state, xs):
     else:
         idx, mask = xs
         batch = tuple(a[idx] for a in data)
-    full = loss_fn(params, data, None)
     batch_loss, g = jax.value_and_grad(loss_fn)(params, batch, mask)
+    if measure is None:
+        full = loss_fn(params, data, None)
+    else:  # a cond, not a select: the step index is the same for every run of a sweep
+        full = jax.lax.cond(measure, lambda p: loss_fn(p, data, None).astype(batch_loss.dtype),
+                            lambda p: jnp.full((), jnp.nan, batch_loss.dtype), params)
     if isinstance(tx, optax.GradientTransformationExtraArgs):
         value_fn = lambda p: loss_fn(p, batch, mask)
         updates, opt_state = tx.update(g, opt_state, params, value=batch_loss, grad=g, value_fn=value_fn)
@@ -189,8 +198,12 @@ def _sharpness(static: Static, data, params, vec):
 def _update(static: Static, tx, data, c: Carry, t, xs):
     """Step ``t`` of a run (``t`` the step's index, the same for every run of a sweep): the
     update, the divergence rule, and every ``sharpness_every`` steps the sharpness."""
-    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs)
-    div = jnp.where((c.diverged_at < 0) & _bad(rec.loss, rec.params, c.loss0), c.t, c.diverged_at)
+    measure = None if static.loss_every == 1 else t % static.loss_every == 0
+    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure)
+    bad = _bad(rec.loss, rec.params, c.loss0)
+    if measure is not None:
+        bad = jnp.where(measure, bad, ~_finite(rec.params))
+    div = jnp.where((c.diverged_at < 0) & bad, c.t, c.diverged_at)
     vec = c.vec
     if static.sharpness_every:
         nan = jnp.full((), jnp.nan, rec.loss.dtype)

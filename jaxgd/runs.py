@@ -42,6 +42,7 @@ class RunConfig(NamedTuple):
     seed: int
     order: Order | None = None
     sharpness: tuple = ()  # (every, iters, tol) when measured, else ()
+    loss_every: int = 1  # the full-data loss at every this many steps (see check_loss_every)
 
     def with_lr(self, lr) -> "RunConfig":
         """The same run at another learning rate or schedule (e.g. one built from ``steps``)."""
@@ -107,7 +108,7 @@ def check_sharpness(every, iters, tol) -> tuple:
 
 def check_run_args(problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None, init=None, sampling="shuffle",
                    rng="jax", seed=0, hyper=None, order=None, sharpness_every=0, sharpness_iters=50,
-                   sharpness_tol=1e-4) -> RunConfig:
+                   sharpness_tol=1e-4, loss_every=None) -> RunConfig:
     """Validate :func:`run`'s arguments into a :class:`RunConfig`; raises
     :class:`~jaxgd._checks.ArgumentError` / ``ArgumentTypeError`` naming the argument."""
     problem = _check_problem(problem)
@@ -126,7 +127,24 @@ def check_run_args(problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
         steps = int(order.idx.shape[0])
     sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol)
     check_steps("epochs" if order is None else "order", steps, problem.num_params)
-    return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp)
+    every = check_loss_every(loss_every, problem.num_examples, batch_size)
+    return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp,
+                     every)
+
+
+LOSS_BUDGET = 100  # auto loss_every: the full-data loss costs at most this many batches per step, amortised
+
+
+def check_loss_every(loss_every, num_examples: int | None, batch_size: int | None) -> int:
+    """``loss_every``: an integer ≥ 1, or None for automatic — 1 for full batch, for a landscape or
+    whenever the data are at most ``LOSS_BUDGET`` batches, else ``num_examples // (LOSS_BUDGET ·
+    batch_size)``, so that the full-data losses cost about as much as ``LOSS_BUDGET`` batches per
+    step and a run costs O(T·B), not O(T·m)."""
+    if loss_every is None:
+        if batch_size is None or num_examples is None:
+            return 1
+        return max(1, num_examples // (LOSS_BUDGET * batch_size))
+    return _checks.check_int("loss_every", loss_every, 1, MAX_STEPS)
 
 
 MAX_STEPS = 2**31 - 1  # the step counter is an int32
@@ -161,8 +179,8 @@ def _hyper_arrays(spec: optim.Spec, dtype) -> dict:
     return {k: jnp.asarray(v, dtype) for k, v in spec.hyper.items()}
 
 
-def _sharpness_fields(sharp: tuple) -> dict:
-    return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol"), sharp))
+def _sharpness_fields(sharp: tuple, loss_every: int = 1) -> dict:
+    return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol"), sharp), loss_every=loss_every)
 
 
 def _epoch_static(problem: Problem, kind: tuple, batch_size, epochs: int, sampling: str, **more) -> engine.Static:
@@ -182,7 +200,7 @@ def _numpy_source(static: engine.Static, m: int, seed: int) -> Order:
 def _plan(cfg: RunConfig):
     """The engine's static configuration and the run's order source for a checked run."""
     p = cfg.problem
-    more = _sharpness_fields(cfg.sharpness)
+    more = _sharpness_fields(cfg.sharpness, cfg.loss_every)
     if cfg.order is not None:  # an explicit order: blocks of one step
         source = Order(*(a[:, None] for a in cfg.order))
         return engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, 1, cfg.steps, **more), source
@@ -229,6 +247,7 @@ def run(
     sharpness_every: int = 0,
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
+    loss_every: int | None = None,
     **hyper,
 ) -> Trajectory:
     """Run ``optimizer`` on ``problem`` and return its :class:`~jaxgd.Trajectory`.
@@ -261,13 +280,18 @@ def run(
         ``sharpness_iters`` of them per measurement, to a residual ‖Hv − λv‖ of ``sharpness_tol``·λ
         (the eigenvalue's error is about residual²/gap: 1e-4 gives it to about 1e-8 relative),
         warm-started from the previous measurement's eigenvector.
+      loss_every: compute the full-data loss (``Trajectory.loss``) at every this many steps and at
+        the last point, NaN between (each costs a pass over all m examples; a batch step costs B).
+        None (default): automatic — every step, except with batches on data of more than 100
+        batches, where it is ``m // (100·batch_size)`` so a run costs O(T·B), not O(T·m). Between
+        measurements the divergence rule sees only the parameters.
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or optax's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
     ``Trajectory.diverged_at``.
     """
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
-                         sharpness_every, sharpness_iters, sharpness_tol)
+                         sharpness_every, sharpness_iters, sharpness_tol, loss_every)
     return run_checked(cfg, chunk=chunk, callback=callback)
 
 
@@ -319,6 +343,7 @@ def sweep(
     sharpness_every: int = 0,
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
+    loss_every: int | None = None,
     **hyper,
 ) -> Trajectory:
     """Run ``R`` configurations at once: the arguments of :func:`run`, but ``lr``, ``seed``, the
@@ -332,7 +357,7 @@ def sweep(
     ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On several JAX
     devices the runs are sharded over all of them (``R`` is padded to a multiple of the device
     count and trimmed). ``sharpness_every`` records each run's sharpness curve as in :func:`run`,
-    all in the one compiled call.
+    all in the one compiled call; ``loss_every`` is :func:`run`'s.
     """
     problem = _check_problem(problem)
     epochs = _checks.check_int("epochs", epochs, 1)
@@ -354,8 +379,9 @@ def sweep(
     spec = optim.resolve(optimizer, float(lr_a.reshape(-1)[0]),
                          {**{k: v.reshape(-1)[0].item() for k, v in numeric.items()}, **static_h})
     batch_size = check_batch_size(problem, batch_size)
-    more = dict(final_only=final_only, **_sharpness_fields(check_sharpness(sharpness_every, sharpness_iters,
-                                                                             sharpness_tol)))
+    more = dict(final_only=final_only, **_sharpness_fields(
+        check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
+        check_loss_every(loss_every, problem.num_examples, batch_size)))
 
     per_run = {"lr": lr_a, "seed": seed_a, **numeric}
     shapes = {k: a.shape for k, a in per_run.items()} | {k: a.shape[:1] for k, (a, b) in inits.items() if b}

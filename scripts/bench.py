@@ -350,6 +350,22 @@ def end_to_end_cases(quick):
         rows.append(dict(case="`jaxgd report` end to end (empty compilation cache)",
                          peer="bare import of jax, optax, plotly, matplotlib", peer_s=t_bare, jaxgd_s=cold,
                          compile_s=None, target=1 / 4, inverse=True, note="the first run: every program compiled"))
+        # issue 12: a CSV of 10⁶ rows, `run` with SGD for one epoch and the report, each within 60 s
+        big = os.path.join(d, "big.csv")
+        rng = np.random.default_rng(0)
+        x = rng.uniform(-5, 5, 10**6)
+        np.savetxt(big, np.c_[x, 2 * x + 3 + rng.normal(0, 1, x.size)], delimiter=",", fmt="%.6f")
+        for case, args in (("`jaxgd run --data` 10⁶ rows, SGD (batch 1), 1 epoch = 10⁶ steps",
+                            ["run", "--data", big, "--batch-size", "1", "--epochs", "1", "--json", os.path.join(d, "r.json")]),
+                           ("`jaxgd report --data` 10⁶ rows", ["report", "--data", big, "--out", os.path.join(d, "big")])):
+            def once(args=args):
+                subprocess.run([*cmd, *args], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            cold = first_call(once)
+            warm = median_time(once, repeat=1, warmup=0)
+            rows.append(dict(case=case, peer="the issue's budget", peer_s=60.0, jaxgd_s=warm, compile_s=None, target=1,
+                             inverse=True, note=f"first run (compiling): {cold:.1f} s; the full-data loss every "
+                                                f"m // (100·B) steps (loss_every, automatic)"))
     return rows
 
 

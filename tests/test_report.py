@@ -327,3 +327,21 @@ def test_numbers_are_formatted_for_people(v, text):
     from jaxgd.app.summary import number
 
     assert number(v) == text
+
+
+def test_big_data_skips_the_sweeps_and_takes_one_epoch(tmp_path, monkeypatch):
+    """On more than BIG_DATA examples (10⁴; 100 here) the report's minibatch runs take one epoch,
+    the sweeps and explorables are skipped (the page says so) and the gradient check thins its grid."""
+    from jaxgd.app import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "BIG_DATA", 100)
+    monkeypatch.setattr(report, "GRADCHECK_BUDGET", 300 * 121)
+    x = np.linspace(-1, 1, 300)
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.c_[x, 3 * x - 1], delimiter=",")
+    data = report.compute(plan(config.check(config.ReportConfig(optimizers=("gd",), data=str(path), grid=21))))
+    assert [r.epochs for r in data.runs] == [20, 1, 1] and data.scan is None and data.explore == {}
+    assert np.shape(data.grad_check.autodiff.w) == (11, 11)  # every 2nd of 21 points
+    report.write(data, tmp_path / "out", png=False)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Skipped: the data have 300 examples" in html and "11×11 points of the grid" in html

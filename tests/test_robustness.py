@@ -99,6 +99,8 @@ BAD = [
     ("report --optimizers gd,adma", "--optimizer must be one of"),
     ("report --optimizers gd,gd", "--optimizers must not repeat a name, got gd, gd"),
     ("report --grid 0", "--grid must be an integer in [2, 4001], got 0"),
+    ("report --loss-every 0", "--loss-every must be an integer in [1, 2147483647], got 0"),
+    ("run --loss-every -3", "--loss-every must be an integer in [1, 2147483647], got -3"),
     ("report --grid 1", "--grid must be an integer in [2, 4001], got 1"),
     ("report --grid -5", "--grid must be an integer in [2, 4001], got -5"),
     ("report --grid abc", "--grid: invalid int value: 'abc'"),

@@ -294,3 +294,31 @@ def test_loss_surface_and_lr_scan_name_their_arguments(problem):
     assert list(sc.final_loss) == ["gd"] and sc.final_loss["gd"].shape == (2,)
     with pytest.raises(ValueError, match="optimizers must name at least one optimizer"):
         jaxgd.lr_scan(problem, [], [0.1])
+
+
+def test_loss_every_measures_some_steps_and_changes_nothing_else():
+    p = jaxgd.notebook()
+    full = jaxgd.run(p, "adam", lr=0.2, epochs=3, batch_size=1, loss_every=1)
+    some = jaxgd.run(p, "adam", lr=0.2, epochs=3, batch_size=1, loss_every=10)
+    np.testing.assert_array_equal(np.asarray(some.params.w), np.asarray(full.params.w))
+    np.testing.assert_array_equal(np.asarray(some.batch_loss), np.asarray(full.batch_loss))
+    loss, ref = np.asarray(some.loss), np.asarray(full.loss)
+    measured = np.isfinite(loss)
+    assert measured.tolist() == [t % 10 == 0 or t == 153 for t in range(154)]  # and the last point
+    np.testing.assert_array_equal(loss[measured], ref[measured])
+    s = jaxgd.sweep(p, "adam", lr=[0.2, 0.3], epochs=3, batch_size=1, loss_every=10)
+    np.testing.assert_allclose(np.asarray(s.loss[0]), loss, rtol=1e-12)  # NaN where run has NaN
+    # divergence between measurements: seen by the parameters, or at the next measured step
+    d = jaxgd.run(p, "gd", lr=100.0, epochs=3, batch_size=1, loss_every=7)
+    assert 0 < int(d.diverged_at) <= 7
+
+
+@pytest.mark.parametrize("m, batch, expected", [(51, 1, 1), (51, None, 1), (10**6, 1, 10_000), (10**6, 8, 1250),
+                                                (None, None, 1)])
+def test_loss_every_is_chosen_so_a_run_costs_o_of_t_times_b(m, batch, expected):
+    from jaxgd.runs import check_loss_every
+
+    assert check_loss_every(None, m, batch) == expected
+    assert check_loss_every(3, m, batch) == 3
+    with pytest.raises(jaxgd.ArgumentError, match="loss_every"):
+        check_loss_every(0, m, batch)

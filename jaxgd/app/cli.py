@@ -28,7 +28,7 @@ FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the 
     "data_seed": "--data-seed", "out": "--out", "data": "--data", "problem": "--problem",
     "schedule": "--schedule", "decay_rate": "--decay-rate", "config": "--config", "warmup": "--warmup", "final_fraction": "--final-fraction", "lr_min": "--lr-min", "lr_max": "--lr-max", "num": "--num",
     "target": "--target", "task": "--task", "spec": "--model", "activation": "--activation", "plane": "--plane",
-    "sharpness_every": "--sharpness-every", "loss": "--loss", "json": "--json",
+    "sharpness_every": "--sharpness-every", "loss_every": "--loss-every", "loss": "--loss", "json": "--json",
 }
 HYPER = ("beta", "decay", "eps", "b1", "b2")
 
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="starting point, e.g. --init=-4,-7 (default: the problem's, (-4, -7) for the notebook)")
     for h in HYPER:
         r.add_argument(f"--{h}", type=float, default=None, help=f"{h} (for the optimizers that take it)")
+    r.add_argument("--loss-every", type=int, default=None, metavar="K",
+                   help="the full-data loss at every K-th step (default: automatic, every step unless the data "
+                        "are more than 100 batches)")
     r.add_argument("--schedule", default="constant",
                    help="learning-rate schedule: constant (default), exponential, cosine, warmup-cosine")
     r.add_argument("--decay-rate", type=float, default=0.99, help="exponential: lr·rate^step (default 0.99)")
@@ -114,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "adam, optax:NAME")
     rp.add_argument("--lr", type=float, default=None, help="one learning rate for every run (default: presets)")
     rp.add_argument("--epochs", type=int, default=None, help="epochs for every run (default: presets)")
+    rp.add_argument("--loss-every", type=int, default=None, metavar="K",
+                    help="the full-data loss at every K-th step (default: automatic)")
     rp.add_argument("--batch-size", type=int, default=None, help="the minibatch mode's batch size (default 8)")
     rp.add_argument("--seed", type=int, default=None,
                     help="sample-order seed for every mode (default: the notebook's, 2 for SGD and 1 for minibatch)")
@@ -286,6 +291,14 @@ def main(argv=None) -> int:
         where = f" ({e.filename})" if e.filename else ""
         _stderr(f"jaxgd: {e.strerror or e}{where}")
         return 1
+    except MemoryError:
+        _stderr("jaxgd: out of memory: ask for fewer runs, steps or grid points")
+        return 1
+    except Exception as e:  # XLA's "Out of memory allocating N bytes" is a JaxRuntimeError
+        if "out of memory" not in str(e).lower():
+            raise
+        _stderr("jaxgd: out of memory: " + str(e).strip().splitlines()[0][:200])
+        return 1
     finally:
         if sys.stdout is not stdout:
             sys.stdout.close()
@@ -358,7 +371,7 @@ def _cmd_run(parser, args) -> int:
     problem = _problem(args)
     hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
     cfg = jaxgd.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
-                               args.sampling, args.rng, args.seed, hyper)
+                               args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every)
     cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
                                     args.final_fraction))
     _data_note(args.data)
@@ -367,6 +380,7 @@ def _cmd_run(parser, args) -> int:
     config = {
         "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
         "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": [float(v) for v in cfg.init],
+        "loss_every": cfg.loss_every,
         "problem": problem.name, "hyper": {k: v for k, v in cfg.spec.hyper.items() if k != "lr"},
         "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
         "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
@@ -430,7 +444,7 @@ def _cmd_notebook(parser, args) -> int:
 
 
 REPORT_KEYS = ("problem", "optimizers", "lr", "epochs", "batch_size", "seed", "noise", "data_seed", "data", "grid", "dtype",
-               "out", "gif", "png", "sweep")
+               "out", "gif", "png", "sweep", "loss_every")
 
 
 def report_plan(parser, args):
@@ -465,11 +479,14 @@ def _cmd_report(parser, args) -> int:
 
     cfg = p.config
     _data_note(cfg.data)
+    if report.big_data(p.problem) and (cfg.sweep or cfg.epochs is None):
+        _stderr(f"jaxgd: --data has {p.problem.num_examples:,} examples: the report skips the sweeps and explorables"
+                + ("" if cfg.epochs is not None else ", and SGD and minibatch runs take 1 epoch (--epochs to choose)"))
     bar = _progress_bar()
     stage = _stage_lines(p.total_steps) if bar is None else None
     if stage:
-        stage(f"computing {len(p.runs)} runs ({p.total_steps:,} steps)" + (", the sweeps and the explorables"
-                                                                          if cfg.sweep else ""))
+        stage(f"computing {len(p.runs)} runs ({p.total_steps:,} steps)" + (
+            ", the sweeps and the explorables" if cfg.sweep and not report.big_data(p.problem) else ""))
     data = report.compute(p, callback=bar.update if bar else stage and _every_tenth(stage, p.total_steps))
     if bar:
         bar.close()

@@ -42,6 +42,7 @@ class ReportConfig:
     sweep: bool = True
     sweep_points: int = 100
     sweep_epochs: int = 100
+    loss_every: int | None = None  # None: automatic (jaxgd.runs.check_loss_every)
 
 
 _TYPES = {  # key -> (accepted Python types, description)
@@ -62,6 +63,7 @@ _TYPES = {  # key -> (accepted Python types, description)
     "sweep": ((bool,), "true or false"),
     "sweep_points": ((int,), "an integer"),
     "sweep_epochs": ((int,), "an integer"),
+    "loss_every": ((int,), "an integer"),
 }
 
 
@@ -149,8 +151,9 @@ def check(cfg: ReportConfig) -> ReportConfig:
     dtype = _checks.check_choice("dtype", cfg.dtype, ("float64", "float32"))
     sweep_points = _checks.check_int("sweep_points", cfg.sweep_points, 2, 100_000)
     sweep_epochs = _checks.check_int("sweep_epochs", cfg.sweep_epochs, 1, 1_000_000)
+    loss_every = None if cfg.loss_every is None else _checks.check_int("loss_every", cfg.loss_every, 1, 2**31 - 1)
     if not isinstance(cfg.out, str) or not cfg.out:
         raise ArgumentError("out", f"must be a folder path, got {cfg.out!r}")
     return dataclasses.replace(cfg, optimizers=optimizers, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
                                noise=noise, data_seed=data_seed, grid=grid, dtype=dtype, sweep_points=sweep_points,
-                               sweep_epochs=sweep_epochs)
+                               sweep_epochs=sweep_epochs, loss_every=loss_every)

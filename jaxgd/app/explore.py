@@ -31,7 +31,6 @@ SEEDS = 1000
 SPREAD_SEEDS = 100
 SPREAD_LR_FACTORS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # × the mode's preset lr
 CLOUD_STEPS = 5000  # the seed cloud's runs take at most this many steps (its 1,600 runs are one sweep)
-MAX_EXAMPLES = 10_000  # above this many examples the explorables that repeat full-data losses are skipped
 BASIN_GRID = 201
 
 

@@ -47,7 +47,7 @@
   // Each run once: its points inside the grid (k of them) and, if it leaves, the exit (on the edge).
   for (const r of runs) {
     let k = 0;
-    while (k < r.t.length && inside(r.w[k], r.b[k]) && fin(r.loss[k])) k++;
+    while (k < r.t.length && inside(r.w[k], r.b[k]) && (r.diverged_at < 0 || r.t[k] < r.diverged_at)) k++;
     r.kept = k;
     r.exit = null;
     if (k < r.t.length && k > 0) {
@@ -57,10 +57,11 @@
       r.exit = { w: ew, b: eb, z: surfaceAt(ew, eb), step: r.t[k], why };
     }
     r.visible = true;
-    // the loss curve: every finite point, up to and including where the run diverged
-    let n = 0;
-    while (n < r.t.length && fin(r.loss[n]) && r.loss[n] > 0 && (r.diverged_at < 0 || r.t[n] <= r.diverged_at)) n++;
-    r.lossN = n;
+    // the loss curve: every measured (finite) point, up to and including where the run diverged
+    r.lossAt = [];
+    r.t.forEach((t, i) => { if (fin(r.loss[i]) && r.loss[i] > 0 && (r.diverged_at < 0 || t <= r.diverged_at)) r.lossAt.push(i); });
+    r.lossN = r.lossAt.length;
+    r.lossLast = r.lossN ? r.lossAt[r.lossN - 1] : -1;
   }
   const lift = 0.005 * (G.zmax - G.zmin);
 
@@ -94,7 +95,8 @@
   // The part of run r drawn at step k: points, and the exit ✕ once reached.
   function partOf(r, k) {
     const n = Math.min(shown(r, k), r.kept);
-    const out = { w: r.w.slice(0, n), b: r.b.slice(0, n), z: r.loss.slice(0, n).map((v) => v + lift),
+    // z: the loss, or where it was not measured (loss_every > 1) the surface under the point
+    const out = { w: r.w.slice(0, n), b: r.b.slice(0, n), z: r.loss.slice(0, n).map((v, i) => (fin(v) ? v : surfaceAt(r.w[i], r.b[i])) + lift),
                   c: r.t.slice(0, n).map((t, i) => [t, r.loss[i]]), exit: null };
     if (r.exit && k >= r.exit.step) out.exit = r.exit;
     return out;
@@ -184,7 +186,7 @@
       hovertemplate: `${r.label}<br>%{x:.4g}<br>batch loss = %{y:.4g}<extra></extra>` }));
     const divMarks = runs.filter((r) => r.diverged_at >= 0 && r.lossN > 0);
     lossTraces.push({ type: "scatter", mode: "markers", name: "diverged", xaxis: "x", yaxis: "y", showlegend: false,
-      x: [], y: divMarks.map((r) => Math.min(r.loss[r.lossN - 1], 0.7 * 10 ** D.lossRange[1])),
+      x: [], y: divMarks.map((r) => Math.min(r.loss[r.lossLast], 0.7 * 10 ** D.lossRange[1])),
       marker: { symbol: "x", size: 12, color: divMarks.map((r) => r.color) }, text: divMarks.map((r) => `${r.label}: diverged at step ${r.diverged_at}`),
       hovertemplate: "%{text}<extra></extra>" });
     const ax = (t) => ({ ...LOG, title: { text: t }, range: D.lossRange });
@@ -294,10 +296,10 @@
   function curves() {
     const n = runs.length, vis = runs.map((r) => r.visible);
     const out = [
-      { id: "loss", update: { x: [...runs.map((r) => r.t.slice(0, r.lossN).map((t) => xOf(r, t))), ...runs.map((r) => r.tb.map((t) => xOf(r, t)))],
-        y: [...runs.map((r) => r.loss.slice(0, r.lossN)), ...runs.map((r) => r.batch_loss.map((v) => (fin(v) && v > 0 ? v : null)))],
+      { id: "loss", update: { x: [...runs.map((r) => r.lossAt.map((i) => xOf(r, r.t[i]))), ...runs.map((r) => r.tb.map((t) => xOf(r, t)))],
+        y: [...runs.map((r) => r.lossAt.map((i) => r.loss[i])), ...runs.map((r) => r.batch_loss.map((v) => (fin(v) && v > 0 ? v : null)))],
         visible: [...vis, ...vis] }, idx: [...Array(2 * n).keys()] },
-      { id: "loss", update: { x: [figs.loss.divMarks.map((r) => xOf(r, r.t[r.lossN - 1]))] }, idx: [2 * n] },
+      { id: "loss", update: { x: [figs.loss.divMarks.map((r) => xOf(r, r.t[r.lossLast]))] }, idx: [2 * n] },
       { id: "loss", kind: "relayout", update: { "xaxis.title.text": xTitle(), "xaxis2.title.text": xTitle() } },
     ];
     const diag = specs.diagnostics.data;

@@ -170,9 +170,10 @@ def page_data(data) -> dict:
         maxPoints=MAX_POINTS)
     if p.data is not None:
         x, y = (_f64(a) for a in p.data)
+        keep = _sample(len(x))
         (lw, lb), label = _line(data)
-        out["data"] = dict(x=x, y=y, noisy=None if data.noisy_y is None else _f64(data.noisy_y),
-                           line=dict(w=lw, b=lb, label=label))
+        out["data"] = dict(x=x[keep], y=y[keep], noisy=None if data.noisy_y is None else _f64(data.noisy_y),
+                           line=dict(w=lw, b=lb, label=label), shown=len(keep), total=len(x))
     if data.scan is not None:
         out["sweep"] = sweep_data(data)
     ex = data.explore
@@ -183,6 +184,16 @@ def page_data(data) -> dict:
         if ex.get(key):
             out[key] = ex[key]
     return out
+
+
+MAX_DATA_POINTS = 2000  # of the data figure; more are sampled evenly at random (seed 0)
+
+
+def _sample(m: int) -> np.ndarray:
+    """The examples drawn in the data figure: all up to :data:`MAX_DATA_POINTS`, else that many at random."""
+    if m <= MAX_DATA_POINTS:
+        return np.arange(m)
+    return np.sort(np.random.default_rng(0).choice(m, MAX_DATA_POINTS, replace=False))
 
 
 def _loss_at(p, m) -> float:
@@ -282,8 +293,11 @@ def _grad_check(data) -> str:
     verdict = "<b class='ok'>✓ agree</b>" if gc.max_rel_error <= tol else "<b class='bad'>✗ disagree</b>"
     formula = (" (with e = W·x + b − y, the error of each example: dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
                if data.problem.data is not None else " (the landscape's own formula)")
-    return ('<p id="gradcheck">' f"{verdict}: jax.grad against the closed-form gradient{formula} at all "
-            f"{data.config.grid}×{data.config.grid} grid points. Largest relative error {gc.max_rel_error:.2e}, "
+    n = np.shape(gc.autodiff.w)
+    where = (f"all {n[0]}×{n[1]} grid points" if n == (data.config.grid, data.config.grid) else
+             f"{n[0]}×{n[1]} points of the grid (every few: the data are {data.problem.num_examples:,} examples)")
+    return ('<p id="gradcheck">' f"{verdict}: jax.grad against the closed-form gradient{formula} at "
+            f"{where}. Largest relative error {gc.max_rel_error:.2e}, "
             f"largest absolute error {gc.max_abs_error:.2e}; the tolerance is 1000 × the {data.config.dtype} machine "
             f"epsilon = {tol:.1e} (relative). Both are computed in {data.config.dtype}, so a few ε of rounding is "
             "expected; a wrong formula would be off by far more.</p>")
@@ -304,7 +318,13 @@ def _runs_table(data) -> str:
 
 
 def _sweep_section(data) -> str:
+    from jaxgd.app.report import big_data
+
     if data.scan is None:
+        if data.config.sweep and big_data(data.problem):
+            return (f"<section><h2>Learning-rate sweep and explorables</h2><p class='note'>Skipped: the data have "
+                    f"{data.problem.num_examples:,} examples, and the sweeps' thousands of runs take a full-data loss "
+                    "at every step. SGD and minibatch runs take one epoch unless --epochs says otherwise.</p></section>")
         return ""
     sc = data.scan
     items = []
@@ -404,7 +424,8 @@ def page(data) -> str:
     if "data" in D:
         L = D["data"]["line"]
         sections.append(f"""<section><h2>The data</h2>
-<p class="note">Blue: the {p.num_examples} points fitted; red: the {_esc(L['label'])} y = {L['w']:.4g}x + {L['b']:.4g}
+<p class="note">Blue: the {p.num_examples:,} points fitted{f" ({D['data']['shown']:,} of them, drawn at random, are shown)"
+if D['data']['shown'] < D['data']['total'] else ""}; red: the {_esc(L['label'])} y = {L['w']:.4g}x + {L['b']:.4g}
 {"(the noisy grey points are the notebook's σ = 1 sample, for comparison)" if data.noisy_y is not None else ""};
 dashed: the line y = W·x + b of the run chosen here, at the slider's step.</p>
 <p class="look">Look for: the dashed line — the fit of the run chosen here — swinging from its start towards the data

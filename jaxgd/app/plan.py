@@ -68,8 +68,13 @@ def modes(cfg: ReportConfig, problem: Problem) -> tuple[presets.Mode, ...]:
     return tuple(out)
 
 
+BIG_DATA = 10_000  # examples; above it the report's presets take one epoch per minibatch run and skip the sweeps
+
+
 def run_settings(cfg: ReportConfig, problem: Problem, optimizer: str, mode: presets.Mode) -> tuple[float, int]:
-    """``(lr, epochs)`` of one run: the presets, overridden by the config."""
+    """``(lr, epochs)`` of one run: the presets (on more than :data:`BIG_DATA` examples, one
+    epoch for SGD and minibatches: the presets' 2 to 15 epochs are for the notebook's 51
+    points), overridden by the config."""
     if problem.num_examples is None:
         lr, epochs = presets.landscape_settings(cfg.problem, optimizer)
     else:
@@ -78,7 +83,11 @@ def run_settings(cfg: ReportConfig, problem: Problem, optimizer: str, mode: pres
         lr = cfg.lr.get(optimizer, lr)
     elif cfg.lr is not None:
         lr = cfg.lr
-    return lr, epochs if cfg.epochs is None else cfg.epochs
+    if cfg.epochs is not None:
+        return lr, cfg.epochs
+    if problem.num_examples is not None and problem.num_examples > BIG_DATA and mode.batch_size is not None:
+        epochs = 1
+    return lr, epochs
 
 
 def plan(cfg: ReportConfig) -> Plan:
@@ -88,6 +97,7 @@ def plan(cfg: ReportConfig) -> Plan:
     for opt in cfg.optimizers:
         for md in modes(cfg, problem):
             lr, epochs = run_settings(cfg, problem, opt, md)
-            rc = check_run_args(problem, opt, lr, epochs, md.batch_size, None, md.sampling, md.rng, md.seed)
+            rc = check_run_args(problem, opt, lr, epochs, md.batch_size, None, md.sampling, md.rng, md.seed,
+                                loss_every=cfg.loss_every)
             runs.append(PlannedRun(opt, md, lr, epochs, rc))
     return Plan(cfg, problem, tuple(runs))

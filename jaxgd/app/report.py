@@ -95,7 +95,8 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
         folding = _foldable(plan) if cfg.sweep else {}
         runs_f = {i: pool.submit(one, i, r) for i, r in enumerate(plan.runs) if i not in folding}
         surface_f = pool.submit(lambda: np.asarray(loss_surface(problem, w, b)))
-        gc_f = pool.submit(grad_check, problem, w, b)
+        gw, gb = gradcheck_grid(problem, w, b)
+        gc_f = pool.submit(grad_check, problem, gw, gb)
         th = theory(problem) if problem.quadratic else None
         sweeps, folded = sweeps_f.result() if sweeps_f else (None, {})
         more_f = pool.submit(_sweeps, plan, th, sweeps) if cfg.sweep else None
@@ -122,12 +123,35 @@ def _sweep_shape(cfg: ReportConfig) -> tuple[int, int]:
     return min(cfg.sweep_points, WHATIF_MAX_POINTS), min(cfg.sweep_epochs, WHATIF_MAX_EPOCHS)
 
 
+GRADCHECK_BUDGET = 10**8  # grid points × examples of the gradient check
+
+
+def gradcheck_grid(problem: Problem, w, b):
+    """The grid of the gradient check: the plot's, or on big data every k-th point of it, so that
+    points × examples stay under :data:`GRADCHECK_BUDGET` (10⁶ examples: a 10 × 10 grid)."""
+    m = problem.num_examples or 1
+    k = 1
+    while (len(w[::k]) * len(b[::k])) * m > GRADCHECK_BUDGET and len(w[::k]) > 2:
+        k += 1
+    return w[::k], b[::k]
+
+
+def big_data(problem: Problem) -> bool:
+    """More examples than the sweeps and explorables can afford: each of their thousands of runs
+    takes a full-data loss at every step, so on 10⁶ examples they would take minutes."""
+    from jaxgd.app.plan import BIG_DATA
+
+    return problem.num_examples is not None and problem.num_examples > BIG_DATA
+
+
 def _foldable(plan: Plan) -> dict[int, tuple[str, float, int]]:
     """The plan's runs that are extra runs of their optimizer's full-batch sweep:
     ``{plan index: (optimizer, lr, epochs)}`` — full batch, default start and settings, no
     longer than the sweep."""
     cfg = plan.config
     _, epochs = _sweep_shape(cfg)
+    if big_data(plan.problem):
+        return {}
     return {i: (r.optimizer, float(r.lr), r.config.epochs) for i, r in enumerate(plan.runs)
             if r.config.batch_size is None and r.config.order is None and r.config.epochs <= epochs
             and not callable(r.lr) and r.optimizer in cfg.optimizers and not any(r.config.sharpness)}
@@ -135,10 +159,13 @@ def _foldable(plan: Plan) -> dict[int, tuple[str, float, int]]:
 
 def _lr_sweeps(plan: Plan):
     """Each optimizer's full-batch sweep (:func:`jaxgd.app.explore.lr_sweeps`), with the plan's
-    full-batch runs that fit in it as extra runs: ``(sweeps, {plan index: Trajectory})``."""
+    full-batch runs that fit in it as extra runs: ``(sweeps, {plan index: Trajectory})``;
+    ``(None, {})`` on data of more than :data:`jaxgd.app.plan.BIG_DATA` examples."""
     from jaxgd.app import explore
 
     cfg, problem = plan.config, plan.problem
+    if big_data(problem):
+        return None, {}
     points, epochs = _sweep_shape(cfg)
     extra = {}
     for i, (opt, lr, e) in _foldable(plan).items():
@@ -158,6 +185,8 @@ def _sweeps(plan: Plan, th, sweeps):
     from jaxgd.app.plan import modes, run_settings
 
     cfg, problem = plan.config, plan.problem
+    if sweeps is None:  # too much data for the sweeps (big_data)
+        return None, {}
     lam = None if th is None else float(th.eigenvalues[-1])
     points, epochs = _sweep_shape(cfg)
     if (points, epochs) == (cfg.sweep_points, cfg.sweep_epochs):
@@ -169,7 +198,7 @@ def _sweeps(plan: Plan, th, sweeps):
     if "momentum" in sweeps:
         more["phase"] = explore.phase(sweeps["momentum"], lam)
     mms = modes(cfg, problem)
-    if problem.num_examples is not None and problem.num_examples <= explore.MAX_EXAMPLES:
+    if problem.num_examples is not None:
         more["cloud"] = explore.seed_cloud(problem, [m for m in mms if m.batch_size],
                                            lambda m: run_settings(cfg, problem, "gd", m))
     basins = explore.basins(problem, cfg.optimizers, lambda o: run_settings(cfg, problem, o, mms[0]))

@@ -89,7 +89,7 @@ def results(data) -> dict:
                     "minima": [list(m) for m in data.problem.minima],
                     "w_range": list(data.problem.w_range), "b_range": list(data.problem.b_range)},
         "grad_check": {"max_abs_error": gc.max_abs_error, "max_rel_error": gc.max_rel_error,
-                       "grid": data.config.grid},
+                       "grid": list(np.shape(gc.autodiff.w))},
         "runs": runs,
     }
     if data.scan is not None:

@@ -55,8 +55,9 @@ class Path(NamedTuple):
                    np.asarray(traj.batch_loss), color, dash, int(traj.diverged_at))
 
     def finite(self) -> "Path":
-        """The part drawn: before the first non-finite point and before ``diverged_at``."""
-        ok = np.isfinite(self.w) & np.isfinite(self.b) & np.isfinite(self.loss)
+        """The part drawn: before the first non-finite point and before ``diverged_at``. A NaN
+        loss before ``diverged_at`` is a loss not measured (``loss_every`` > 1), not an end."""
+        ok = np.isfinite(self.w) & np.isfinite(self.b) & ~np.isinf(self.loss)
         if self.diverged_at >= 0:
             ok[self.diverged_at:] = False
         n = len(ok) if ok.all() else int(np.argmin(ok))
