@@ -229,12 +229,14 @@ def _read_xy_fast(path) -> XYData | None:
     on the first line, every value finite. None for anything else, which :func:`read_xy`'s
     row-by-row reader then reads — or explains."""
     import io
+    import warnings
 
-    from jaxgd._checks import MAX_DATA_BYTES, ArgumentError, read_file
+    from jaxgd._checks import MAX_DATA_BYTES, read_file
 
-    try:
-        text = read_file("data", path, MAX_DATA_BYTES).decode("utf-8-sig")
-    except (ArgumentError, UnicodeDecodeError):
+    raw = read_file("data", path, MAX_DATA_BYTES)  # its errors are the row-by-row reader's too (and a FIFO
+    try:                                            # read here is kept for it: it cannot be read twice)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
         return None
     lines = text.splitlines()
     if not lines or not lines[0].strip():
@@ -248,8 +250,10 @@ def _read_xy_fast(path) -> XYData | None:
     except ValueError:
         header = tuple(cells)
     try:
-        a = np.loadtxt(io.StringIO(text), delimiter=sep, skiprows=1 if header else 0, comments=None, ndmin=2,
-                       dtype=np.float64)
+        with warnings.catch_warnings():  # "input contained no data": the row-by-row reader says it better
+            warnings.simplefilter("ignore")
+            a = np.loadtxt(io.StringIO(text), delimiter=sep, skiprows=1 if header else 0, comments=None, ndmin=2,
+                           dtype=np.float64)
     except ValueError:
         return None
     if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] == 0 or not np.all(np.isfinite(a)) or len(cells) != 2:
