@@ -17,7 +17,8 @@ def problem():
 
 def test_heavy_ball_boundary_is_where_momentum_starts_to_diverge(problem):
     """EMA heavy ball v ← βv + (1−β)g, θ ← θ − lr·v is stable on a quadratic iff
-    lr·(1−β)·λmax < 2(1+β): every run below the boundary stays, every run above it diverges."""
+    lr·(1−β)·λmax < 2(1+β): every run below the boundary stays, every run above it (from 1.01×)
+    diverges within 1,000 steps."""
     lam = float(theory(problem).eigenvalues[-1])
     betas = np.array([0.0, 0.3, 0.6, 0.8, 0.9, 0.95])
     factors = np.geomspace(0.8, 1.25, 24)
@@ -25,7 +26,7 @@ def test_heavy_ball_boundary_is_where_momentum_starts_to_diverge(problem):
     np.testing.assert_allclose(limits, 2 * (1 + betas) / ((1 - betas) * lam), rtol=1e-12)
     lr = (limits[:, None] * factors[None, :]).reshape(-1)
     beta = np.repeat(betas, len(factors))
-    t = jaxgd.sweep(problem, "momentum", lr=lr, beta=beta, epochs=1500, final_only=True)
+    t = jaxgd.sweep(problem, "momentum", lr=lr, beta=beta, epochs=1000, final_only=True)
     d = (np.asarray(t.diverged_at) >= 0).reshape(len(betas), len(factors))
     assert not d[:, factors < 1].any() and d[:, factors > 1].all()
     assert explore.lr_limit("gd", lam) == pytest.approx(2 / lam) and explore.lr_limit("adam", lam) is None

@@ -11,7 +11,7 @@ from jaxgd.app.plan import plan
 
 pytestmark = pytest.mark.xdist_group("report")  # its module fixtures are made once (make test: --dist loadgroup)
 
-SMALL = config.ReportConfig(optimizers=("gd", "adam"), grid=21)
+SMALL = config.ReportConfig(optimizers=("gd", "adam"), grid=21, sweep_points=20)
 
 
 @pytest.fixture(scope="module")
@@ -146,23 +146,23 @@ def test_page_numbers_rounded_and_paths_thinned():
 
 
 def test_long_runs_keep_the_page_bounded(tmp_path):
-    """2,000 epochs (102,000 SGD steps): the page draws at most MAX_POINTS points per path and stays
+    """600 epochs (30,600 SGD steps): the page draws at most MAX_POINTS points per path and stays
     small; results.npz keeps every step."""
     from jaxgd.app.page import MAX_POINTS
 
-    data = report.compute(plan(config.check(config.ReportConfig(optimizers=("gd",), epochs=2000, grid=21,
+    data = report.compute(plan(config.check(config.ReportConfig(optimizers=("gd",), epochs=600, grid=21,
                                                                   sweep=False))))
     report.write(data, tmp_path, png=False)
     html = (tmp_path / "report.html").read_text()
     D = _page_data(html)
     assert max(len(r["w"]) for r in D["runs"]) <= MAX_POINTS
-    assert [r["t"][-1] for r in D["runs"]] == [2000, 102_000, 14_000]
+    assert [r["t"][-1] for r in D["runs"]] == [600, 30_600, 4_200]
     assert len(html) < 3_000_000
-    assert np.load(tmp_path / "results.npz")["gd/sgd/loss"].shape == (102_001,)  # every step
+    assert np.load(tmp_path / "results.npz")["gd/sgd/loss"].shape == (30_601,)  # every step
     doc = _strict_json((tmp_path / "results.json").read_text())
     kept = doc["runs"][1]["steps_kept"]
-    assert doc["runs"][0]["steps_kept"] == "all" and len(doc["runs"][0]["loss"]) == 2001
-    assert kept[0] == 0 and kept[-1] == 102_000 and len(kept) <= 2001 and len(doc["runs"][1]["loss"]) == len(kept)
+    assert doc["runs"][0]["steps_kept"] == "all" and len(doc["runs"][0]["loss"]) == 601
+    assert kept[0] == 0 and kept[-1] == 30_600 and len(kept) <= 2001 and len(doc["runs"][1]["loss"]) == len(kept)
     np.testing.assert_allclose(doc["runs"][1]["loss"], np.load(tmp_path / "results.npz")["gd/sgd/loss"][kept])
     assert (tmp_path / "results.json").stat().st_size < 2_000_000 and (tmp_path / "metrics.csv").stat().st_size < 2_000_000
 
@@ -174,8 +174,10 @@ def test_folded_full_batch_runs_equal_run(small):
     for r in small.runs:
         if r.mode.batch_size is None:
             t = jaxgd.run(small.problem, r.optimizer, lr=r.lr, epochs=r.epochs)
+            # vmap sums in another order: a gradient component that cancels to -0.0038 from terms of
+            # ~50 differs by 7e-15 (a few ulp of the terms), so the tolerance is relative to each array's scale
             for a, b in zip(jax_leaves(r.traj), jax_leaves(t)):
-                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.nanmax(np.abs(b), initial=0.0))
 
 
 def jax_leaves(t):
