@@ -35,7 +35,7 @@ def test_mask_means_over_real_points_only():
 finite = st.floats(-50, 50, allow_nan=False)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)  # each new m recompiles the eager ops: ~0.2 s an example
 @given(w=finite, b=finite, m=st.integers(1, 40), seed=st.integers(0, 2**31), masked=st.booleans())
 def test_jax_grad_equals_analytic_grad(w, b, m, seed, masked):
     rng = np.random.default_rng(seed)

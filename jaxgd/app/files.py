@@ -333,6 +333,22 @@ def _signals_deferred():
                 signal.raise_signal(got[0])
 
 
+def text_writer(text: str) -> Callable[[str], None]:
+    """A writer for :func:`write_all`: ``text`` as UTF-8 to the path it is given."""
+    def write(path):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return write
+
+
+def npz_writer(arrays: Callable[[], dict]) -> Callable[[str], None]:
+    """A writer for :func:`write_all`: ``np.savez`` of ``arrays()`` (built when the file is written)."""
+    def write(path):
+        with open(path, "wb") as f:
+            np.savez(f, **arrays())
+    return write
+
+
 def write_all(out_dir, writers: Mapping[str, Callable[[str], object]], *, name: str = "out",
               note: Callable[[str], None] | None = _stderr_note) -> list[Path]:
     """Write a set of files into the folder ``out_dir`` as one transaction.

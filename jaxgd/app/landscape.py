@@ -271,18 +271,9 @@ def write(data: LandscapeData, out: str | os.PathLike, png: bool = True) -> list
     set (:func:`jaxgd.app.files.write_all`: every target checked first, the old set kept on a failure)."""
     from jaxgd.app.plots import landscape_figs
 
-    def text(s):
-        def write_text(path):
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(s)
-        return write_text
-
-    def npz(path):
-        with open(path, "wb") as fh:
-            np.savez(fh, **npz_arrays(data))
-
-    writers = {"landscape.json": text(jio.dumps(results(data), indent=1) + "\n"), "landscape.npz": npz,
-               "landscape.html": text(landscape_figs.page(data))}
+    writers = {"landscape.json": jio.text_writer(jio.dumps(results(data), indent=1) + "\n"),
+               "landscape.npz": jio.npz_writer(lambda: npz_arrays(data)),
+               "landscape.html": jio.text_writer(landscape_figs.page(data))}
     if png:
         for name, fig in landscape_figs.mpl_figures(data).items():
             writers[f"landscape-{name}.png"] = lambda path, fig=fig: fig.savefig(path, dpi=100, format="png")

@@ -292,19 +292,9 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
     from jaxgd.app.results import metrics_csv, npz_arrays, results
 
     res = results(data)
-
-    def text(s):
-        def w(tmp):
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(s)
-        return w
-
-    def npz(tmp):
-        with open(tmp, "wb") as f:
-            np.savez(f, **npz_arrays(data, res))
-
-    writers = {"results.json": text(jio.dumps(res, indent=1) + "\n"), "results.npz": npz,
-               "metrics.csv": text(metrics_csv(data, res)), "report.html": text(page(data))}
+    writers = {"results.json": jio.text_writer(jio.dumps(res, indent=1) + "\n"),
+               "results.npz": jio.npz_writer(lambda: npz_arrays(data, res)),
+               "metrics.csv": jio.text_writer(metrics_csv(data, res)), "report.html": jio.text_writer(page(data))}
     if png:
         for name, fig in figure_set(data, "mpl").items():
             writers[f"{name}.png"] = lambda tmp, fig=fig: fig.savefig(tmp, dpi=100, format="png")
