@@ -174,7 +174,8 @@ def test_3d_screenshot_has_colour(page):
 
 def test_a_diverging_lr_keeps_the_axes_on_the_grid(browser, run_report, tmp_path):
     out = tmp_path / "lr100"
-    run_report(out, "--lr", "100", "--grid", "21", "--optimizers", "gd,rmsprop", "--no-sweep")
+    run_report(out, "--lr", "100", "--grid", "21", "--optimizers", "gd,rmsprop")  # with the explorables: at lr 100
+    # every seed-cloud run diverges, and a point at 1e300 is one SVG cannot draw (a console error)
     doc = json.loads((out / "results.json").read_text())
     pg = _open(browser, out / "report.html", 1400)
     try:

@@ -207,7 +207,8 @@
     const diag = [];
     runs.forEach((r) => keys.forEach((key, k) => {
       if (!r[key]) return;
-      diag.push({ type: "scatter", mode: "lines", name: r.label, x: [], y: r[key].map((v) => (fin(v) && v > 0 ? v : null)),
+      diag.push({ type: "scatter", mode: "lines", name: r.label, x: [],  // up to where the run diverged
+        y: r[key].map((v, i) => (fin(v) && v > 0 && (r.diverged_at < 0 || r.tb[i] < r.diverged_at) ? v : null)),
         line: { color: r.color, dash: r.dash, width: 1.5 }, xaxis: "x" + (k ? k + 1 : ""), yaxis: "y" + (k ? k + 1 : ""),
         meta: { run: runs.indexOf(r) }, hovertemplate: `${r.label}<br>%{x:.4g}<br>%{y:.4g}<extra></extra>` });
     }));
@@ -484,8 +485,12 @@
     const cols = { sgd: "#9467bd", minibatch: "#ff7f0e" };
     const tr = [{ type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Greys", reversescale: true, showscale: false, ncontours: 30,
       opacity: 0.5, hoverinfo: "skip" }];
+    // only the runs that stayed sane: a diverged run's 1e300 would stretch the axes (and SVG cannot draw it)
+    const sane = (c) => c.w.map((_, i) => i).filter((i) => !c.diverged[i] && fin(c.w[i]) && fin(c.b[i]));
     for (const [name, c] of Object.entries(D.cloud)) {
-      tr.push({ type: "scatter", mode: "markers", x: c.w, y: c.b, name: `${c.label}: lr ${fmt(c.lr)}, ${c.epochs} epochs`,
+      const ok = sane(c), lost = c.w.length - ok.length;
+      tr.push({ type: "scatter", mode: "markers", x: ok.map((i) => c.w[i]), y: ok.map((i) => c.b[i]),
+        name: `${c.label}: lr ${fmt(c.lr)}, ${c.epochs} epochs` + (lost ? ` (${lost} of ${c.w.length} diverged, not drawn)` : ""),
         marker: { size: 4, opacity: 0.5, color: cols[name] || "#333" }, hovertemplate: `${name}<br>%{x:.4g}, %{y:.4g}<extra></extra>` });
     }
     const full = runs.find((r) => r.optimizer === "gd" && r.mode === "full");
@@ -493,7 +498,8 @@
       name: "gd · full batch path", line: { color: "#d62728", width: 2 }, marker: { size: 3 } });
     tr.push({ type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]), name: "minimum",
       marker: { symbol: "star", size: 16, color: "white", line: { color: "black", width: 1.5 } } });
-    const ws = Object.values(D.cloud).flatMap((c) => c.w).filter(fin), bs = Object.values(D.cloud).flatMap((c) => c.b).filter(fin);
+    const ws = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.w[i]));
+    const bs = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.b[i]));
     const pad = (lo, hi) => [lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9)];
     const xr = pad(Math.min(...ws, ...D.minima.map((m) => m[0])), Math.max(...ws, ...D.minima.map((m) => m[0])));
     const yr = pad(Math.min(...bs, ...D.minima.map((m) => m[1])), Math.max(...bs, ...D.minima.map((m) => m[1])));
