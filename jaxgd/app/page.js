@@ -500,10 +500,12 @@
       marker: { symbol: "star", size: 16, color: "white", line: { color: "black", width: 1.5 } } });
     const ws = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.w[i]));
     const bs = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.b[i]));
-    const pad = (lo, hi) => [lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9)];
-    const xr = pad(Math.min(...ws, ...D.minima.map((m) => m[0])), Math.max(...ws, ...D.minima.map((m) => m[0])));
-    const yr = pad(Math.min(...bs, ...D.minima.map((m) => m[1])), Math.max(...bs, ...D.minima.map((m) => m[1])));
-    await newPlot("cloud", tr, { title: { text: "Final points of 1,000 seeds (gd)" }, legend: { orientation: "h", y: -0.2 },
+    const pad = (lo, hi, span) => { const d = Math.max(hi - lo, 0.02 * span); return [lo - 0.1 * d, hi + 0.1 * d]; };
+    const xr = ws.length ? pad(Math.min(...ws, ...D.minima.map((m) => m[0])), Math.max(...ws, ...D.minima.map((m) => m[0])), whi - wlo) : [wlo, whi];
+    const yr = bs.length ? pad(Math.min(...bs, ...D.minima.map((m) => m[1])), Math.max(...bs, ...D.minima.map((m) => m[1])), bhi - blo) : [blo, bhi];
+    const none = ws.length ? [] : [{ text: "every run diverged at this learning rate", xref: "paper", yref: "paper", x: 0.5, y: 0.9,
+      showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
+    await newPlot("cloud", tr, { title: { text: "Final points of 1,000 seeds (gd)" }, legend: { orientation: "h", y: -0.2 }, annotations: none,
       xaxis: { title: { text: names[0] }, range: xr, zeroline: false }, yaxis: { title: { text: names[1] }, range: yr, zeroline: false } });
     const sp = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_lrs, y: c.spread,
       name: c.label, line: { color: cols[name] || "#333" }, hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));

@@ -242,7 +242,7 @@ def _describe(data) -> str:
         mins = "; ".join(f"({m[0]:.4g}, {m[1]:.4g})" for m in p.minima) or "none"
         return f"The {cfg.problem} function f(a, b) = {doc}. Known minima: {mins}."
     what = (f"y = 2x + 3 on {p.num_examples} points of [-5, 5]" if cfg.data is None
-            else f"y = W·x + b to the {p.num_examples} points of {cfg.data}")
+            else f"y = W·x + b to the {p.num_examples:,} points of {cfg.data}")
     return f"Fitting {what} by mean squared error in (W, b); minimum at W = {p.minimum.w:.6g}, b = {p.minimum.b:.6g}."
 
 
@@ -419,7 +419,7 @@ def page(data) -> str:
     mds = modes(cfg, p)
     modes_text = "".join(f"<li>{MODE_TEXT[m.name]}</li>" for m in mds if m.name in MODE_TEXT and p.num_examples)
     epoch = ("<p>An <b>epoch</b> is one pass over the data: one full-batch step, "
-             f"{p.num_examples} SGD steps, or ⌈{p.num_examples}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
+             f"{p.num_examples:,} SGD steps, or ⌈{p.num_examples:,}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
     sections = []
     if "data" in D:
         L = D["data"]["line"]
