@@ -159,6 +159,9 @@ def test_no_horizontal_overflow_on_a_phone(browser, cli_report, page):
 def test_3d_screenshot_has_colour(page):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report-3d.png"
+    # the sticky bar (with the run toggles another test opened) would lie over the figure's top
+    page.evaluate("document.querySelector('.player details').open = false; "
+                  "document.getElementById('player').style.position = 'static'")
     page.locator("#surface3d").scroll_into_view_if_needed()
     page.locator("#surface3d").screenshot(path=str(shot))
     from PIL import Image
@@ -170,6 +173,7 @@ def test_3d_screenshot_has_colour(page):
     # Measured on the earlier page: 8.1 % with the surface drawn; 0.6 % when chromium runs with
     # --disable-webgl and plotly shows "WebGL is not supported".
     assert coloured > 0.03, f"only {coloured:.1%} coloured pixels in {shot}"
+    page.evaluate("document.getElementById('player').style.position = ''")
 
 
 def test_a_diverging_lr_keeps_the_axes_on_the_grid(browser, run_report, tmp_path):
