@@ -23,7 +23,7 @@ import numpy as np
 from jaxgd.app import files as jio
 from jaxgd.app.plan import modes
 from jaxgd.app.results import config_dict, run_rows
-from jaxgd.app.summary import number, run_status
+from jaxgd.app.summary import number
 from jaxgd.data import steps_per_epoch
 from jaxgd.runs import divergence_boundary
 
@@ -144,16 +144,14 @@ def page_data(data) -> dict:
     cfg, p = data.config, data.problem
     S = _f64(data.surface)
     w, b = _f64(data.w), _f64(data.b)
-    span = max(float(np.ptp(w)), float(np.ptp(b)))
     runs = []
-    for i, r in enumerate(data.runs):
+    for i, (r, row) in enumerate(zip(data.runs, run_rows(data))):
         t = r.traj
         T = int(t.steps)
         idx = thin(T)
         bidx = idx[idx < T]
         color, dash = style_for(r.optimizer, r.mode.name, i)
         spe = 1 if r.mode.batch_size is None else steps_per_epoch(p.num_examples, r.mode.batch_size)
-        state, why = run_status(t, p.minima, span)
         runs.append(dict(
             label=r.label, optimizer=r.optimizer, mode=r.mode.name, modeLabel=r.mode.label, color=color, dash=dash,
             symbol=MODE_SYMBOL.get(r.mode.name, "circle"), lr=r.lr, epochs=r.epochs, steps=T, spe=spe,
@@ -161,7 +159,7 @@ def page_data(data) -> dict:
             loss=_f64(t.loss)[idx], tb=bidx, batch_loss=_f64(t.batch_loss)[bidx],
             grad_norm=_f64(t.grad_norm)[bidx], update_norm=_f64(t.update_norm)[bidx],
             first=_norms(t.first_moment, bidx), second=_norms(t.second_moment, bidx),
-            diverged_at=int(t.diverged_at), state=state, why=why, hyper=_hyper(r.optimizer, r.lr)))
+            diverged_at=int(t.diverged_at), state=row["state"], why=row["why"], hyper=_hyper(r.optimizer, r.lr)))
     minima = [list(map(float, m)) for m in p.minima]
     out = dict(
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,

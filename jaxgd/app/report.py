@@ -243,9 +243,9 @@ def diagnostics(data: ReportData) -> list[dict]:
 
 def figure_set(data: ReportData, backend: str) -> dict:
     """The report's figures by id — data (regression only), surface3d, contour, loss, diagnostics,
-    sweep — from one list, drawn by ``backend`` "plotly" (the page's; the two animated ones are
-    figure dicts, plotly's schema unvalidated: much faster to build and write than ``go.Figure``)
-    or "mpl" (matplotlib Figures, for the PNGs)."""
+    sweep — from one list, drawn by ``backend`` "plotly" (for notebooks; the two animated ones are
+    figure dicts, plotly's schema unvalidated) or "mpl" (matplotlib Figures, for the PNGs). The
+    page draws its own figures (:mod:`jaxgd.app.page`)."""
     from jaxgd.app.plots import mpl_figs, plotly_figs
 
     if backend == "plotly":
