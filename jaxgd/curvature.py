@@ -43,7 +43,9 @@ def hessian(problem: Problem, at) -> np.ndarray:
 
 
 def _dense_hessian(problem: Problem, at) -> np.ndarray:
-    return np.asarray(_hessian_jit(problem.loss_fn, at, problem.data), dtype=np.float64)
+    from jaxgd import program_cache
+
+    return np.asarray(program_cache.call(_hessian_jit, "hessian", (problem.loss_fn,), at, problem.data), dtype=np.float64)
 
 
 @partial(jax.jit, static_argnums=0)

@@ -9,6 +9,7 @@ optimizer, and a test can feed in the notebook's own ``np.random`` stream.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -44,16 +45,28 @@ def notebook_data(noise: float = 0.0, seed: int = 0, dtype=None) -> tuple[jax.Ar
     seed = check_seed(seed)
     dtype = check_dtype(dtype)
     x_np = np.linspace(-5, 5, num=51)  # NumPy's float64 points, exactly the notebook's
-    x, y = jnp.asarray(x_np, dtype), jnp.asarray(2 * x_np + 3, dtype)
+    x_np, y_np = x_np.astype(dtype), (2 * x_np + 3).astype(dtype)  # rounded to the dtype on the host
     if noise > 0:
-        key = jax.random.fold_in(jax.random.key(seed), _NOISE)
-        y = y + noise * jax.random.normal(key, x.shape, dtype)
-        if not bool(jnp.all(jnp.isfinite(y))):
+        with np.errstate(over="ignore"):  # y + noise · N(0, 1): a product, then a sum
+            y_np = y_np + np.asarray(noise, dtype) * np.asarray(_cached_normals(np.uint32(seed), x_np.shape, dtype))
+        if not np.all(np.isfinite(y_np)):
             from jaxgd._checks import ArgumentError
 
             raise ArgumentError("noise", f"{noise!r} is too large for {jnp.dtype(dtype).name}: the noisy y "
                                          "overflows; use a smaller noise")
-    return x, y
+    return jax.device_put(x_np), jax.device_put(y_np)
+
+
+def _cached_normals(seed, shape, dtype):
+    from jaxgd import program_cache
+
+    return program_cache.call(_normals, "normals", (tuple(shape), np.dtype(dtype).name), seed)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _normals(shape, dtype, seed):
+    """N(0, 1) draws from ``fold_in(key(seed), _NOISE)`` (one compiled call)."""
+    return jax.random.normal(jax.random.fold_in(jax.random.key(seed), _NOISE), shape, dtype)
 
 
 def steps_per_epoch(m: int, batch_size: int) -> int:
@@ -77,6 +90,39 @@ def epoch_order(key: jax.Array, epoch, m: int, batch_size: int, sampling: str) -
         idx = jax.random.randint(k, (spe, batch_size), 0, m, dtype=jnp.int32)
         return Order(idx, jnp.ones(idx.shape, bool))
     return _cut(jax.random.permutation(k, m)[None].astype(jnp.int32), spe, batch_size, jnp)
+
+
+class Draw(NamedTuple):
+    """How a run of a sweep whose runs differ in batch size draws its order inside the scan (one
+    value per run): ``seed`` (uint32; the key is :func:`order_key` of it), ``batch`` (its batch size,
+    ≤ the sweep's largest), ``epochs`` (its passes; later epochs are skipped) and ``replace``
+    (sampling "replacement")."""
+
+    seed: jax.Array
+    batch: jax.Array
+    epochs: jax.Array
+    replace: jax.Array
+
+
+def varied_epoch_order(key: jax.Array, epoch, m: int, width: int, steps: int, batch, replace) -> Order:
+    """:func:`epoch_order` for a traced ``batch`` (≤ ``width``) and sampling, as ``(steps, width)``
+    with ``steps ≥ ceil(m / batch)``: lanes ``< batch`` of the first ``ceil(m / batch)`` steps hold
+    exactly the indices and mask of ``epoch_order(key, epoch, m, batch, sampling)``; every other
+    entry is masked (index 0). (``jax.random``'s draws for a shape are a prefix of those for a
+    longer one, so the ``m + width`` draws here begin with ``epoch_order``'s.)
+    """
+    k = jax.random.fold_in(key, epoch)
+    j, lane = jnp.arange(steps)[:, None], jnp.arange(width)[None, :]
+    pos = j * batch + lane
+    on = lane < batch
+    spe = (m + batch - 1) // batch
+    draws = jax.random.randint(k, (m + width,), 0, m, dtype=jnp.int32)
+    perm = jax.random.permutation(k, m).astype(jnp.int32)
+    shuffle_mask = on & (pos < m)
+    repl_mask = on & (j < spe)
+    idx = jnp.where(replace, jnp.where(repl_mask, draws[jnp.minimum(pos, m + width - 1)], 0),
+                    jnp.where(shuffle_mask, perm[jnp.minimum(pos, m - 1)], 0))
+    return Order(idx, jnp.where(replace, repl_mask, shuffle_mask))
 
 
 def jax_order(key: jax.Array, m: int, batch_size: int, epochs: int, sampling: str) -> Order:

@@ -23,11 +23,12 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
 from jaxgd import optim
-from jaxgd.data import Order, epoch_order
+from jaxgd.data import Draw, Order, epoch_order, order_key, varied_epoch_order
 from jaxgd.spectrum import top_eigenpairs
 
 DIVERGENCE_FACTOR = 1e6  # a run whose |loss| grows past this many times its start has diverged
@@ -55,6 +56,9 @@ class Trajectory(NamedTuple):
       warm-started from the previous measurement's eigenvector), NaN at the other steps; else None.
     sharpness_hvps: ``(T,)`` int32 — the Hessian-vector products each measurement used (0 where
       none was made); None without sharpness.
+    reached_at: int32 — with :attr:`Static.targets`, the first index t at which ``params[t]`` lies
+      within ``target_tol`` (Euclidean, over all parameters) of one of the targets; −1 if none does;
+      else None.
 
     A sweep with ``final_only=True`` keeps only the last entry of every step axis (length 1):
     the final point and its loss, the last step's records, and the per-run ``diverged_at`` and
@@ -72,11 +76,12 @@ class Trajectory(NamedTuple):
     second_moment: Any = None
     sharpness: jax.Array | None = None
     sharpness_hvps: jax.Array | None = None
+    reached_at: jax.Array | None = None
 
     @property
     def steps(self) -> int:
         """``T``, the number of update steps (the same for every run of a sweep)."""
-        return int(jnp.max(self.num_steps))
+        return int(np.max(np.asarray(self.num_steps)))
 
     @property
     def diverged(self):
@@ -102,6 +107,11 @@ class Static(NamedTuple):
     from the last measurement's eigenvector.
     loss_every: compute the full-data loss at the points of steps divisible by this (and at the
     last point); NaN at the others. Between them the divergence rule sees only the parameters.
+    stop: runs of different lengths in one sweep — a step leaves the run's point, state and count
+    unchanged when its batch is empty (every mask entry False: past a :class:`~jaxgd.data.Draw`'s
+    epochs or its batch size's steps) or, with ``hyper["steps"]`` (int, per run), from that step on.
+    targets, target_tol: points (tuples of the flattened parameters) whose first visit within
+    ``target_tol`` each run records (``Trajectory.reached_at``); ``()`` for none.
     """
 
     loss_fn: Callable
@@ -115,6 +125,9 @@ class Static(NamedTuple):
     sharpness_iters: int = 50
     sharpness_tol: float = 1e-4
     loss_every: int = 1
+    stop: bool = False
+    targets: tuple = ()
+    target_tol: float = 0.0
 
 
 class Record(NamedTuple):
@@ -143,6 +156,7 @@ class Carry(NamedTuple):
     t: jax.Array
     last: Record | None
     vec: jax.Array | None = None
+    reached: jax.Array | None = None
 
 
 def norm(tree) -> jax.Array:
@@ -195,15 +209,20 @@ def _sharpness(static: Static, data, params, vec):
     return ep.eigenvalues[0], top, ep.num_hvps
 
 
-def _update(static: Static, tx, data, c: Carry, t, xs):
+def _update(static: Static, tx, data, c: Carry, t, xs, on=None):
     """Step ``t`` of a run (``t`` the step's index, the same for every run of a sweep): the
-    update, the divergence rule, and every ``sharpness_every`` steps the sharpness."""
+    update, the divergence rule, and every ``sharpness_every`` steps the sharpness. ``on``
+    (:attr:`Static.stop`): a traced bool, False for a step that changes nothing."""
     measure = None if static.loss_every == 1 else t % static.loss_every == 0
     (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure)
     bad = _bad(rec.loss, rec.params, c.loss0)
     if measure is not None:
         bad = jnp.where(measure, bad, ~_finite(rec.params))
     div = jnp.where((c.diverged_at < 0) & bad, c.t, c.diverged_at)
+    count = c.t + 1
+    if on is not None:  # a skipped step: keep the point, the state and the count
+        params, state, div = _keep(on, params, c.params), _keep(on, state, c.opt_state), _keep(on, div, c.diverged_at)
+        count = c.t + on.astype(c.t.dtype)
     vec = c.vec
     if static.sharpness_every:
         nan = jnp.full((), jnp.nan, rec.loss.dtype)
@@ -211,15 +230,42 @@ def _update(static: Static, tx, data, c: Carry, t, xs):
             t % static.sharpness_every == 0, lambda v: _sharpness(static, data, c.params, v),
             lambda v: (nan, v, jnp.int32(0)), c.vec)
         rec = rec._replace(sharpness=lam, sharpness_hvps=hvps)
-    keep = rec if static.final_only else None
-    return Carry(params, state, c.loss0, div, c.t + 1, keep, vec), (None if static.final_only else rec)
+    last = rec if static.final_only else None
+    if last is not None and on is not None:
+        last = _keep(on, last, c.last)
+    reached = c.reached
+    if static.targets:
+        reached = _reach(static, c.reached, rec.params, c.t, on)
+    return Carry(params, state, c.loss0, div, count, last, vec, reached), (None if static.final_only else rec)
+
+
+def _reach(static: Static, reached, params, t, on=None):
+    """``t`` if ``reached`` is still −1 and ``params`` lies within ``target_tol`` of a target."""
+    flat = ravel_pytree(params)[0]
+    targets = jnp.asarray(static.targets, flat.dtype)
+    hit = jnp.min(jnp.sqrt(jnp.sum(jnp.square(flat[None] - targets), axis=1))) < static.target_tol
+    if on is not None:
+        hit = hit & on
+    return jnp.where((reached < 0) & hit, t, reached)
+
+
+def _keep(on, new, old):
+    """``new`` where ``on``, else ``old`` (leaf by leaf)."""
+    return jax.tree.map(lambda a, b: jnp.where(on, a, b), new, old)
+
+
+def _tx(static: Static, hyper):
+    """The optimizer of a run: ``hyper`` less the engine's own ``steps`` (see :attr:`Static.stop`)."""
+    return optim.build(static.kind, {k: v for k, v in hyper.items() if k != "steps"})
 
 
 def start(static: Static, data, hyper, init) -> Carry:
     """The carry before step 0."""
-    tx = optim.build(static.kind, hyper)
+    tx = _tx(static, hyper)
     vec = jnp.zeros_like(ravel_pytree(init)[0]) if static.sharpness_every else None
-    carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec)
+    reached = jnp.int32(-1) if static.targets else None
+    carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec,
+                  reached)
     if static.final_only:  # a zero record of the right shapes, replaced at every step
         shape = jax.eval_shape(lambda: _update(static, tx, data, carry, jnp.int32(0), _first_xs(static))[0].last)
         carry = carry._replace(last=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
@@ -242,17 +288,26 @@ def advance(static: Static, data, hyper, carry: Carry, source, blocks):
     with ``final_only``). The step index ``t = e · block_steps + j`` is built from the scanned
     block and position, not carried, so under ``vmap`` it stays one number for all runs.
     """
-    tx = optim.build(static.kind, hyper)
+    tx = _tx(static, hyper)
+    m = None if static.batch_size is None else data[0].shape[0]
 
     def block(c, xs):
         e, order = xs
-        if static.batch_size is not None and order is None:
-            order = epoch_order(source, e, data[0].shape[0], static.batch_size, static.sampling)
+        if isinstance(source, Draw):  # per-run batch size, sampling and epochs
+            order = varied_epoch_order(order_key(source.seed), e, m, static.batch_size, static.block_steps,
+                                       source.batch, source.replace)
+            order = Order(order.idx, order.mask & (e < source.epochs))
+        elif static.batch_size is not None and order is None:
+            order = epoch_order(source, e, m, static.batch_size, static.sampling)
         t0 = e * static.block_steps
 
         def update(c, xs):
             j, o = xs
-            return _update(static, tx, data, c, t0 + j, o)
+            on = None
+            if static.stop:
+                on = (t0 + j < hyper["steps"]) if "steps" in hyper else jnp.bool_(True)
+                on = on if o is None else on & jnp.any(o[1])
+            return _update(static, tx, data, c, t0 + j, o, on)
 
         return jax.lax.scan(update, c, (jnp.arange(static.block_steps), order))
 
@@ -274,8 +329,9 @@ def finish(static: Static, data, carry: Carry, recs: Record | None) -> Trajector
     else:
         params = jax.tree.map(lambda r, p: jnp.concatenate([r, p[None]]), recs.params, carry.params)
         loss = jnp.concatenate([recs.loss, last[None]])
+    reached = _reach(static, carry.reached, carry.params, carry.t) if static.targets else None
     return Trajectory(params, loss, recs.batch_loss, recs.grad_norm, recs.update_norm, div, carry.t,
-                      recs.first_moment, recs.second_moment, recs.sharpness, recs.sharpness_hvps)
+                      recs.first_moment, recs.second_moment, recs.sharpness, recs.sharpness_hvps, reached)
 
 
 def one_run(static: Static, data, hyper, init, source) -> Trajectory:

@@ -253,6 +253,8 @@ def build(kind: tuple, hyper: dict) -> optax.GradientTransformation:
     """
     name, static, schedule = kind
     hyper = dict(hyper)
+    if name == UNION:
+        return union(static, hyper)
     if name in BUILTIN:
         if schedule is None:
             return BUILTIN[name][0](**hyper)
@@ -261,10 +263,55 @@ def build(kind: tuple, hyper: dict) -> optax.GradientTransformation:
     return getattr(optax, name[len(OPTAX_PREFIX):])(learning_rate=lr, **hyper, **dict(static))
 
 
+UNION = "union"
+
+
+class UnionState(NamedTuple):
+    """The state of :func:`union`: the run's member index ``which`` and every member's state."""
+
+    which: jax.Array
+    states: tuple
+
+
+def union_kind(kinds) -> tuple:
+    """The ``kind`` of several resolved optimizers in one compiled program (see :func:`union`)."""
+    return (UNION, tuple(kinds), None)
+
+
+def union(kinds: tuple, hyper: dict) -> optax.GradientTransformation:
+    """Several optimizers as one transformation, so runs of different optimizers share one compiled sweep.
+
+    ``hyper`` holds ``which`` (the member a run uses: an int index into ``kinds``) and each member's
+    hyperparameters as ``"i.name"``. Every member updates its own state from the same gradient;
+    the update is member ``which``'s (a select: the chosen member's numbers are used as computed).
+    """
+    which = hyper["which"]
+    txs = [build(k, {n.split(".", 1)[1]: v for n, v in hyper.items() if n.startswith(f"{i}.")})
+           for i, k in enumerate(kinds)]
+    extra = [isinstance(t, optax.GradientTransformationExtraArgs) for t in txs]
+
+    def init(params):
+        return UnionState(jnp.asarray(which, jnp.int32), tuple(t.init(params) for t in txs))
+
+    def update(g, state, params=None, **extra_args):
+        outs = [t.update(g, s, params, **extra_args) if x else t.update(g, s, params)
+                for t, s, x in zip(txs, state.states, extra)]
+        u = outs[0][0]
+        for i, (ui, _) in enumerate(outs[1:], 1):
+            u = jax.tree.map(lambda a, b, i=i: jnp.where(state.which == i, b, a), u, ui)
+        return u, UnionState(state.which, tuple(s for _, s in outs))
+
+    cls = optax.GradientTransformationExtraArgs if any(extra) else optax.GradientTransformation
+    return cls(init, update)
+
+
 def moments(state):
     """``(first, second)``: the moment estimates in an optimizer state (a pytree like the
     params, or None where the rule keeps none). first: momentum's velocity, Adam's mu;
-    second: RMSProp's s, Adam's nu. Looks through chains; knows optax's trace, rms and adam states."""
+    second: RMSProp's s, Adam's nu. Looks through chains; knows optax's trace, rms and adam states.
+    In a :func:`union`, the moments of the run's member (NaN where it keeps none)."""
+    if isinstance(state, UnionState):
+        return tuple(_union_moment(state, [moments(s)[k] for s in state.states]) for k in (0, 1))
     if isinstance(state, TraceState):
         return state.v, None
     if isinstance(state, RMSState):
@@ -281,6 +328,18 @@ def moments(state):
             if m != (None, None):
                 return m
     return None, None
+
+
+def _union_moment(state: UnionState, parts):
+    """Member ``which``'s moment; NaN for a member that keeps none; None if no member keeps one."""
+    like = next((p for p in parts if p is not None), None)
+    if like is None:
+        return None
+    out = jax.tree.map(lambda a: jnp.full_like(a, jnp.nan), like)
+    for i, p in enumerate(parts):
+        if p is not None:
+            out = jax.tree.map(lambda a, b, i=i: jnp.where(state.which == i, b, a), out, p)
+    return out
 
 
 SCHEDULES = ("constant", "exponential", "cosine", "warmup-cosine")

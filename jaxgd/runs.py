@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgd import _checks, engine, optim
+from jaxgd import _checks, engine, optim, program_cache
 from jaxgd._checks import ArgumentError, ArgumentTypeError
-from jaxgd.data import RNGS, SAMPLINGS, Order, numpy_order, order_key, steps_per_epoch
+from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, order_key, sample_order, steps_per_epoch
 from jaxgd.engine import Trajectory
 from jaxgd.model import Params
 from jaxgd.problems import Problem, check_problem_dtype
@@ -172,11 +172,11 @@ def _check_order(order, m, batch_size) -> Order:
         raise ArgumentError("order", "must hold a non-empty integer array idx")
     if np.any((idx < 0) | (idx >= m)) or not np.all(np.any(mask, axis=1)):
         raise ArgumentError("order", f"idx must lie in [0, {m}) and every step must have an unmasked point")
-    return Order(jnp.asarray(idx, jnp.int32), jnp.asarray(mask))
+    return Order(idx.astype(np.int32), mask)
 
 
 def _hyper_arrays(spec: optim.Spec, dtype) -> dict:
-    return {k: jnp.asarray(v, dtype) for k, v in spec.hyper.items()}
+    return {k: np.asarray(v, dtype) for k, v in spec.hyper.items()}
 
 
 def _sharpness_fields(sharp: tuple, loss_every: int = 1) -> dict:
@@ -209,7 +209,11 @@ def _plan(cfg: RunConfig):
         return static, None
     if cfg.rng == "numpy":
         return static, _numpy_source(static, p.num_examples, cfg.seed)
-    return static, order_key(cfg.seed)
+    return static, program_cache.call(_order_key, "order_key", (), np.uint32(cfg.seed))
+
+
+_order_key = jax.jit(order_key)  # one compiled call, not one per random primitive
+_order_keys = jax.jit(jax.vmap(order_key))
 
 
 def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None) -> Trajectory:
@@ -224,7 +228,7 @@ def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None) -> T
     if chunk is not None and chunk < cfg.steps:
         blocks = max(1, -(-chunk // static.block_steps))
         return engine.run_chunked(static, data, hyper, cfg.init, source, blocks, callback)
-    out = engine.run_compiled(static, data, hyper, cfg.init, source)
+    out = program_cache.call(engine.run_compiled, "run", (static,), data, hyper, cfg.init, source)
     if callback is not None:
         callback(cfg.steps, cfg.steps)
     return out
@@ -293,6 +297,190 @@ def run(
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
                          sharpness_every, sharpness_iters, sharpness_tol, loss_every)
     return run_checked(cfg, chunk=chunk, callback=callback)
+
+
+def truncate(t: Trajectory, steps: int) -> Trajectory:
+    """The first ``steps`` steps of one run (host arrays): what the run with that many steps returns,
+    for a run whose path does not depend on its length (full batch, or an order that extends)."""
+    def cut(a, n):
+        return None if a is None else jax.tree.map(lambda x: x[:n], a)
+
+    d = int(t.diverged_at)
+    return t._replace(params=cut(t.params, steps + 1), loss=t.loss[:steps + 1], batch_loss=t.batch_loss[:steps],
+                      grad_norm=t.grad_norm[:steps], update_norm=t.update_norm[:steps],
+                      first_moment=cut(t.first_moment, steps), second_moment=cut(t.second_moment, steps),
+                      diverged_at=np.int32(d if d <= steps else -1), num_steps=np.int32(steps),
+                      sharpness=cut(t.sharpness, steps), sharpness_hvps=cut(t.sharpness_hvps, steps),
+                      reached_at=None if t.reached_at is None else
+                      np.int32(t.reached_at if t.reached_at <= steps else -1))
+
+
+def run_many(cfgs, final_only: bool = False) -> list[Trajectory]:
+    """Several checked runs (:class:`RunConfig`, e.g. from :func:`check_run_args`) in one compiled call.
+
+    ``jit(vmap(one_run))`` over the union of their optimizers (:func:`jaxgd.optim.union`): each run
+    is padded to the longest (:attr:`jaxgd.engine.Static.stop`) and, with minibatches, its order
+    to the largest batch (masked) — so runs of different optimizers, lengths and batch sizes cost
+    one program. The runs must share the problem, ``loss_every`` and the sharpness settings, and
+    be all full batch or all minibatch (an order drawn with ``rng="jax"`` is drawn before the run).
+    Returns each run's :class:`~jaxgd.Trajectory` as host (NumPy) arrays — ``run_checked``'s
+    numbers, up to rounding: one program computes them all (``final_only`` as in :func:`sweep`).
+    """
+    cfgs = list(cfgs)
+    if not cfgs or not all(isinstance(c, RunConfig) for c in cfgs):
+        raise ArgumentTypeError("cfgs", "must be a non-empty sequence of RunConfig (from check_run_args)")
+    c0 = cfgs[0]
+    for name, same in (("problem", lambda c: c.problem is c0.problem),
+                       ("full batch or minibatch", lambda c: (c.batch_size is None) == (c0.batch_size is None)),
+                       ("loss_every", lambda c: c.loss_every == c0.loss_every),
+                       ("sharpness", lambda c: c.sharpness == c0.sharpness)):
+        if not all(same(c) for c in cfgs):
+            raise ArgumentError("cfgs", f"runs in one call must share their {name}")
+    problem, dtype, R = c0.problem, c0.problem.dtype, len(cfgs)
+    kinds = list(dict.fromkeys(c.spec.kind for c in cfgs))
+    which = np.array([kinds.index(c.spec.kind) for c in cfgs], np.int32)
+    hyper = {"which": which, "steps": np.array([c.steps for c in cfgs], np.int32)}
+    for i, k in enumerate(kinds):
+        first = cfgs[int(np.flatnonzero(which == i)[0])].spec.hyper
+        for name, v in first.items():
+            hyper[f"{i}.{name}"] = np.asarray([c.spec.hyper[name] if w == i else v for c, w in zip(cfgs, which)], dtype)
+    init = jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *(c.init for c in cfgs))
+    T = max(c.steps for c in cfgs)
+    more = dict(final_only=final_only, stop=True, **_sharpness_fields(c0.sharpness, c0.loss_every))
+    kind = optim.union_kind(kinds)
+    if c0.batch_size is None:
+        static, source = engine.Static(problem.loss_fn, kind, None, 1, T, **more), None
+    else:  # each run's order, padded to (T, B): masked columns; steps past the run's end are skipped
+        B = max(c.batch_size for c in cfgs)
+        idx, mask = np.zeros((R, T, B), np.int32), np.zeros((R, T, B), bool)
+        mask[:, :, 0] = True
+        for r, c in enumerate(cfgs):
+            o = c.order if c.order is not None else sample_order(problem.num_examples, c.batch_size, c.epochs,
+                                                                 c.sampling, c.rng, c.seed)
+            oi, om = np.asarray(o[0]), np.asarray(o[1])
+            idx[r, :c.steps, :c.batch_size], mask[r, :c.steps] = oi, False
+            mask[r, :c.steps, :c.batch_size] = om
+        static, source = engine.Static(problem.loss_fn, kind, B, 1, T, **more), Order(idx[:, :, None], mask[:, :, None])
+    check_steps("cfgs", T, problem.num_params, R, per_step=not final_only)
+    out = _call(static, problem.data, hyper, init, source, R)
+    runs = []
+    for r, c in enumerate(cfgs):
+        t = own_moments(jax.tree.map(lambda a, r=r: a[r], out), c.spec, c.init)
+        runs.append(t if final_only else truncate(t, c.steps))
+    return runs
+
+
+def own_moments(t: Trajectory, spec: optim.Spec, init) -> Trajectory:
+    """A run of a union sweep with only the moments its own optimizer keeps (the others None)."""
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), init)
+    first, second = jax.eval_shape(lambda p: optim.moments(optim.build(spec.kind, spec.hyper).init(p)), shapes)
+    return t._replace(first_moment=t.first_moment if first is not None else None,
+                      second_moment=t.second_moment if second is not None else None)
+
+
+def _call(static: engine.Static, data, hyper, init, source, R: int) -> Trajectory:
+    """``jit(vmap(one_run))`` on ``R`` runs, sharded over the devices; host (NumPy) arrays back."""
+    out = program_cache.call(engine.sweep_compiled, "sweep", (static,), data, *_shard((hyper, init, source), R))
+    return jax.tree.map(lambda a: np.asarray(a)[:R], out)
+
+
+def sweep_union(problem: Problem, groups, epochs: int, final_only: bool = False, targets=(),
+                target_tol: float = 0.0) -> Trajectory:
+    """Full-batch sweeps of several optimizers in one compiled call (:func:`jaxgd.optim.union`):
+    ``groups`` is a sequence of ``(optimizer, {name: values})`` or ``(optimizer, {name: values},
+    init)`` with ``lr`` and any of the optimizer's numeric hyperparameters as 1-D arrays of that
+    group's runs (scalars broadcast), and ``init`` the group's starts (each leaf with a leading
+    axis of runs; default the problem's start). ``targets``, ``target_tol``: points to record the
+    first visit of (:attr:`jaxgd.engine.Static.targets`). Returns one :class:`~jaxgd.Trajectory`
+    (host arrays) whose leading axis holds the groups' runs in order; each run is :func:`sweep`'s,
+    up to rounding.
+    """
+    problem = _check_problem(problem)
+    epochs = _checks.check_int("epochs", epochs, 1)
+    dtype, kinds, members, which, starts = problem.dtype, [], [], [], []
+    for i, (opt, values, *start) in enumerate(groups):
+        arrays = {k: _checks.check_array(k, v) for k, v in values.items()}
+        inits = _init_arrays(problem, start[0] if start else None)
+        n = int(np.prod(np.broadcast_shapes(*(a.shape for a in arrays.values()),
+                                            *(a.shape[:1] for a, batched in inits.values() if batched))))
+        starts.append([np.asarray(np.broadcast_to(a, (n, *a.shape[1:])) if batched else np.broadcast_to(a, (n, *a.shape)),
+                                  dtype) for a, batched in inits.values()])
+        first = {k: float(a.reshape(-1)[0]) for k, a in arrays.items()}
+        spec = optim.resolve(opt, first.pop("lr"), first)  # names and ranges (each value's range: below)
+        for k, a in arrays.items():
+            if k != "lr":
+                optim.resolve(opt, 1.0, {k: float(a.min())}), optim.resolve(opt, 1.0, {k: float(a.max())})
+        _check_lr_in_dtype(arrays["lr"], dtype)
+        kinds.append(spec.kind)
+        members.append((len(which), n, {k: np.broadcast_to(arrays.get(k, v), (n,)) for k, v in spec.hyper.items()}))
+        which.extend([i] * n)
+    R = len(which)
+    flat = {"which": np.asarray(which, np.int32)}
+    for i, (at, n, values) in enumerate(members):  # a member's values on its runs, its first value elsewhere
+        for name, a in values.items():
+            full = np.full(R, a[0], dtype)
+            full[at:at + n] = a
+            flat[f"{i}.{name}"] = full
+    check_steps("epochs", epochs, problem.num_params, R, per_step=not final_only)
+    init = jax.tree.unflatten(jax.tree.structure(problem.init), [np.concatenate(a) for a in zip(*starts)])
+    static = engine.Static(problem.loss_fn, optim.union_kind(kinds), None, 1, epochs, final_only=final_only,
+                           targets=tuple(tuple(float(v) for v in p) for p in targets), target_tol=float(target_tol))
+    return _call(static, problem.data, flat, init, None, R)
+
+
+def sweep_batches(problem: Problem, optimizer: str = "gd", lr=0.05, batch_size=1, epochs=1, sampling="shuffle",
+                  seed=0, loss_every: int = 1, **hyper) -> Trajectory:
+    """Runs that differ in batch size, epochs and sampling, in one compiled call; their final points.
+
+    ``lr``, ``batch_size``, ``epochs``, ``seed`` and numeric hyperparameters may be 1-D arrays
+    (one value per run, broadcast together); ``sampling`` a string or one per run. Orders come from
+    ``jax.random``, drawn inside the scan (:class:`~jaxgd.data.Draw`): every run is padded to the
+    largest batch and the most steps per epoch and epochs, the padding masked and skipped. Run
+    ``i`` ends where ``run(problem, optimizer, lr[i], epochs[i], batch_size[i],
+    sampling=sampling[i], seed=seed[i])`` ends, up to rounding. Returns a Trajectory as
+    :func:`sweep` with ``final_only=True`` (host arrays; ``num_steps`` is each run's own count).
+    ``loss_every``: the full-data loss (for the divergence rule) at every this many padded steps
+    (the padded epoch has ``ceil(m / smallest batch)`` steps), and at the end.
+    """
+    problem = _check_problem(problem)
+    m = problem.num_examples
+    if m is None:
+        raise ArgumentError("problem", f"{problem.name!r} has no data: batch sizes do not apply")
+    arrays = {"lr": _checks.check_array("lr", lr, low=0, low_open=True),
+              "batch_size": _checks.check_array("batch_size", batch_size, low=1, high=m, integer=True),
+              "epochs": _checks.check_array("epochs", epochs, low=1, integer=True),
+              "seed": _checks.check_array("seed", seed, low=0, high=2**32 - 1, integer=True)}
+    _check_lr_in_dtype(arrays["lr"], problem.dtype)
+    names = [sampling] if isinstance(sampling, str) else list(sampling)
+    for s in names:
+        _checks.check_choice("sampling", s, SAMPLINGS)
+    arrays["replace"] = np.asarray([s == "replacement" for s in names]).reshape(np.shape(sampling))
+    table = optim.BUILTIN.get(optimizer, (None, {}))[1] if isinstance(optimizer, str) else {}
+    for k, v in hyper.items():
+        lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
+        arrays[k] = _checks.check_array(k, v, low=lo, low_open=lo_open, high=hi, high_open=hi_open)
+    spec = optim.resolve(optimizer, float(arrays["lr"].reshape(-1)[0]),
+                         {k: arrays[k].reshape(-1)[0].item() for k in hyper})
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        listed = ", ".join(f"{k} {a.shape}" for k, a in arrays.items() if a.shape)
+        raise ArgumentError("sweep arrays", f"must have one common length (or be scalars), got {listed}") from None
+    R = int(np.prod(shape))
+    b = {k: np.broadcast_to(a, shape).reshape(R) for k, a in arrays.items()}
+    B, E = int(b["batch_size"].max()), int(b["epochs"].max())
+    S = steps_per_epoch(m, int(b["batch_size"].min()))
+    check_steps("epochs", E * S, problem.num_params, R, per_step=False)
+    dtype = problem.dtype
+    h = {"lr": b["lr"].astype(dtype), **{k: b[k].astype(dtype) for k in hyper}}
+    for k, v in spec.hyper.items():
+        h.setdefault(k, np.full(R, v, dtype))
+    init = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (R, *np.shape(a))), problem.init)
+    source = Draw(b["seed"].astype(np.uint32), b["batch_size"].astype(np.int32),
+                  b["epochs"].astype(np.int32), b["replace"])
+    every = _checks.check_int("loss_every", loss_every, 1, MAX_STEPS)
+    static = engine.Static(problem.loss_fn, spec.kind, B, S, E, final_only=True, stop=True, loss_every=every)
+    return _call(static, problem.data, h, init, source, R)
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -396,10 +584,11 @@ def sweep(
     check_steps("epochs", epochs * spe, problem.num_params, R, per_step=not final_only)
 
     dtype = problem.dtype
-    hyper_arr = {k: jnp.asarray(v, dtype) for k, v in {"lr": b["lr"], **{k: b[k] for k in numeric}}.items()}
+    # host arrays: the compiled call moves them to the device (no eager programs per argument)
+    hyper_arr = {k: np.asarray(v, dtype) for k, v in {"lr": b["lr"], **{k: b[k] for k in numeric}}.items()}
     for k, v in spec.hyper.items():  # defaults of hyperparameters not given
-        hyper_arr.setdefault(k, jnp.full((R,), v, dtype))
-    leaves = [jnp.asarray(np.broadcast_to(a, (R, *a.shape[1:])) if batched else np.broadcast_to(a, (R, *a.shape)), dtype)
+        hyper_arr.setdefault(k, np.full((R,), v, dtype))
+    leaves = [np.asarray(np.broadcast_to(a, (R, *a.shape[1:])) if batched else np.broadcast_to(a, (R, *a.shape)), dtype)
               for a, batched in inits.values()]
     p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
 
@@ -407,13 +596,13 @@ def sweep(
     if batch_size is None:
         source = None
     elif rng == "jax":
-        source = jax.vmap(order_key)(jnp.asarray(b["seed"].astype(np.uint32)))
+        source = program_cache.call(_order_keys, "order_keys", (), b["seed"].astype(np.uint32))
     else:  # one NumPy order per distinct seed
         uniq, inv = np.unique(b["seed"], return_inverse=True)
         orders = [_numpy_source(static, problem.num_examples, int(s)) for s in uniq]
-        source = Order(*(jnp.asarray(np.stack([o[i] for o in orders])[inv]) for i in (0, 1)))
+        source = Order(*(np.stack([o[i] for o in orders])[inv] for i in (0, 1)))
     args = _shard((hyper_arr, p0, source), R)
-    out = engine.sweep_compiled(static, problem.data, *args)
+    out = program_cache.call(engine.sweep_compiled, "sweep", (static,), problem.data, *args)
     return jax.tree.map(lambda a: a[:R], out)
 
 

@@ -18,7 +18,8 @@ import pytest
 CHROMIUM = os.environ.get("JAXGD_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-background-networking"]
-FIGURES = ["data", "surface3d", "contour", "loss", "diagnostics", "sweep", "whatif", "phase", "cloud", "spread"]
+FIGURES = ["data", "surface3d", "contour", "loss", "diagnostics", "sweep", "whatif", "phase", "cloud", "spread",
+           "batch-phase", "spread-batch"]
 
 if os.environ.get("JAXGD_REQUIRE_BROWSER") and not os.path.exists(CHROMIUM):  # set by .ci/run
     raise RuntimeError(f"JAXGD_REQUIRE_BROWSER is set but there is no chromium at {CHROMIUM}")

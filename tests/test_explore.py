@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import jaxgd
+from jaxgd import runs
 from jaxgd.app import explore
 from jaxgd.app.presets import MODES
 from jaxgd.curvature import theory
@@ -40,7 +41,7 @@ def test_lr_sweeps_feed_scan_whatif_and_phase(problem):
     # one run of the grid equals run() with its lr and β
     t = jaxgd.run(problem, "momentum", lr=lrs[4], beta=float(mo.values[10]), epochs=30)
     np.testing.assert_allclose(mo.w[4, 10], np.asarray(t.params.w), rtol=1e-12)
-    np.testing.assert_allclose(explore.prefix(extra["gd"][0], 20).loss,
+    np.testing.assert_allclose(runs.truncate(extra["gd"][0], 20).loss,
                                np.asarray(jaxgd.run(problem, "gd", lr=0.05, epochs=20).loss), rtol=1e-12)
     th = theory(problem)
     scan = explore.scan_from(sweeps, 30, th)

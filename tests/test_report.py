@@ -121,7 +121,8 @@ def test_html_is_self_contained(written, small):
     from plotly.offline import get_plotlyjs
 
     assert gzip.decompress(base64.b64decode(packed)).decode("utf-8") == get_plotlyjs()  # plotly.js, whole
-    for fig_id in ("data", "surface3d", "contour", "loss", "diagnostics", "sweep", "whatif", "cloud", "spread"):
+    for fig_id in ("data", "surface3d", "contour", "loss", "diagnostics", "sweep", "whatif", "cloud", "spread",
+                   "batch-phase", "spread-batch"):
         assert f'id="{fig_id}"' in html
     assert 'id="phase"' not in html  # heavy ball's phase diagram comes with momentum among the optimizers
     assert 'id="gradcheck"' in html and 'id="runs"' in html and 'id="sweep-boundaries"' in html
@@ -129,7 +130,12 @@ def test_html_is_self_contained(written, small):
     assert '<meta name="viewport"' in html
     D = _page_data(html)
     assert [r["label"] for r in D["runs"]] == [r.label for r in small.runs]
-    assert len(D["runs"]) == 6 and {"grid", "minima", "sweep", "whatif", "cloud"} <= set(D) and "phase" not in D
+    assert len(D["runs"]) == 6 and {"grid", "minima", "sweep", "whatif", "cloud", "batchPhase"} <= set(D)
+    assert "phase" not in D and "basins" not in D
+    bp = D["batchPhase"]  # lr × every batch size 1 … m, the theory's line at full-batch gd's 2/λmax
+    assert bp["batch_sizes"] == list(range(1, 52)) and len(bp["lrs"]) == 100 and len(bp["final_loss"][0]) == 51
+    assert bp["limit"] == pytest.approx(0.11538461538, rel=5e-6)
+    assert bp["steps"][0] == [bp["epochs"] * -(-51 // s) for s in range(1, 52)]
     assert D["sweep"]["limit"] == pytest.approx(0.11538461538, rel=5e-6)  # 6 significant digits on the page
     run = D["runs"][0]
     assert run["t"] == list(range(21)) and len(run["w"]) == 21 and run["state"] == "did not converge"

@@ -186,9 +186,11 @@ def _setup_dtype(dtype: str) -> None:
 
 
 def _setup_cache() -> None:
-    """JAX's persistent compilation cache, so a second ``jaxgd`` command skips compiling.
+    """JAX's persistent compilation cache, so a second ``jaxgd`` command skips compiling, and in its
+    ``programs`` subfolder jaxgd's own cache of compiled runs (:mod:`jaxgd.program_cache`), so it
+    also skips tracing them.
 
-    In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables it.
+    In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both.
     Without ``$JAXGD_CACHE_DIR``, and with ``$HOME`` unset or not an existing folder, there is no
     cache (jaxgd never creates a home folder).
     """
@@ -207,6 +209,12 @@ def _setup_cache() -> None:
     jax.config.update("jax_compilation_cache_dir", d)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    from jaxgd import program_cache
+
+    program_cache.enable(os.path.join(d, "programs"))
+    from jaxgd.app import page
+
+    page.PACK_DIR = os.path.join(d, "page")
 
 
 class Terminated(KeyboardInterrupt):

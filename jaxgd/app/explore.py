@@ -13,6 +13,7 @@ Every function returns NumPy arrays in plain dicts or NamedTuples; nothing here 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import jax
@@ -20,7 +21,8 @@ import numpy as np
 
 from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
-from jaxgd.runs import LRScan, sweep
+from jaxgd import optim
+from jaxgd.runs import LRScan, own_moments, sweep, sweep_batches, sweep_union
 
 # β of the momentum phase diagram: 0, 0.02, …, 0.98 (50 values; 0.9, the default, exactly among them)
 PHASE_BETAS = np.round(np.arange(50) * 0.02, 10)
@@ -66,35 +68,29 @@ def lr_sweeps(problem: Problem, optimizers, lrs, epochs: int, extra: dict | None
     Returns ``({optimizer: LRSweep}, {optimizer: [Trajectory of each extra run]})``.
     """
     lrs = np.asarray(lrs, np.float64)
-    out, more = {}, {}
+    groups, sizes = [], []
     for opt in optimizers:
         knob, values, default = _knob(opt)
         L, K = len(lrs), len(values)
         add = list((extra or {}).get(opt, ()))
         lr = np.concatenate([np.repeat(lrs, K), np.asarray(add, np.float64)])
         kw = {} if knob is None else {knob: np.concatenate([np.tile(values, L), np.full(len(add), values[default])])}
-        t = sweep(problem, opt, lr=lr, epochs=epochs, **kw)
+        groups.append((opt, {"lr": lr, **kw}))
+        sizes.append((L, K, len(add)))
+    t = sweep_union(problem, groups, epochs)  # one program for every optimizer
+    out, more, at = {}, {}, 0
+    for opt, (L, K, n_add) in zip(optimizers, sizes):
+        knob, values, default = _knob(opt)
         n = L * K
+        part = jax.tree.map(lambda a, at=at, n=n, n_add=n_add: a[at:at + n + n_add], t)
         shape = (L, K, -1)
-        out[opt] = LRSweep(opt, lrs, knob, values, default, np.asarray(t.params.w[:n]).reshape(shape),
-                           np.asarray(t.params.b[:n]).reshape(shape), np.asarray(t.loss[:n], np.float64).reshape(shape),
-                           np.asarray(t.diverged_at[:n]).reshape(L, K))
-        more[opt] = [jax.tree.map(lambda a, i=i: a[n + i], t) for i in range(len(add))]
+        out[opt] = LRSweep(opt, lrs, knob, values, default, part.params.w[:n].reshape(shape),
+                           part.params.b[:n].reshape(shape), np.asarray(part.loss[:n], np.float64).reshape(shape),
+                           part.diverged_at[:n].reshape(L, K))
+        spec = optim.resolve(opt, 1.0, {})
+        more[opt] = [own_moments(jax.tree.map(lambda a, i=i: a[n + i], part), spec, problem.init) for i in range(n_add)]
+        at += n + n_add
     return out, more
-
-
-def prefix(t: Trajectory, steps: int) -> Trajectory:
-    """The first ``steps`` steps of one run: what ``run`` with that many steps returns (a full-batch
-    run's path does not depend on its length)."""
-    def cut(a, n):
-        return None if a is None else jax.tree.map(lambda x: x[:n], a)
-
-    d = int(t.diverged_at)
-    return t._replace(params=cut(t.params, steps + 1), loss=t.loss[:steps + 1], batch_loss=t.batch_loss[:steps],
-                      grad_norm=t.grad_norm[:steps], update_norm=t.update_norm[:steps],
-                      first_moment=cut(t.first_moment, steps), second_moment=cut(t.second_moment, steps),
-                      diverged_at=np.int32(d if d <= steps else -1), num_steps=np.int32(steps),
-                      sharpness=cut(t.sharpness, steps), sharpness_hvps=cut(t.sharpness_hvps, steps))
 
 
 def scan_from(sweeps: dict[str, LRSweep], epochs: int, theory=None) -> LRScan:
@@ -141,44 +137,106 @@ def phase(sw: LRSweep, lam_max: float | None) -> dict:
     return dict(lrs=sw.lrs, betas=sw.values, final_loss=final, diverged_at=sw.diverged_at, boundary=boundary)
 
 
+SPREAD_BATCHES = (1, 2, 4, 8, 16, 32)  # the batch sizes of the spread-against-batch-size curve
+BATCH_PHASE_LRS = (1e-3, 1.0)  # the lr range of the lr × batch size diagram (100 values, log-spaced)
+BATCH_PHASE_POINTS = 100
+BATCH_PHASE_MAX_SIZES = 64
+SMALL_BATCH = 8  # runs with batches up to this size share one compiled call, larger ones another  # batch sizes 1 … m up to this many, else this many log-spaced ones
+
+
+def phase_batches(m: int) -> np.ndarray:
+    """The batch sizes of the lr × batch size diagram: every size 1 … m (up to
+    :data:`BATCH_PHASE_MAX_SIZES` of them), else that many log-spaced sizes from 1 to m."""
+    if m <= BATCH_PHASE_MAX_SIZES:
+        return np.arange(1, m + 1)
+    return np.unique(np.geomspace(1, m, BATCH_PHASE_MAX_SIZES).round().astype(int))
+
+
 def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_seeds: int = SPREAD_SEEDS,
-               max_steps: int = CLOUD_STEPS) -> dict:
+               max_steps: int = CLOUD_STEPS, batch_phase: bool = False):
     """gd under each minibatch mode over ``seeds`` seeds (orders from ``jax.random``, drawn inside the
     compiled run) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut to fit in
-    ``max_steps``), and the spread of the final point — the RMS distance to the seeds' mean — over
-    ``spread_seeds`` seeds at each of :data:`SPREAD_LR_FACTORS` × that lr. One compiled sweep per mode.
+    ``max_steps``); the spread of the final point — the RMS distance to the seeds' mean — over
+    ``spread_seeds`` seeds at each of :data:`SPREAD_LR_FACTORS` × that lr and at each of
+    :data:`SPREAD_BATCHES` (≤ m) as batch size; and with ``batch_phase`` the lr × batch size
+    diagram of SGD: gd's final loss after the most epochs of the modes, over 100 learning rates
+    × the batch sizes of :func:`phase_batches`. Two compiled calls of
+    :func:`jaxgd.runs.sweep_batches`: batches up to :data:`SMALL_BATCH`, and larger.
+
+    Returns ``{mode name: cloud}``, or ``(that, batch phase)`` with ``batch_phase``.
     """
     from jaxgd.data import steps_per_epoch
 
-    out = {}
+    m = problem.num_examples
+    f = np.asarray(SPREAD_LR_FACTORS)
+    sizes = np.array([s for s in SPREAD_BATCHES if s <= m])
+    parts = []  # (lr, batch, epochs, replacement, seed) per segment, concatenated into one call
+    info = []
     for md in modes:
         lr, epochs = settings(md)
-        epochs = max(1, min(epochs, max_steps // steps_per_epoch(problem.num_examples, md.batch_size)))
-        f = np.asarray(SPREAD_LR_FACTORS)
-        lrs = np.concatenate([np.full(seeds, lr), np.repeat(lr * f, spread_seeds)])
-        sds = np.concatenate([np.arange(seeds), np.tile(np.arange(spread_seeds), len(f))])
-        t = sweep(problem, "gd", lr=lrs, epochs=epochs, batch_size=md.batch_size, sampling=md.sampling,
-                  rng="jax", seed=sds, final_only=True)
-        w, b = np.asarray(t.params.w[:, -1], np.float64), np.asarray(t.params.b[:, -1], np.float64)
-        div = np.asarray(t.diverged_at)
-        spread, lost = [], []
-        for k in range(len(f)):
-            s = slice(seeds + k * spread_seeds, seeds + (k + 1) * spread_seeds)
+        epochs = max(1, min(epochs, max_steps // steps_per_epoch(m, md.batch_size)))
+        rep = md.sampling == "replacement"
+        parts += [(np.full(seeds, lr), md.batch_size, epochs, rep, np.arange(seeds)),
+                  (np.repeat(lr * f, spread_seeds), md.batch_size, epochs, rep, np.tile(np.arange(spread_seeds), len(f))),
+                  (lr, np.repeat(sizes, spread_seeds), epochs, rep, np.tile(np.arange(spread_seeds), len(sizes)))]
+        info.append((md, lr, epochs))
+    if batch_phase:
+        ph_epochs = max(e for _, _, e in info)
+        lrs, bsz = np.geomspace(*BATCH_PHASE_LRS, BATCH_PHASE_POINTS), phase_batches(m)
+        parts.append((np.repeat(lrs, len(bsz)), np.tile(bsz, len(lrs)), ph_epochs, False, 0))
+    cols = [[], [], [], [], []]
+    for p in parts:
+        n = max(np.size(a) for a in p)
+        for c, a in zip(cols, p):
+            c.append(np.broadcast_to(a, (n,)))
+    lr_a, bs_a, ep_a, rep_a, sd_a = (np.concatenate(c) for c in cols)
+    w, b, loss = (np.empty(len(lr_a)) for _ in range(3))
+    div, steps = np.empty(len(lr_a), np.int64), np.empty(len(lr_a), np.int64)
+    small = bs_a <= SMALL_BATCH
+
+    def part(sel):
+        return sel, sweep_batches(problem, "gd", lr=lr_a[sel], batch_size=bs_a[sel], epochs=ep_a[sel], seed=sd_a[sel],
+                                  sampling=np.where(rep_a[sel], "replacement", "shuffle").tolist())
+
+    # every run is padded to the widest batch of its call: two widths waste less than one; two threads
+    with ThreadPoolExecutor(2) as pool:
+        for sel, t in pool.map(part, [s for s in (small, ~small) if s.any()]):
+            w[sel], b[sel], loss[sel] = t.params.w[:, -1], t.params.b[:, -1], t.loss[:, -1]
+            div[sel], steps[sel] = t.diverged_at, t.num_steps
+
+    def spread(sl, groups, n):
+        out, lost = [], []
+        for k in range(groups):
+            s = slice(sl.start + k * n, sl.start + (k + 1) * n)
             ok = div[s] < 0
             ws, bs = w[s][ok], b[s][ok]
             lost.append(int((~ok).sum()))
-            spread.append(float(np.sqrt(np.mean((ws - ws.mean()) ** 2 + (bs - bs.mean()) ** 2))) if ok.sum() > 1
-                          else None)
-        out[md.name] = dict(label=md.label, batch_size=md.batch_size, lr=lr, epochs=epochs, w=w[:seeds],
-                            b=b[:seeds], diverged=div[:seeds] >= 0, spread_lrs=lr * f, spread=spread,
-                            spread_diverged=lost)
-    return out
+            out.append(float(np.sqrt(np.mean((ws - ws.mean()) ** 2 + (bs - bs.mean()) ** 2))) if ok.sum() > 1 else None)
+        return out, lost
+
+    out, at = {}, 0
+    for md, lr, epochs in info:
+        cloud = slice(at, at + seeds)
+        s_lr, lost_lr = spread(slice(cloud.stop, None), len(f), spread_seeds)
+        s_bs, lost_bs = spread(slice(cloud.stop + len(f) * spread_seeds, None), len(sizes), spread_seeds)
+        at = cloud.stop + (len(f) + len(sizes)) * spread_seeds
+        out[md.name] = dict(label=md.label, batch_size=md.batch_size, lr=lr, epochs=epochs, w=w[cloud], b=b[cloud],
+                            diverged=div[cloud] >= 0, spread_lrs=lr * f, spread=s_lr, spread_diverged=lost_lr,
+                            spread_batches=sizes, spread_by_batch=s_bs, spread_by_batch_diverged=lost_bs)
+    if not batch_phase:
+        return out
+    shape = (len(lrs), len(bsz))
+    phase = dict(lrs=lrs, batch_sizes=bsz, epochs=ph_epochs, final_loss=loss[at:].reshape(shape),
+                 diverged_at=div[at:].reshape(shape), steps=steps[at:].reshape(shape))
+    return out, phase
 
 
 def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict | None:
     """For a problem with several known minima: per optimizer, the index of the minimum each of
     ``n × n`` starts on the plot's grid ends within ``1 %`` of the plot's span of (−1: none; −2:
-    diverged), ``(n, n)`` indexed ``[i_w, j_b]``. One sweep over ``init`` per optimizer."""
+    diverged) and the steps it took to first come that close (−1: never), both ``(n, n)`` indexed
+    ``[i_w, j_b]``. One compiled call for every optimizer (:func:`jaxgd.runs.sweep_union`; runs of
+    different lengths in one call each)."""
     if len(problem.minima) < 2:
         return None
     w = np.linspace(*problem.w_range, n)
@@ -186,15 +244,22 @@ def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict 
     W, B = (a.reshape(-1) for a in np.meshgrid(w, b, indexing="ij"))
     mins = np.array([list(m) for m in problem.minima], np.float64)
     tol = 0.01 * max(np.ptp(w), np.ptp(b))
-    labels = {}
+    by_steps = {}
     for opt in optimizers:
         lr, steps = settings(opt)
-        t = sweep(problem, opt, lr=lr, epochs=steps, init=(W, B), final_only=True)
-        fw, fb = np.asarray(t.params.w[:, -1], np.float64), np.asarray(t.params.b[:, -1], np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            d = np.hypot(fw[:, None] - mins[:, 0], fb[:, None] - mins[:, 1])
-        near = np.argmin(np.where(np.isfinite(d), d, np.inf), axis=1)
-        lab = np.where(np.take_along_axis(d, near[:, None], 1)[:, 0] < tol, near, -1)
-        lab = np.where(np.asarray(t.diverged_at) >= 0, -2, lab)
-        labels[opt] = lab.reshape(n, n).astype(np.int8)
-    return dict(w=w, b=b, minima=mins, labels=labels, tol=tol)
+        by_steps.setdefault(steps, []).append((opt, lr))
+    labels, reached = {}, {}
+    for steps, members in by_steps.items():
+        t = sweep_union(problem, [(opt, {"lr": lr}, (W, B)) for opt, lr in members], steps, final_only=True,
+                        targets=mins, target_tol=tol)
+        for k, (opt, _) in enumerate(members):
+            part = slice(k * n * n, (k + 1) * n * n)
+            fw, fb = t.params.w[part, -1].astype(np.float64), t.params.b[part, -1].astype(np.float64)
+            with np.errstate(invalid="ignore", over="ignore"):
+                d = np.hypot(fw[:, None] - mins[:, 0], fb[:, None] - mins[:, 1])
+            near = np.argmin(np.where(np.isfinite(d), d, np.inf), axis=1)
+            lab = np.where(np.take_along_axis(d, near[:, None], 1)[:, 0] < tol, near, -1)
+            lab = np.where(t.diverged_at[part] >= 0, -2, lab)
+            labels[opt] = lab.reshape(n, n).astype(np.int8)
+            reached[opt] = np.where(lab >= 0, t.reached_at[part], -1).reshape(n, n).astype(np.int32)
+    return dict(w=w, b=b, minima=mins, labels=labels, steps=reached, tol=tol)

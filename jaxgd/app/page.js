@@ -511,6 +511,32 @@
       name: c.label, line: { color: cols[name] || "#333" }, hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));
     await newPlot("spread", sp, { title: { text: "Spread of the final point" }, legend: { orientation: "h", y: -0.2 },
       xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
+    if (!document.getElementById("spread-batch")) return;
+    const sb = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_batches, y: c.spread_by_batch,
+      name: `${c.label.split(" (")[0]} sampling, lr ${fmt(c.lr)}`, line: { color: cols[name] || "#333" },
+      hovertemplate: "batch size %{x}<br>spread = %{y:.3g}<extra></extra>" }));
+    await newPlot("spread-batch", sb, { title: { text: "Spread of the final point against the batch size" }, legend: { orientation: "h", y: -0.2 },
+      xaxis: { ...LOG, title: { text: "batch size" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
+  }
+
+  // --- phase diagram (SGD, lr × batch size)
+  async function drawBatchPhase() {
+    if (!D.batchPhase) return;
+    const ph = D.batchPhase;
+    const z = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => (ph.diverged_at[l][k] >= 0 || !fin(ph.final_loss[l][k])
+      ? null : Math.log10(Math.max(ph.final_loss[l][k], 1e-30)))));
+    const steps = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => ph.steps[l][k]));
+    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.batch_sizes, z, customdata: steps, colorscale: "Viridis",
+      colorbar: { title: { text: "log10 final loss" }, thickness: 14 },
+      hovertemplate: "lr = %{x:.3g}<br>batch size %{y}: %{customdata} steps<br>log10 final loss = %{z:.3g}<extra></extra>" }];
+    const lo = ph.lrs[0], hi = ph.lrs[ph.lrs.length - 1];
+    if (ph.limit && ph.limit >= lo && ph.limit <= hi) {
+      tr.push({ type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [ph.batch_sizes[0] - 0.5, ph.batch_sizes[ph.batch_sizes.length - 1] + 0.5],
+        name: `full-batch gd's 2/λmax = ${fmt(ph.limit)}`, line: { color: "black", width: 3 } });
+    }
+    await newPlot("batch-phase", tr, { title: { text: `Final loss of gd after ${ph.epochs} epoch(s) (grey: diverged)` }, plot_bgcolor: "#bbb",
+      xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { title: { text: "batch size" }, zeroline: false },
+      legend: { orientation: "h", y: -0.2 } });
   }
 
   // --- basins of attraction
@@ -530,16 +556,28 @@
       text: zOf(sel.value).map((row) => row.map(txt)), hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{text}<extra></extra>` };
     const mins = { type: "scatter", mode: "markers+text", x: B.minima.map((m) => m[0]), y: B.minima.map((m) => m[1]),
       text: B.minima.map((_, i) => `${i + 1}`), textposition: "top center", marker: { symbol: "star", size: 18, color: "white", line: { color: "black", width: 1.5 } }, hoverinfo: "skip" };
-    const div = await newPlot("basins", [hm, mins], { title: { text: "Which minimum each start reaches" }, showlegend: false,
-      xaxis: { title: { text: `start ${names[0]}` }, constrain: "domain" }, yaxis: { title: { text: `start ${names[1]}` }, scaleanchor: "x", constrain: "domain" } });
-    sel.addEventListener("change", () => { const z = zOf(sel.value); P.restyle(div, { z: [z], text: [z.map((row) => row.map(txt))] }, [0]); });
+    const axes = { xaxis: { title: { text: `start ${names[0]}` }, constrain: "domain" },
+      yaxis: { title: { text: `start ${names[1]}` }, scaleanchor: "x", constrain: "domain" } };
+    const div = await newPlot("basins", [hm, mins], { title: { text: "Which minimum each start reaches" }, showlegend: false, ...axes });
+    // steps to come within the tolerance of a minimum; null (grey) for runs that never did
+    function sOf(o) { const S = B.steps[o]; return B.b.map((_, j) => B.w.map((_, i) => (S[i][j] >= 0 ? S[i][j] : null))); }
+    const st = { type: "heatmap", x: B.w, y: B.b, z: sOf(sel.value), colorscale: "Viridis", reversescale: true,
+      colorbar: { title: { text: "steps" }, thickness: 14 },
+      hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{z} steps to a minimum<extra></extra>` };
+    const div2 = await newPlot("basins-steps", [st, { ...mins, textposition: "top center" }], { title: { text: "Steps taken to reach it" },
+      showlegend: false, plot_bgcolor: "#bbb", ...axes });
+    sel.addEventListener("change", () => {
+      const z = zOf(sel.value);
+      P.restyle(div, { z: [z], text: [z.map((row) => row.map(txt))] }, [0]);
+      P.restyle(div2, { z: [sOf(sel.value)] }, [0]);
+    });
   }
 
   setUnit("epochs");
   slider.value = N;
   await drawStatic();
   times.moving = performance.now() - t0;
-  await Promise.all([drawSweep(), drawWhatif(), drawPhase(), drawCloud(), drawBasins()]);
+  await Promise.all([drawSweep(), drawWhatif(), drawPhase(), drawCloud(), drawBatchPhase(), drawBasins()]);
   times.explorables = performance.now() - t0;
   window.jaxgdTimes = times;
   document.getElementById("loading").textContent = "";

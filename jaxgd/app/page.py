@@ -13,10 +13,12 @@ each frame is a slice of the same arrays rather than a copy of them.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import html
 import math
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -89,15 +91,38 @@ def _pack(text: str) -> str:
 
 
 _PLOTLY_CACHE: dict = {}
+PACK_DIR = None  # a folder for the packed plotly.js across processes (the jaxgd command sets it), or None
 
 
 def plotly_packed() -> str:
-    """plotly.js (the plotly package's own bundle), gzip + base64; packed once per process."""
-    if "js" not in _PLOTLY_CACHE:
-        from plotly.offline import get_plotlyjs
+    """plotly.js (the plotly package's own bundle), gzip + base64: packed once per process, and
+    kept in :data:`PACK_DIR` (as ``plotly-<version>-<size of the bundle>.b64``) when it is set."""
+    if "js" in _PLOTLY_CACHE:
+        return _PLOTLY_CACHE["js"]
+    import plotly
 
-        _PLOTLY_CACHE["js"] = _pack(get_plotlyjs())
-    return _PLOTLY_CACHE["js"]
+    path = None
+    if PACK_DIR is not None:
+        bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+        size = bundle.stat().st_size if bundle.exists() else 0
+        path = Path(PACK_DIR) / f"plotly-{plotly.__version__}-{size}.b64"
+        try:
+            packed = path.read_text("ascii")
+            if packed and size:  # a packed file from this bundle
+                _PLOTLY_CACHE["js"] = packed
+                return packed
+        except (OSError, ValueError):
+            pass
+    from plotly.offline import get_plotlyjs
+
+    packed = _PLOTLY_CACHE["js"] = _pack(get_plotlyjs())
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            jio.write_text_atomic(path, packed)
+        except Exception:  # a read-only or full cache folder: pack again next time
+            pass
+    return packed
 
 
 def _f64(a) -> np.ndarray:
@@ -181,6 +206,10 @@ def page_data(data) -> dict:
     for key in ("phase", "cloud", "basins"):
         if ex.get(key):
             out[key] = ex[key]
+    if ex.get("batch_phase"):
+        th = data.theory
+        out["batchPhase"] = dict(ex["batch_phase"], limit=None if th is None else float(th.stability_limit),
+                                 m=data.problem.num_examples)
     return out
 
 
@@ -195,9 +224,26 @@ def _sample(m: int) -> np.ndarray:
 
 
 def _loss_at(p, m) -> float:
+    import jax
+
     from jaxgd.model import Params
 
-    return float(p.loss_fn(Params(*(np.asarray(v, p.dtype) for v in m)), p.data, None))
+    from jaxgd import program_cache
+
+    params = Params(*(np.asarray(v, p.dtype) for v in m))
+    return float(program_cache.call(_loss_program(), "loss", (p.loss_fn,), params, p.data))
+
+
+def _loss_fn_at(loss_fn, params, data):
+    return loss_fn(params, data, None)
+
+
+@functools.cache
+def _loss_program():
+    """``jit`` of the full-data loss at one point (one compiled call, not one per operation)."""
+    import jax
+
+    return jax.jit(_loss_fn_at, static_argnums=0)
 
 
 def _line(data):
@@ -395,14 +441,30 @@ drawn for reference. Right: the spread of the final point (the root-mean-square 
 final points) after the same budget, against the learning rate.</p>
 <p class="look">Look for: how far the cloud still is from the minimum after the budget, and how wide it is. {look}</p>
 <div class="pair"><div id="cloud" class="fig square"></div><div id="spread" class="fig square"></div></div></section>""")
+    if ex.get("batch_phase"):
+        bp = ex["batch_phase"]
+        sizes = bp["batch_sizes"]
+        out.append(f"""<section><h2>Phase diagram: learning rate × batch size for SGD</h2>
+<p class="note">Each cell is one run of gd with that learning rate and batch size (shuffled, the ragged last batch
+kept), all for the same budget of {bp['epochs']} epoch(s) — so a batch of 1 takes {bp['epochs']}·m steps and a batch
+of m = {sizes[-1]} (full batch) only {bp['epochs']}. Colour = log10 of the final loss, grey = diverged. The black
+line is full-batch gd's stability limit 2/λmax, exact for the top row only: a smaller batch's gradient is noisier
+and its single examples are more sharply curved, so it can diverge below that lr. Right: the spread of the seed
+cloud's final points (100 seeds) against the batch size, at each mode's learning rate and budget.</p>
+<p class="look">Look for: where the grey region starts in each row, and which batch size reaches the lowest loss
+in this budget (more steps per epoch against noisier steps).</p>
+<div class="pair"><div id="batch-phase" class="fig square"></div><div id="spread-batch" class="fig square"></div></div>
+</section>""")
     if ex.get("basins"):
         out.append(f"""<section><h2>Basins of attraction</h2>
-<p class="note">Each pixel is a start point; its colour is the minimum the run from there ends within 1 % of the plot's
-width of (grey: none within that; black: diverged). {len(ex['basins']['w'])}² starts per optimizer, one compiled
-sweep each, with the optimizer's learning rate and steps from the runs above.</p>
+<p class="note">Each pixel is a start point. Left: the minimum the run from there ends within 1 % of the plot's
+width of (grey: none within that; black: diverged). Right: the steps it took to first come that close to a
+minimum (grey: never). {len(ex['basins']['w'])}² starts per optimizer, all optimizers in one compiled sweep,
+each with its learning rate and steps from the runs above.</p>
 <p class="look">Look for: the borders between basins moving with the optimizer — momentum carries runs across
-ridges that gd does not cross.</p>
-<label class="inline">optimizer: <select id="basins-opt"></select></label><div id="basins" class="fig square"></div></section>""")
+ridges that gd does not cross — and the slow starts along the borders, where the gradient is small.</p>
+<label class="inline">optimizer: <select id="basins-opt"></select></label>
+<div class="pair"><div id="basins" class="fig square"></div><div id="basins-steps" class="fig square"></div></div></section>""")
     return out
 
 

@@ -26,7 +26,7 @@ from jaxgd.curvature import theory
 from jaxgd.data import notebook_data
 from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
-from jaxgd.runs import lr_scan, run_checked
+from jaxgd.runs import lr_scan, run_checked, run_many, truncate
 from jaxgd.surface import GradCheck, grad_check, loss_surface
 
 
@@ -90,29 +90,62 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
         t = run_checked(r.config, chunk=chunk, callback=lambda k, _t: report(i, k))
         return jax.tree.map(np.asarray, t)
 
+    def many(idx):
+        out = run_many([plan.runs[i].config for i in idx])
+        for i in idx:
+            report(i, plan.runs[i].steps)
+        return dict(zip(idx, out))
+
+    def noisy_y():
+        if cfg.data is None and cfg.problem == "notebook":
+            return np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])
+        return None
+
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None  # the longest compiles first
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
         folding = _foldable(plan) if cfg.sweep else {}
-        runs_f = {i: pool.submit(one, i, r) for i, r in enumerate(plan.runs) if i not in folding}
+        rest = [i for i in range(len(plan.runs)) if i not in folding]
+        groups = _groups(plan, rest)
+        runs_f = {i: pool.submit(one, i, plan.runs[i]) for i in rest if not any(i in g for g in groups)}
+        for g in groups:
+            f = pool.submit(many, g)
+            runs_f.update({i: f for i in g})
         surface_f = pool.submit(lambda: np.asarray(loss_surface(problem, w, b)))
         gw, gb = gradcheck_grid(problem, w, b)
         gc_f = pool.submit(grad_check, problem, gw, gb)
         th = theory(problem) if problem.quadratic else None
+        noisy_f = pool.submit(noisy_y)
         sweeps, folded = sweeps_f.result() if sweeps_f else (None, {})
         more_f = pool.submit(_sweeps, plan, th, sweeps) if cfg.sweep else None
         runs = []
         for i, r in enumerate(plan.runs):
             t = jax.tree.map(np.asarray, folded[i]) if i in folded else runs_f[i].result()
+            t = t[i] if isinstance(t, dict) else t
             if i in folded:
                 report(i, r.steps)
             runs.append(RunResult(r.optimizer, r.mode, r.lr, r.epochs, t))
         S, gc = surface_f.result(), gc_f.result()
         scan, more = more_f.result() if more_f else (None, {})
-    noisy = None
-    if cfg.data is None and cfg.problem == "notebook":
-        noisy = np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])
+        more.update(stoch_f.result() if stoch_f else {})
+        noisy = noisy_f.result()
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
     return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more)
+
+
+MANY_MAX_STEPS = 5000  # runs up to this long share compiled calls (longer ones run alone, in chunks, with progress)
+
+
+def _groups(plan: Plan, idx) -> list[list[int]]:
+    """The plan's runs (of ``idx``) that :func:`jaxgd.runs.run_many` computes together: one group
+    per (full batch or not, ``loss_every``, sharpness), runs of at most :data:`MANY_MAX_STEPS` steps
+    with a plain learning rate."""
+    groups = {}
+    for i in idx:
+        c = plan.runs[i].config
+        if c.steps <= MANY_MAX_STEPS and c.spec.kind[2] is None:
+            groups.setdefault((c.batch_size is None, c.loss_every, c.sharpness), []).append(i)
+    return list(groups.values())
 
 
 WHATIF_MAX_EPOCHS = 1000  # the what-if and phase sweeps keep every path: at most this many steps
@@ -175,7 +208,7 @@ def _lr_sweeps(plan: Plan):
     out = {}
     for opt, items in extra.items():
         for (i, _, e), t in zip(items, folded[opt]):
-            out[i] = explore.prefix(t, e)
+            out[i] = truncate(t, e)
     return sweeps, out
 
 
@@ -197,14 +230,26 @@ def _sweeps(plan: Plan, th, sweeps):
     more = {"whatif": [explore.whatif(s, lam) for s in sweeps.values()]}
     if "momentum" in sweeps:
         more["phase"] = explore.phase(sweeps["momentum"], lam)
-    mms = modes(cfg, problem)
+    return scan, more
+
+
+def _stochastic(plan: Plan) -> dict:
+    """The explorables that need no lr sweep: the seed cloud and SGD's lr × batch size diagram
+    (problems with data), the basins of attraction (landscapes with several minima)."""
+    from jaxgd.app import explore
+    from jaxgd.app.plan import modes, run_settings
+
+    cfg, problem = plan.config, plan.problem
+    if big_data(problem):
+        return {}
+    more, mms = {}, modes(cfg, problem)
     if problem.num_examples is not None:
-        more["cloud"] = explore.seed_cloud(problem, [m for m in mms if m.batch_size],
-                                           lambda m: run_settings(cfg, problem, "gd", m))
+        more["cloud"], more["batch_phase"] = explore.seed_cloud(
+            problem, [m for m in mms if m.batch_size], lambda m: run_settings(cfg, problem, "gd", m), batch_phase=True)
     basins = explore.basins(problem, cfg.optimizers, lambda o: run_settings(cfg, problem, o, mms[0]))
     if basins is not None:
         more["basins"] = basins
-    return scan, more
+    return more
 
 
 # ----------------------------------------------------------------------------- figures

@@ -1,0 +1,209 @@
+"""An on-disk cache of compiled runs, looked up *before* tracing (the ``jaxgd`` command turns it on).
+
+JAX's persistent compilation cache saves XLA's compile, but every process still traces and lowers
+each program to find its key: about 0.1 s for a union sweep of :mod:`jaxgd.engine`. This cache keys
+a compiled ``run``/``sweep`` program by what determines it, without tracing:
+
+- the engine function's name and its :class:`~jaxgd.engine.Static` configuration — only when every
+  part has a stable description across processes: numbers, strings, tuples, and functions defined
+  at the top level of a jaxgd module without a closure (the built-in losses; a model's loss or an
+  lr schedule is a closure, so such runs are not cached here);
+- the arguments' tree structure, shapes, dtypes and weak types;
+- the source of every jaxgd module, the versions of jax, jaxlib and optax, the JAX settings that
+  change traced programs (x64, PRNG implementation and partitioning, matmul precision, dtype
+  promotion), ``XLA_FLAGS``, and the device.
+
+An entry is the executable serialized by :mod:`jax.experimental.serialize_executable` with its
+argument trees (pickled): only load a cache folder you trust, as with any pickle. A failed read
+or write is ignored (the program is compiled as without the cache); entries are written to a
+temporary name, then renamed. With several devices the cache is off (runs are sharded).
+
+Only a freshly compiled executable is stored: one that JAX's own cache handed back serializes
+without its compiled kernels on the CPU (jax 0.10; it then fails with "Function … not found"
+when run). So a miss compiles the program under a name made from this cache's key
+(``jaxgd_<name>_<key>``), which gives it a key of its own in JAX's cache too; if JAX reports a
+cache hit all the same (our entry was lost, JAX's kept), it compiles once more under a random
+suffix. A loaded entry that fails that way when run is deleted and the run compiled anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import jax
+
+_state = {"dir": None, "hits": 0, "misses": 0, "stored": 0}
+_loaded: dict = {}
+_lock = threading.Lock()
+_source: list = []
+_thread = threading.local()  # JAX persistent-cache hits seen in this thread
+
+
+def _on_event(event: str, **_kw) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _thread.jax_hits = getattr(_thread, "jax_hits", 0) + 1
+
+
+_listening: list = []
+
+
+def enable(folder) -> None:
+    """Cache compiled runs in ``folder`` (None: off). The folder is created when first written."""
+    _state["dir"] = None if folder is None else Path(folder)
+    _loaded.clear()
+    if folder is not None and not _listening:
+        jax.monitoring.register_event_listener(_on_event)
+        _listening.append(True)
+
+
+def stats() -> dict:
+    """``{"dir", "hits", "misses", "stored"}`` since this process started (hits: loaded from disk)."""
+    return dict(_state)
+
+
+def call(jitted, name: str, statics: tuple, *args):
+    """``jitted(*statics, *args)`` — ``statics`` its leading static arguments — from the cache when
+    it is on and every static argument can be keyed."""
+    folder = _state["dir"]
+    if folder is None or jax.device_count() != 1:
+        return jitted(*statics, *args)
+    key = _key(name, statics, args)
+    if key is None:
+        return jitted(*statics, *args)
+    path = folder / f"{key}.jaxgd-program"
+    exe = _loaded.get(key)
+    if exe is None:
+        exe = _load(path)
+        if exe is None:
+            exe = _compile_fresh(jitted, f"jaxgd_{name}_{key[:16]}", statics, args)
+            if exe is None:  # JAX's cache had it (our entry was lost): once more under a name of its own
+                exe = _compile_fresh(jitted, f"jaxgd_{name}_{key[:16]}_{os.urandom(4).hex()}", statics, args)
+            if exe is not None:
+                _store(path, exe)
+            else:
+                exe = jitted.lower(*statics, *args).compile()
+        with _lock:
+            _loaded[key] = exe
+    try:
+        return exe(*args)
+    except jax.errors.JaxRuntimeError as e:
+        if "not found" not in str(e).lower():
+            raise
+        with _lock:  # an entry without its kernels: drop it and compile as without the cache
+            _loaded.pop(key, None)
+        path.unlink(missing_ok=True)
+        return jitted(*statics, *args)
+
+
+def _compile_fresh(jitted, name: str, statics: tuple, args):
+    """``jitted`` compiled under ``name``; None if JAX's persistent cache handed it back instead."""
+    before = getattr(_thread, "jax_hits", 0)
+    exe = _renamed(jitted, len(statics), name).lower(*statics, *args).compile()
+    return exe if getattr(_thread, "jax_hits", 0) == before else None
+
+
+def _renamed(jitted, n_static: int, name: str):
+    """``jitted``'s function, jitted again under ``name`` (its leading ``n_static`` arguments static)."""
+    fun = jitted.__wrapped__
+
+    def program(*a):
+        return fun(*a)
+
+    program.__name__ = program.__qualname__ = name
+    return jax.jit(program, static_argnums=tuple(range(n_static)))
+
+
+def _load(path: Path):
+    from jax.experimental import serialize_executable as se
+
+    try:
+        with open(path, "rb") as f:
+            payload, in_tree, out_tree = pickle.load(f)
+        exe = se.deserialize_and_load(payload, in_tree, out_tree)
+    except Exception:  # absent, unreadable, truncated or from another build: compile instead
+        _state["misses"] += 1
+        return None
+    _state["hits"] += 1
+    return exe
+
+
+def _store(path: Path, exe) -> None:
+    from jax.experimental import serialize_executable as se
+
+    try:
+        blob = pickle.dumps(se.serialize(exe))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        _state["stored"] += 1
+    except Exception:  # a full disk or a read-only folder: the run goes on without the cache
+        pass
+
+
+def _stable(obj) -> str | None:
+    """A description of ``obj`` that is the same in every process, or None if there is none."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return f"{type(obj).__name__}:{obj!r}"
+    if isinstance(obj, tuple):
+        parts = [_stable(o) for o in obj]
+        if any(p is None for p in parts):
+            return None
+        return f"{type(obj).__qualname__}(" + ",".join(parts) + ")"
+    mod, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if (callable(obj) and isinstance(mod, str) and mod.split(".")[0] == "jaxgd" and isinstance(qual, str)
+            and getattr(obj, "__closure__", None) is None and getattr(sys.modules.get(mod), qual, None) is obj):
+        return f"fn:{mod}.{qual}"
+    return None
+
+
+def _aval(a) -> str:
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        return f"py:{type(a).__name__}"
+    return f"{getattr(a, 'shape', ())}:{dtype}:{bool(getattr(a, 'weak_type', False))}"
+
+
+def _key(name: str, static, args) -> str | None:
+    s = _stable(static)
+    if s is None:
+        return None
+    leaves, tree = jax.tree.flatten(args)
+    dev = jax.devices()[0]
+    cfg = jax.config
+    h = hashlib.sha256()
+    for part in (_source_hash(), name, s, str(tree), ";".join(_aval(a) for a in leaves), dev.platform,
+                 getattr(dev, "device_kind", ""), os.environ.get("XLA_FLAGS", ""),
+                 str(cfg.jax_enable_x64), str(cfg.jax_default_prng_impl), str(cfg.jax_threefry_partitionable),
+                 str(cfg.jax_default_matmul_precision), str(cfg.jax_numpy_dtype_promotion)):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:40]
+
+
+def _source_hash() -> str:
+    """The jaxgd sources and the versions of what traces them (computed once per process)."""
+    if not _source:
+        import jaxlib
+        import optax
+
+        h = hashlib.sha256()
+        root = Path(__file__).parent
+        for p in sorted(root.rglob("*.py")):
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+        for v in (jax.__version__, jaxlib.__version__, optax.__version__):
+            h.update(v.encode())
+        _source.append(h.hexdigest())
+    return _source[0]

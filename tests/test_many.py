@@ -1,0 +1,132 @@
+"""Several runs in one compiled call: the union optimizer, runs of different lengths and batch sizes
+(run_many, sweep_union, sweep_batches), the orders they draw, and the first visit of a target."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import optim, runs
+from jaxgd._checks import ArgumentError
+from jaxgd.data import epoch_order, order_key, varied_epoch_order
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return jaxgd.notebook()
+
+
+def _close(a, b, rtol=1e-10):
+    """Every leaf of two trajectories equal up to rounding (NaN where the other is NaN), None where None."""
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=rtol, atol=1e-12)
+
+
+@pytest.mark.parametrize("sampling", ["shuffle", "replacement"])
+def test_varied_order_is_epoch_order_in_its_lanes(sampling):
+    """A run of batch b in a sweep padded to width 8 and 51 steps sees exactly epoch_order's examples."""
+    m = 51
+    for seed, epoch, b in [(0, 0, 1), (3, 2, 3), (7, 1, 8), (11, 4, 5)]:
+        key = order_key(seed)
+        want = epoch_order(key, epoch, m, b, sampling)
+        got = varied_epoch_order(key, epoch, m, 8, 51, b, sampling == "replacement")
+        spe = -(-m // b)
+        np.testing.assert_array_equal(np.asarray(got.idx)[:spe, :b], np.asarray(want.idx))
+        np.testing.assert_array_equal(np.asarray(got.mask)[:spe, :b], np.asarray(want.mask))
+        assert not np.asarray(got.mask)[spe:].any() and not np.asarray(got.mask)[:, b:].any()
+
+
+def test_run_many_equals_each_run(problem):
+    """Four optimizers × two minibatch modes of different lengths and batches, one call: each run is
+    run_checked's, cut to its own length, with its own optimizer's moments only."""
+    cfgs = [runs.check_run_args(problem, o, lr=lr, epochs=e, batch_size=b, sampling=s, rng="numpy", seed=sd)
+            for o, lr, e, b, s, sd in [("gd", .01, 2, 1, "replacement", 2), ("momentum", .02, 5, 1, "replacement", 2),
+                                       ("rmsprop", .1, 3, 8, "shuffle", 1), ("adam", .3, 4, 8, "shuffle", 1),
+                                       ("gd", 3.0, 3, 8, "shuffle", 1)]]
+    many = runs.run_many(cfgs)
+    for c, m in zip(cfgs, many):
+        r = jax.tree.map(np.asarray, runs.run_checked(c))
+        assert int(m.num_steps) == c.steps == len(m.batch_loss)
+        assert int(m.diverged_at) == int(r.diverged_at)
+        if int(r.diverged_at) < 0:
+            _close(m, r)
+        else:  # past divergence the numbers are huge and free to differ; up to it they agree
+            d = int(r.diverged_at)
+            np.testing.assert_allclose(m.params.w[:d], r.params.w[:d], rtol=1e-9)
+    assert many[0].first_moment is None and many[1].first_moment is not None and many[2].second_moment is not None
+    full = [runs.check_run_args(problem, o, lr=.05, epochs=e) for o, e in [("gd", 20), ("nesterov", 40)]]
+    for c, m in zip(full, runs.run_many(full)):
+        _close(m, jax.tree.map(np.asarray, runs.run_checked(c)))
+
+
+def test_run_many_refuses_runs_that_cannot_share_a_call(problem):
+    a = runs.check_run_args(problem, "gd", epochs=3)
+    b = runs.check_run_args(problem, "gd", epochs=3, batch_size=4)
+    with pytest.raises(ArgumentError, match="full batch or minibatch"):
+        runs.run_many([a, b])
+    with pytest.raises(ArgumentError, match="loss_every"):
+        runs.run_many([b, b._replace(loss_every=2)])
+    with pytest.raises(TypeError):
+        runs.run_many([])
+
+
+def test_sweep_union_equals_each_sweep(problem):
+    lrs = np.geomspace(1e-3, 0.1, 7)  # all stable: past divergence the numbers are free to differ
+    t = runs.sweep_union(problem, [("gd", {"lr": lrs}), ("momentum", {"lr": lrs, "beta": 0.5}),
+                                   ("adam", {"lr": lrs[:3], "b2": [0.9, 0.99, 0.999]})], 30)
+    assert t.params.w.shape == (17, 31)
+    _close(jax.tree.map(lambda a: a[:7], t)._replace(first_moment=None, second_moment=None),
+           jax.tree.map(np.asarray, jaxgd.sweep(problem, "gd", lr=lrs, epochs=30)))
+    mo = jaxgd.sweep(problem, "momentum", lr=lrs, beta=0.5, epochs=30)
+    np.testing.assert_allclose(t.params.b[7:14], np.asarray(mo.params.b), rtol=1e-10)
+    ad = jaxgd.sweep(problem, "adam", lr=lrs[:3], b2=np.array([0.9, 0.99, 0.999]), epochs=30)
+    np.testing.assert_allclose(t.loss[14:], np.asarray(ad.loss), rtol=1e-10)
+    np.testing.assert_allclose(t.second_moment.w[14:], np.asarray(ad.second_moment.w), rtol=1e-10)
+    with pytest.raises(ArgumentError, match="beta"):
+        runs.sweep_union(problem, [("momentum", {"lr": lrs, "beta": [0.5, 0.9, 1.5, 0.1, 0.2, 0.3, 0.4]})], 5)
+
+
+def test_sweep_batches_ends_where_each_run_ends(problem):
+    bs = np.array([1, 8, 3, 51, 17, 1])
+    ep = np.array([2, 3, 3, 4, 2, 1])
+    sm = ["replacement", "shuffle", "shuffle", "shuffle", "replacement", "shuffle"]
+    lr = np.array([0.01, 0.05, 0.03, 0.1, 0.04, 0.02])
+    t = runs.sweep_batches(problem, "momentum", lr=lr, batch_size=bs, epochs=ep, sampling=sm, seed=np.arange(6))
+    for i in range(6):
+        r = jaxgd.run(problem, "momentum", lr=lr[i], epochs=int(ep[i]), batch_size=int(bs[i]), sampling=sm[i], seed=i)
+        assert int(t.num_steps[i]) == int(r.num_steps) == ep[i] * -(-51 // bs[i])
+        np.testing.assert_allclose([t.params.w[i, -1], t.params.b[i, -1], t.loss[i, -1]],
+                                   [float(r.params.w[-1]), float(r.params.b[-1]), float(r.loss[-1])], rtol=1e-10)
+    with pytest.raises(ArgumentError, match="batch_size"):
+        runs.sweep_batches(problem, lr=0.01, batch_size=52)
+    with pytest.raises(ArgumentError, match="no data"):
+        runs.sweep_batches(jaxgd.problem("himmelblau"), lr=0.01, batch_size=1)
+
+
+def test_union_moments_are_the_members():
+    kinds = [optim.resolve(o, 0.1, {}).kind for o in ("gd", "momentum", "adam")]
+    hyper = {"which": np.int32(1), "0.lr": 0.1, "1.lr": 0.1, "1.beta": 0.9, "2.lr": 0.1, "2.b1": 0.9, "2.b2": 0.999,
+             "2.eps": 1e-8}
+    tx = optim.build(optim.union_kind(kinds), hyper)
+    p = jaxgd.Params(np.float64(1.0), np.float64(2.0))
+    g = jaxgd.Params(np.float64(0.5), np.float64(-1.0))
+    u, s = tx.update(g, tx.init(p), p)
+    u1, s1 = optim.momentum(0.1, 0.9).update(g, optim.momentum(0.1, 0.9).init(p), p)
+    assert float(u.w) == float(u1.w) and float(u.b) == float(u1.b)
+    first, second = optim.moments(s)
+    assert float(first.w) == float(s1.v.w) and np.isnan(float(second.w))  # momentum keeps no second moment
+
+
+def test_reached_at_is_the_first_visit(problem):
+    """sweep_union's targets: the first step within the tolerance of a target, as read off the path."""
+    h = jaxgd.problem("himmelblau")
+    mins = np.array([list(m) for m in h.minima])
+    starts = (np.array([-4.0, 0.0, 4.5, 1.0]), np.array([-4.0, 0.0, 4.5, -3.0]))
+    t = runs.sweep_union(h, [("gd", {"lr": 0.01}, starts)], 300, final_only=True, targets=mins, target_tol=0.16)
+    for i in range(4):
+        r = jaxgd.run(h, "gd", lr=0.01, epochs=300, init=(starts[0][i], starts[1][i]))
+        d = np.min(np.hypot(np.asarray(r.params.w)[:, None] - mins[:, 0], np.asarray(r.params.b)[:, None] - mins[:, 1]), 1)
+        hit = np.flatnonzero(d < 0.16)
+        assert int(t.reached_at[i]) == (int(hit[0]) if hit.size else -1)
+    assert runs.truncate(jax.tree.map(np.asarray, jaxgd.run(problem, "gd", epochs=10)), 5).reached_at is None
