@@ -429,18 +429,22 @@ def sweep_union(problem: Problem, groups, epochs: int, final_only: bool = False,
 
 
 def sweep_batches(problem: Problem, optimizer: str = "gd", lr=0.05, batch_size=1, epochs=1, sampling="shuffle",
-                  seed=0, loss_every: int = 1, **hyper) -> Trajectory:
+                  rng: str = "jax", seed=0, loss_every: int = 1, **hyper) -> Trajectory:
     """Runs that differ in batch size, epochs and sampling, in one compiled call; their final points.
 
     ``lr``, ``batch_size``, ``epochs``, ``seed`` and numeric hyperparameters may be 1-D arrays
-    (one value per run, broadcast together); ``sampling`` a string or one per run. Orders come from
-    ``jax.random``, drawn inside the scan (:class:`~jaxgd.data.Draw`): every run is padded to the
-    largest batch and the most steps per epoch and epochs, the padding masked and skipped. Run
-    ``i`` ends where ``run(problem, optimizer, lr[i], epochs[i], batch_size[i],
-    sampling=sampling[i], seed=seed[i])`` ends, up to rounding. Returns a Trajectory as
-    :func:`sweep` with ``final_only=True`` (host arrays; ``num_steps`` is each run's own count).
-    ``loss_every``: the full-data loss (for the divergence rule) at every this many padded steps
-    (the padded epoch has ``ceil(m / smallest batch)`` steps), and at the end.
+    (one value per run, broadcast together); ``sampling`` a string or one per run. Every run is
+    padded to the largest batch (masked lanes) and the most steps (skipped steps). Run ``i`` ends
+    where ``run(problem, optimizer, lr[i], epochs[i], batch_size[i], sampling=sampling[i], rng=rng,
+    seed=seed[i])`` ends, up to rounding. Returns a Trajectory as :func:`sweep` with
+    ``final_only=True`` (host arrays; ``num_steps`` is each run's own count).
+
+    ``rng="jax"``: each run draws its epochs' orders inside the scan (:class:`~jaxgd.data.Draw`;
+    the padded epoch has ``ceil(m / smallest batch)`` steps). ``rng="numpy"``: the notebook's
+    streams, drawn on the host (one ``RandomState`` per seed) and handed in as one padded order
+    ``(R, T, largest batch)`` — no random numbers in the compiled program, which then compiles
+    about three times faster. ``loss_every``: the full-data loss (for the divergence rule) at
+    every this many padded steps, and at the end.
     """
     problem = _check_problem(problem)
     m = problem.num_examples
@@ -455,6 +459,7 @@ def sweep_batches(problem: Problem, optimizer: str = "gd", lr=0.05, batch_size=1
     for s in names:
         _checks.check_choice("sampling", s, SAMPLINGS)
     arrays["replace"] = np.asarray([s == "replacement" for s in names]).reshape(np.shape(sampling))
+    rng = _checks.check_choice("rng", rng, RNGS)
     table = optim.BUILTIN.get(optimizer, (None, {}))[1] if isinstance(optimizer, str) else {}
     for k, v in hyper.items():
         lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
@@ -476,11 +481,57 @@ def sweep_batches(problem: Problem, optimizer: str = "gd", lr=0.05, batch_size=1
     for k, v in spec.hyper.items():
         h.setdefault(k, np.full(R, v, dtype))
     init = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (R, *np.shape(a))), problem.init)
+    every = _checks.check_int("loss_every", loss_every, 1, MAX_STEPS)
+    if rng == "numpy":
+        idx, mask = _numpy_orders(m, b["seed"], b["batch_size"], b["epochs"], b["replace"])
+        static = engine.Static(problem.loss_fn, spec.kind, B, 1, idx.shape[1], final_only=True, stop=True,
+                               loss_every=every)
+        return _call(static, problem.data, h, init, Order(idx[:, :, None], mask[:, :, None]), R)
     source = Draw(b["seed"].astype(np.uint32), b["batch_size"].astype(np.int32),
                   b["epochs"].astype(np.int32), b["replace"])
-    every = _checks.check_int("loss_every", loss_every, 1, MAX_STEPS)
     static = engine.Static(problem.loss_fn, spec.kind, B, S, E, final_only=True, stop=True, loss_every=every)
     return _call(static, problem.data, h, init, source, R)
+
+
+def _numpy_orders(m: int, seeds, sizes, epochs, replace) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~jaxgd.data.numpy_order` of every run, padded into ``(R, T, B)`` (T, B: the most steps
+    and the largest batch; padding masked, a padded step empty). Each seed's stream is drawn once:
+    its permutations (shuffle) do not depend on the batch size, and its draws (replacement) for a
+    shorter run are the first of a longer one's."""
+    spe = -(-m // sizes)
+    steps = epochs * spe
+    R, T, B = len(sizes), int(steps.max()), int(sizes.max())
+    idx, mask = np.zeros((R, T, B), np.int32), np.zeros((R, T, B), bool)
+    perms, draws = {}, {}
+
+    def longest(sel, need):  # per distinct seed among ``sel``, the most of ``need``
+        u, inv = np.unique(seeds[sel], return_inverse=True)
+        most = np.zeros(len(u), np.int64)
+        np.maximum.at(most, inv, need[sel])
+        return zip(u.tolist(), most.tolist())
+
+    rs = np.random.RandomState(0)  # reseeded per seed: the stream of RandomState(seed), made 100× faster
+    for s, ep in longest(~replace, epochs):
+        rs.seed(s)
+        perms[s] = np.stack([rs.permutation(m) for _ in range(ep)])
+    for s, n in longest(replace, steps * sizes):
+        rs.seed(s)
+        draws[s] = rs.randint(0, m, size=n).astype(np.int32)
+    for key in set(zip(sizes.tolist(), epochs.tolist(), replace.tolist())):
+        bs, ep, rep = key
+        rows = np.flatnonzero((sizes == bs) & (epochs == ep) & (replace == rep))
+        n_steps = ep * -(-m // bs)
+        if rep:
+            block = np.stack([draws[s][:n_steps * bs] for s in seeds[rows]]).reshape(len(rows), n_steps, bs)
+            idx[rows, :n_steps, :bs], mask[rows, :n_steps, :bs] = block, True
+        else:  # each epoch's permutation cut into batches, the ragged last one padded (as data._cut)
+            p = np.zeros((len(rows), ep, n_steps // ep * bs), np.int32)
+            p[:, :, :m] = np.stack([perms[s][:ep] for s in seeds[rows]])
+            on = np.zeros(p.shape[1:], bool)
+            on[:, :m] = True
+            idx[rows, :n_steps, :bs] = p.reshape(len(rows), n_steps, bs)
+            mask[rows, :n_steps, :bs] = on.reshape(n_steps, bs)
+    return idx, mask
 
 
 # ----------------------------------------------------------------------------- sweeps

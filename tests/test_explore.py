@@ -61,7 +61,7 @@ def test_seed_cloud(problem):
     assert len(np.unique(np.round(sgd["w"], 12))) > 75  # different seeds, different ends
     # the spread at lr × 0.5 is the RMS distance to the centre of those 50 runs: recompute them
     t = jaxgd.sweep(problem, "gd", lr=0.005, epochs=2, batch_size=1, sampling="replacement", seed=np.arange(50),
-                    final_only=True)
+                    rng="numpy", final_only=True)  # the cloud's orders: the notebook's np.random streams
     w, b = np.asarray(t.params.w[:, -1]), np.asarray(t.params.b[:, -1])
     np.testing.assert_allclose(sgd["spread"][2], np.sqrt(np.mean((w - w.mean()) ** 2 + (b - b.mean()) ** 2)),
                                rtol=1e-12)

@@ -87,19 +87,24 @@ def test_sweep_union_equals_each_sweep(problem):
         runs.sweep_union(problem, [("momentum", {"lr": lrs, "beta": [0.5, 0.9, 1.5, 0.1, 0.2, 0.3, 0.4]})], 5)
 
 
-def test_sweep_batches_ends_where_each_run_ends(problem):
-    bs = np.array([1, 8, 3, 51, 17, 1])
-    ep = np.array([2, 3, 3, 4, 2, 1])
-    sm = ["replacement", "shuffle", "shuffle", "shuffle", "replacement", "shuffle"]
-    lr = np.array([0.01, 0.05, 0.03, 0.1, 0.04, 0.02])
-    t = runs.sweep_batches(problem, "momentum", lr=lr, batch_size=bs, epochs=ep, sampling=sm, seed=np.arange(6))
-    for i in range(6):
-        r = jaxgd.run(problem, "momentum", lr=lr[i], epochs=int(ep[i]), batch_size=int(bs[i]), sampling=sm[i], seed=i)
+@pytest.mark.parametrize("rng", ["jax", "numpy"])
+def test_sweep_batches_ends_where_each_run_ends(problem, rng):
+    bs = np.array([1, 8, 3, 51, 17, 1, 1])
+    ep = np.array([2, 3, 3, 4, 2, 1, 3])
+    sm = ["replacement", "shuffle", "shuffle", "shuffle", "replacement", "shuffle", "replacement"]
+    lr = np.array([0.01, 0.05, 0.03, 0.1, 0.04, 0.02, 0.02])
+    seed = np.array([0, 1, 2, 3, 4, 5, 0])  # seed 0 twice: a shorter and a longer draw of one stream
+    t = runs.sweep_batches(problem, "momentum", lr=lr, batch_size=bs, epochs=ep, sampling=sm, seed=seed, rng=rng)
+    for i in range(7):
+        r = jaxgd.run(problem, "momentum", lr=lr[i], epochs=int(ep[i]), batch_size=int(bs[i]), sampling=sm[i],
+                      seed=int(seed[i]), rng=rng)
         assert int(t.num_steps[i]) == int(r.num_steps) == ep[i] * -(-51 // bs[i])
         np.testing.assert_allclose([t.params.w[i, -1], t.params.b[i, -1], t.loss[i, -1]],
                                    [float(r.params.w[-1]), float(r.params.b[-1]), float(r.loss[-1])], rtol=1e-10)
     with pytest.raises(ArgumentError, match="batch_size"):
         runs.sweep_batches(problem, lr=0.01, batch_size=52)
+    with pytest.raises(ArgumentError, match="rng"):
+        runs.sweep_batches(problem, lr=0.01, batch_size=5, rng="torch")
     with pytest.raises(ArgumentError, match="no data"):
         runs.sweep_batches(jaxgd.problem("himmelblau"), lr=0.01, batch_size=1)
 

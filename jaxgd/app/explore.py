@@ -154,8 +154,8 @@ def phase_batches(m: int) -> np.ndarray:
 
 def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_seeds: int = SPREAD_SEEDS,
                max_steps: int = CLOUD_STEPS, batch_phase: bool = False):
-    """gd under each minibatch mode over ``seeds`` seeds (orders from ``jax.random``, drawn inside the
-    compiled run) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut to fit in
+    """gd under each minibatch mode over ``seeds`` seeds (the notebook's ``np.random`` orders, seeds
+    0, 1, …, as ``run(..., rng="numpy", seed=i)``) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut to fit in
     ``max_steps``); the spread of the final point — the RMS distance to the seeds' mean — over
     ``spread_seeds`` seeds at each of :data:`SPREAD_LR_FACTORS` × that lr and at each of
     :data:`SPREAD_BATCHES` (≤ m) as batch size; and with ``batch_phase`` the lr × batch size
@@ -196,7 +196,7 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
 
     def part(sel):
         return sel, sweep_batches(problem, "gd", lr=lr_a[sel], batch_size=bs_a[sel], epochs=ep_a[sel], seed=sd_a[sel],
-                                  sampling=np.where(rep_a[sel], "replacement", "shuffle").tolist())
+                                  sampling=np.where(rep_a[sel], "replacement", "shuffle").tolist(), rng="numpy")
 
     # every run is padded to the widest batch of its call: two widths waste less than one; two threads
     with ThreadPoolExecutor(2) as pool:

@@ -512,11 +512,14 @@
     await newPlot("spread", sp, { title: { text: "Spread of the final point" }, legend: { orientation: "h", y: -0.2 },
       xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
     if (!document.getElementById("spread-batch")) return;
+    const how = (c) => (c.batch_size === 1 ? "drawn with replacement (as SGD)" : "shuffled (as minibatch)");
     const sb = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_batches, y: c.spread_by_batch,
-      name: `${c.label.split(" (")[0]} sampling, lr ${fmt(c.lr)}`, line: { color: cols[name] || "#333" },
+      name: `${how(c)}, lr ${fmt(c.lr)}, ${c.epochs} epochs`, line: { color: cols[name] || "#333" },
       hovertemplate: "batch size %{x}<br>spread = %{y:.3g}<extra></extra>" }));
+    const ticks = Object.values(D.cloud)[0].spread_batches;
     await newPlot("spread-batch", sb, { title: { text: "Spread of the final point against the batch size" }, legend: { orientation: "h", y: -0.2 },
-      xaxis: { ...LOG, title: { text: "batch size" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
+      xaxis: { type: "log", tickvals: ticks, ticktext: ticks.map(String), title: { text: "batch size" } },
+      yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
   }
 
   // --- phase diagram (SGD, lr × batch size)

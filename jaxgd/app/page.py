@@ -435,7 +435,8 @@ that is lr &lt; 2(1+β)/((1−β)·λmax).</p>
                 "lr and shrinks with the batch remains." if noiseless else
                 "The spread grows with the noise of a step: larger with lr, smaller with the batch.")
         out.append(f"""<section><h2>Seed cloud: where SGD and minibatches end</h2>
-<p class="note">gd from the same start with 1,000 different sample orders (seeds, from jax.random) per mode, each run
+<p class="note">gd from the same start with 1,000 different sample orders (seeds 0–999 of NumPy's np.random stream,
+as the notebook draws its orders) per mode, each run
 with that mode's learning rate and budget ({budgets}); each dot is one run's final point, and the full-batch path is
 drawn for reference. Right: the spread of the final point (the root-mean-square distance to the centre of 100 seeds'
 final points) after the same budget, against the learning rate.</p>
@@ -448,9 +449,10 @@ final points) after the same budget, against the learning rate.</p>
 <p class="note">Each cell is one run of gd with that learning rate and batch size (shuffled, the ragged last batch
 kept), all for the same budget of {bp['epochs']} epoch(s) — so a batch of 1 takes {bp['epochs']}·m steps and a batch
 of m = {sizes[-1]} (full batch) only {bp['epochs']}. Colour = log10 of the final loss, grey = diverged. The black
-line is full-batch gd's stability limit 2/λmax, exact for the top row only: a smaller batch's gradient is noisier
-and its single examples are more sharply curved, so it can diverge below that lr. Right: the spread of the seed
-cloud's final points (100 seeds) against the batch size, at each mode's learning rate and budget.</p>
+line is full-batch gd's stability limit 2/λmax, the theory for the top row (batch = m) only: a smaller batch
+takes noisier steps on single examples whose curvature may be larger than the mean's, and more of them. Right: the
+spread of the seed cloud's final points (100 seeds) against the batch size, at each mode's learning rate and budget —
+with a fixed budget of epochs a larger batch takes fewer steps, so its cloud is also less far along.</p>
 <p class="look">Look for: where the grey region starts in each row, and which batch size reaches the lowest loss
 in this budget (more steps per epoch against noisier steps).</p>
 <div class="pair"><div id="batch-phase" class="fig square"></div><div id="spread-batch" class="fig square"></div></div>

@@ -116,6 +116,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
         gc_f = pool.submit(grad_check, problem, gw, gb)
         th = theory(problem) if problem.quadratic else None
         noisy_f = pool.submit(noisy_y)
+        pack_f = pool.submit(_pack_plotly)  # the page's plotly.js, packed while the programs compile
         sweeps, folded = sweeps_f.result() if sweeps_f else (None, {})
         more_f = pool.submit(_sweeps, plan, th, sweeps) if cfg.sweep else None
         runs = []
@@ -129,6 +130,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
         scan, more = more_f.result() if more_f else (None, {})
         more.update(stoch_f.result() if stoch_f else {})
         noisy = noisy_f.result()
+        pack_f.result()
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
     return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more)
 
@@ -231,6 +233,12 @@ def _sweeps(plan: Plan, th, sweeps):
     if "momentum" in sweeps:
         more["phase"] = explore.phase(sweeps["momentum"], lam)
     return scan, more
+
+
+def _pack_plotly() -> None:
+    from jaxgd.app.page import plotly_packed
+
+    plotly_packed()
 
 
 def _stochastic(plan: Plan) -> dict:
