@@ -14,6 +14,12 @@ divergence rule is applied inside the scan, so ``final_only`` runs need no per-s
 
 Parameters are any pytree of arrays (``Params(w, b)`` for the two-parameter problems); the loss is
 ``loss_fn(params, data, mask)`` with ``data`` a tuple of arrays whose leading axis is the example.
+
+One sweep may also hold runs of different optimizers (the ``kind`` of :func:`jaxgd.optim.union`),
+lengths and batch sizes (:attr:`Static.stop`: a run's steps past its own count, or with an empty
+batch, change nothing; an order padded to the widest batch, or a per-run
+:class:`~jaxgd.data.Draw`); :mod:`jaxgd.runs` builds these (``run_many``, ``sweep_union``,
+``sweep_batches``).
 """
 
 from __future__ import annotations

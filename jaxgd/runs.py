@@ -4,6 +4,10 @@
 problem, the resolved optimizer, the step count, the starting point, the sample order's recipe)
 and ``run_checked`` compiles :func:`jaxgd.engine.one_run` for it. ``sweep`` checks its arrays,
 broadcasts them to ``R`` runs and calls ``jit(vmap(one_run))``, sharded over all JAX devices.
+``run_many`` (checked runs of any optimizers, lengths and batch sizes), ``sweep_union`` (full-batch
+sweeps of several optimizers) and ``sweep_batches`` (runs that differ in batch size) put more
+runs into that one program. Compiled calls go through :mod:`jaxgd.program_cache` (off unless the
+``jaxgd`` command turns it on).
 """
 
 from __future__ import annotations

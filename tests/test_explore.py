@@ -69,11 +69,35 @@ def test_seed_cloud(problem):
     assert sgd["spread"][-1] < 0.05 * sgd["spread"][0]
 
 
+def test_batch_phase_full_batch_row_is_gd_with_its_boundary(problem):
+    """SGD's lr × batch size diagram: the batch = m row (one shuffled step over every example per
+    epoch) is full-batch gd, run for run, and its loss grows past the theory's 2/λmax and falls below."""
+    modes = [m for m in MODES if m.batch_size]
+    _, ph = explore.seed_cloud(problem, modes, lambda m: (0.01, 20), seeds=10, spread_seeds=5, batch_phase=True)
+    lrs, E = ph["lrs"], ph["epochs"]
+    assert ph["final_loss"].shape == (100, 51) and list(ph["batch_sizes"]) == list(range(1, 52)) and E == 20
+    np.testing.assert_array_equal(ph["steps"][0], [E * -(-51 // s) for s in range(1, 52)])
+    f = jaxgd.sweep(problem, "gd", lr=lrs, epochs=E, final_only=True)
+    ok = np.asarray(f.diverged_at) < 0
+    np.testing.assert_array_equal(ph["diverged_at"][:, -1] < 0, ok)
+    np.testing.assert_allclose(ph["final_loss"][ok, -1], np.asarray(f.loss[ok, -1]), rtol=1e-9)
+    limit = 2 / float(theory(problem).eigenvalues[-1])
+    start = float(problem.loss_fn(problem.init, problem.data, None))
+    row = ph["final_loss"][:, -1]
+    grows = (row > start) | (ph["diverged_at"][:, -1] >= 0)
+    assert not grows[(lrs > 0.1 * limit) & (lrs < 0.95 * limit)].any() and grows[lrs > 1.2 * limit].all()
+
+
 def test_basins_of_himmelblau_find_all_four_minima():
     p = jaxgd.problem("himmelblau")
     b = explore.basins(p, ["gd"], lambda o: (1e-2, 300), n=21)
-    lab = b["labels"]["gd"]
+    lab, steps = b["labels"]["gd"], b["steps"]["gd"]
     assert lab.shape == (21, 21) and set(np.unique(lab)) >= {0, 1, 2, 3}
+    # steps taken: the first step within the tolerance of the minimum, as read off that start's path
+    for i, j in [(2, 3), (10, 10), (18, 5)]:
+        r = jaxgd.run(p, "gd", lr=1e-2, epochs=300, init=(float(b["w"][i]), float(b["b"][j])))
+        d = np.hypot(np.asarray(r.params.w) - b["minima"][lab[i, j], 0], np.asarray(r.params.b) - b["minima"][lab[i, j], 1])
+        assert steps[i, j] == np.flatnonzero(d < b["tol"])[0]
     # a start at a minimum stays in its basin
     for k, (mw, mb) in enumerate(b["minima"]):
         i, j = np.argmin(np.abs(b["w"] - mw)), np.argmin(np.abs(b["b"] - mb))

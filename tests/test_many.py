@@ -89,13 +89,13 @@ def test_sweep_union_equals_each_sweep(problem):
 
 @pytest.mark.parametrize("rng", ["jax", "numpy"])
 def test_sweep_batches_ends_where_each_run_ends(problem, rng):
-    bs = np.array([1, 8, 3, 51, 17, 1, 1])
-    ep = np.array([2, 3, 3, 4, 2, 1, 3])
-    sm = ["replacement", "shuffle", "shuffle", "shuffle", "replacement", "shuffle", "replacement"]
-    lr = np.array([0.01, 0.05, 0.03, 0.1, 0.04, 0.02, 0.02])
-    seed = np.array([0, 1, 2, 3, 4, 5, 0])  # seed 0 twice: a shorter and a longer draw of one stream
+    bs = np.array([1, 8, 51, 17, 1])
+    ep = np.array([2, 3, 4, 2, 3])
+    sm = ["replacement", "shuffle", "shuffle", "replacement", "replacement"]
+    lr = np.array([0.01, 0.05, 0.1, 0.04, 0.02])
+    seed = np.array([0, 1, 3, 4, 0])  # seed 0 twice: a shorter and a longer draw of one stream
     t = runs.sweep_batches(problem, "momentum", lr=lr, batch_size=bs, epochs=ep, sampling=sm, seed=seed, rng=rng)
-    for i in range(7):
+    for i in range(5):
         r = jaxgd.run(problem, "momentum", lr=lr[i], epochs=int(ep[i]), batch_size=int(bs[i]), sampling=sm[i],
                       seed=int(seed[i]), rng=rng)
         assert int(t.num_steps[i]) == int(r.num_steps) == ep[i] * -(-51 // bs[i])
