@@ -21,9 +21,10 @@ temporary name, then renamed. With several devices the cache is off (runs are sh
 Only a freshly compiled executable is stored: one that JAX's own cache handed back serializes
 without its compiled kernels on the CPU (jax 0.10; it then fails with "Function … not found"
 when run). So a miss compiles the program under a name made from this cache's key
-(``jaxgd_<name>_<key>``), which gives it a key of its own in JAX's cache too; if JAX reports a
-cache hit all the same (our entry was lost, JAX's kept), it compiles once more under a random
-suffix. A loaded entry that fails that way when run is deleted and the run compiled anew.
+(``jaxgd_<name>_<key>``), which gives it a key of its own in JAX's cache, and tells JAX not to
+write it there (this cache keeps it); if JAX reports a cache hit all the same (an entry of an
+older jaxgd), it compiles once more under a random suffix. A loaded entry that fails that way
+when run is deleted and the run compiled anew.
 """
 
 from __future__ import annotations
@@ -103,8 +104,12 @@ def call(jitted, name: str, statics: tuple, *args):
 
 def _compile_fresh(jitted, name: str, statics: tuple, args):
     """``jitted`` compiled under ``name``; None if JAX's persistent cache handed it back instead."""
+    from jax._src import config as jax_config
+
     before = getattr(_thread, "jax_hits", 0)
-    exe = _renamed(jitted, len(statics), name).lower(*statics, *args).compile()
+    lowered = _renamed(jitted, len(statics), name).lower(*statics, *args)
+    with jax_config.persistent_cache_min_compile_time_secs(float("inf")):  # this cache keeps it: JAX's need not
+        exe = lowered.compile()
     return exe if getattr(_thread, "jax_hits", 0) == before else None
 
 

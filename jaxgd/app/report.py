@@ -101,8 +101,14 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
             return np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])
         return None
 
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None  # the longest compiles first
+    # one more worker than threads: the stochastic explorables' task only waits on its own two threads
+    with ThreadPoolExecutor(max_workers=max(1, threads) + 1) as pool:
+        surface_f = pool.submit(lambda: np.asarray(loss_surface(problem, w, b)))  # short ones first
+        gw, gb = gradcheck_grid(problem, w, b)
+        gc_f = pool.submit(grad_check, problem, gw, gb)
+        noisy_f = pool.submit(noisy_y)
+        pack_f = pool.submit(_pack_plotly)  # the page's plotly.js, packed while the programs compile
+        stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
         folding = _foldable(plan) if cfg.sweep else {}
         rest = [i for i in range(len(plan.runs)) if i not in folding]
@@ -111,12 +117,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
         for g in groups:
             f = pool.submit(many, g)
             runs_f.update({i: f for i in g})
-        surface_f = pool.submit(lambda: np.asarray(loss_surface(problem, w, b)))
-        gw, gb = gradcheck_grid(problem, w, b)
-        gc_f = pool.submit(grad_check, problem, gw, gb)
         th = theory(problem) if problem.quadratic else None
-        noisy_f = pool.submit(noisy_y)
-        pack_f = pool.submit(_pack_plotly)  # the page's plotly.js, packed while the programs compile
         sweeps, folded = sweeps_f.result() if sweeps_f else (None, {})
         more_f = pool.submit(_sweeps, plan, th, sweeps) if cfg.sweep else None
         runs = []
