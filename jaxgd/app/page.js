@@ -21,8 +21,10 @@
   const LOG = { type: "log", exponentformat: "power", showexponent: "all" };
   const names = D.names, G = D.grid, runs = D.runs;
   const [wlo, whi] = [G.w[0], G.w[G.w.length - 1]], [blo, bhi] = [G.b[0], G.b[G.b.length - 1]];
+  // d significant digits, trailing zeros after the point dropped (100 stays 100; 2.500 is 2.5; 1.000e+6 is 1e+6)
+  const trim = (s) => { const [m, e] = s.split("e"); const t = m.includes(".") ? m.replace(/\.?0+$/, "") : m; return e === undefined ? t : `${t}e${e}`; };
   const fmt = (v, d = 4) => (v === null || !isFinite(v) ? "—" : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 || v === 0
-    ? (+v).toPrecision(d).replace(/\.?0+$/, "") : (+v).toExponential(d - 1));
+    ? trim((+v).toPrecision(d)) : trim((+v).toExponential(d - 1)));
   const fin = (v) => v !== null && isFinite(v);
   const narrow = () => window.innerWidth < 600;
 
@@ -525,21 +527,28 @@
   // --- phase diagram (SGD, lr × batch size)
   async function drawBatchPhase() {
     if (!D.batchPhase) return;
-    const ph = D.batchPhase;
-    const z = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => (ph.diverged_at[l][k] >= 0 || !fin(ph.final_loss[l][k])
-      ? null : Math.log10(Math.max(ph.final_loss[l][k], 1e-30)))));
-    const steps = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => ph.steps[l][k]));
-    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.batch_sizes, z, customdata: steps, colorscale: "Viridis",
-      colorbar: { title: { text: "log10 final loss" }, thickness: 14 },
-      hovertemplate: "lr = %{x:.3g}<br>batch size %{y}: %{customdata} steps<br>log10 final loss = %{z:.3g}<extra></extra>" }];
-    const lo = ph.lrs[0], hi = ph.lrs[ph.lrs.length - 1];
+    const ph = D.batchPhase, s0 = Math.max(ph.start_loss, 1e-300);
+    // colour: log10(final loss / starting loss), diverging around 0 (blue: fell, red: grew), clipped to ±8 decades;
+    // null (grey) only for runs the divergence rule stopped — a row of few steps grows without reaching it
+    const rel = (l, k) => Math.max(-8, Math.min(8, Math.log10(Math.max(ph.final_loss[l][k], 1e-300) / s0)));
+    const z = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => (ph.diverged_at[l][k] >= 0 || !fin(ph.final_loss[l][k]) ? null : rel(l, k))));
+    const info = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => [ph.steps[l][k], fmt(ph.final_loss[l][k], 3)]));
+    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.batch_sizes, z, customdata: info, colorscale: "RdBu",
+      zmid: 0, zmin: -8, zmax: 8, colorbar: { title: { text: "log10(final / start loss)" }, thickness: 14 },
+      hovertemplate: "lr = %{x:.3g}, batch size %{y}: %{customdata[0]} steps<br>final loss %{customdata[1]} (log10 ratio %{z:.2f})<extra></extra>" }];
+    const lo = ph.lrs[0], hi = ph.lrs[ph.lrs.length - 1], top = ph.batch_sizes[ph.batch_sizes.length - 1];
+    const notes = [];
     if (ph.limit && ph.limit >= lo && ph.limit <= hi) {
-      tr.push({ type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [ph.batch_sizes[0] - 0.5, ph.batch_sizes[ph.batch_sizes.length - 1] + 0.5],
-        name: `full-batch gd's 2/λmax = ${fmt(ph.limit)}`, line: { color: "black", width: 3 } });
+      tr.push({ type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [top - 0.5, top + 0.5], showlegend: false, hoverinfo: "skip",
+        line: { color: "black", width: 4 } }, { type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [ph.batch_sizes[0] - 0.5, top - 0.5],
+        showlegend: false, hoverinfo: "skip", line: { color: "black", width: 2, dash: "dash" } });
+      notes.push({ x: Math.log10(ph.limit), y: top + 0.5, yanchor: "bottom", xanchor: "center", showarrow: false,
+        text: `2/λmax = ${fmt(ph.limit, 3)} (full batch)`, font: { size: 12 } });
     }
-    await newPlot("batch-phase", tr, { title: { text: `Final loss of gd after ${ph.epochs} epoch(s) (grey: diverged)` }, plot_bgcolor: "#bbb",
-      xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { title: { text: "batch size" }, zeroline: false },
-      legend: { orientation: "h", y: -0.2 } });
+    const ep = `${ph.epochs} epoch${ph.epochs === 1 ? "" : "s"}`;
+    await newPlot("batch-phase", tr, { title: { text: `gd on shuffled minibatches, ${ep} each (grey: diverged)` }, plot_bgcolor: "#bbb",
+      xaxis: { ...LOG, title: { text: "learning rate" }, range: [Math.log10(lo), Math.log10(hi)] },
+      yaxis: { title: { text: "batch size" }, zeroline: false, range: [ph.batch_sizes[0] - 0.5, top + 2.5] }, annotations: notes });
   }
 
   // --- basins of attraction
@@ -547,7 +556,8 @@
     if (!D.basins) return;
     const B = D.basins, sel = document.getElementById("basins-opt");
     const k = B.minima.length;
-    const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
+    // a palette no optimizer uses (Set3-like pastels), so a basin is not read as an optimizer's colour
+    const palette = ["#8dd3c7", "#fdb462", "#bebada", "#fb8072", "#80b1d3", "#b3de69", "#fccde5", "#ffffb3"];
     // z: −2 diverged, −1 none, 0..k−1 the minimum; a discrete colour scale over [−2, k−1]
     const colors = ["#000000", "#bbbbbb", ...B.minima.map((_, i) => palette[i % palette.length])];
     const scale = [];
@@ -561,18 +571,27 @@
       text: B.minima.map((_, i) => `${i + 1}`), textposition: "top center", marker: { symbol: "star", size: 18, color: "white", line: { color: "black", width: 1.5 } }, hoverinfo: "skip" };
     const axes = { xaxis: { title: { text: `start ${names[0]}` }, constrain: "domain" },
       yaxis: { title: { text: `start ${names[1]}` }, scaleanchor: "x", constrain: "domain" } };
-    const div = await newPlot("basins", [hm, mins], { title: { text: "Which minimum each start reaches" }, showlegend: false, ...axes });
-    // steps to come within the tolerance of a minimum; null (grey) for runs that never did
-    function sOf(o) { const S = B.steps[o]; return B.b.map((_, j) => B.w.map((_, i) => (S[i][j] >= 0 ? S[i][j] : null))); }
-    const st = { type: "heatmap", x: B.w, y: B.b, z: sOf(sel.value), colorscale: "Viridis", reversescale: true,
-      colorbar: { title: { text: "steps" }, thickness: 14 },
-      hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{z} steps to a minimum<extra></extra>` };
-    const div2 = await newPlot("basins-steps", [st, { ...mins, textposition: "top center" }], { title: { text: "Steps taken to reach it" },
+    const key = [...B.minima.map((m, i) => [`${i + 1}: (${fmt(m[0], 3)}, ${fmt(m[1], 3)})`, colors[i + 2]]), ["none", colors[1]], ["diverged", colors[0]]]
+      .map(([name, color]) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name, marker: { symbol: "square", size: 12, color },
+        hoverinfo: "skip" }));
+    const bottom = { orientation: "h", y: -0.18, x: 0.5, xanchor: "center" };
+    const div = await newPlot("basins", [hm, { ...mins, showlegend: false }, ...key], { title: { text: "Which minimum each start reaches" }, showlegend: true,
+      legend: bottom, ...axes });
+    // steps to come within the tolerance of a minimum, on one log scale for every optimizer; null (grey) for never
+    let most = 1; // a loop, not Math.max(...): 201² values per optimizer are too many arguments
+    for (const S of Object.values(B.steps)) for (const row of S) for (const v of row) if (v > most) most = v;
+    function sOf(o) { const S = B.steps[o]; return B.b.map((_, j) => B.w.map((_, i) => (S[i][j] >= 0 ? Math.log10(S[i][j] + 1) : null))); }
+    function nOf(o) { const S = B.steps[o]; return B.b.map((_, j) => B.w.map((_, i) => S[i][j])); }
+    const ticks = [0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000].filter((v) => v <= most);
+    const st = { type: "heatmap", x: B.w, y: B.b, z: sOf(sel.value), customdata: nOf(sel.value), colorscale: "Viridis", zmin: 0,
+      zmax: Math.log10(most + 1), colorbar: { title: { text: "steps" }, thickness: 14, tickvals: ticks.map((v) => Math.log10(v + 1)), ticktext: ticks.map(String) },
+      hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{customdata} steps to a minimum<extra></extra>` };
+    const div2 = await newPlot("basins-steps", [st, { ...mins, textfont: { color: "white" } }], { title: { text: "Steps taken to reach it (dark: fast)" },
       showlegend: false, plot_bgcolor: "#bbb", ...axes });
     sel.addEventListener("change", () => {
       const z = zOf(sel.value);
       P.restyle(div, { z: [z], text: [z.map((row) => row.map(txt))] }, [0]);
-      P.restyle(div2, { z: [sOf(sel.value)] }, [0]);
+      P.restyle(div2, { z: [sOf(sel.value)], customdata: [nOf(sel.value)] }, [0]);
     });
   }
 

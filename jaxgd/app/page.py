@@ -208,8 +208,9 @@ def page_data(data) -> dict:
             out[key] = ex[key]
     if ex.get("batch_phase"):
         th = data.theory
+        p = data.problem
         out["batchPhase"] = dict(ex["batch_phase"], limit=None if th is None else float(th.stability_limit),
-                                 m=data.problem.num_examples)
+                                 m=p.num_examples, start_loss=_loss_at(p, (p.init.w, p.init.b)))
     return out
 
 
@@ -444,27 +445,39 @@ final points) after the same budget, against the learning rate.</p>
 <div class="pair"><div id="cloud" class="fig square"></div><div id="spread" class="fig square"></div></div></section>""")
     if ex.get("batch_phase"):
         bp = ex["batch_phase"]
-        sizes = bp["batch_sizes"]
-        out.append(f"""<section><h2>Phase diagram: learning rate × batch size for SGD</h2>
-<p class="note">Each cell is one run of gd with that learning rate and batch size (shuffled, the ragged last batch
-kept), all for the same budget of {bp['epochs']} epoch(s) — so a batch of 1 takes {bp['epochs']}·m steps and a batch
-of m = {sizes[-1]} (full batch) only {bp['epochs']}. Colour = log10 of the final loss, grey = diverged. The black
-line is full-batch gd's stability limit 2/λmax, the theory for the top row (batch = m) only: a smaller batch
-takes noisier steps on single examples whose curvature may be larger than the mean's, and more of them. Right: the
-spread of the seed cloud's final points (100 seeds) against the batch size, at each mode's learning rate and budget —
-with a fixed budget of epochs a larger batch takes fewer steps, so its cloud is also less far along.</p>
-<p class="look">Look for: where the grey region starts in each row, and which batch size reaches the lowest loss
-in this budget (more steps per epoch against noisier steps).</p>
+        sizes, E = bp["batch_sizes"], bp["epochs"]
+        m = int(sizes[-1])
+        ep = f"{E} epoch{'' if E == 1 else 's'}"
+        out.append(f"""<section><h2>Phase diagram: learning rate × batch size (gd on shuffled minibatches)</h2>
+<p class="note">Each cell is one run of gd with that learning rate and batch size: shuffled batches, the ragged last
+one kept, the same shuffle order (seed 0) for every cell, and the same budget of {ep} — so a batch of 1 takes
+{E}·{m} = {E * m} steps and the full batch (m = {m}) only {E}. Colour: log10 of the final loss over the starting
+loss, blue where the loss fell and red where it grew (clipped at ±8 decades); grey: diverged (the loss grew past
+10⁶ times its start). The black line is full-batch gd's stability limit 2/λmax: the theory for the top row (solid),
+drawn on through the others (dashed) for comparison. Row 1 is shuffled batches of one; the page's SGD mode draws
+with replacement instead.{' On this noiseless data a well-tuned run can drive the loss to about 0.'
+                                                    if data.config.noise == 0 and data.config.data is None else ''}</p>
+<p class="look">Look for: in every row the loss starts to grow near the line, whatever the batch size — but only
+the rows with many steps get far enough to diverge (grey); a large batch's few steps only turn it red. Left of the
+line, the bluest cells show which batch size goes furthest in this budget.</p>
 <div class="pair"><div id="batch-phase" class="fig square"></div><div id="spread-batch" class="fig square"></div></div>
+<p class="note">Right: the spread of the seed cloud's final points (100 seeds per batch size) at each mode's learning
+rate and budget. A larger batch's cloud is wider here because, for a fixed budget of epochs, it takes fewer steps
+and is still on its way to the minimum — not because its gradients are noisier. The full batch has no spread at
+all (every shuffle gives the same mean gradient, up to rounding), so it is not drawn.</p>
 </section>""")
     if ex.get("basins"):
+        bs = ex["basins"]
+        budgets = "; ".join(f"{_esc(r.optimizer)}: lr {r.lr:g}, {r.traj.steps:,} steps" for r in data.runs
+                            if r.mode.batch_size is None and r.optimizer in bs["labels"])
         out.append(f"""<section><h2>Basins of attraction</h2>
-<p class="note">Each pixel is a start point. Left: the minimum the run from there ends within 1 % of the plot's
-width of (grey: none within that; black: diverged). Right: the steps it took to first come that close to a
-minimum (grey: never). {len(ex['basins']['w'])}² starts per optimizer, all optimizers in one compiled sweep,
-each with its learning rate and steps from the runs above.</p>
+<p class="note">Each pixel is a start point, {len(bs['w'])}² of them, each run with its optimizer's learning rate and
+budget from the runs table ({budgets}). Left: which minimum the run ends within {bs['tol']:.3g} of (1 % of the
+plot's width); grey: none, black: diverged. Right: the first step at which it came that close (grey: never), on one
+logarithmic scale for every optimizer.</p>
 <p class="look">Look for: the borders between basins moving with the optimizer — momentum carries runs across
-ridges that gd does not cross — and the slow starts along the borders, where the gradient is small.</p>
+ridges that gd does not cross — and the slow starts on the borders: those runs ride the ridge to a saddle point,
+where the gradient is about 0, and linger there before falling to one side.</p>
 <label class="inline">optimizer: <select id="basins-opt"></select></label>
 <div class="pair"><div id="basins" class="fig square"></div><div id="basins-steps" class="fig square"></div></div></section>""")
     return out
