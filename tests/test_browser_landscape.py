@@ -24,7 +24,7 @@ def test_basins_of_a_landscape_with_several_minima(browser, run_report, tmp_path
     """--problem himmelblau: the basins and their steps draw (201² starts per optimizer), the
     optimizer menu switches both panels, and nothing raises."""
     out = tmp_path / "himmelblau"
-    run_report(out, "--problem", "himmelblau", "--optimizers", "gd,momentum")
+    run_report(out, "--problem", "himmelblau", "--optimizers", "gd,momentum", "--epochs", "100")
     pg = _open(browser, out / "report.html", 1400)
     try:
         ids = pg.eval_on_selector_all(".js-plotly-plot", "els => els.map(e => e.id)")

@@ -95,7 +95,7 @@ def test_sweep_batches_ends_where_each_run_ends(problem, rng):
     lr = np.array([0.01, 0.05, 0.1, 0.04, 0.02])
     seed = np.array([0, 1, 3, 4, 0])  # seed 0 twice: a shorter and a longer draw of one stream
     t = runs.sweep_batches(problem, "momentum", lr=lr, batch_size=bs, epochs=ep, sampling=sm, seed=seed, rng=rng)
-    for i in range(5):
+    for i in (range(5) if rng == "numpy" else (0, 1, 2)):  # each run compiles alone: the jax rng checks three
         r = jaxgd.run(problem, "momentum", lr=lr[i], epochs=int(ep[i]), batch_size=int(bs[i]), sampling=sm[i],
                       seed=int(seed[i]), rng=rng)
         assert int(t.num_steps[i]) == int(r.num_steps) == ep[i] * -(-51 // bs[i])
