@@ -73,9 +73,9 @@ def test_batch_phase_full_batch_row_is_gd_with_its_boundary(problem):
     """SGD's lr × batch size diagram: the batch = m row (one shuffled step over every example per
     epoch) is full-batch gd, run for run, and its loss grows past the theory's 2/λmax and falls below."""
     modes = [m for m in MODES if m.batch_size]
-    _, ph = explore.seed_cloud(problem, modes, lambda m: (0.01, 20), seeds=10, spread_seeds=5, batch_phase=True)
+    _, ph = explore.seed_cloud(problem, modes, lambda m: (0.01, 10), seeds=10, spread_seeds=5, batch_phase=True)
     lrs, E = ph["lrs"], ph["epochs"]
-    assert ph["final_loss"].shape == (100, 51) and list(ph["batch_sizes"]) == list(range(1, 52)) and E == 20
+    assert ph["final_loss"].shape == (100, 51) and list(ph["batch_sizes"]) == list(range(1, 52)) and E == 10
     np.testing.assert_array_equal(ph["steps"][0], [E * -(-51 // s) for s in range(1, 52)])
     f = jaxgd.sweep(problem, "gd", lr=lrs, epochs=E, final_only=True)
     ok = np.asarray(f.diverged_at) < 0

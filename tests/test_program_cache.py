@@ -41,9 +41,8 @@ def test_a_new_process_loads_the_program_and_gets_the_same_bits(cache):
     program_cache.enable(None)
     _same(a, jaxgd.run(p, "adam", lr=0.1, epochs=37, batch_size=5, seed=4))  # the plain compiled run
     program_cache.enable(cache)
-    jaxgd.run(p, "adam", lr=0.1, epochs=38, batch_size=5, seed=4)  # another length: another program
     jaxgd.run(p, "momentum", lr=0.1, epochs=37, batch_size=5, seed=4)  # another optimizer: another program
-    assert len(_entries(cache)) == n + 2
+    assert len(_entries(cache)) == n + 1
 
 
 def test_a_broken_entry_is_compiled_again(cache):
