@@ -9,7 +9,6 @@ import pytest
 
 import jaxgd
 from jaxgd import program_cache
-from jaxgd.problems import Problem
 
 
 @pytest.fixture

@@ -1,12 +1,15 @@
 """The report's explorables, each number precomputed by compiled sweeps (the page only looks them up).
 
-- :func:`lr_sweeps` — per optimizer, one full-batch sweep over learning rates (× β for momentum and
-  nesterov, × β₂ for Adam) with every path kept. It feeds the learning-rate sweep figure (the
-  default β), the what-if sliders (a subset of the paths) and the lr × β phase diagram (momentum).
-- :func:`seed_cloud` — gd under SGD and minibatch sampling over 1,000 seeds (final points), and
-  the spread of the final point against the learning rate, one sweep per mode.
+- :func:`lr_sweeps` — per optimizer a full-batch sweep over learning rates (× β for momentum and
+  nesterov, × β₂ for Adam) with every path kept, all optimizers in one compiled call. It feeds the
+  learning-rate sweep figure (the default β), the what-if sliders (a subset of the paths) and the
+  lr × β phase diagram (momentum).
+- :func:`seed_cloud` — gd under SGD and minibatch sampling over 1,000 seeds (final points), the
+  spread of the final point against the learning rate and the batch size, and the lr × batch size
+  phase diagram: two compiled calls (batches up to 8, and larger).
 - :func:`basins` — on a landscape with several minima, a grid of starts (201² by default) per
-  optimizer, coloured by the minimum each run ends at, one sweep over ``init`` each.
+  optimizer, coloured by the minimum each run ends at, with the steps it took to get there; one
+  compiled call for every optimizer of one budget.
 
 Every function returns NumPy arrays in plain dicts or NamedTuples; nothing here draws.
 """
@@ -19,10 +22,9 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
 from jaxgd import optim
-from jaxgd.runs import LRScan, own_moments, sweep, sweep_batches, sweep_union
+from jaxgd.runs import LRScan, own_moments, sweep_batches, sweep_union
 
 # β of the momentum phase diagram: 0, 0.02, …, 0.98 (50 values; 0.9, the default, exactly among them)
 PHASE_BETAS = np.round(np.arange(50) * 0.02, 10)
@@ -62,7 +64,8 @@ def _knob(optimizer: str) -> tuple[str | None, np.ndarray, int]:
 
 
 def lr_sweeps(problem: Problem, optimizers, lrs, epochs: int, extra: dict | None = None):
-    """Per optimizer one compiled call: every lr × knob value, full batch, from the default start.
+    """Every optimizer's lr × knob values, full batch, from the default start, in one compiled call
+    (:func:`jaxgd.runs.sweep_union`).
 
     ``extra``: ``{optimizer: [lr, ...]}`` — more runs at the knob's default, in the same call.
     Returns ``({optimizer: LRSweep}, {optimizer: [Trajectory of each extra run]})``.

@@ -225,11 +225,8 @@ def _sample(m: int) -> np.ndarray:
 
 
 def _loss_at(p, m) -> float:
-    import jax
-
-    from jaxgd.model import Params
-
     from jaxgd import program_cache
+    from jaxgd.model import Params
 
     params = Params(*(np.asarray(v, p.dtype) for v in m))
     return float(program_cache.call(_loss_program(), "loss", (p.loss_fn,), params, p.data))

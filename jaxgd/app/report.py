@@ -218,7 +218,6 @@ def _lr_sweeps(plan: Plan):
 def _sweeps(plan: Plan, th, sweeps):
     """The learning-rate sweep and the explorables (see :mod:`jaxgd.app.explore`)."""
     from jaxgd.app import explore
-    from jaxgd.app.plan import modes, run_settings
 
     cfg, problem = plan.config, plan.problem
     if sweeps is None:  # too much data for the sweeps (big_data)
