@@ -388,6 +388,22 @@ def _call(static: engine.Static, data, hyper, init, source, R: int) -> Trajector
     return jax.tree.map(lambda a: np.asarray(a)[:R], out)
 
 
+def _check_sweep_hyper(optimizer, lr_a: np.ndarray, hyper: dict) -> tuple[optim.Spec, dict]:
+    """A sweep's optimizer resolved with each hyperparameter's first value, and its numeric
+    hyperparameters as checked 1-D arrays (every element in the built-in's range; bools, strings
+    and None stay static, as in :func:`run`)."""
+    static_h = {k: v for k, v in hyper.items() if isinstance(v, (bool, str)) or v is None}
+    table = optim.BUILTIN.get(optimizer, (None, {}))[1] if isinstance(optimizer, str) else {}
+    numeric = {}
+    for k, v in hyper.items():  # every element in its range; names and kinds checked by resolve below
+        if k not in static_h:
+            lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
+            numeric[k] = _checks.check_array(k, v, low=lo, low_open=lo_open, high=hi, high_open=hi_open)
+    spec = optim.resolve(optimizer, float(lr_a.reshape(-1)[0]),
+                         {**{k: v.reshape(-1)[0].item() for k, v in numeric.items()}, **static_h})
+    return spec, numeric
+
+
 def sweep_union(problem: Problem, groups, epochs: int, final_only: bool = False, targets=(),
                 target_tol: float = 0.0) -> Trajectory:
     """Full-batch sweeps of several optimizers in one compiled call (:func:`jaxgd.optim.union`):
@@ -403,18 +419,16 @@ def sweep_union(problem: Problem, groups, epochs: int, final_only: bool = False,
     epochs = _checks.check_int("epochs", epochs, 1)
     dtype, kinds, members, which, starts = problem.dtype, [], [], [], []
     for i, (opt, values, *start) in enumerate(groups):
-        arrays = {k: _checks.check_array(k, v) for k, v in values.items()}
+        values = dict(values)
+        lr_a = _checks.check_array("lr", values.pop("lr", 0.05), low=0, low_open=True)
+        spec, arrays = _check_sweep_hyper(opt, lr_a, values)
+        arrays["lr"] = lr_a
         inits = _init_arrays(problem, start[0] if start else None)
         n = int(np.prod(np.broadcast_shapes(*(a.shape for a in arrays.values()),
                                             *(a.shape[:1] for a, batched in inits.values() if batched))))
         starts.append([np.asarray(np.broadcast_to(a, (n, *a.shape[1:])) if batched else np.broadcast_to(a, (n, *a.shape)),
                                   dtype) for a, batched in inits.values()])
-        first = {k: float(a.reshape(-1)[0]) for k, a in arrays.items()}
-        spec = optim.resolve(opt, first.pop("lr"), first)  # names and ranges (each value's range: below)
-        for k, a in arrays.items():
-            if k != "lr":
-                optim.resolve(opt, 1.0, {k: float(a.min())}), optim.resolve(opt, 1.0, {k: float(a.max())})
-        _check_lr_in_dtype(arrays["lr"], dtype)
+        _check_lr_in_dtype(lr_a, dtype)
         kinds.append(spec.kind)
         members.append((len(which), n, {k: np.broadcast_to(arrays.get(k, v), (n,)) for k, v in spec.hyper.items()}))
         which.extend([i] * n)
@@ -464,12 +478,8 @@ def sweep_batches(problem: Problem, optimizer: str = "gd", lr=0.05, batch_size=1
         _checks.check_choice("sampling", s, SAMPLINGS)
     arrays["replace"] = np.asarray([s == "replacement" for s in names]).reshape(np.shape(sampling))
     rng = _checks.check_choice("rng", rng, RNGS)
-    table = optim.BUILTIN.get(optimizer, (None, {}))[1] if isinstance(optimizer, str) else {}
-    for k, v in hyper.items():
-        lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
-        arrays[k] = _checks.check_array(k, v, low=lo, low_open=lo_open, high=hi, high_open=hi_open)
-    spec = optim.resolve(optimizer, float(arrays["lr"].reshape(-1)[0]),
-                         {k: arrays[k].reshape(-1)[0].item() for k in hyper})
+    spec, numeric = _check_sweep_hyper(optimizer, arrays["lr"], hyper)
+    arrays.update(numeric)
     try:
         shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
     except ValueError:
@@ -481,7 +491,7 @@ def sweep_batches(problem: Problem, optimizer: str = "gd", lr=0.05, batch_size=1
     S = steps_per_epoch(m, int(b["batch_size"].min()))
     check_steps("epochs", E * S, problem.num_params, R, per_step=False)
     dtype = problem.dtype
-    h = {"lr": b["lr"].astype(dtype), **{k: b[k].astype(dtype) for k in hyper}}
+    h = {"lr": b["lr"].astype(dtype), **{k: b[k].astype(dtype) for k in numeric}}
     for k, v in spec.hyper.items():
         h.setdefault(k, np.full(R, v, dtype))
     init = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (R, *np.shape(a))), problem.init)
@@ -612,15 +622,7 @@ def sweep(
     _check_lr_in_dtype(lr_a, problem.dtype)
     seed_a = _checks.check_array("seed", seed, low=0, high=2**32 - 1, integer=True)
     inits = _init_arrays(problem, init)
-    static_h = {k: v for k, v in hyper.items() if isinstance(v, (bool, str)) or v is None}
-    table = optim.BUILTIN.get(optimizer, (None, {}))[1] if isinstance(optimizer, str) else {}
-    numeric = {}
-    for k, v in hyper.items():  # every element in its range; names and kinds checked by resolve below
-        if k not in static_h:
-            lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
-            numeric[k] = _checks.check_array(k, v, low=lo, low_open=lo_open, high=hi, high_open=hi_open)
-    spec = optim.resolve(optimizer, float(lr_a.reshape(-1)[0]),
-                         {**{k: v.reshape(-1)[0].item() for k, v in numeric.items()}, **static_h})
+    spec, numeric = _check_sweep_hyper(optimizer, lr_a, hyper)
     batch_size = check_batch_size(problem, batch_size)
     more = dict(final_only=final_only, **_sharpness_fields(
         check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
