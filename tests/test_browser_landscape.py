@@ -5,19 +5,9 @@ import os
 
 import pytest
 
-from test_browser import ARGS, CHROMIUM, _open
+from test_browser import CHROMIUM, _open, browser  # noqa: F401  (browser: the session's fixture)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM} (see tests/test_browser.py)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_basins_of_a_landscape_with_several_minima(browser, run_report, tmp_path):
