@@ -354,16 +354,13 @@ def run_many(cfgs, final_only: bool = False) -> list[Trajectory]:
     kind = optim.union_kind(kinds)
     if c0.batch_size is None:
         static, source = engine.Static(problem.loss_fn, kind, None, 1, T, **more), None
-    else:  # each run's order, padded to (T, B): masked columns; steps past the run's end are skipped
+    else:  # each run's order, padded to (T, B): masked columns, and empty steps past the run's end (skipped)
         B = max(c.batch_size for c in cfgs)
         idx, mask = np.zeros((R, T, B), np.int32), np.zeros((R, T, B), bool)
-        mask[:, :, 0] = True
         for r, c in enumerate(cfgs):
             o = c.order if c.order is not None else sample_order(problem.num_examples, c.batch_size, c.epochs,
                                                                  c.sampling, c.rng, c.seed)
-            oi, om = np.asarray(o[0]), np.asarray(o[1])
-            idx[r, :c.steps, :c.batch_size], mask[r, :c.steps] = oi, False
-            mask[r, :c.steps, :c.batch_size] = om
+            idx[r, :c.steps, :c.batch_size], mask[r, :c.steps, :c.batch_size] = np.asarray(o[0]), np.asarray(o[1])
         static, source = engine.Static(problem.loss_fn, kind, B, 1, T, **more), Order(idx[:, :, None], mask[:, :, None])
     check_steps("cfgs", T, problem.num_params, R, per_step=not final_only)
     out = _call(static, problem.data, hyper, init, source, R)
