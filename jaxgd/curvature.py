@@ -59,7 +59,12 @@ def theory(problem: Problem, at=None) -> Theory:
     """Hessian facts at ``at`` (default: the known minimum, else the default start)."""
     at = _checks.check_params("at", problem.minimum if at is None and problem.minimum is not None
                               else problem.init if at is None else at, problem.init, problem.dtype)
-    H = _dense_hessian(problem, at)
+    return theory_of(_dense_hessian(problem, at), at)
+
+
+def theory_of(H, at) -> Theory:
+    """:class:`Theory` from a dense Hessian ``H`` ``(n, n)`` taken at ``at``."""
+    H = np.asarray(H, dtype=np.float64)
     lam = np.linalg.eigvalsh((H + H.T) / 2)
     lo, hi = float(lam[0]), float(lam[-1])
     kappa = hi / lo if lo > 0 else float("inf")

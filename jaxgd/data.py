@@ -9,7 +9,6 @@ optimizer, and a test can feed in the notebook's own ``np.random`` stream.
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -19,7 +18,8 @@ import numpy as np
 SAMPLINGS = ("shuffle", "replacement")
 RNGS = ("jax", "numpy")
 
-# Purposes folded into a seed's key, so that data noise and sample order never share a stream.
+# Purposes folded into a seed (its JAX key, or the noise's NumPy seed), so that data noise and
+# sample order never share a stream.
 _NOISE, _ORDER = 0, 1
 
 
@@ -33,9 +33,10 @@ class Order(NamedTuple):
 def notebook_data(noise: float = 0.0, seed: int = 0, dtype=None) -> tuple[jax.Array, jax.Array]:
     """The notebook's data: ``x = linspace(-5, 5, 51)``, ``y = 2x + 3``.
 
-    With ``noise > 0``, ``y`` gets i.i.d. ``N(0, noise**2)`` added, drawn with ``jax.random``
-    from the key of ``seed`` (so the noisy sample differs from the notebook's unseeded one,
-    but is reproducible). ``dtype`` defaults to JAX's default float (float64 under x64).
+    With ``noise > 0``, ``y`` gets ``noise`` times i.i.d. standard normals added, drawn on the
+    host by :func:`noise_normals` (NumPy, float64, then rounded to ``dtype``: reproducible, no
+    compiled program, and a stream of its own). ``dtype`` defaults to JAX's default float
+    (float64 under x64).
     Returns ``(x, y)``, each of shape ``(51,)``. A noise whose ``y`` overflows ``dtype`` is an
     ``ArgumentError`` named ``"noise"``.
     """
@@ -48,7 +49,7 @@ def notebook_data(noise: float = 0.0, seed: int = 0, dtype=None) -> tuple[jax.Ar
     x_np, y_np = x_np.astype(dtype), (2 * x_np + 3).astype(dtype)  # rounded to the dtype on the host
     if noise > 0:
         with np.errstate(over="ignore"):  # y + noise · N(0, 1): a product, then a sum
-            y_np = y_np + np.asarray(noise, dtype) * np.asarray(_cached_normals(np.uint32(seed), x_np.shape, dtype))
+            y_np = y_np + np.asarray(noise, dtype) * noise_normals(seed, x_np.size).astype(dtype)
         if not np.all(np.isfinite(y_np)):
             from jaxgd._checks import ArgumentError
 
@@ -57,16 +58,11 @@ def notebook_data(noise: float = 0.0, seed: int = 0, dtype=None) -> tuple[jax.Ar
     return jax.device_put(x_np), jax.device_put(y_np)
 
 
-def _cached_normals(seed, shape, dtype):
-    from jaxgd import program_cache
-
-    return program_cache.call(_normals, "normals", (tuple(shape), np.dtype(dtype).name), seed)
-
-
-@partial(jax.jit, static_argnums=(0, 1))
-def _normals(shape, dtype, seed):
-    """N(0, 1) draws from ``fold_in(key(seed), _NOISE)`` (one compiled call)."""
-    return jax.random.normal(jax.random.fold_in(jax.random.key(seed), _NOISE), shape, dtype)
+def noise_normals(seed: int, n: int) -> np.ndarray:
+    """``n`` standard normals (float64) for the data noise of ``seed``:
+    ``np.random.default_rng([0, seed]).standard_normal(n)``. The ``0`` sets this stream apart
+    from the sample orders of the same seed (a JAX key, or ``np.random.RandomState(seed)``)."""
+    return np.random.default_rng([_NOISE, int(seed)]).standard_normal(n)
 
 
 def steps_per_epoch(m: int, batch_size: int) -> int:

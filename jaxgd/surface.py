@@ -115,9 +115,15 @@ def grad_check(problem: Problem, w_values, b_values) -> GradCheck:
     w = _grid_axis("w_values", w_values, problem.dtype)
     b = _grid_axis("b_values", b_values, problem.dtype)
     rows = _rows_per_chunk(problem, b.shape[0])
-    ad, an = jax.tree.map(np.asarray, program_cache.call(_on_grid, "on_grid", ("grads", problem.loss_fn, problem.grad_fn, rows),
-                                                          problem.data, w, b))
-    dw, db = ad.w - an.w, ad.b - an.b  # the verdict in NumPy, in the problem's dtype
+    ad, an = program_cache.call(_on_grid, "on_grid", ("grads", problem.loss_fn, problem.grad_fn, rows), problem.data, w, b)
+    return verdict(w, b, ad, an)
+
+
+def verdict(w, b, ad: Params, an: Params) -> GradCheck:
+    """The :class:`GradCheck` of gradients ``ad`` (autodiff) and ``an`` (analytic), each
+    ``Params`` of ``(len(w), len(b))`` arrays, computed in NumPy in their dtype."""
+    ad, an = jax.tree.map(np.asarray, (ad, an))
+    dw, db = ad.w - an.w, ad.b - an.b
     abs_err = np.maximum(np.abs(dw), np.abs(db))
     tiny = np.finfo(dw.dtype).tiny
     rel = np.hypot(dw, db) / np.maximum(np.hypot(an.w, an.b), tiny)

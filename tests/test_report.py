@@ -146,6 +146,14 @@ def test_page_numbers_rounded_and_paths_thinned():
 
     assert to_json({"a": np.array([1 / 3, np.inf, np.nan, 1e300, -2.0]), "n": np.int32(7), "b": True}) == \
         '{"a":[0.333333,null,null,1e+300,-2],"n":7,"b":true}'
+    # the one-format-call path agrees with _num on every kind of value, in both dtypes
+    from jaxgd.app.page import _num
+
+    v = np.array([1.0, np.nan, -np.inf, np.inf, 1e300, -2.5e-17, 0.0, -0.0, 123456789.0, 0.1, 5e-324])
+    with np.errstate(over="ignore"):
+        v32 = v.astype(np.float32)
+    for a in (v, v32, v[:0], v[:1]):
+        assert to_json(a) == "[" + ",".join(map(_num, a.tolist())) + "]"
     assert thin(20).tolist() == list(range(21))
     t = thin(204_000)
     assert len(t) <= MAX_POINTS and t[0] == 0 and t[-1] == 204_000 and np.all(np.diff(t) > 0)
@@ -184,6 +192,24 @@ def test_folded_full_batch_runs_equal_run(small):
             # ~50 differs by 7e-15 (a few ulp of the terms), so the tolerance is relative to each array's scale
             for a, b in zip(jax_leaves(r.traj), jax_leaves(t)):
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.nanmax(np.abs(b), initial=0.0))
+
+
+def test_basics_are_the_library_functions_numbers(small):
+    """The report's one compiled call gives loss_surface's, grad_check's and theory's numbers."""
+    import jaxgd
+
+    d = small
+    np.testing.assert_array_equal(d.surface, np.asarray(jaxgd.loss_surface(d.problem, d.w, d.b)))
+    gc = jaxgd.grad_check(d.problem, d.w, d.b)
+    assert (d.grad_check.max_abs_error, d.grad_check.max_rel_error, d.grad_check.worst) == \
+        (gc.max_abs_error, gc.max_rel_error, gc.worst)
+    th = jaxgd.theory(d.problem)
+    np.testing.assert_array_equal(d.theory.hessian, th.hessian)
+    assert d.theory.stability_limit == th.stability_limit
+    start = float(d.problem.full_loss(d.problem.init))
+    assert d.losses["start"] == pytest.approx(start, rel=1e-14)
+    assert d.losses["minima"] == pytest.approx([float(d.problem.full_loss(jaxgd.Params(*m))) for m in d.problem.minima],
+                                               abs=1e-12)
 
 
 def jax_leaves(t):

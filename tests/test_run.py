@@ -132,6 +132,13 @@ def test_noisy_notebook_data_is_reproducible():
     assert not np.array_equal(np.asarray(y1), np.asarray(y3))
     resid = np.asarray(y1) - (2 * np.asarray(x1) + 3)
     assert 0.5 < resid.std() < 1.5
+    # the documented stream: float64 draws, then y rounded to the dtype (here float32)
+    _, y4 = jaxgd.notebook_data(noise=2.0, seed=5, dtype="float32")
+    x64 = np.linspace(-5, 5, 51)
+    want = (2 * x64 + 3).astype(np.float32) + np.float32(2.0) * np.random.default_rng([0, 5]).standard_normal(51).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(y4), want)
+    # and apart from the sample orders of the same seed (np.random.RandomState(seed), as the notebook)
+    assert not np.allclose(resid, np.random.RandomState(3).standard_normal(51))
 
 
 BAD_RUN = [

@@ -61,6 +61,18 @@ def _num(x) -> str:
     return f"{x:.{SIG}g}"  # "1e+300", "0.1", "3": all valid JSON
 
 
+_NON_FINITE = {"nan": "null", "inf": "null", "-inf": "null"}
+
+
+def _floats(a: np.ndarray) -> str:
+    """A 1-D float array as comma-separated :func:`_num` strings (one C-level format call)."""
+    values = a.astype(np.float64).tolist()
+    text = (f"%.{SIG}g," * len(values) % tuple(values))[:-1]
+    if not np.isfinite(a).all():
+        text = ",".join(_NON_FINITE.get(v, v) for v in text.split(","))
+    return text
+
+
 def to_json(obj) -> str:
     """Compact JSON with every float at :data:`SIG` significant digits and non-finite numbers as null."""
     if isinstance(obj, dict):
@@ -74,7 +86,7 @@ def to_json(obj) -> str:
             return "[" + ",".join(to_json(a) for a in obj) + "]"
         if obj.dtype.kind in "iu":
             return "[" + ",".join(map(str, obj.tolist())) + "]"
-        return "[" + ",".join(map(_num, obj.tolist())) + "]"
+        return "[" + _floats(obj) + "]"
     if isinstance(obj, (bool, np.bool_)):
         return "true" if obj else "false"
     if obj is None or isinstance(obj, str):
@@ -87,7 +99,7 @@ def to_json(obj) -> str:
 
 
 def _pack(text: str) -> str:
-    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=4, mtime=0)).decode("ascii")
 
 
 _PLOTLY_CACHE: dict = {}
@@ -189,8 +201,8 @@ def page_data(data) -> dict:
     out = dict(
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
         grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S))),
-        minima=minima, minLoss=[_loss_at(p, m) for m in minima], runs=runs, lossRange=loss_range(runs),
-        maxPoints=MAX_POINTS)
+        minima=minima, minLoss=data.losses["minima"] if "minima" in data.losses else [_loss_at(p, m) for m in minima],
+        runs=runs, lossRange=loss_range(runs), maxPoints=MAX_POINTS)
     if p.data is not None:
         x, y = (_f64(a) for a in p.data)
         keep = _sample(len(x))
@@ -210,7 +222,7 @@ def page_data(data) -> dict:
         th = data.theory
         p = data.problem
         out["batchPhase"] = dict(ex["batch_phase"], limit=None if th is None else float(th.stability_limit),
-                                 m=p.num_examples, start_loss=_loss_at(p, (p.init.w, p.init.b)))
+                                 m=p.num_examples, start_loss=data.losses["start"] if "start" in data.losses else _loss_at(p, (p.init.w, p.init.b)))
     return out
 
 
@@ -498,7 +510,7 @@ def page(data) -> str:
         sections.append(f"""<section><h2>The data</h2>
 <p class="note">Blue: the {p.num_examples:,} points fitted{f" ({D['data']['shown']:,} of them, drawn at random, are shown)"
 if D['data']['shown'] < D['data']['total'] else ""}; red: the {_esc(L['label'])} y = {L['w']:.4g}x + {L['b']:.4g}
-{"(the noisy grey points are the notebook's σ = 1 sample, for comparison)" if data.noisy_y is not None else ""};
+{f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 --data-seed {data.config.data_seed} fits)" if data.noisy_y is not None else ""};
 dashed: the line y = W·x + b of the run chosen here, at the slider's step.</p>
 <p class="look">Look for: the dashed line — the fit of the run chosen here — swinging from its start towards the data
 as you move the slider.</p>

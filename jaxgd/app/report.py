@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from jaxgd.app import files as jio
 from jaxgd.app import presets
 from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
 from jaxgd.app.plan import Plan
-from jaxgd.curvature import theory
 from jaxgd.data import notebook_data
 from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
 from jaxgd.runs import lr_scan, run_checked, run_many, truncate
-from jaxgd.surface import GradCheck, grad_check, loss_surface
+from jaxgd.surface import GradCheck
 
 
 class RunResult(NamedTuple):
@@ -56,6 +57,7 @@ class ReportData:
     scan: object = None  # jaxgd.LRScan, or None without the sweep section
     theory: object = None  # jaxgd.curvature.Theory at the minimum, for a quadratic loss
     explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.app.explore)
+    losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss}
 
 
 def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
@@ -103,10 +105,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
 
     # one more worker than threads: the stochastic explorables' task only waits on its own two threads
     with ThreadPoolExecutor(max_workers=max(1, threads) + 1) as pool:
-        surface_f = pool.submit(lambda: np.asarray(loss_surface(problem, w, b)))  # short ones first
-        gw, gb = gradcheck_grid(problem, w, b)
-        gc_f = pool.submit(grad_check, problem, gw, gb)
-        noisy_f = pool.submit(noisy_y)
+        basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # short ones first
         pack_f = pool.submit(_pack_plotly)  # the page's plotly.js, packed while the programs compile
         stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
@@ -117,7 +116,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
         for g in groups:
             f = pool.submit(many, g)
             runs_f.update({i: f for i in g})
-        th = theory(problem) if problem.quadratic else None
+        S, gc, th, losses = basics_f.result()
         sweeps, folded = sweeps_f.result() if sweeps_f else (None, {})
         more_f = pool.submit(_sweeps, plan, th, sweeps) if cfg.sweep else None
         runs = []
@@ -127,13 +126,49 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
             if i in folded:
                 report(i, r.steps)
             runs.append(RunResult(r.optimizer, r.mode, r.lr, r.epochs, t))
-        S, gc = surface_f.result(), gc_f.result()
         scan, more = more_f.result() if more_f else (None, {})
         more.update(stoch_f.result() if stoch_f else {})
-        noisy = noisy_f.result()
         pack_f.result()
+    noisy = noisy_y()  # drawn on the host (NumPy): no compiled program
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
-    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more)
+    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more, losses)
+
+
+def basics(problem: Problem, w, b, gw, gb):
+    """The loss surface on ``w × b``, the gradient check on ``gw × gb``, the Hessian facts at the
+    minimum (quadratic losses, else None) and ``{"minima": [...], "start": ...}``, the full-data
+    loss at the known minima and at the start: ``loss_surface``'s, ``grad_check``'s, ``theory``'s
+    numbers from one compiled call instead of four (:func:`_basics_program`)."""
+    from jaxgd import program_cache
+    from jaxgd._checks import check_params
+    from jaxgd.curvature import theory_of
+    from jaxgd.model import Params
+    from jaxgd.surface import _rows_per_chunk, verdict
+
+    dt = problem.dtype
+    w, b, gw, gb = (np.asarray(a, dt) for a in (w, b, gw, gb))
+    at = check_params("at", problem.minimum, problem.init, dt) if problem.quadratic else None
+    points = [tuple(map(float, m)) for m in problem.minima] + [(float(problem.init.w), float(problem.init.b))]
+    pts = Params(*(np.asarray(c, dt) for c in zip(*points)))
+    statics = (problem.loss_fn, problem.grad_fn, _rows_per_chunk(problem, len(b)), _rows_per_chunk(problem, len(gb)))
+    S, grads, H, L = program_cache.call(_basics_program, "basics", statics, problem.data, w, b, gw, gb, at, pts)
+    L = np.asarray(L, np.float64)
+    return (np.asarray(S), None if grads is None else verdict(gw, gb, *grads),
+            None if H is None else theory_of(H, at), {"minima": L[:-1].tolist(), "start": float(L[-1])})
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _basics_program(loss_fn, grad_fn, rows, grad_rows, data, w, b, gw, gb, at, points):
+    """:func:`basics`' arrays: ``S (len(w), len(b))``, ``(autodiff, analytic)`` gradients on the
+    check's grid (None without ``grad_fn``), the Hessian at ``at`` (None if ``at`` is None) and
+    the loss at each of ``points`` (Params of 1-D arrays)."""
+    from jaxgd.curvature import _hessian_jit
+    from jaxgd.surface import _on_grid
+
+    S = _on_grid("loss", loss_fn, None, rows, data, w, b)
+    grads = None if grad_fn is None else _on_grid("grads", loss_fn, grad_fn, grad_rows, data, gw, gb)
+    H = None if at is None else _hessian_jit(loss_fn, at, data)
+    return S, grads, H, jax.vmap(lambda p: loss_fn(p, data, None))(points)
 
 
 MANY_MAX_STEPS = 5000  # runs up to this long share compiled calls (longer ones run alone, in chunks, with progress)
