@@ -146,6 +146,31 @@ def test_sweep_labels_sit_on_their_lines(page):
         assert abs(right - line) < 6, (text, right, line)
 
 
+def test_whatif_shows_the_second_knob_only_where_there_is_one(page):
+    visible = "() => document.getElementById('whatif-knob-label').getBoundingClientRect().height > 0"
+    page.select_option("#whatif-opt", "gd")
+    assert page.evaluate(visible) is False  # gd has no β: its slider is hidden, not shown at 0
+    page.select_option("#whatif-opt", "momentum")
+    assert page.evaluate(visible) is True and page.inner_text("#whatif-knob-name") == "β"
+    assert page.errors == []
+
+
+def test_batch_phase_tells_no_change_from_diverged(page):
+    """The colour of a loss that did not move (log ratio 0) is far from the grey of a diverged run."""
+    g = page.evaluate("""() => { const g = document.getElementById('batch-phase');
+        const cs = g._fullData[0].colorscale, bg = g._fullLayout.plot_bgcolor;
+        return [cs.find(([v]) => v === 0.5)[1], bg, g.data.filter(t => t.mode === 'markers').map(t => t.name)]; }""")
+    mid, bg, marks = g
+    def rgb(c):  # "#rgb", "#rrggbb" or "rgb(r, g, b)" (plotly's own scales)
+        if c.startswith("rgb"):
+            return [int(float(v)) for v in c[c.index("(") + 1:-1].split(",")[:3]]
+        h = c[1:] if len(c) == 7 else "".join(2 * x for x in c[1:])
+        return [int(h[i:i + 2], 16) for i in (0, 2, 4)]
+
+    assert sum(abs(a - b) for a, b in zip(rgb(mid), rgb(bg))) > 120, (mid, bg)
+    assert len(marks) == 2 and all("preset" in m for m in marks)  # the SGD and minibatch modes' lr, marked
+
+
 def test_no_horizontal_overflow_on_a_phone(browser, cli_report, page):
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     phone = _open(browser, cli_report / "report.html", 420)

@@ -18,7 +18,11 @@
   const P = window.Plotly;
   const times = { unzipped: tUnzip, unpacked: performance.now() - t0 };
   const CONFIG = { displaylogo: false, responsive: true };
-  const LOG = { type: "log", exponentformat: "power", showexponent: "all" };
+  // on a phone a log axis labels only its decades: the 2s and 5s between them run into "10⁻¹" and read as 10⁻¹²
+  const LOG = { type: "log", exponentformat: "power", showexponent: "all", ...(window.innerWidth < 600 ? { nticks: 5 } : {}) };
+  // ColorBrewer's RdBu (11 classes), blue low and red high, white in the middle
+  const DIVERGING = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b",
+    "#67001f"].map((c, i) => [i / 10, c]);
   const names = D.names, G = D.grid, runs = D.runs;
   const [wlo, whi] = [G.w[0], G.w[G.w.length - 1]], [blo, bhi] = [G.b[0], G.b[G.b.length - 1]];
   // d significant digits, trailing zeros after the point dropped (100 stays 100; 2.500 is 2.5; 1.000e+6 is 1e+6)
@@ -482,9 +486,11 @@
   }
 
   // --- the seed cloud
+  // every run here is gd: colours (and dashes, as in the paths) tell the sampling modes apart, in hues no optimizer uses
+  const MODE_COLORS = { sgd: "#6a3d9a", minibatch: "#b8860b" }, MODE_DASH = { sgd: "dot", minibatch: "dash" };
+  const cols = MODE_COLORS;
   async function drawCloud() {
     if (!D.cloud) return;
-    const cols = { sgd: "#9467bd", minibatch: "#ff7f0e" };
     const tr = [{ type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Greys", reversescale: true, showscale: false, ncontours: 30,
       opacity: 0.5, hoverinfo: "skip" }];
     // only the runs that stayed sane: a diverged run's 1e300 would stretch the axes (and SVG cannot draw it)
@@ -507,16 +513,17 @@
     const yr = bs.length ? pad(Math.min(...bs, ...D.minima.map((m) => m[1])), Math.max(...bs, ...D.minima.map((m) => m[1])), bhi - blo) : [blo, bhi];
     const none = ws.length ? [] : [{ text: "every run diverged at this learning rate", xref: "paper", yref: "paper", x: 0.5, y: 0.9,
       showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
-    await newPlot("cloud", tr, { title: { text: "Final points of 1,000 seeds (gd)" }, legend: { orientation: "h", y: -0.2 }, annotations: none,
+    await newPlot("cloud", tr, { title: { text: "Final points of 1,000 seeds of gd (colour: sampling mode)" }, legend: { orientation: "h", y: -0.2 }, annotations: none,
       xaxis: { title: { text: names[0] }, range: xr, zeroline: false }, yaxis: { title: { text: names[1] }, range: yr, zeroline: false } });
     const sp = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_lrs, y: c.spread,
-      name: c.label, line: { color: cols[name] || "#333" }, hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));
+      name: c.label, line: { color: cols[name] || "#333", dash: MODE_DASH[name] || "solid" },
+      hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));
     await newPlot("spread", sp, { title: { text: "Spread of the final point" }, legend: { orientation: "h", y: -0.2 },
       xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
     if (!document.getElementById("spread-batch")) return;
     const how = (c) => (c.batch_size === 1 ? "drawn with replacement (as SGD)" : "shuffled (as minibatch)");
     const sb = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_batches, y: c.spread_by_batch,
-      name: `${how(c)}, lr ${fmt(c.lr)}, ${c.epochs} epochs`, line: { color: cols[name] || "#333" },
+      name: `${how(c)}, lr ${fmt(c.lr)}, ${c.epochs} epochs`, line: { color: cols[name] || "#333", dash: MODE_DASH[name] || "solid" },
       hovertemplate: "batch size %{x}<br>spread = %{y:.3g}<extra></extra>" }));
     const ticks = Object.values(D.cloud)[0].spread_batches;
     await newPlot("spread-batch", sb, { title: { text: "Spread of the final point against the batch size" }, legend: { orientation: "h", y: -0.2 },
@@ -533,7 +540,8 @@
     const rel = (l, k) => Math.max(-8, Math.min(8, Math.log10(Math.max(ph.final_loss[l][k], 1e-300) / s0)));
     const z = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => (ph.diverged_at[l][k] >= 0 || !fin(ph.final_loss[l][k]) ? null : rel(l, k))));
     const info = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => [ph.steps[l][k], fmt(ph.final_loss[l][k], 3)]));
-    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.batch_sizes, z, customdata: info, colorscale: "RdBu",
+    // plotly's own "RdBu" is grey (190) in the middle: a loss that barely moved would look like a diverged run
+    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.batch_sizes, z, customdata: info, colorscale: DIVERGING,
       zmid: 0, zmin: -8, zmax: 8, colorbar: { title: { text: "log10(final / start loss)" }, thickness: 14 },
       hovertemplate: "lr = %{x:.3g}, batch size %{y}: %{customdata[0]} steps<br>final loss %{customdata[1]} (log10 ratio %{z:.2f})<extra></extra>" }];
     const lo = ph.lrs[0], hi = ph.lrs[ph.lrs.length - 1], top = ph.batch_sizes[ph.batch_sizes.length - 1];
@@ -545,10 +553,17 @@
       notes.push({ x: Math.log10(ph.limit), y: top + 0.5, yanchor: "bottom", xanchor: "center", showarrow: false,
         text: `2/λmax = ${fmt(ph.limit, 3)} (full batch)`, font: { size: 12 } });
     }
+    for (const [name, c] of Object.entries(D.cloud || {})) { // where the page's SGD and minibatch runs sit
+      if (c.lr < lo || c.lr > hi) continue;
+      tr.push({ type: "scatter", mode: "markers", x: [c.lr], y: [c.batch_size], name: `${c.label}'s preset: lr ${fmt(c.lr)}`,
+        marker: { symbol: "circle-open", size: 14, color: cols[name] || "#333", line: { width: 3 } },
+        hovertemplate: `${c.label}: lr ${fmt(c.lr)}, batch size ${c.batch_size}<extra></extra>` });
+    }
     const ep = `${ph.epochs} epoch${ph.epochs === 1 ? "" : "s"}`;
-    await newPlot("batch-phase", tr, { title: { text: `gd on shuffled minibatches, ${ep} each (grey: diverged)` }, plot_bgcolor: "#bbb",
-      xaxis: { ...LOG, title: { text: "learning rate" }, range: [Math.log10(lo), Math.log10(hi)] },
-      yaxis: { title: { text: "batch size" }, zeroline: false, range: [ph.batch_sizes[0] - 0.5, top + 2.5] }, annotations: notes });
+    await newPlot("batch-phase", tr, { title: { text: narrow() ? `gd, ${ep} (grey: diverged)` : `gd on shuffled minibatches, ${ep} each (grey: diverged)` }, plot_bgcolor: "#bbb",
+      xaxis: { ...LOG, ...(narrow() ? { dtick: 1 } : {}), title: { text: "learning rate" }, range: [Math.log10(lo), Math.log10(hi)] },
+      yaxis: { title: { text: "batch size" }, zeroline: false, range: [ph.batch_sizes[0] - 0.5, top + 2.5] }, annotations: notes,
+      legend: { orientation: "h", y: -0.2 } });
   }
 
   // --- basins of attraction

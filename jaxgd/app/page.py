@@ -447,8 +447,9 @@ that is lr &lt; 2(1+β)/((1−β)·λmax).</p>
         out.append(f"""<section><h2>Seed cloud: where SGD and minibatches end</h2>
 <p class="note">gd from the same start with 1,000 different sample orders (seeds 0–999 of NumPy's np.random stream,
 as the notebook draws its orders) per mode, each run
-with that mode's learning rate and budget ({budgets}); each dot is one run's final point, and the full-batch path is
-drawn for reference. Right: the spread of the final point (the root-mean-square distance to the centre of 100 seeds'
+with that mode's learning rate and budget ({budgets}); each dot is one run's final point, and gd's full-batch path is
+drawn for reference. Every run here is gd: the colours are the sampling modes (dotted: SGD, dashed: minibatch, as in
+the paths above), not optimizers. Right: the spread of the final point (the root-mean-square distance to the centre of 100 seeds'
 final points) after the same budget, against the learning rate.</p>
 <p class="look">Look for: how far the cloud still is from the minimum after the budget, and how wide it is. {look}</p>
 <div class="pair"><div id="cloud" class="fig square"></div><div id="spread" class="fig square"></div></div></section>""")
@@ -463,8 +464,8 @@ one kept, the same shuffle order (seed 0) for every cell, and the same budget of
 {E}·{m} = {E * m} steps and the full batch (m = {m}) only {E}. Colour: log10 of the final loss over the starting
 loss, blue where the loss fell and red where it grew (clipped at ±8 decades); grey: diverged (the loss grew past
 10⁶ times its start). The black line is full-batch gd's stability limit 2/λmax: the theory for the top row (solid),
-drawn on through the others (dashed) for comparison. Row 1 is shuffled batches of one; the page's SGD mode draws
-with replacement instead.{' On this noiseless data a well-tuned run can drive the loss to about 0.'
+drawn on through the others (dashed) for comparison. The open circles mark the learning rates of the page's SGD
+and minibatch modes; row 1 is shuffled batches of one, while the page's SGD mode draws with replacement.{' On this noiseless data a well-tuned run can drive the loss to about 0.'
                                                     if data.config.noise == 0 and data.config.data is None else ''}</p>
 <p class="look">Look for: in every row the loss starts to grow near the line, whatever the batch size — but only
 the rows with many steps get far enough to diverge (grey); a large batch's few steps only turn it red. Left of the
