@@ -196,16 +196,13 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
     div, steps = np.empty(len(lr_a), np.int64), np.empty(len(lr_a), np.int64)
     small = bs_a <= SMALL_BATCH
 
-    def part(sel):
-        return sel, sweep_batches(problem, "gd", lr=lr_a[sel], batch_size=bs_a[sel], epochs=ep_a[sel], seed=sd_a[sel],
-                                  sampling=np.where(rep_a[sel], "replacement", "shuffle").tolist(), rng="numpy")
-
     # every run is padded to the widest batch of its call: two widths waste less than one. One after the
     # other: XLA already compiles each on two threads, and a third thread beside the report's two
     # only made a cold report slower (median 3.01 s against 2.72 s, five runs each)
     for sel in (small, ~small):
         if sel.any():
-            t = part(sel)[1]
+            t = sweep_batches(problem, "gd", lr=lr_a[sel], batch_size=bs_a[sel], epochs=ep_a[sel], seed=sd_a[sel],
+                              sampling=np.where(rep_a[sel], "replacement", "shuffle").tolist(), rng="numpy")
             w[sel], b[sel], loss[sel] = t.params.w[:, -1], t.params.b[:, -1], t.loss[:, -1]
             div[sel], steps[sel] = t.diverged_at, t.num_steps
 

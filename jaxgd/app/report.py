@@ -105,7 +105,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
         return None
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # short ones first
+        basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # needed first (the theory)
         pack_f = pool.submit(_pack_plotly)  # the page's plotly.js, packed while the programs compile
         stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
