@@ -1,6 +1,7 @@
 """Shared set-up. Tests run in float64 (the notebook's precision): x64 is enabled, and rank
 promotion made an error, before any array exists. Helpers shared between test files live here:
-the CLI called in-process (``cli``) and one real ``jaxgd report`` run per session (``cli_report``)."""
+the CLI called in-process (``cli``), one real ``jaxgd report`` run per session (``cli_report``)
+and the session's headless browser (``browser``)."""
 
 import os
 import subprocess
@@ -116,3 +117,18 @@ def mlp_loss_on(x, y):
         return jnp.mean((h - y) ** 2)
 
     return loss
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, driven by Playwright (settings in test_browser.py): one per
+    session here, so that every browser test file shares it (a second ``sync_playwright`` in the
+    same thread fails)."""
+    from playwright.sync_api import sync_playwright
+
+    from test_browser import ARGS, CHROMIUM
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()

@@ -31,16 +31,6 @@ pytestmark = [pytest.mark.xdist_group("cli_report"), pytest.mark.skipif(
 )]
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
 def _open(browser, path, width):
     """A page at ``width`` px, loaded and drawn; ``pg.errors`` collects page errors and console errors."""
     pg = browser.new_page(viewport={"width": width, "height": 900})
@@ -158,8 +148,9 @@ def test_whatif_shows_the_second_knob_only_where_there_is_one(page):
 def test_batch_phase_tells_no_change_from_diverged(page):
     """The colour of a loss that did not move (log ratio 0) is far from the grey of a diverged run."""
     g = page.evaluate("""() => { const g = document.getElementById('batch-phase');
-        const cs = g._fullData[0].colorscale, bg = g._fullLayout.plot_bgcolor;
-        return [cs.find(([v]) => v === 0.5)[1], bg, g.data.filter(t => t.mode === 'markers').map(t => t.name)]; }""")
+        const t = g._fullData[0], cs = t.colorscale, at0 = (0 - t.zmin) / (t.zmax - t.zmin), bg = g._fullLayout.plot_bgcolor;
+        const mid = cs.reduce((a, b) => (Math.abs(b[0] - at0) < Math.abs(a[0] - at0) ? b : a));
+        return [Math.abs(mid[0] - at0) < 1e-9 ? mid[1] : 'no stop at 0', bg, g.data.filter(t => t.mode === 'markers').map(t => t.name)]; }""")
     mid, bg, marks = g
     def rgb(c):  # "#rgb", "#rrggbb" or "rgb(r, g, b)" (plotly's own scales)
         if c.startswith("rgb"):

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from test_browser import CHROMIUM, _open, browser  # noqa: F401  (browser: the session's fixture)
+from test_browser import CHROMIUM, _open
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM} (see tests/test_browser.py)")
 

@@ -20,9 +20,10 @@
   const CONFIG = { displaylogo: false, responsive: true };
   // on a phone a log axis labels only its decades: the 2s and 5s between them run into "10⁻¹" and read as 10⁻¹²
   const LOG = { type: "log", exponentformat: "power", showexponent: "all", ...(window.innerWidth < 600 ? { nticks: 5 } : {}) };
-  // ColorBrewer's RdBu (11 classes), blue low and red high, white in the middle
-  const DIVERGING = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b",
-    "#67001f"].map((c, i) => [i / 10, c]);
+  // ColorBrewer's RdBu (11 classes) over [lo, hi] with its white at 0: blues below, reds above
+  const RDBU = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"];
+  const diverging = (lo, hi) => { const w = -lo / (hi - lo);
+    return RDBU.map((c, i) => [i <= 5 ? (w * i) / 5 : w + ((1 - w) * (i - 5)) / 5, c]); };
   const names = D.names, G = D.grid, runs = D.runs;
   const [wlo, whi] = [G.w[0], G.w[G.w.length - 1]], [blo, bhi] = [G.b[0], G.b[G.b.length - 1]];
   // d significant digits, trailing zeros after the point dropped (100 stays 100; 2.500 is 2.5; 1.000e+6 is 1e+6)
@@ -418,7 +419,7 @@
     const layout = { showlegend: false,
       grid: narrow() ? { rows: 2, columns: 1, pattern: "independent" } : { rows: 1, columns: 2, pattern: "independent" },
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false }, yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false },
-      xaxis2: { title: { text: "step" } }, yaxis2: { ...LOG, title: { text: "full-data loss" }, range: D.lossRange } };
+      xaxis2: { title: { text: "step" }, tickformat: "d", rangemode: "tozero" }, yaxis2: { ...LOG, title: { text: "full-data loss" }, range: D.lossRange } };
     function update() {
       const wf = D.whatif[+optSel.value], li = +lrIn.value, ki = wf.knob ? +knobIn.value : 0;
       const w = wf.w[li][ki], b = wf.b[li][ki], loss = wf.loss[li][ki], d = wf.diverged_at[li][ki];
@@ -453,7 +454,9 @@
     function setOpt() {
       const wf = D.whatif[+optSel.value];
       lrIn.min = 0; lrIn.max = wf.lrs.length - 1; lrIn.step = 1;
-      const target = wf.limit[wf.default] ? wf.limit[wf.default] / 3 : 0.05;
+      // start at a third of the stability limit, else at the optimizer's own full-batch lr (the runs table's)
+      const own = runs.find((r) => r.optimizer === wf.optimizer && r.mode === "full");
+      const target = wf.limit[wf.default] ? wf.limit[wf.default] / 3 : own && typeof own.lr === "number" ? own.lr : 0.05;
       let best = 0;
       wf.lrs.forEach((v, i) => { if (Math.abs(Math.log(v / target)) < Math.abs(Math.log(wf.lrs[best] / target))) best = i; });
       lrIn.value = best;
@@ -513,12 +516,16 @@
     const yr = bs.length ? pad(Math.min(...bs, ...D.minima.map((m) => m[1])), Math.max(...bs, ...D.minima.map((m) => m[1])), bhi - blo) : [blo, bhi];
     const none = ws.length ? [] : [{ text: "every run diverged at this learning rate", xref: "paper", yref: "paper", x: 0.5, y: 0.9,
       showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
-    await newPlot("cloud", tr, { title: { text: "Final points of 1,000 seeds of gd (colour: sampling mode)" }, legend: { orientation: "h", y: -0.2 }, annotations: none,
+    await newPlot("cloud", tr, { title: { text: narrow() ? "1,000 seeds of gd" : "Final points of 1,000 seeds of gd (colour: sampling mode)" },
+      legend: { orientation: "h", y: narrow() ? -0.35 : -0.2 }, annotations: none,
       xaxis: { title: { text: names[0] }, range: xr, zeroline: false }, yaxis: { title: { text: names[1] }, range: yr, zeroline: false } });
     const sp = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_lrs, y: c.spread,
       name: c.label, line: { color: cols[name] || "#333", dash: MODE_DASH[name] || "solid" },
       hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));
+    const allLost = (ys) => ys.every((v) => v === null || !fin(v));
+    const lostNote = (txt) => [{ text: txt, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
     await newPlot("spread", sp, { title: { text: "Spread of the final point" }, legend: { orientation: "h", y: -0.2 },
+      annotations: allLost(sp.flatMap((t) => t.y)) ? lostNote("every run diverged: no spread to draw") : [],
       xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
     if (!document.getElementById("spread-batch")) return;
     const how = (c) => (c.batch_size === 1 ? "drawn with replacement (as SGD)" : "shuffled (as minibatch)");
@@ -527,6 +534,7 @@
       hovertemplate: "batch size %{x}<br>spread = %{y:.3g}<extra></extra>" }));
     const ticks = Object.values(D.cloud)[0].spread_batches;
     await newPlot("spread-batch", sb, { title: { text: "Spread of the final point against the batch size" }, legend: { orientation: "h", y: -0.2 },
+      annotations: allLost(sb.flatMap((t) => t.y)) ? lostNote("every run diverged: no spread to draw") : [],
       xaxis: { type: "log", tickvals: ticks, ticktext: ticks.map(String), title: { text: "batch size" } },
       yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
   }
@@ -535,14 +543,16 @@
   async function drawBatchPhase() {
     if (!D.batchPhase) return;
     const ph = D.batchPhase, s0 = Math.max(ph.start_loss, 1e-300);
-    // colour: log10(final loss / starting loss), diverging around 0 (blue: fell, red: grew), clipped to ±8 decades;
-    // null (grey) only for runs the divergence rule stopped — a row of few steps grows without reaching it
-    const rel = (l, k) => Math.max(-8, Math.min(8, Math.log10(Math.max(ph.final_loss[l][k], 1e-300) / s0)));
+    // colour: log10(final loss / starting loss), white at 0 (blue: fell, clipped at −8 decades; red: grew, up to the
+    // divergence rule's 10⁶); null (grey) only for runs the divergence rule stopped — a row of few steps grows without
+    // reaching it
+    const LO = -8, HI = 6;
+    const rel = (l, k) => Math.max(LO, Math.min(HI, Math.log10(Math.max(ph.final_loss[l][k], 1e-300) / s0)));
     const z = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => (ph.diverged_at[l][k] >= 0 || !fin(ph.final_loss[l][k]) ? null : rel(l, k))));
     const info = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => [ph.steps[l][k], fmt(ph.final_loss[l][k], 3)]));
     // plotly's own "RdBu" is grey (190) in the middle: a loss that barely moved would look like a diverged run
-    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.batch_sizes, z, customdata: info, colorscale: DIVERGING,
-      zmid: 0, zmin: -8, zmax: 8, colorbar: { title: { text: "log10(final / start loss)" }, thickness: 14 },
+    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.batch_sizes, z, customdata: info, colorscale: diverging(LO, HI),
+      zmin: LO, zmax: HI, colorbar: { title: { text: "log10(final / start loss)" }, thickness: 14 },
       hovertemplate: "lr = %{x:.3g}, batch size %{y}: %{customdata[0]} steps<br>final loss %{customdata[1]} (log10 ratio %{z:.2f})<extra></extra>" }];
     const lo = ph.lrs[0], hi = ph.lrs[ph.lrs.length - 1], top = ph.batch_sizes[ph.batch_sizes.length - 1];
     const notes = [];
@@ -550,19 +560,20 @@
       tr.push({ type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [top - 0.5, top + 0.5], showlegend: false, hoverinfo: "skip",
         line: { color: "black", width: 4 } }, { type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [ph.batch_sizes[0] - 0.5, top - 0.5],
         showlegend: false, hoverinfo: "skip", line: { color: "black", width: 2, dash: "dash" } });
-      notes.push({ x: Math.log10(ph.limit), y: top + 0.5, yanchor: "bottom", xanchor: "center", showarrow: false,
+      notes.push({ x: Math.log10(ph.limit), y: 1, yref: "paper", yanchor: "bottom", xanchor: "center", showarrow: false,
         text: `2/λmax = ${fmt(ph.limit, 3)} (full batch)`, font: { size: 12 } });
     }
     for (const [name, c] of Object.entries(D.cloud || {})) { // where the page's SGD and minibatch runs sit
       if (c.lr < lo || c.lr > hi) continue;
       tr.push({ type: "scatter", mode: "markers", x: [c.lr], y: [c.batch_size], name: `${c.label}'s preset: lr ${fmt(c.lr)}`,
-        marker: { symbol: "circle-open", size: 14, color: cols[name] || "#333", line: { width: 3 } },
+        marker: { symbol: "circle-open", size: 14, color: cols[name] || "#333", line: { width: 3 } }, cliponaxis: false,
         hovertemplate: `${c.label}: lr ${fmt(c.lr)}, batch size ${c.batch_size}<extra></extra>` });
     }
     const ep = `${ph.epochs} epoch${ph.epochs === 1 ? "" : "s"}`;
     await newPlot("batch-phase", tr, { title: { text: narrow() ? `gd, ${ep} (grey: diverged)` : `gd on shuffled minibatches, ${ep} each (grey: diverged)` }, plot_bgcolor: "#bbb",
       xaxis: { ...LOG, ...(narrow() ? { dtick: 1 } : {}), title: { text: "learning rate" }, range: [Math.log10(lo), Math.log10(hi)] },
-      yaxis: { title: { text: "batch size" }, zeroline: false, range: [ph.batch_sizes[0] - 0.5, top + 2.5] }, annotations: notes,
+      yaxis: { title: { text: "batch size" }, zeroline: false, range: [ph.batch_sizes[0] - 0.5, top + 0.5] }, annotations: notes,
+      margin: { t: 60, r: 10, l: 60, b: 50 },
       legend: { orientation: "h", y: -0.2 } });
   }
 
@@ -589,7 +600,7 @@
     const key = [...B.minima.map((m, i) => [`${i + 1}: (${fmt(m[0], 3)}, ${fmt(m[1], 3)})`, colors[i + 2]]), ["none", colors[1]], ["diverged", colors[0]]]
       .map(([name, color]) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name, marker: { symbol: "square", size: 12, color },
         hoverinfo: "skip" }));
-    const bottom = { orientation: "h", y: -0.18, x: 0.5, xanchor: "center" };
+    const bottom = { orientation: "h", y: narrow() ? -0.35 : -0.18, x: 0.5, xanchor: "center" };
     const div = await newPlot("basins", [hm, { ...mins, showlegend: false }, ...key], { title: { text: "Which minimum each start reaches" }, showlegend: true,
       legend: bottom, ...axes });
     // steps to come within the tolerance of a minimum, on one log scale for every optimizer; null (grey) for never

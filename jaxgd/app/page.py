@@ -417,12 +417,20 @@ MODE_TEXT = {
 def _explorables(data) -> list[str]:
     ex = data.explore
     out = []
+    quadratic = data.theory is not None  # the theory's limits (the red mark, the black lines) exist
     if ex.get("whatif"):
-        out.append("""<section><h2>What if: change the learning rate</h2>
+        limit = ("The red mark on the lr slider is the theory's stability limit where there is one (gd: 2/λmax; heavy "
+                 "ball: 2(1+β)/((1−β)·λmax)); adaptive methods have no such simple limit." if quadratic else
+                 "This loss is not quadratic, so there is no simple stability limit to mark: its curvature changes "
+                 "along the way, and a learning rate that suits the start can diverge later.")
+        look = ("the path starting to zig-zag as lr nears the red mark, and diverging past it (with momentum, its wide "
+                "swings can leave the plot before that)." if quadratic else
+                "the largest learning rate that still reaches a minimum, and the paths that swing out and diverge "
+                "beyond it.")
+        out.append(f"""<section><h2>What if: change the learning rate</h2>
 <p class="note">Every path below was computed in advance (full batch, from the default start), so the sliders only
-look them up. The red mark on the lr slider is the theory's stability limit where there is one (gd: 2/λmax; heavy
-ball: 2(1+β)/((1−β)·λmax)); adaptive methods have no such simple limit.</p>
-<p class="look">Look for: the path starting to zig-zag as lr nears the red mark, and leaving the plot past it.</p>
+look them up. {limit}</p>
+<p class="look">Look for: {look}</p>
 <div class="controls" id="whatif-controls"><label>optimizer <select id="whatif-opt"></select></label>
 <label class="slider">lr <span class="track"><input type="range" id="whatif-lr"><span id="whatif-limit" class="limit"></span></span>
 <output id="whatif-lr-value"></output></label>
@@ -430,19 +438,25 @@ ball: 2(1+β)/((1−β)·λmax)); adaptive methods have no such simple limit.</p
 <output id="whatif-knob-value"></output></label></div>
 <p id="whatif-state" class="note"></p><div id="whatif" class="fig"></div></section>""")
     if ex.get("phase"):
-        out.append("""<section><h2>Phase diagram: learning rate × β for heavy-ball momentum</h2>
+        theory = ("The black line is the theory's boundary for jaxgd's EMA heavy ball (v ← βv + (1−β)g, θ ← θ − lr·v): on "
+                  "a quadratic it is stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ, that is lr &lt; "
+                  "2(1+β)/((1−β)·λmax)." if quadratic else
+                  "This loss is not quadratic, so no theory line is drawn: on a quadratic, jaxgd's EMA heavy ball is "
+                  "stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ, and here the curvature changes along the way.")
+        look = ("the runs turning grey where the line is, and the best losses just under it." if quadratic else
+                "how the edge of the grey region moves with β: a larger β tolerates a larger lr.")
+        out.append(f"""<section><h2>Phase diagram: learning rate × β for heavy-ball momentum</h2>
 <p class="note">Each cell is one full-batch run; colour = log10 of its final loss (a loss of exactly 0 is drawn at
-10⁻³⁰), grey = diverged. The black line is the theory's boundary for jaxgd's EMA heavy ball
-(v ← βv + (1−β)g, θ ← θ − lr·v): on a quadratic it is stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ,
-that is lr &lt; 2(1+β)/((1−β)·λmax).</p>
-<p class="look">Look for: the runs turning grey where the line is, and the best losses just under it.</p>
+10⁻³⁰), grey = diverged. {theory}</p>
+<p class="look">Look for: {look}</p>
 <div id="phase" class="fig"></div></section>""")
     if ex.get("cloud"):
         budgets = ", ".join(f"{_esc(v['label'])}: lr {v['lr']:g}, {v['epochs']} epoch(s)" for v in ex["cloud"].values())
         noiseless = data.config.noise == 0 and data.config.data is None
-        look = ("On this noiseless data every example's gradient vanishes at the minimum, so SGD's noise dies out "
-                "there and a larger lr gathers the seeds sooner; with noisy data (--noise 1) a cloud that grows with "
-                "lr and shrinks with the batch remains." if noiseless else
+        look = ("On this noiseless data every example's gradient vanishes at the minimum, so runs that get there stop "
+                "spreading (the spread falls with lr once the budget brings the runs to the minimum); runs still on "
+                "their way spread more as the lr grows. With noisy data (--noise 1) a cloud that grows with lr and "
+                "shrinks with the batch remains." if noiseless else
                 "The spread grows with the noise of a step: larger with lr, smaller with the batch.")
         out.append(f"""<section><h2>Seed cloud: where SGD and minibatches end</h2>
 <p class="note">gd from the same start with 1,000 different sample orders (seeds 0–999 of NumPy's np.random stream,
@@ -458,23 +472,29 @@ final points) after the same budget, against the learning rate.</p>
         sizes, E = bp["batch_sizes"], bp["epochs"]
         m = int(sizes[-1])
         ep = f"{E} epoch{'' if E == 1 else 's'}"
+        lo, hi = float(np.min(bp["lrs"])), float(np.max(bp["lrs"]))
+        marked = [c["label"] for c in ex.get("cloud", {}).values() if lo <= c["lr"] <= hi]
+        circles = (f" The open circles mark the learning rates of the page's {' and '.join(map(_esc, marked))}."
+                   if marked else " The page's SGD and minibatch learning rates lie outside this range, so no circle marks them.")
         out.append(f"""<section><h2>Phase diagram: learning rate × batch size (gd on shuffled minibatches)</h2>
 <p class="note">Each cell is one run of gd with that learning rate and batch size: shuffled batches, the ragged last
 one kept, the same shuffle order (seed 0) for every cell, and the same budget of {ep} — so a batch of 1 takes
 {E}·{m} = {E * m} steps and the full batch (m = {m}) only {E}. Colour: log10 of the final loss over the starting
-loss, blue where the loss fell and red where it grew (clipped at ±8 decades); grey: diverged (the loss grew past
-10⁶ times its start). The black line is full-batch gd's stability limit 2/λmax: the theory for the top row (solid),
-drawn on through the others (dashed) for comparison. The open circles mark the learning rates of the page's SGD
-and minibatch modes; row 1 is shuffled batches of one, while the page's SGD mode draws with replacement.{' On this noiseless data a well-tuned run can drive the loss to about 0.'
+loss, white where it did not move, blue where it fell (clipped at 8 decades) and red where it grew; grey: diverged
+(the loss grew past 10⁶ times its start, the top of the red). The black line is full-batch gd's stability limit 2/λmax: the theory for the top row (solid),
+drawn on through the others (dashed) for comparison.{circles} Row 1 is shuffled batches of one, while the page's
+SGD mode draws with replacement.{' On this noiseless data a well-tuned run can drive the loss to about 0.'
                                                     if data.config.noise == 0 and data.config.data is None else ''}</p>
-<p class="look">Look for: in every row the loss starts to grow near the line, whatever the batch size — but only
-the rows with many steps get far enough to diverge (grey); a large batch's few steps only turn it red. Left of the
-line, the bluest cells show which batch size goes furthest in this budget.</p>
+<p class="look">Look for: in every row the loss starts to grow near the line, whatever the batch size. With many
+steps (small batches) a run diverges (grey) just past it; a large batch's few steps turn red first and diverge only
+at a learning rate several times the limit. Left of the line, the bluest cells show which batch size goes furthest
+in this budget.</p>
 <div class="pair"><div id="batch-phase" class="fig square"></div><div id="spread-batch" class="fig square"></div></div>
 <p class="note">Right: the spread of the seed cloud's final points (100 seeds per batch size) at each mode's learning
-rate and budget. A larger batch's cloud is wider here because, for a fixed budget of epochs, it takes fewer steps
-and is still on its way to the minimum — not because its gradients are noisier. The full batch has no spread at
-all (every shuffle gives the same mean gradient, up to rounding), so it is not drawn.</p>
+rate and budget. Two things change with the batch: a larger batch averages more examples per step (less noise), but
+in a fixed budget of epochs it takes fewer steps, so its runs are still on their way to the minimum and differ by
+where they stopped. The full batch has no spread at all (every shuffle gives the same mean gradient, up to
+rounding), so it is not drawn; a missing point means that every run of it diverged.</p>
 </section>""")
     if ex.get("basins"):
         bs = ex["basins"]
