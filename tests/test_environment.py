@@ -257,6 +257,29 @@ def test_no_home_no_compilation_cache(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unusable_cache_folder_means_no_cache(monkeypatch, tmp_path):
+    """A file in the cache's place, a path under it, a dangling link, /proc: no cache and no warning
+    (JAX would warn on every compile), the run going on as without one."""
+    before = jax.config.jax_compilation_cache_dir
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "x")
+    for d in (tmp_path / "afile", tmp_path / "afile" / "sub", tmp_path / "dangling", "/proc/jaxgd-cache"):
+        monkeypatch.setenv("JAXGD_CACHE_DIR", str(d))
+        jcli._setup_cache()
+        assert jax.config.jax_compilation_cache_dir == before, d
+
+
+def test_closed_stderr_still_writes_the_report(tmp_path):
+    """`jaxgd report 2>&-`: the progress bar's terminal check must not fail on a missing stderr."""
+    env = dict(os.environ, JAXGD_CACHE_DIR="off")
+    cmd = [sys.executable, "-m", "jaxgd", "report", "--no-sweep", "--grid", "11", "--out", str(tmp_path / "r")]
+    r = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", *cmd], env=env, stdout=subprocess.PIPE, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "wrote " in r.stdout
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["metrics.csv", "report.html", "results.json",
+                                                                   "results.npz"]
+
+
 @pytest.mark.parametrize("how", ["closed", "full"])
 def test_stdout_faults_of_the_real_program(how):
     """The console program, in a subprocess: fd 1 closed (`jaxgd run >&-`) or /dev/full."""

@@ -192,7 +192,8 @@ def _setup_cache() -> None:
 
     In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both.
     Without ``$JAXGD_CACHE_DIR``, and with ``$HOME`` unset or not an existing folder, there is no
-    cache (jaxgd never creates a home folder).
+    cache (jaxgd never creates a home folder); nor when the folder cannot be made (a file in its
+    place, a path under /proc): the command runs as without a cache.
     """
     import os
 
@@ -205,6 +206,12 @@ def _setup_cache() -> None:
             return
         d = os.path.join(home, ".cache", "jaxgd", "xla")
     if d.strip().lower() in ("", "0", "off", "none", "false"):
+        return
+    try:  # a file in its place, a folder under /proc, a dangling link: no cache, rather than JAX's warnings
+        os.makedirs(d, exist_ok=True)
+    except OSError:
+        return
+    if not os.path.isdir(d):
         return
     jax.config.update("jax_compilation_cache_dir", d)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -521,9 +528,17 @@ def _num(v, spec=None) -> str:
     return f"{'—' if v is None else format(v, spec) if spec else number(v):>10}"
 
 
+def _stderr_is_terminal() -> bool:
+    """False also for a closed stderr (``2>&-``: ``sys.stderr`` is None) or one that cannot say."""
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _progress_bar():
     """A tqdm bar over the steps of all runs, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
+    if not _stderr_is_terminal():
         return None
     from tqdm import tqdm
 
@@ -669,7 +684,7 @@ def _cmd_landscape(parser, args) -> int:
 
 def _stage_bar():
     """A tqdm bar per stage (training each optimizer, the grid), only when stderr is a terminal."""
-    if not sys.stderr.isatty():
+    if not _stderr_is_terminal():
         return None
     from tqdm import tqdm
 
