@@ -116,7 +116,8 @@ BAD = [
     ("report --config lrtable.toml", "--lr has a value for 'adam', which is not among the optimizers (gd)"),
     ("report --config lrbad.toml", "--lr for gd must be a finite number > 0, got -1"),
     ("report --data nope.csv", "--data file 'nope.csv' does not exist"),
-    ("report --data small.csv", "--batch-size must be an integer in [1, 3], got 8"),
+    ("report --data small.csv", "--batch-size must be an integer in [1, 3], got 8 (the minibatch mode's default, "
+                                "more than the data's 3 examples): give a batch size of 3 or less"),
     ("report --problem bowl", "--problem must be one of 'notebook', 'data', 'rosenbrock'"),
     ("report --problem saddle --noise 1", "--problem saddle has no data"),
     ("report --out afile", "--out 'afile' exists and is not a folder"),

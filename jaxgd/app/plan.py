@@ -93,6 +93,13 @@ def run_settings(cfg: ReportConfig, problem: Problem, optimizer: str, mode: pres
 def plan(cfg: ReportConfig) -> Plan:
     """Build the problem and check every run; raises :class:`jaxgd.ArgumentError` naming the setting."""
     problem = build_problem(cfg)
+    m, default = problem.num_examples, ReportConfig.batch_size
+    if m is not None and cfg.batch_size == default and default > m:  # a setting the user may not have given
+        from jaxgd._checks import ArgumentError
+
+        raise ArgumentError("batch_size", f"must be an integer in [1, {m}], got {default} (the minibatch mode's "
+                                          f"default, more than the data's {m:,} example{'s' if m != 1 else ''}): "
+                                          f"give a batch size of {m} or less")
     runs = []
     for opt in cfg.optimizers:
         for md in modes(cfg, problem):
