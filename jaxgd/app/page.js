@@ -491,7 +491,6 @@
   // --- the seed cloud
   // every run here is gd: colours (and dashes, as in the paths) tell the sampling modes apart, in hues no optimizer uses
   const MODE_COLORS = { sgd: "#6a3d9a", minibatch: "#b8860b" }, MODE_DASH = { sgd: "dot", minibatch: "dash" };
-  const cols = MODE_COLORS;
   async function drawCloud() {
     if (!D.cloud) return;
     const tr = [{ type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Greys", reversescale: true, showscale: false, ncontours: 30,
@@ -502,7 +501,7 @@
       const ok = sane(c), lost = c.w.length - ok.length;
       tr.push({ type: "scatter", mode: "markers", x: ok.map((i) => c.w[i]), y: ok.map((i) => c.b[i]),
         name: `${c.label}: lr ${fmt(c.lr)}, ${c.epochs} epochs` + (lost ? ` (${lost} of ${c.w.length} diverged, not drawn)` : ""),
-        marker: { size: 4, opacity: 0.5, color: cols[name] || "#333" }, hovertemplate: `${name}<br>%{x:.4g}, %{y:.4g}<extra></extra>` });
+        marker: { size: 4, opacity: 0.5, color: MODE_COLORS[name] || "#333" }, hovertemplate: `${name}<br>%{x:.4g}, %{y:.4g}<extra></extra>` });
     }
     const full = runs.find((r) => r.optimizer === "gd" && r.mode === "full");
     if (full) tr.push({ type: "scatter", mode: "lines+markers", x: full.w.slice(0, full.kept), y: full.b.slice(0, full.kept),
@@ -520,7 +519,7 @@
       legend: { orientation: "h", y: narrow() ? -0.35 : -0.2 }, annotations: none,
       xaxis: { title: { text: names[0] }, range: xr, zeroline: false }, yaxis: { title: { text: names[1] }, range: yr, zeroline: false } });
     const sp = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_lrs, y: c.spread,
-      name: c.label, line: { color: cols[name] || "#333", dash: MODE_DASH[name] || "solid" },
+      name: c.label, line: { color: MODE_COLORS[name] || "#333", dash: MODE_DASH[name] || "solid" },
       hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));
     const allLost = (ys) => ys.every((v) => v === null || !fin(v));
     const lostNote = (txt) => [{ text: txt, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
@@ -530,7 +529,7 @@
     if (!document.getElementById("spread-batch")) return;
     const how = (c) => (c.batch_size === 1 ? "drawn with replacement (as SGD)" : "shuffled (as minibatch)");
     const sb = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_batches, y: c.spread_by_batch,
-      name: `${how(c)}, lr ${fmt(c.lr)}, ${c.epochs} epochs`, line: { color: cols[name] || "#333", dash: MODE_DASH[name] || "solid" },
+      name: `${how(c)}, lr ${fmt(c.lr)}, ${c.epochs} epochs`, line: { color: MODE_COLORS[name] || "#333", dash: MODE_DASH[name] || "solid" },
       hovertemplate: "batch size %{x}<br>spread = %{y:.3g}<extra></extra>" }));
     const ticks = Object.values(D.cloud)[0].spread_batches;
     await newPlot("spread-batch", sb, { title: { text: "Spread of the final point against the batch size" }, legend: { orientation: "h", y: -0.2 },
@@ -566,7 +565,7 @@
     for (const [name, c] of Object.entries(D.cloud || {})) { // where the page's SGD and minibatch runs sit
       if (c.lr < lo || c.lr > hi) continue;
       tr.push({ type: "scatter", mode: "markers", x: [c.lr], y: [c.batch_size], name: `${c.label}'s preset: lr ${fmt(c.lr)}`,
-        marker: { symbol: "circle-open", size: 14, color: cols[name] || "#333", line: { width: 3 } }, cliponaxis: false,
+        marker: { symbol: "circle-open", size: 14, color: MODE_COLORS[name] || "#333", line: { width: 3 } }, cliponaxis: false,
         hovertemplate: `${c.label}: lr ${fmt(c.lr)}, batch size ${c.batch_size}<extra></extra>` });
     }
     const ep = `${ph.epochs} epoch${ph.epochs === 1 ? "" : "s"}`;
