@@ -13,7 +13,6 @@ each frame is a slice of the same arrays rather than a copy of them.
 from __future__ import annotations
 
 import base64
-import functools
 import gzip
 import html
 import math
@@ -201,8 +200,7 @@ def page_data(data) -> dict:
     out = dict(
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
         grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S))),
-        minima=minima, minLoss=data.losses["minima"] if "minima" in data.losses else [_loss_at(p, m) for m in minima],
-        runs=runs, lossRange=loss_range(runs), maxPoints=MAX_POINTS)
+        minima=minima, minLoss=data.losses["minima"], runs=runs, lossRange=loss_range(runs), maxPoints=MAX_POINTS)
     if p.data is not None:
         x, y = (_f64(a) for a in p.data)
         keep = _sample(len(x))
@@ -222,7 +220,7 @@ def page_data(data) -> dict:
         th = data.theory
         p = data.problem
         out["batchPhase"] = dict(ex["batch_phase"], limit=None if th is None else float(th.stability_limit),
-                                 m=p.num_examples, start_loss=data.losses["start"] if "start" in data.losses else _loss_at(p, (p.init.w, p.init.b)))
+                                 m=p.num_examples, start_loss=data.losses["start"])
     return out
 
 
@@ -234,26 +232,6 @@ def _sample(m: int) -> np.ndarray:
     if m <= MAX_DATA_POINTS:
         return np.arange(m)
     return np.sort(np.random.default_rng(0).choice(m, MAX_DATA_POINTS, replace=False))
-
-
-def _loss_at(p, m) -> float:
-    from jaxgd import program_cache
-    from jaxgd.model import Params
-
-    params = Params(*(np.asarray(v, p.dtype) for v in m))
-    return float(program_cache.call(_loss_program(), "loss", (p.loss_fn,), params, p.data))
-
-
-def _loss_fn_at(loss_fn, params, data):
-    return loss_fn(params, data, None)
-
-
-@functools.cache
-def _loss_program():
-    """``jit`` of the full-data loss at one point (one compiled call, not one per operation)."""
-    import jax
-
-    return jax.jit(_loss_fn_at, static_argnums=0)
 
 
 def _line(data):

@@ -57,7 +57,7 @@ class ReportData:
     scan: object = None  # jaxgd.LRScan, or None without the sweep section
     theory: object = None  # jaxgd.curvature.Theory at the minimum, for a quadratic loss
     explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.app.explore)
-    losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss}
+    losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss} (basics)
 
 
 def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
