@@ -18,7 +18,7 @@ import jax
 from jax.flatten_util import ravel_pytree
 import numpy as np
 
-from jaxgd import _checks
+from jaxgd import _checks, engine
 from jaxgd.problems import Problem
 
 
@@ -43,9 +43,8 @@ def hessian(problem: Problem, at) -> np.ndarray:
 
 
 def _dense_hessian(problem: Problem, at) -> np.ndarray:
-    from jaxgd import program_cache
 
-    return np.asarray(program_cache.call(_hessian_jit, "hessian", (problem.loss_fn,), at, problem.data), dtype=np.float64)
+    return np.asarray(engine.compiled_call(_hessian_jit, "hessian", (problem.loss_fn,), at, problem.data), dtype=np.float64)
 
 
 @partial(jax.jit, static_argnums=0)

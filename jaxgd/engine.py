@@ -358,6 +358,22 @@ sweep_compiled = jax.jit(_many_runs, static_argnums=0)
 
 _start, _advance, _finish = (jax.jit(f, static_argnums=0) for f in (start, advance, finish))
 
+_hook: list = []  # at most one function installed by an application (the jaxgd command's disk cache)
+
+
+def set_compiled_call(fn: Callable | None) -> None:
+    """Install ``fn(jitted, name, statics, *args)`` as the way the library calls its compiled programs
+    (None: plainly). An application may use it for a disk cache; the library installs none."""
+    _hook[:] = [] if fn is None else [fn]
+
+
+def compiled_call(jitted, name: str, statics: tuple, *args):
+    """``jitted(*statics, *args)`` — ``statics`` its leading static arguments, ``name`` a stable name
+    for the program — through the installed hook, if any (:func:`set_compiled_call`)."""
+    if _hook:
+        return _hook[0](jitted, name, statics, *args)
+    return jitted(*statics, *args)
+
 
 def run_chunked(static: Static, data, hyper, init, source, chunk_blocks: int, callback=None) -> Trajectory:
     """The same run as :data:`run_compiled`, scanned ``chunk_blocks`` blocks per compiled call,

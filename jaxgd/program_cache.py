@@ -58,6 +58,9 @@ def enable(folder) -> None:
     """Cache compiled runs in ``folder`` (None: off). The folder is created when first written."""
     _state["dir"] = None if folder is None else Path(folder)
     _loaded.clear()
+    from jaxgd import engine
+
+    engine.set_compiled_call(None if folder is None else call)
     if folder is not None and not _listening:
         jax.monitoring.register_event_listener(_on_event)
         _listening.append(True)

@@ -6,8 +6,8 @@ and ``run_checked`` compiles :func:`jaxgd.engine.one_run` for it. ``sweep`` chec
 broadcasts them to ``R`` runs and calls ``jit(vmap(one_run))``, sharded over all JAX devices.
 ``run_many`` (checked runs of any optimizers, lengths and batch sizes), ``sweep_union`` (full-batch
 sweeps of several optimizers) and ``sweep_batches`` (runs that differ in batch size) put more
-runs into that one program. Compiled calls go through :mod:`jaxgd.program_cache` (off unless the
-``jaxgd`` command turns it on).
+runs into that one program. Compiled calls go through :func:`jaxgd.engine.compiled_call` (plain
+calls unless an application, such as the ``jaxgd`` command's disk cache, installs a hook).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgd import _checks, engine, optim, program_cache
+from jaxgd import _checks, engine, optim
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, order_key, sample_order, steps_per_epoch
 from jaxgd.engine import Trajectory
@@ -213,7 +213,7 @@ def _plan(cfg: RunConfig):
         return static, None
     if cfg.rng == "numpy":
         return static, _numpy_source(static, p.num_examples, cfg.seed)
-    return static, program_cache.call(_order_key, "order_key", (), np.uint32(cfg.seed))
+    return static, engine.compiled_call(_order_key, "order_key", (), np.uint32(cfg.seed))
 
 
 _order_key = jax.jit(order_key)  # one compiled call, not one per random primitive
@@ -232,7 +232,7 @@ def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None) -> T
     if chunk is not None and chunk < cfg.steps:
         blocks = max(1, -(-chunk // static.block_steps))
         return engine.run_chunked(static, data, hyper, cfg.init, source, blocks, callback)
-    out = program_cache.call(engine.run_compiled, "run", (static,), data, hyper, cfg.init, source)
+    out = engine.compiled_call(engine.run_compiled, "run", (static,), data, hyper, cfg.init, source)
     if callback is not None:
         callback(cfg.steps, cfg.steps)
     return out
@@ -381,7 +381,7 @@ def own_moments(t: Trajectory, spec: optim.Spec, init) -> Trajectory:
 
 def _call(static: engine.Static, data, hyper, init, source, R: int) -> Trajectory:
     """``jit(vmap(one_run))`` on ``R`` runs, sharded over the devices; host (NumPy) arrays back."""
-    out = program_cache.call(engine.sweep_compiled, "sweep", (static,), data, *_shard((hyper, init, source), R))
+    out = engine.compiled_call(engine.sweep_compiled, "sweep", (static,), data, *_shard((hyper, init, source), R))
     return jax.tree.map(lambda a: np.asarray(a)[:R], out)
 
 
@@ -650,13 +650,13 @@ def sweep(
     if batch_size is None:
         source = None
     elif rng == "jax":
-        source = program_cache.call(_order_keys, "order_keys", (), b["seed"].astype(np.uint32))
+        source = engine.compiled_call(_order_keys, "order_keys", (), b["seed"].astype(np.uint32))
     else:  # one NumPy order per distinct seed
         uniq, inv = np.unique(b["seed"], return_inverse=True)
         orders = [_numpy_source(static, problem.num_examples, int(s)) for s in uniq]
         source = Order(*(np.stack([o[i] for o in orders])[inv] for i in (0, 1)))
     args = _shard((hyper_arr, p0, source), R)
-    out = program_cache.call(engine.sweep_compiled, "sweep", (static,), problem.data, *args)
+    out = engine.compiled_call(engine.sweep_compiled, "sweep", (static,), problem.data, *args)
     return jax.tree.map(lambda a: a[:R], out)
 
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from jaxgd import program_cache
+from jaxgd import engine
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.model import Params
 from jaxgd.problems import Problem, check_problem_dtype
@@ -89,7 +89,7 @@ def loss_surface(problem: Problem, *grid) -> jax.Array:
     w = _grid_axis("w_values", w_values, problem.dtype)
     b = _grid_axis("b_values", b_values, problem.dtype)
     rows = _rows_per_chunk(problem, b.shape[0])
-    return program_cache.call(_on_grid, "on_grid", ("loss", problem.loss_fn, None, rows), problem.data, w, b)
+    return engine.compiled_call(_on_grid, "on_grid", ("loss", problem.loss_fn, None, rows), problem.data, w, b)
 
 
 class GradCheck(NamedTuple):
@@ -115,7 +115,7 @@ def grad_check(problem: Problem, w_values, b_values) -> GradCheck:
     w = _grid_axis("w_values", w_values, problem.dtype)
     b = _grid_axis("b_values", b_values, problem.dtype)
     rows = _rows_per_chunk(problem, b.shape[0])
-    ad, an = program_cache.call(_on_grid, "on_grid", ("grads", problem.loss_fn, problem.grad_fn, rows), problem.data, w, b)
+    ad, an = engine.compiled_call(_on_grid, "on_grid", ("grads", problem.loss_fn, problem.grad_fn, rows), problem.data, w, b)
     return verdict(w, b, ad, an)
 
 

@@ -139,7 +139,7 @@ def basics(problem: Problem, w, b, gw, gb):
     minimum (quadratic losses, else None) and ``{"minima": [...], "start": ...}``, the full-data
     loss at the known minima and at the start: ``loss_surface``'s, ``grad_check``'s, ``theory``'s
     numbers from one compiled call instead of four (:func:`_basics_program`)."""
-    from jaxgd import program_cache
+    from jaxgd import engine
     from jaxgd._checks import check_params
     from jaxgd.curvature import theory_of
     from jaxgd.model import Params
@@ -151,7 +151,7 @@ def basics(problem: Problem, w, b, gw, gb):
     points = [tuple(map(float, m)) for m in problem.minima] + [(float(problem.init.w), float(problem.init.b))]
     pts = Params(*(np.asarray(c, dt) for c in zip(*points)))
     statics = (problem.loss_fn, problem.grad_fn, _rows_per_chunk(problem, len(b)), _rows_per_chunk(problem, len(gb)))
-    S, grads, H, L = program_cache.call(_basics_program, "basics", statics, problem.data, w, b, gw, gb, at, pts)
+    S, grads, H, L = engine.compiled_call(_basics_program, "basics", statics, problem.data, w, b, gw, gb, at, pts)
     L = np.asarray(L, np.float64)
     return (np.asarray(S), None if grads is None else verdict(gw, gb, *grads),
             None if H is None else theory_of(H, at), {"minima": L[:-1].tolist(), "start": float(L[-1])})
