@@ -19,8 +19,7 @@ from jaxgd.landscapes import LANDSCAPES, beale, himmelblau, ill_conditioned, ras
 from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, lbfgs, momentum, nesterov, newton, rmsprop
 from jaxgd.problems import Problem, linear_regression, model_problem, notebook, problem
-from jaxgd.runs import (LRScan, RunConfig, check_run_args, divergence_boundary, lr_scan, run, run_checked, run_many,
-                        sweep, sweep_batches, sweep_union)
+from jaxgd.runs import LRScan, RunConfig, check_run_args, divergence_boundary, lr_scan, run, run_checked, sweep
 from jaxgd.surface import GradCheck, grad_check, loss_surface
 from jaxgd.app import plots  # noqa: E402  (thin figure functions; plotly and matplotlib load lazily)
 
@@ -71,11 +70,8 @@ __all__ = [
     "rosenbrock",
     "run",
     "run_checked",
-    "run_many",
     "saddle",
     "sample_order",
     "sweep",
-    "sweep_batches",
-    "sweep_union",
     "theory",
 ]

@@ -1,4 +1,4 @@
-"""Data and sample orders.
+"""Data and sample orders: every order a run can see is built here.
 
 The order in which examples are seen is data, built before the run and fed to the scan:
 an :class:`Order` holds, for each of ``T`` steps, ``B`` example indices and a mask that is
@@ -155,10 +155,51 @@ def numpy_order(seed: int, m: int, batch_size: int, epochs: int, sampling: str) 
 def _cut(perms, spe: int, batch_size: int, xp) -> Order:
     """``(epochs, m)`` permutations → an Order of ``(epochs * spe, batch_size)``, padding masked."""
     epochs, m = perms.shape
-    pad = spe * batch_size - m
-    idx = xp.concatenate([perms, xp.zeros((epochs, pad), perms.dtype)], axis=1)
-    mask = xp.concatenate([xp.ones((epochs, m), bool), xp.zeros((epochs, pad), bool)], axis=1)
+    idx = pad(perms, (epochs, spe * batch_size), xp)
+    mask = pad(xp.ones((epochs, m), bool), (epochs, spe * batch_size), xp)
     return Order(idx.reshape(-1, batch_size), mask.reshape(-1, batch_size))
+
+
+def pad(a, shape: tuple, xp=np):
+    """``a`` padded at the end of each axis with zeros (False for a mask) to ``shape`` (NumPy or ``jnp``):
+    the one way an order grows to a ragged last batch, a wider batch or more steps."""
+    return xp.pad(a, [(0, s - n) for n, s in zip(a.shape, shape)])
+
+
+def numpy_orders(m: int, seeds, sizes, epochs, replace) -> Order:
+    """:func:`numpy_order` of ``R`` runs (1-D arrays ``seeds``, ``sizes``, ``epochs`` and bool
+    ``replace``, one value per run), padded into ``(R, T, B)`` (T: the most steps, B: the largest
+    batch; padding masked, a padded step empty). Each seed's stream is drawn once: its permutations
+    (shuffle) do not depend on the batch size, and its draws (replacement) for a shorter run are
+    the first of a longer one's."""
+    seeds, sizes, epochs, replace = (np.asarray(a).reshape(-1) for a in (seeds, sizes, epochs, replace))
+    steps = epochs * -(-m // sizes)
+    R, T, B = len(sizes), int(steps.max()), int(sizes.max())
+    idx, mask = np.zeros((R, T, B), np.int32), np.zeros((R, T, B), bool)
+
+    def longest(sel, need):  # per distinct seed among ``sel``, the most of ``need``
+        u, inv = np.unique(seeds[sel], return_inverse=True)
+        most = np.zeros(len(u), np.int64)
+        np.maximum.at(most, inv, need[sel])
+        return zip(u.tolist(), most.tolist())
+
+    rs = np.random.RandomState(0)  # reseeded per seed: the stream of RandomState(seed), made 100× faster
+    perms, draws = {}, {}
+    for s, ep in longest(~replace, epochs):
+        rs.seed(s)
+        perms[s] = np.stack([rs.permutation(m) for _ in range(ep)]).astype(np.int32)
+    for s, n in longest(replace, steps * sizes):
+        rs.seed(s)
+        draws[s] = rs.randint(0, m, size=n).astype(np.int32)
+    for bs, ep, rep in set(zip(sizes.tolist(), epochs.tolist(), replace.tolist())):
+        rows = np.flatnonzero((sizes == bs) & (epochs == ep) & (replace == rep))
+        n = ep * -(-m // bs)
+        if rep:
+            o = Order(np.stack([draws[s][:n * bs] for s in seeds[rows]]).reshape(-1, bs), np.ones((len(rows) * n, bs), bool))
+        else:
+            o = _cut(np.concatenate([perms[s][:ep] for s in seeds[rows]]), n // ep, bs, np)
+        idx[rows], mask[rows] = (pad(a.reshape(len(rows), n, bs), (len(rows), T, B)) for a in o)
+    return Order(idx, mask)
 
 
 def sample_order(m: int, batch_size: int, epochs: int, sampling: str, rng: str, seed: int) -> Order:
@@ -166,144 +207,3 @@ def sample_order(m: int, batch_size: int, epochs: int, sampling: str, rng: str, 
     if rng == "numpy":
         return numpy_order(seed, m, batch_size, epochs, sampling)
     return jax_order(order_key(seed), m, batch_size, epochs, sampling)
-
-
-SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon"}
-
-
-class CSVRows(NamedTuple):
-    """A CSV file's non-blank rows as ``(line number, stripped cells)``, and the separator found."""
-
-    rows: list
-    separator: str
-
-
-def read_csv(path) -> CSVRows:
-    """Read a CSV file once (``"-"``: stdin; at most :data:`jaxgd._checks.MAX_DATA_BYTES`; a
-    device such as ``/dev/zero`` refused), dropping a UTF-8 byte-order mark. The separator is the
-    one of comma, tab and semicolon that the first non-blank line holds most of (comma on a tie
-    or none). When every row ends in an empty field (a separator at the end of each line), that
-    field is dropped. Raises ``ArgumentError`` named ``"data"`` for a missing, unreadable, non-UTF-8
-    or empty file, or a folder."""
-    import csv
-    import io
-
-    from jaxgd._checks import MAX_DATA_BYTES, ArgumentError, read_file
-
-    where = "stdin" if path == "-" else f"file {str(path)!r}"
-    raw = read_file("data", path, MAX_DATA_BYTES)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ArgumentError("data", f"{where} cannot be read: it is not UTF-8 text (byte {e.start + 1})") from None
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    sep = max(SEPARATORS, key=lambda c: (first.count(c), c == ",", c == "\t"))
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-        rows = [(reader.line_num, [c.strip() for c in r]) for r in reader if any(c.strip() for c in r)]
-    except csv.Error as e:
-        raise ArgumentError("data", f"{where} cannot be read: {e}") from None
-    if not rows:
-        raise ArgumentError("data", f"{where} is empty")
-    if all(len(r) > 1 and r[-1] == "" for _, r in rows):  # "1,2," on every line
-        rows = [(n, r[:-1]) for n, r in rows]
-    return CSVRows(rows, sep)
-
-
-def read_csv_rows(path) -> list[tuple[int, list[str]]]:
-    """The non-blank rows of a CSV file as ``(line number, stripped cells)``: :func:`read_csv`'s rows."""
-    return read_csv(path).rows
-
-
-class XYData(NamedTuple):
-    """The two columns of a data file; ``header`` the first row when it was read as a header (else None)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    header: tuple | None
-    separator: str
-
-
-def read_xy(path) -> XYData:
-    """Two numeric columns ``x, y`` from a CSV file (:func:`read_csv`; a header row is optional:
-    the first row is a header when it is not two numbers, and a row of numbers is never dropped).
-
-    Raises ``ArgumentError`` named ``"data"`` naming the file and the row for a missing, empty or
-    non-numeric file, a row without exactly two columns (saying which separator was found), or a
-    value that is not finite.
-    """
-    from jaxgd._checks import ArgumentError
-
-    fast = _read_xy_fast(path)
-    if fast is not None:
-        return fast
-    name = "stdin" if path == "-" else f"file {str(path)!r}"
-    rows, sep = read_csv(path)
-    rows = [r for _, r in rows]
-
-    def numbers(r):
-        try:
-            return [float(c) for c in r]
-        except ValueError:
-            return None
-
-    start = 1 if numbers(rows[0]) is None else 0  # a header row
-    if start == len(rows):
-        raise ArgumentError("data", f"{name} has a header but no data rows")
-    xs, ys = [], []
-    for i, r in enumerate(rows[start:], start=start + 1):
-        if len(r) != 2:
-            raise ArgumentError("data", f"{name}: row {i} has {len(r)} column(s); it needs two, x and y "
-                                        f"(read as {SEPARATORS[sep]}-separated)")
-        v = numbers(r)
-        if v is None:
-            raise ArgumentError("data", f"{name}: row {i} is not two numbers: {sep.join(r)!r}")
-        if not all(np.isfinite(v)):
-            raise ArgumentError("data", f"{name}: row {i} has a value that is not finite: {sep.join(r)!r}")
-        xs.append(v[0])
-        ys.append(v[1])
-    return XYData(np.array(xs), np.array(ys), tuple(rows[0]) if start else None, sep)
-
-
-def _read_xy_fast(path) -> XYData | None:
-    """The common case at C speed (``np.loadtxt``: a million rows in about half a second, where
-    the row-by-row reader takes five): two numeric columns, one separator, an optional header
-    on the first line, every value finite. None for anything else, which :func:`read_xy`'s
-    row-by-row reader then reads — or explains."""
-    import io
-    import warnings
-
-    from jaxgd._checks import MAX_DATA_BYTES, read_file
-
-    raw = read_file("data", path, MAX_DATA_BYTES)  # its errors are the row-by-row reader's too (and a FIFO
-    try:                                            # read here is kept for it: it cannot be read twice)
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        return None
-    first = lines[0]
-    sep = max(SEPARATORS, key=lambda c: (first.count(c), c == ",", c == "\t"))
-    cells = [c.strip() for c in first.split(sep)]
-    try:
-        [float(c) for c in cells]
-        header = None
-    except ValueError:
-        header = tuple(cells)
-    try:
-        with warnings.catch_warnings():  # "input contained no data": the row-by-row reader says it better
-            warnings.simplefilter("ignore")
-            a = np.loadtxt(io.StringIO(text), delimiter=sep, skiprows=1 if header else 0, comments=None, ndmin=2,
-                           dtype=np.float64)
-    except ValueError:
-        return None
-    if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] == 0 or not np.all(np.isfinite(a)) or len(cells) != 2:
-        return None
-    return XYData(np.ascontiguousarray(a[:, 0]), np.ascontiguousarray(a[:, 1]), header, sep)
-
-
-def load_csv(path) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of :func:`read_xy`."""
-    f = read_xy(path)
-    return f.x, f.y

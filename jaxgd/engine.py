@@ -15,11 +15,11 @@ divergence rule is applied inside the scan, so ``final_only`` runs need no per-s
 Parameters are any pytree of arrays (``Params(w, b)`` for the two-parameter problems); the loss is
 ``loss_fn(params, data, mask)`` with ``data`` a tuple of arrays whose leading axis is the example.
 
-One sweep may also hold runs of different optimizers (the ``kind`` of :func:`jaxgd.optim.union`),
-lengths and batch sizes (:attr:`Static.stop`: a run's steps past its own count, or with an empty
-batch, change nothing; an order padded to the widest batch, or a per-run
-:class:`~jaxgd.data.Draw`); :mod:`jaxgd.runs` builds these (``run_many``, ``sweep_union``,
-``sweep_batches``).
+The traced numbers of a run are its :class:`Knobs`: the optimizer's hyperparameters and, for a
+sweep whose runs differ, the engine's own control — which member of a union of optimizers a run
+uses (:func:`jaxgd.optim.union`) and its own step count (:attr:`Static.stop`: a run's steps past
+its own count, or with an empty batch, change nothing; an order padded to the widest batch, or a
+per-run :class:`~jaxgd.data.Draw`). :func:`jaxgd.sweep` stacks them, one column per run.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class Static(NamedTuple):
     last point); NaN at the others. Between them the divergence rule sees only the parameters.
     stop: runs of different lengths in one sweep — a step leaves the run's point, state and count
     unchanged when its batch is empty (every mask entry False: past a :class:`~jaxgd.data.Draw`'s
-    epochs or its batch size's steps) or, with ``hyper["steps"]`` (int, per run), from that step on.
+    epochs or its batch size's steps) or, with :attr:`Knobs.steps` (per run), from that step on.
     targets, target_tol: points (tuples of the flattened parameters) whose first visit within
     ``target_tol`` each run records (``Trajectory.reached_at``); ``()`` for none.
     """
@@ -134,6 +134,21 @@ class Static(NamedTuple):
     stop: bool = False
     targets: tuple = ()
     target_tol: float = 0.0
+
+
+class Knobs(NamedTuple):
+    """The traced numbers of one run (in a sweep, each with a leading axis of runs).
+
+    hyper: the optimizer's hyperparameters ``{name: number}`` (``lr`` among them); for a union
+    kind (:func:`jaxgd.optim.union_kind`) a tuple of such dicts, one per member.
+    which: int32, the union member the run uses; None for a single optimizer.
+    steps: int32, the run's own step count, with :attr:`Static.stop` (its later steps change
+    nothing); None when every step runs (or an empty batch alone stops it).
+    """
+
+    hyper: Any
+    which: Any = None
+    steps: Any = None
 
 
 class Record(NamedTuple):
@@ -260,14 +275,16 @@ def _keep(on, new, old):
     return jax.tree.map(lambda a, b: jnp.where(on, a, b), new, old)
 
 
-def _tx(static: Static, hyper):
-    """The optimizer of a run: ``hyper`` less the engine's own ``steps`` (see :attr:`Static.stop`)."""
-    return optim.build(static.kind, {k: v for k, v in hyper.items() if k != "steps"})
+def _tx(static: Static, knobs: Knobs):
+    """The optimizer of a run: its kind built at its :class:`Knobs` (a union's at the run's member)."""
+    if static.kind[0] == optim.UNION:
+        return optim.union(static.kind[1], knobs.hyper, knobs.which)
+    return optim.build(static.kind, knobs.hyper)
 
 
-def start(static: Static, data, hyper, init) -> Carry:
+def start(static: Static, data, knobs: Knobs, init) -> Carry:
     """The carry before step 0."""
-    tx = _tx(static, hyper)
+    tx = _tx(static, knobs)
     vec = jnp.zeros_like(ravel_pytree(init)[0]) if static.sharpness_every else None
     reached = jnp.int32(-1) if static.targets else None
     carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec,
@@ -284,7 +301,7 @@ def _first_xs(static: Static):
     return jnp.zeros(static.batch_size, jnp.int32), jnp.ones(static.batch_size, bool)
 
 
-def advance(static: Static, data, hyper, carry: Carry, source, blocks):
+def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
     """Scan the blocks ``blocks`` (int array, e.g. ``arange(first, first + n)``) of one run.
 
     ``source`` says which examples each step sees: None (full batch); a PRNG key, from which
@@ -294,7 +311,7 @@ def advance(static: Static, data, hyper, carry: Carry, source, blocks):
     with ``final_only``). The step index ``t = e · block_steps + j`` is built from the scanned
     block and position, not carried, so under ``vmap`` it stays one number for all runs.
     """
-    tx = _tx(static, hyper)
+    tx = _tx(static, knobs)
     m = None if static.batch_size is None else data[0].shape[0]
 
     def block(c, xs):
@@ -311,7 +328,7 @@ def advance(static: Static, data, hyper, carry: Carry, source, blocks):
             j, o = xs
             on = None
             if static.stop:
-                on = (t0 + j < hyper["steps"]) if "steps" in hyper else jnp.bool_(True)
+                on = jnp.bool_(True) if knobs.steps is None else t0 + j < knobs.steps
                 on = on if o is None else on & jnp.any(o[1])
             return _update(static, tx, data, c, t0 + j, o, on)
 
@@ -340,21 +357,21 @@ def finish(static: Static, data, carry: Carry, recs: Record | None) -> Trajector
                       recs.first_moment, recs.second_moment, recs.sharpness, recs.sharpness_hvps, reached)
 
 
-def one_run(static: Static, data, hyper, init, source) -> Trajectory:
+def one_run(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
     """A whole run: ``finish(advance(start(...)))`` over all ``static.blocks`` blocks."""
-    carry = start(static, data, hyper, init)
-    carry, recs = advance(static, data, hyper, carry, source, jnp.arange(static.blocks))
+    carry = start(static, data, knobs, init)
+    carry, recs = advance(static, data, knobs, carry, source, jnp.arange(static.blocks))
     return finish(static, data, carry, recs)
 
 
-def _many_runs(static: Static, data, hyper, init, source) -> Trajectory:
-    return jax.vmap(partial(one_run, static, data))(hyper, init, source)
+def _many_runs(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
+    return jax.vmap(partial(one_run, static, data))(knobs, init, source)
 
 
 run_compiled = jax.jit(one_run, static_argnums=0)
 """``jit(one_run)``: one run in one compiled call."""
 sweep_compiled = jax.jit(_many_runs, static_argnums=0)
-"""``jit(vmap(one_run))``: ``R`` runs (leading axis of ``hyper``, ``init``, ``source``) in one call."""
+"""``jit(vmap(one_run))``: ``R`` runs (leading axis of ``knobs``, ``init``, ``source``) in one call."""
 
 _start, _advance, _finish = (jax.jit(f, static_argnums=0) for f in (start, advance, finish))
 
@@ -375,16 +392,16 @@ def compiled_call(jitted, name: str, statics: tuple, *args):
     return jitted(*statics, *args)
 
 
-def run_chunked(static: Static, data, hyper, init, source, chunk_blocks: int, callback=None) -> Trajectory:
+def run_chunked(static: Static, data, knobs: Knobs, init, source, chunk_blocks: int, callback=None) -> Trajectory:
     """The same run as :data:`run_compiled`, scanned ``chunk_blocks`` blocks per compiled call,
     calling ``callback(steps_done, steps_total)`` after each. Bit for bit the result of one scan."""
     total = static.blocks * static.block_steps
-    carry = _start(static, data, hyper, init)
+    carry = _start(static, data, knobs, init)
     recs = []
     for first in range(0, static.blocks, chunk_blocks):
         n = min(chunk_blocks, static.blocks - first)
         part = jax.tree.map(lambda a: a[first:first + n], source) if isinstance(source, Order) else source
-        carry, rec = _advance(static, data, hyper, carry, part, jnp.arange(first, first + n))
+        carry, rec = _advance(static, data, knobs, carry, part, jnp.arange(first, first + n))
         recs.append(rec)
         if callback is not None:
             callback((first + n) * static.block_steps, total)

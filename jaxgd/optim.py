@@ -278,16 +278,15 @@ def union_kind(kinds) -> tuple:
     return (UNION, tuple(kinds), None)
 
 
-def union(kinds: tuple, hyper: dict) -> optax.GradientTransformation:
+def union(kinds: tuple, hypers: tuple, which) -> optax.GradientTransformation:
     """Several optimizers as one transformation, so runs of different optimizers share one compiled sweep.
 
-    ``hyper`` holds ``which`` (the member a run uses: an int index into ``kinds``) and each member's
-    hyperparameters as ``"i.name"``. Every member updates its own state from the same gradient;
-    the update is member ``which``'s (a select: the chosen member's numbers are used as computed).
+    ``hypers``: each member's hyperparameters ``{name: number}`` (in ``kinds``' order); ``which``:
+    the member a run uses (an int index into ``kinds``, traced). Every member updates its own state
+    from the same gradient; the update is member ``which``'s (a select: the chosen member's numbers
+    are used as computed).
     """
-    which = hyper["which"]
-    txs = [build(k, {n.split(".", 1)[1]: v for n, v in hyper.items() if n.startswith(f"{i}.")})
-           for i, k in enumerate(kinds)]
+    txs = [build(k, h) for k, h in zip(kinds, hypers)]
     extra = [isinstance(t, optax.GradientTransformationExtraArgs) for t in txs]
 
     def init(params):

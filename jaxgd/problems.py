@@ -282,7 +282,7 @@ def problem(name: str = "notebook", *, data=None, noise: float = 0.0, data_seed:
     """A problem by name: ``"notebook"`` (with ``noise`` and its ``data_seed``), ``"data"`` for
     the points ``data = (x, y)`` (or a CSV path of two columns), or a landscape of
     :data:`jaxgd.landscapes.LANDSCAPES` (these have no data). The one factory of the CLI and the report."""
-    from jaxgd.data import load_csv
+    from jaxgd.datasets import load_csv
     from jaxgd.landscapes import LANDSCAPES
 
     names = ("notebook", "data", *LANDSCAPES)

@@ -2,26 +2,29 @@
 
 ``run(...) = run_checked(check_run_args(...))``: the check builds a :class:`RunConfig` (the
 problem, the resolved optimizer, the step count, the starting point, the sample order's recipe)
-and ``run_checked`` compiles :func:`jaxgd.engine.one_run` for it. ``sweep`` checks its arrays,
-broadcasts them to ``R`` runs and calls ``jit(vmap(one_run))``, sharded over all JAX devices.
-``run_many`` (checked runs of any optimizers, lengths and batch sizes), ``sweep_union`` (full-batch
-sweeps of several optimizers) and ``sweep_batches`` (runs that differ in batch size) put more
-runs into that one program. Compiled calls go through :func:`jaxgd.engine.compiled_call` (plain
-calls unless an application, such as the ``jaxgd`` command's disk cache, installs a hook).
+and ``run_checked`` compiles :func:`jaxgd.engine.one_run` for it. ``sweep`` is the one door for
+many runs: its arguments are per-run columns (optimizers, learning rates and hyperparameters,
+epochs, batch sizes, samplings, seeds, starts) that :func:`stack` checks, broadcasts, casts, pads
+and shards into a :class:`Batch` for ``jit(vmap(one_run))``, and :func:`split` cuts back into
+runs. ``lr_scan`` is a sweep over learning rates per optimizer. Compiled calls go through
+:func:`jaxgd.engine.compiled_call` (plain calls unless an application, such as the ``jaxgd``
+command's disk cache, installs a hook).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgd import _checks, engine, optim
 from jaxgd._checks import ArgumentError, ArgumentTypeError
-from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, order_key, sample_order, steps_per_epoch
+from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, numpy_orders, order_key, steps_per_epoch
 from jaxgd.engine import Trajectory
 from jaxgd.model import Params
 from jaxgd.problems import Problem, check_problem_dtype
@@ -227,12 +230,12 @@ def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None) -> T
     if callback is not None and not callable(callback):
         raise ArgumentTypeError("callback", f"must be a function (steps_done, steps_total), got {callback!r}")
     static, source = _plan(cfg)
-    hyper = _hyper_arrays(cfg.spec, cfg.problem.dtype)
+    knobs = engine.Knobs(_hyper_arrays(cfg.spec, cfg.problem.dtype))
     data = cfg.problem.data
     if chunk is not None and chunk < cfg.steps:
         blocks = max(1, -(-chunk // static.block_steps))
-        return engine.run_chunked(static, data, hyper, cfg.init, source, blocks, callback)
-    out = engine.compiled_call(engine.run_compiled, "run", (static,), data, hyper, cfg.init, source)
+        return engine.run_chunked(static, data, knobs, cfg.init, source, blocks, callback)
+    out = engine.compiled_call(engine.run_compiled, "run", (static,), data, knobs, cfg.init, source)
     if callback is not None:
         callback(cfg.steps, cfg.steps)
     return out
@@ -319,232 +322,6 @@ def truncate(t: Trajectory, steps: int) -> Trajectory:
                       np.int32(t.reached_at if t.reached_at <= steps else -1))
 
 
-def run_many(cfgs, final_only: bool = False) -> list[Trajectory]:
-    """Several checked runs (:class:`RunConfig`, e.g. from :func:`check_run_args`) in one compiled call.
-
-    ``jit(vmap(one_run))`` over the union of their optimizers (:func:`jaxgd.optim.union`): each run
-    is padded to the longest (:attr:`jaxgd.engine.Static.stop`) and, with minibatches, its order
-    to the largest batch (masked) — so runs of different optimizers, lengths and batch sizes cost
-    one program. The runs must share the problem, ``loss_every`` and the sharpness settings, and
-    be all full batch or all minibatch (an order drawn with ``rng="jax"`` is drawn before the run).
-    Returns each run's :class:`~jaxgd.Trajectory` as host (NumPy) arrays — ``run_checked``'s
-    numbers, up to rounding: one program computes them all (``final_only`` as in :func:`sweep`).
-    """
-    cfgs = list(cfgs)
-    if not cfgs or not all(isinstance(c, RunConfig) for c in cfgs):
-        raise ArgumentTypeError("cfgs", "must be a non-empty sequence of RunConfig (from check_run_args)")
-    c0 = cfgs[0]
-    for name, same in (("problem", lambda c: c.problem is c0.problem),
-                       ("full batch or minibatch", lambda c: (c.batch_size is None) == (c0.batch_size is None)),
-                       ("loss_every", lambda c: c.loss_every == c0.loss_every),
-                       ("sharpness", lambda c: c.sharpness == c0.sharpness)):
-        if not all(same(c) for c in cfgs):
-            raise ArgumentError("cfgs", f"runs in one call must share their {name}")
-    problem, dtype, R = c0.problem, c0.problem.dtype, len(cfgs)
-    kinds = list(dict.fromkeys(c.spec.kind for c in cfgs))
-    which = np.array([kinds.index(c.spec.kind) for c in cfgs], np.int32)
-    hyper = {"which": which, "steps": np.array([c.steps for c in cfgs], np.int32)}
-    for i, k in enumerate(kinds):
-        first = cfgs[int(np.flatnonzero(which == i)[0])].spec.hyper
-        for name, v in first.items():
-            hyper[f"{i}.{name}"] = np.asarray([c.spec.hyper[name] if w == i else v for c, w in zip(cfgs, which)], dtype)
-    init = jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *(c.init for c in cfgs))
-    T = max(c.steps for c in cfgs)
-    more = dict(final_only=final_only, stop=True, **_sharpness_fields(c0.sharpness, c0.loss_every))
-    kind = optim.union_kind(kinds)
-    if c0.batch_size is None:
-        static, source = engine.Static(problem.loss_fn, kind, None, 1, T, **more), None
-    else:  # each run's order, padded to (T, B): masked columns, and empty steps past the run's end (skipped)
-        B = max(c.batch_size for c in cfgs)
-        idx, mask = np.zeros((R, T, B), np.int32), np.zeros((R, T, B), bool)
-        for r, c in enumerate(cfgs):
-            o = c.order if c.order is not None else sample_order(problem.num_examples, c.batch_size, c.epochs,
-                                                                 c.sampling, c.rng, c.seed)
-            idx[r, :c.steps, :c.batch_size], mask[r, :c.steps, :c.batch_size] = np.asarray(o[0]), np.asarray(o[1])
-        static, source = engine.Static(problem.loss_fn, kind, B, 1, T, **more), Order(idx[:, :, None], mask[:, :, None])
-    check_steps("cfgs", T, problem.num_params, R, per_step=not final_only)
-    out = _call(static, problem.data, hyper, init, source, R)
-    runs = []
-    for r, c in enumerate(cfgs):
-        t = own_moments(jax.tree.map(lambda a, r=r: a[r], out), c.spec, c.init)
-        runs.append(t if final_only else truncate(t, c.steps))
-    return runs
-
-
-def own_moments(t: Trajectory, spec: optim.Spec, init) -> Trajectory:
-    """A run of a union sweep with only the moments its own optimizer keeps (the others None)."""
-    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), init)
-    first, second = jax.eval_shape(lambda p: optim.moments(optim.build(spec.kind, spec.hyper).init(p)), shapes)
-    return t._replace(first_moment=t.first_moment if first is not None else None,
-                      second_moment=t.second_moment if second is not None else None)
-
-
-def _call(static: engine.Static, data, hyper, init, source, R: int) -> Trajectory:
-    """``jit(vmap(one_run))`` on ``R`` runs, sharded over the devices; host (NumPy) arrays back."""
-    out = engine.compiled_call(engine.sweep_compiled, "sweep", (static,), data, *_shard((hyper, init, source), R))
-    return jax.tree.map(lambda a: np.asarray(a)[:R], out)
-
-
-def _check_sweep_hyper(optimizer, lr_a: np.ndarray, hyper: dict) -> tuple[optim.Spec, dict]:
-    """A sweep's optimizer resolved with each hyperparameter's first value, and its numeric
-    hyperparameters as checked 1-D arrays (every element in the built-in's range; bools, strings
-    and None stay static, as in :func:`run`)."""
-    static_h = {k: v for k, v in hyper.items() if isinstance(v, (bool, str)) or v is None}
-    table = optim.BUILTIN.get(optimizer, (None, {}))[1] if isinstance(optimizer, str) else {}
-    numeric = {}
-    for k, v in hyper.items():  # every element in its range; names and kinds checked by resolve below
-        if k not in static_h:
-            lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
-            numeric[k] = _checks.check_array(k, v, low=lo, low_open=lo_open, high=hi, high_open=hi_open)
-    spec = optim.resolve(optimizer, float(lr_a.reshape(-1)[0]),
-                         {**{k: v.reshape(-1)[0].item() for k, v in numeric.items()}, **static_h})
-    return spec, numeric
-
-
-def sweep_union(problem: Problem, groups, epochs: int, final_only: bool = False, targets=(),
-                target_tol: float = 0.0) -> Trajectory:
-    """Full-batch sweeps of several optimizers in one compiled call (:func:`jaxgd.optim.union`):
-    ``groups`` is a sequence of ``(optimizer, {name: values})`` or ``(optimizer, {name: values},
-    init)`` with ``lr`` and any of the optimizer's numeric hyperparameters as 1-D arrays of that
-    group's runs (scalars broadcast), and ``init`` the group's starts (each leaf with a leading
-    axis of runs; default the problem's start). ``targets``, ``target_tol``: points to record the
-    first visit of (:attr:`jaxgd.engine.Static.targets`). Returns one :class:`~jaxgd.Trajectory`
-    (host arrays) whose leading axis holds the groups' runs in order; each run is :func:`sweep`'s,
-    up to rounding.
-    """
-    problem = _check_problem(problem)
-    epochs = _checks.check_int("epochs", epochs, 1)
-    dtype, kinds, members, which, starts = problem.dtype, [], [], [], []
-    for i, (opt, values, *start) in enumerate(groups):
-        values = dict(values)
-        lr_a = _checks.check_array("lr", values.pop("lr", 0.05), low=0, low_open=True)
-        spec, arrays = _check_sweep_hyper(opt, lr_a, values)
-        arrays["lr"] = lr_a
-        inits = _init_arrays(problem, start[0] if start else None)
-        n = int(np.prod(np.broadcast_shapes(*(a.shape for a in arrays.values()),
-                                            *(a.shape[:1] for a, batched in inits.values() if batched))))
-        starts.append([np.asarray(np.broadcast_to(a, (n, *a.shape[1:])) if batched else np.broadcast_to(a, (n, *a.shape)),
-                                  dtype) for a, batched in inits.values()])
-        _check_lr_in_dtype(lr_a, dtype)
-        kinds.append(spec.kind)
-        members.append((len(which), n, {k: np.broadcast_to(arrays.get(k, v), (n,)) for k, v in spec.hyper.items()}))
-        which.extend([i] * n)
-    R = len(which)
-    flat = {"which": np.asarray(which, np.int32)}
-    for i, (at, n, values) in enumerate(members):  # a member's values on its runs, its first value elsewhere
-        for name, a in values.items():
-            full = np.full(R, a[0], dtype)
-            full[at:at + n] = a
-            flat[f"{i}.{name}"] = full
-    check_steps("epochs", epochs, problem.num_params, R, per_step=not final_only)
-    init = jax.tree.unflatten(jax.tree.structure(problem.init), [np.concatenate(a) for a in zip(*starts)])
-    static = engine.Static(problem.loss_fn, optim.union_kind(kinds), None, 1, epochs, final_only=final_only,
-                           targets=tuple(tuple(float(v) for v in p) for p in targets), target_tol=float(target_tol))
-    return _call(static, problem.data, flat, init, None, R)
-
-
-def sweep_batches(problem: Problem, optimizer: str = "gd", lr=0.05, batch_size=1, epochs=1, sampling="shuffle",
-                  rng: str = "jax", seed=0, loss_every: int = 1, **hyper) -> Trajectory:
-    """Runs that differ in batch size, epochs and sampling, in one compiled call; their final points.
-
-    ``lr``, ``batch_size``, ``epochs``, ``seed`` and numeric hyperparameters may be 1-D arrays
-    (one value per run, broadcast together); ``sampling`` a string or one per run. Every run is
-    padded to the largest batch (masked lanes) and the most steps (skipped steps). Run ``i`` ends
-    where ``run(problem, optimizer, lr[i], epochs[i], batch_size[i], sampling=sampling[i], rng=rng,
-    seed=seed[i])`` ends, up to rounding. Returns a Trajectory as :func:`sweep` with
-    ``final_only=True`` (host arrays; ``num_steps`` is each run's own count).
-
-    ``rng="jax"``: each run draws its epochs' orders inside the scan (:class:`~jaxgd.data.Draw`;
-    the padded epoch has ``ceil(m / smallest batch)`` steps). ``rng="numpy"``: the notebook's
-    streams, drawn on the host (one ``RandomState`` per seed) and handed in as one padded order
-    ``(R, T, largest batch)`` — no random numbers in the compiled program, which then compiles
-    about three times faster. ``loss_every``: the full-data loss (for the divergence rule) at
-    every this many padded steps, and at the end.
-    """
-    problem = _check_problem(problem)
-    m = problem.num_examples
-    if m is None:
-        raise ArgumentError("problem", f"{problem.name!r} has no data: batch sizes do not apply")
-    arrays = {"lr": _checks.check_array("lr", lr, low=0, low_open=True),
-              "batch_size": _checks.check_array("batch_size", batch_size, low=1, high=m, integer=True),
-              "epochs": _checks.check_array("epochs", epochs, low=1, integer=True),
-              "seed": _checks.check_array("seed", seed, low=0, high=2**32 - 1, integer=True)}
-    _check_lr_in_dtype(arrays["lr"], problem.dtype)
-    names = [sampling] if isinstance(sampling, str) else list(sampling)
-    for s in names:
-        _checks.check_choice("sampling", s, SAMPLINGS)
-    arrays["replace"] = np.asarray([s == "replacement" for s in names]).reshape(np.shape(sampling))
-    rng = _checks.check_choice("rng", rng, RNGS)
-    spec, numeric = _check_sweep_hyper(optimizer, arrays["lr"], hyper)
-    arrays.update(numeric)
-    try:
-        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
-    except ValueError:
-        listed = ", ".join(f"{k} {a.shape}" for k, a in arrays.items() if a.shape)
-        raise ArgumentError("sweep arrays", f"must have one common length (or be scalars), got {listed}") from None
-    R = int(np.prod(shape))
-    b = {k: np.broadcast_to(a, shape).reshape(R) for k, a in arrays.items()}
-    B, E = int(b["batch_size"].max()), int(b["epochs"].max())
-    S = steps_per_epoch(m, int(b["batch_size"].min()))
-    check_steps("epochs", E * S, problem.num_params, R, per_step=False)
-    dtype = problem.dtype
-    h = {"lr": b["lr"].astype(dtype), **{k: b[k].astype(dtype) for k in numeric}}
-    for k, v in spec.hyper.items():
-        h.setdefault(k, np.full(R, v, dtype))
-    init = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (R, *np.shape(a))), problem.init)
-    every = _checks.check_int("loss_every", loss_every, 1, MAX_STEPS)
-    if rng == "numpy":
-        idx, mask = _numpy_orders(m, b["seed"], b["batch_size"], b["epochs"], b["replace"])
-        static = engine.Static(problem.loss_fn, spec.kind, B, 1, idx.shape[1], final_only=True, stop=True,
-                               loss_every=every)
-        return _call(static, problem.data, h, init, Order(idx[:, :, None], mask[:, :, None]), R)
-    source = Draw(b["seed"].astype(np.uint32), b["batch_size"].astype(np.int32),
-                  b["epochs"].astype(np.int32), b["replace"])
-    static = engine.Static(problem.loss_fn, spec.kind, B, S, E, final_only=True, stop=True, loss_every=every)
-    return _call(static, problem.data, h, init, source, R)
-
-
-def _numpy_orders(m: int, seeds, sizes, epochs, replace) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~jaxgd.data.numpy_order` of every run, padded into ``(R, T, B)`` (T, B: the most steps
-    and the largest batch; padding masked, a padded step empty). Each seed's stream is drawn once:
-    its permutations (shuffle) do not depend on the batch size, and its draws (replacement) for a
-    shorter run are the first of a longer one's."""
-    spe = -(-m // sizes)
-    steps = epochs * spe
-    R, T, B = len(sizes), int(steps.max()), int(sizes.max())
-    idx, mask = np.zeros((R, T, B), np.int32), np.zeros((R, T, B), bool)
-    perms, draws = {}, {}
-
-    def longest(sel, need):  # per distinct seed among ``sel``, the most of ``need``
-        u, inv = np.unique(seeds[sel], return_inverse=True)
-        most = np.zeros(len(u), np.int64)
-        np.maximum.at(most, inv, need[sel])
-        return zip(u.tolist(), most.tolist())
-
-    rs = np.random.RandomState(0)  # reseeded per seed: the stream of RandomState(seed), made 100× faster
-    for s, ep in longest(~replace, epochs):
-        rs.seed(s)
-        perms[s] = np.stack([rs.permutation(m) for _ in range(ep)])
-    for s, n in longest(replace, steps * sizes):
-        rs.seed(s)
-        draws[s] = rs.randint(0, m, size=n).astype(np.int32)
-    for key in set(zip(sizes.tolist(), epochs.tolist(), replace.tolist())):
-        bs, ep, rep = key
-        rows = np.flatnonzero((sizes == bs) & (epochs == ep) & (replace == rep))
-        n_steps = ep * -(-m // bs)
-        if rep:
-            block = np.stack([draws[s][:n_steps * bs] for s in seeds[rows]]).reshape(len(rows), n_steps, bs)
-            idx[rows, :n_steps, :bs], mask[rows, :n_steps, :bs] = block, True
-        else:  # each epoch's permutation cut into batches, the ragged last one padded (as data._cut)
-            p = np.zeros((len(rows), ep, n_steps // ep * bs), np.int32)
-            p[:, :, :m] = np.stack([perms[s][:ep] for s in seeds[rows]])
-            on = np.zeros(p.shape[1:], bool)
-            on[:, :m] = True
-            idx[rows, :n_steps, :bs] = p.reshape(len(rows), n_steps, bs)
-            mask[rows, :n_steps, :bs] = on.reshape(n_steps, bs)
-    return idx, mask
-
-
 # ----------------------------------------------------------------------------- sweeps
 
 
@@ -578,14 +355,213 @@ def _init_arrays(problem: Problem, init) -> dict:
     return out
 
 
+class Batch(NamedTuple):
+    """``R`` runs stacked into columns for one compiled call: built by :func:`stack`, run by
+    :func:`_call` (:func:`split` cuts the result back into runs).
+
+    static: the engine's configuration, one for all runs (a union of the runs' optimizers when
+    they differ: :func:`jaxgd.optim.union_kind`). knobs: :class:`~jaxgd.engine.Knobs` of ``(R,)``
+    columns — the hyperparameters (a dict, or a tuple of per-member dicts), the member each run
+    uses, each run's own step count. init: the starts, each leaf ``(R, *leaf shape)``. source: the
+    sample orders — None (full batch), ``(R,)`` keys, an :class:`Order` ``(R, blocks, block_steps,
+    B)`` or a :class:`Draw` of ``(R,)`` columns. data: the problem's data. R: the number of runs
+    (the columns may be padded to a multiple of the device count).
+    """
+
+    static: engine.Static
+    knobs: engine.Knobs
+    init: Any
+    source: Any
+    data: Any
+    R: int
+
+
+def _column(name: str, v, **bounds) -> np.ndarray:
+    """A per-run column: a number or an array of them (any shape: columns broadcast as NumPy's)."""
+    a = np.asarray(v) if isinstance(v, (list, tuple)) else v
+    flat = _checks.check_array(name, np.reshape(a, -1) if np.ndim(a) > 1 else a, **bounds)
+    return flat.reshape(np.shape(a))
+
+
+def _names(name: str, v, choices=None) -> np.ndarray:
+    """A per-run column of names (a string, or an array of strings), each checked against ``choices``."""
+    a = np.asarray(v, dtype=object)
+    if a.size == 0:
+        raise ArgumentError(name, "must name at least one, got none")
+    for s in a.reshape(-1):
+        if choices is not None:
+            _checks.check_choice(name, s, choices)
+        elif not isinstance(s, str):
+            raise ArgumentTypeError(name, f"must be a name (a string) or a sequence of them, got {s!r}")
+    return a
+
+
+def _members(names: np.ndarray, lr: np.ndarray, hyper: dict, R: int, dtype):
+    """Each distinct optimizer's :class:`~jaxgd.optim.Spec` and ``(R,)`` hyperparameter columns.
+
+    ``hyper`` maps a name to a column (already broadcast to ``(R,)``) or a static value (bool,
+    string, None). A name goes to the optimizers that take it; a member's columns hold its numbers
+    on its own runs and its first run's numbers elsewhere (what a union's other members compute
+    with, never used)."""
+    kinds = list(dict.fromkeys(names.tolist()))
+    which = np.asarray([kinds.index(n) for n in names.tolist()], np.int32)
+    static_h = {k: v for k, v in hyper.items() if not isinstance(v, np.ndarray)}
+    numeric = {k: v for k, v in hyper.items() if isinstance(v, np.ndarray)}
+    takes = {o: _takes(o) for o in kinds}
+    for k in hyper:
+        if len(kinds) > 1 and not any(k in t for t in takes.values()):
+            raise ArgumentError(k, f"is a hyperparameter of none of the optimizers {', '.join(map(repr, kinds))}")
+    specs, cols = [], []
+    for i, o in enumerate(kinds):
+        sel = which == i
+        first = int(np.flatnonzero(sel)[0])
+        mine = [k for k in hyper if len(kinds) == 1 or k in takes[o]]
+        table = optim.BUILTIN[o][1] if o in optim.BUILTIN else {}
+        for k in mine:  # every element of the member's runs in the built-in's range
+            if k in numeric:
+                lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
+                _checks.check_array(k, numeric[k][sel], low=lo, low_open=lo_open, high=hi, high_open=hi_open)
+        spec = optim.resolve(o, float(lr[first]), {k: numeric[k][first].item() if k in numeric else static_h[k]
+                                                    for k in mine})
+        given = {"lr": lr, **{k: numeric[k] for k in mine if k in numeric}}
+        col = {}
+        for k, v in spec.hyper.items():
+            c = np.full(R, given[k][first] if k in given else v, dtype)
+            if k in given:
+                c[sel] = given[k][sel]
+            col[k] = c
+        specs.append(spec)
+        cols.append(col)
+    return tuple(specs), tuple(cols), which
+
+
+def _takes(optimizer: str) -> set:
+    """The hyperparameter names an optimizer takes (a built-in's table, an optax function's
+    parameters; none for a name that :func:`jaxgd.optim.resolve` will refuse)."""
+    if optimizer in optim.BUILTIN:
+        return set(optim.BUILTIN[optimizer][1])
+    fn = getattr(optax, optimizer[len(optim.OPTAX_PREFIX):], None) if optimizer.startswith(optim.OPTAX_PREFIX) else None
+    try:
+        return set(inspect.signature(fn).parameters) - {"learning_rate"}
+    except (TypeError, ValueError):
+        return set()
+
+
+def stack(problem: Problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None, init=None, sampling="shuffle",
+          rng: str = "jax", seed=0, hyper: dict | None = None, *, final_only: bool = False, sharpness: tuple = (),
+          loss_every=None, targets=(), target_tol: float = 0.0) -> Batch:
+    """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
+    padded (orders to the largest batch and the most steps) and sharded: a :class:`Batch`."""
+    problem = _check_problem(problem)
+    if not isinstance(final_only, bool):
+        raise ArgumentTypeError("final_only", f"must be True or False, got {final_only!r}")
+    m, dtype = problem.num_examples, problem.dtype
+    rng = _checks.check_choice("rng", rng, RNGS)
+    names = _names("optimizer", optimizer)
+    samplings = _names("sampling", sampling, SAMPLINGS)
+    lr_a = _column("lr", lr, low=0, low_open=True)
+    _check_lr_in_dtype(lr_a, dtype)
+    cols = {"optimizer": names, "lr": lr_a, "epochs": _column("epochs", epochs, low=1, integer=True),
+            "seed": _column("seed", seed, low=0, high=2**32 - 1, integer=True), "sampling": samplings}
+    if batch_size is not None:
+        if m is None:
+            check_batch_size(problem, batch_size)  # the error: no data
+        if any(v is None for v in np.reshape(np.asarray(batch_size, dtype=object), -1)):
+            raise ArgumentError("batch_size", "runs in one call must be all full batch (None) or all minibatch")
+        if np.ndim(batch_size) == 0:
+            batch_size = check_batch_size(problem, batch_size)
+        cols["batch_size"] = _column("batch_size", batch_size, low=1, high=m, integer=True)
+    static_h = {k: v for k, v in (hyper or {}).items() if isinstance(v, (bool, str)) or v is None}
+    for k, v in (hyper or {}).items():  # numbers checked finite here, ranges per optimizer in _members
+        if k not in static_h:
+            cols[k] = _column(k, v)
+    inits = _init_arrays(problem, init)
+    shapes = {k: a.shape for k, a in cols.items()} | {k: a.shape[:1] for k, (a, b) in inits.items() if b}
+    try:
+        shape = np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = ", ".join(f"{k} {s}" for k, s in shapes.items() if s)
+        raise ArgumentError("sweep arrays", f"must have one common length (or be scalars), got {listed}") from None
+    R = int(np.prod(shape))
+    b = {k: np.broadcast_to(a, shape).reshape(R) for k, a in cols.items()}
+    specs, hypers, which = _members(b["optimizer"], b["lr"], {**{k: b[k] for k in hyper or {} if k in b},
+                                                              **static_h}, R, dtype)
+    kind = specs[0].kind if len(specs) == 1 else optim.union_kind([s.kind for s in specs])
+    knobs = engine.Knobs(hypers[0] if len(specs) == 1 else hypers, None if len(specs) == 1 else which)
+
+    leaves = [np.asarray(np.broadcast_to(a, (R, *a.shape[1:])) if batched else np.broadcast_to(a, (R, *a.shape)), dtype)
+              for a, batched in inits.values()]
+    p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
+    more = dict(final_only=final_only, targets=tuple(tuple(float(v) for v in p) for p in targets),
+                target_tol=float(target_tol))
+    epochs_r, seeds, replace = b["epochs"].astype(np.int64), b["seed"], b["sampling"] == "replacement"
+    if batch_size is None:
+        steps = epochs_r
+        varied = bool(np.any(steps != steps[0]))
+        more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, None)))
+        static = engine.Static(problem.loss_fn, kind, None, 1, int(steps.max()), stop=varied, **more)
+        knobs, source = knobs._replace(steps=steps.astype(np.int32) if varied else None), None
+    else:
+        sizes = b["batch_size"].astype(np.int64)
+        steps = epochs_r * -(-m // sizes)
+        more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, int(sizes.min()))))
+        if len({*zip(sizes.tolist(), epochs_r.tolist(), replace.tolist())}) == 1:  # one shape: epoch by epoch
+            static = _epoch_static(problem, kind, int(sizes[0]), int(epochs_r[0]), str(b["sampling"][0]), **more)
+            if rng == "jax":
+                source = engine.compiled_call(_order_keys, "order_keys", (), seeds.astype(np.uint32))
+            else:
+                o = numpy_orders(m, seeds, sizes, epochs_r, replace)
+                source = Order(*(a.reshape(R, static.blocks, static.block_steps, static.batch_size) for a in o))
+        elif rng == "jax":  # each run draws its epochs in the scan, lanes and steps past its own masked
+            B, S = int(sizes.max()), steps_per_epoch(m, int(sizes.min()))
+            static = engine.Static(problem.loss_fn, kind, B, S, int(epochs_r.max()), stop=True, **more)
+            source = Draw(seeds.astype(np.uint32), sizes.astype(np.int32), epochs_r.astype(np.int32), replace)
+        else:  # the notebook's streams, padded on the host: blocks of one step
+            idx, mask = numpy_orders(m, seeds, sizes, epochs_r, replace)
+            static = engine.Static(problem.loss_fn, kind, int(sizes.max()), 1, idx.shape[1], stop=True, **more)
+            source = Order(idx[:, :, None], mask[:, :, None])
+    check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
+    knobs, p0, source = _shard((knobs, p0, source), R)
+    return Batch(static, knobs, p0, source, problem.data, R)
+
+
+def _call(batch: Batch) -> Trajectory:
+    """``jit(vmap(one_run))`` on a :class:`Batch`; host (NumPy) arrays back, trimmed to its ``R`` runs."""
+    out = engine.compiled_call(engine.sweep_compiled, "sweep", (batch.static,), batch.data, batch.knobs,
+                               batch.init, batch.source)
+    return jax.tree.map(lambda a: np.asarray(a)[:batch.R], out)
+
+
+def split(t: Trajectory, optimizer, runs=None) -> list[Trajectory]:
+    """Cut a :func:`sweep`'s result back into runs: the runs ``runs`` (indices; default all), each a
+    :class:`~jaxgd.Trajectory` of host arrays cut to its own ``num_steps`` (a ``final_only`` sweep's
+    stay as they are), with only the moments its optimizer keeps (where a sweep of several
+    optimizers holds NaN). ``optimizer``: the sweep's ``optimizer`` argument (a name, or the
+    column), read at each optimizer's default settings."""
+    names = np.broadcast_to(np.asarray(optimizer, dtype=object), np.shape(t.num_steps)).reshape(-1)
+    like = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[2:], np.asarray(a).dtype), t.params)
+    keeps = {}
+    for o in dict.fromkeys(names.tolist()):
+        spec = optim.resolve(o, 1.0, {})
+        keeps[o] = jax.eval_shape(lambda p, s=spec: optim.moments(optim.build(s.kind, s.hyper).init(p)), like)
+    out = []
+    for r in range(len(names)) if runs is None else runs:
+        one = jax.tree.map(lambda a, r=r: np.asarray(a[r]), t)
+        first, second = keeps[names[r]]
+        one = one._replace(first_moment=one.first_moment if first is not None else None,
+                           second_moment=one.second_moment if second is not None else None)
+        out.append(truncate(one, int(one.num_steps)))
+    return out
+
+
 def sweep(
     problem: Problem,
-    optimizer: str = "gd",
+    optimizer="gd",
     lr=0.05,
-    epochs: int = 20,
-    batch_size: int | None = None,
+    epochs=20,
+    batch_size=None,
     init=None,
-    sampling: str = "shuffle",
+    sampling="shuffle",
     rng: str = "jax",
     seed=0,
     final_only: bool = False,
@@ -594,70 +570,40 @@ def sweep(
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
     loss_every: int | None = None,
+    targets=(),
+    target_tol: float = 0.0,
     **hyper,
 ) -> Trajectory:
-    """Run ``R`` configurations at once: the arguments of :func:`run`, but ``lr``, ``seed``, the
-    numeric hyperparameters and the leaves of ``init`` may carry one value per run (a 1-D array
-    for a number; a leading axis for a leaf of ``init``; ``init=(w_array, b_array)`` for two
-    parameters). They broadcast against each other to ``R`` runs.
+    """Run ``R`` configurations in one compiled call: :func:`run`'s arguments as per-run columns.
 
-    Returns a :class:`~jaxgd.Trajectory` whose arrays have a leading axis of ``R``; run ``i``
-    equals ``run`` with run ``i``'s arguments. With ``final_only=True`` every step axis keeps only
-    its last entry (length 1: the final point, its loss, the last step's records), with the per-run
-    ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On several JAX
-    devices the runs are sharded over all of them (``R`` is padded to a multiple of the device
-    count and trimmed). ``sharpness_every`` records each run's sharpness curve as in :func:`run`,
-    all in the one compiled call; ``loss_every`` is :func:`run`'s.
+    Columns — each a scalar or an array, broadcast against each other as NumPy broadcasts (then
+    flattened, C order, to ``R`` runs): ``optimizer`` (a name, or an array of names: runs of
+    several optimizers share one program through :func:`jaxgd.optim.union`), ``lr``, every numeric
+    hyperparameter (``beta=...``: it applies to the runs whose optimizer takes it; its values on
+    other runs are ignored), ``epochs``, ``batch_size`` (None: every run full batch),
+    ``sampling``, ``seed``, and the leaves of ``init`` (a leading axis of runs, which broadcasts
+    as a 1-D column; ``init=(w_array, b_array)`` for two parameters). ``rng`` is one for all.
+
+    Run ``i`` equals ``run`` with run ``i``'s arguments, up to rounding. Runs of different
+    lengths or batch sizes are padded to the most steps and the largest batch (skipped steps,
+    masked lanes): with ``rng="jax"`` each run draws its epochs in the scan
+    (:class:`~jaxgd.data.Draw`), with ``rng="numpy"`` the notebook's streams are drawn on the host
+    (:func:`~jaxgd.data.numpy_orders`). ``num_steps`` is each run's own count.
+
+    Returns a :class:`~jaxgd.Trajectory` of host (NumPy) arrays with a leading axis of ``R``
+    (a run shorter than the longest keeps its final point over the padded steps; :func:`split`
+    cuts it back into runs, each to its own steps). With ``final_only=True`` every step axis
+    keeps only its last entry (length 1: the final point, its loss, the last step's records), with
+    the per-run ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On
+    several JAX devices the runs are sharded over all of them. ``sharpness_every`` and
+    ``loss_every`` are :func:`run`'s (automatic ``loss_every`` from the smallest batch);
+    ``targets`` (points, each a sequence of the flattened parameters) and ``target_tol``: each
+    run's first visit within the tolerance of one (``Trajectory.reached_at``).
     """
-    problem = _check_problem(problem)
-    epochs = _checks.check_int("epochs", epochs, 1)
-    sampling = _checks.check_choice("sampling", sampling, SAMPLINGS)
-    rng = _checks.check_choice("rng", rng, RNGS)
-    if not isinstance(final_only, bool):
-        raise ArgumentTypeError("final_only", f"must be True or False, got {final_only!r}")
-    lr_a = _checks.check_array("lr", lr, low=0, low_open=True)
-    _check_lr_in_dtype(lr_a, problem.dtype)
-    seed_a = _checks.check_array("seed", seed, low=0, high=2**32 - 1, integer=True)
-    inits = _init_arrays(problem, init)
-    spec, numeric = _check_sweep_hyper(optimizer, lr_a, hyper)
-    batch_size = check_batch_size(problem, batch_size)
-    more = dict(final_only=final_only, **_sharpness_fields(
-        check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
-        check_loss_every(loss_every, problem.num_examples, batch_size)))
-
-    per_run = {"lr": lr_a, "seed": seed_a, **numeric}
-    shapes = {k: a.shape for k, a in per_run.items()} | {k: a.shape[:1] for k, (a, b) in inits.items() if b}
-    try:
-        shape = np.broadcast_shapes(*shapes.values())
-    except ValueError:
-        listed = ", ".join(f"{k} {s}" for k, s in shapes.items() if s)
-        raise ArgumentError("sweep arrays", f"must have one common length (or be scalars), got {listed}") from None
-    R = int(np.prod(shape))
-    b = {k: np.broadcast_to(a, shape).reshape(R) for k, a in per_run.items()}
-    spe = 1 if batch_size is None else steps_per_epoch(problem.num_examples, batch_size)
-    check_steps("epochs", epochs * spe, problem.num_params, R, per_step=not final_only)
-
-    dtype = problem.dtype
-    # host arrays: the compiled call moves them to the device (no eager programs per argument)
-    hyper_arr = {k: np.asarray(v, dtype) for k, v in {"lr": b["lr"], **{k: b[k] for k in numeric}}.items()}
-    for k, v in spec.hyper.items():  # defaults of hyperparameters not given
-        hyper_arr.setdefault(k, np.full((R,), v, dtype))
-    leaves = [np.asarray(np.broadcast_to(a, (R, *a.shape[1:])) if batched else np.broadcast_to(a, (R, *a.shape)), dtype)
-              for a, batched in inits.values()]
-    p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
-
-    static = _epoch_static(problem, spec.kind, batch_size, epochs, sampling, **more)
-    if batch_size is None:
-        source = None
-    elif rng == "jax":
-        source = engine.compiled_call(_order_keys, "order_keys", (), b["seed"].astype(np.uint32))
-    else:  # one NumPy order per distinct seed
-        uniq, inv = np.unique(b["seed"], return_inverse=True)
-        orders = [_numpy_source(static, problem.num_examples, int(s)) for s in uniq]
-        source = Order(*(np.stack([o[i] for o in orders])[inv] for i in (0, 1)))
-    args = _shard((hyper_arr, p0, source), R)
-    out = engine.compiled_call(engine.sweep_compiled, "sweep", (static,), problem.data, *args)
-    return jax.tree.map(lambda a: a[:R], out)
+    batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
+                  final_only=final_only, sharpness=check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
+                  loss_every=loss_every, targets=targets, target_tol=target_tol)
+    return _call(batch)
 
 
 def _shard(tree, R: int):
@@ -674,7 +620,14 @@ def _shard(tree, R: int):
 
 
 class LRScan(NamedTuple):
-    """Final loss against learning rate, one sweep per optimizer (arrays of shape ``(len(lrs),)``)."""
+    """Final loss against learning rate, one sweep per optimizer (:func:`lr_scan`).
+
+    lrs: float64 ``(L,)``, the learning rates, shared by every optimizer. final_loss: ``{optimizer:
+    float64 (L,)}``, each run's full-data loss after ``epochs`` epochs. diverged_at: ``{optimizer:
+    int32 (L,)}``, each run's first divergent step (−1: none; see :class:`~jaxgd.Trajectory`).
+    stability_limit, optimal_lr: full-batch gd's theory on a quadratic loss (None otherwise).
+    epochs, batch_size: the runs' settings (None: full batch).
+    """
 
     lrs: np.ndarray
     final_loss: dict
@@ -696,8 +649,8 @@ class LRScan(NamedTuple):
 
 def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=None, sampling="shuffle",
             rng="jax", seed=0) -> LRScan:
-    """``sweep(..., final_only=True)`` over ``lrs`` for each optimizer (one compiled call each).
-    ``optimizers``: a sequence of names, or one name as a string."""
+    """:func:`sweep` with ``final_only=True`` over ``lrs`` (1-D) for each of ``optimizers`` (a
+    sequence of names, or one name as a string): one compiled call per optimizer."""
     from jaxgd.curvature import theory
 
     if isinstance(optimizers, str):

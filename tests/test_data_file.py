@@ -12,7 +12,7 @@ import pytest
 
 from jaxgd import _checks
 from jaxgd._checks import ArgumentError
-from jaxgd.data import load_csv, read_xy
+from jaxgd.datasets import load_csv, read_xy
 
 
 def _write(tmp_path, text, name="d.csv"):
@@ -160,7 +160,7 @@ def _fill(fifo, text):
 def test_the_fast_reader_agrees_with_the_row_by_row_one(tmp_path, monkeypatch):
     """A plain two-column file is read by np.loadtxt; anything else by the row-by-row reader. Both
     give the same numbers and the same header."""
-    from jaxgd import data
+    from jaxgd import datasets as data
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=200), rng.normal(size=200)

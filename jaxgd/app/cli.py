@@ -365,7 +365,7 @@ def _data_note(data) -> None:
     arguments are all checked by then: a bad one's error stays the only line)."""
     if data is None:
         return
-    from jaxgd.data import read_xy
+    from jaxgd.datasets import read_xy
 
     f = read_xy(data)
     if f.header is not None:

@@ -21,9 +21,9 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from jaxgd.data import steps_per_epoch
 from jaxgd.problems import Problem
-from jaxgd import optim
-from jaxgd.runs import LRScan, own_moments, sweep_batches, sweep_union
+from jaxgd.runs import LRScan, split, sweep
 
 # β of the momentum phase diagram: 0, 0.02, …, 0.98 (50 values; 0.9, the default, exactly among them)
 PHASE_BETAS = np.round(np.arange(50) * 0.02, 10)
@@ -64,23 +64,29 @@ def _knob(optimizer: str) -> tuple[str | None, np.ndarray, int]:
 
 def lr_sweeps(problem: Problem, optimizers, lrs, epochs: int, extra: dict | None = None):
     """Every optimizer's lr × knob values, full batch, from the default start, in one compiled call
-    (:func:`jaxgd.runs.sweep_union`).
+    (:func:`jaxgd.sweep` with an optimizer column).
 
     ``extra``: ``{optimizer: [lr, ...]}`` — more runs at the knob's default, in the same call.
     Returns ``({optimizer: LRSweep}, {optimizer: [Trajectory of each extra run]})``.
     """
     lrs = np.asarray(lrs, np.float64)
-    groups, sizes = [], []
+    names, lr, knobs, sizes, extras = [], [], {}, [], []  # the optimizer, lr and knob columns of one sweep
     for opt in optimizers:
         knob, values, default = _knob(opt)
         L, K = len(lrs), len(values)
         add = list((extra or {}).get(opt, ()))
-        lr = np.concatenate([np.repeat(lrs, K), np.asarray(add, np.float64)])
-        kw = {} if knob is None else {knob: np.concatenate([np.tile(values, L), np.full(len(add), values[default])])}
-        groups.append((opt, {"lr": lr, **kw}))
+        n = L * K + len(add)
+        extras.append(range(len(names) + L * K, len(names) + n))
+        names += [opt] * n
+        lr.append(np.concatenate([np.repeat(lrs, K), np.asarray(add, np.float64)]))
+        for k in ("beta", "b2"):  # a knob's column: this optimizer's values on its runs, 0.5 (ignored) on others
+            v = np.concatenate([np.tile(values, L), np.full(len(add), values[default])]) if k == knob else np.full(n, .5)
+            knobs.setdefault(k, []).append(v)
         sizes.append((L, K, len(add)))
-    t = sweep_union(problem, groups, epochs)  # one program for every optimizer
-    out, more, at = {}, {}, 0
+    knobs = {k: np.concatenate(v) for k, v in knobs.items() if any(_knob(o)[0] == k for o in optimizers)}
+    t = sweep(problem, names, np.concatenate(lr), epochs, **knobs)  # one program for every optimizer
+    more = dict(zip(optimizers, (split(t, names, r) for r in extras)))
+    out, at = {}, 0
     for opt, (L, K, n_add) in zip(optimizers, sizes):
         knob, values, default = _knob(opt)
         n = L * K
@@ -89,8 +95,6 @@ def lr_sweeps(problem: Problem, optimizers, lrs, epochs: int, extra: dict | None
         out[opt] = LRSweep(opt, lrs, knob, values, default, part.params.w[:n].reshape(shape),
                            part.params.b[:n].reshape(shape), np.asarray(part.loss[:n], np.float64).reshape(shape),
                            part.diverged_at[:n].reshape(L, K))
-        spec = optim.resolve(opt, 1.0, {})
-        more[opt] = [own_moments(jax.tree.map(lambda a, i=i: a[n + i], part), spec, problem.init) for i in range(n_add)]
         at += n + n_add
     return out, more
 
@@ -163,12 +167,11 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
     :data:`SPREAD_BATCHES` (≤ m) as batch size; and with ``batch_phase`` the lr × batch size
     diagram of SGD: gd's final loss after the most epochs of the modes, over 100 learning rates
     × the batch sizes of :func:`phase_batches`. Two compiled calls of
-    :func:`jaxgd.runs.sweep_batches`: batches up to :data:`SMALL_BATCH`, and larger.
+    :func:`jaxgd.sweep` (batch size, epochs, sampling and seed columns): batches up to
+    :data:`SMALL_BATCH`, and larger.
 
     Returns ``{mode name: cloud}``, or ``(that, batch phase)`` with ``batch_phase``.
     """
-    from jaxgd.data import steps_per_epoch
-
     m = problem.num_examples
     f = np.asarray(SPREAD_LR_FACTORS)
     sizes = np.array([s for s in SPREAD_BATCHES if s <= m])
@@ -201,8 +204,9 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
     # only made a cold report slower (median 3.01 s against 2.72 s, five runs each)
     for sel in (small, ~small):
         if sel.any():
-            t = sweep_batches(problem, "gd", lr=lr_a[sel], batch_size=bs_a[sel], epochs=ep_a[sel], seed=sd_a[sel],
-                              sampling=np.where(rep_a[sel], "replacement", "shuffle").tolist(), rng="numpy")
+            t = sweep(problem, "gd", lr=lr_a[sel], batch_size=bs_a[sel], epochs=ep_a[sel], seed=sd_a[sel],
+                      sampling=np.where(rep_a[sel], "replacement", "shuffle").tolist(), rng="numpy", final_only=True,
+                      loss_every=1)
             w[sel], b[sel], loss[sel] = t.params.w[:, -1], t.params.b[:, -1], t.loss[:, -1]
             div[sel], steps[sel] = t.diverged_at, t.num_steps
 
@@ -237,8 +241,8 @@ def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict 
     """For a problem with several known minima: per optimizer, the index of the minimum each of
     ``n × n`` starts on the plot's grid ends within ``1 %`` of the plot's span of (−1: none; −2:
     diverged) and the steps it took to first come that close (−1: never), both ``(n, n)`` indexed
-    ``[i_w, j_b]``. One compiled call for every optimizer (:func:`jaxgd.runs.sweep_union`; runs of
-    different lengths in one call each)."""
+    ``[i_w, j_b]``. One compiled call for every optimizer of one budget (:func:`jaxgd.sweep` with
+    optimizer and start columns)."""
     if len(problem.minima) < 2:
         return None
     w = np.linspace(*problem.w_range, n)
@@ -252,8 +256,9 @@ def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict 
         by_steps.setdefault(steps, []).append((opt, lr))
     labels, reached = {}, {}
     for steps, members in by_steps.items():
-        t = sweep_union(problem, [(opt, {"lr": lr}, (W, B)) for opt, lr in members], steps, final_only=True,
-                        targets=mins, target_tol=tol)
+        k = len(members)
+        t = sweep(problem, np.repeat([o for o, _ in members], n * n), np.repeat([lr for _, lr in members], n * n), steps,
+                  init=(np.tile(W, k), np.tile(B, k)), final_only=True, targets=mins, target_tol=tol)
         for k, (opt, _) in enumerate(members):
             part = slice(k * n * n, (k + 1) * n * n)
             fw, fb = t.params.w[part, -1].astype(np.float64), t.params.b[part, -1].astype(np.float64)

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from jaxgd import optim
 from jaxgd.app import files as jio
 from jaxgd.app import presets
 from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
@@ -27,7 +28,7 @@ from jaxgd.app.plan import Plan
 from jaxgd.data import notebook_data
 from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
-from jaxgd.runs import lr_scan, run_checked, run_many, truncate
+from jaxgd.runs import lr_scan, run_checked, split, sweep, truncate
 from jaxgd.surface import GradCheck
 
 
@@ -94,7 +95,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
         return jax.tree.map(np.asarray, t)
 
     def many(idx):
-        out = run_many([plan.runs[i].config for i in idx])
+        out = _sweep_runs([plan.runs[i].config for i in idx])
         for i in idx:
             report(i, plan.runs[i].steps)
         return dict(zip(idx, out))
@@ -175,15 +176,31 @@ MANY_MAX_STEPS = 5000  # runs up to this long share compiled calls (longer ones 
 
 
 def _groups(plan: Plan, idx) -> list[list[int]]:
-    """The plan's runs (of ``idx``) that :func:`jaxgd.runs.run_many` computes together: one group
-    per (full batch or not, ``loss_every``, sharpness), runs of at most :data:`MANY_MAX_STEPS` steps
-    with a plain learning rate."""
+    """The plan's runs (of ``idx``) that one :func:`jaxgd.sweep` computes together: one group per
+    (full batch or not, rng, ``loss_every``, sharpness), runs of at most :data:`MANY_MAX_STEPS`
+    steps with a plain learning rate, the optimizer's default hyperparameters and no explicit order."""
     groups = {}
     for i in idx:
         c = plan.runs[i].config
-        if c.steps <= MANY_MAX_STEPS and c.spec.kind[2] is None:
-            groups.setdefault((c.batch_size is None, c.loss_every, c.sharpness), []).append(i)
+        plain = c.spec.kind[2] is None and c.spec == optim.resolve(c.optimizer, c.spec.hyper["lr"], {})
+        if c.steps <= MANY_MAX_STEPS and plain and c.order is None:
+            key = (c.batch_size is None, c.batch_size is None or c.rng, c.loss_every, c.sharpness)
+            groups.setdefault(key, []).append(i)
     return list(groups.values())
+
+
+def _sweep_runs(cfgs) -> list[Trajectory]:
+    """Checked runs of one :func:`_groups` group as the columns of one :func:`jaxgd.sweep`; each run's
+    own Trajectory (host arrays)."""
+    c0 = cfgs[0]
+    col = lambda f: [f(c) for c in cfgs]  # noqa: E731
+    every, iters, tol = c0.sharpness or (0, 50, 1e-4)
+    names = col(lambda c: c.optimizer)
+    t = sweep(c0.problem, names, col(lambda c: c.spec.hyper["lr"]), col(lambda c: c.epochs),
+              None if c0.batch_size is None else col(lambda c: c.batch_size), None, col(lambda c: c.sampling), c0.rng,
+              col(lambda c: c.seed), sharpness_every=every, sharpness_iters=iters, sharpness_tol=tol,
+              loss_every=c0.loss_every)
+    return split(t, names)
 
 
 WHATIF_MAX_EPOCHS = 1000  # the what-if and phase sweeps keep every path: at most this many steps
