@@ -519,7 +519,7 @@ def stack(problem: Problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
         else:  # the notebook's streams, padded on the host: blocks of one step
             idx, mask = numpy_orders(m, seeds, sizes, epochs_r, replace)
             static = engine.Static(problem.loss_fn, kind, int(sizes.max()), 1, idx.shape[1], stop=True, **more)
-            source = Order(idx[:, :, None], mask[:, :, None])
+            knobs, source = knobs._replace(steps=steps.astype(np.int32)), Order(idx[:, :, None], mask[:, :, None])
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     knobs, p0, source = _shard((knobs, p0, source), R)
     return Batch(static, knobs, p0, source, problem.data, R)
