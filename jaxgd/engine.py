@@ -104,7 +104,8 @@ class Trajectory(NamedTuple):
 class Static(NamedTuple):
     """What a compiled run is specialised on (hashable: a ``jit`` static argument).
 
-    loss_fn: ``(params, data, mask) -> scalar``. kind: the optimizer (``optim.Spec.kind``).
+    loss_fn: ``(params, data, mask) -> scalar``. kind: the optimizer (``optim.Spec.kind``), or
+    the union of several (:func:`jaxgd.optim.union_kind`; each run's member in :attr:`Knobs.which`).
     batch_size: None for full batch. block_steps: steps per block. blocks: blocks per run.
     sampling: how orders drawn in the scan sample ("shuffle" or "replacement").
     final_only: keep only the last point and step (see :class:`Trajectory`).

@@ -69,7 +69,11 @@ def test_broadcasting_and_errors(problem):
     with pytest.raises(TypeError, match="seed must be a number or a 1-D array of integers"):
         sweep(problem, "gd", seed=np.array([0.5]))
     with pytest.raises(ValueError, match="non-empty 1-D"):
-        sweep(problem, "gd", lr=np.ones((2, 2)))
+        sweep(problem, "gd", lr=np.ones((0,)))
+    # columns of more axes broadcast as NumPy's and flatten to R runs (C order)
+    t2 = sweep(problem, "gd", lr=np.array([[0.01], [0.02]]), seed=np.array([3, 4]), epochs=2, final_only=True)
+    assert t2.loss.shape == (4, 1)
+    np.testing.assert_array_equal(t2.loss[[0, 2]], t.loss)
 
 
 def test_stability_limit_is_where_gd_starts_to_diverge(problem):
