@@ -388,7 +388,7 @@ def _names(name: str, v, choices=None) -> np.ndarray:
     a = np.asarray(v, dtype=object)
     if a.size == 0:
         raise ArgumentError(name, "must name at least one, got none")
-    for s in a.reshape(-1):
+    for s in dict.fromkeys(a.reshape(-1).tolist()):  # each distinct name once
         if choices is not None:
             _checks.check_choice(name, s, choices)
         elif not isinstance(s, str):
@@ -403,8 +403,11 @@ def _members(names: np.ndarray, lr: np.ndarray, hyper: dict, R: int, dtype):
     string, None). A name goes to the optimizers that take it; a member's columns hold its numbers
     on its own runs and its first run's numbers elsewhere (what a union's other members compute
     with, never used)."""
-    kinds = list(dict.fromkeys(names.tolist()))
-    which = np.asarray([kinds.index(n) for n in names.tolist()], np.int32)
+    u, first, inv = np.unique(names.astype(str), return_index=True, return_inverse=True)
+    order = np.argsort(first)  # the optimizers in the order they first appear
+    kinds, rank = u[order].tolist(), np.empty(len(u), np.int32)
+    rank[order] = np.arange(len(u))
+    which = rank[inv.reshape(-1)]
     static_h = {k: v for k, v in hyper.items() if not isinstance(v, np.ndarray)}
     numeric = {k: v for k, v in hyper.items() if isinstance(v, np.ndarray)}
     takes = {o: _takes(o) for o in kinds}
