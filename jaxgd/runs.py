@@ -489,43 +489,51 @@ def stack(problem: Problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
     b = {k: np.broadcast_to(a, shape).reshape(R) for k, a in cols.items()}
     specs, hypers, which = _members(b["optimizer"], b["lr"], {**{k: b[k] for k in hyper or {} if k in b},
                                                               **static_h}, R, dtype)
-    kind = specs[0].kind if len(specs) == 1 else optim.union_kind([s.kind for s in specs])
-    knobs = engine.Knobs(hypers[0] if len(specs) == 1 else hypers, None if len(specs) == 1 else which)
-
+    one = len(specs) == 1
+    kind = specs[0].kind if one else optim.union_kind([s.kind for s in specs])
     leaves = [np.asarray(np.broadcast_to(a, (R, *a.shape[1:])) if batched else np.broadcast_to(a, (R, *a.shape)), dtype)
               for a, batched in inits.values()]
     p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
     more = dict(final_only=final_only, targets=tuple(tuple(float(v) for v in p) for p in targets),
                 target_tol=float(target_tol))
-    epochs_r, seeds, replace = b["epochs"].astype(np.int64), b["seed"], b["sampling"] == "replacement"
-    if batch_size is None:
-        steps = epochs_r
-        varied = bool(np.any(steps != steps[0]))
-        more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, None)))
-        static = engine.Static(problem.loss_fn, kind, None, 1, int(steps.max()), stop=varied, **more)
-        knobs, source = knobs._replace(steps=steps.astype(np.int32) if varied else None), None
-    else:
-        sizes = b["batch_size"].astype(np.int64)
-        steps = epochs_r * -(-m // sizes)
-        more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, int(sizes.min()))))
-        if len({*zip(sizes.tolist(), epochs_r.tolist(), replace.tolist())}) == 1:  # one shape: epoch by epoch
-            static = _epoch_static(problem, kind, int(sizes[0]), int(epochs_r[0]), str(b["sampling"][0]), **more)
-            if rng == "jax":
-                source = engine.compiled_call(_order_keys, "order_keys", (), seeds.astype(np.uint32))
-            else:
-                o = numpy_orders(m, seeds, sizes, epochs_r, replace)
-                source = Order(*(a.reshape(R, static.blocks, static.block_steps, static.batch_size) for a in o))
-        elif rng == "jax":  # each run draws its epochs in the scan, lanes and steps past its own masked
-            B, S = int(sizes.max()), steps_per_epoch(m, int(sizes.min()))
-            static = engine.Static(problem.loss_fn, kind, B, S, int(epochs_r.max()), stop=True, **more)
-            source = Draw(seeds.astype(np.uint32), sizes.astype(np.int32), epochs_r.astype(np.int32), replace)
-        else:  # the notebook's streams, padded on the host: blocks of one step
-            idx, mask = numpy_orders(m, seeds, sizes, epochs_r, replace)
-            static = engine.Static(problem.loss_fn, kind, int(sizes.max()), 1, idx.shape[1], stop=True, **more)
-            knobs, source = knobs._replace(steps=steps.astype(np.int32)), Order(idx[:, :, None], mask[:, :, None])
+    smallest = None if batch_size is None else int(b["batch_size"].min())
+    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, smallest)))
+    static, steps, source = _orders(problem, kind, b, rng, more)
+    knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps)
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     knobs, p0, source = _shard((knobs, p0, source), R)
     return Batch(static, knobs, p0, source, problem.data, R)
+
+
+def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
+    """``(Static, steps, source)`` for the ``(R,)`` columns ``b``: the engine's configuration, each
+    run's own step count for :attr:`~jaxgd.engine.Knobs.steps` (None where no step needs it) and
+    the sample orders. One shape of run (batch size, sampling, epochs): scanned epoch by epoch,
+    keys or NumPy orders ``(R, E, S, B)``. Runs of several shapes: padded to the most steps and the
+    largest batch — full batch with per-run step counts; ``rng="jax"`` a :class:`Draw` per run, each
+    drawing its epochs in the scan; ``rng="numpy"`` :func:`~jaxgd.data.numpy_orders` in blocks of
+    one step."""
+    m, R = problem.num_examples, len(b["lr"])
+    epochs, seeds, replace = b["epochs"].astype(np.int64), b["seed"], b["sampling"] == "replacement"
+    if "batch_size" not in b:
+        varied = bool(np.any(epochs != epochs[0]))
+        static = engine.Static(problem.loss_fn, kind, None, 1, int(epochs.max()), stop=varied, **more)
+        return static, epochs.astype(np.int32) if varied else None, None
+    sizes = b["batch_size"].astype(np.int64)
+    if len({*zip(sizes.tolist(), epochs.tolist(), replace.tolist())}) == 1:
+        static = _epoch_static(problem, kind, int(sizes[0]), int(epochs[0]), str(b["sampling"][0]), **more)
+        if rng == "jax":
+            return static, None, engine.compiled_call(_order_keys, "order_keys", (), seeds.astype(np.uint32))
+        o = numpy_orders(m, seeds, sizes, epochs, replace)
+        return static, None, Order(*(a.reshape(R, static.blocks, static.block_steps, static.batch_size) for a in o))
+    if rng == "jax":  # lanes and steps past a run's own are masked (its step index is not the scan's)
+        B, S = int(sizes.max()), steps_per_epoch(m, int(sizes.min()))
+        static = engine.Static(problem.loss_fn, kind, B, S, int(epochs.max()), stop=True, **more)
+        return static, None, Draw(seeds.astype(np.uint32), sizes.astype(np.int32), epochs.astype(np.int32), replace)
+    idx, mask = numpy_orders(m, seeds, sizes, epochs, replace)
+    static = engine.Static(problem.loss_fn, kind, int(sizes.max()), 1, idx.shape[1], stop=True, **more)
+    steps = (epochs * -(-m // sizes)).astype(np.int32)
+    return static, steps, Order(idx[:, :, None], mask[:, :, None])
 
 
 def _call(batch: Batch) -> Trajectory:
