@@ -1,30 +1,29 @@
 """Update rules, written from scratch the optax way: a rule without a learning rate, then the learning rate.
 
-Each rule is an optax ``GradientTransformation`` ``scale_by_*`` that turns the gradient ``g`` into a
-*direction* ``d`` (no learning rate); each optimizer is that rule followed by
-``optax.scale_by_learning_rate(lr)``, so ``update = −lr·d`` and ``θ ← θ + update``
-(``optax.apply_updates``). ``lr`` is a number, a traced array or a schedule of the step count
-(optax's): all three take this one path. Every rule acts elementwise on each parameter and its
-state starts at zero.
+Each rule is an optax ``GradientTransformation`` that turns the gradient ``g`` into a *direction*
+``d``, without a learning rate (:func:`scale_by_momentum`, :func:`scale_by_nesterov`,
+:func:`scale_by_rms`, :func:`scale_by_adam`, :func:`scale_by_newton`; gd's is ``optax.identity``,
+lbfgs's ``optax.scale_by_lbfgs``). Each optimizer is its rule, then
+``optax.scale_by_learning_rate(lr)``: update = −lr·d and θ ← θ + update (``optax.apply_updates``).
+``lr`` is a number, a traced array or a schedule of the step count (optax's): all three take this
+one path. Every rule acts elementwise on each parameter and its state starts at zero.
 
-=========  ================================================  =======================================
-optimizer  rule: direction d                                 its state
-=========  ================================================  =======================================
-gd         d = g                                             —
-momentum   v ← β·v + (1−β)·g;  d = v          (EMA form)    :class:`EmaState` v (β = ``beta``)
-nesterov   v ← β·v + (1−β)·g;  d = β·v + (1−β)·g             :class:`EmaState` v (look-ahead)
-rmsprop    s ← ρ·s + (1−ρ)·g²; d = g/(√s + ε)  (ε outside √)  :class:`RMSState` s (ρ = ``decay``)
-adam       m ← β₁·m + (1−β₁)·g; v ← β₂·v + (1−β₂)·g²; t ← t+1  :class:`AdamState` t, m, v
-           (t = 1 at the first step); d = m̂/(√v̂ + ε), m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)
-newton     d = (H + δI)⁻¹g, H the Hessian of the batch loss   — (``jax.hessian``; δ = ``damping``)
-lbfgs      optax's: ``optax.lbfgs`` chains ``scale_by_lbfgs``, the learning rate, then its zoom line
-           search (use lr = 1)
-=========  ================================================  =======================================
+=========  ==================================================================================
+gd         d = g
+momentum   v ← β·v + (1−β)·g;  d = v                  (EMA form; β = ``beta``; :class:`EmaState`)
+nesterov   v ← β·v + (1−β)·g;  d = β·v + (1−β)·g      (look-ahead of the above)
+rmsprop    s ← ρ·s + (1−ρ)·g²; d = g/(√s + ε)         (ρ = ``decay``; ε outside √; :class:`RMSState`)
+adam       m ← β₁·m + (1−β₁)·g; v ← β₂·v + (1−β₂)·g²; t ← t + 1 (t = 1 at the first step);
+           d = m̂/(√v̂ + ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)    (:class:`AdamState`)
+newton     d = (H + δI)⁻¹g, H the Hessian of the batch loss (``jax.hessian``; δ = ``damping``)
+lbfgs      ``optax.lbfgs``: ``scale_by_lbfgs``, the learning rate, then its zoom line search (lr = 1)
+=========  ==================================================================================
 
 Where a direction is a quotient (rmsprop, adam), the learning rate multiplies its numerator before
 the division — ``(−lr·g)/(√s + ε)``, not ``−lr·(g/(√s + ε))`` — the order these rules have always
 computed in, so their numbers stay the same to the last bit; the other optimizers are exactly
-``optax.chain(scale_by_*(...), optax.scale_by_learning_rate(lr))``, state included.
+``optax.chain(scale_by_*(...), optax.scale_by_learning_rate(lr))``. Either way the state is the
+chain's: ``(rule's state, learning rate's state)`` (``EmptyState``, or a schedule's step count).
 
 Equivalences with optax (tested): momentum ≡ ``optax.sgd(lr·(1−β), momentum=β)`` (whose trace is our
 v/(1−β)), nesterov ≡ ``optax.sgd(lr·(1−β), momentum=β, nesterov=True)``,
@@ -83,9 +82,10 @@ def _quotient(num, den):
 
 
 def _transformation(rule: _Rule, learning_rate=None) -> optax.GradientTransformation:
-    """``rule`` as a transformation: its direction (``learning_rate`` None), else the optimizer
-    ``chain(rule, optax.scale_by_learning_rate(learning_rate))``, the learning rate applied to the
-    numerator (a number, a traced array or a schedule: optax's stage, its state after the rule's)."""
+    """``rule`` as a transformation: its direction (``learning_rate`` None), else the optimizer: optax's
+    stage ``scale_by_learning_rate(learning_rate)`` (a number, a traced array or a schedule) applied to
+    the rule's numerator before its division, so ``chain(rule, that stage)`` exactly where there is
+    no denominator; the state is the chain's, ``(rule's, stage's)``."""
     cls = optax.GradientTransformationExtraArgs if rule.extra else optax.GradientTransformation
     if learning_rate is None:
         def direction(g, state, params=None, **extra):
