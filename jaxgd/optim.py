@@ -1,21 +1,32 @@
-"""Update rules, written from scratch as optax ``GradientTransformation``s.
+"""Update rules, written from scratch the optax way: a rule without a learning rate, then the learning rate.
 
-Every rule acts elementwise on each parameter, its state starts at zero, and its update is
-the full step (learning rate included), so ``θ ← θ + update`` (``optax.apply_updates``).
+Each rule is an optax ``GradientTransformation`` that turns the gradient ``g`` into a *direction*
+``d``, without a learning rate (:func:`scale_by_momentum`, :func:`scale_by_nesterov`,
+:func:`scale_by_rms`, :func:`scale_by_adam`, :func:`scale_by_newton`; gd's is ``optax.identity``,
+lbfgs's ``optax.scale_by_lbfgs``). Each optimizer is its rule, then
+``optax.scale_by_learning_rate(lr)``: update = −lr·d and θ ← θ + update (``optax.apply_updates``).
+``lr`` is a number, a traced array or a schedule of the step count (optax's): all three take this
+one path. Every rule acts elementwise on each parameter and its state starts at zero.
 
 =========  ==================================================================================
-gd         θ ← θ − lr·g
-momentum   v ← β·v + (1−β)·g;  θ ← θ − lr·v                       (EMA form; β = ``beta``)
-nesterov   v ← β·v + (1−β)·g;  θ ← θ − lr·(β·v + (1−β)·g)         (look-ahead of the above)
-rmsprop    s ← ρ·s + (1−ρ)·g²; θ ← θ − lr·g/(√s + ε)               (ρ = ``decay``; ε outside √)
+gd         d = g
+momentum   v ← β·v + (1−β)·g;  d = v                  (EMA form; β = ``beta``; :class:`EmaState`)
+nesterov   v ← β·v + (1−β)·g;  d = β·v + (1−β)·g      (look-ahead of the above)
+rmsprop    s ← ρ·s + (1−ρ)·g²; d = g/(√s + ε)         (ρ = ``decay``; ε outside √; :class:`RMSState`)
 adam       m ← β₁·m + (1−β₁)·g; v ← β₂·v + (1−β₂)·g²; t ← t + 1 (t = 1 at the first step);
-           θ ← θ − lr·m̂/(√v̂ + ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)
-newton     θ ← θ − lr·(H + δI)⁻¹g, H the Hessian of the batch loss (``jax.hessian``; δ = ``damping``)
-lbfgs      optax's L-BFGS with its zoom line search (``optax.lbfgs``; use lr = 1)
+           d = m̂/(√v̂ + ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)    (:class:`AdamState`)
+newton     d = (H + δI)⁻¹g, H the Hessian of the batch loss (``jax.hessian``; δ = ``damping``)
+lbfgs      ``optax.lbfgs``: ``scale_by_lbfgs``, the learning rate, then its zoom line search (lr = 1)
 =========  ==================================================================================
 
-Equivalences with optax (tested): momentum ≡ ``optax.sgd(lr·(1−β), momentum=β)``,
-nesterov ≡ ``optax.sgd(lr·(1−β), momentum=β, nesterov=True)``,
+Where a direction is a quotient (rmsprop, adam), the learning rate multiplies its numerator before
+the division — ``(−lr·g)/(√s + ε)``, not ``−lr·(g/(√s + ε))`` — the order these rules have always
+computed in, so their numbers stay the same to the last bit; the other optimizers are exactly
+``optax.chain(scale_by_*(...), optax.scale_by_learning_rate(lr))``. Either way the state is the
+chain's: ``(rule's state, learning rate's state)`` (``EmptyState``, or a schedule's step count).
+
+Equivalences with optax (tested): momentum ≡ ``optax.sgd(lr·(1−β), momentum=β)`` (whose trace is our
+v/(1−β)), nesterov ≡ ``optax.sgd(lr·(1−β), momentum=β, nesterov=True)``,
 rmsprop ≡ ``optax.rmsprop(lr, decay, eps, eps_in_sqrt=False)``, adam ≡ ``optax.adam(lr, b1, b2, eps)``.
 
 Hyperparameters may be traced arrays, so a sweep over them compiles once. Any optax
@@ -25,17 +36,19 @@ optimizer is also reachable as ``"optax:NAME"``; see :func:`resolve`.
 from __future__ import annotations
 
 import inspect
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 from jaxgd._checks import ArgumentError, ArgumentTypeError, check_number
 
 
-class TraceState(NamedTuple):
-    """Momentum / Nesterov state: the velocity ``v`` (a pytree like the params)."""
+class EmaState(NamedTuple):
+    """Momentum / Nesterov state: the velocity ``v``, an exponential moving average of the
+    gradients (a pytree like the params; optax's trace is ``v/(1−β)``)."""
 
     v: Any
 
@@ -54,6 +67,42 @@ class AdamState(NamedTuple):
     nu: Any
 
 
+class _Rule(NamedTuple):
+    """A rule without a learning rate: ``init(params) -> state`` and ``direction(g, state, params,
+    **extra) -> (numerator, denominator, state)``, the direction being numerator / denominator
+    elementwise (denominator None: the numerator itself). ``extra``: it needs optax's extra args."""
+
+    init: Callable
+    direction: Callable
+    extra: bool = False
+
+
+def _quotient(num, den):
+    return num if den is None else jax.tree.map(lambda n, d: n / d, num, den)
+
+
+def _transformation(rule: _Rule, learning_rate=None) -> optax.GradientTransformation:
+    """``rule`` as a transformation: its direction (``learning_rate`` None), else the optimizer: optax's
+    stage ``scale_by_learning_rate(learning_rate)`` (a number, a traced array or a schedule) applied to
+    the rule's numerator before its division, so ``chain(rule, that stage)`` exactly where there is
+    no denominator; the state is the chain's, ``(rule's, stage's)``."""
+    cls = optax.GradientTransformationExtraArgs if rule.extra else optax.GradientTransformation
+    if learning_rate is None:
+        def direction(g, state, params=None, **extra):
+            num, den, state = rule.direction(g, state, params, **extra)
+            return _quotient(num, den), state
+
+        return cls(rule.init, direction)
+    lr = optax.scale_by_learning_rate(learning_rate)
+
+    def update(g, state, params=None, **extra):
+        num, den, rule_state = rule.direction(g, state[0], params, **extra)
+        num, lr_state = lr.update(num, state[1])
+        return _quotient(num, den), (rule_state, lr_state)
+
+    return cls(lambda params: (rule.init(params), lr.init(params)), update)
+
+
 def _zeros(params):
     return jax.tree.map(jnp.zeros_like, params)
 
@@ -62,86 +111,128 @@ def _ema(decay, old, new):
     return jax.tree.map(lambda o, n: decay * o + (1 - decay) * n, old, new)
 
 
-def gd(lr) -> optax.GradientTransformation:
-    """Plain gradient descent: update = −lr·g."""
-
-    def update(g, state, params=None):
-        return jax.tree.map(lambda gi: -lr * gi, g), state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+def _gd() -> _Rule:
+    return _Rule(lambda p: optax.EmptyState(), lambda g, state, params=None: (g, None, state))
 
 
-def momentum(lr, beta=0.9) -> optax.GradientTransformation:
-    """Heavy ball, EMA form: v ← β·v + (1−β)·g; update = −lr·v."""
-
-    def update(g, state, params=None):
+def _momentum(beta) -> _Rule:
+    def direction(g, state, params=None):
         v = _ema(beta, state.v, g)
-        return jax.tree.map(lambda vi: -lr * vi, v), TraceState(v)
+        return v, None, EmaState(v)
 
-    return optax.GradientTransformation(lambda p: TraceState(_zeros(p)), update)
+    return _Rule(lambda p: EmaState(_zeros(p)), direction)
 
 
-def nesterov(lr, beta=0.9) -> optax.GradientTransformation:
-    """Nesterov momentum, EMA form: v ← β·v + (1−β)·g; update = −lr·(β·v + (1−β)·g)."""
-
-    def update(g, state, params=None):
+def _nesterov(beta) -> _Rule:
+    def direction(g, state, params=None):
         v = _ema(beta, state.v, g)
-        return jax.tree.map(lambda vi, gi: -lr * (beta * vi + (1 - beta) * gi), v, g), TraceState(v)
+        return jax.tree.map(lambda vi, gi: beta * vi + (1 - beta) * gi, v, g), None, EmaState(v)
 
-    return optax.GradientTransformation(lambda p: TraceState(_zeros(p)), update)
+    return _Rule(lambda p: EmaState(_zeros(p)), direction)
 
 
-def rmsprop(lr, decay=0.9, eps=1e-8) -> optax.GradientTransformation:
-    """RMSProp: s ← ρ·s + (1−ρ)·g²; update = −lr·g/(√s + ε)."""
-
-    def update(g, state, params=None):
+def _rms(decay, eps) -> _Rule:
+    def direction(g, state, params=None):
         s = _ema(decay, state.s, jax.tree.map(jnp.square, g))
-        return jax.tree.map(lambda gi, si: -lr * gi / (jnp.sqrt(si) + eps), g, s), RMSState(s)
+        return g, jax.tree.map(lambda si: jnp.sqrt(si) + eps, s), RMSState(s)
 
-    return optax.GradientTransformation(lambda p: RMSState(_zeros(p)), update)
+    return _Rule(lambda p: RMSState(_zeros(p)), direction)
 
 
-def adam(lr, b1=0.9, b2=0.999, eps=1e-8) -> optax.GradientTransformation:
-    """Adam with bias correction, ε outside the square root (t = 1 at the first step)."""
-
-    def update(g, state, params=None):
+def _adam(b1, b2, eps) -> _Rule:
+    def direction(g, state, params=None):
         t = state.count + 1
         mu = _ema(b1, state.mu, g)
         nu = _ema(b2, state.nu, jax.tree.map(jnp.square, g))
         c1 = 1 - b1 ** t.astype(jnp.result_type(b1, float))
         c2 = 1 - b2 ** t.astype(jnp.result_type(b2, float))
-        step = jax.tree.map(lambda m, v: -lr * (m / c1) / (jnp.sqrt(v / c2) + eps), mu, nu)
-        return step, AdamState(t, mu, nu)
+        return (jax.tree.map(lambda m: m / c1, mu), jax.tree.map(lambda v: jnp.sqrt(v / c2) + eps, nu),
+                AdamState(t, mu, nu))
 
-    def init(p):
-        return AdamState(jnp.zeros([], jnp.int32), _zeros(p), _zeros(p))
-
-    return optax.GradientTransformation(init, update)
+    return _Rule(lambda p: AdamState(jnp.zeros([], jnp.int32), _zeros(p), _zeros(p)), direction)
 
 
-def newton(lr, damping=0.0) -> optax.GradientTransformationExtraArgs:
-    """Newton's method: θ ← θ − lr·(H + δI)⁻¹g, with H = ``jax.hessian`` of the batch loss.
-
-    Needs the loss: ``update(g, state, params, value_fn=...)`` (``run`` passes it). On a
-    quadratic loss one step with lr 1 lands on the minimum. ``damping`` δ ≥ 0 regularises an
-    indefinite or singular Hessian.
-    """
-    from jax.flatten_util import ravel_pytree
-
-    def update(g, state, params=None, *, value_fn=None, **extra):
+def _newton(damping) -> _Rule:
+    def direction(g, state, params=None, *, value_fn=None, **extra):
         if value_fn is None or params is None:
             raise ValueError("newton needs params and value_fn (the loss) in update()")
         flat, unravel = ravel_pytree(params)
         H = jax.hessian(lambda f: value_fn(unravel(f)))(flat)
         step = jnp.linalg.solve(H + damping * jnp.eye(flat.shape[0], dtype=flat.dtype), ravel_pytree(g)[0])
-        return unravel(-lr * step), state
+        return unravel(step), None, state
 
-    return optax.GradientTransformationExtraArgs(lambda p: optax.EmptyState(), update)
+    return _Rule(lambda p: optax.EmptyState(), direction, extra=True)
+
+
+def scale_by_momentum(beta=0.9) -> optax.GradientTransformation:
+    """Heavy-ball direction, EMA form: v ← β·v + (1−β)·g; d = v (state :class:`EmaState`).
+    optax's ``trace`` sums instead (its trace is v/(1−β))."""
+    return _transformation(_momentum(beta))
+
+
+def scale_by_nesterov(beta=0.9) -> optax.GradientTransformation:
+    """Nesterov direction, EMA form: v ← β·v + (1−β)·g; d = β·v + (1−β)·g (state :class:`EmaState`)."""
+    return _transformation(_nesterov(beta))
+
+
+def scale_by_rms(decay=0.9, eps=1e-8) -> optax.GradientTransformation:
+    """RMSProp direction: s ← ρ·s + (1−ρ)·g²; d = g/(√s + ε), ε outside the square root (optax's
+    ``scale_by_rms(decay, eps, eps_in_sqrt=False)``; state :class:`RMSState`)."""
+    return _transformation(_rms(decay, eps))
+
+
+def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8) -> optax.GradientTransformation:
+    """Adam direction with bias correction: d = m̂/(√v̂ + ε), ε outside the square root, t = 1 at the
+    first step (optax's ``scale_by_adam``; state :class:`AdamState`)."""
+    return _transformation(_adam(b1, b2, eps))
+
+
+def scale_by_newton(damping=0.0) -> optax.GradientTransformationExtraArgs:
+    """Newton direction: d = (H + δI)⁻¹g, H = ``jax.hessian`` of the batch loss at the params.
+
+    Needs the loss: ``update(g, state, params, value_fn=...)`` (``run`` passes it). ``damping`` δ ≥ 0
+    regularises an indefinite or singular Hessian.
+    """
+    return _transformation(_newton(damping))
+
+
+def gd(lr) -> optax.GradientTransformation:
+    """Plain gradient descent: update = −lr·g."""
+    return _transformation(_gd(), lr)
+
+
+def momentum(lr, beta=0.9) -> optax.GradientTransformation:
+    """Heavy ball, EMA form: :func:`scale_by_momentum`, then update = −lr·v."""
+    return _transformation(_momentum(beta), lr)
+
+
+def nesterov(lr, beta=0.9) -> optax.GradientTransformation:
+    """Nesterov momentum, EMA form: :func:`scale_by_nesterov`, then update = −lr·(β·v + (1−β)·g)."""
+    return _transformation(_nesterov(beta), lr)
+
+
+def rmsprop(lr, decay=0.9, eps=1e-8) -> optax.GradientTransformation:
+    """RMSProp: :func:`scale_by_rms` with the learning rate on its numerator: update = (−lr·g)/(√s + ε)."""
+    return _transformation(_rms(decay, eps), lr)
+
+
+def adam(lr, b1=0.9, b2=0.999, eps=1e-8) -> optax.GradientTransformation:
+    """Adam: :func:`scale_by_adam` with the learning rate on its numerator: update = (−lr·m̂)/(√v̂ + ε)."""
+    return _transformation(_adam(b1, b2, eps), lr)
+
+
+def newton(lr, damping=0.0) -> optax.GradientTransformationExtraArgs:
+    """Newton's method: :func:`scale_by_newton`, then θ ← θ − lr·(H + δI)⁻¹g.
+
+    Needs the loss: ``update(g, state, params, value_fn=...)`` (``run`` passes it). On a
+    quadratic loss one step with lr 1 lands on the minimum.
+    """
+    return _transformation(_newton(damping), lr)
 
 
 def lbfgs(lr=1.0, memory_size=10) -> optax.GradientTransformationExtraArgs:
-    """optax's L-BFGS with its zoom line search (``optax.lbfgs``); ``lr`` scales the direction
-    before the line search, so lr = 1 is the usual choice."""
+    """optax's L-BFGS: ``chain(scale_by_lbfgs, scale_by_learning_rate(lr), scale_by_zoom_linesearch)``
+    (``optax.lbfgs``); ``lr`` scales the direction before the line search, so lr = 1 is the usual choice."""
     return optax.lbfgs(learning_rate=lr, memory_size=memory_size)
 
 
@@ -178,13 +269,10 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
     in its range. ``"optax:NAME"`` calls ``optax.NAME(learning_rate=lr, **hyper)``; its numeric
     hyperparameters are traced (each a finite number: a string where optax's default is a number is
     refused), others (bools, strings, None, functions such as a ``mask``) are static. ``lr`` may be a schedule
-    (a function of the step count, as optax's): it is then static, part of ``kind``.
+    (a function of the step count, as optax's): it is then static, part of ``kind`` (see :func:`with_lr`).
 
     ``kind`` is ``(name, static keyword items, schedule or None)``.
     """
-    schedule = lr if callable(lr) else None
-    if schedule is not None:
-        lr = 1.0
     if not isinstance(optimizer, str):
         raise ArgumentTypeError("optimizer", f"must be a string, one of {_names()}; got {optimizer!r}")
     if optimizer in BUILTIN:
@@ -194,11 +282,11 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
             allowed = ", ".join(table) or "none"
             raise ArgumentTypeError(unknown[0], f"is not a hyperparameter of optimizer {optimizer!r} "
                                                 f"(its hyperparameters: {allowed})")
-        values = {"lr": lr}
+        values = {"lr": 1.0}  # its place; with_lr puts lr there (or in kind)
         for name, (default, low, low_open, high, high_open) in table.items():
             values[name] = check_number(name, hyper.get(name, default), low=low, low_open=low_open,
                                         high=high, high_open=high_open)
-        return _with_schedule(Spec((optimizer, (), None), values), schedule)
+        return with_lr(Spec((optimizer, (), None), values), lr)
     if optimizer.startswith(OPTAX_PREFIX):
         name = optimizer[len(OPTAX_PREFIX):]
         fn = getattr(optax, name, None) if name.isidentifier() and not name.startswith("_") else None
@@ -210,7 +298,7 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
             params = {}
         if "learning_rate" not in params:
             raise ArgumentError("optimizer", f"{optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
-        traced = {"lr": lr}
+        traced = {"lr": 1.0}
         static = {}
         for k, v in hyper.items():
             default = params[k].default if k in params else inspect.Parameter.empty
@@ -222,44 +310,34 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
             else:
                 traced[k] = check_number(k, v)
         try:
-            tx = fn(learning_rate=schedule or lr, **{k: v for k, v in traced.items() if k != "lr"}, **static)
+            tx = fn(learning_rate=lr, **{k: v for k, v in traced.items() if k != "lr"}, **static)
         except TypeError as e:
             raise ArgumentTypeError("optimizer", f"{optimizer!r} rejected its arguments: {e}") from None
         if not isinstance(tx, optax.GradientTransformation):
             raise ArgumentError("optimizer", f"{optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
-        return _with_schedule(Spec((optimizer, tuple(sorted(static.items())), None), traced), schedule)
+        return with_lr(Spec((optimizer, tuple(sorted(static.items())), None), traced), lr)
     raise ArgumentError("optimizer", f"must be one of {_names()}; got {optimizer!r}")
 
 
 def with_lr(spec: Spec, lr) -> Spec:
-    """``spec`` at another learning rate: a number (traced) or a schedule (static)."""
+    """``spec`` at another learning rate: a number or array is traced (``hyper["lr"]``), a schedule
+    is static (``kind[2]``, as it cannot be traced). :func:`build` hands either to the rule as is."""
     if callable(lr):
-        return _with_schedule(spec._replace(kind=(*spec.kind[:2], None)), lr)
+        return Spec((*spec.kind[:2], lr), {k: v for k, v in spec.hyper.items() if k != "lr"})
     return Spec((*spec.kind[:2], None), {**spec.hyper, "lr": lr})
 
 
-def _with_schedule(spec: Spec, schedule) -> Spec:
-    if schedule is None:
-        return spec
-    hyper = {k: v for k, v in spec.hyper.items() if k != "lr"}
-    return Spec((spec.kind[0], spec.kind[1], schedule), hyper)
-
-
 def build(kind: tuple, hyper: dict) -> optax.GradientTransformation:
-    """The transformation for a resolved ``kind`` with (possibly traced) ``hyper``.
-
-    With a schedule, a built-in rule runs at lr 1 and ``optax.scale_by_schedule`` multiplies its
-    update by ``schedule(step)`` (step 0 first), which is the rule at lr = schedule(step).
-    """
+    """The transformation for a resolved ``kind`` with (possibly traced) ``hyper``: the rule's
+    constructor called with the learning rate — the traced ``hyper["lr"]``, or the schedule in
+    ``kind`` — which ``optax.scale_by_learning_rate`` applies after the rule (step 0 first)."""
     name, static, schedule = kind
     hyper = dict(hyper)
     if name == UNION:
         return union(static, hyper)
+    lr = hyper.pop("lr") if schedule is None else schedule
     if name in BUILTIN:
-        if schedule is None:
-            return BUILTIN[name][0](**hyper)
-        return optax.chain(BUILTIN[name][0](lr=1.0, **hyper), optax.scale_by_schedule(schedule))
-    lr = schedule if schedule is not None else hyper.pop("lr")
+        return BUILTIN[name][0](lr, **hyper)
     return getattr(optax, name[len(OPTAX_PREFIX):])(learning_rate=lr, **hyper, **dict(static))
 
 
@@ -311,7 +389,7 @@ def moments(state):
     In a :func:`union`, the moments of the run's member (NaN where it keeps none)."""
     if isinstance(state, UnionState):
         return tuple(_union_moment(state, [moments(s)[k] for s in state.states]) for k in (0, 1))
-    if isinstance(state, TraceState):
+    if isinstance(state, EmaState):
         return state.v, None
     if isinstance(state, RMSState):
         return None, state.s

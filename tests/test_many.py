@@ -145,7 +145,7 @@ def test_union_moments_are_the_members():
     u1, s1 = optim.momentum(0.1, 0.9).update(g, optim.momentum(0.1, 0.9).init(p), p)
     assert float(u.w) == float(u1.w) and float(u.b) == float(u1.b)
     first, second = optim.moments(s)
-    assert float(first.w) == float(s1.v.w) and np.isnan(float(second.w))  # momentum keeps no second moment
+    assert float(first.w) == float(s1[0].v.w) and np.isnan(float(second.w))  # momentum keeps no second moment
 
 
 def test_reached_at_is_the_first_visit(problem):

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 import jaxgd
-from jaxgd import engine
+from jaxgd import engine, optim
 
 # (ours, our hyper, optax name, optax hyper given lr) — the README's equivalence table
 EQUIV = [
@@ -89,6 +89,99 @@ def test_adam_first_step_is_lr_times_sign():
     t = jaxgd.run(p, "adam", lr=0.1, epochs=1, eps=0.0)
     np.testing.assert_allclose(np.asarray(t.params.w[1] - t.params.w[0]), 0.1, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(t.params.b[1] - t.params.b[0]), 0.1, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- rules without a learning rate
+
+G = [jaxgd.Params(np.array([0.5, -2.0]), np.array([1.5])), jaxgd.Params(np.array([-0.25, 3.0]), np.array([0.75])),
+     jaxgd.Params(np.array([1e-3, -1.0]), np.array([-2.0]))]  # three steps' gradients, a pytree of two leaves
+P = jaxgd.Params(np.array([1.0, 2.0]), np.array([-1.0]))
+QUADRATIC = lambda p: 2.0 * jax.numpy.sum(p.w ** 2) + jax.numpy.sum((p.b - 1.0) ** 2) + p.w[0] * p.b[0]
+
+
+def _steps(tx, n=3):
+    """``tx``'s updates and final state for the gradients ``G`` (at ``P``; the loss for newton)."""
+    state, out = tx.init(P), []
+    for g in G[:n]:
+        u, state = tx.update(g, state, P, value_fn=QUADRATIC) if isinstance(
+            tx, optax.GradientTransformationExtraArgs) else tx.update(g, state, P)
+        out.append(u)
+    return out, state
+
+
+def _equal(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+# (optimizer, its rule, hyper): the optimizer is chain(rule, scale_by_learning_rate(lr))
+CHAINS = [("gd", lambda: optax.identity(), {}), ("momentum", optim.scale_by_momentum, {"beta": 0.8}),
+          ("nesterov", optim.scale_by_nesterov, {"beta": 0.8}), ("newton", optim.scale_by_newton, {"damping": 0.5}),
+          ("rmsprop", optim.scale_by_rms, {"decay": 0.85, "eps": 1e-6}),
+          ("adam", optim.scale_by_adam, {"b1": 0.8, "b2": 0.99, "eps": 1e-6})]
+
+
+@pytest.mark.parametrize("name,rule,hyper", CHAINS, ids=[c[0] for c in CHAINS])
+def test_an_optimizer_is_its_rule_then_the_learning_rate(name, rule, hyper):
+    lr = 0.04
+    ours, state = _steps(optim.BUILTIN[name][0](lr, **hyper))
+    chained, chain_state = _steps(optax.chain(rule(**hyper), optax.scale_by_learning_rate(lr)))
+    jax.tree.map(lambda a, b: None, state, chain_state)  # the same state pytree: (rule's, learning rate's)
+    if name in ("rmsprop", "adam"):  # lr on the quotient's numerator, (−lr·n)/d, not −lr·(n/d): the last bit
+        for u, v in zip(jax.tree.leaves(ours), jax.tree.leaves(chained)):
+            np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-15, atol=0)
+        _equal(state, chain_state)
+    else:
+        _equal((ours, state), (chained, chain_state))
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    (optim.scale_by_momentum(0.8), optax.ema(0.8, debias=False)),  # the EMA form, not optax's trace
+    (optim.scale_by_rms(0.85, 1e-6), optax.scale_by_rms(0.85, 1e-6, eps_in_sqrt=False)),
+    (optim.scale_by_adam(0.8, 0.99, 1e-6), optax.scale_by_adam(0.8, 0.99, 1e-6)),
+], ids=["momentum", "rms", "adam"])
+def test_rules_equal_optax_directions(ours, theirs):
+    a, _ = _steps(ours)
+    b, _ = _steps(theirs)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-12, atol=0)
+
+
+def test_the_newton_direction_solves_the_hessian():
+    (d,), _ = _steps(optim.scale_by_newton(0.5), 1)
+    H = np.array([[4.5, 0.0, 1.0], [0.0, 4.5, 0.0], [1.0, 0.0, 2.5]])  # QUADRATIC's Hessian + 0.5·I
+    np.testing.assert_allclose(np.concatenate([d.w, d.b]), np.linalg.solve(H, [0.5, -2.0, 1.5]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("opt", ["gd", "momentum", "nesterov", "rmsprop", "adam", "newton"])
+def test_a_number_a_traced_array_and_a_schedule_take_one_path(opt):
+    """The learning rate reaches every rule through optax.scale_by_learning_rate, whatever it is:
+    a constant schedule gives the number's updates bit for bit, and so does a traced array under jit
+    against a schedule of that array (jit against op-by-op may round a quotient differently: XLA's
+    business, not the path's)."""
+    make, lr = optim.BUILTIN[opt][0], 0.04
+    number, state = _steps(make(lr))
+    for other in (jax.numpy.float64(lr), optax.constant_schedule(lr)):
+        updates, other_state = _steps(make(other))
+        _equal(number, updates)
+        _equal(state[0], other_state[0])  # the rule's state; a schedule's stage also counts the steps
+    assert isinstance(other_state[1], optax.ScaleByScheduleState) and int(other_state[1].count) == len(G)
+    traced = jax.jit(lambda r: _steps(make(r))[0])(jax.numpy.float64(lr))
+    _equal(traced, jax.jit(lambda r: _steps(make(lambda count: r))[0])(jax.numpy.float64(lr)))
+
+
+@pytest.mark.parametrize("opt", jaxgd.OPTIMIZERS)
+def test_a_constant_schedule_runs_as_its_number(problem, opt):
+    # rtol 1e-15, not bit for bit: the engine compiles a schedule's value as a constant and the number as a
+    # traced array, and XLA may fold the two graphs differently (nesterov's first update norm, by one ulp)
+    lr = 1.0 if opt in ("newton", "lbfgs") else 0.04
+    a = jaxgd.run(problem, opt, lr=lr, epochs=6)
+    b = jaxgd.run(problem, opt, lr=optax.constant_schedule(lr), epochs=6)
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-15, atol=0)
+    assert not np.allclose(np.asarray(a.params.w[1:]), -4.0)  # it moved
 
 
 # ----------------------------------------------------------------------------- schedules
