@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd import program_cache
+from jaxgd.app import program_cache
 
 
 @pytest.fixture
