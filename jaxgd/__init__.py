@@ -92,6 +92,7 @@ __all__ = [
     "numpy_order",
     "pca_plane",
     "planes",
+    "plots",
     "predict",
     "problem",
     "project",
