@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test bench clean
 
-# Reinstall when the package's metadata changes.
+# Reinstall when the package's metadata changes. The test extra includes the app extra (plotly,
+# matplotlib, tqdm: the `jaxgd` command's), so `make demo` and `make test` both have it.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[test]'

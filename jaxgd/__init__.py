@@ -3,14 +3,25 @@
 Everything a user calls is here: problems (``notebook``, ``linear_regression``, the landscapes,
 ``model_problem`` for any JAX model, ``problem`` by name), ``run`` and ``sweep`` (one compiled
 engine, :mod:`jaxgd.engine`), ``loss_surface`` and ``grad_check``, ``theory`` (Hessian facts),
-the update rules, sample orders, and ``plots`` (figures, from the app layer :mod:`jaxgd.app`).
+the update rules, sample orders, planes through parameter space (``Plane``, ``random_plane``,
+``pca_plane``, ``hessian_plane``, ``interpolate``, ``project``), and the modules ``planes``,
+``models``, ``datasets``, ``spectrum`` and ``landscapes``. Functions that need a loss take a
+``Problem`` (the plane functions also a bare ``f(params) -> scalar``).
+
+``jaxgd.plots`` (figures) belongs to the app layer :mod:`jaxgd.app` and needs the ``app`` extra
+(``pip install 'jaxgd[app]'``: plotly, matplotlib): it is imported on first access, so
+``import jaxgd`` loads nothing of the app. The engine's plumbing (``RunConfig``,
+``check_run_args``, ``run_checked``: one checked record handed inward, for applications) lives in
+:mod:`jaxgd.runs` and is not part of ``__all__``.
 
 The library never changes JAX's configuration: enable float64 yourself with
 ``jax.config.update("jax_enable_x64", True)`` before creating arrays (the CLI does so for
 ``--dtype float64``).
 """
 
-from jaxgd import landscapes
+import importlib
+
+from jaxgd import datasets, landscapes, models, planes, spectrum
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import Theory, hessian, theory
 from jaxgd.data import Order, jax_order, notebook_data, numpy_order, sample_order
@@ -18,12 +29,25 @@ from jaxgd.engine import Trajectory
 from jaxgd.landscapes import LANDSCAPES, beale, himmelblau, ill_conditioned, rastrigin, rosenbrock, saddle
 from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, lbfgs, momentum, nesterov, newton, rmsprop
+from jaxgd.planes import Plane, hessian_plane, interpolate, pca_plane, project, random_plane
 from jaxgd.problems import Problem, linear_regression, model_problem, notebook, problem
-from jaxgd.runs import LRScan, RunConfig, check_run_args, divergence_boundary, lr_scan, run, run_checked, sweep
+from jaxgd.runs import LRScan, divergence_boundary, lr_scan, run, sweep
 from jaxgd.surface import GradCheck, grad_check, loss_surface
-from jaxgd.app import plots  # noqa: E402  (thin figure functions; plotly and matplotlib load lazily)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``jaxgd.plots``: the app's figure module, imported on first access (the wall: the library
+    never imports the app)."""
+    if name == "plots":
+        return importlib.import_module("jaxgd.app.plots")
+    raise AttributeError(f"module 'jaxgd' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), "plots"])
+
 
 __all__ = [
     "ArgumentError",
@@ -34,20 +58,22 @@ __all__ = [
     "OPTIMIZERS",
     "Order",
     "Params",
+    "Plane",
     "Problem",
-    "RunConfig",
     "Theory",
     "Trajectory",
     "adam",
     "analytic_grad",
     "beale",
-    "check_run_args",
+    "datasets",
     "divergence_boundary",
     "gd",
     "grad_check",
     "hessian",
+    "hessian_plane",
     "himmelblau",
     "ill_conditioned",
+    "interpolate",
     "jax_order",
     "landscapes",
     "lbfgs",
@@ -55,6 +81,7 @@ __all__ = [
     "loss_surface",
     "lr_scan",
     "model_problem",
+    "models",
     "momentum",
     "mse",
     "nesterov",
@@ -62,16 +89,20 @@ __all__ = [
     "notebook",
     "notebook_data",
     "numpy_order",
+    "pca_plane",
+    "planes",
     "plots",
     "predict",
     "problem",
+    "project",
+    "random_plane",
     "rastrigin",
     "rmsprop",
     "rosenbrock",
     "run",
-    "run_checked",
     "saddle",
     "sample_order",
+    "spectrum",
     "sweep",
     "theory",
 ]

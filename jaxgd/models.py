@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd._checks import ArgumentError, ArgumentTypeError, check_choice, check_dtype, check_int
+
 Params = Any  # a pytree of arrays
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -79,8 +81,6 @@ def mlp(sizes, activation: str = "tanh", task: str = "regression", loss: str = "
     The result is cached: equal arguments return the same :class:`Model` and the same
     function objects, so a jitted engine that closes over them does not recompile.
     """
-    from jaxgd._checks import ArgumentError, ArgumentTypeError, check_choice, check_int
-
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise ArgumentTypeError("sizes", f"must be a sequence of integers (in, hidden..., out), got {sizes!r}")
     sizes = tuple(check_int(f"sizes[{i}]", s, 1) for i, s in enumerate(sizes))
@@ -104,8 +104,6 @@ def _mlp(sizes: tuple[int, ...], activation: str, task: str, loss: str) -> Model
     names = [layer_name(i, num_layers) for i in range(num_layers)]
 
     def init(key: jax.Array, dtype=None) -> Params:
-        from jaxgd._checks import check_dtype
-
         dtype = check_dtype(dtype)
         keys = jax.random.split(key, num_layers)
         return {
@@ -162,8 +160,6 @@ def parse_mlp_spec(spec: str) -> tuple[int, ...]:
     ``MAX_HIDDEN_LAYERS`` of them. Otherwise raises ``ArgumentError`` (a ValueError) named
     ``"spec"`` whose text quotes the spec.
     """
-    from jaxgd._checks import ArgumentError, ArgumentTypeError
-
     if not isinstance(spec, str):
         raise ArgumentTypeError("spec", f"must be a string such as 'mlp:32,32', got {spec!r}")
 

@@ -1,7 +1,9 @@
 """Planes through parameter space: the loss landscape of a real model seen in two dimensions.
 
 A :class:`Plane` is ``origin + a·d1 + b·d2`` with ``origin``, ``d1``, ``d2`` pytrees like the
-model's parameters; ``f(params) -> scalar`` is the loss. Vectors are compared, normed and projected
+model's parameters. The functions that need a loss take a ``problem``: a :class:`jaxgd.Problem`
+(its loss on the whole data, :attr:`~jaxgd.Problem.full_loss`) or a function ``f(params) ->
+scalar``; jitted with that function static, so the same problem reuses its compilations. Vectors are compared, normed and projected
 as flat vectors (``jax.flatten_util.ravel_pytree`` order, ``n`` numbers).
 
 Directions come from
@@ -21,16 +23,18 @@ Weight matrices are taken as ``(out, in)``: a *row* (leading-axis slice) is one 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Union
 
 import jax
 from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 
+from jaxgd.problems import Problem, loss_of
 from jaxgd.spectrum import top_eigenpairs
 
 PyTree = Any
 Loss = Callable[[PyTree], jax.Array]
+ProblemOrLoss = Union[Problem, Loss]
 
 # Numbers held at once by the grid evaluators: (points evaluated together) × (parameters).
 # 2**22 float64 = 32 MiB of parameter copies; the loss's own activations scale with it too.
@@ -86,17 +90,18 @@ def _surface(f, plane, a, b, max_elements):
     return _map_points(point, grid, _num_params(plane.origin), max_elements).reshape(A, B)
 
 
-def plane_surface(f: Loss, plane: Plane, a, b, *, max_elements: int = MAX_ELEMENTS) -> jax.Array:
-    """The loss on a grid of the plane: ``S[i, j] = f(origin + a[i]·d1 + b[j]·d2)``.
+def plane_surface(problem: ProblemOrLoss, plane: Plane, a, b, *, max_elements: int = MAX_ELEMENTS) -> jax.Array:
+    """The loss on a grid of the plane: ``S[i, j] = L(origin + a[i]·d1 + b[j]·d2)``, ``L`` the
+    problem's full-data loss (or the function given).
 
     ``a`` ``(A,)``, ``b`` ``(B,)``; returns ``(A, B)`` — rows follow ``d1`` (plot ``z=S.T`` with
     ``x=a, y=b`` in plotly). The ``A·B`` points are evaluated by ``vmap`` in ``lax.map`` batches of
     ``max(1, max_elements // n)`` points, ``n`` = number of parameters: whole rows when they fit,
-    pieces of a row when one does not, never the whole grid × parameters. Jitted, ``f`` and
-    ``max_elements`` static: pass the same ``f`` object to reuse the compilation.
+    pieces of a row when one does not, never the whole grid × parameters. Jitted, the loss and
+    ``max_elements`` static: pass the same problem (or function object) to reuse the compilation.
     """
     dtype = _float_dtype(plane.origin)
-    return _surface(f, plane, _axis("a", a, dtype), _axis("b", b, dtype), max_elements)
+    return _surface(loss_of(problem), plane, _axis("a", a, dtype), _axis("b", b, dtype), max_elements)
 
 
 def _rescaled(d: jax.Array, p: jax.Array, axes: tuple[int, ...]) -> jax.Array:
@@ -235,13 +240,14 @@ def pca_plane(path: PyTree, *, key: jax.Array | None = None, center: str = "mean
     return _pca(path, jax.random.key(0) if key is None else key, center)
 
 
-def hessian_plane(f: Loss, params: PyTree, key: jax.Array, *, max_iter: int = 100,
+def hessian_plane(problem: ProblemOrLoss, params: PyTree, key: jax.Array, *, max_iter: int = 100,
                   tol: float = 1e-6) -> Plane:
-    """``Plane(params, v1, v2)`` along the top two Hessian eigenvectors of ``f`` at ``params``
+    """``Plane(params, v1, v2)`` along the top two Hessian eigenvectors of the problem's full-data
+    loss (or the function given) at ``params``
     (algebraically largest eigenvalues; unit norm flattened; signs arbitrary), by
     :func:`jaxgd.spectrum.top_eigenpairs` with ``k=2``, ``max_iter`` and ``tol``, from a Gaussian
-    start drawn with ``key``. Jitted with ``f`` and ``max_iter`` static."""
-    return Plane(params, *_hessian_directions(f, params, key, max_iter, tol))
+    start drawn with ``key``. Jitted with the loss and ``max_iter`` static."""
+    return Plane(params, *_hessian_directions(loss_of(problem), params, key, max_iter, tol))
 
 
 @partial(jax.jit, static_argnames=("f", "max_iter"))
@@ -258,11 +264,12 @@ def _interpolate(f, p0, p1, t, max_elements):
     return _map_points(point, t, _num_params(p0), max_elements)
 
 
-def interpolate(f: Loss, p0: PyTree, p1: PyTree, t, *, max_elements: int = MAX_ELEMENTS) -> jax.Array:
-    """Losses along the segment: ``out[i] = f((1 − t[i])·p0 + t[i]·p1)``, shape ``(len(t),)``
-    (``t = 0`` is ``p0``, ``t = 1`` is ``p1``; values outside [0, 1] extrapolate). Batched like
-    :func:`plane_surface`; jitted with ``f`` static."""
-    return _interpolate(f, p0, p1, _axis("t", t, _float_dtype(p0)), max_elements)
+def interpolate(problem: ProblemOrLoss, p0: PyTree, p1: PyTree, t, *,
+                max_elements: int = MAX_ELEMENTS) -> jax.Array:
+    """Losses along the segment: ``out[i] = L((1 − t[i])·p0 + t[i]·p1)``, shape ``(len(t),)``, ``L``
+    the problem's full-data loss or the function given (``t = 0`` is ``p0``, ``t = 1`` is ``p1``;
+    values outside [0, 1] extrapolate). Batched like :func:`plane_surface`; jitted with the loss static."""
+    return _interpolate(loss_of(problem), p0, p1, _axis("t", t, _float_dtype(p0)), max_elements)
 
 
 class Projection(NamedTuple):
@@ -270,8 +277,8 @@ class Projection(NamedTuple):
 
     a: jax.Array  # coordinate along d1 of the least-squares projection of point − origin
     b: jax.Array  # coordinate along d2
-    loss: jax.Array  # f(point)
-    projected_loss: jax.Array  # f(origin + a·d1 + b·d2)
+    loss: jax.Array  # L(point)
+    projected_loss: jax.Array  # L(origin + a·d1 + b·d2)
     distance: jax.Array  # ‖point − (origin + a·d1 + b·d2)‖ (flattened), distance to the plane
 
 
@@ -291,12 +298,14 @@ def _project(plane, path, f, max_elements):
     return Projection(*_map_points(one, path, 3 * o.shape[0], max_elements))
 
 
-def project(plane: Plane, path: PyTree, f: Loss, *, max_elements: int = MAX_ELEMENTS) -> Projection:
-    """Each point of ``path`` (leaves with a leading axis of ``T+1`` points) in plane coordinates.
+def project(plane: Plane, path: PyTree, problem: ProblemOrLoss, *, max_elements: int = MAX_ELEMENTS) -> Projection:
+    """Each point of ``path`` (leaves with a leading axis of ``T+1`` points) in plane coordinates,
+    with the loss ``L`` there and at its projection (``L`` the problem's full-data loss, or the
+    function given).
 
     ``(a, b)`` minimise ``‖point − origin − a·d1 − b·d2‖`` (``d1``, ``d2`` need not be orthogonal
     or unit, only independent), computed from a thin QR of ``[d1 d2]`` — the same solution as the
     2×2 normal equations, without squaring their condition number. Returns :class:`Projection`
-    of ``(T+1,)`` arrays. Batched like :func:`plane_surface`; jitted with ``f`` static.
+    of ``(T+1,)`` arrays. Batched like :func:`plane_surface`; jitted with the loss static.
     """
-    return _project(plane, path, f, max_elements)
+    return _project(plane, path, loss_of(problem), max_elements)

@@ -121,6 +121,17 @@ def check_problem_dtype(problem: Problem) -> Problem:
     return problem
 
 
+def loss_of(problem) -> Callable:
+    """``params -> scalar``: a :class:`Problem`'s loss on its whole data (:attr:`Problem.full_loss`,
+    one function object per problem), or a function of the parameters as it is given."""
+    if isinstance(problem, Problem):
+        return problem.full_loss
+    if not callable(problem):
+        raise ArgumentTypeError("problem", f"must be a jaxgd.Problem or a function params -> scalar, "
+                                           f"got {type(problem).__name__}")
+    return problem
+
+
 def _mse_loss(params, data, mask):
     return mse(params, data[0], data[1], mask)
 

@@ -1,6 +1,7 @@
 """Hessian-vector products and the top Hessian eigenpairs of a loss, never forming the Hessian.
 
-``f(params) -> scalar`` is any loss over a pytree of float arrays. Vectors in parameter space are
+``f(params) -> scalar`` is any loss over a pytree of float arrays; a :class:`jaxgd.Problem` in its
+place stands for its loss on the whole data (:attr:`~jaxgd.Problem.full_loss`). Vectors in parameter space are
 pytrees like ``params``; internally they are flattened with ``jax.flatten_util.ravel_pytree``
 (``n`` = total number of parameters) and all norms and inner products are those of the flat
 vector. The top eigenvalue is the *sharpness* of Cohen et al. (2021), "Gradient Descent on Neural
@@ -21,16 +22,18 @@ import jax
 from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 
+from jaxgd.problems import Problem, loss_of
+
 PyTree = Any
 
 
-def hvp(f: Callable[[PyTree], jax.Array], params: PyTree, v: PyTree) -> PyTree:
+def hvp(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, v: PyTree) -> PyTree:
     """The Hessian-vector product ``H(params)·v``, a pytree like ``params`` (``v`` is one too).
 
     Forward-over-reverse: ``jax.jvp(jax.grad(f), (params,), (v,))[1]`` — about the cost of two
     gradients, memory of one.
     """
-    return jax.jvp(jax.grad(f), (params,), (v,))[1]
+    return jax.jvp(jax.grad(loss_of(f)), (params,), (v,))[1]
 
 
 class Eigenpairs(NamedTuple):
@@ -91,7 +94,7 @@ def _ritz(alpha, off, j, k: int):
     return theta, jnp.where(live[:, None], S, 0)
 
 
-def top_eigenpairs(f: Callable[[PyTree], jax.Array], params: PyTree, v0: PyTree, *, k: int = 1,
+def top_eigenpairs(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, v0: PyTree, *, k: int = 1,
                    max_iter: int = 100, tol: float = 1e-6) -> Eigenpairs:
     """The ``k`` algebraically largest eigenvalues of ``H = ∇²f(params)`` and their eigenvectors.
 
@@ -118,6 +121,7 @@ def top_eigenpairs(f: Callable[[PyTree], jax.Array], params: PyTree, v0: PyTree,
     Returns :class:`Eigenpairs`: eigenvalues ``(k,)`` descending; eigenvectors a pytree like
     ``params`` with a leading ``k`` axis on every leaf (unit norm flattened, sign arbitrary).
     """
+    f = loss_of(f)
     x, unravel = ravel_pytree(params)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"params: must be floating point, got {x.dtype}")

@@ -17,6 +17,7 @@ import numpy as np
 from jaxgd import engine
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.model import Params
+from jaxgd.planes import Plane, plane_surface
 from jaxgd.problems import Problem, check_problem_dtype
 
 # Elements (grid points × data points) evaluated at once; 2**22 float64 = 32 MiB.
@@ -74,14 +75,12 @@ def loss_surface(problem: Problem, *grid) -> jax.Array:
     problem, ``S[i, j] = L(w_i, b_j)``; or ``loss_surface(problem, plane, a, b)`` for any problem,
     ``S[i, j] = L(origin + a_i·d1 + b_j·d2)`` with a :class:`jaxgd.planes.Plane` (evaluated in
     bounded memory, :func:`jaxgd.planes.plane_surface`). Shape ``(len(first axis), len(second))``."""
-    from jaxgd.planes import Plane, plane_surface
-
     _problem(problem)
     if grid and isinstance(grid[0], Plane):
         if len(grid) != 3:
             raise ArgumentTypeError("grid", "with a plane, give loss_surface(problem, plane, a, b)")
         plane, a, b = grid
-        return plane_surface(problem.full_loss, plane, _grid_axis("a", a, problem.dtype), _grid_axis("b", b, problem.dtype))
+        return plane_surface(problem, plane, _grid_axis("a", a, problem.dtype), _grid_axis("b", b, problem.dtype))
     if len(grid) != 2:
         raise ArgumentTypeError("grid", "give loss_surface(problem, w_values, b_values) or (problem, plane, a, b)")
     w_values, b_values = grid

@@ -11,6 +11,8 @@ import pytest
 
 from conftest import mlp_loss_on
 from conftest import mlp_params as shared_mlp_params
+import jaxgd
+from jaxgd import spectrum
 from jaxgd.planes import (Plane, hessian_plane, interpolate, pca_plane, plane_surface, project,
                           random_plane)
 
@@ -261,3 +263,43 @@ def test_project():
     in_plane = X - dist[:, None] * off[None, :]
     np.testing.assert_allclose(r.projected_loss, [f(unflat(x)) for x in in_plane], rtol=1e-12)
     np.testing.assert_allclose(r.projected_loss[:4], r.loss[:4], rtol=1e-12)
+
+
+# --- a problem in place of the loss ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mlp_problem():
+    return jaxgd.model_problem(lambda p, x, y: mlp_loss_on(x[None], y[None])(p), MLP, (X_MLP, Y_MLP))
+
+
+def _same(a, b):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_a_problem_stands_for_its_full_data_loss(mlp_problem):
+    """Every function that needs a loss takes a Problem: the numbers of its loss on the whole data
+    given as a function, and within rounding of the same loss written batched."""
+    p = mlp_problem
+    f = lambda params: p.loss_fn(params, p.data, None)
+    plane = random_plane(MLP, jax.random.key(3))
+    a, b = np.linspace(-1.0, 1.0, 5), np.linspace(-0.5, 0.5, 3)
+    path = jax.tree_util.tree_map(lambda u, v: jnp.stack([u, (u + v) / 2, v]), MLP, mlp_params(2))
+    calls = {"plane_surface": lambda g: plane_surface(g, plane, a, b),
+             "interpolate": lambda g: interpolate(g, MLP, mlp_params(2), a),
+             "project": lambda g: project(plane, path, g),
+             "hessian_plane": lambda g: hessian_plane(g, MLP, jax.random.key(2), tol=1e-10, max_iter=N_MLP),
+             "hvp": lambda g: spectrum.hvp(g, MLP, plane.d1),
+             "top_eigenpairs": lambda g: spectrum.top_eigenpairs(g, MLP, plane.d1, k=2, max_iter=N_MLP)}
+    for name, call in calls.items():
+        _same(call(p), call(f))
+    np.testing.assert_allclose(calls["plane_surface"](p), calls["plane_surface"](mlp_loss), rtol=1e-12)
+    np.testing.assert_allclose(jaxgd.loss_surface(p, plane, a, b), calls["plane_surface"](p), rtol=0, atol=0)
+    assert (jaxgd.Plane, jaxgd.interpolate, jaxgd.project) == (Plane, interpolate, project)
+
+
+@pytest.mark.parametrize("call", [lambda: plane_surface("mse", Plane(MLP, MLP, MLP), [0.0], [0.0]),
+                                  lambda: interpolate(None, MLP, MLP, [0.0])])
+def test_neither_a_problem_nor_a_function_is_refused(call):
+    with pytest.raises(jaxgd.ArgumentTypeError, match="^problem must be a jaxgd.Problem or a function"):
+        call()

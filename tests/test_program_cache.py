@@ -2,13 +2,15 @@
 program instead of tracing it, gets the same bits, and never uses an entry it cannot trust."""
 
 import dataclasses
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd import program_cache
+from jaxgd.app import program_cache
 
 
 @pytest.fixture
@@ -68,3 +70,27 @@ def test_runs_without_a_stable_description_are_not_cached(cache):
 
 def test_off_by_default():
     assert program_cache.stats()["dir"] is None  # the library never writes a cache by itself
+
+
+def test_jax_cache_keeps_none_of_ours_and_the_rest_as_before(tmp_path):
+    """A program this cache stores is not written to JAX's persistent cache as well; JAX's setting
+    comes back after, so a program this cache cannot key is written there as before. In a fresh
+    interpreter: JAX's cache folder is set once per process."""
+    code = f"""
+import os, jax, jaxgd
+from jaxgd.app import program_cache
+jax.config.update("jax_compilation_cache_dir", {str(tmp_path / "xla")!r})
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+program_cache.enable({str(tmp_path / "programs")!r})
+p = jaxgd.notebook()
+jaxgd.run(p, "adam", lr=0.1, epochs=3)
+jaxgd.run(p, "gd", lr=lambda step: 0.01, epochs=3)  # a schedule: not keyed here, so JAX's cache keeps it
+print(jax.config.jax_persistent_cache_min_compile_time_secs, program_cache.stats()["stored"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    setting, stored = out.stdout.split()
+    assert (float(setting), int(stored)) == (0.0, 1) and len(_entries(tmp_path / "programs")) == 1
+    names = [p.name for p in (tmp_path / "xla").iterdir()]
+    assert [n for n in names if "jaxgd_" in n] == []  # nothing of ours (jit_jaxgd_run_<key>)
+    assert len([n for n in names if n.startswith("jit_one_run-")]) == 1  # the schedule's run

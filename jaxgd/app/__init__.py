@@ -8,3 +8,16 @@ defaults, TOML, flags; checked into a plan) · ``report`` (compute every run, th
 
 Nothing in :mod:`jaxgd`'s numerics imports from here.
 """
+
+import importlib.util
+import sys
+
+EXTRA = ("plotly", "matplotlib", "tqdm") + (("tomli",) if sys.version_info < (3, 11) else ())
+"""The packages of the ``app`` extra (``pip install 'jaxgd[app]'``), which the library does not need."""
+
+
+def require_extra() -> None:
+    """Exit with one line (status 1) naming the extra to install when a package of it is missing."""
+    missing = [m for m in EXTRA if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(f"jaxgd: the command needs the app extra ({', '.join(missing)} missing): pip install 'jaxgd[app]'")

@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from jaxgd._checks import ArgumentError, ArgumentTypeError
+from jaxgd.app import require_extra
 
 FLAGS = {  # library argument name -> CLI flag, to phrase library errors in the user's terms
     "lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size", "init": "--init",
@@ -187,7 +188,7 @@ def _setup_dtype(dtype: str) -> None:
 
 def _setup_cache() -> None:
     """JAX's persistent compilation cache, so a second ``jaxgd`` command skips compiling, and in its
-    ``programs`` subfolder jaxgd's own cache of compiled runs (:mod:`jaxgd.program_cache`), so it
+    ``programs`` subfolder jaxgd's own cache of compiled runs (:mod:`jaxgd.app.program_cache`), so it
     also skips tracing them.
 
     In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both.
@@ -216,7 +217,7 @@ def _setup_cache() -> None:
     jax.config.update("jax_compilation_cache_dir", d)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    from jaxgd import program_cache
+    from jaxgd.app import program_cache
 
     program_cache.enable(os.path.join(d, "programs"))
     from jaxgd.app import page
@@ -385,12 +386,12 @@ def _cmd_run(parser, args) -> int:
         check_file_target("json", args.json)
     problem = _problem(args)
     hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
-    cfg = jaxgd.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
+    cfg = jaxgd.runs.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
                                args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every)
     cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
                                     args.final_fraction))
     _data_note(args.data)
-    t = jaxgd.run_checked(cfg)
+    t = jaxgd.runs.run_checked(cfg)
     div = int(t.diverged_at)
     config = {
         "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
@@ -718,6 +719,7 @@ def entry() -> None:
     """
     import os
 
+    require_extra()  # one line naming the extra, rather than a traceback deep in a command
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

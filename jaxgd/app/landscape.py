@@ -115,7 +115,7 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
     _checks.check_fits("grid", memory_needed(grid, problem.num_params, problem.num_examples),
                        f"a {grid}² grid of {problem.num_params:,} parameters on {problem.num_examples:,} examples")
-    runs = tuple(jaxgd.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
+    runs = tuple(jaxgd.runs.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
                                       sharpness_every=cfg.sharpness_every) for opt, lr in zip(optimizers, lrs))
     cfg = dataclasses.replace(cfg, optimizers=optimizers, lr=lrs, plane=plane, grid=grid, seed=seed, dtype=dtype)
     return LandscapePlan(cfg, ds, sizes, problem, runs)
@@ -160,9 +160,8 @@ def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
     trajs = {}
     for opt, rc in zip(cfg.optimizers, plan.runs):
         cb = lambda done, total, opt=opt: say(f"training {opt}", done, total)
-        t = jaxgd.run_checked(rc, chunk=max(rc.steps // 20, 1), callback=cb)
+        t = jaxgd.runs.run_checked(rc, chunk=max(rc.steps // 20, 1), callback=cb)
         trajs[opt] = jax.tree.map(np.asarray, t)
-    f = problem.full_loss
     first = trajs[cfg.optimizers[0]]
     end = jax.tree.map(lambda a: jnp.asarray(a[-1]), first.params)
     key = jax.random.key(cfg.seed)
@@ -176,8 +175,8 @@ def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
     elif cfg.plane == "random":
         plane = planes.random_plane(end, key)
     else:
-        plane = planes.hessian_plane(f, end, key)
-    projections = {o: jax.tree.map(np.asarray, planes.project(plane, jax.tree.map(jnp.asarray, t.params), f))
+        plane = planes.hessian_plane(problem, end, key)
+    projections = {o: jax.tree.map(np.asarray, planes.project(plane, jax.tree.map(jnp.asarray, t.params), problem))
                    for o, t in trajs.items()}
     a, b = _grid_axes(projections, cfg.plane, cfg.grid)
     rows = []
@@ -185,12 +184,12 @@ def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
     for i in range(0, cfg.grid, step):  # row blocks, for progress; same-size blocks reuse one compilation
         block = a[i:i + step]
         pad = step - len(block)
-        rows.append(np.asarray(planes.plane_surface(f, plane, np.pad(block, (0, pad), mode="edge"), b))[:len(block)])
+        rows.append(np.asarray(planes.plane_surface(problem, plane, np.pad(block, (0, pad), mode="edge"), b))[:len(block)])
         say("loss on the plane", min(i + step, cfg.grid), cfg.grid)
     S = np.concatenate(rows)
     ts = np.linspace(-0.25, 1.25, 61)
     start = jax.tree.map(jnp.asarray, problem.init)
-    interp = {o: np.asarray(planes.interpolate(f, start, jax.tree.map(lambda v: jnp.asarray(v[-1]), t.params), ts))
+    interp = {o: np.asarray(planes.interpolate(problem, start, jax.tree.map(lambda v: jnp.asarray(v[-1]), t.params), ts))
               for o, t in trajs.items()}
     meta = {"device": jax.devices()[0].platform, "versions": versions(), "num_params": problem.num_params,
             "num_examples": problem.num_examples, "task": plan.dataset.task, "sizes": list(plan.sizes)}

@@ -1,5 +1,5 @@
 """Planning the report: from a checked :class:`~jaxgd.app.config.ReportConfig` to the problem and
-every run, each checked once by :func:`jaxgd.check_run_args` and handed on as its record.
+every run, each checked once by :func:`jaxgd.runs.check_run_args` and handed on as its record.
 
 The notebook's problem runs every optimizer under its three sampling modes (full batch, SGD,
 minibatch); a landscape has no data, so one mode (an epoch is one step).

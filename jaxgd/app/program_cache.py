@@ -1,5 +1,9 @@
 """An on-disk cache of compiled runs, looked up *before* tracing (the ``jaxgd`` command turns it on).
 
+The library calls its compiled programs through one hook, :func:`jaxgd.engine.compiled_call`;
+:func:`enable` installs :func:`call` there (and ``enable(None)`` removes it). Nothing in the
+library imports this module.
+
 JAX's persistent compilation cache saves XLA's compile, but every process still traces and lowers
 each program to find its key: about 0.1 s for a union sweep of :mod:`jaxgd.engine`. This cache keys
 a compiled ``run``/``sweep`` program by what determines it, without tracing:
@@ -22,13 +26,16 @@ Only a freshly compiled executable is stored: one that JAX's own cache handed ba
 without its compiled kernels on the CPU (jax 0.10; it then fails with "Function … not found"
 when run). So a miss compiles the program under a name made from this cache's key
 (``jaxgd_<name>_<key>``), which gives it a key of its own in JAX's cache, and tells JAX not to
-write it there (this cache keeps it); if JAX reports a cache hit all the same (an entry of an
-older jaxgd), it compiles once more under a random suffix. A loaded entry that fails that way
-when run is deleted and the run compiled anew.
+write it there (this cache keeps it: ``jax_persistent_cache_min_compile_time_secs`` is raised
+while any thread compiles such a program — the setting is process-wide, so a program another
+thread compiles meanwhile is not written to JAX's cache either); if JAX reports a cache hit all
+the same (an entry of an older jaxgd), it compiles once more under a random suffix. A loaded entry
+that fails that way when run is deleted and the run compiled anew. Only public JAX API is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -38,6 +45,11 @@ import threading
 from pathlib import Path
 
 import jax
+from jax.experimental import serialize_executable as se
+import jaxlib
+import optax
+
+from jaxgd import engine
 
 _state = {"dir": None, "hits": 0, "misses": 0, "stored": 0}
 _loaded: dict = {}
@@ -58,8 +70,6 @@ def enable(folder) -> None:
     """Cache compiled runs in ``folder`` (None: off). The folder is created when first written."""
     _state["dir"] = None if folder is None else Path(folder)
     _loaded.clear()
-    from jaxgd import engine
-
     engine.set_compiled_call(None if folder is None else call)
     if folder is not None and not _listening:
         jax.monitoring.register_event_listener(_on_event)
@@ -107,13 +117,33 @@ def call(jitted, name: str, statics: tuple, *args):
 
 def _compile_fresh(jitted, name: str, statics: tuple, args):
     """``jitted`` compiled under ``name``; None if JAX's persistent cache handed it back instead."""
-    from jax._src import config as jax_config
-
     before = getattr(_thread, "jax_hits", 0)
     lowered = _renamed(jitted, len(statics), name).lower(*statics, *args)
-    with jax_config.persistent_cache_min_compile_time_secs(float("inf")):  # this cache keeps it: JAX's need not
+    with _jax_cache_writes_off():  # this cache keeps it: JAX's need not
         exe = lowered.compile()
     return exe if getattr(_thread, "jax_hits", 0) == before else None
+
+
+_MIN_TIME = "jax_persistent_cache_min_compile_time_secs"
+_writes_off = {"threads": 0, "saved": None}  # how many threads are inside, and the setting they found
+
+
+@contextlib.contextmanager
+def _jax_cache_writes_off():
+    """JAX's persistent cache writes nothing while any thread is inside: the minimum compile time
+    it asks of an entry is infinite, and the first setting comes back when the last thread leaves."""
+    with _lock:
+        if _writes_off["threads"] == 0:
+            _writes_off["saved"] = getattr(jax.config, _MIN_TIME)
+            jax.config.update(_MIN_TIME, float("inf"))
+        _writes_off["threads"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _writes_off["threads"] -= 1
+            if _writes_off["threads"] == 0:
+                jax.config.update(_MIN_TIME, _writes_off["saved"])
 
 
 def _renamed(jitted, n_static: int, name: str):
@@ -128,8 +158,6 @@ def _renamed(jitted, n_static: int, name: str):
 
 
 def _load(path: Path):
-    from jax.experimental import serialize_executable as se
-
     try:
         with open(path, "rb") as f:
             payload, in_tree, out_tree = pickle.load(f)
@@ -142,8 +170,6 @@ def _load(path: Path):
 
 
 def _store(path: Path, exe) -> None:
-    from jax.experimental import serialize_executable as se
-
     try:
         blob = pickle.dumps(se.serialize(exe))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,11 +229,8 @@ def _key(name: str, static, args) -> str | None:
 def _source_hash() -> str:
     """The jaxgd sources and the versions of what traces them (computed once per process)."""
     if not _source:
-        import jaxlib
-        import optax
-
         h = hashlib.sha256()
-        root = Path(__file__).parent
+        root = Path(engine.__file__).parent  # the jaxgd package, this app included
         for p in sorted(root.rglob("*.py")):
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())

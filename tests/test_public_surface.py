@@ -1,0 +1,97 @@
+"""The library's face: what ``import jaxgd`` loads (nothing of the app), the names it offers, and
+no private JAX anywhere in the package. Imports are checked in a fresh interpreter (``sys.modules``)
+and by the AST of every file, ``__init__.py`` included."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jaxgd
+from jaxgd import runs
+
+ROOT = Path(jaxgd.__file__).parent
+APP_ONLY = ("jaxgd.app", "plotly", "matplotlib", "tqdm")
+PLANE_NAMES = ("Plane", "random_plane", "pca_plane", "hessian_plane", "interpolate", "project")
+MODULES = ("planes", "models", "datasets", "spectrum")
+
+
+def _fresh(code: str):
+    """What ``code`` prints as JSON, run in a new interpreter after ``import jaxgd``."""
+    out = subprocess.run([sys.executable, "-c", "import json, sys, jaxgd\n" + code], capture_output=True, text=True,
+                         check=True, cwd=ROOT.parent)
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def fresh_import():
+    return _fresh(f"""
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {APP_ONLY!r} or m.startswith("jaxgd.app"))
+names = {{n: hasattr(jaxgd, n) for n in {MODULES + PLANE_NAMES!r}}}
+print(json.dumps(dict(loaded=loaded, names=names)))""")
+
+
+def test_import_jaxgd_loads_nothing_of_the_app(fresh_import):
+    assert fresh_import["loaded"] == []
+
+
+def test_modules_and_plane_functions_are_at_top_level(fresh_import):
+    assert all(fresh_import["names"].values()), fresh_import["names"]
+    assert set(PLANE_NAMES + MODULES) <= set(jaxgd.__all__)
+
+
+def test_every_public_name_exists_and_plumbing_is_not_public():
+    assert [n for n in jaxgd.__all__ if not hasattr(jaxgd, n)] == []
+    assert len(set(jaxgd.__all__)) == len(jaxgd.__all__)
+    assert not {"RunConfig", "check_run_args", "run_checked"} & set(jaxgd.__all__)
+    assert all(hasattr(runs, n) for n in ("RunConfig", "check_run_args", "run_checked"))  # for applications
+
+
+def test_plots_is_reached_lazily():
+    got = _fresh("""
+before = "jaxgd.app.plots" in sys.modules
+path = jaxgd.plots.Path
+print(json.dumps(dict(before=before, after="jaxgd.app.plots" in sys.modules, name=jaxgd.plots.__name__,
+                      listed="plots" in dir(jaxgd))))""")
+    assert got == dict(before=False, after=True, name="jaxgd.app.plots", listed=True)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        jaxgd.no_such_name
+
+
+def _imported(path: Path):
+    """Every module name ``path`` imports, at any depth (``from . import x`` resolved against jaxgd)."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts[:-node.level])
+                base = f"{pkg}.{base}" if base else pkg
+            yield base
+            yield from (f"{base}.{a.name}" for a in node.names)
+
+
+def test_no_module_imports_private_jax():
+    files = sorted(ROOT.rglob("*.py"))
+    assert ROOT / "__init__.py" in files and ROOT / "app" / "program_cache.py" in files
+    bad = {str(p.relative_to(ROOT)): m for p in files for m in _imported(p)
+           if m == "jax._src" or m.startswith("jax._src.")}
+    assert bad == {}
+
+
+def test_the_library_never_imports_the_app():
+    """Every module of the library, ``__init__.py`` included (``__main__.py`` is the command)."""
+    bad = {str(p.relative_to(ROOT)): m for p in sorted(ROOT.glob("*.py")) if p.name != "__main__.py" for m in _imported(p)
+           if m.split(".")[0] in APP_ONLY or m.startswith("jaxgd.app")}
+    assert bad == {}
+
+
+def test_the_command_without_its_extra_says_which_to_install():
+    code = "import sys; sys.modules['tqdm'] = None; sys.argv = ['jaxgd', 'run']\nfrom jaxgd.app.cli import entry; entry()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.splitlines() == ["jaxgd: the command needs the app extra (tqdm missing): pip install 'jaxgd[app]'"]
