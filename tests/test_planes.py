@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import mlp_loss_on
-from conftest import mlp_params as shared_mlp_params
+from helpers import flat, mlp_loss_on
+from helpers import mlp_params as shared_mlp_params
 from jaxgd.planes import (Plane, hessian_plane, interpolate, pca_plane, plane_surface, project,
                           random_plane)
 
@@ -41,10 +41,6 @@ mlp_loss = mlp_loss_on(X_MLP, Y_MLP)
 
 MLP = mlp_params(1)
 N_MLP = 31
-
-
-def flat(tree):
-    return ravel_pytree(tree)[0]
 
 
 def unflat(x, like=MLP):
