@@ -1,7 +1,8 @@
 """The page of a landscape with several minima in the real browser (as tests/test_browser.py, but
 not tied to the session's report, so it runs on whichever worker is free)."""
 
-from helpers import needs_chromium, open_page
+from helpers import needs_chromium
+from helpers import open_page as _open  # the name test_browser.py uses
 
 pytestmark = needs_chromium
 
@@ -11,7 +12,7 @@ def test_basins_of_a_landscape_with_several_minima(browser, run_report, tmp_path
     optimizer menu switches both panels, and nothing raises."""
     out = tmp_path / "himmelblau"
     run_report(out, "--problem", "himmelblau", "--optimizers", "gd,momentum", "--epochs", "100")
-    pg = open_page(browser, out / "report.html", 1400)
+    pg = _open(browser, out / "report.html", 1400)
     try:
         ids = pg.eval_on_selector_all(".js-plotly-plot", "els => els.map(e => e.id)")
         assert "basins" in ids and "basins-steps" in ids and "cloud" not in ids  # a landscape has no data to sample

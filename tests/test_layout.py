@@ -24,9 +24,12 @@ PKG = Path(jaxgd.__file__).parent
 APP = "jaxgd.app"
 FORBIDDEN_IN_LIBRARY = (APP, "plotly", "matplotlib", "tqdm")  # the app and its dependencies
 PRIVATE_JAX = "jax._src"
-STEP_LOOPS = ("jax.lax.scan", "jax.lax.fori_loop")  # a loop over steps is the engine's alone
+SCAN = "jax.lax.scan"  # a scan over steps is the engine's alone
 ENGINE = {"jaxgd.engine"}  # spectrum loops with while_loop, surface and planes map with lax.map: no scan
 DOOR = "jaxgd.__main__"  # `python -m jaxgd` is the command: it opens the app, and `import jaxgd` never runs it
+# The issue allows "a figure helper reached lazily": `jaxgd.plots`, imported by importlib.import_module on
+# first access. That one import, made that way, crosses the wall; any other (or an import statement) doesn't.
+LAZY = {("jaxgd", "jaxgd.app.plots")}
 
 # issue 18: what today's code still does wrong; each is fixed by another branch (wall, page) — drop
 # the marks after merging them.
@@ -61,6 +64,14 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     return f"{base}.{node.module}" if node.module else base
 
 
+def _is_lazy(node: ast.AST) -> bool:
+    """Whether ``node`` is ``importlib.import_module(...)`` or ``__import__(...)`` of a constant name."""
+    return (isinstance(node, ast.Call) and bool(node.args) and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and (isinstance(node.func, ast.Name) and node.func.id == "__import__"
+                 or isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"))
+
+
 def _named(node: ast.AST, module: str, is_package: bool) -> list[str]:
     """What one node imports: ``import a.b`` -> ``a.b``; ``from a import b`` -> ``a``, ``a.b`` (relative
     made absolute); ``importlib.import_module("a")`` and ``__import__("a")`` -> ``a``."""
@@ -69,25 +80,21 @@ def _named(node: ast.AST, module: str, is_package: bool) -> list[str]:
     if isinstance(node, ast.ImportFrom):
         base = _absolute(node, module, is_package)
         return [base] + [f"{base}.{a.name}" for a in node.names if a.name != "*"]
-    if (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-            and (isinstance(node.func, ast.Name) and node.func.id == "__import__"
-                 or isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")):
-        return [node.args[0].value]
-    return []
+    return [node.args[0].value] if _is_lazy(node) else []
 
 
-def imports(tree: ast.Module, module: str, is_package: bool) -> list[tuple[str, int]]:
-    """``(name, line)`` of everything the module imports, anywhere in it (functions included)."""
-    return [(name, node.lineno) for node in ast.walk(tree) for name in _named(node, module, is_package)]
+def imports(tree: ast.Module, module: str, is_package: bool) -> list[tuple[str, int, bool]]:
+    """``(name, line, lazy)`` of everything the module imports, anywhere in it (functions included);
+    ``lazy``: by importlib."""
+    return [(name, node.lineno, _is_lazy(node)) for node in ast.walk(tree) for name in _named(node, module, is_package)]
 
 
 def _within(name: str, prefixes) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def uses(tree: ast.Module, module: str, is_package: bool) -> list[tuple[str, int]]:
-    """``(dotted name, line)`` of every name and attribute chain the module refers to, resolved through
+def uses(tree: ast.Module, module: str, is_package: bool) -> list[tuple[str, int, bool]]:
+    """``(dotted name, line, lazy)`` of every name and attribute chain the module refers to, resolved through
     its imports (``from jax import lax`` makes ``lax.scan`` read ``jax.lax.scan``), imports included."""
     alias = {}
     for node in ast.walk(tree):
@@ -104,26 +111,28 @@ def uses(tree: ast.Module, module: str, is_package: bool) -> list[tuple[str, int
             chain.append(node.attr)
             node = node.value
         if isinstance(node, ast.Name) and node.id in alias:
-            out.append((".".join([alias[node.id], *reversed(chain)]), node.lineno))
+            out.append((".".join([alias[node.id], *reversed(chain)]), node.lineno, False))
     return out
 
 
-def offences(sources: dict[str, str], modules, forbidden, *, names=imports) -> list[str]:
+def offences(sources: dict[str, str], modules, forbidden, *, names=imports, lazy=frozenset()) -> list[str]:
     """``"module:line name"`` for each name in ``forbidden`` (or below it) that one of ``modules``
-    (a predicate on the module's name) imports, or with ``names=uses`` refers to."""
+    (a predicate on the module's name) imports, or with ``names=uses`` refers to; but not the
+    ``(module, name)`` pairs in ``lazy`` where imported by importlib."""
     out = set()
     for module, (tree, is_package) in parse(sources).items():
         if modules(module):
-            out |= {f"{module}:{line} {name}" for name, line in names(tree, module, is_package)
-                    if _within(name, forbidden)}
+            out |= {f"{module}:{line} {name}" for name, line, by_importlib in names(tree, module, is_package)
+                    if _within(name, forbidden) and not (by_importlib and (module, name) in lazy)}
     return sorted(out)
 
 
-def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
-    """``{module: the package's modules it imports}``, function-level imports included. An import
-    names the innermost module it reaches (``from jaxgd.app import plots`` -> ``jaxgd.app.plots``;
-    ``from jaxgd.model import Params`` -> ``jaxgd.model``), not the parent packages Python loads first
-    (else every package that re-exports a submodule would be a cycle)."""
+def import_graph(sources: dict[str, str], lazy=frozenset()) -> dict[str, set[str]]:
+    """``{module: the package's modules it imports}``, function-level imports included (but not the
+    ``(module, name)`` pairs in ``lazy`` where imported by importlib). An import names the innermost
+    module it reaches (``from jaxgd.app import plots`` -> ``jaxgd.app.plots``; ``from jaxgd.model
+    import Params`` -> ``jaxgd.model``), not the parent packages Python loads first (else every
+    package that re-exports a submodule would be a cycle)."""
     parsed = parse(sources)
 
     def innermost(name):
@@ -139,7 +148,8 @@ def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
                 base = _absolute(node, module, is_package)
                 targets |= {f"{base}.{a.name}" if f"{base}.{a.name}" in parsed else innermost(base) for a in node.names}
             else:
-                targets |= {innermost(name) for name in _named(node, module, is_package)}
+                targets |= {innermost(name) for name in _named(node, module, is_package)
+                            if not (_is_lazy(node) and (module, name) in lazy)}
         graph[module] = targets - {"", module}
     return graph
 
@@ -224,7 +234,7 @@ def test_every_file_is_read():
 
 @pytest.mark.parametrize("module", _today({"jaxgd"}, LIBRARY))  # __init__.py imports jaxgd.app.plots
 def test_the_library_imports_nothing_of_the_app(module):
-    assert offences(SOURCES, lambda m: m == module, FORBIDDEN_IN_LIBRARY) == []
+    assert offences(SOURCES, lambda m: m == module, FORBIDDEN_IN_LIBRARY, lazy=LAZY) == []
 
 
 @pytest.fixture(scope="module")
@@ -258,21 +268,21 @@ def test_no_file_imports_private_jax(module):
                                         "and landscapes imports Problem from problems")
 def test_the_library_has_no_import_cycle():
     graph = import_graph(SOURCES)
-    assert cycles({m: graph[m] & set(LIBRARY) for m in LIBRARY}) == []
+    assert cycles({m: graph[m] & set(LIBRARY) for m in LIBRARY}) == []  # (LAZY is an arrow out of the library)
 
 
 @TODAY  # app: plots <-> mpl_figs, plotly_figs; page <-> report <-> results; landscape <-> landscape_figs;
 # and the library's problems <-> landscapes (see above) — all but the plots one hidden in functions
 def test_no_import_cycle_anywhere():
-    assert cycles(import_graph(SOURCES)) == []
+    assert cycles(import_graph(SOURCES, lazy=LAZY)) == []
 
 
 # --- one engine --------------------------------------------------------------------------------
 
 def test_one_engine():
-    """Only engine.py loops over steps; run and sweep are jit(one_run) and jit(vmap(one_run))."""
-    assert offences(SOURCES, lambda m: m not in ENGINE, STEP_LOOPS, names=uses) == []
-    assert offences(SOURCES, lambda m: m in ENGINE, ["jax.lax.scan"], names=uses)  # the check sees the engine's
+    """Only engine.py scans; run and sweep are jit(one_run) and jit(vmap(one_run))."""
+    assert offences(SOURCES, lambda m: m not in ENGINE, [SCAN], names=uses) == []
+    assert offences(SOURCES, lambda m: m in ENGINE, [SCAN], names=uses)  # the check sees the engine's
     from jaxgd import engine
 
     assert engine.run_compiled.__wrapped__ is engine.one_run
@@ -299,6 +309,18 @@ def test_wall_checker_sees_imports_in_functions_and_init():
         "pkg.surface:3 matplotlib.pyplot", "pkg:1 pkg.app", "pkg:1 pkg.app.plots"]
 
 
+def test_only_the_allowed_lazy_import_crosses_the_wall():
+    lazy = {("pkg", "pkg.app.plots")}
+    getattr_ = "def __getattr__(name):\n    import importlib\n    return importlib.import_module({!r})\n"
+    src = _package(init=getattr_.format("pkg.app.plots"), app__init="", app__plots="import pkg\n",
+                   model=getattr_.format("pkg.app.plots"), data="def f():\n    from pkg.app import plots\n")
+    library = lambda m: not _within(m, ["pkg.app"])  # noqa: E731
+    others = ["pkg.data:2 pkg.app", "pkg.data:2 pkg.app.plots", "pkg.model:3 pkg.app.plots"]
+    assert offences(src, library, ["pkg.app"], lazy=lazy) == others
+    assert offences(src, library, ["pkg.app"]) == others + ["pkg:3 pkg.app.plots"]
+    assert cycles(import_graph(src, lazy=lazy)) == [] and cycles(import_graph(src)) == [["pkg", "pkg.app.plots"]]
+
+
 def test_private_jax_checker_sees_every_spelling():
     src = _package(a="def f():\n    from jax._src import config\n", b="import jax._src.core as c\n",
                    c="from jax import _src\n", d="import jax\nx = jax._src.config\n",
@@ -312,10 +334,10 @@ def test_scan_checker_sees_every_spelling():
     src = _package(engine="import jax\ndef run(f, c, xs):\n    return jax.lax.scan(f, c, xs)\n",
                    a="from jax.lax import scan\n", b="from jax import lax\ny = lax.scan(f, 0, xs)\n",
                    c="import jax\ndef g():\n    return jax.lax.scan(f, 0, xs)\n",
-                   d="import jax.lax as L\ny = L.fori_loop(0, 3, f, 0)\n", e="from jax.lax import scan as s\n",
+                   d="import jax.lax as L\ny = L.scan(f, 0, xs)\n", e="from jax.lax import scan as s\n",
                    f='"""A ``lax.scan`` in prose."""\nimport jax\ny = jax.lax.map(f, xs)\n')
-    assert offences(src, lambda m: m != "pkg.engine", STEP_LOOPS, names=uses) == [
-        "pkg.a:1 jax.lax.scan", "pkg.b:2 jax.lax.scan", "pkg.c:3 jax.lax.scan", "pkg.d:2 jax.lax.fori_loop",
+    assert offences(src, lambda m: m != "pkg.engine", [SCAN], names=uses) == [
+        "pkg.a:1 jax.lax.scan", "pkg.b:2 jax.lax.scan", "pkg.c:3 jax.lax.scan", "pkg.d:2 jax.lax.scan",
         "pkg.e:1 jax.lax.scan"]
 
 
@@ -344,7 +366,7 @@ def test_the_checkers_catch_violations_planted_in_the_real_sources():
             if o not in offences(SOURCES, library, FORBIDDEN_IN_LIBRARY)] == ["jaxgd.model"]
     assert [o.split(" ")[1] for o in offences(src, lambda m: m == "jaxgd.engine", [PRIVATE_JAX], names=uses)] == [
         "jax._src", "jax._src.core"]
-    assert {o.split(":")[0] for o in offences(src, lambda m: m not in ENGINE, STEP_LOOPS, names=uses)} == {
+    assert {o.split(":")[0] for o in offences(src, lambda m: m not in ENGINE, [SCAN], names=uses)} == {
         "jaxgd.surface"}
     engine_runs = [c for c in cycles(import_graph(src)) if {"jaxgd.engine", "jaxgd.runs"} <= set(c)]
     assert engine_runs and not [c for c in cycles(import_graph(SOURCES)) if {"jaxgd.engine", "jaxgd.runs"} <= set(c)]
