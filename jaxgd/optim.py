@@ -333,8 +333,6 @@ def build(kind: tuple, hyper: dict) -> optax.GradientTransformation:
     ``kind`` — which ``optax.scale_by_learning_rate`` applies after the rule (step 0 first)."""
     name, static, schedule = kind
     hyper = dict(hyper)
-    if name == UNION:
-        return union(static, hyper)
     lr = hyper.pop("lr") if schedule is None else schedule
     if name in BUILTIN:
         return BUILTIN[name][0](lr, **hyper)

@@ -1,7 +1,8 @@
 """Shared set-up. Tests run in float64 (the notebook's precision): x64 is enabled, and rank
-promotion made an error, before any array exists. Helpers shared between test files live here:
-the CLI called in-process (``cli``), one real ``jaxgd report`` run per session (``cli_report``)
-and the session's headless browser (``browser``)."""
+promotion made an error, before any array exists. The fixtures shared between test files live
+here: the notebook's problem (``problem``), the CLI called in-process (``cli``), one real
+``jaxgd report`` run per session (``cli_report``) and the session's headless browser
+(``browser``). Helpers that are not fixtures live in helpers.py."""
 
 import os
 import subprocess
@@ -32,6 +33,15 @@ import pytest  # noqa: E402
 # The command of the session's one real report (CLI in a subprocess): the browser tests look at
 # its page, the Ctrl-C tests interrupt a second run of it, the determinism test repeats it.
 REPORT_CMD = ["report", "--no-png"]  # the page and the results files; the PNGs are tested in test_report.py
+
+
+@pytest.fixture(scope="session")
+def problem():
+    """The notebook's problem, ``jaxgd.notebook()`` in float64, shared by the session (a ``Problem``
+    is frozen, and its arrays immutable)."""
+    import jaxgd
+
+    return jaxgd.notebook()
 
 
 @pytest.fixture
@@ -92,41 +102,14 @@ def run_report():
     return _run_report
 
 
-def mlp_params(seed, sizes):
-    """A small tanh MLP's parameters for the numerics tests, weights (out, in), from NumPy (nothing
-    compiles at import): ``{"layer0": {"w", "b"}, ...}``."""
-    import jax.numpy as jnp
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    return {f"layer{i}": {"w": jnp.asarray(rng.standard_normal((fan_out, fan_in)) / np.sqrt(fan_in)),
-                          "b": jnp.asarray(0.1 * rng.standard_normal(fan_out))}
-            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))}
-
-
-def mlp_loss_on(x, y):
-    """``params -> mean squared error`` of the MLP of :func:`mlp_params` on the data ``x (m, d)``, ``y (m, 1)``."""
-    import jax.numpy as jnp
-
-    def loss(params):
-        h = x
-        for i in range(len(params)):
-            layer = params[f"layer{i}"]
-            h = h @ layer["w"].T + layer["b"][None, :]
-            h = jnp.tanh(h) if i < len(params) - 1 else h
-        return jnp.mean((h - y) ** 2)
-
-    return loss
-
-
 @pytest.fixture(scope="session")
 def browser():
-    """Debian's chromium, headless, driven by Playwright (settings in test_browser.py): one per
+    """Debian's chromium, headless, driven by Playwright (settings in helpers.py): one per
     session here, so that every browser test file shares it (a second ``sync_playwright`` in the
     same thread fails)."""
     from playwright.sync_api import sync_playwright
 
-    from test_browser import ARGS, CHROMIUM
+    from helpers import ARGS, CHROMIUM
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

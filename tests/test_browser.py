@@ -15,31 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CHROMIUM = os.environ.get("JAXGD_CHROMIUM", "/usr/bin/chromium")
+from helpers import CHROMIUM, needs_chromium
+from helpers import open_page as _open
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-background-networking"]
 FIGURES = ["data", "surface3d", "contour", "loss", "diagnostics", "sweep", "whatif", "phase", "cloud", "spread",
            "batch-phase", "spread-batch"]
 
 if os.environ.get("JAXGD_REQUIRE_BROWSER") and not os.path.exists(CHROMIUM):  # set by .ci/run
     raise RuntimeError(f"JAXGD_REQUIRE_BROWSER is set but there is no chromium at {CHROMIUM}")
 
-pytestmark = [pytest.mark.xdist_group("cli_report"), pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason=f"no chromium at {CHROMIUM}: install it with `apt-get update && apt-get install -y chromium` "
-           "(never `playwright install`), or set JAXGD_CHROMIUM",
-)]
-
-
-def _open(browser, path, width):
-    """A page at ``width`` px, loaded and drawn; ``pg.errors`` collects page errors and console errors."""
-    pg = browser.new_page(viewport={"width": width, "height": 900})
-    pg.errors = []
-    pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
-    pg.on("console", lambda m: m.type == "error" and pg.errors.append(f"console.error: {m.text}"))
-    pg.goto(Path(path).as_uri())
-    pg.wait_for_selector("body[data-ready='1']", timeout=90_000)
-    return pg
+pytestmark = [pytest.mark.xdist_group("cli_report"), needs_chromium]
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,10 @@
 """The page of a landscape with several minima in the real browser (as tests/test_browser.py, but
 not tied to the session's report, so it runs on whichever worker is free)."""
 
-import os
+from helpers import needs_chromium
+from helpers import open_page as _open  # the name test_browser.py uses
 
-import pytest
-
-from test_browser import CHROMIUM, _open
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM} (see tests/test_browser.py)")
+pytestmark = needs_chromium
 
 
 def test_basins_of_a_landscape_with_several_minima(browser, run_report, tmp_path):

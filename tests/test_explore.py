@@ -11,11 +11,6 @@ from jaxgd.app.presets import MODES
 from jaxgd.curvature import theory
 
 
-@pytest.fixture(scope="module")
-def problem():
-    return jaxgd.notebook()
-
-
 def test_heavy_ball_boundary_is_where_momentum_starts_to_diverge(problem):
     """EMA heavy ball v ← βv + (1−β)g, θ ← θ − lr·v is stable on a quadratic iff
     lr·(1−β)·λmax < 2(1+β): every run below the boundary stays, every run above it (from 1.01×)

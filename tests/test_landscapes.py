@@ -65,10 +65,9 @@ def test_rosenbrock_adam_gets_close():
 # ----------------------------------------------------------------------------- second-order methods
 
 
-def test_newton_one_step_lands_on_the_minimum_of_a_quadratic():
-    p = jaxgd.notebook()
-    t = jaxgd.run(p, "newton", lr=1.0, epochs=1)
-    np.testing.assert_allclose([float(t.final.w), float(t.final.b)], list(p.minimum), rtol=1e-12)
+def test_newton_one_step_lands_on_the_minimum_of_a_quadratic(problem):
+    t = jaxgd.run(problem, "newton", lr=1.0, epochs=1)
+    np.testing.assert_allclose([float(t.final.w), float(t.final.b)], list(problem.minimum), rtol=1e-12)
     q = jaxgd.landscapes.ill_conditioned()
     t = jaxgd.run(q, "newton", lr=1.0, epochs=1)
     np.testing.assert_allclose([float(t.final.w), float(t.final.b)], [0.0, 0.0], atol=1e-15)
@@ -76,10 +75,9 @@ def test_newton_one_step_lands_on_the_minimum_of_a_quadratic():
     np.testing.assert_allclose([float(half.final.w), float(half.final.b)], [-2.25, 1.25], rtol=1e-12)
 
 
-def test_newton_damping_and_minibatches():
-    p = jaxgd.notebook()
-    t = jaxgd.run(p, "newton", lr=1.0, epochs=1, batch_size=8, rng="numpy", seed=1)  # batch Hessians
-    x, y = (np.asarray(a) for a in p.data)
+def test_newton_damping_and_minibatches(problem):
+    t = jaxgd.run(problem, "newton", lr=1.0, epochs=1, batch_size=8, rng="numpy", seed=1)  # batch Hessians
+    x, y = (np.asarray(a) for a in problem.data)
     from jaxgd.data import numpy_order
 
     o = numpy_order(1, 51, 8, 1, "shuffle")
@@ -87,7 +85,7 @@ def test_newton_damping_and_minibatches():
     w_star, b_star = np.polyfit(x[idx], y[idx], 1)  # the first step solves the first batch exactly
     np.testing.assert_allclose([float(t.params.w[1]), float(t.params.b[1])], [w_star, b_star], rtol=1e-10)
     with pytest.raises(ValueError, match="damping must be a finite number >= 0"):
-        jaxgd.run(p, "newton", damping=-1.0)
+        jaxgd.run(problem, "newton", damping=-1.0)
 
 
 def test_lbfgs_solves_rosenbrock():
@@ -99,7 +97,7 @@ def test_lbfgs_solves_rosenbrock():
 
 
 def test_cli_problem_flag(tmp_path, cli):
-    
+
     code, out, err = cli(["run", "--problem", "rosenbrock", "--optimizer", "lbfgs", "--lr", "1", "--epochs", "60",
                            "--json", "-"])
     assert code == 0, err
@@ -127,28 +125,26 @@ def _rate(t, minimum, start, stop):
     return (e[stop] / e[start]) ** (1 / (stop - start))
 
 
-def test_gd_contracts_at_the_predicted_rate():
-    p = jaxgd.notebook()
-    th = theory(p)
+def test_gd_contracts_at_the_predicted_rate(problem):
+    th = theory(problem)
     lo, hi = th.eigenvalues
     for lr in (0.05, th.optimal_lr, 0.11):
-        t = jaxgd.run(p, "gd", lr=float(lr), epochs=120)
+        t = jaxgd.run(problem, "gd", lr=float(lr), epochs=120)
         predicted = max(abs(1 - lr * lo), abs(1 - lr * hi))
-        np.testing.assert_allclose(_rate(t, p.minimum, 40, 110), predicted, rtol=1e-6)
+        np.testing.assert_allclose(_rate(t, problem.minimum, 40, 110), predicted, rtol=1e-6)
     kappa = th.condition_number
     np.testing.assert_allclose(max(abs(1 - th.optimal_lr * lo), abs(1 - th.optimal_lr * hi)),
                                (kappa - 1) / (kappa + 1), rtol=1e-12)
 
 
-def test_heavy_ball_with_polyak_parameters_contracts_at_the_predicted_rate():
-    p = jaxgd.notebook()
-    th = theory(p)
-    t = jaxgd.run(p, "momentum", lr=th.polyak_lr, beta=th.polyak_beta, epochs=300)
+def test_heavy_ball_with_polyak_parameters_contracts_at_the_predicted_rate(problem):
+    th = theory(problem)
+    t = jaxgd.run(problem, "momentum", lr=th.polyak_lr, beta=th.polyak_beta, epochs=300)
     predicted = (np.sqrt(th.condition_number) - 1) / (np.sqrt(th.condition_number) + 1)
     # steps 5 to 40: the error falls from about 1 to about 1e-11, above float64's floor near the
     # minimum. Polyak's parameters give a double eigenvalue ρ, so the error goes as t·ρᵗ and the
     # measured rate lies between ρ and ρ·(40/5)^(1/35).
-    measured = _rate(t, p.minimum, 5, 40)
+    measured = _rate(t, problem.minimum, 5, 40)
     assert predicted <= measured <= predicted * (40 / 5) ** (1 / 35) * 1.01, (measured, predicted)
-    plain = jaxgd.run(p, "gd", lr=th.optimal_lr, epochs=300)
-    assert measured < _rate(plain, p.minimum, 5, 40)  # momentum beats the best plain gd
+    plain = jaxgd.run(problem, "gd", lr=th.optimal_lr, epochs=300)
+    assert measured < _rate(plain, problem.minimum, 5, 40)  # momentum beats the best plain gd

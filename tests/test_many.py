@@ -11,11 +11,6 @@ from jaxgd._checks import ArgumentError
 from jaxgd.data import epoch_order, order_key, varied_epoch_order
 
 
-@pytest.fixture(scope="module")
-def problem():
-    return jaxgd.notebook()
-
-
 def _close(a, b, rtol=1e-10):
     """Every leaf of two trajectories equal up to rounding (NaN where the other is NaN), None where None."""
     assert jax.tree.structure(a) == jax.tree.structure(b)

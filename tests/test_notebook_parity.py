@@ -7,14 +7,9 @@ import jaxgd
 from jaxgd import Params
 from jaxgd.app.summary import notebook_seed1_init
 
-import reference as ref
+import helpers as ref
 
 RTOL = 1e-12
-
-
-@pytest.fixture(scope="module")
-def problem():
-    return jaxgd.notebook()
 
 
 def test_data_is_the_notebooks(problem):

@@ -22,11 +22,6 @@ EQUIV = [
 MODES = [dict(batch_size=None), dict(batch_size=8, sampling="shuffle"), dict(batch_size=1, sampling="replacement")]
 
 
-@pytest.fixture(scope="module")
-def problem():
-    return jaxgd.notebook()
-
-
 @pytest.mark.parametrize("ours,hyper,theirs,make", EQUIV, ids=[e[0] for e in EQUIV])
 @pytest.mark.parametrize("mode", MODES, ids=["full", "minibatch", "sgd"])
 def test_rule_equals_optax(problem, ours, hyper, theirs, make, mode):

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import mlp_loss_on
-from conftest import mlp_params as shared_mlp_params
+from helpers import flat, mlp_loss_on
+from helpers import mlp_params as shared_mlp_params
 import jaxgd
 from jaxgd import spectrum
 from jaxgd.planes import (Plane, hessian_plane, interpolate, pca_plane, plane_surface, project,
@@ -43,10 +43,6 @@ mlp_loss = mlp_loss_on(X_MLP, Y_MLP)
 
 MLP = mlp_params(1)
 N_MLP = 31
-
-
-def flat(tree):
-    return ravel_pytree(tree)[0]
 
 
 def unflat(x, like=MLP):

@@ -7,12 +7,7 @@ import pytest
 import jaxgd
 from jaxgd import Params, data
 
-import reference as ref
-
-
-@pytest.fixture(scope="module")
-def problem():
-    return jaxgd.notebook()
+import helpers as ref
 
 
 @pytest.mark.parametrize("rng", ["jax", "numpy"])

@@ -12,15 +12,14 @@ from jaxgd.datasets import load
 from jaxgd.models import mlp
 
 
-def test_the_notebooks_sharpness_is_constant():
-    p = jaxgd.notebook()
-    t = jaxgd.run(p, "momentum", lr=0.05, epochs=3, batch_size=8, sharpness_every=5)
-    x = np.asarray(p.data[0])
+def test_the_notebooks_sharpness_is_constant(problem):
+    t = jaxgd.run(problem, "momentum", lr=0.05, epochs=3, batch_size=8, sharpness_every=5)
+    x = np.asarray(problem.data[0])
     s, h = np.asarray(t.sharpness), np.asarray(t.sharpness_hvps)
     measured = np.arange(t.steps) % 5 == 0
     np.testing.assert_allclose(s[measured], 2 * np.mean(x**2), rtol=1e-12)  # 17.33: H = 2·diag(mean x², 1)
     assert np.isnan(s[~measured]).all() and (h[~measured] == 0).all() and (h[measured] >= 1).all()
-    assert jaxgd.run(p, "gd", epochs=2).sharpness is None
+    assert jaxgd.run(problem, "gd", epochs=2).sharpness is None
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +64,9 @@ def test_sharpness_under_sweep_equals_run(small):
     (dict(sharpness_every=2, sharpness_iters=0), r"sharpness_iters must be an integer in \[1, 10000\]"),
     (dict(sharpness_every=2, sharpness_tol=0.0), r"sharpness_tol must be a finite number in \(0, 1\)"),
 ])
-def test_bad_sharpness_arguments(kw, match):
+def test_bad_sharpness_arguments(problem, kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        jaxgd.run(jaxgd.notebook(), **kw)
+        jaxgd.run(problem, **kw)
 
 
 def digits_mse_problem(m=500, hidden=32):

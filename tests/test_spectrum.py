@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import mlp_loss_on
-from conftest import mlp_params as shared_mlp_params
+from helpers import flat, mlp_loss_on
+from helpers import mlp_params as shared_mlp_params
 from jaxgd.spectrum import hvp, top_eigenpairs
 
 
@@ -65,10 +65,6 @@ PROBLEMS = {
     "quartic": (quartic_loss, {"m": jnp.asarray(_rng.standard_normal((10, 5))),
                                "v": jnp.asarray(_rng.standard_normal(50))}),
 }
-
-
-def flat(tree):
-    return ravel_pytree(tree)[0]
 
 
 @jax.jit(static_argnums=0)

@@ -6,12 +6,7 @@ import pytest
 import jaxgd
 from jaxgd import Params, surface
 
-import reference as ref
-
-
-@pytest.fixture(scope="module")
-def problem():
-    return jaxgd.notebook()
+import helpers as ref
 
 
 def test_orientation_on_a_non_square_grid(problem):

@@ -15,11 +15,6 @@ from jaxgd import divergence_boundary, lr_scan, sweep
 from jaxgd import theory
 
 
-@pytest.fixture(scope="module")
-def problem():
-    return jaxgd.notebook()
-
-
 CASES = [
     ("gd", {}, dict(batch_size=None)),
     ("momentum", {"beta": np.array([0.5, 0.9, 0.95])}, dict(batch_size=8, sampling="shuffle")),

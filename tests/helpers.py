@@ -1,12 +1,23 @@
-"""Float64 references written in the notebook's style: Python loops over NumPy.
+"""Helpers shared by the test files (fixtures live in conftest.py; no test module imports another).
 
-These mirror the notebook's cells (``GradientDescent``, ``UpdateParams_GradientDescent``,
-``SGDAlgo``, ``MinibatchGradientDescentAlgo``) with its known faults fixed (SGD uses its
-``learning_rate``; ``epochs`` counts passes). The sample order is passed in, so the same
-order can be fed to jaxgd.
+- Float64 references written in the notebook's style, Python loops over NumPy (``import helpers as
+  ref``). These mirror the notebook's cells (``GradientDescent``, ``UpdateParams_GradientDescent``,
+  ``SGDAlgo``, ``MinibatchGradientDescentAlgo``) with its known faults fixed (SGD uses its
+  ``learning_rate``; ``epochs`` counts passes). The sample order is passed in, so the same order
+  can be fed to jaxgd.
+- A small tanh MLP for the numerics tests (``mlp_params``, ``mlp_loss_on``) and ``flat``.
+- The headless browser's settings (``CHROMIUM``, ``ARGS``, ``needs_chromium``) and ``open_page``.
 """
 
+import os
+from pathlib import Path
+
+import jax.numpy as jnp
 import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+# --- float64 references in the notebook's style -------------------------------------------------
 
 X = np.linspace(-5, 5, num=51)
 Y = 2 * X + 3
@@ -96,3 +107,56 @@ def notebook_minibatches(seed, epochs, batch_size=8, m=51):
         if m % batch_size:
             out.append(p[full * batch_size:])
     return out
+
+
+# --- a small MLP for the numerics tests (data from NumPy: nothing compiles at import) -----------
+
+def mlp_params(seed, sizes):
+    """A small tanh MLP's parameters for the numerics tests, weights (out, in), from NumPy (nothing
+    compiles at import): ``{"layer0": {"w", "b"}, ...}``."""
+    rng = np.random.default_rng(seed)
+    return {f"layer{i}": {"w": jnp.asarray(rng.standard_normal((fan_out, fan_in)) / np.sqrt(fan_in)),
+                          "b": jnp.asarray(0.1 * rng.standard_normal(fan_out))}
+            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))}
+
+
+def mlp_loss_on(x, y):
+    """``params -> mean squared error`` of the MLP of :func:`mlp_params` on the data ``x (m, d)``, ``y (m, 1)``."""
+
+    def loss(params):
+        h = x
+        for i in range(len(params)):
+            layer = params[f"layer{i}"]
+            h = h @ layer["w"].T + layer["b"][None, :]
+            h = jnp.tanh(h) if i < len(params) - 1 else h
+        return jnp.mean((h - y) ** 2)
+
+    return loss
+
+
+def flat(tree):
+    """A pytree's leaves as one vector (``ravel_pytree``)."""
+    return ravel_pytree(tree)[0]
+
+
+# --- the browser: Debian's chromium, headless, driven by Playwright ------------------------------
+
+CHROMIUM = os.environ.get("JAXGD_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-background-networking"]
+
+
+needs_chromium = pytest.mark.skipif(  # a browser test's skip where there is no chromium, saying how to install it
+    not os.path.exists(CHROMIUM),
+    reason=f"no chromium at {CHROMIUM}: install it with `apt-get update && apt-get install -y chromium` "
+           "(never `playwright install`), or set JAXGD_CHROMIUM")
+
+
+def open_page(browser, path, width):
+    """A page at ``width`` px, loaded and drawn; ``pg.errors`` collects page errors and console errors."""
+    pg = browser.new_page(viewport={"width": width, "height": 900})
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
+    pg.on("console", lambda m: m.type == "error" and pg.errors.append(f"console.error: {m.text}"))
+    pg.goto(Path(path).as_uri())
+    pg.wait_for_selector("body[data-ready='1']", timeout=90_000)
+    return pg
