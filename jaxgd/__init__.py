@@ -30,7 +30,8 @@ from jaxgd.landscapes import LANDSCAPES, beale, himmelblau, ill_conditioned, ras
 from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, lbfgs, momentum, nesterov, newton, rmsprop
 from jaxgd.planes import Plane, hessian_plane, interpolate, pca_plane, project, random_plane
-from jaxgd.problems import Problem, linear_regression, model_problem, notebook, problem
+from jaxgd.catalog import problem
+from jaxgd.problems import Problem, linear_regression, model_problem, notebook
 from jaxgd.runs import LRScan, divergence_boundary, lr_scan, run, sweep
 from jaxgd.surface import GradCheck, grad_check, loss_surface
 

@@ -1,8 +1,7 @@
-"""The library's face: what ``import jaxgd`` loads (nothing of the app), the names it offers, and
-no private JAX anywhere in the package. Imports are checked in a fresh interpreter (``sys.modules``)
-and by the AST of every file, ``__init__.py`` included."""
+"""The library's face: the names ``import jaxgd`` offers, ``jaxgd.plots`` reached lazily, and the
+command without its extra. (What ``import jaxgd`` loads, and the imports of every file, are
+checked in test_layout.py.)"""
 
-import ast
 import json
 import subprocess
 import sys
@@ -29,13 +28,8 @@ def _fresh(code: str):
 @pytest.fixture(scope="module")
 def fresh_import():
     return _fresh(f"""
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in {APP_ONLY!r} or m.startswith("jaxgd.app"))
 names = {{n: hasattr(jaxgd, n) for n in {MODULES + PLANE_NAMES!r}}}
-print(json.dumps(dict(loaded=loaded, names=names)))""")
-
-
-def test_import_jaxgd_loads_nothing_of_the_app(fresh_import):
-    assert fresh_import["loaded"] == []
+print(json.dumps(dict(names=names)))""")
 
 
 def test_modules_and_plane_functions_are_at_top_level(fresh_import):
@@ -59,35 +53,6 @@ print(json.dumps(dict(before=before, after="jaxgd.app.plots" in sys.modules, nam
     assert got == dict(before=False, after=True, name="jaxgd.app.plots", listed=True)
     with pytest.raises(AttributeError, match="no_such_name"):
         jaxgd.no_such_name
-
-
-def _imported(path: Path):
-    """Every module name ``path`` imports, at any depth (``from . import x`` resolved against jaxgd)."""
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            yield from (a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                pkg = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts[:-node.level])
-                base = f"{pkg}.{base}" if base else pkg
-            yield base
-            yield from (f"{base}.{a.name}" for a in node.names)
-
-
-def test_no_module_imports_private_jax():
-    files = sorted(ROOT.rglob("*.py"))
-    assert ROOT / "__init__.py" in files and ROOT / "app" / "program_cache.py" in files
-    bad = {str(p.relative_to(ROOT)): m for p in files for m in _imported(p)
-           if m == "jax._src" or m.startswith("jax._src.")}
-    assert bad == {}
-
-
-def test_the_library_never_imports_the_app():
-    """Every module of the library, ``__init__.py`` included (``__main__.py`` is the command)."""
-    bad = {str(p.relative_to(ROOT)): m for p in sorted(ROOT.glob("*.py")) if p.name != "__main__.py" for m in _imported(p)
-           if m.split(".")[0] in APP_ONLY or m.startswith("jaxgd.app")}
-    assert bad == {}
 
 
 def test_the_command_without_its_extra_says_which_to_install():

@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 from jaxgd.app import presets
 from jaxgd.app.config import ReportConfig
+from jaxgd.catalog import problem as make_problem
 from jaxgd.problems import Problem
-from jaxgd.problems import problem as make_problem
 from jaxgd.runs import RunConfig, check_run_args
 
 
