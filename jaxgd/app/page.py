@@ -1,35 +1,30 @@
-"""The report's HTML page: self-contained and offline, its figures drawn by the page's own script.
-
-The page holds three things: the text (built here), one JSON object of numbers (:func:`page_data`:
-the surface, every path thinned to at most :data:`MAX_POINTS` points, the sweeps and the
-explorables, rounded to 6 significant digits), and plotly.js. The numbers and plotly.js are
-stored gzip-compressed and base64-encoded and unpacked by the browser's ``DecompressionStream``
-(Chromium 80+, Firefox 113+, Safari 16.4+), which keeps the default page near 2.6 MB where
-plotly.js alone is 4.8 MB. ``page.js`` (next to this module) draws every figure from the one
-object: one slider, one play button and one set of run toggles move all views together, and
-each frame is a slice of the same arrays rather than a copy of them.
+"""The report's HTML page, on the app's page shell (:mod:`jaxgd.app.shell`): the text (the
+template ``report.html`` filled here), one JSON object of numbers (:func:`page_data`: the surface,
+every path thinned to at most :data:`MAX_POINTS` points, the sweeps and the explorables, rounded to
+6 significant digits) and plotly.js, both packed. ``page.js`` (next to this module) draws every
+figure from the one object: one slider, one play button and one set of run toggles move all views
+together, and each frame is a slice of the same arrays rather than a copy of them.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
 import html
 import math
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
-from jaxgd.app import files as jio
-from jaxgd.app.plan import modes
+from jaxgd import landscapes
+from jaxgd.app.files import dumps
+from jaxgd.app.plan import big_data, modes
+from jaxgd.app.plots import LOG_LABEL, SWEEP_FLOOR, _sweep_top, log_excess, style_for
 from jaxgd.app.results import config_dict, run_rows
+from jaxgd.app.shell import asset, fill, html_page, thin
 from jaxgd.app.summary import number
 from jaxgd.data import steps_per_epoch
+from jaxgd.optim import resolve
 from jaxgd.runs import divergence_boundary
 
 MAX_POINTS = 1500  # per path on the page (every step is kept in results.npz)
-SIG = 6  # significant digits of the numbers on the page
 MODE_SYMBOL = {"full": "circle", "sgd": "diamond", "minibatch": "square"}
 RULES = {
     "gd": "θ ← θ − lr·g",
@@ -39,101 +34,6 @@ RULES = {
     "adam": "m ← β₁·m + (1−β₁)·g;  v ← β₂·v + (1−β₂)·g²;  θ ← θ − lr·m̂ / (√v̂ + ε),  m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)",
 }
 HYPER_NAMES = {"beta": "β", "decay": "ρ", "eps": "ε", "b1": "β₁", "b2": "β₂"}
-
-
-# ----------------------------------------------------------------------------- numbers
-
-
-def thin(steps: int, max_points: int = MAX_POINTS) -> np.ndarray:
-    """The step indices drawn of a path of ``steps + 1`` points: all of them up to ``max_points``,
-    else every k-th (k the smallest that fits) and always the last."""
-    if steps + 1 <= max_points:
-        return np.arange(steps + 1)
-    k = math.ceil(steps / (max_points - 2))
-    return np.unique(np.append(np.arange(0, steps + 1, k), steps))
-
-
-def _num(x) -> str:
-    x = float(x)
-    if not math.isfinite(x):
-        return "null"
-    return f"{x:.{SIG}g}"  # "1e+300", "0.1", "3": all valid JSON
-
-
-_NON_FINITE = {"nan": "null", "inf": "null", "-inf": "null"}
-
-
-def _floats(a: np.ndarray) -> str:
-    """A 1-D float array as comma-separated :func:`_num` strings (one C-level format call)."""
-    values = a.astype(np.float64).tolist()
-    text = (f"%.{SIG}g," * len(values) % tuple(values))[:-1]
-    if not np.isfinite(a).all():
-        text = ",".join(_NON_FINITE.get(v, v) for v in text.split(","))
-    return text
-
-
-def to_json(obj) -> str:
-    """Compact JSON with every float at :data:`SIG` significant digits and non-finite numbers as null."""
-    if isinstance(obj, dict):
-        return "{" + ",".join(f"{jio.dumps(str(k))}:{to_json(v)}" for k, v in obj.items()) + "}"
-    if isinstance(obj, (list, tuple)):
-        return "[" + ",".join(to_json(v) for v in obj) + "]"
-    if isinstance(obj, np.ndarray):
-        if obj.dtype == bool:
-            return to_json(obj.astype(np.int8))
-        if obj.ndim > 1:
-            return "[" + ",".join(to_json(a) for a in obj) + "]"
-        if obj.dtype.kind in "iu":
-            return "[" + ",".join(map(str, obj.tolist())) + "]"
-        return "[" + _floats(obj) + "]"
-    if isinstance(obj, (bool, np.bool_)):
-        return "true" if obj else "false"
-    if obj is None or isinstance(obj, str):
-        return jio.dumps(obj)
-    if isinstance(obj, (int, np.integer)):
-        return str(int(obj))
-    if isinstance(obj, (float, np.floating)):
-        return _num(obj)
-    raise TypeError(f"cannot write {type(obj)} to the page")
-
-
-def _pack(text: str) -> str:
-    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=4, mtime=0)).decode("ascii")
-
-
-_PLOTLY_CACHE: dict = {}
-PACK_DIR = None  # a folder for the packed plotly.js across processes (the jaxgd command sets it), or None
-
-
-def plotly_packed() -> str:
-    """plotly.js (the plotly package's own bundle), gzip + base64: packed once per process, and
-    kept in :data:`PACK_DIR` (as ``plotly-<version>-<size of the bundle>.b64``) when it is set."""
-    if "js" in _PLOTLY_CACHE:
-        return _PLOTLY_CACHE["js"]
-    import plotly
-
-    path = None
-    if PACK_DIR is not None:
-        bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-        size = bundle.stat().st_size if bundle.exists() else 0
-        path = Path(PACK_DIR) / f"plotly-{plotly.__version__}-{size}.b64"
-        try:
-            packed = path.read_text("ascii")
-            if packed and size:  # a packed file from this bundle
-                _PLOTLY_CACHE["js"] = packed
-                return packed
-        except (OSError, ValueError):
-            pass
-    from plotly.offline import get_plotlyjs
-
-    packed = _PLOTLY_CACHE["js"] = _pack(get_plotlyjs())
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            jio.write_text_atomic(path, packed)
-        except Exception:  # a read-only or full cache folder: pack again next time
-            pass
-    return packed
 
 
 def _f64(a) -> np.ndarray:
@@ -158,8 +58,6 @@ def loss_range(runs: list[dict]) -> list[float]:
 
 def _hyper(optimizer: str, lr) -> dict:
     """The optimizer's settings other than lr, by their symbols (β, ρ, ε, β₁, β₂); {} for optax's."""
-    from jaxgd.optim import resolve
-
     try:
         hyper = dict(resolve(optimizer, lr, {}).hyper)
     except Exception:  # an "optax:NAME" optimizer keeps its own defaults
@@ -175,8 +73,6 @@ def page_data(data) -> dict:
     (row j along b); ``runs``: per run its style, settings, state, the drawn step indices ``t``
     with ``w``, ``b``, ``loss`` at them, and the per-step records at ``tb`` (the steps < T of ``t``).
     """
-    from jaxgd.app.plots import LOG_LABEL, log_excess, style_for
-
     cfg, p = data.config, data.problem
     S = _f64(data.surface)
     w, b = _f64(data.w), _f64(data.b)
@@ -184,7 +80,7 @@ def page_data(data) -> dict:
     for i, (r, row) in enumerate(zip(data.runs, run_rows(data))):
         t = r.traj
         T = int(t.steps)
-        idx = thin(T)
+        idx = thin(T + 1, MAX_POINTS)
         bidx = idx[idx < T]
         color, dash = style_for(r.optimizer, r.mode.name, i)
         spe = 1 if r.mode.batch_size is None else steps_per_epoch(p.num_examples, r.mode.batch_size)
@@ -204,7 +100,7 @@ def page_data(data) -> dict:
     if p.data is not None:
         x, y = (_f64(a) for a in p.data)
         keep = _sample(len(x))
-        (lw, lb), label = _line(data)
+        (lw, lb), label = data_line(data)
         out["data"] = dict(x=x[keep], y=y[keep], noisy=None if data.noisy_y is None else _f64(data.noisy_y),
                            line=dict(w=lw, b=lb, label=label), shown=len(keep), total=len(x))
     if data.scan is not None:
@@ -234,7 +130,7 @@ def _sample(m: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(m, MAX_DATA_POINTS, replace=False))
 
 
-def _line(data):
+def data_line(data):
     """The line drawn over the data: the notebook's true line, or the least-squares fit of a file's data."""
     if data.config.data is None:
         return (2.0, 3.0), "true line"
@@ -246,8 +142,6 @@ def sweep_data(data) -> dict | None:
     diverged (and the smallest such lr), its colour; the theory's lines (None off a quadratic)."""
     if data.scan is None:
         return None
-    from jaxgd.app.plots import SWEEP_FLOOR, _sweep_top, style_for
-
     sc = data.scan
     opts = list(sc.final_loss)
     return dict(lrs=sc.lrs, epochs=sc.epochs, final={k: sc.final_loss[k] for k in opts},
@@ -268,8 +162,6 @@ def _esc(s) -> str:
 def _describe(data) -> str:
     p, cfg = data.problem, data.config
     if cfg.problem != "notebook":
-        from jaxgd import landscapes
-
         doc = landscapes.LANDSCAPES[cfg.problem].__doc__.split(":")[0].strip("`")
         mins = "; ".join(f"({m[0]:.4g}, {m[1]:.4g})" for m in p.minima) or "none"
         return f"The {cfg.problem} function f(a, b) = {doc}. Known minima: {mins}."
@@ -350,8 +242,6 @@ def _runs_table(data) -> str:
 
 
 def _sweep_section(data) -> str:
-    from jaxgd.app.report import big_data
-
     if data.scan is None:
         if data.config.sweep and big_data(data.problem):
             return (f"<section><h2>Learning-rate sweep and explorables</h2><p class='note'>Skipped: the data have "
@@ -491,98 +381,47 @@ where the gradient is about 0, and linger there before falling to one side.</p>
     return out
 
 
-def page(data) -> str:
-    """The self-contained HTML page (no network needed)."""
-    cfg, p = data.config, data.problem
-    v = data.meta["versions"]
-    names = p.param_names
-    D = page_data(data)
-    js = resources.files("jaxgd.app").joinpath("page.js").read_text(encoding="utf-8")
-    css = resources.files("jaxgd.app").joinpath("page.css").read_text(encoding="utf-8")
-    mds = modes(cfg, p)
-    modes_text = "".join(f"<li>{MODE_TEXT[m.name]}</li>" for m in mds if m.name in MODE_TEXT and p.num_examples)
-    epoch = ("<p>An <b>epoch</b> is one pass over the data: one full-batch step, "
-             f"{p.num_examples:,} SGD steps, or ⌈{p.num_examples:,}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
-    sections = []
-    if "data" in D:
-        L = D["data"]["line"]
-        sections.append(f"""<section><h2>The data</h2>
-<p class="note">Blue: the {p.num_examples:,} points fitted{f" ({D['data']['shown']:,} of them, drawn at random, are shown)"
-if D['data']['shown'] < D['data']['total'] else ""}; red: the {_esc(L['label'])} y = {L['w']:.4g}x + {L['b']:.4g}
-{f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 --data-seed {data.config.data_seed} fits)" if data.noisy_y is not None else ""};
+def _data_section(data, D) -> str:
+    if "data" not in D:
+        return ""
+    p, L = data.problem, D["data"]["line"]
+    shown = (f" ({D['data']['shown']:,} of them, drawn at random, are shown)"
+             if D["data"]["shown"] < D["data"]["total"] else "")
+    noisy = (f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 --data-seed "
+             f"{data.config.data_seed} fits)" if data.noisy_y is not None else "")
+    return f"""<section><h2>The data</h2>
+<p class="note">Blue: the {p.num_examples:,} points fitted{shown}; red: the {_esc(L['label'])} y = {L['w']:.4g}x + {L['b']:.4g}
+{noisy};
 dashed: the line y = W·x + b of the run chosen here, at the slider's step.</p>
 <p class="look">Look for: the dashed line — the fit of the run chosen here — swinging from its start towards the data
 as you move the slider.</p>
-<label class="inline">line of: <select id="data-run"></select></label><div id="data" class="fig"></div></section>""")
-    z = "loss (MSE)" if p.data is not None else "loss"
-    sections.append(f"""<section><h2>Loss surface and paths</h2>
-<p class="note">x = {_esc(names[0])}, y = {_esc(names[1])}, height and colour = {z}. Paths are drawn just above the
-surface. The axes stay on the plotted grid: a path that leaves it ends in a ✕ on the edge.</p>
-<p class="look">Look for: {"the long, flat valley — paths fall quickly down the steep walls, then crawl along its floor."
-if p.data is not None else "which basin each path falls into, and how it crosses the ridges between them."}</p>
-<div id="surface3d" class="fig tall"></div></section>""")
-    sections.append("""<section><h2>Contours</h2>
-<p class="note">Colour = log10 of the loss above its smallest value on the grid. ○ start, ● ◆ ■ current point
-(full batch, SGD, minibatch), ✕ where a path left the plot or diverged, ☆ minimum. Hover a path for its step and loss.</p>
-<p class="look">Look for: zig-zags across the valley (too large a step along the steep direction), momentum
-overshooting and coming back, SGD's noise near the minimum.</p>
-<div id="contour" class="fig square"></div></section>""")
-    sections.append(f"""<section><h2>Loss per step</h2>
-<p class="note">Left: the {z} over all the data at each point of the path (what we want to make small).
-Right: the loss of the batch each step used (what the optimizer saw). Log scale; the axis's floor is 12 decades
-under its top, so a run that reaches 10⁻²⁷ does not squeeze the others. A ✕ marks where a run diverged.</p>
-<p class="look">Look for: straight lines on this log scale (a constant rate), plateaus, and the noise of the
-batch losses.</p>
-<div id="loss" class="fig"></div></section>""")
-    sections.append("""<section><h2>Per-step diagnostics</h2>
-<p class="note">The gradient and update norms of each step, and the norms of the optimizer's moment estimates
-after it (momentum's velocity and Adam's m; RMSProp's s and Adam's v), where the optimizer keeps them.</p>
-<p class="look">Look for: adaptive methods keeping the update size steady while the gradient shrinks.</p>
-<div id="diagnostics" class="fig tall"></div></section>""")
-    sections.append(_sweep_section(data))
-    sections += _explorables(data)
-    sections.append(f"<section><h2>Gradient check</h2>{_grad_check(data)}</section>")
-    sections.append(f"""<section><h2>Runs</h2>
-<p class="note">Converged: ended within 1 % of the plot's width of a minimum. Did not converge: the loss rose, or the
-run ended farther away. Diverged: the loss left the finite numbers or grew past 10⁶ × its start.</p>
-{_runs_table(data)}
-<p class="note">{_esc(_why_lengths(data))}</p>
-<p class="note config">Config: {_esc(jio.dumps(config_dict(cfg)))}</p></section>""")
+<label class="inline">line of: <select id="data-run"></select></label><div id="data" class="fig"></div></section>"""
+
+
+def page(data) -> str:
+    """The self-contained HTML page (no network needed): ``report.html`` filled in, on the shell."""
+    cfg, p = data.config, data.problem
+    v = data.meta["versions"]
+    D = page_data(data)
+    mds = modes(cfg, p)
+    epoch = ("<p>An <b>epoch</b> is one pass over the data: one full-batch step, "
+             f"{p.num_examples:,} SGD steps, or ⌈{p.num_examples:,}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
     marks = {"full": "●", "sgd": "◆", "minibatch": "■"}
     toggles = "".join(f"<label><input type='checkbox' checked data-run='{i}'><span class='sw' style='color:{r['color']}'>"
                       f"{marks.get(r['mode'], '●')}</span> {_esc(r['label'])}</label>" for i, r in enumerate(D["runs"]))
     quick = "".join(f"<button type='button' data-only='{m.name}'>only {_esc(m.label)}</button>" for m in mds) \
         if len(mds) > 1 else ""
-    body = "\n".join(s for s in sections if s)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>jaxgd report</title>
-<style>{css}</style>
-</head><body>
-<header><h1>jaxgd report</h1>
-<p class="note">{_esc(_describe(data))} {_esc(cfg.dtype)} on {_esc(data.meta['device'])};
-jaxgd {_esc(v['jaxgd'])}, jax {_esc(v['jax'])}, optax {_esc(v['optax'])}.</p>
-<p id="loading" class="note">Drawing the figures… (this page needs JavaScript; it fetches nothing)</p></header>
-<section><h2>How to read this page</h2>
-<ul>{modes_text}</ul>{epoch}
-<p>Each optimizer below turns the batch gradient g into a step. Colour tells the optimizers apart; the marker
-(● full batch, ◆ SGD, ■ minibatch) and the dash tell the sampling modes apart. The bar below stays at the top of the
-window: its slider moves every path, the data's line and the loss plots together.</p>
-{_optimizers_table(data)}
-</section>
-<div id="player" class="player">
-<button id="play" type="button" aria-label="play">▶ play</button>
-<input type="range" id="pos" min="0" value="0" aria-label="position along the runs">
-<output id="pos-label"></output>
-<label class="unit">slider counts <select id="unit"><option value="epochs">epochs (data seen)</option>
-<option value="updates">updates</option></select></label>
-<details><summary>runs shown</summary><div class="toggles">{toggles}</div>
-<div class="quick"><button type="button" data-only="all">all</button>{quick}</div></details>
-</div>
-{body}
-<script id="jaxgd-data" type="application/octet-stream">{_pack(to_json(D))}</script>
-<script id="plotly-gz" type="application/octet-stream">{plotly_packed()}</script>
-<script>{js}</script>
-</body></html>
-"""
+    body = fill(
+        "report.html", describe=_esc(_describe(data)), dtype=_esc(cfg.dtype), device=_esc(data.meta["device"]),
+        v_jaxgd=_esc(v["jaxgd"]), v_jax=_esc(v["jax"]), v_optax=_esc(v["optax"]),
+        modes="".join(f"<li>{MODE_TEXT[m.name]}</li>" for m in mds if m.name in MODE_TEXT and p.num_examples),
+        epoch=epoch, optimizers=_optimizers_table(data), toggles=toggles, quick=quick,
+        data_section=_data_section(data, D), name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
+        z="loss (MSE)" if p.data is not None else "loss",
+        look_surface=("the long, flat valley — paths fall quickly down the steep walls, then crawl along its floor."
+                      if p.data is not None else "which basin each path falls into, and how it crosses the ridges "
+                                                 "between them."),
+        explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
+        grad_check=_grad_check(data), runs_table=_runs_table(data), why_lengths=_esc(_why_lengths(data)),
+        config=_esc(dumps(config_dict(cfg))))
+    return html_page("jaxgd report", body, D, asset("page.js"))
