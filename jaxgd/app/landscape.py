@@ -11,6 +11,7 @@ interpolates from the start to each end; ``write(data, out)`` writes ``landscape
 from __future__ import annotations
 
 import dataclasses
+import html
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -21,9 +22,12 @@ from jaxgd import _checks
 from jaxgd._checks import ArgumentError
 from jaxgd.app import files as jio
 from jaxgd.app.config import GRID_MAX, parse_optimizers
+from jaxgd.app.plots import landscape_figs
+from jaxgd.app.shell import figures_page, thin
+from jaxgd.curvature import sharpness_limit
 
 PLANES = ("pca", "random", "hessian")
-MAX_DRAWN = 400  # path points drawn per optimizer (every point is in landscape.npz)
+PCA_POINTS = 300  # points of each path in the PCA of the paths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,11 +143,6 @@ class LandscapeData:
     meta: dict
 
 
-def _thin(n: int, most: int = MAX_DRAWN) -> np.ndarray:
-    """At most ``most`` indices of ``range(n)``, the first and last included."""
-    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
-
-
 def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
     """Train, choose the plane, evaluate the grid, project and interpolate.
 
@@ -168,7 +167,7 @@ def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
     key = jax.random.key(cfg.seed)
     explained = walk = None
     if cfg.plane == "pca":  # the union of all paths (thinned), the first optimizer's last so its end is the origin
-        parts = [jax.tree.map(lambda a, i=_thin(len(t.loss), 300): a[i], t.params)
+        parts = [jax.tree.map(lambda a, i=thin(len(t.loss), PCA_POINTS): a[i], t.params)
                  for t in [trajs[o] for o in cfg.optimizers[1:]] + [first]]
         path = jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
         pca = planes.pca_plane(path, key=key)
@@ -222,8 +221,6 @@ def summary(data: LandscapeData) -> dict:
     """Per optimizer: lr, steps, final loss, divergence, the projection's largest gaps, the
     sharpness at the end and the largest sharpness at which the optimizer is stable on a quadratic
     (:func:`jaxgd.curvature.sharpness_limit`: 2/lr for gd; None for adaptive rules); JSON-ready."""
-    from jaxgd.curvature import sharpness_limit
-
     cfg = data.plan.config
     out = {}
     for opt, t in data.trajectories.items():
@@ -263,17 +260,100 @@ def npz_arrays(data: LandscapeData) -> dict:
     return arrays
 
 
+PLANE_TEXT = {
+    "pca": ("the top two principal directions of the optimizers' paths (PCA, centred; Li et al. 2018, "
+            "“Visualizing the Loss Landscape of Neural Nets”, §7)"),
+    "random": ("two Gaussian directions, each neuron's row rescaled to the norm of the same row of the "
+               "parameters, biases zero (filter normalisation, Li et al. 2018)"),
+    "hessian": "the top two eigenvectors of the Hessian at the end of the first optimizer's run (Lanczos on "
+               "Hessian-vector products)",
+}
+
+
+
+def _num(v, spec=".4g") -> str:
+    return "—" if v is None or not np.isfinite(v) else format(v, spec)
+
+
+def _largest_gap(data: LandscapeData, opt: str, row: dict) -> str:
+    """The page's sentence on the largest gap between a path's true loss and its projection's."""
+    k = row["max_loss_gap_step"]
+    if k is None:
+        return "No finite point to compare."
+    p = data.projections[opt]
+    return (f"Largest gap: {html.escape(opt)} at step {k}, where the true loss is {_num(p.loss[k])} and the loss at "
+            f"its projection {_num(p.projected_loss[k])} (a gap of {_num(row['max_loss_gap'])}); that point is "
+            f"{_num(p.distance[k], '.3g')} from the plane.")
+
+
+def page(data: LandscapeData) -> str:
+    """The self-contained page (:func:`jaxgd.app.shell.figures_page`): the text, and the figures of
+    :func:`jaxgd.app.plots.landscape_figs.figures`."""
+    cfg, meta = data.plan.config, data.meta
+    figs = landscape_figs.figures(data)
+    summ = summary(data)
+    rows = "\n".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            opt, _num(r["lr"]), r["steps"], _num(r["final_loss"]), "no" if r["diverged_at"] is None else
+            f"at step {r['diverged_at']}", _num(r["max_loss_gap"]), _num(r["max_distance"]),
+            _num(r["final_sharpness"]), _num(r["stability_limit"]))) + "</tr>" for opt, r in summ.items())
+    worst = max(summ.items(), key=lambda kv: -1 if kv[1]["max_loss_gap"] is None else kv[1]["max_loss_gap"])
+    ds = data.plan.dataset
+    what = (f"{html.escape(cfg.model)} ({' → '.join(map(str, meta['sizes']))}, {meta['num_params']:,} parameters, "
+            f"{cfg.activation}) on {html.escape(ds.name)}: {meta['num_examples']} examples, {ds.task} "
+            f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
+    batch = "full batch" if cfg.batch_size is None else f"batches of {cfg.batch_size}"
+    pca = "" if data.explained is None else (
+        f"<p>The two directions explain {100 * data.explained[0]:.1f} % and {100 * data.explained[1]:.1f} % of the "
+        f"paths' variance; a random walk of the same length and dimension gives {100 * data.random_walk_explained[0]:.1f} %"
+        f" and {100 * data.random_walk_explained[1]:.1f} % (Antognini &amp; Sohl-Dickstein 2018): where the two are "
+        "alike, the plane shows no more structure than noise.</p>")
+    sections = [
+        ("contour", "Loss on the plane",
+         "Each path is drawn where its points project onto the plane; the shade of a marker is that point's distance "
+         "from the plane (white: on it, black: the farthest). A dark marker's true loss can be far from the contour "
+         "under it: hover a point for both."),
+        ("surface3d", "The plane in 3-D", "The same plane as a surface; paths sit at the loss of their projection."),
+        ("interpolation", "Along a straight line",
+         "The loss on the segment from the common start (t = 0) to each optimizer's end (t = 1), and a quarter beyond "
+         "each side (Goodfellow et al. 2015). A bump between 0 and 1 is a barrier the optimizer went around."),
+        ("sharpness", "Sharpness",
+         f"The top eigenvalue of the Hessian of the full-data loss, measured every {cfg.sharpness_every} steps inside "
+         "the training scan. A dashed line is the largest sharpness at which that optimizer is stable on a "
+         "quadratic: 2/lr for gd, 2(1+β)/(lr(1−β)) for heavy-ball momentum in jaxgd's EMA form (a limit far above "
+         "the curves is only named in the legend); Adam has no such fixed limit. Cohen et al. (2021) found that "
+         "full-batch gd drives the sharpness up to 2/lr and then hovers there (the edge of stability)."),
+        ("gaps", "What the projection hides",
+         _largest_gap(data, worst[0], worst[1])),
+        ("variance", "Is the plane meaningful?", ""),
+    ]
+    body = "\n".join(f'<section><h2>{t}</h2><p class="note">{html.escape(n) if k != "gaps" else n}</p>'
+                     f'{pca if k == "variance" else ""}<div id="{k}"></div></section>'
+                     for k, t, n in sections if k in figs)
+    v = meta["versions"]
+    lrs = ", ".join(f"{o} {v:g}" for o, v in zip(cfg.optimizers, cfg.lr))
+    return figures_page("jaxgd landscape", f"""<header><h1>jaxgd landscape</h1>
+<p>{what} Each optimizer trained for {cfg.epochs} epochs ({batch}) from the same start, at lr {lrs}. The plane
+passes through the end of {html.escape(cfg.optimizers[0])}'s run along {html.escape(PLANE_TEXT[cfg.plane])}.</p>
+<p class="note">{cfg.dtype} on {meta['device']}; jaxgd {v['jaxgd']}, jax {v['jax']}, optax {v['optax']}.</p>
+<p id="loading" class="note">Drawing the figures… (this page needs JavaScript; it fetches nothing)</p></header>
+<div class="table-wrap"><table id="runs" class="numbers"><tr><th>optimizer</th><th>lr</th><th>steps</th>
+<th>final loss</th><th>diverged</th><th>largest |loss − projected loss|</th><th>largest distance from the plane</th>
+<th>final sharpness</th><th>stable below (quadratic)</th></tr>
+{rows}
+</table></div>
+{body}""", figs)
+
+
 FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and landscape-NAME.png with png
 
 
 def write(data: LandscapeData, out: str | os.PathLike, png: bool = True) -> list[Path]:
     """Write landscape.json, landscape.npz, landscape.html and (``png``) the PNGs into ``out``, as one
     set (:func:`jaxgd.app.files.write_all`: every target checked first, the old set kept on a failure)."""
-    from jaxgd.app.plots import landscape_figs
-
     writers = {"landscape.json": jio.text_writer(jio.dumps(results(data), indent=1) + "\n"),
                "landscape.npz": jio.npz_writer(lambda: npz_arrays(data)),
-               "landscape.html": jio.text_writer(landscape_figs.page(data))}
+               "landscape.html": jio.text_writer(page(data))}
     if png:
         for name, fig in landscape_figs.mpl_figures(data).items():
             writers[f"landscape-{name}.png"] = lambda path, fig=fig: fig.savefig(path, dpi=100, format="png")

@@ -131,3 +131,21 @@ def html_page(title: str, body: str, data: dict, script: str) -> str:
     unpacked both (``jaxgdPage(async (D, P) => ...)``)."""
     return fill("page.html", title=title, css=asset("page.css"), body=body, data=pack(to_json(data)),
                 plotly=plotly_packed(), script=asset("shell.js") + script)
+
+
+FIGURES_JS = """jaxgdPage(async (D, P) => {  // each figure as plotly.py built it
+  for (const [id, fig] of Object.entries(D.figures))
+    await P.newPlot(id, fig.data, fig.layout, { displaylogo: false, responsive: true });
+});
+"""
+
+
+def figures_page(title: str, body: str, figures: dict) -> str:
+    """A page of plotly figures: ``figures`` maps the id of a ``<div>`` in ``body`` to the
+    ``plotly.graph_objects.Figure`` drawn in it, packed as plotly's JSON (on plotly.js's own
+    look, as the report's figures, rather than plotly.py's default template)."""
+    specs = {}
+    for k, fig in figures.items():
+        specs[k] = fig.to_plotly_json()
+        specs[k]["layout"].pop("template", None)
+    return html_page(title, body, {"figures": specs}, FIGURES_JS)
