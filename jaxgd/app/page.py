@@ -244,33 +244,19 @@ def _runs_table(data) -> str:
 def _sweep_section(data) -> str:
     if data.scan is None:
         if data.config.sweep and big_data(data.problem):
-            return (f"<section><h2>Learning-rate sweep and explorables</h2><p class='note'>Skipped: the data have "
-                    f"{data.problem.num_examples:,} examples, and the sweeps' thousands of runs take a full-data loss "
-                    "at every step. SGD and minibatch runs take one epoch unless --epochs says otherwise.</p></section>")
+            return fill("report.html", "sweep-skipped", m=f"{data.problem.num_examples:,}")
         return ""
-    sc = data.scan
+    sc, th = data.scan, data.theory
     items = []
     for k in sc.final_loss:
         bnd = divergence_boundary(sc.lrs, sc.diverged_at[k])
         items.append(f"<li>{_esc(k)}: " + ("no run diverged" if bnd is None else
                                             f"runs diverge from lr = {bnd:.4g} (its dashed line)") + "</li>")
-    limit = ""
-    if sc.stability_limit is not None and data.theory is not None:
-        th = data.theory
-        limit = (f"<p>Theory, for full-batch gd on this quadratic loss: lr &lt; 2/λmax = {sc.stability_limit:.5g} "
-                 "(λmax from <code>jax.hessian</code>), the black line; the fastest rate at "
-                 f"lr = 2/(λmin + λmax) = {sc.optimal_lr:.5g}, the dotted line. Just above 2/λmax a run grows slowly "
-                 f"and may not pass the divergence threshold within {sc.epochs} steps, so the first ✕ can sit a little to "
-                 f"the right of the line. Heavy-ball momentum is fastest with β = {th.polyak_beta:.4g} and "
-                 f"lr = {th.polyak_lr:.4g} (Polyak's, in jaxgd's EMA convention).</p>")
-    return f"""<section><h2>Learning-rate sweep</h2>
-<p class="note">{len(sc.lrs)} learning rates from {sc.lrs[0]:g} to {sc.lrs[-1]:g}, {sc.epochs} full-batch steps each,
-from the default start, every optimizer's runs in one compiled call. A run has diverged when its loss leaves the
-finite numbers or its |loss| grows past 10⁶ × max(|start|, 1).</p>
-<p class="look">Look for: the valley of each curve (the best lr), and the cliff on its right where runs start to
-diverge — for gd it sits on the theory's line.</p>
-<div id="sweep" class="fig"></div>{limit}<ul id="sweep-boundaries">{''.join(items)}</ul>
-</section>"""
+    theory = "" if sc.stability_limit is None or th is None else fill(
+        "report.html", "sweep-theory", limit=f"{sc.stability_limit:.5g}", optimal=f"{sc.optimal_lr:.5g}",
+        epochs=sc.epochs, beta=f"{th.polyak_beta:.4g}", polyak_lr=f"{th.polyak_lr:.4g}")
+    return fill("report.html", "sweep", n=len(sc.lrs), lo=f"{sc.lrs[0]:g}", hi=f"{sc.lrs[-1]:g}", epochs=sc.epochs,
+                theory=theory, items="".join(items))
 
 
 MODE_TEXT = {
@@ -286,6 +272,7 @@ def _explorables(data) -> list[str]:
     ex = data.explore
     out = []
     quadratic = data.theory is not None  # the theory's limits (the red mark, the black lines) exist
+    noiseless = data.config.noise == 0 and data.config.data is None
     if ex.get("whatif"):
         limit = ("The red mark on the lr slider is the theory's stability limit where there is one (gd: 2/λmax; heavy "
                  "ball: 2(1+β)/((1−β)·λmax)); adaptive methods have no such simple limit." if quadratic else
@@ -295,16 +282,7 @@ def _explorables(data) -> list[str]:
                 "swings can leave the plot before that)." if quadratic else
                 "the largest learning rate that still reaches a minimum, and the paths that swing out and diverge "
                 "beyond it.")
-        out.append(f"""<section><h2>What if: change the learning rate</h2>
-<p class="note">Every path below was computed in advance (full batch, from the default start), so the sliders only
-look them up. {limit}</p>
-<p class="look">Look for: {look}</p>
-<div class="controls" id="whatif-controls"><label>optimizer <select id="whatif-opt"></select></label>
-<label class="slider">lr <span class="track"><input type="range" id="whatif-lr"><span id="whatif-limit" class="limit"></span></span>
-<output id="whatif-lr-value"></output></label>
-<label class="slider" id="whatif-knob-label"><span id="whatif-knob-name">β</span> <input type="range" id="whatif-knob">
-<output id="whatif-knob-value"></output></label></div>
-<p id="whatif-state" class="note"></p><div id="whatif" class="fig"></div></section>""")
+        out.append(fill("report.html", "whatif", limit=limit, look=look))
     if ex.get("phase"):
         theory = ("The black line is the theory's boundary for jaxgd's EMA heavy ball (v ← βv + (1−β)g, θ ← θ − lr·v): on "
                   "a quadratic it is stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ, that is lr &lt; "
@@ -313,89 +291,43 @@ look them up. {limit}</p>
                   "stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ, and here the curvature changes along the way.")
         look = ("the runs turning grey where the line is, and the best losses just under it." if quadratic else
                 "how the edge of the grey region moves with β: a larger β tolerates a larger lr.")
-        out.append(f"""<section><h2>Phase diagram: learning rate × β for heavy-ball momentum</h2>
-<p class="note">Each cell is one full-batch run; colour = log10 of its final loss (a loss of exactly 0 is drawn at
-10⁻³⁰), grey = diverged. {theory}</p>
-<p class="look">Look for: {look}</p>
-<div id="phase" class="fig"></div></section>""")
+        out.append(fill("report.html", "phase", theory=theory, look=look))
     if ex.get("cloud"):
         budgets = ", ".join(f"{_esc(v['label'])}: lr {v['lr']:g}, {v['epochs']} epoch(s)" for v in ex["cloud"].values())
-        noiseless = data.config.noise == 0 and data.config.data is None
         look = ("On this noiseless data every example's gradient vanishes at the minimum, so runs that get there stop "
                 "spreading (the spread falls with lr once the budget brings the runs to the minimum); runs still on "
                 "their way spread more as the lr grows. With noisy data (--noise 1) a cloud that grows with lr and "
                 "shrinks with the batch remains." if noiseless else
                 "The spread grows with the noise of a step: larger with lr, smaller with the batch.")
-        out.append(f"""<section><h2>Seed cloud: where SGD and minibatches end</h2>
-<p class="note">gd from the same start with 1,000 different sample orders (seeds 0–999 of NumPy's np.random stream,
-as the notebook draws its orders) per mode, each run
-with that mode's learning rate and budget ({budgets}); each dot is one run's final point, and gd's full-batch path is
-drawn for reference. Every run here is gd: the colours are the sampling modes (dotted: SGD, dashed: minibatch, as in
-the paths above), not optimizers. Right: the spread of the final point (the root-mean-square distance to the centre of 100 seeds'
-final points) after the same budget, against the learning rate.</p>
-<p class="look">Look for: how far the cloud still is from the minimum after the budget, and how wide it is. {look}</p>
-<div class="pair"><div id="cloud" class="fig square"></div><div id="spread" class="fig square"></div></div></section>""")
+        out.append(fill("report.html", "cloud", budgets=budgets, look=look))
     if ex.get("batch_phase"):
         bp = ex["batch_phase"]
-        sizes, E = bp["batch_sizes"], bp["epochs"]
-        m = int(sizes[-1])
-        ep = f"{E} epoch{'' if E == 1 else 's'}"
+        E, m = bp["epochs"], int(bp["batch_sizes"][-1])
         lo, hi = float(np.min(bp["lrs"])), float(np.max(bp["lrs"]))
         marked = [c["label"] for c in ex.get("cloud", {}).values() if lo <= c["lr"] <= hi]
         circles = (f" The open circles mark the learning rates of the page's {' and '.join(map(_esc, marked))}."
                    if marked else " The page's SGD and minibatch learning rates lie outside this range, so no circle marks them.")
-        out.append(f"""<section><h2>Phase diagram: learning rate × batch size (gd on shuffled minibatches)</h2>
-<p class="note">Each cell is one run of gd with that learning rate and batch size: shuffled batches, the ragged last
-one kept, the same shuffle order (seed 0) for every cell, and the same budget of {ep} — so a batch of 1 takes
-{E}·{m} = {E * m} steps and the full batch (m = {m}) only {E}. Colour: log10 of the final loss over the starting
-loss, white where it did not move, blue where it fell (clipped at 8 decades) and red where it grew; grey: diverged
-(the loss grew past 10⁶ times its start, the top of the red). The black line is full-batch gd's stability limit 2/λmax: the theory for the top row (solid),
-drawn on through the others (dashed) for comparison.{circles} Row 1 is shuffled batches of one, while the page's
-SGD mode draws with replacement.{' On this noiseless data a well-tuned run can drive the loss to about 0.'
-                                                    if data.config.noise == 0 and data.config.data is None else ''}</p>
-<p class="look">Look for: in every row the loss starts to grow near the line, whatever the batch size. With many
-steps (small batches) a run diverges (grey) just past it; a large batch's few steps turn red first and diverge only
-at a learning rate several times the limit. Left of the line, the bluest cells show which batch size goes furthest
-in this budget.</p>
-<div class="pair"><div id="batch-phase" class="fig square"></div><div id="spread-batch" class="fig square"></div></div>
-<p class="note">Right: the spread of the seed cloud's final points (100 seeds per batch size) at each mode's learning
-rate and budget. Two things change with the batch: a larger batch averages more examples per step (less noise), but
-in a fixed budget of epochs it takes fewer steps, so its runs are still on their way to the minimum and differ by
-where they stopped. The full batch has no spread at all (every shuffle gives the same mean gradient, up to
-rounding), so it is not drawn; a missing point means that every run of it diverged.</p>
-</section>""")
+        out.append(fill("report.html", "batch-phase", budget=f"{E} epoch{'' if E == 1 else 's'}", E=E, m=m, Em=E * m,
+                        circles=circles, noiseless=" On this noiseless data a well-tuned run can drive the loss to "
+                                                   "about 0." if noiseless else ""))
     if ex.get("basins"):
         bs = ex["basins"]
         budgets = "; ".join(f"{_esc(r.optimizer)}: lr {r.lr:g}, {r.traj.steps:,} steps" for r in data.runs
                             if r.mode.batch_size is None and r.optimizer in bs["labels"])
-        out.append(f"""<section><h2>Basins of attraction</h2>
-<p class="note">Each pixel is a start point, {len(bs['w'])}² of them, each run with its optimizer's learning rate and
-budget from the runs table ({budgets}). Left: which minimum the run ends within {bs['tol']:.3g} of (1 % of the
-plot's width); grey: none, black: diverged. Right: the first step at which it came that close (grey: never), on one
-logarithmic scale for every optimizer.</p>
-<p class="look">Look for: the borders between basins moving with the optimizer — momentum carries runs across
-ridges that gd does not cross — and the slow starts on the borders: those runs ride the ridge to a saddle point,
-where the gradient is about 0, and linger there before falling to one side.</p>
-<label class="inline">optimizer: <select id="basins-opt"></select></label>
-<div class="pair"><div id="basins" class="fig square"></div><div id="basins-steps" class="fig square"></div></div></section>""")
+        out.append(fill("report.html", "basins", n=len(bs["w"]), budgets=budgets, tol=f"{bs['tol']:.3g}"))
     return out
 
 
 def _data_section(data, D) -> str:
+    """The data figure's section (on a new line), or "" without data."""
     if "data" not in D:
         return ""
-    p, L = data.problem, D["data"]["line"]
-    shown = (f" ({D['data']['shown']:,} of them, drawn at random, are shown)"
-             if D["data"]["shown"] < D["data"]["total"] else "")
-    noisy = (f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 --data-seed "
-             f"{data.config.data_seed} fits)" if data.noisy_y is not None else "")
-    return f"""<section><h2>The data</h2>
-<p class="note">Blue: the {p.num_examples:,} points fitted{shown}; red: the {_esc(L['label'])} y = {L['w']:.4g}x + {L['b']:.4g}
-{noisy};
-dashed: the line y = W·x + b of the run chosen here, at the slider's step.</p>
-<p class="look">Look for: the dashed line — the fit of the run chosen here — swinging from its start towards the data
-as you move the slider.</p>
-<label class="inline">line of: <select id="data-run"></select></label><div id="data" class="fig"></div></section>"""
+    d = D["data"]
+    return "\n" + fill("report.html", "data", m=f"{data.problem.num_examples:,}", label=_esc(d["line"]["label"]),
+                shown=f" ({d['shown']:,} of them, drawn at random, are shown)" if d["shown"] < d["total"] else "",
+                w=f"{d['line']['w']:.4g}", b=f"{d['line']['b']:.4g}",
+                noisy=(f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 "
+                       f"--data-seed {data.config.data_seed} fits)" if data.noisy_y is not None else ""))
 
 
 def page(data) -> str:

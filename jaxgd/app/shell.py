@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import gzip
 import math
+import re
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -120,9 +121,13 @@ def asset(name: str) -> str:
     return resources.files("jaxgd.app").joinpath(name).read_text(encoding="utf-8")
 
 
-def fill(name: str, **values) -> str:
-    """The template file ``name`` (:func:`asset`) with its ``$names`` replaced by ``values``."""
-    return Template(asset(name)).substitute(values)
+def fill(name: str, block: str = "", **values) -> str:
+    """A template of the file ``name`` (:func:`asset`) with its ``$names`` replaced by ``values``:
+    the file's text up to its first ``<!-- block NAME -->`` line (``block`` ""), or the text
+    after that line up to the next (``block`` NAME)."""
+    parts = re.split(r"^<!-- block ([\w-]+) -->\n", asset(name), flags=re.M)
+    blocks = {"": parts[0], **dict(zip(parts[1::2], parts[2::2]))}
+    return Template(blocks[block].rstrip("\n")).substitute(values)
 
 
 def html_page(title: str, body: str, data: dict, script: str) -> str:
@@ -130,7 +135,7 @@ def html_page(title: str, body: str, data: dict, script: str) -> str:
     (:func:`to_json`, :func:`pack`) and plotly.js; ``script`` draws it once ``shell.js`` has
     unpacked both (``jaxgdPage(async (D, P) => ...)``)."""
     return fill("page.html", title=title, css=asset("page.css"), body=body, data=pack(to_json(data)),
-                plotly=plotly_packed(), script=asset("shell.js") + script)
+                plotly=plotly_packed(), script=asset("shell.js") + script) + "\n"
 
 
 FIGURES_JS = """jaxgdPage(async (D, P) => {  // each figure as plotly.py built it
