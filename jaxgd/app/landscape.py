@@ -23,7 +23,7 @@ from jaxgd._checks import ArgumentError
 from jaxgd.app import files as jio
 from jaxgd.app.config import GRID_MAX, parse_optimizers
 from jaxgd.app.plots import landscape_figs
-from jaxgd.app.shell import figures_page, thin
+from jaxgd.app.shell import figures_page, fill, thin
 from jaxgd.curvature import sharpness_limit
 
 PLANES = ("pca", "random", "hessian")
@@ -287,9 +287,9 @@ def _largest_gap(data: LandscapeData, opt: str, row: dict) -> str:
 
 
 def page(data: LandscapeData) -> str:
-    """The self-contained page (:func:`jaxgd.app.shell.figures_page`): the text, and the figures of
-    :func:`jaxgd.app.plots.landscape_figs.figures`."""
-    cfg, meta = data.plan.config, data.meta
+    """The self-contained page (:func:`jaxgd.app.shell.figures_page`): ``landscape.html`` filled in,
+    and the figures of :func:`jaxgd.app.plots.landscape_figs.figures`."""
+    cfg, meta, ds, v = data.plan.config, data.meta, data.plan.dataset, data.meta["versions"]
     figs = landscape_figs.figures(data)
     summ = summary(data)
     rows = "\n".join(
@@ -298,51 +298,20 @@ def page(data: LandscapeData) -> str:
             f"at step {r['diverged_at']}", _num(r["max_loss_gap"]), _num(r["max_distance"]),
             _num(r["final_sharpness"]), _num(r["stability_limit"]))) + "</tr>" for opt, r in summ.items())
     worst = max(summ.items(), key=lambda kv: -1 if kv[1]["max_loss_gap"] is None else kv[1]["max_loss_gap"])
-    ds = data.plan.dataset
+    pct = {} if data.explained is None else {k: f"{100 * x:.1f}" for k, x in zip(
+        ("pc1", "pc2", "rw1", "rw2"), (*data.explained, *data.random_walk_explained))}
+    values = {"sharpness": {"every": cfg.sharpness_every}, "gaps": {"gap": _largest_gap(data, *worst)},
+              "variance": pct}
     what = (f"{html.escape(cfg.model)} ({' → '.join(map(str, meta['sizes']))}, {meta['num_params']:,} parameters, "
             f"{cfg.activation}) on {html.escape(ds.name)}: {meta['num_examples']} examples, {ds.task} "
             f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
-    batch = "full batch" if cfg.batch_size is None else f"batches of {cfg.batch_size}"
-    pca = "" if data.explained is None else (
-        f"<p>The two directions explain {100 * data.explained[0]:.1f} % and {100 * data.explained[1]:.1f} % of the "
-        f"paths' variance; a random walk of the same length and dimension gives {100 * data.random_walk_explained[0]:.1f} %"
-        f" and {100 * data.random_walk_explained[1]:.1f} % (Antognini &amp; Sohl-Dickstein 2018): where the two are "
-        "alike, the plane shows no more structure than noise.</p>")
-    sections = [
-        ("contour", "Loss on the plane",
-         "Each path is drawn where its points project onto the plane; the shade of a marker is that point's distance "
-         "from the plane (white: on it, black: the farthest). A dark marker's true loss can be far from the contour "
-         "under it: hover a point for both."),
-        ("surface3d", "The plane in 3-D", "The same plane as a surface; paths sit at the loss of their projection."),
-        ("interpolation", "Along a straight line",
-         "The loss on the segment from the common start (t = 0) to each optimizer's end (t = 1), and a quarter beyond "
-         "each side (Goodfellow et al. 2015). A bump between 0 and 1 is a barrier the optimizer went around."),
-        ("sharpness", "Sharpness",
-         f"The top eigenvalue of the Hessian of the full-data loss, measured every {cfg.sharpness_every} steps inside "
-         "the training scan. A dashed line is the largest sharpness at which that optimizer is stable on a "
-         "quadratic: 2/lr for gd, 2(1+β)/(lr(1−β)) for heavy-ball momentum in jaxgd's EMA form (a limit far above "
-         "the curves is only named in the legend); Adam has no such fixed limit. Cohen et al. (2021) found that "
-         "full-batch gd drives the sharpness up to 2/lr and then hovers there (the edge of stability)."),
-        ("gaps", "What the projection hides",
-         _largest_gap(data, worst[0], worst[1])),
-        ("variance", "Is the plane meaningful?", ""),
-    ]
-    body = "\n".join(f'<section><h2>{t}</h2><p class="note">{html.escape(n) if k != "gaps" else n}</p>'
-                     f'{pca if k == "variance" else ""}<div id="{k}"></div></section>'
-                     for k, t, n in sections if k in figs)
-    v = meta["versions"]
-    lrs = ", ".join(f"{o} {v:g}" for o, v in zip(cfg.optimizers, cfg.lr))
-    return figures_page("jaxgd landscape", f"""<header><h1>jaxgd landscape</h1>
-<p>{what} Each optimizer trained for {cfg.epochs} epochs ({batch}) from the same start, at lr {lrs}. The plane
-passes through the end of {html.escape(cfg.optimizers[0])}'s run along {html.escape(PLANE_TEXT[cfg.plane])}.</p>
-<p class="note">{cfg.dtype} on {meta['device']}; jaxgd {v['jaxgd']}, jax {v['jax']}, optax {v['optax']}.</p>
-<p id="loading" class="note">Drawing the figures… (this page needs JavaScript; it fetches nothing)</p></header>
-<div class="table-wrap"><table id="runs" class="numbers"><tr><th>optimizer</th><th>lr</th><th>steps</th>
-<th>final loss</th><th>diverged</th><th>largest |loss − projected loss|</th><th>largest distance from the plane</th>
-<th>final sharpness</th><th>stable below (quadratic)</th></tr>
-{rows}
-</table></div>
-{body}""", figs)
+    body = fill("landscape.html", what=what, epochs=cfg.epochs,
+                batch="full batch" if cfg.batch_size is None else f"batches of {cfg.batch_size}",
+                lrs=", ".join(f"{o} {lr:g}" for o, lr in zip(cfg.optimizers, cfg.lr)),
+                first=html.escape(cfg.optimizers[0]), plane=html.escape(PLANE_TEXT[cfg.plane]), dtype=cfg.dtype,
+                device=meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
+                sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))
+    return figures_page("jaxgd landscape", body, figs)
 
 
 FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and landscape-NAME.png with png
