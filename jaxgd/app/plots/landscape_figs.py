@@ -10,6 +10,7 @@ import numpy as np
 
 from jaxgd.app.plots import LOG_LABEL, log_excess, style_for
 from jaxgd.app.plots.mpl_figs import _mpl_figure
+from jaxgd.app.plots.plotly_figs import _go
 from jaxgd.app.shell import thin
 from jaxgd.curvature import sharpness_limit
 
@@ -21,12 +22,6 @@ def _color(opt: str, i: int) -> str:
 
 def _drawn(n: int) -> np.ndarray:
     return thin(n, MAX_DRAWN)
-
-
-def _go():
-    import plotly.graph_objects as go
-
-    return go
 
 
 def contour(data):
