@@ -4,7 +4,7 @@ rule, plotly.js packed, and the page around them (``page.html``, ``page.css``, `
 A page is self-contained and offline: its numbers (one JSON object) and plotly.js are stored
 gzip-compressed and base64-encoded, unpacked by the browser's ``DecompressionStream`` (Chromium
 80+, Firefox 113+, Safari 16.4+) in ``shell.js``, which then hands them to the page's own script.
-plotly.js alone is 4.8 MB; packed, 1.4 MB. The JSON files the app writes go through
+plotly.js alone is 4.8 MB; packed, 2.0 MB. The JSON files the app writes go through
 :func:`jaxgd.app.files.dumps` (exact numbers, strict); the page's numbers through :func:`to_json`
 (the same rules, compact, at :data:`SIG` significant digits).
 """
