@@ -67,7 +67,7 @@ def _hyper(optimizer: str, lr) -> dict:
 
 
 def page_data(data) -> dict:
-    """Every number the page draws, as one JSON-ready dict (paths thinned, see :func:`thin`).
+    """Every number the page draws, as one JSON-ready dict (paths thinned, :func:`jaxgd.app.shell.thin`).
 
     ``grid``: the axes ``w (n,)``, ``b (m,)`` and the surface as plotly wants it, ``S (m, n)``
     (row j along b); ``runs``: per run its style, settings, state, the drawn step indices ``t``
