@@ -170,7 +170,7 @@ def _describe(data) -> str:
     return f"Fitting {what} by mean squared error in (W, b); minimum at W = {p.minimum.w:.6g}, b = {p.minimum.b:.6g}."
 
 
-def _optimizers_table(data) -> str:
+def _optimizer_rows(data) -> str:
     """Each optimizer's update rule, its settings, and per mode its lr, epochs and steps."""
     by_opt: dict = {}
     for r in data.runs:
@@ -182,52 +182,39 @@ def _optimizers_table(data) -> str:
         per_mode = "; ".join(f"{r.mode.label}: lr {r.lr:g}, {r.epochs} epoch(s) = {int(r.traj.steps)} steps" for r in rs)
         rows.append(f"<tr><td><b>{_esc(opt)}</b></td><td class='rule'>{_esc(rule)}</td>"
                     f"<td>{_esc(hyper) or '—'}</td><td>{_esc(per_mode)}</td></tr>")
-    return ("<div class='table-wrap'>" '<table id="optimizers">' "<tr><th>optimizer</th><th>update (g: the batch's "
-            "gradient at θ)</th><th>settings</th><th>per mode</th></tr>" + "".join(rows) + "</table></div>")
+    return "".join(rows)
 
 
 def _why_lengths(data) -> str:
     """Why the runs differ in length, and (gd at full batch on a quadratic) why it stops short."""
-    p = data.problem
-    parts = ["Runs differ in length because each keeps its own budget: the notebook's for gd (20 full-batch "
-             "steps; 2 epochs of SGD and of minibatches) and, for the optimizers the notebook left empty, budgets "
-             "chosen so that every path ends near the minimum. A full-batch step sees every example once (one "
-             "epoch); an SGD epoch is one step per example."
-             if p.num_examples is not None else
-             "Every run has the same number of steps; a landscape has no data, so a step is an epoch."]
+    p, th = data.problem, data.theory
+    parts = [fill("report.html", "lengths-data" if p.num_examples is not None else "lengths-landscape")]
     gd = next((r for r in data.runs if r.optimizer == "gd" and r.mode.batch_size is None), None)
-    th = data.theory
     if gd is not None and th is not None and int(gd.traj.diverged_at) < 0 and th.eigenvalues[0] > 0:
         lo, hi = float(th.eigenvalues[0]), float(th.eigenvalues[-1])
         T = int(gd.traj.steps)
-        shrink = abs(1 - gd.lr * lo) ** T
-        fb = float(np.asarray(gd.traj.params.b)[-1])
-        parts.append(
-            f"Full-batch gd stops at {p.param_names[1]} = {fb:.3g} after {T} steps: the loss is a quadratic bowl whose "
-            f"curvatures are λmin = {lo:.3g} and λmax = {hi:.3g} (condition number {hi / lo:.3g}). Each step "
-            f"multiplies the distance to the minimum along the flat direction by 1 − lr·λmin = {1 - gd.lr * lo:.3g}, "
-            f"so {T} steps remove only {100 * (1 - shrink):.0f} % of it; lr cannot be raised much because the steep "
-            f"direction diverges for lr > 2/λmax = {2 / hi:.3g}.")
+        parts.append(fill("report.html", "lengths-gd", name=_esc(p.param_names[1]), T=T,
+                          fb=f"{float(np.asarray(gd.traj.params.b)[-1]):.3g}", lo=f"{lo:.3g}", hi=f"{hi:.3g}",
+                          cond=f"{hi / lo:.3g}", factor=f"{1 - gd.lr * lo:.3g}", limit=f"{2 / hi:.3g}",
+                          removed=f"{100 * (1 - abs(1 - gd.lr * lo) ** T):.0f}"))
     return " ".join(parts)
 
 
-def _grad_check(data) -> str:
-    gc = data.grad_check
-    tol = 1000 * float(np.finfo(data.config.dtype).eps)
-    verdict = "<b class='ok'>✓ agree</b>" if gc.max_rel_error <= tol else "<b class='bad'>✗ disagree</b>"
-    formula = (" (with e = W·x + b − y, the error of each example: dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
-               if data.problem.data is not None else " (the landscape's own formula)")
+def _grad_check(data) -> dict:
+    """The gradient check's sentence, as the values of report.html's."""
+    gc, dtype = data.grad_check, data.config.dtype
+    tol = 1000 * float(np.finfo(dtype).eps)
     n = np.shape(gc.autodiff.w)
-    where = (f"all {n[0]}×{n[1]} grid points" if n == (data.config.grid, data.config.grid) else
-             f"{n[0]}×{n[1]} points of the grid (every few: the data are {data.problem.num_examples:,} examples)")
-    return ('<p id="gradcheck">' f"{verdict}: jax.grad against the closed-form gradient{formula} at "
-            f"{where}. Largest relative error {gc.max_rel_error:.2e}, "
-            f"largest absolute error {gc.max_abs_error:.2e}; the tolerance is 1000 × the {data.config.dtype} machine "
-            f"epsilon = {tol:.1e} (relative). Both are computed in {data.config.dtype}, so a few ε of rounding is "
-            "expected; a wrong formula would be off by far more.</p>")
+    return dict(
+        verdict="<b class='ok'>✓ agree</b>" if gc.max_rel_error <= tol else "<b class='bad'>✗ disagree</b>",
+        formula=(" (with e = W·x + b − y, the error of each example: dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
+                 if data.problem.data is not None else " (the landscape's own formula)"),
+        where=(f"all {n[0]}×{n[1]} grid points" if n == (data.config.grid, data.config.grid) else
+               f"{n[0]}×{n[1]} points of the grid (every few: the data are {data.problem.num_examples:,} examples)"),
+        rel=f"{gc.max_rel_error:.2e}", abs=f"{gc.max_abs_error:.2e}", tol=f"{tol:.1e}")
 
 
-def _runs_table(data) -> str:
+def _run_rows(data) -> str:
     labels = {m.name: m.label for m in modes(data.config, data.problem)}
     rows = []
     for row in run_rows(data):
@@ -235,10 +222,7 @@ def _runs_table(data) -> str:
         cells = (row["optimizer"], labels[row["mode"]], f"{row['lr']:g}", row["steps"], number(row["final_w"]),
                  number(row["final_b"]), number(row["final_loss"]), why if state == "diverged" else f"{state}: {why}")
         rows.append(f"<tr class='{state.replace(' ', '-')}'>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
-    n = data.problem.param_names
-    return ("<div class='table-wrap'>" '<table id="runs">' f"<tr><th>optimizer</th><th>mode</th><th>lr</th><th>steps</th>"
-            f"<th>final {_esc(n[0])}</th><th>final {_esc(n[1])}</th><th>final loss</th><th>state</th></tr>"
-            + "\n".join(rows) + "</table></div>")
+    return "\n".join(rows)
 
 
 def _sweep_section(data) -> str:
@@ -347,13 +331,13 @@ def page(data) -> str:
         "report.html", describe=_esc(_describe(data)), dtype=_esc(cfg.dtype), device=_esc(data.meta["device"]),
         v_jaxgd=_esc(v["jaxgd"]), v_jax=_esc(v["jax"]), v_optax=_esc(v["optax"]),
         modes="".join(f"<li>{MODE_TEXT[m.name]}</li>" for m in mds if m.name in MODE_TEXT and p.num_examples),
-        epoch=epoch, optimizers=_optimizers_table(data), toggles=toggles, quick=quick,
+        epoch=epoch, optimizer_rows=_optimizer_rows(data), toggles=toggles, quick=quick,
         data_section=_data_section(data, D), name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
         z="loss (MSE)" if p.data is not None else "loss",
         look_surface=("the long, flat valley — paths fall quickly down the steep walls, then crawl along its floor."
                       if p.data is not None else "which basin each path falls into, and how it crosses the ridges "
                                                  "between them."),
         explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
-        grad_check=_grad_check(data), runs_table=_runs_table(data), why_lengths=_esc(_why_lengths(data)),
-        config=_esc(dumps(config_dict(cfg))))
+        run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
+        **_grad_check(data))
     return html_page("jaxgd report", body, D, asset("page.js"))

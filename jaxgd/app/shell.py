@@ -121,7 +121,7 @@ def asset(name: str) -> str:
     return resources.files("jaxgd.app").joinpath(name).read_text(encoding="utf-8")
 
 
-def fill(name: str, block: str = "", **values) -> str:
+def fill(name: str, block: str = "", /, **values) -> str:
     """A template of the file ``name`` (:func:`asset`) with its ``$names`` replaced by ``values``:
     the file's text up to its first ``<!-- block NAME -->`` line (``block`` ""), or the text
     after that line up to the next (``block`` NAME)."""
