@@ -28,3 +28,25 @@ def test_basins_of_a_landscape_with_several_minima(browser, run_report, tmp_path
         assert pg.errors == []
     finally:
         pg.close()
+
+
+def test_the_landscape_page_draws_every_figure(browser, cli, tmp_path):
+    """``jaxgd landscape``'s page, on the report's shell: packed (under 3 MB), every figure drawn
+    from its packed JSON, no page or console error, no horizontal overflow."""
+    out = tmp_path / "landscape"
+    code, _, err = cli(["landscape", "--data", "iris", "--model", "mlp:4", "--optimizers", "gd,adam", "--lr", "0.5,0.02",
+                        "--epochs", "20", "--grid", "9", "--sharpness-every", "5", "--no-png", "--out", out])
+    assert code == 0, err
+    assert (out / "landscape.html").stat().st_size < 3_000_000
+    pg = _open(browser, out / "landscape.html", 1400)
+    try:
+        ids = pg.eval_on_selector_all(".js-plotly-plot", "els => els.map(e => e.id)")
+        assert ids == ["contour", "surface3d", "interpolation", "sharpness", "gaps", "variance"]
+        traces = pg.evaluate("document.getElementById('contour').data.length")
+        assert traces == 1 + 3 * 2  # the contour, then per optimizer its path, start and end
+        assert pg.locator("#surface3d canvas").count() >= 1
+        assert pg.inner_text("#loading") == ""
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 1400
+        assert pg.errors == []
+    finally:
+        pg.close()

@@ -142,20 +142,21 @@ def test_html_is_self_contained(written, small):
 
 
 def test_page_numbers_rounded_and_paths_thinned():
-    from jaxgd.app.page import MAX_POINTS, thin, to_json
+    from jaxgd.app.page import MAX_POINTS
+    from jaxgd.app.shell import thin, to_json
 
     assert to_json({"a": np.array([1 / 3, np.inf, np.nan, 1e300, -2.0]), "n": np.int32(7), "b": True}) == \
         '{"a":[0.333333,null,null,1e+300,-2],"n":7,"b":true}'
     # the one-format-call path agrees with _num on every kind of value, in both dtypes
-    from jaxgd.app.page import _num
+    from jaxgd.app.shell import _num
 
     v = np.array([1.0, np.nan, -np.inf, np.inf, 1e300, -2.5e-17, 0.0, -0.0, 123456789.0, 0.1, 5e-324])
     with np.errstate(over="ignore"):
         v32 = v.astype(np.float32)
     for a in (v, v32, v[:0], v[:1]):
         assert to_json(a) == "[" + ",".join(map(_num, a.tolist())) + "]"
-    assert thin(20).tolist() == list(range(21))
-    t = thin(204_000)
+    assert thin(21, MAX_POINTS).tolist() == list(range(21))
+    t = thin(204_001, MAX_POINTS)
     assert len(t) <= MAX_POINTS and t[0] == 0 and t[-1] == 204_000 and np.all(np.diff(t) > 0)
 
 

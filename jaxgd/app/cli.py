@@ -220,9 +220,9 @@ def _setup_cache() -> None:
     from jaxgd.app import program_cache
 
     program_cache.enable(os.path.join(d, "programs"))
-    from jaxgd.app import page
+    from jaxgd.app import shell
 
-    page.PACK_DIR = os.path.join(d, "page")
+    shell.PACK_DIR = os.path.join(d, "page")
 
 
 class Terminated(KeyboardInterrupt):

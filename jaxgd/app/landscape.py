@@ -11,6 +11,7 @@ interpolates from the start to each end; ``write(data, out)`` writes ``landscape
 from __future__ import annotations
 
 import dataclasses
+import html
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -21,9 +22,12 @@ from jaxgd import _checks
 from jaxgd._checks import ArgumentError
 from jaxgd.app import files as jio
 from jaxgd.app.config import GRID_MAX, parse_optimizers
+from jaxgd.app.plots import landscape_figs
+from jaxgd.app.shell import figures_page, fill, thin
+from jaxgd.curvature import sharpness_limit
 
 PLANES = ("pca", "random", "hessian")
-MAX_DRAWN = 400  # path points drawn per optimizer (every point is in landscape.npz)
+PCA_POINTS = 300  # points of each path in the PCA of the paths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,11 +143,6 @@ class LandscapeData:
     meta: dict
 
 
-def _thin(n: int, most: int = MAX_DRAWN) -> np.ndarray:
-    """At most ``most`` indices of ``range(n)``, the first and last included."""
-    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
-
-
 def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
     """Train, choose the plane, evaluate the grid, project and interpolate.
 
@@ -167,7 +166,7 @@ def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
     key = jax.random.key(cfg.seed)
     explained = walk = None
     if cfg.plane == "pca":  # the union of all paths (thinned), the first optimizer's last so its end is the origin
-        parts = [jax.tree.map(lambda a, i=_thin(len(t.loss), 300): a[i], t.params)
+        parts = [jax.tree.map(lambda a, i=thin(len(t.loss), PCA_POINTS): a[i], t.params)
                  for t in [trajs[o] for o in cfg.optimizers[1:]] + [first]]
         path = jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
         pca = planes.pca_plane(path, key=key)
@@ -221,8 +220,6 @@ def summary(data: LandscapeData) -> dict:
     """Per optimizer: lr, steps, final loss, divergence, the projection's largest gaps, the
     sharpness at the end and the largest sharpness at which the optimizer is stable on a quadratic
     (:func:`jaxgd.curvature.sharpness_limit`: 2/lr for gd; None for adaptive rules); JSON-ready."""
-    from jaxgd.curvature import sharpness_limit
-
     cfg = data.plan.config
     out = {}
     for opt, t in data.trajectories.items():
@@ -262,17 +259,69 @@ def npz_arrays(data: LandscapeData) -> dict:
     return arrays
 
 
+PLANE_TEXT = {
+    "pca": ("the top two principal directions of the optimizers' paths (PCA, centred; Li et al. 2018, "
+            "“Visualizing the Loss Landscape of Neural Nets”, §7)"),
+    "random": ("two Gaussian directions, each neuron's row rescaled to the norm of the same row of the "
+               "parameters, biases zero (filter normalisation, Li et al. 2018)"),
+    "hessian": "the top two eigenvectors of the Hessian at the end of the first optimizer's run (Lanczos on "
+               "Hessian-vector products)",
+}
+
+
+
+def _num(v, spec=".4g") -> str:
+    return "—" if v is None or not np.isfinite(v) else format(v, spec)
+
+
+def _largest_gap(data: LandscapeData, opt: str, row: dict) -> str:
+    """The page's sentence on the largest gap between a path's true loss and its projection's."""
+    k = row["max_loss_gap_step"]
+    if k is None:
+        return "No finite point to compare."
+    p = data.projections[opt]
+    return (f"Largest gap: {html.escape(opt)} at step {k}, where the true loss is {_num(p.loss[k])} and the loss at "
+            f"its projection {_num(p.projected_loss[k])} (a gap of {_num(row['max_loss_gap'])}); that point is "
+            f"{_num(p.distance[k], '.3g')} from the plane.")
+
+
+def page(data: LandscapeData) -> str:
+    """The self-contained page (:func:`jaxgd.app.shell.figures_page`): ``landscape.html`` filled in,
+    and the figures of :func:`jaxgd.app.plots.landscape_figs.figures`."""
+    cfg, meta, ds, v = data.plan.config, data.meta, data.plan.dataset, data.meta["versions"]
+    figs = landscape_figs.figures(data)
+    summ = summary(data)
+    rows = "\n".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            opt, _num(r["lr"]), r["steps"], _num(r["final_loss"]), "no" if r["diverged_at"] is None else
+            f"at step {r['diverged_at']}", _num(r["max_loss_gap"]), _num(r["max_distance"]),
+            _num(r["final_sharpness"]), _num(r["stability_limit"]))) + "</tr>" for opt, r in summ.items())
+    worst = max(summ.items(), key=lambda kv: -1 if kv[1]["max_loss_gap"] is None else kv[1]["max_loss_gap"])
+    pct = {} if data.explained is None else {k: f"{100 * x:.1f}" for k, x in zip(
+        ("pc1", "pc2", "rw1", "rw2"), (*data.explained, *data.random_walk_explained))}
+    values = {"sharpness": {"every": cfg.sharpness_every}, "gaps": {"gap": _largest_gap(data, *worst)},
+              "variance": pct}
+    what = (f"{html.escape(cfg.model)} ({' → '.join(map(str, meta['sizes']))}, {meta['num_params']:,} parameters, "
+            f"{cfg.activation}) on {html.escape(ds.name)}: {meta['num_examples']} examples, {ds.task} "
+            f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
+    body = fill("landscape.html", what=what, epochs=cfg.epochs,
+                batch="full batch" if cfg.batch_size is None else f"batches of {cfg.batch_size}",
+                lrs=", ".join(f"{o} {lr:g}" for o, lr in zip(cfg.optimizers, cfg.lr)),
+                first=html.escape(cfg.optimizers[0]), plane=html.escape(PLANE_TEXT[cfg.plane]), dtype=cfg.dtype,
+                device=meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
+                sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))
+    return figures_page("jaxgd landscape", body, figs)
+
+
 FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and landscape-NAME.png with png
 
 
 def write(data: LandscapeData, out: str | os.PathLike, png: bool = True) -> list[Path]:
     """Write landscape.json, landscape.npz, landscape.html and (``png``) the PNGs into ``out``, as one
     set (:func:`jaxgd.app.files.write_all`: every target checked first, the old set kept on a failure)."""
-    from jaxgd.app.plots import landscape_figs
-
     writers = {"landscape.json": jio.text_writer(jio.dumps(results(data), indent=1) + "\n"),
                "landscape.npz": jio.npz_writer(lambda: npz_arrays(data)),
-               "landscape.html": jio.text_writer(landscape_figs.page(data))}
+               "landscape.html": jio.text_writer(page(data))}
     if png:
         for name, fig in landscape_figs.mpl_figures(data).items():
             writers[f"landscape-{name}.png"] = lambda path, fig=fig: fig.savefig(path, dpi=100, format="png")

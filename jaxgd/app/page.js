@@ -1,22 +1,7 @@
-// jaxgd report: draws every figure from one JSON object (see jaxgd/app/page.py).
+// jaxgd report: draws every figure from one JSON object (see jaxgd/app/page.py), unpacked by shell.js.
 // One slider, one play button and one set of run toggles drive the data, 3-D, contour and loss views
-// together; a frame is a slice of the same arrays. Nothing is fetched: the data and plotly.js are
-// inlined gzip + base64 and unpacked with DecompressionStream.
-"use strict";
-(async function () {
-  const t0 = performance.now();
-  async function gunzip(id) { // base64 decoded natively by a data: URL (nothing leaves the page)
-    const b64 = document.getElementById(id).textContent.trim();
-    const res = await fetch("data:application/gzip;base64," + b64);
-    return await new Response(res.body.pipeThrough(new DecompressionStream("gzip"))).text();
-  }
-  const [D, plotlySource] = await Promise.all([gunzip("jaxgd-data").then(JSON.parse), gunzip("plotly-gz")]);
-  const tUnzip = performance.now() - t0;
-  const tag = document.createElement("script");
-  tag.textContent = plotlySource;
-  document.head.appendChild(tag);
-  const P = window.Plotly;
-  const times = { unzipped: tUnzip, unpacked: performance.now() - t0 };
+// together; a frame is a slice of the same arrays.
+jaxgdPage(async (D, P, times, t0) => {
   const CONFIG = { displaylogo: false, responsive: true };
   // on a phone a log axis labels only its decades: the 2s and 5s between them run into "10⁻¹" and read as 10⁻¹²
   const LOG = { type: "log", exponentformat: "power", showexponent: "all", ...(window.innerWidth < 600 ? { nticks: 5 } : {}) };
@@ -627,12 +612,5 @@
   await Promise.all([drawSweep(), drawWhatif(), drawPhase(), drawCloud(), drawBatchPhase(), drawBasins()]);
   times.explorables = performance.now() - t0;
   window.jaxgdTimes = times;
-  document.getElementById("loading").textContent = "";
-  window.jaxgdDrawMs = performance.now() - t0;
   window.jaxgd = { draw, setPosition: (v) => { slider.value = v; return draw(); }, get playing() { return playing; } };
-  document.body.dataset.ready = "1";
-})().catch((e) => {
-  const el = document.getElementById("loading");
-  if (el) el.textContent = "This page could not draw its figures: " + e;
-  throw e;
 });

@@ -1,35 +1,30 @@
-"""The report's HTML page: self-contained and offline, its figures drawn by the page's own script.
-
-The page holds three things: the text (built here), one JSON object of numbers (:func:`page_data`:
-the surface, every path thinned to at most :data:`MAX_POINTS` points, the sweeps and the
-explorables, rounded to 6 significant digits), and plotly.js. The numbers and plotly.js are
-stored gzip-compressed and base64-encoded and unpacked by the browser's ``DecompressionStream``
-(Chromium 80+, Firefox 113+, Safari 16.4+), which keeps the default page near 2.6 MB where
-plotly.js alone is 4.8 MB. ``page.js`` (next to this module) draws every figure from the one
-object: one slider, one play button and one set of run toggles move all views together, and
-each frame is a slice of the same arrays rather than a copy of them.
+"""The report's HTML page, on the app's page shell (:mod:`jaxgd.app.shell`): the text (the
+template ``report.html`` filled here), one JSON object of numbers (:func:`page_data`: the surface,
+every path thinned to at most :data:`MAX_POINTS` points, the sweeps and the explorables, rounded to
+6 significant digits) and plotly.js, both packed. ``page.js`` (next to this module) draws every
+figure from the one object: one slider, one play button and one set of run toggles move all views
+together, and each frame is a slice of the same arrays rather than a copy of them.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
 import html
 import math
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
-from jaxgd.app import files as jio
-from jaxgd.app.plan import modes
+from jaxgd import landscapes
+from jaxgd.app.files import dumps
+from jaxgd.app.plan import big_data, modes
+from jaxgd.app.plots import LOG_LABEL, SWEEP_FLOOR, _sweep_top, log_excess, style_for
 from jaxgd.app.results import config_dict, run_rows
+from jaxgd.app.shell import asset, fill, html_page, thin
 from jaxgd.app.summary import number
 from jaxgd.data import steps_per_epoch
+from jaxgd.optim import resolve
 from jaxgd.runs import divergence_boundary
 
 MAX_POINTS = 1500  # per path on the page (every step is kept in results.npz)
-SIG = 6  # significant digits of the numbers on the page
 MODE_SYMBOL = {"full": "circle", "sgd": "diamond", "minibatch": "square"}
 RULES = {
     "gd": "θ ← θ − lr·g",
@@ -39,101 +34,6 @@ RULES = {
     "adam": "m ← β₁·m + (1−β₁)·g;  v ← β₂·v + (1−β₂)·g²;  θ ← θ − lr·m̂ / (√v̂ + ε),  m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)",
 }
 HYPER_NAMES = {"beta": "β", "decay": "ρ", "eps": "ε", "b1": "β₁", "b2": "β₂"}
-
-
-# ----------------------------------------------------------------------------- numbers
-
-
-def thin(steps: int, max_points: int = MAX_POINTS) -> np.ndarray:
-    """The step indices drawn of a path of ``steps + 1`` points: all of them up to ``max_points``,
-    else every k-th (k the smallest that fits) and always the last."""
-    if steps + 1 <= max_points:
-        return np.arange(steps + 1)
-    k = math.ceil(steps / (max_points - 2))
-    return np.unique(np.append(np.arange(0, steps + 1, k), steps))
-
-
-def _num(x) -> str:
-    x = float(x)
-    if not math.isfinite(x):
-        return "null"
-    return f"{x:.{SIG}g}"  # "1e+300", "0.1", "3": all valid JSON
-
-
-_NON_FINITE = {"nan": "null", "inf": "null", "-inf": "null"}
-
-
-def _floats(a: np.ndarray) -> str:
-    """A 1-D float array as comma-separated :func:`_num` strings (one C-level format call)."""
-    values = a.astype(np.float64).tolist()
-    text = (f"%.{SIG}g," * len(values) % tuple(values))[:-1]
-    if not np.isfinite(a).all():
-        text = ",".join(_NON_FINITE.get(v, v) for v in text.split(","))
-    return text
-
-
-def to_json(obj) -> str:
-    """Compact JSON with every float at :data:`SIG` significant digits and non-finite numbers as null."""
-    if isinstance(obj, dict):
-        return "{" + ",".join(f"{jio.dumps(str(k))}:{to_json(v)}" for k, v in obj.items()) + "}"
-    if isinstance(obj, (list, tuple)):
-        return "[" + ",".join(to_json(v) for v in obj) + "]"
-    if isinstance(obj, np.ndarray):
-        if obj.dtype == bool:
-            return to_json(obj.astype(np.int8))
-        if obj.ndim > 1:
-            return "[" + ",".join(to_json(a) for a in obj) + "]"
-        if obj.dtype.kind in "iu":
-            return "[" + ",".join(map(str, obj.tolist())) + "]"
-        return "[" + _floats(obj) + "]"
-    if isinstance(obj, (bool, np.bool_)):
-        return "true" if obj else "false"
-    if obj is None or isinstance(obj, str):
-        return jio.dumps(obj)
-    if isinstance(obj, (int, np.integer)):
-        return str(int(obj))
-    if isinstance(obj, (float, np.floating)):
-        return _num(obj)
-    raise TypeError(f"cannot write {type(obj)} to the page")
-
-
-def _pack(text: str) -> str:
-    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=4, mtime=0)).decode("ascii")
-
-
-_PLOTLY_CACHE: dict = {}
-PACK_DIR = None  # a folder for the packed plotly.js across processes (the jaxgd command sets it), or None
-
-
-def plotly_packed() -> str:
-    """plotly.js (the plotly package's own bundle), gzip + base64: packed once per process, and
-    kept in :data:`PACK_DIR` (as ``plotly-<version>-<size of the bundle>.b64``) when it is set."""
-    if "js" in _PLOTLY_CACHE:
-        return _PLOTLY_CACHE["js"]
-    import plotly
-
-    path = None
-    if PACK_DIR is not None:
-        bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-        size = bundle.stat().st_size if bundle.exists() else 0
-        path = Path(PACK_DIR) / f"plotly-{plotly.__version__}-{size}.b64"
-        try:
-            packed = path.read_text("ascii")
-            if packed and size:  # a packed file from this bundle
-                _PLOTLY_CACHE["js"] = packed
-                return packed
-        except (OSError, ValueError):
-            pass
-    from plotly.offline import get_plotlyjs
-
-    packed = _PLOTLY_CACHE["js"] = _pack(get_plotlyjs())
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            jio.write_text_atomic(path, packed)
-        except Exception:  # a read-only or full cache folder: pack again next time
-            pass
-    return packed
 
 
 def _f64(a) -> np.ndarray:
@@ -158,8 +58,6 @@ def loss_range(runs: list[dict]) -> list[float]:
 
 def _hyper(optimizer: str, lr) -> dict:
     """The optimizer's settings other than lr, by their symbols (β, ρ, ε, β₁, β₂); {} for optax's."""
-    from jaxgd.optim import resolve
-
     try:
         hyper = dict(resolve(optimizer, lr, {}).hyper)
     except Exception:  # an "optax:NAME" optimizer keeps its own defaults
@@ -169,14 +67,12 @@ def _hyper(optimizer: str, lr) -> dict:
 
 
 def page_data(data) -> dict:
-    """Every number the page draws, as one JSON-ready dict (paths thinned, see :func:`thin`).
+    """Every number the page draws, as one JSON-ready dict (paths thinned, :func:`jaxgd.app.shell.thin`).
 
     ``grid``: the axes ``w (n,)``, ``b (m,)`` and the surface as plotly wants it, ``S (m, n)``
     (row j along b); ``runs``: per run its style, settings, state, the drawn step indices ``t``
     with ``w``, ``b``, ``loss`` at them, and the per-step records at ``tb`` (the steps < T of ``t``).
     """
-    from jaxgd.app.plots import LOG_LABEL, log_excess, style_for
-
     cfg, p = data.config, data.problem
     S = _f64(data.surface)
     w, b = _f64(data.w), _f64(data.b)
@@ -184,7 +80,7 @@ def page_data(data) -> dict:
     for i, (r, row) in enumerate(zip(data.runs, run_rows(data))):
         t = r.traj
         T = int(t.steps)
-        idx = thin(T)
+        idx = thin(T + 1, MAX_POINTS)
         bidx = idx[idx < T]
         color, dash = style_for(r.optimizer, r.mode.name, i)
         spe = 1 if r.mode.batch_size is None else steps_per_epoch(p.num_examples, r.mode.batch_size)
@@ -204,7 +100,7 @@ def page_data(data) -> dict:
     if p.data is not None:
         x, y = (_f64(a) for a in p.data)
         keep = _sample(len(x))
-        (lw, lb), label = _line(data)
+        (lw, lb), label = data_line(data)
         out["data"] = dict(x=x[keep], y=y[keep], noisy=None if data.noisy_y is None else _f64(data.noisy_y),
                            line=dict(w=lw, b=lb, label=label), shown=len(keep), total=len(x))
     if data.scan is not None:
@@ -234,7 +130,7 @@ def _sample(m: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(m, MAX_DATA_POINTS, replace=False))
 
 
-def _line(data):
+def data_line(data):
     """The line drawn over the data: the notebook's true line, or the least-squares fit of a file's data."""
     if data.config.data is None:
         return (2.0, 3.0), "true line"
@@ -246,8 +142,6 @@ def sweep_data(data) -> dict | None:
     diverged (and the smallest such lr), its colour; the theory's lines (None off a quadratic)."""
     if data.scan is None:
         return None
-    from jaxgd.app.plots import SWEEP_FLOOR, _sweep_top, style_for
-
     sc = data.scan
     opts = list(sc.final_loss)
     return dict(lrs=sc.lrs, epochs=sc.epochs, final={k: sc.final_loss[k] for k in opts},
@@ -268,8 +162,6 @@ def _esc(s) -> str:
 def _describe(data) -> str:
     p, cfg = data.problem, data.config
     if cfg.problem != "notebook":
-        from jaxgd import landscapes
-
         doc = landscapes.LANDSCAPES[cfg.problem].__doc__.split(":")[0].strip("`")
         mins = "; ".join(f"({m[0]:.4g}, {m[1]:.4g})" for m in p.minima) or "none"
         return f"The {cfg.problem} function f(a, b) = {doc}. Known minima: {mins}."
@@ -278,7 +170,7 @@ def _describe(data) -> str:
     return f"Fitting {what} by mean squared error in (W, b); minimum at W = {p.minimum.w:.6g}, b = {p.minimum.b:.6g}."
 
 
-def _optimizers_table(data) -> str:
+def _optimizer_rows(data) -> str:
     """Each optimizer's update rule, its settings, and per mode its lr, epochs and steps."""
     by_opt: dict = {}
     for r in data.runs:
@@ -290,52 +182,39 @@ def _optimizers_table(data) -> str:
         per_mode = "; ".join(f"{r.mode.label}: lr {r.lr:g}, {r.epochs} epoch(s) = {int(r.traj.steps)} steps" for r in rs)
         rows.append(f"<tr><td><b>{_esc(opt)}</b></td><td class='rule'>{_esc(rule)}</td>"
                     f"<td>{_esc(hyper) or '—'}</td><td>{_esc(per_mode)}</td></tr>")
-    return ("<div class='table-wrap'>" '<table id="optimizers">' "<tr><th>optimizer</th><th>update (g: the batch's "
-            "gradient at θ)</th><th>settings</th><th>per mode</th></tr>" + "".join(rows) + "</table></div>")
+    return "".join(rows)
 
 
 def _why_lengths(data) -> str:
     """Why the runs differ in length, and (gd at full batch on a quadratic) why it stops short."""
-    p = data.problem
-    parts = ["Runs differ in length because each keeps its own budget: the notebook's for gd (20 full-batch "
-             "steps; 2 epochs of SGD and of minibatches) and, for the optimizers the notebook left empty, budgets "
-             "chosen so that every path ends near the minimum. A full-batch step sees every example once (one "
-             "epoch); an SGD epoch is one step per example."
-             if p.num_examples is not None else
-             "Every run has the same number of steps; a landscape has no data, so a step is an epoch."]
+    p, th = data.problem, data.theory
+    parts = [fill("report.html", "lengths-data" if p.num_examples is not None else "lengths-landscape")]
     gd = next((r for r in data.runs if r.optimizer == "gd" and r.mode.batch_size is None), None)
-    th = data.theory
     if gd is not None and th is not None and int(gd.traj.diverged_at) < 0 and th.eigenvalues[0] > 0:
         lo, hi = float(th.eigenvalues[0]), float(th.eigenvalues[-1])
         T = int(gd.traj.steps)
-        shrink = abs(1 - gd.lr * lo) ** T
-        fb = float(np.asarray(gd.traj.params.b)[-1])
-        parts.append(
-            f"Full-batch gd stops at {p.param_names[1]} = {fb:.3g} after {T} steps: the loss is a quadratic bowl whose "
-            f"curvatures are λmin = {lo:.3g} and λmax = {hi:.3g} (condition number {hi / lo:.3g}). Each step "
-            f"multiplies the distance to the minimum along the flat direction by 1 − lr·λmin = {1 - gd.lr * lo:.3g}, "
-            f"so {T} steps remove only {100 * (1 - shrink):.0f} % of it; lr cannot be raised much because the steep "
-            f"direction diverges for lr > 2/λmax = {2 / hi:.3g}.")
+        parts.append(fill("report.html", "lengths-gd", name=_esc(p.param_names[1]), T=T,
+                          fb=f"{float(np.asarray(gd.traj.params.b)[-1]):.3g}", lo=f"{lo:.3g}", hi=f"{hi:.3g}",
+                          cond=f"{hi / lo:.3g}", factor=f"{1 - gd.lr * lo:.3g}", limit=f"{2 / hi:.3g}",
+                          removed=f"{100 * (1 - abs(1 - gd.lr * lo) ** T):.0f}"))
     return " ".join(parts)
 
 
-def _grad_check(data) -> str:
-    gc = data.grad_check
-    tol = 1000 * float(np.finfo(data.config.dtype).eps)
-    verdict = "<b class='ok'>✓ agree</b>" if gc.max_rel_error <= tol else "<b class='bad'>✗ disagree</b>"
-    formula = (" (with e = W·x + b − y, the error of each example: dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
-               if data.problem.data is not None else " (the landscape's own formula)")
+def _grad_check(data) -> dict:
+    """The gradient check's sentence, as the values of report.html's."""
+    gc, dtype = data.grad_check, data.config.dtype
+    tol = 1000 * float(np.finfo(dtype).eps)
     n = np.shape(gc.autodiff.w)
-    where = (f"all {n[0]}×{n[1]} grid points" if n == (data.config.grid, data.config.grid) else
-             f"{n[0]}×{n[1]} points of the grid (every few: the data are {data.problem.num_examples:,} examples)")
-    return ('<p id="gradcheck">' f"{verdict}: jax.grad against the closed-form gradient{formula} at "
-            f"{where}. Largest relative error {gc.max_rel_error:.2e}, "
-            f"largest absolute error {gc.max_abs_error:.2e}; the tolerance is 1000 × the {data.config.dtype} machine "
-            f"epsilon = {tol:.1e} (relative). Both are computed in {data.config.dtype}, so a few ε of rounding is "
-            "expected; a wrong formula would be off by far more.</p>")
+    return dict(
+        verdict="<b class='ok'>✓ agree</b>" if gc.max_rel_error <= tol else "<b class='bad'>✗ disagree</b>",
+        formula=(" (with e = W·x + b − y, the error of each example: dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
+                 if data.problem.data is not None else " (the landscape's own formula)"),
+        where=(f"all {n[0]}×{n[1]} grid points" if n == (data.config.grid, data.config.grid) else
+               f"{n[0]}×{n[1]} points of the grid (every few: the data are {data.problem.num_examples:,} examples)"),
+        rel=f"{gc.max_rel_error:.2e}", abs=f"{gc.max_abs_error:.2e}", tol=f"{tol:.1e}")
 
 
-def _runs_table(data) -> str:
+def _run_rows(data) -> str:
     labels = {m.name: m.label for m in modes(data.config, data.problem)}
     rows = []
     for row in run_rows(data):
@@ -343,44 +222,25 @@ def _runs_table(data) -> str:
         cells = (row["optimizer"], labels[row["mode"]], f"{row['lr']:g}", row["steps"], number(row["final_w"]),
                  number(row["final_b"]), number(row["final_loss"]), why if state == "diverged" else f"{state}: {why}")
         rows.append(f"<tr class='{state.replace(' ', '-')}'>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
-    n = data.problem.param_names
-    return ("<div class='table-wrap'>" '<table id="runs">' f"<tr><th>optimizer</th><th>mode</th><th>lr</th><th>steps</th>"
-            f"<th>final {_esc(n[0])}</th><th>final {_esc(n[1])}</th><th>final loss</th><th>state</th></tr>"
-            + "\n".join(rows) + "</table></div>")
+    return "\n".join(rows)
 
 
 def _sweep_section(data) -> str:
-    from jaxgd.app.report import big_data
-
     if data.scan is None:
         if data.config.sweep and big_data(data.problem):
-            return (f"<section><h2>Learning-rate sweep and explorables</h2><p class='note'>Skipped: the data have "
-                    f"{data.problem.num_examples:,} examples, and the sweeps' thousands of runs take a full-data loss "
-                    "at every step. SGD and minibatch runs take one epoch unless --epochs says otherwise.</p></section>")
+            return fill("report.html", "sweep-skipped", m=f"{data.problem.num_examples:,}")
         return ""
-    sc = data.scan
+    sc, th = data.scan, data.theory
     items = []
     for k in sc.final_loss:
         bnd = divergence_boundary(sc.lrs, sc.diverged_at[k])
         items.append(f"<li>{_esc(k)}: " + ("no run diverged" if bnd is None else
                                             f"runs diverge from lr = {bnd:.4g} (its dashed line)") + "</li>")
-    limit = ""
-    if sc.stability_limit is not None and data.theory is not None:
-        th = data.theory
-        limit = (f"<p>Theory, for full-batch gd on this quadratic loss: lr &lt; 2/λmax = {sc.stability_limit:.5g} "
-                 "(λmax from <code>jax.hessian</code>), the black line; the fastest rate at "
-                 f"lr = 2/(λmin + λmax) = {sc.optimal_lr:.5g}, the dotted line. Just above 2/λmax a run grows slowly "
-                 f"and may not pass the divergence threshold within {sc.epochs} steps, so the first ✕ can sit a little to "
-                 f"the right of the line. Heavy-ball momentum is fastest with β = {th.polyak_beta:.4g} and "
-                 f"lr = {th.polyak_lr:.4g} (Polyak's, in jaxgd's EMA convention).</p>")
-    return f"""<section><h2>Learning-rate sweep</h2>
-<p class="note">{len(sc.lrs)} learning rates from {sc.lrs[0]:g} to {sc.lrs[-1]:g}, {sc.epochs} full-batch steps each,
-from the default start, every optimizer's runs in one compiled call. A run has diverged when its loss leaves the
-finite numbers or its |loss| grows past 10⁶ × max(|start|, 1).</p>
-<p class="look">Look for: the valley of each curve (the best lr), and the cliff on its right where runs start to
-diverge — for gd it sits on the theory's line.</p>
-<div id="sweep" class="fig"></div>{limit}<ul id="sweep-boundaries">{''.join(items)}</ul>
-</section>"""
+    theory = "" if sc.stability_limit is None or th is None else fill(
+        "report.html", "sweep-theory", limit=f"{sc.stability_limit:.5g}", optimal=f"{sc.optimal_lr:.5g}",
+        epochs=sc.epochs, beta=f"{th.polyak_beta:.4g}", polyak_lr=f"{th.polyak_lr:.4g}")
+    return fill("report.html", "sweep", n=len(sc.lrs), lo=f"{sc.lrs[0]:g}", hi=f"{sc.lrs[-1]:g}", epochs=sc.epochs,
+                theory=theory, items="".join(items))
 
 
 MODE_TEXT = {
@@ -396,6 +256,7 @@ def _explorables(data) -> list[str]:
     ex = data.explore
     out = []
     quadratic = data.theory is not None  # the theory's limits (the red mark, the black lines) exist
+    noiseless = data.config.noise == 0 and data.config.data is None
     if ex.get("whatif"):
         limit = ("The red mark on the lr slider is the theory's stability limit where there is one (gd: 2/λmax; heavy "
                  "ball: 2(1+β)/((1−β)·λmax)); adaptive methods have no such simple limit." if quadratic else
@@ -405,16 +266,7 @@ def _explorables(data) -> list[str]:
                 "swings can leave the plot before that)." if quadratic else
                 "the largest learning rate that still reaches a minimum, and the paths that swing out and diverge "
                 "beyond it.")
-        out.append(f"""<section><h2>What if: change the learning rate</h2>
-<p class="note">Every path below was computed in advance (full batch, from the default start), so the sliders only
-look them up. {limit}</p>
-<p class="look">Look for: {look}</p>
-<div class="controls" id="whatif-controls"><label>optimizer <select id="whatif-opt"></select></label>
-<label class="slider">lr <span class="track"><input type="range" id="whatif-lr"><span id="whatif-limit" class="limit"></span></span>
-<output id="whatif-lr-value"></output></label>
-<label class="slider" id="whatif-knob-label"><span id="whatif-knob-name">β</span> <input type="range" id="whatif-knob">
-<output id="whatif-knob-value"></output></label></div>
-<p id="whatif-state" class="note"></p><div id="whatif" class="fig"></div></section>""")
+        out.append(fill("report.html", "whatif", limit=limit, look=look))
     if ex.get("phase"):
         theory = ("The black line is the theory's boundary for jaxgd's EMA heavy ball (v ← βv + (1−β)g, θ ← θ − lr·v): on "
                   "a quadratic it is stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ, that is lr &lt; "
@@ -423,166 +275,69 @@ look them up. {limit}</p>
                   "stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ, and here the curvature changes along the way.")
         look = ("the runs turning grey where the line is, and the best losses just under it." if quadratic else
                 "how the edge of the grey region moves with β: a larger β tolerates a larger lr.")
-        out.append(f"""<section><h2>Phase diagram: learning rate × β for heavy-ball momentum</h2>
-<p class="note">Each cell is one full-batch run; colour = log10 of its final loss (a loss of exactly 0 is drawn at
-10⁻³⁰), grey = diverged. {theory}</p>
-<p class="look">Look for: {look}</p>
-<div id="phase" class="fig"></div></section>""")
+        out.append(fill("report.html", "phase", theory=theory, look=look))
     if ex.get("cloud"):
         budgets = ", ".join(f"{_esc(v['label'])}: lr {v['lr']:g}, {v['epochs']} epoch(s)" for v in ex["cloud"].values())
-        noiseless = data.config.noise == 0 and data.config.data is None
         look = ("On this noiseless data every example's gradient vanishes at the minimum, so runs that get there stop "
                 "spreading (the spread falls with lr once the budget brings the runs to the minimum); runs still on "
                 "their way spread more as the lr grows. With noisy data (--noise 1) a cloud that grows with lr and "
                 "shrinks with the batch remains." if noiseless else
                 "The spread grows with the noise of a step: larger with lr, smaller with the batch.")
-        out.append(f"""<section><h2>Seed cloud: where SGD and minibatches end</h2>
-<p class="note">gd from the same start with 1,000 different sample orders (seeds 0–999 of NumPy's np.random stream,
-as the notebook draws its orders) per mode, each run
-with that mode's learning rate and budget ({budgets}); each dot is one run's final point, and gd's full-batch path is
-drawn for reference. Every run here is gd: the colours are the sampling modes (dotted: SGD, dashed: minibatch, as in
-the paths above), not optimizers. Right: the spread of the final point (the root-mean-square distance to the centre of 100 seeds'
-final points) after the same budget, against the learning rate.</p>
-<p class="look">Look for: how far the cloud still is from the minimum after the budget, and how wide it is. {look}</p>
-<div class="pair"><div id="cloud" class="fig square"></div><div id="spread" class="fig square"></div></div></section>""")
+        out.append(fill("report.html", "cloud", budgets=budgets, look=look))
     if ex.get("batch_phase"):
         bp = ex["batch_phase"]
-        sizes, E = bp["batch_sizes"], bp["epochs"]
-        m = int(sizes[-1])
-        ep = f"{E} epoch{'' if E == 1 else 's'}"
+        E, m = bp["epochs"], int(bp["batch_sizes"][-1])
         lo, hi = float(np.min(bp["lrs"])), float(np.max(bp["lrs"]))
         marked = [c["label"] for c in ex.get("cloud", {}).values() if lo <= c["lr"] <= hi]
         circles = (f" The open circles mark the learning rates of the page's {' and '.join(map(_esc, marked))}."
                    if marked else " The page's SGD and minibatch learning rates lie outside this range, so no circle marks them.")
-        out.append(f"""<section><h2>Phase diagram: learning rate × batch size (gd on shuffled minibatches)</h2>
-<p class="note">Each cell is one run of gd with that learning rate and batch size: shuffled batches, the ragged last
-one kept, the same shuffle order (seed 0) for every cell, and the same budget of {ep} — so a batch of 1 takes
-{E}·{m} = {E * m} steps and the full batch (m = {m}) only {E}. Colour: log10 of the final loss over the starting
-loss, white where it did not move, blue where it fell (clipped at 8 decades) and red where it grew; grey: diverged
-(the loss grew past 10⁶ times its start, the top of the red). The black line is full-batch gd's stability limit 2/λmax: the theory for the top row (solid),
-drawn on through the others (dashed) for comparison.{circles} Row 1 is shuffled batches of one, while the page's
-SGD mode draws with replacement.{' On this noiseless data a well-tuned run can drive the loss to about 0.'
-                                                    if data.config.noise == 0 and data.config.data is None else ''}</p>
-<p class="look">Look for: in every row the loss starts to grow near the line, whatever the batch size. With many
-steps (small batches) a run diverges (grey) just past it; a large batch's few steps turn red first and diverge only
-at a learning rate several times the limit. Left of the line, the bluest cells show which batch size goes furthest
-in this budget.</p>
-<div class="pair"><div id="batch-phase" class="fig square"></div><div id="spread-batch" class="fig square"></div></div>
-<p class="note">Right: the spread of the seed cloud's final points (100 seeds per batch size) at each mode's learning
-rate and budget. Two things change with the batch: a larger batch averages more examples per step (less noise), but
-in a fixed budget of epochs it takes fewer steps, so its runs are still on their way to the minimum and differ by
-where they stopped. The full batch has no spread at all (every shuffle gives the same mean gradient, up to
-rounding), so it is not drawn; a missing point means that every run of it diverged.</p>
-</section>""")
+        out.append(fill("report.html", "batch-phase", budget=f"{E} epoch{'' if E == 1 else 's'}", E=E, m=m, Em=E * m,
+                        circles=circles, noiseless=" On this noiseless data a well-tuned run can drive the loss to "
+                                                   "about 0." if noiseless else ""))
     if ex.get("basins"):
         bs = ex["basins"]
         budgets = "; ".join(f"{_esc(r.optimizer)}: lr {r.lr:g}, {r.traj.steps:,} steps" for r in data.runs
                             if r.mode.batch_size is None and r.optimizer in bs["labels"])
-        out.append(f"""<section><h2>Basins of attraction</h2>
-<p class="note">Each pixel is a start point, {len(bs['w'])}² of them, each run with its optimizer's learning rate and
-budget from the runs table ({budgets}). Left: which minimum the run ends within {bs['tol']:.3g} of (1 % of the
-plot's width); grey: none, black: diverged. Right: the first step at which it came that close (grey: never), on one
-logarithmic scale for every optimizer.</p>
-<p class="look">Look for: the borders between basins moving with the optimizer — momentum carries runs across
-ridges that gd does not cross — and the slow starts on the borders: those runs ride the ridge to a saddle point,
-where the gradient is about 0, and linger there before falling to one side.</p>
-<label class="inline">optimizer: <select id="basins-opt"></select></label>
-<div class="pair"><div id="basins" class="fig square"></div><div id="basins-steps" class="fig square"></div></div></section>""")
+        out.append(fill("report.html", "basins", n=len(bs["w"]), budgets=budgets, tol=f"{bs['tol']:.3g}"))
     return out
 
 
+def _data_section(data, D) -> str:
+    """The data figure's section (on a new line), or "" without data."""
+    if "data" not in D:
+        return ""
+    d = D["data"]
+    return "\n" + fill("report.html", "data", m=f"{data.problem.num_examples:,}", label=_esc(d["line"]["label"]),
+                shown=f" ({d['shown']:,} of them, drawn at random, are shown)" if d["shown"] < d["total"] else "",
+                w=f"{d['line']['w']:.4g}", b=f"{d['line']['b']:.4g}",
+                noisy=(f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 "
+                       f"--data-seed {data.config.data_seed} fits)" if data.noisy_y is not None else ""))
+
+
 def page(data) -> str:
-    """The self-contained HTML page (no network needed)."""
+    """The self-contained HTML page (no network needed): ``report.html`` filled in, on the shell."""
     cfg, p = data.config, data.problem
     v = data.meta["versions"]
-    names = p.param_names
     D = page_data(data)
-    js = resources.files("jaxgd.app").joinpath("page.js").read_text(encoding="utf-8")
-    css = resources.files("jaxgd.app").joinpath("page.css").read_text(encoding="utf-8")
     mds = modes(cfg, p)
-    modes_text = "".join(f"<li>{MODE_TEXT[m.name]}</li>" for m in mds if m.name in MODE_TEXT and p.num_examples)
     epoch = ("<p>An <b>epoch</b> is one pass over the data: one full-batch step, "
              f"{p.num_examples:,} SGD steps, or ⌈{p.num_examples:,}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
-    sections = []
-    if "data" in D:
-        L = D["data"]["line"]
-        sections.append(f"""<section><h2>The data</h2>
-<p class="note">Blue: the {p.num_examples:,} points fitted{f" ({D['data']['shown']:,} of them, drawn at random, are shown)"
-if D['data']['shown'] < D['data']['total'] else ""}; red: the {_esc(L['label'])} y = {L['w']:.4g}x + {L['b']:.4g}
-{f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 --data-seed {data.config.data_seed} fits)" if data.noisy_y is not None else ""};
-dashed: the line y = W·x + b of the run chosen here, at the slider's step.</p>
-<p class="look">Look for: the dashed line — the fit of the run chosen here — swinging from its start towards the data
-as you move the slider.</p>
-<label class="inline">line of: <select id="data-run"></select></label><div id="data" class="fig"></div></section>""")
-    z = "loss (MSE)" if p.data is not None else "loss"
-    sections.append(f"""<section><h2>Loss surface and paths</h2>
-<p class="note">x = {_esc(names[0])}, y = {_esc(names[1])}, height and colour = {z}. Paths are drawn just above the
-surface. The axes stay on the plotted grid: a path that leaves it ends in a ✕ on the edge.</p>
-<p class="look">Look for: {"the long, flat valley — paths fall quickly down the steep walls, then crawl along its floor."
-if p.data is not None else "which basin each path falls into, and how it crosses the ridges between them."}</p>
-<div id="surface3d" class="fig tall"></div></section>""")
-    sections.append("""<section><h2>Contours</h2>
-<p class="note">Colour = log10 of the loss above its smallest value on the grid. ○ start, ● ◆ ■ current point
-(full batch, SGD, minibatch), ✕ where a path left the plot or diverged, ☆ minimum. Hover a path for its step and loss.</p>
-<p class="look">Look for: zig-zags across the valley (too large a step along the steep direction), momentum
-overshooting and coming back, SGD's noise near the minimum.</p>
-<div id="contour" class="fig square"></div></section>""")
-    sections.append(f"""<section><h2>Loss per step</h2>
-<p class="note">Left: the {z} over all the data at each point of the path (what we want to make small).
-Right: the loss of the batch each step used (what the optimizer saw). Log scale; the axis's floor is 12 decades
-under its top, so a run that reaches 10⁻²⁷ does not squeeze the others. A ✕ marks where a run diverged.</p>
-<p class="look">Look for: straight lines on this log scale (a constant rate), plateaus, and the noise of the
-batch losses.</p>
-<div id="loss" class="fig"></div></section>""")
-    sections.append("""<section><h2>Per-step diagnostics</h2>
-<p class="note">The gradient and update norms of each step, and the norms of the optimizer's moment estimates
-after it (momentum's velocity and Adam's m; RMSProp's s and Adam's v), where the optimizer keeps them.</p>
-<p class="look">Look for: adaptive methods keeping the update size steady while the gradient shrinks.</p>
-<div id="diagnostics" class="fig tall"></div></section>""")
-    sections.append(_sweep_section(data))
-    sections += _explorables(data)
-    sections.append(f"<section><h2>Gradient check</h2>{_grad_check(data)}</section>")
-    sections.append(f"""<section><h2>Runs</h2>
-<p class="note">Converged: ended within 1 % of the plot's width of a minimum. Did not converge: the loss rose, or the
-run ended farther away. Diverged: the loss left the finite numbers or grew past 10⁶ × its start.</p>
-{_runs_table(data)}
-<p class="note">{_esc(_why_lengths(data))}</p>
-<p class="note config">Config: {_esc(jio.dumps(config_dict(cfg)))}</p></section>""")
     marks = {"full": "●", "sgd": "◆", "minibatch": "■"}
     toggles = "".join(f"<label><input type='checkbox' checked data-run='{i}'><span class='sw' style='color:{r['color']}'>"
                       f"{marks.get(r['mode'], '●')}</span> {_esc(r['label'])}</label>" for i, r in enumerate(D["runs"]))
     quick = "".join(f"<button type='button' data-only='{m.name}'>only {_esc(m.label)}</button>" for m in mds) \
         if len(mds) > 1 else ""
-    body = "\n".join(s for s in sections if s)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>jaxgd report</title>
-<style>{css}</style>
-</head><body>
-<header><h1>jaxgd report</h1>
-<p class="note">{_esc(_describe(data))} {_esc(cfg.dtype)} on {_esc(data.meta['device'])};
-jaxgd {_esc(v['jaxgd'])}, jax {_esc(v['jax'])}, optax {_esc(v['optax'])}.</p>
-<p id="loading" class="note">Drawing the figures… (this page needs JavaScript; it fetches nothing)</p></header>
-<section><h2>How to read this page</h2>
-<ul>{modes_text}</ul>{epoch}
-<p>Each optimizer below turns the batch gradient g into a step. Colour tells the optimizers apart; the marker
-(● full batch, ◆ SGD, ■ minibatch) and the dash tell the sampling modes apart. The bar below stays at the top of the
-window: its slider moves every path, the data's line and the loss plots together.</p>
-{_optimizers_table(data)}
-</section>
-<div id="player" class="player">
-<button id="play" type="button" aria-label="play">▶ play</button>
-<input type="range" id="pos" min="0" value="0" aria-label="position along the runs">
-<output id="pos-label"></output>
-<label class="unit">slider counts <select id="unit"><option value="epochs">epochs (data seen)</option>
-<option value="updates">updates</option></select></label>
-<details><summary>runs shown</summary><div class="toggles">{toggles}</div>
-<div class="quick"><button type="button" data-only="all">all</button>{quick}</div></details>
-</div>
-{body}
-<script id="jaxgd-data" type="application/octet-stream">{_pack(to_json(D))}</script>
-<script id="plotly-gz" type="application/octet-stream">{plotly_packed()}</script>
-<script>{js}</script>
-</body></html>
-"""
+    body = fill(
+        "report.html", describe=_esc(_describe(data)), dtype=_esc(cfg.dtype), device=_esc(data.meta["device"]),
+        v_jaxgd=_esc(v["jaxgd"]), v_jax=_esc(v["jax"]), v_optax=_esc(v["optax"]),
+        modes="".join(f"<li>{MODE_TEXT[m.name]}</li>" for m in mds if m.name in MODE_TEXT and p.num_examples),
+        epoch=epoch, optimizer_rows=_optimizer_rows(data), toggles=toggles, quick=quick,
+        data_section=_data_section(data, D), name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
+        z="loss (MSE)" if p.data is not None else "loss",
+        look_surface=("the long, flat valley — paths fall quickly down the steep walls, then crawl along its floor."
+                      if p.data is not None else "which basin each path falls into, and how it crosses the ridges "
+                                                 "between them."),
+        explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
+        run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
+        **_grad_check(data))
+    return html_page("jaxgd report", body, D, asset("page.js"))

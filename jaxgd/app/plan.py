@@ -10,22 +10,25 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-
+from jaxgd._checks import ArgumentError
 from jaxgd.app import presets
 from jaxgd.app.config import ReportConfig
 from jaxgd.catalog import problem as make_problem
+from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
 from jaxgd.runs import RunConfig, check_run_args
 
 
-class PlannedRun(NamedTuple):
-    """One run of the report: its optimizer, sampling mode, learning rate, epochs and checked record."""
+class Run(NamedTuple):
+    """One run of the report: its optimizer, sampling mode, learning rate, epochs and checked
+    record; once computed (:func:`jaxgd.app.report.compute`), its trajectory (NumPy leaves)."""
 
     optimizer: str
     mode: presets.Mode
     lr: float
     epochs: int
     config: RunConfig
+    traj: Trajectory | None = None
 
     @property
     def label(self) -> str:
@@ -42,7 +45,7 @@ class Plan:
 
     config: ReportConfig
     problem: Problem
-    runs: tuple[PlannedRun, ...]
+    runs: tuple[Run, ...]
 
     @property
     def total_steps(self) -> int:
@@ -90,13 +93,17 @@ def run_settings(cfg: ReportConfig, problem: Problem, optimizer: str, mode: pres
     return lr, epochs
 
 
+def big_data(problem: Problem) -> bool:
+    """More examples than the sweeps and explorables can afford (:data:`BIG_DATA`): each of their
+    thousands of runs takes a full-data loss at every step, so on 10⁶ examples they would take minutes."""
+    return problem.num_examples is not None and problem.num_examples > BIG_DATA
+
+
 def plan(cfg: ReportConfig) -> Plan:
     """Build the problem and check every run; raises :class:`jaxgd.ArgumentError` naming the setting."""
     problem = build_problem(cfg)
     m, default = problem.num_examples, ReportConfig.batch_size
     if m is not None and cfg.batch_size == default and default > m:  # a setting the user may not have given
-        from jaxgd._checks import ArgumentError
-
         raise ArgumentError("batch_size", f"must be an integer in [1, {m}], got {default} (the minibatch mode's "
                                           f"default, more than the data's {m:,} example{'s' if m != 1 else ''}): "
                                           f"give a batch size of {m} or less")
@@ -106,5 +113,5 @@ def plan(cfg: ReportConfig) -> Plan:
             lr, epochs = run_settings(cfg, problem, opt, md)
             rc = check_run_args(problem, opt, lr, epochs, md.batch_size, None, md.sampling, md.rng, md.seed,
                                 loss_every=cfg.loss_every)
-            runs.append(PlannedRun(opt, md, lr, epochs, rc))
+            runs.append(Run(opt, md, lr, epochs, rc))
     return Plan(cfg, problem, tuple(runs))

@@ -4,8 +4,8 @@
 ``compute(plan)`` does the numerics (surface, gradient check, runs, the learning-rate sweep and
 the explorables of :mod:`jaxgd.app.explore`) and returns :class:`ReportData`; ``write(data,
 out)`` turns it into ``report.html`` (:mod:`jaxgd.app.page`: offline, drawn by its own script),
-``results.json`` / ``results.npz`` / ``metrics.csv``, and on request PNGs (the figure list of
-:func:`figure_set`, drawn with matplotlib) and a GIF. The files are written as one set: all to
+``results.json`` / ``results.npz`` / ``metrics.csv``, and on request PNGs (:func:`figures`, drawn
+with matplotlib) and a GIF. The files are written as one set: all to
 temporary names in ``out``, then renamed into place.
 """
 
@@ -15,33 +15,23 @@ import dataclasses
 import os
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from jaxgd import optim
 from jaxgd.app import files as jio
-from jaxgd.app import presets
+from jaxgd.app import shell
 from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
-from jaxgd.app.plan import Plan
+from jaxgd.app.page import data_line, page
+from jaxgd.app.plan import Plan, big_data
+from jaxgd.app.plots import Path as PlotPath
+from jaxgd.app.plots import mpl_figs, style_for
+from jaxgd.app.results import metrics_csv, npz_arrays, results
 from jaxgd.data import notebook_data
-from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
 from jaxgd.runs import lr_scan, run_checked, split, sweep, truncate
 from jaxgd.surface import GradCheck
-
-
-class RunResult(NamedTuple):
-    optimizer: str
-    mode: presets.Mode
-    lr: float
-    epochs: int
-    traj: Trajectory
-
-    @property
-    def label(self) -> str:
-        return f"{self.optimizer} · {self.mode.label}"
 
 
 @dataclasses.dataclass
@@ -52,7 +42,7 @@ class ReportData:
     b: np.ndarray
     surface: np.ndarray
     grad_check: GradCheck
-    runs: list
+    runs: list  # jaxgd.app.plan.Run, each with its trajectory
     noisy_y: np.ndarray
     meta: dict
     scan: object = None  # jaxgd.LRScan, or None without the sweep section
@@ -107,7 +97,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # needed first (the theory)
-        pack_f = pool.submit(_pack_plotly)  # the page's plotly.js, packed while the programs compile
+        pack_f = pool.submit(shell.plotly_packed)  # the page's plotly.js, packed while the programs compile
         stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
         folding = _foldable(plan) if cfg.sweep else {}
@@ -126,7 +116,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
             t = t[i] if isinstance(t, dict) else t
             if i in folded:
                 report(i, r.steps)
-            runs.append(RunResult(r.optimizer, r.mode, r.lr, r.epochs, t))
+            runs.append(r._replace(traj=t))
         scan, more = more_f.result() if more_f else (None, {})
         more.update(stoch_f.result() if stoch_f else {})
         pack_f.result()
@@ -224,14 +214,6 @@ def gradcheck_grid(problem: Problem, w, b):
     return w[::k], b[::k]
 
 
-def big_data(problem: Problem) -> bool:
-    """More examples than the sweeps and explorables can afford: each of their thousands of runs
-    takes a full-data loss at every step, so on 10⁶ examples they would take minutes."""
-    from jaxgd.app.plan import BIG_DATA
-
-    return problem.num_examples is not None and problem.num_examples > BIG_DATA
-
-
 def _foldable(plan: Plan) -> dict[int, tuple[str, float, int]]:
     """The plan's runs that are extra runs of their optimizer's full-batch sweep:
     ``{plan index: (optimizer, lr, epochs)}`` — full batch, default start and settings, no
@@ -287,12 +269,6 @@ def _sweeps(plan: Plan, th, sweeps):
     return scan, more
 
 
-def _pack_plotly() -> None:
-    from jaxgd.app.page import plotly_packed
-
-    plotly_packed()
-
-
 def _stochastic(plan: Plan) -> dict:
     """The explorables that need no lr sweep: the seed cloud and SGD's lr × batch size diagram
     (problems with data), the basins of attraction (landscapes with several minima)."""
@@ -316,9 +292,6 @@ def _stochastic(plan: Plan) -> dict:
 
 
 def paths(data: ReportData):
-    from jaxgd.app.plots import Path as PlotPath
-    from jaxgd.app.plots import style_for
-
     out = []
     for i, r in enumerate(data.runs):
         color, dash = style_for(r.optimizer, r.mode.name, i)
@@ -328,8 +301,6 @@ def paths(data: ReportData):
 
 def diagnostics(data: ReportData) -> list[dict]:
     """Per run: gradient and update norms and the norms of the moments, each ``(T,)`` or None."""
-    from jaxgd.app.plots import style_for
-
     out = []
     for i, r in enumerate(data.runs):
         t = r.traj
@@ -346,43 +317,25 @@ def diagnostics(data: ReportData) -> list[dict]:
     return out
 
 
-def figure_set(data: ReportData, backend: str) -> dict:
-    """The report's figures by id — data (regression only), surface3d, contour, loss, diagnostics,
-    sweep — from one list, drawn by ``backend`` "plotly" (for notebooks; the two animated ones are
-    figure dicts, plotly's schema unvalidated) or "mpl" (matplotlib Figures, for the PNGs). The
-    page draws its own figures (:mod:`jaxgd.app.page`)."""
-    from jaxgd.app.plots import mpl_figs, plotly_figs
-
-    if backend == "plotly":
-        draw = dict(vars(plotly_figs), surface=plotly_figs.surface_spec, contour=plotly_figs.contour_spec)
-    else:
-        draw = vars(mpl_figs)
+def figures(data: ReportData) -> dict:
+    """The report's PNGs by id — data (regression only), surface3d, contour, loss, diagnostics,
+    sweep — as matplotlib Figures (the page draws its own, :mod:`jaxgd.app.page`)."""
     ps = paths(data)
     names = data.problem.param_names
     figs = {}
     if data.problem.data is not None:
         x, y = (np.asarray(a) for a in data.problem.data)
-        figs["data"] = draw["data"](x, y, data.noisy_y, *_line(data))
-    figs["surface3d"] = draw["surface"](data.w, data.b, data.surface, ps, names)
-    figs["contour"] = draw["contour"](data.w, data.b, data.surface, ps, _minima(data), names)
-    figs["loss"] = draw["loss_curves"](ps)
-    figs["diagnostics"] = draw["diagnostics"](diagnostics(data))
+        figs["data"] = mpl_figs.data(x, y, data.noisy_y, *data_line(data))
+    figs["surface3d"] = mpl_figs.surface(data.w, data.b, data.surface, ps, names)
+    minima = np.array([list(m) for m in data.problem.minima]) if data.problem.minima else None
+    figs["contour"] = mpl_figs.contour(data.w, data.b, data.surface, ps, minima, names)
+    figs["loss"] = mpl_figs.loss_curves(ps)
+    figs["diagnostics"] = mpl_figs.diagnostics(diagnostics(data))
     if data.scan is not None:
         sc = data.scan
-        figs["sweep"] = draw["sweep"](sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr)
+        figs["sweep"] = mpl_figs.sweep(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit,
+                                       optimal_lr=sc.optimal_lr)
     return figs
-
-
-def _minima(data: ReportData):
-    """The known minima as an ``(k, 2)`` array, or None."""
-    return np.array([list(m) for m in data.problem.minima]) if data.problem.minima else None
-
-
-def _line(data: ReportData):
-    """The line drawn over the data: the notebook's true line, or the least-squares fit of a file's data."""
-    if data.config.data is None:
-        return (2.0, 3.0), "true line"
-    return tuple(data.problem.minimum), "least-squares line"
 
 
 # ----------------------------------------------------------------------------- files
@@ -393,15 +346,12 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
     to a temporary file first, then all renamed into place, the folder locked meanwhile; on any
     failure (a full disk, Ctrl-C) the temporaries are removed and the old files stay. Returns
     the paths written."""
-    from jaxgd.app.page import page
-    from jaxgd.app.results import metrics_csv, npz_arrays, results
-
     res = results(data)
     writers = {"results.json": jio.text_writer(jio.dumps(res, indent=1) + "\n"),
                "results.npz": jio.npz_writer(lambda: npz_arrays(data, res)),
                "metrics.csv": jio.text_writer(metrics_csv(data, res)), "report.html": jio.text_writer(page(data))}
     if png:
-        for name, fig in figure_set(data, "mpl").items():
+        for name, fig in figures(data).items():
             writers[f"{name}.png"] = lambda tmp, fig=fig: fig.savefig(tmp, dpi=100, format="png")
     if gif:
         writers["paths.gif"] = lambda tmp: _gif(data, tmp)
@@ -411,8 +361,6 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
 def _gif(data: ReportData, tmp) -> None:
     from PIL import Image
 
-    from jaxgd.app.plots.mpl_figs import frames as mpl_frames
-
-    frames = [Image.fromarray(f) for f in mpl_frames(data.w, data.b, data.surface, paths(data),
-                                                      data.problem.minimum, data.problem.param_names)]
+    frames = [Image.fromarray(f) for f in mpl_figs.frames(data.w, data.b, data.surface, paths(data),
+                                                           data.problem.minimum, data.problem.param_names)]
     frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)

@@ -8,21 +8,21 @@ import csv
 import dataclasses
 import io
 import platform
+from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
+import jaxgd
 from jaxgd.app import files as jio
 from jaxgd.app.config import ReportConfig
+from jaxgd.app.shell import thin
+from jaxgd.app.summary import run_status
 from jaxgd.runs import LRScan, divergence_boundary
 
 
 def versions() -> dict:
     """The versions of jaxgd and what it runs on (from the installed metadata: importing
     matplotlib and plotly only to ask would cost the report a third of a second)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import jaxgd
-
     def v(name):
         try:
             return version(name)
@@ -37,8 +37,6 @@ def versions() -> dict:
 def run_rows(data) -> list[dict]:
     """One row per run: its settings, steps, final point and loss, divergence, and its state for
     people ("converged", "did not converge", "diverged"; :func:`jaxgd.app.summary.run_status`)."""
-    from jaxgd.app.summary import run_status
-
     span = max(float(np.ptp(data.w)), float(np.ptp(data.b)))
     rows = []
     for r in data.runs:
@@ -59,15 +57,14 @@ MAX_STEPS_KEPT = 2000  # per run in results.json and metrics.csv; results.npz ke
 
 def kept_steps(T: int) -> np.ndarray:
     """The steps of a ``T``-step run kept in results.json and metrics.csv: all up to
-    :data:`MAX_STEPS_KEPT` + 1 points, else every k-th and the last (results.npz keeps all)."""
-    from jaxgd.app.page import thin
-
-    return thin(T, MAX_STEPS_KEPT + 1)
+    :data:`MAX_STEPS_KEPT` + 1 points, else that many evenly spaced, the last included (results.npz
+    keeps all)."""
+    return thin(T + 1, MAX_STEPS_KEPT + 1)
 
 
 def results(data) -> dict:
     """Everything needed to reproduce and check the report, JSON-ready (timings excluded). A run
-    longer than :data:`MAX_STEPS_KEPT` steps keeps every k-th step (``"steps_kept"`` lists them)."""
+    longer than :data:`MAX_STEPS_KEPT` steps keeps some of its steps (``"steps_kept"`` lists them)."""
     gc = data.grad_check
     runs = []
     for row, r in zip(run_rows(data), data.runs):
@@ -159,8 +156,6 @@ def metrics_csv(data, res: dict) -> str:
                          *("" if last or m is None else num(getattr(m, c)[k])
                            for m in (t.first_moment, t.second_moment) for c in ("w", "b"))])
     return buf.getvalue()
-
-
 
 
 def sweep_doc(scan: LRScan, config: dict, meta: dict) -> dict:

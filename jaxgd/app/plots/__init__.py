@@ -1,9 +1,9 @@
 """Figures. Thin: each takes NumPy-convertible arrays and returns a figure.
 
 Two backends with the same figure set and the same function names — :mod:`.plotly_figs`
-(interactive, for the HTML page) and :mod:`.mpl_figs` (PNGs, GIF) — over what they share here:
+(interactive, for notebooks and sweep.html) and :mod:`.mpl_figs` (PNGs, GIF) — over what they share here:
 :class:`Path`, colours and dashes, the log colour scale, the slider's steps, the sweep's series.
-The report builds its figure list once and renders it with either backend. The old flat names
+The report's PNGs are drawn with matplotlib; its page draws its own figures. The old flat names
 (``plotly_surface``, ``mpl_contour``, ...) stay importable from here.
 
 Nothing here computes a loss. plotly functions return ``plotly.graph_objects.Figure``;
@@ -133,5 +133,5 @@ from jaxgd.app.plots.mpl_figs import (  # noqa: E402,F401
     animation as mpl_animation, contour as mpl_contour, data as mpl_data, diagnostics as mpl_diagnostics,
     frames as mpl_frames, loss_curves as mpl_loss_curves, surface as mpl_surface, sweep as mpl_sweep)
 from jaxgd.app.plots.plotly_figs import (  # noqa: E402,F401
-    add_step_slider, contour as plotly_contour, contour_spec, data as plotly_data, diagnostics as plotly_diagnostics,
-    loss_curves as plotly_loss_curves, surface as plotly_surface, surface_spec, sweep as plotly_sweep)
+    add_step_slider, contour as plotly_contour, data as plotly_data, diagnostics as plotly_diagnostics,
+    loss_curves as plotly_loss_curves, surface as plotly_surface, sweep as plotly_sweep)

@@ -1,39 +1,27 @@
-"""The figures and the page of ``jaxgd landscape`` (:mod:`jaxgd.app.landscape`): a plane through a
-real model's parameter space with every optimizer's projected path, the 1-D interpolation, the
-sharpness curves against 2/lr, the projection's gaps and (PCA plane) the explained variance
-against a random walk's. Plotly for the page, matplotlib for the PNGs; nothing here computes a loss.
+"""The figures of ``jaxgd landscape`` (:mod:`jaxgd.app.landscape`): a plane through a real model's
+parameter space with every optimizer's projected path, the 1-D interpolation, the sharpness curves
+against 2/lr, the projection's gaps and (PCA plane) the explained variance against a random walk's.
+Plotly for the page, matplotlib for the PNGs; nothing here computes a loss.
 """
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 
 from jaxgd.app.plots import LOG_LABEL, log_excess, style_for
+from jaxgd.app.plots.mpl_figs import _mpl_figure
+from jaxgd.app.plots.plotly_figs import _go
+from jaxgd.app.shell import thin
+from jaxgd.curvature import sharpness_limit
 
-PLANE_TEXT = {
-    "pca": ("the top two principal directions of the optimizers' paths (PCA, centred; Li et al. 2018, "
-            "“Visualizing the Loss Landscape of Neural Nets”, §7)"),
-    "random": ("two Gaussian directions, each neuron's row rescaled to the norm of the same row of the "
-               "parameters, biases zero (filter normalisation, Li et al. 2018)"),
-    "hessian": "the top two eigenvectors of the Hessian at the end of the first optimizer's run (Lanczos on "
-               "Hessian-vector products)",
-}
-
+MAX_DRAWN = 400  # path points drawn per optimizer (every point is in landscape.npz)
 
 def _color(opt: str, i: int) -> str:
     return style_for(opt, "full", i)[0]
 
 
-def _drawn(n: int, most: int = 400) -> np.ndarray:
-    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
-
-
-def _go():
-    import plotly.graph_objects as go
-
-    return go
+def _drawn(n: int) -> np.ndarray:
+    return thin(n, MAX_DRAWN)
 
 
 def contour(data):
@@ -113,8 +101,6 @@ def interpolation(data):
 
 def _limits(data) -> dict:
     """Per optimizer, the sharpness above which it is unstable on a quadratic (None: no simple bound)."""
-    from jaxgd.curvature import sharpness_limit
-
     return {opt: sharpness_limit(opt, lr) for opt, lr in zip(data.plan.config.optimizers, data.plan.config.lr)}
 
 
@@ -198,102 +184,8 @@ def figures(data) -> dict:
     return figs
 
 
-def _num(v, spec=".4g") -> str:
-    return "—" if v is None or not np.isfinite(v) else format(v, spec)
-
-
-def _largest_gap(data, opt: str, row: dict) -> str:
-    """The page's sentence on the largest gap between a path's true loss and its projection's."""
-    k = row["max_loss_gap_step"]
-    if k is None:
-        return "No finite point to compare."
-    p = data.projections[opt]
-    return (f"Largest gap: {html.escape(opt)} at step {k}, where the true loss is {_num(p.loss[k])} and the loss at "
-            f"its projection {_num(p.projected_loss[k])} (a gap of {_num(row['max_loss_gap'])}); that point is "
-            f"{_num(p.distance[k], '.3g')} from the plane.")
-
-
-def page(data) -> str:
-    """The self-contained page (plotly.js inlined; nothing fetched)."""
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
-
-    from jaxgd.app import landscape
-
-    cfg, meta = data.plan.config, data.meta
-    figs = figures(data)
-    div = {k: pio.to_html(f, full_html=False, include_plotlyjs=False, div_id=k, config={"displaylogo": False,
-                                                                                         "responsive": True})
-           for k, f in figs.items()}
-    summ = landscape.summary(data)
-    rows = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            opt, _num(r["lr"]), r["steps"], _num(r["final_loss"]), "no" if r["diverged_at"] is None else
-            f"at step {r['diverged_at']}", _num(r["max_loss_gap"]), _num(r["max_distance"]),
-            _num(r["final_sharpness"]), _num(r["stability_limit"]))) + "</tr>" for opt, r in summ.items())
-    worst = max(summ.items(), key=lambda kv: -1 if kv[1]["max_loss_gap"] is None else kv[1]["max_loss_gap"])
-    ds = data.plan.dataset
-    what = (f"{html.escape(cfg.model)} ({' → '.join(map(str, meta['sizes']))}, {meta['num_params']:,} parameters, "
-            f"{cfg.activation}) on {html.escape(ds.name)}: {meta['num_examples']} examples, {ds.task} "
-            f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
-    batch = "full batch" if cfg.batch_size is None else f"batches of {cfg.batch_size}"
-    pca = "" if data.explained is None else (
-        f"<p>The two directions explain {100 * data.explained[0]:.1f} % and {100 * data.explained[1]:.1f} % of the "
-        f"paths' variance; a random walk of the same length and dimension gives {100 * data.random_walk_explained[0]:.1f} %"
-        f" and {100 * data.random_walk_explained[1]:.1f} % (Antognini &amp; Sohl-Dickstein 2018): where the two are "
-        "alike, the plane shows no more structure than noise.</p>")
-    sections = [
-        ("contour", "Loss on the plane",
-         "Each path is drawn where its points project onto the plane; the shade of a marker is that point's distance "
-         "from the plane (white: on it, black: the farthest). A dark marker's true loss can be far from the contour "
-         "under it: hover a point for both."),
-        ("surface3d", "The plane in 3-D", "The same plane as a surface; paths sit at the loss of their projection."),
-        ("interpolation", "Along a straight line",
-         "The loss on the segment from the common start (t = 0) to each optimizer's end (t = 1), and a quarter beyond "
-         "each side (Goodfellow et al. 2015). A bump between 0 and 1 is a barrier the optimizer went around."),
-        ("sharpness", "Sharpness",
-         f"The top eigenvalue of the Hessian of the full-data loss, measured every {cfg.sharpness_every} steps inside "
-         "the training scan. A dashed line is the largest sharpness at which that optimizer is stable on a "
-         "quadratic: 2/lr for gd, 2(1+β)/(lr(1−β)) for heavy-ball momentum in jaxgd's EMA form (a limit far above "
-         "the curves is only named in the legend); Adam has no such fixed limit. Cohen et al. (2021) found that "
-         "full-batch gd drives the sharpness up to 2/lr and then hovers there (the edge of stability)."),
-        ("gaps", "What the projection hides",
-         _largest_gap(data, worst[0], worst[1])),
-        ("variance", "Is the plane meaningful?", ""),
-    ]
-    body = "\n".join(f'<section><h2>{t}</h2><p class="note">{html.escape(n) if k != "gaps" else n}</p>'
-                     f'{pca if k == "variance" else ""}{div[k]}</section>' for k, t, n in sections if k in div)
-    v = meta["versions"]
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>jaxgd landscape</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; display: block; overflow-x: auto; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 8px; }} th {{ background: #f3f3f3; }}
-td:nth-child(n+2) {{ text-align: right; font-variant-numeric: tabular-nums; }}
-.note {{ color: #555; font-size: 0.95em; }} section {{ margin-bottom: 2em; }}
-</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
-</head><body>
-<h1>jaxgd landscape</h1>
-<p>{what} Each optimizer trained for {cfg.epochs} epochs ({batch}) from the same start, at lr {", ".join(f"{o} {v:g}" for o, v in zip(cfg.optimizers, cfg.lr))}. The plane
-passes through the end of {html.escape(cfg.optimizers[0])}'s run along {html.escape(PLANE_TEXT[cfg.plane])}.</p>
-<p class="note">{cfg.dtype} on {meta['device']}; jaxgd {v['jaxgd']}, jax {v['jax']}, optax {v['optax']}.</p>
-<table id="runs"><tr><th>optimizer</th><th>lr</th><th>steps</th><th>final loss</th><th>diverged</th>
-<th>largest |loss − projected loss|</th><th>largest distance from the plane</th><th>final sharpness</th>
-<th>stable below (quadratic)</th></tr>
-{rows}
-</table>
-{body}
-</body></html>
-"""
-
-
 def mpl_figures(data) -> dict:
     """The PNGs: contour (with the projected paths), sharpness, interpolation."""
-    from jaxgd.app.plots.mpl_figs import _mpl_figure
-
     figs = {}
     fig, ax = _mpl_figure(None, (8, 7))
     cs = ax.contourf(data.a, data.b, log_excess(data.surface).T, levels=30, cmap="viridis")

@@ -11,14 +11,20 @@ from jaxgd.app.plots import (_MPL_DASH, DIAGNOSTICS, LOG_LABEL, Path, _points, _
                              frame_steps, log_excess, path_name, style_for)
 
 
-def _mpl_figure(ax=None, figsize=(7, 6), projection=None):
+def _blank(figsize):
+    """A matplotlib Figure (constrained layout) on its own Agg canvas: no pyplot, no global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    if ax is not None:
-        return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _mpl_figure(ax=None, figsize=(7, 6), projection=None):
+    if ax is not None:
+        return ax.figure, ax
+    fig = _blank(figsize)
     return fig, fig.add_subplot(projection=projection)
 
 
@@ -63,11 +69,7 @@ def contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"),
 
 def loss_curves(paths: Sequence[Path]):
     """Full-data loss and batch loss per step, log scale, side by side."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _blank((12, 4.5))
     a1, a2 = fig.subplots(1, 2)
     for p in paths:
         f = p.finite()
@@ -185,11 +187,7 @@ def sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, ax=Non
 
 def diagnostics(series):
     """The matplotlib version of :func:`plotly_diagnostics`."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12, 7), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _blank((12, 7))
     axes = fig.subplots(2, 2).ravel()
     for s in series:
         for ax, key in zip(axes, ("grad_norm", "update_norm", "first", "second")):

@@ -1,4 +1,4 @@
-"""Interactive figures (plotly), for the HTML page; each returns a ``go.Figure`` or a figure dict."""
+"""Interactive figures (plotly), for notebooks and sweep.html; each returns a ``go.Figure``."""
 
 from __future__ import annotations
 
@@ -69,14 +69,8 @@ def _markers(p: Path, n: int, drawn: int, size: float, big: float) -> dict:
 
 
 def surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: bool = True,
-                   max_frames: int = 60) -> "go.Figure":
-    """3-D loss surface with one trace per path; see :func:`surface_spec`."""
-    return _figure(surface_spec(w, b, S, paths, names, slider, max_frames))
-
-
-def surface_spec(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: bool = True,
-                 max_frames: int = 60) -> dict:
-    """The figure dict of :func:`surface`: 3-D loss surface with one trace per path (legend entries toggle them).
+            max_frames: int = 60) -> "go.Figure":
+    """3-D loss surface with one trace per path (legend entries toggle them).
 
     Traces: the surface first, then the paths in order. Paths are drawn 0.5 % of the surface's
     height above their loss, so the surface does not hide them (hover shows the true loss).
@@ -101,19 +95,13 @@ def surface_spec(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: 
     spec = dict(data=[surface, *(trace(p) for p in paths)], layout=layout)
     if slider and paths:
         spec = _with_slider(spec, paths, trace, first_trace=1, max_frames=max_frames)
-    return spec
+    return _figure(spec)
 
 
 def contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"), slider: bool = True,
-                   max_frames: int = 60) -> "go.Figure":
-    """Contours of the log loss with the paths; see :func:`contour_spec`."""
-    return _figure(contour_spec(w, b, S, paths, minimum, names, slider, max_frames))
-
-
-def contour_spec(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"), slider: bool = True,
-                 max_frames: int = 60) -> dict:
-    """The figure dict of :func:`contour`: contours of ``log10(loss − min)`` (:func:`log_excess`)
-    with the paths on top and the minima marked (stars).
+            max_frames: int = 60) -> "go.Figure":
+    """Contours of ``log10(loss − min)`` (:func:`log_excess`) with the paths on top and the minima
+    marked (stars).
 
     Traces: the contour, the minimum (if given: one pair or a sequence of pairs), then the paths.
     """
@@ -137,7 +125,7 @@ def contour_spec(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", 
     spec = dict(data=data, layout=layout)
     if slider and paths:
         spec = _with_slider(spec, paths, _path_trace_2d, first_trace=first, max_frames=max_frames)
-    return spec
+    return _figure(spec)
 
 
 def _slider(paths: Sequence[Path], make_trace, first_trace: int, max_frames: int):
