@@ -31,11 +31,6 @@ DOOR = "jaxgd.__main__"  # `python -m jaxgd` is the command: it opens the app, a
 # first access. That one import, made that way, crosses the wall; any other (or an import statement) doesn't.
 LAZY = {("jaxgd", "jaxgd.app.plots")}
 
-# issue 18: what today's code still does wrong; each is fixed by another branch (wall, page) — drop
-# the marks after merging them.
-TODAY = pytest.mark.xfail(strict=True, reason="issue 18: fixed by the wall/page branches")
-
-
 # --- the checkers: sources in, offences out ----------------------------------------------------
 
 def parse(sources: dict[str, str]) -> dict[str, tuple[ast.Module, bool]]:
@@ -201,11 +196,6 @@ MODULES = sorted(parse(SOURCES))
 LIBRARY = [m for m in MODULES if not _within(m, [APP]) and m != DOOR]  # the numerics, jaxgd/__init__.py included
 
 
-def _today(ids: set[str], names):
-    """``names`` as pytest params, those in ``ids`` marked as failing on today's code."""
-    return [pytest.param(n, marks=TODAY) if n in ids else n for n in names]
-
-
 # --- the public surface ------------------------------------------------------------------------
 
 def test_everything_a_user_calls_is_at_top_level():
@@ -268,8 +258,6 @@ def test_the_library_has_no_import_cycle():
     assert cycles({m: graph[m] & set(LIBRARY) for m in LIBRARY}) == []  # (LAZY is an arrow out of the library)
 
 
-@TODAY  # app: plots <-> mpl_figs, plotly_figs; page <-> report <-> results; landscape <-> landscape_figs;
-# and the library's problems <-> landscapes (see above) — all but the plots one hidden in functions
 def test_no_import_cycle_anywhere():
     assert cycles(import_graph(SOURCES, lazy=LAZY)) == []
 

@@ -16,7 +16,7 @@ import numpy as np
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.app.plots import LOG_LABEL, SWEEP_FLOOR, _sweep_top, log_excess, style_for
+from jaxgd.app.plots.common import LOG_LABEL, SWEEP_FLOOR, _sweep_top, log_excess, style_for
 from jaxgd.app.results import config_dict, run_rows
 from jaxgd.app.shell import asset, fill, html_page, thin
 from jaxgd.app.summary import number

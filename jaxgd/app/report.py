@@ -29,6 +29,7 @@ from jaxgd.app.plots import Path as PlotPath
 from jaxgd.app.plots import mpl_figs, style_for
 from jaxgd.app.results import metrics_csv, npz_arrays, results
 from jaxgd.data import notebook_data
+from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
 from jaxgd.runs import lr_scan, run_checked, split, sweep, truncate
 from jaxgd.surface import GradCheck

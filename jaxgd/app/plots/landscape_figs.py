@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgd.app.plots import LOG_LABEL, log_excess, style_for
+from jaxgd.app.plots.common import LOG_LABEL, log_excess, style_for
 from jaxgd.app.plots.mpl_figs import _mpl_figure
 from jaxgd.app.plots.plotly_figs import _go
 from jaxgd.app.shell import thin

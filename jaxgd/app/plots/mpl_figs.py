@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxgd.app.plots import (_MPL_DASH, DIAGNOSTICS, LOG_LABEL, Path, _points, _sweep_series, _sweep_top,
+from jaxgd.app.plots.common import (_MPL_DASH, DIAGNOSTICS, LOG_LABEL, Path, _points, _sweep_series, _sweep_top,
                              frame_steps, log_excess, path_name, style_for)
 
 

@@ -1,0 +1,114 @@
+"""What both figure backends share: :class:`Path`, colours and dashes, the log colour scale, the
+slider's steps, the sweep's series (the package :mod:`jaxgd.app.plots` re-exports it)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+
+OPTIMIZER_COLORS = {
+    "gd": "#d62728", "momentum": "#1f77b4", "nesterov": "#17becf",
+    "rmsprop": "#2ca02c", "adam": "#ff7f0e",
+}
+
+
+MODE_DASH = {"full": "solid", "sgd": "dot", "minibatch": "dash"}
+
+
+_MPL_DASH = {"solid": "-", "dot": ":", "dash": "--"}
+
+
+_EXTRA_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+
+
+class Path(NamedTuple):
+    """One optimizer's path: ``w``, ``b``, ``loss`` of shape ``(T+1,)``; ``batch_loss`` ``(T,)``."""
+
+    label: str
+    w: np.ndarray
+    b: np.ndarray
+    loss: np.ndarray
+    batch_loss: np.ndarray | None = None
+    color: str | None = None
+    dash: str = "solid"
+    diverged_at: int = -1
+
+    @classmethod
+    def from_trajectory(cls, label, traj, color=None, dash="solid") -> "Path":
+        return cls(label, np.asarray(traj.params.w), np.asarray(traj.params.b), np.asarray(traj.loss),
+                   np.asarray(traj.batch_loss), color, dash, int(traj.diverged_at))
+
+    def finite(self) -> "Path":
+        """The part drawn: before the first non-finite point and before ``diverged_at``. A NaN
+        loss before ``diverged_at`` is a loss not measured (``loss_every`` > 1), not an end."""
+        ok = np.isfinite(self.w) & np.isfinite(self.b) & ~np.isinf(self.loss)
+        if self.diverged_at >= 0:
+            ok[self.diverged_at:] = False
+        n = len(ok) if ok.all() else int(np.argmin(ok))
+        bl = None if self.batch_loss is None else self.batch_loss[: max(n - 1, 0)]
+        return self._replace(w=self.w[:n], b=self.b[:n], loss=self.loss[:n], batch_loss=bl)
+
+
+def _points(minimum) -> np.ndarray:
+    """``minimum`` as a ``(k, 2)`` array: None, one pair, or a sequence of pairs."""
+    if minimum is None:
+        return np.zeros((0, 2))
+    return np.asarray(minimum, dtype=np.float64).reshape(-1, 2)
+
+
+LOG_LABEL = "log10(loss − min)"
+
+
+def log_excess(S) -> np.ndarray:
+    """``log10(S − min S)``, floored at 10⁻⁶ of the range: the colour scale of the contour views.
+
+    Subtracting the grid's minimum keeps a loss that reaches 0 on the grid (or goes negative, as
+    the saddle's does) from stretching the scale to −300. Non-finite values stay non-finite.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    fin = S[np.isfinite(S)]
+    if not fin.size:
+        return S
+    lo, hi = float(fin.min()), float(fin.max())
+    floor = max((hi - lo) * 1e-6, np.finfo(np.float64).tiny)
+    with np.errstate(invalid="ignore"):
+        return np.log10(np.maximum(S - lo, floor))
+
+
+def path_name(p: Path) -> str:
+    """The legend name of a path: its label, with where it diverged."""
+    return p.label if p.diverged_at < 0 else f"{p.label} (diverged at step {p.diverged_at})"
+
+
+def style_for(optimizer: str, mode: str, index: int = 0) -> tuple[str, str]:
+    """(color, dash) of a run: colour by optimizer, dash by sampling mode."""
+    color = OPTIMIZER_COLORS.get(optimizer, _EXTRA_COLORS[index % len(_EXTRA_COLORS)])
+    return color, MODE_DASH.get(mode, "solid")
+
+
+def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
+    """The steps the slider stops at: up to ``max_frames`` from 0 to the longest path's end."""
+    longest = max(len(p.w) - 1 for p in paths)
+    return sorted(set(np.linspace(0, longest, min(max_frames, longest + 1)).round().astype(int).tolist()))
+
+
+SWEEP_FLOOR = 1e-30  # final losses below this (exact zeros included) are drawn at it
+
+
+def _sweep_series(lrs, loss, diverged_at):
+    """Points of runs that stayed sane, and the learning rates of the diverged ones."""
+    lrs, loss = np.asarray(lrs), np.asarray(loss, dtype=np.float64)
+    div = np.asarray(diverged_at) >= 0
+    ok = ~div & np.isfinite(loss)
+    return lrs[ok], np.maximum(loss[ok], SWEEP_FLOOR), lrs[div]
+
+
+def _sweep_top(final_loss: dict, diverged_at: dict) -> float:
+    """Where the ✕ of diverged runs go: a decade above the highest sane final loss."""
+    sane = [np.asarray(v)[(np.asarray(diverged_at[k]) < 0) & np.isfinite(v)] for k, v in final_loss.items()]
+    return 10 * max([float(v.max()) for v in sane if v.size] + [1.0])
+
+
+DIAGNOSTICS = ("gradient norm", "update norm", "first moment ‖m‖", "second moment ‖v‖")
