@@ -54,16 +54,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="working precision (default float64, as the notebook)")
     p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to y (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of that noise (default 0)")
-    p.add_argument("--data", default=None, metavar="FILE.csv",
+    p.add_argument("--data", metavar="FILE.csv",
                    help="fit your own data: two numeric columns x, y (a header row is optional)")
-    p.add_argument("--problem", default="notebook",
-                   help="notebook (default) or a landscape: " + ", ".join(LANDSCAPES))
+    p.add_argument("--problem", default="notebook", help="notebook (default) or a landscape: " + ", ".join(LANDSCAPES))
 
 
 def _add_sampling(p: argparse.ArgumentParser, epochs: int) -> None:
     """The flags of one run's schedule and sample order, shared by run and sweep."""
     p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
-    p.add_argument("--batch-size", type=int, default=None, help="omit for full batch; 1 = SGD")
+    p.add_argument("--batch-size", type=int, help="omit for full batch; 1 = SGD")
     p.add_argument("--sampling", default="shuffle", help="shuffle or replacement (default shuffle)")
     p.add_argument("--rng", default="jax", help="jax or numpy (the notebook's stream) (default jax)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample order (default 0)")
@@ -78,20 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gd, momentum, nesterov, rmsprop, adam, or optax:NAME (default gd)")
     r.add_argument("--lr", type=float, default=0.05, help="learning rate > 0 (default 0.05)")
     _add_sampling(r, epochs=20)
-    r.add_argument("--init", type=_init_pair, default=None, metavar="W,b",
+    r.add_argument("--init", type=_init_pair, metavar="W,b",
                    help="starting point, e.g. --init=-4,-7 (default: the problem's, (-4, -7) for the notebook)")
     for h in HYPER:
-        r.add_argument(f"--{h}", type=float, default=None, help=f"{h} (for the optimizers that take it)")
-    r.add_argument("--loss-every", type=int, default=None, metavar="K",
+        r.add_argument(f"--{h}", type=float, help=f"{h} (for the optimizers that take it)")
+    r.add_argument("--loss-every", type=int, metavar="K",
                    help="the full-data loss at every K-th step (default: automatic, every step unless the data "
                         "are more than 100 batches)")
     r.add_argument("--schedule", default="constant",
                    help="learning-rate schedule: constant (default), exponential, cosine, warmup-cosine")
     r.add_argument("--decay-rate", type=float, default=0.99, help="exponential: lr·rate^step (default 0.99)")
-    r.add_argument("--warmup", type=int, default=None, help="warmup-cosine: warmup steps (default a tenth)")
+    r.add_argument("--warmup", type=int, help="warmup-cosine: warmup steps (default a tenth)")
     r.add_argument("--final-fraction", type=float, default=0.0,
                    help="cosine, warmup-cosine: final lr as a fraction of --lr (default 0)")
-    r.add_argument("--json", metavar="PATH", default=None, help="write the trajectory as JSON; - for stdout")
+    r.add_argument("--json", metavar="PATH", help="write the trajectory as JSON; - for stdout")
     _add_common(r)
 
     g = sub.add_parser("grads", help="compare jax.grad with the analytic gradient over the grid")
@@ -99,24 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(g)
 
     rp = sub.add_parser("report", help="the main job: every optimizer × sampling mode, as an offline report")
-    rp.add_argument("--optimizers", default=None,
+    rp.add_argument("--optimizers",
                     help="comma list (default gd,momentum,rmsprop,adam); any of gd, momentum, nesterov, rmsprop, "
                          "adam, optax:NAME")
-    rp.add_argument("--lr", type=float, default=None, help="one learning rate for every run (default: presets)")
-    rp.add_argument("--epochs", type=int, default=None, help="epochs for every run (default: presets)")
-    rp.add_argument("--loss-every", type=int, default=None, metavar="K",
+    rp.add_argument("--lr", type=float, help="one learning rate for every run (default: presets)")
+    rp.add_argument("--epochs", type=int, help="epochs for every run (default: presets)")
+    rp.add_argument("--loss-every", type=int, metavar="K",
                     help="the full-data loss at every K-th step (default: automatic)")
-    rp.add_argument("--batch-size", type=int, default=None, help="the minibatch mode's batch size (default 8)")
-    rp.add_argument("--seed", type=int, default=None,
+    rp.add_argument("--batch-size", type=int, help="the minibatch mode's batch size (default 8)")
+    rp.add_argument("--seed", type=int,
                     help="sample-order seed for every mode (default: the notebook's, 2 for SGD and 1 for minibatch)")
-    rp.add_argument("--noise", type=float, default=None, help="std of noise added to the fitted y (default 0)")
-    rp.add_argument("--data-seed", type=int, default=None, help="seed of the data noise (default 0)")
-    rp.add_argument("--data", default=None, metavar="FILE.csv", help="fit your own data: two numeric columns x, y")
-    rp.add_argument("--problem", default=None, help="notebook (default) or a landscape: " + ", ".join(LANDSCAPES))
-    rp.add_argument("--grid", type=int, default=None, help="surface points per axis (default 101)")
-    rp.add_argument("--dtype", choices=("float64", "float32"), default=None, help="default float64")
-    rp.add_argument("--out", default=None, help="output folder (default out/)")
-    rp.add_argument("--config", default=None, metavar="FILE.toml", help="read settings from a TOML file; "
+    rp.add_argument("--noise", type=float, help="std of noise added to the fitted y (default 0)")
+    rp.add_argument("--data-seed", type=int, help="seed of the data noise (default 0)")
+    rp.add_argument("--data", metavar="FILE.csv", help="fit your own data: two numeric columns x, y")
+    rp.add_argument("--problem", help="notebook (default) or a landscape: " + ", ".join(LANDSCAPES))
+    rp.add_argument("--grid", type=int, help="surface points per axis (default 101)")
+    rp.add_argument("--dtype", choices=("float64", "float32"), help="default float64")
+    rp.add_argument("--out", help="output folder (default out/)")
+    rp.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file; "
                     "flags override it")
     rp.add_argument("--gif", action="store_true", default=None, help="also write paths.gif (matplotlib)")
     rp.add_argument("--png", dest="png", action="store_true", default=None,
@@ -140,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--data", default="digits", metavar="NAME|FILE.csv",
                     help="digits (default), iris, diabetes, breast_cancer (scikit-learn's), or a CSV of numeric "
                          "features and a target")
-    ls.add_argument("--target", default=None, help="the CSV's target column (default: its last column)")
-    ls.add_argument("--task", default=None, help="regression or classification (default: inferred from the target)")
+    ls.add_argument("--target", help="the CSV's target column (default: its last column)")
+    ls.add_argument("--task", help="regression or classification (default: inferred from the target)")
     ls.add_argument("--model", default="mlp:32", help="mlp:H1,H2,... hidden widths (default mlp:32)")
     ls.add_argument("--activation", default="tanh", help="tanh (default), relu, gelu, sigmoid, softplus, identity")
     ls.add_argument("--loss", default="xent", help="classification's loss: xent (softmax cross-entropy, default) or "
@@ -150,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--lr", default="0.5,0.5,0.01", help="one learning rate, or one per optimizer, comma-separated "
                                                           "(default 0.5,0.5,0.01)")
     ls.add_argument("--epochs", type=int, default=100, help="passes over the data (default 100)")
-    ls.add_argument("--batch-size", type=int, default=None, help="omit for full batch")
+    ls.add_argument("--batch-size", type=int, help="omit for full batch")
     ls.add_argument("--plane", default="pca", help="pca (default), random (filter-normalised) or hessian")
     ls.add_argument("--grid", type=int, default=51, help="points per axis of the plane (default 51)")
     ls.add_argument("--sharpness-every", type=int, default=10, help="measure the sharpness every k steps; 0: never "

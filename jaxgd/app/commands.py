@@ -39,6 +39,11 @@ def _problem(args):
                          data=args.data, noise=args.noise, data_seed=args.data_seed, dtype=args.dtype)
 
 
+def _flags(cls, args) -> dict:
+    """The flags named as the fields of the settings dataclass ``cls`` (None where no flag has that name)."""
+    return {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
+
+
 def _data_note(data) -> None:
     """One line on stderr when the first row of a ``--data`` file was read as a header (the
     arguments are all checked by then: a bad one's error stays the only line)."""
@@ -126,8 +131,7 @@ def _report(args, setup) -> int:
     run computed and written (:mod:`jaxgd.app.report`); a line per run."""
     t0 = time.perf_counter()
     values = config.load_toml(args.config) if args.config is not None else {}
-    flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(config.ReportConfig)}
-    values.update({k: v for k, v in flags.items() if v is not None})
+    values.update({k: v for k, v in _flags(config.ReportConfig, args).items() if v is not None})
     cfg = config.check(dataclasses.replace(config.ReportConfig(), **values))
     check_folder_target("out", cfg.out, REPORT_FILES)
     setup(cfg.dtype)
@@ -209,8 +213,7 @@ def _landscape(args, setup) -> int:
     (:mod:`jaxgd.app.landscape`); a line per optimizer."""
     setup(args.dtype)
     t0 = time.perf_counter()
-    p = landscape.check(landscape.LandscapeConfig(**{f.name: getattr(args, f.name)
-                                                         for f in dataclasses.fields(landscape.LandscapeConfig)}))
+    p = landscape.check(landscape.LandscapeConfig(**_flags(landscape.LandscapeConfig, args)))
     cfg = p.config
     check_folder_target("out", cfg.out, landscape.FILES)
     with Progress() as bar:

@@ -14,8 +14,6 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from tqdm import tqdm
-
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.app.files import OutputError, write_stdout
 
@@ -148,14 +146,6 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _stderr_is_terminal() -> bool:
-    """False also for a closed stderr (``2>&-``: ``sys.stderr`` is None) or one that cannot say."""
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 # ----------------------------------------------------------------------------- progress
 
 
@@ -167,7 +157,10 @@ class Progress:
 
     def __init__(self, total: int | None = None, unit: str = "it"):
         self.total, self.unit, self.stage, self.bar, self.tenth = total, unit, None, None, 0
-        self.tty = _stderr_is_terminal()
+        try:  # False also for a closed stderr (``2>&-``: ``sys.stderr`` is None) or one that cannot say
+            self.tty = sys.stderr is not None and sys.stderr.isatty()
+        except (OSError, ValueError, AttributeError):
+            self.tty = False
         self.lines = not self.tty and total is not None and total >= LONG_REPORT_STEPS
         self.active = self.tty or self.lines
 
@@ -179,6 +172,8 @@ class Progress:
         """``done`` of ``total`` steps of ``stage``; lines count the steps of all stages against ``self.total``."""
         if self.tty:
             if stage != self.stage:
+                from tqdm import tqdm  # the app extra's; imported on a terminal only (entry() checks the extra)
+
                 self.close()
                 self.stage, self.bar = stage, tqdm(total=total, desc=stage, unit=self.unit, leave=False)
             self.bar.update(done - self.bar.n)
