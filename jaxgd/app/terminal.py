@@ -35,9 +35,8 @@ def signals():
     main_thread = threading.current_thread() is threading.main_thread()
     if main_thread and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    old_term = None
-    if main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    own_term = main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if own_term else None
     try:
         yield
     finally:
@@ -177,9 +176,9 @@ class Progress:
                 self.close()
                 self.stage, self.bar = stage, tqdm(total=total, desc=stage, unit=self.unit, leave=False)
             self.bar.update(done - self.bar.n)
-        elif self.lines and 10 * done // max(self.total, 1) > self.tenth:
-            self.tenth = 10 * done // max(self.total, 1)
-            self.say(f"{stage} {10 * self.tenth} % done ({done:,} of {self.total:,} steps)")
+        elif self.lines and (tenth := 10 * done // max(self.total, 1)) > self.tenth:
+            self.tenth = tenth
+            self.say(f"{stage} {10 * tenth} % done ({done:,} of {self.total:,} steps)")
 
     def close(self) -> None:
         if self.bar is not None:
