@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import argparse
 
-from jaxgd._checks import ArgumentError, ArgumentTypeError
+import jax
+
 from jaxgd.app import terminal
 from jaxgd.app.commands import COMMANDS, HYPER
 from jaxgd.landscapes import LANDSCAPES
@@ -183,8 +184,6 @@ def entry() -> None:
 
 def _setup_dtype(dtype: str) -> None:
     """Set up JAX for a command: its precision, then the caches (:func:`_setup_cache`)."""
-    import jax
-
     jax.config.update("jax_enable_x64", dtype == "float64")
     _setup_cache()
 
