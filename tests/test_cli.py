@@ -69,7 +69,7 @@ def test_module_and_float32_in_a_subprocess(tmp_path):
 
 
 def test_a_long_report_off_a_terminal_says_what_it_is_doing(tmp_path, monkeypatch, cli):
-    from jaxgd.app import cli as cli_module
+    from jaxgd.app import terminal as cli_module
 
     monkeypatch.setattr(cli_module, "LONG_REPORT_STEPS", 1)  # every report counts as long
     code, out, err = cli(["report", "--optimizers", "gd", "--epochs", "1", "--grid", "5", "--no-sweep",

@@ -5,7 +5,9 @@ defaults, TOML, flags; checked into a plan) · ``report`` (compute every run, th
 · ``results`` (results.json / .npz / metrics.csv, sweep.json) · ``page`` (the report's HTML page)
 · ``landscape`` (``jaxgd landscape``) · ``shell`` (what every page needs: packed data and plotly.js,
 the templates, one thinning rule) · ``plots`` (figures: plotly and matplotlib) · ``summary`` (``jaxgd notebook``'s text) · ``files``
-(strict JSON, atomic writes) · ``cli`` (the ``jaxgd`` command).
+(strict JSON, atomic writes) · ``program_cache`` (the command's disk cache of compiled runs) ·
+``cli`` (the ``jaxgd`` command's parsing and dispatch) · ``commands`` (each command's pipeline and
+printed summary) · ``terminal`` (signals, streams, exit codes, the one progress display).
 
 Nothing in :mod:`jaxgd`'s numerics imports from here.
 """

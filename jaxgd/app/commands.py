@@ -1,0 +1,241 @@
+"""What each ``jaxgd`` command does once its flags are parsed: check, compute, write the files, and
+print its summary (beside the code that computed it).
+
+Each command takes the parsed flags ``args`` and ``setup(dtype)``, the command line's set-up of JAX
+(precision, caches), which it calls once the dtype is known and before any array exists; it returns
+the exit code. A bad value raises :class:`jaxgd.ArgumentError` naming the argument, before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from functools import partial
+
+import jax
+import numpy as np
+
+import jaxgd
+from jaxgd import _checks
+from jaxgd._checks import ArgumentError
+from jaxgd.app import config, landscape, plots, report
+from jaxgd.app.files import check_file_target, check_folder_target, dumps, text_writer, write_all, write_json
+from jaxgd.app.plan import big_data, plan
+from jaxgd.app.results import run_rows, sweep_doc, versions
+from jaxgd.app.summary import notebook_numbers, number, optimizer_table
+from jaxgd.app.terminal import Progress, echo, stderr
+from jaxgd.datasets import read_xy
+from jaxgd.optim import make_schedule
+
+HYPER = ("beta", "decay", "eps", "b1", "b2")  # the optimizers' hyperparameters, one flag each
+REPORT_FILES = ("report.html", "results.json", "results.npz", "metrics.csv")  # checked before computing
+SWEEP_FILES = ("sweep.json", "sweep.html", "sweep.png")
+
+
+def _problem(args):
+    """The problem of ``--problem``, ``--data``, ``--noise``, ``--data-seed``, ``--dtype``."""
+    return jaxgd.problem("notebook" if args.problem == "notebook" and args.data is None else
+                         "data" if args.problem == "notebook" else args.problem,
+                         data=args.data, noise=args.noise, data_seed=args.data_seed, dtype=args.dtype)
+
+
+def _flags(cls, args) -> dict:
+    """The flags named as the fields of the settings dataclass ``cls`` (None where no flag has that name)."""
+    return {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
+
+
+def _data_note(data) -> None:
+    """One line on stderr when the first row of a ``--data`` file was read as a header (the
+    arguments are all checked by then: a bad one's error stays the only line)."""
+    if data is None:
+        return
+    f = read_xy(data)
+    if f.header is not None:
+        sep = {",": "comma", "\t": "tab", ";": "semicolon"}[f.separator]
+        stderr(f"jaxgd: --data {str(data)!r}: row 1 ({', '.join(f.header)}) read as a header; "
+               f"{len(f.x)} rows of data, {sep}-separated")
+
+
+def _run(args, setup) -> int:
+    """``jaxgd run``: one optimizer run; one line of summary, or the whole trajectory as JSON."""
+    setup(args.dtype)
+    if args.json not in (None, "-"):
+        check_file_target("json", args.json)
+    problem = _problem(args)
+    hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
+    cfg = jaxgd.runs.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
+                               args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every)
+    cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
+                                    args.final_fraction))
+    _data_note(args.data)
+    t = jaxgd.runs.run_checked(cfg)
+    div = int(t.diverged_at)
+    settings = {
+        "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
+        "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": [float(v) for v in cfg.init],
+        "loss_every": cfg.loss_every,
+        "problem": problem.name, "hyper": {k: v for k, v in cfg.spec.hyper.items() if k != "lr"},
+        "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
+        "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
+        "schedule": {"kind": args.schedule, "decay_rate": args.decay_rate, "warmup": args.warmup,
+                     "final_fraction": args.final_fraction},
+    }
+    if args.json is not None:
+        write_json(args.json, {
+            "optimizer": args.optimizer, "config": settings,
+            "final": {"w": t.final.w, "b": t.final.b},
+            "params": {"w": t.params.w, "b": t.params.b},
+            "loss": t.loss, "batch_loss": t.batch_loss,
+            "diverged_at": None if div < 0 else div,
+        })
+        if args.json == "-":
+            return 0
+    state = "finite throughout" if div < 0 else f"diverged at step {div}"
+    echo(f"{args.optimizer}: {cfg.steps} steps on {settings['device']} ({args.dtype}) -> "
+         f"W = {float(t.final.w)!r}, b = {float(t.final.b)!r}, loss = {float(t.loss[-1])!r} ({state})")
+    return 0
+
+
+def _grads(args, setup) -> int:
+    """``jaxgd grads``: jax.grad against the analytic gradient over the problem's grid."""
+    setup(args.dtype)
+    _checks.check_int("grid", args.grid, 2, config.GRID_MAX)
+    problem = _problem(args)
+    n = args.grid
+    w, b = np.linspace(*problem.w_range, n), np.linspace(*problem.b_range, n)
+    gc = jaxgd.grad_check(problem, w, b)
+    _data_note(args.data)
+    na, nb = problem.param_names
+    echo(f"jax.grad vs analytic gradient on a {n}×{n} grid over "
+         f"{na} in {list(problem.w_range)}, {nb} in {list(problem.b_range)} ({args.dtype}):")
+    echo(f"  max abs error {gc.max_abs_error:.3e}, max rel error {gc.max_rel_error:.3e} "
+         f"(worst at {na}={gc.worst.w:.4g}, {nb}={gc.worst.b:.4g})")
+    echo(f"  {na:>8} {nb:>8} | {f'dL/d{na} autodiff':>22} {f'dL/d{na} analytic':>22} | "
+         f"{f'dL/d{nb} autodiff':>22} {f'dL/d{nb} analytic':>22}")
+    for i, j in ((0, 0), (n // 4, 3 * n // 4), (n // 2, n // 2), (3 * n // 4, n // 4), (n - 1, n - 1)):
+        echo(f"  {w[i]:8.3f} {b[j]:8.3f} | {float(gc.autodiff.w[i, j]):22.15g} {float(gc.analytic.w[i, j]):22.15g} | "
+             f"{float(gc.autodiff.b[i, j]):22.15g} {float(gc.analytic.b[i, j]):22.15g}")
+    return 0
+
+
+def _notebook(args, setup) -> int:
+    """``jaxgd notebook``: the notebook's printed numbers, and every optimizer × sampling mode."""
+    setup(args.dtype)
+    for line in [*notebook_numbers(args.dtype), "", *optimizer_table()]:
+        echo(line)
+    return 0
+
+
+def _report(args, setup) -> int:
+    """``jaxgd report``: defaults, then the TOML file, then the flags given, checked into a plan; every
+    run computed and written (:mod:`jaxgd.app.report`); a line per run."""
+    t0 = time.perf_counter()
+    values = config.load_toml(args.config) if args.config is not None else {}
+    values.update({k: v for k, v in _flags(config.ReportConfig, args).items() if v is not None})
+    cfg = config.check(dataclasses.replace(config.ReportConfig(), **values))
+    check_folder_target("out", cfg.out, REPORT_FILES)
+    setup(cfg.dtype)
+    p = plan(cfg)
+    _data_note(cfg.data)
+    big = big_data(p.problem)
+    if big and (cfg.sweep or cfg.epochs is None):
+        stderr(f"jaxgd: --data has {p.problem.num_examples:,} examples: the report skips the sweeps and explorables"
+               + ("" if cfg.epochs is not None else ", and SGD and minibatch runs take 1 epoch (--epochs to choose)"))
+    with Progress(p.total_steps, unit="step") as bar:
+        bar.say(f"computing {len(p.runs)} runs ({p.total_steps:,} steps)"
+                + (", the sweeps and the explorables" if cfg.sweep and not big else ""))
+        data = report.compute(p, callback=partial(bar.update, "runs") if bar.active else None)
+    bar.say(f"writing {cfg.out}")
+    files = report.write(data, cfg.out, png=cfg.png, gif=cfg.gif)
+    echo(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
+         f"jax.grad vs analytic: max rel error {data.grad_check.max_rel_error:.2e}")
+    na, nb = data.problem.param_names
+    for r in run_rows(data):
+        state = r["why"] if r["state"] == "diverged" else r["state"] + ("" if r["state"] == "converged" else f": {r['why']}")
+        echo(f"  {r['optimizer']:<10} {r['mode']:<10} lr {r['lr']:<6g} {r['steps']:>5} steps  "
+             f"{na} = {_num(r['final_w'])}  {nb} = {_num(r['final_b'])}  loss = {_num(r['final_loss'], '.3e')}  {state}")
+    echo(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _num(v, spec=None) -> str:
+    """Right-aligned in 10 columns: :func:`jaxgd.app.summary.number`, or ``spec`` if given."""
+    return f"{'—' if v is None else format(v, spec) if spec else number(v):>10}"
+
+
+def _sweep(args, setup) -> int:
+    """``jaxgd sweep``: final loss against learning rate, one compiled call per optimizer; sweep.json,
+    sweep.html (and sweep.png)."""
+    setup(args.dtype)
+    t0 = time.perf_counter()
+    names = SWEEP_FILES if args.png else SWEEP_FILES[:2]
+    check_folder_target("out", args.out, names)
+    problem = _problem(args)
+    optimizers = config.parse_optimizers(args.optimizers)
+    lo = _checks.check_positive_number("lr_min", args.lr_min)
+    hi = _checks.check_positive_number("lr_max", args.lr_max)
+    if hi < lo:
+        raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
+    num = _checks.check_int("num", args.num, 1, 1_000_000)
+
+    # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
+    sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs,
+                       batch_size=args.batch_size, sampling=args.sampling, rng=args.rng, seed=args.seed)
+    _data_note(args.data)
+    device = jax.devices()[0].platform
+    settings = {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
+                "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,
+                "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype}
+    doc = sweep_doc(sc, settings, {"device": device, "versions": versions()})
+    figure = (sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
+    writers = {
+        "sweep.json": text_writer(dumps(doc) + "\n"),
+        "sweep.html": lambda p: plots.plotly_figs.sweep(*figure, optimal_lr=sc.optimal_lr).write_html(
+            p, include_plotlyjs=True, full_html=True),
+        "sweep.png": lambda p: plots.mpl_figs.sweep(*figure, optimal_lr=sc.optimal_lr).savefig(p, dpi=110, format="png"),
+    }
+    write_all(args.out, {k: writers[k] for k in names})
+    echo(f"jaxgd sweep: {num} learning rates in [{lo:g}, {hi:g}] × {len(optimizers)} optimizers, "
+         f"{args.epochs} epochs each, on {device} ({args.dtype})")
+    if sc.stability_limit is not None:
+        echo(f"  theory: full-batch gd is stable for lr < 2/λmax = {sc.stability_limit:.6g}")
+    for k in optimizers:
+        best = sc.best(k)
+        best = "all diverged" if best is None else f"best lr {best[0]:.4g} (final loss {best[1]:.3e})"
+        bnd = jaxgd.divergence_boundary(sc.lrs, sc.diverged_at[k])
+        echo(f"  {k:<12} {best}; " + ("no run diverged" if bnd is None else f"diverges from lr {bnd:.4g}"))
+    echo(f"wrote {', '.join(names)} into {args.out}/ in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _landscape(args, setup) -> int:
+    """``jaxgd landscape``: a real model's loss landscape on a plane, with the paths and sharpness
+    (:mod:`jaxgd.app.landscape`); a line per optimizer."""
+    setup(args.dtype)
+    t0 = time.perf_counter()
+    p = landscape.check(landscape.LandscapeConfig(**_flags(landscape.LandscapeConfig, args)))
+    cfg = p.config
+    check_folder_target("out", cfg.out, landscape.FILES)
+    with Progress() as bar:
+        data = landscape.compute(p, progress=bar.update if bar.active else None)
+    files = landscape.write(data, cfg.out, png=cfg.png)
+    m = data.meta
+    echo(f"jaxgd landscape: {cfg.model} ({m['num_params']:,} parameters) on {p.dataset.name} "
+         f"({m['num_examples']} examples, {m['task']}), {cfg.plane} plane, {cfg.grid}² grid, on {m['device']} ({cfg.dtype})")
+    if data.explained is not None:
+        echo(f"  PCA: the plane explains {100 * data.explained[0]:.1f} % + {100 * data.explained[1]:.1f} % of the "
+             f"paths' variance (a random walk: {100 * data.random_walk_explained[0]:.1f} % + "
+             f"{100 * data.random_walk_explained[1]:.1f} %)")
+    for opt, r in landscape.summary(data).items():
+        state = "" if r["diverged_at"] is None else f", diverged at step {r['diverged_at']}"
+        lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
+        sharp = "" if r["final_sharpness"] is None else f", sharpness {r['final_sharpness']:.4g}{lim}"
+        gap = "—" if r["max_loss_gap"] is None else f"{r['max_loss_gap']:.3g}"
+        echo(f"  {opt:<10} {r['steps']} steps, final loss {r['final_loss']:.4g}{state}{sharp}; "
+             f"largest gap to the projection {gap}")
+    echo(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+COMMANDS = {"run": _run, "grads": _grads, "notebook": _notebook, "report": _report, "sweep": _sweep,
+            "landscape": _landscape}

@@ -1,0 +1,191 @@
+"""The terminal around a ``jaxgd`` command: signals, standard streams, exit codes, one progress display.
+
+Exit codes: 0 done; 1 a fault of the environment (disk full, a closed or full stdout, a folder that
+cannot be written, out of memory), with one line on stderr; 130 Ctrl-C and 143 SIGTERM
+(``jaxgd: interrupted`` / ``jaxgd: terminated``); 2 bad arguments (the parser's, :mod:`jaxgd.app.cli`).
+Either way no temporary file stays and earlier files are untouched (:func:`jaxgd.app.files.write_all`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+
+from jaxgd._checks import ArgumentError, ArgumentTypeError
+from jaxgd.app.files import OutputError, write_stdout
+
+LONG_REPORT_STEPS = 100_000  # off a terminal, work of this many steps or more says what it is doing
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so every ``finally`` removes its temporaries."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+@contextmanager
+def signals():
+    """For the block, in the main thread: Ctrl-C raises KeyboardInterrupt (also where the shell ignored
+    SIGINT, e.g. a job started in the background) and SIGTERM :class:`Terminated` (unless handled already)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    own_term = main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if own_term else None
+    try:
+        yield
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def run_command(command, needs_stdout: bool, bad_argument) -> int:
+    """``command()``'s exit code, with the faults of the environment turned into exit codes and one
+    line on stderr (see the module). ``needs_stdout``: stdout is the command's only output, so a
+    closed one is an error (else the summary goes to /dev/null). ``bad_argument(err)`` is called with
+    an :class:`~jaxgd.ArgumentError` raised by the checks (the parser's exit, status 2)."""
+    stdout = sys.stdout
+    try:
+        if sys.stdout is None:  # started with stdout closed (`jaxgd run >&-`)
+            if needs_stdout:
+                raise OutputError("stdout", "it is closed, and it is this command's only output")
+            sys.stdout = open(os.devnull, "w")  # the files are the output; the summary has nowhere to go
+        code = command()
+        write_stdout("")  # flushed: a full stdout is an error of the command
+        return code
+    except (ArgumentError, ArgumentTypeError) as e:  # raised by the checks, before any work
+        bad_argument(e)
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        stderr("jaxgd: terminated" if terminated else "jaxgd: interrupted")
+        return 143 if terminated else 130
+    except BrokenPipeError:  # e.g. `jaxgd grads | head`: the reader left; stop quietly
+        _quiet_stdout()
+        return 1
+    except OutputError as e:  # a fault of the environment, not of the arguments
+        if e.path == "stdout":
+            _quiet_stdout()
+        stderr(f"jaxgd: {e}")
+        return 1
+    except OSError as e:  # any other fault of the environment: one line, no traceback
+        where = f" ({e.filename})" if e.filename else ""
+        stderr(f"jaxgd: {e.strerror or e}{where}")
+        return 1
+    except MemoryError:
+        stderr("jaxgd: out of memory: ask for fewer runs, steps or grid points")
+        return 1
+    except Exception as e:  # XLA's "Out of memory allocating N bytes" is a JaxRuntimeError
+        if "out of memory" not in str(e).lower():
+            raise
+        stderr("jaxgd: out of memory: " + str(e).strip().splitlines()[0][:200])
+        return 1
+    finally:
+        if sys.stdout is not stdout:
+            sys.stdout.close()
+            sys.stdout = stdout
+
+
+def leave(code) -> None:
+    """End the process with ``code`` by ``os._exit``, after flushing both streams once more.
+
+    That skips the interpreter's teardown: freeing every compiled program and a last garbage
+    collection took about 0.25 s of every command here, and after Ctrl-C or SIGTERM an interrupt
+    can land while XLA compiles on its own threads, where a normal shutdown may crash (a segfault
+    was seen here). Call it only once every output file is finished or removed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code if isinstance(code, int) else 0)
+
+
+# ----------------------------------------------------------------------------- the streams
+
+
+def echo(text: str = "") -> None:
+    """One line to stdout: in ASCII spellings where stdout's encoding lacks a character (``×`` → ``x``,
+    ``λ`` → ``lambda``); a closed or full stdout raises :class:`~jaxgd.app.files.OutputError`."""
+    text += "\n"
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(enc)
+    except (UnicodeEncodeError, LookupError):
+        text = text.translate(_ASCII)
+        try:
+            text = text.encode(enc, "replace").decode(enc)
+        except LookupError:
+            text = text.encode("ascii", "replace").decode("ascii")
+    write_stdout(text)
+
+
+_ASCII = str.maketrans({"×": "x", "λ": "lambda", "²": "^2", "·": "*", "—": "-", "–": "-", "→": "->", "≤": "<=",
+                        "≥": ">=", "…": "...", "√": "sqrt", "±": "+/-", "β": "beta", "α": "alpha", "ε": "eps",
+                        "ρ": "rho", "∞": "inf", "≈": "~", "−": "-"})
+
+
+def stderr(line: str) -> None:
+    """One line to stderr, if it can take it (closed, or its reader gone: the line is dropped)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind it (e.g. under pytest)
+        pass
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """Progress on stderr, as a context manager. On a terminal: a tqdm bar per stage, in ``unit``.
+    Elsewhere, for work of at least ``LONG_REPORT_STEPS`` steps (``total``): a line per stage
+    (:meth:`say`) and at each tenth of the steps. Else nothing (``active`` is False: pass no callback,
+    so the work is not cut into chunks for nothing)."""
+
+    def __init__(self, total: int | None = None, unit: str = "it"):
+        self.total, self.unit, self.stage, self.bar, self.tenth = total, unit, None, None, 0
+        try:  # False also for a closed stderr (``2>&-``: ``sys.stderr`` is None) or one that cannot say
+            self.tty = sys.stderr is not None and sys.stderr.isatty()
+        except (OSError, ValueError, AttributeError):
+            self.tty = False
+        self.lines = not self.tty and total is not None and total >= LONG_REPORT_STEPS
+        self.active = self.tty or self.lines
+
+    def say(self, text: str) -> None:
+        if self.lines:
+            stderr(f"jaxgd: {text}")
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        """``done`` of ``total`` steps of ``stage``; lines count the steps of all stages against ``self.total``."""
+        if self.tty:
+            if stage != self.stage:
+                from tqdm import tqdm  # the app extra's; imported on a terminal only (entry() checks the extra)
+
+                self.close()
+                self.stage, self.bar = stage, tqdm(total=total, desc=stage, unit=self.unit, leave=False)
+            self.bar.update(done - self.bar.n)
+        elif self.lines and (tenth := 10 * done // max(self.total, 1)) > self.tenth:
+            self.tenth = tenth
+            self.say(f"{stage} {10 * tenth} % done ({done:,} of {self.total:,} steps)")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
