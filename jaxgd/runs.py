@@ -24,6 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgd import _checks, engine, optim
 from jaxgd._checks import ArgumentError, ArgumentTypeError
+from jaxgd.curvature import theory
 from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, numpy_orders, order_key, steps_per_epoch
 from jaxgd.engine import Trajectory
 from jaxgd.model import Params
@@ -377,7 +378,10 @@ class Batch(NamedTuple):
 
 
 def _column(name: str, v, **bounds) -> np.ndarray:
-    """A per-run column: a number or an array of them (any shape: columns broadcast as NumPy's)."""
+    """A per-run column: a number or an array of them (any shape: columns broadcast as NumPy's).
+    A single integer is checked as :func:`run` checks it (the same message)."""
+    if bounds.get("integer") and np.ndim(v) == 0 and not isinstance(v, np.ndarray):
+        return np.asarray(_checks.check_int(name, v, bounds["low"], bounds.get("high")))
     a = np.asarray(v) if isinstance(v, (list, tuple)) else v
     flat = _checks.check_array(name, np.reshape(a, -1) if np.ndim(a) > 1 else a, **bounds)
     return flat.reshape(np.shape(a))
@@ -662,8 +666,6 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
             rng="jax", seed=0) -> LRScan:
     """:func:`sweep` with ``final_only=True`` over ``lrs`` (1-D) for each of ``optimizers`` (a
     sequence of names, or one name as a string): one compiled call per optimizer."""
-    from jaxgd.curvature import theory
-
     if isinstance(optimizers, str):
         optimizers = (optimizers,)
     try:
