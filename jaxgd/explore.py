@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from jaxgd.curvature import sharpness_limit
 from jaxgd.data import steps_per_epoch
 from jaxgd.problems import Problem
 from jaxgd.runs import LRScan, split, sweep
@@ -113,8 +114,6 @@ def scan_from(sweeps: dict[str, LRSweep], epochs: int, theory=None) -> LRScan:
 def lr_limit(optimizer: str, lam_max: float, beta: float = 0.9) -> float | None:
     """The largest stable learning rate on a quadratic with top eigenvalue ``lam_max`` (see
     :func:`jaxgd.curvature.sharpness_limit`): gd ``2/λ``, EMA heavy ball ``2(1+β)/((1−β)λ)``; None otherwise."""
-    from jaxgd.curvature import sharpness_limit
-
     s = sharpness_limit(optimizer, 1.0, beta)
     return None if s is None or not lam_max > 0 or not np.isfinite(s) else s / lam_max
 
