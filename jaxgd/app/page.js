@@ -93,9 +93,7 @@ jaxgdPage(async (D, P, times, t0) => {
     if (r.exit && k >= r.exit.step) out.exit = r.exit;
     return out;
   }
-  const hover2d = `%{fullData.name}<br>step %{customdata[0]}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}` +
-    "<br>loss = %{customdata[1]:.4g}<extra></extra>";
-  const hover3d = `%{fullData.name}<br>step %{customdata[0]}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}` +
+  const hoverPath = `%{fullData.name}<br>step %{customdata[0]}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}` +
     "<br>loss = %{customdata[1]:.4g}<extra></extra>";
   const width3d = { full: 6, minibatch: 4, sgd: 2.5 };
 
@@ -123,7 +121,7 @@ jaxgdPage(async (D, P, times, t0) => {
       lighting: { ambient: 0.9, diffuse: 0.4, specular: 0.05, fresnel: 0.1 },
       hovertemplate: `${names[0]} = %{x:.3f}<br>${names[1]} = %{y:.3f}<br>loss = %{z:.4g}<extra></extra>` };
     const paths3d = runs.map((r) => ({ type: "scatter3d", mode: "lines", name: r.label, x: [], y: [], z: [],
-      line: { color: r.color, width: width3d[r.mode] || 4 }, hovertemplate: hover3d, customdata: [] }));
+      line: { color: r.color, width: width3d[r.mode] || 4 }, hovertemplate: hoverPath, customdata: [] }));
     const start3d = { type: "scatter3d", mode: "markers", name: "start", showlegend: false,
       x: runs.map((r) => r.w[0]), y: runs.map((r) => r.b[0]), z: runs.map((r) => r.loss[0] + lift),
       marker: { size: 6, color: "white", line: { color: "black", width: 2 }, symbol: "circle-open" },
@@ -151,7 +149,7 @@ jaxgdPage(async (D, P, times, t0) => {
       colorbar: { title: { text: D.logLabel, side: "right" }, thickness: 14 }, name: D.logLabel,
       hovertemplate: `${names[0]} = %{x:.3f}<br>${names[1]} = %{y:.3f}<br>loss = %{customdata:.4g}<extra></extra>` };
     const paths2d = runs.map((r) => ({ type: "scatter", mode: "lines+markers", name: r.label, x: [], y: [], customdata: [],
-      line: { color: r.color, width: 2, dash: r.dash }, marker: { size: 3, color: r.color }, hovertemplate: hover2d }));
+      line: { color: r.color, width: 2, dash: r.dash }, marker: { size: 3, color: r.color }, hovertemplate: hoverPath }));
     const start2d = { type: "scatter", mode: "markers", name: "start", x: runs.map((r) => r.w[0]), y: runs.map((r) => r.b[0]),
       marker: { size: 11, color: "white", symbol: "circle", line: { color: "black", width: 2 } }, hovertemplate: "start<extra></extra>" };
     const marks2d = { type: "scatter", mode: "markers", name: "current point", x: [], y: [], customdata: [],

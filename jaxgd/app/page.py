@@ -114,7 +114,6 @@ def page_data(data) -> dict:
             out[key] = ex[key]
     if ex.get("batch_phase"):
         th = data.theory
-        p = data.problem
         out["batchPhase"] = dict(ex["batch_phase"], limit=None if th is None else float(th.stability_limit),
                                  m=p.num_examples, start_loss=data.losses["start"])
     return out
@@ -137,11 +136,9 @@ def data_line(data):
     return tuple(map(float, data.problem.minimum)), "least-squares line"
 
 
-def sweep_data(data) -> dict | None:
+def sweep_data(data) -> dict:
     """The learning-rate sweep figure's numbers: per optimizer the final losses, where runs
     diverged (and the smallest such lr), its colour; the theory's lines (None off a quadratic)."""
-    if data.scan is None:
-        return None
     sc = data.scan
     opts = list(sc.final_loss)
     return dict(lrs=sc.lrs, epochs=sc.epochs, final={k: sc.final_loss[k] for k in opts},

@@ -7,6 +7,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from jaxgd.app.shell import thin
+
 
 OPTIMIZER_COLORS = {
     "gd": "#d62728", "momentum": "#1f77b4", "nesterov": "#17becf",
@@ -90,8 +92,7 @@ def style_for(optimizer: str, mode: str, index: int = 0) -> tuple[str, str]:
 
 def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
     """The steps the slider stops at: up to ``max_frames`` from 0 to the longest path's end."""
-    longest = max(len(p.w) - 1 for p in paths)
-    return sorted(set(np.linspace(0, longest, min(max_frames, longest + 1)).round().astype(int).tolist()))
+    return thin(max(len(p.w) for p in paths), max_frames).tolist()
 
 
 SWEEP_FLOOR = 1e-30  # final losses below this (exact zeros included) are drawn at it
