@@ -250,16 +250,6 @@ def npz_arrays(data: LandscapeData) -> dict:
     return arrays
 
 
-PLANE_TEXT = {
-    "pca": ("the top two principal directions of the optimizers' paths (PCA, centred; Li et al. 2018, "
-            "“Visualizing the Loss Landscape of Neural Nets”, §7)"),
-    "random": ("two Gaussian directions, each neuron's row rescaled to the norm of the same row of the "
-               "parameters, biases zero (filter normalisation, Li et al. 2018)"),
-    "hessian": "the top two eigenvectors of the Hessian at the end of the first optimizer's run (Lanczos on "
-               "Hessian-vector products)",
-}
-
-
 def _num(v, spec=".4g") -> str:
     return "—" if v is None or not np.isfinite(v) else format(v, spec)
 
@@ -297,7 +287,7 @@ def page(data: LandscapeData) -> str:
     body = fill("landscape.html", what=what, epochs=cfg.epochs,
                 batch="full batch" if cfg.batch_size is None else f"batches of {cfg.batch_size}",
                 lrs=", ".join(f"{o} {lr:g}" for o, lr in zip(cfg.optimizers, cfg.lr)),
-                first=html.escape(cfg.optimizers[0]), plane=html.escape(PLANE_TEXT[cfg.plane]), dtype=cfg.dtype,
+                first=html.escape(cfg.optimizers[0]), plane=html.escape(fill("landscape.html", f"plane-{cfg.plane}")), dtype=cfg.dtype,
                 device=meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
                 sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))
     return figures_page("jaxgd landscape", body, figs)
