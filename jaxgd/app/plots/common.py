@@ -9,7 +9,6 @@ import numpy as np
 
 from jaxgd.app.shell import thin
 
-
 OPTIMIZER_COLORS = {
     "gd": "#d62728", "momentum": "#1f77b4", "nesterov": "#17becf",
     "rmsprop": "#2ca02c", "adam": "#ff7f0e",
@@ -113,3 +112,13 @@ def _sweep_top(final_loss: dict, diverged_at: dict) -> float:
 
 
 DIAGNOSTICS = ("gradient norm", "update norm", "first moment ‖m‖", "second moment ‖v‖")
+
+
+def _diagnostic_panels(s: dict):
+    """``(panel, values)`` per diagnostic a run has (``grad_norm``, ``update_norm``, ``first``,
+    ``second``; a moment the rule does not keep is skipped), as float64 with non-positive and
+    non-finite values NaN (not drawn on the log scale)."""
+    for k, key in enumerate(("grad_norm", "update_norm", "first", "second")):
+        if s[key] is not None:
+            v = np.asarray(s[key], dtype=np.float64)
+            yield k, np.where(np.isfinite(v) & (v > 0), v, np.nan)
