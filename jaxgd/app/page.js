@@ -56,6 +56,7 @@ jaxgdPage(async (D, P, times, t0) => {
     r.lossLast = r.lossN ? r.lossAt[r.lossN - 1] : -1;
   }
   const lift = 0.005 * (G.zmax - G.zmin);
+  const dataRange = D.data && [Math.min(...D.data.x), Math.max(...D.data.x)]; // the data figure's lines span it
 
   // --- the slider: a position on one scale for every run (epochs = data seen, or updates)
   const maxSteps = Math.max(...runs.map((r) => r.steps));
@@ -134,16 +135,14 @@ jaxgdPage(async (D, P, times, t0) => {
       marker: { size: 6, color: [], line: { color: "black", width: 1 } }, hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<extra></extra>" };
     const exits3d = { type: "scatter3d", mode: "markers", name: "left the plot", showlegend: false, x: [], y: [], z: [],
       marker: { size: 7, color: [], symbol: "x" }, hovertemplate: "%{text}<extra></extra>", text: [] };
-    const landscape = !D.data;
     const z0 = G.zmin, z1 = G.zmax;
     specs.surface3d = { data: [surf, ...paths3d, start3d, min3d, marks3d, exits3d], layout: {
       title: { text: "Loss surface and paths" }, showlegend: false, margin: { l: 0, r: 0, t: 40, b: 0 },
       scene: { xaxis: { title: { text: names[0] }, range: [wlo, whi] }, yaxis: { title: { text: names[1] }, range: [blo, bhi] },
-               zaxis: { title: { text: "loss (MSE)" }, range: [z0 - 0.02 * (z1 - z0), z1 + 0.05 * (z1 - z0)] },
-               camera: { eye: landscape ? { x: 0.9, y: -1.5, z: 1.9 } : { x: 1.6, y: 1.5, z: 1.0 } },
+               zaxis: { title: { text: D.data ? "loss (MSE)" : "loss" }, range: [z0 - 0.02 * (z1 - z0), z1 + 0.05 * (z1 - z0)] },
+               camera: { eye: !D.data ? { x: 0.9, y: -1.5, z: 1.9 } : { x: 1.6, y: 1.5, z: 1.0 } },
                aspectmode: "cube" } } };
     figs.surface3d = { paths: 1, start: 1 + runs.length };
-    if (!D.data) specs.surface3d.layout.scene.zaxis.title.text = "loss";
     // contour
     const cont = { type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Viridis", ncontours: 30, customdata: G.S,
       colorbar: { title: { text: D.logLabel, side: "right" }, thickness: 14 }, name: D.logLabel,
@@ -184,13 +183,12 @@ jaxgdPage(async (D, P, times, t0) => {
       title: { text: "Loss per step" }, showlegend: false,
       grid: narrow() ? { rows: 2, columns: 1, pattern: "independent", ygap: 0.25 } : { rows: 1, columns: 2, pattern: "independent" },
       xaxis: { title: { text: xTitle() } }, xaxis2: { title: { text: xTitle() } },
-      yaxis: ax("full-data loss (MSE)"), yaxis2: ax("batch loss"),
+      yaxis: ax(D.data ? "full-data loss (MSE)" : "loss"), yaxis2: ax("batch loss"),
       annotations: [{ text: "full-data loss at each point", x: 0.5, xref: "x domain", y: 1.06, yref: "y domain", showarrow: false },
                     { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }],
       shapes: [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } },
                { type: "line", xref: "x2", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } }] } };
     figs.loss = { divMarks };
-    if (!D.data) specs.loss.layout.yaxis.title.text = "loss";
     // diagnostics: four panels, static (x in the slider's unit)
     const keys = ["grad_norm", "update_norm", "first", "second"];
     const titles = ["gradient norm ‖g‖", "update norm ‖Δθ‖", "first moment ‖m‖ (velocity)", "second moment ‖v‖"];
@@ -211,7 +209,7 @@ jaxgdPage(async (D, P, times, t0) => {
     figs.diagnostics = {};
     // the data and the line of a chosen run
     if (D.data) {
-      const x = D.data.x, xs = [Math.min(...x), Math.max(...x)];
+      const x = D.data.x, xs = dataRange;
       const tr = [];
       if (D.data.noisy) tr.push({ type: "scatter", mode: "markers", x, y: D.data.noisy, name: "noisy sample (σ = 1)", marker: { color: "#7f7f7f", size: 7, opacity: 0.6 } });
       tr.push({ type: "scatter", mode: "markers", x, y: D.data.y, name: "data fitted", marker: { color: "#1f77b4", size: 6 } });
@@ -273,10 +271,9 @@ jaxgdPage(async (D, P, times, t0) => {
     ];
     if (D.data) {
       const i = +document.getElementById("data-run").value || 0, r = runs[i], p = parts[i], n = p.w.length;
-      const xs = [Math.min(...D.data.x), Math.max(...D.data.x)];
       if (n) {
         const w = p.w[n - 1], b = p.b[n - 1];
-        out.push({ id: "data", update: { x: [xs], y: [xs.map((v) => w * v + b)],
+        out.push({ id: "data", update: { x: [dataRange], y: [dataRange.map((v) => w * v + b)],
           name: [`${r.label}, step ${r.t[n - 1]}: y = ${fmt(w)}x + ${fmt(b)}`] }, idx: [figs.data.line] });
       }
     }
@@ -504,10 +501,10 @@ jaxgdPage(async (D, P, times, t0) => {
     const sp = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_lrs, y: c.spread,
       name: c.label, line: { color: MODE_COLORS[name] || "#333", dash: MODE_DASH[name] || "solid" },
       hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));
-    const allLost = (ys) => ys.every((v) => v === null || !fin(v));
-    const lostNote = (txt) => [{ text: txt, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
+    const lostNote = (trs) => (trs.flatMap((t) => t.y).every((v) => v === null || !fin(v)) ? [{ text: "every run diverged: no spread to draw",
+      xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }] : []);
     await newPlot("spread", sp, { title: { text: "Spread of the final point" }, legend: { orientation: "h", y: -0.2 },
-      annotations: allLost(sp.flatMap((t) => t.y)) ? lostNote("every run diverged: no spread to draw") : [],
+      annotations: lostNote(sp),
       xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
     if (!document.getElementById("spread-batch")) return;
     const how = (c) => (c.batch_size === 1 ? "drawn with replacement (as SGD)" : "shuffled (as minibatch)");
@@ -516,7 +513,7 @@ jaxgdPage(async (D, P, times, t0) => {
       hovertemplate: "batch size %{x}<br>spread = %{y:.3g}<extra></extra>" }));
     const ticks = Object.values(D.cloud)[0].spread_batches;
     await newPlot("spread-batch", sb, { title: { text: "Spread of the final point against the batch size" }, legend: { orientation: "h", y: -0.2 },
-      annotations: allLost(sb.flatMap((t) => t.y)) ? lostNote("every run diverged: no spread to draw") : [],
+      annotations: lostNote(sb),
       xaxis: { type: "log", tickvals: ticks, ticktext: ticks.map(String), title: { text: "batch size" } },
       yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
   }
