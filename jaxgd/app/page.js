@@ -56,6 +56,9 @@ jaxgdPage(async (D, P, times, t0) => {
     r.lossLast = r.lossN ? r.lossAt[r.lossN - 1] : -1;
   }
   const lift = 0.005 * (G.zmax - G.zmin);
+  // the known minima as white stars (on the contour, the what-if and the seed cloud)
+  const stars = (size, more) => ({ type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
+    marker: { symbol: "star", size, color: "white", line: { color: "black", width: 1.5 } }, ...more });
   const dataRange = D.data && [Math.min(...D.data.x), Math.max(...D.data.x)]; // the data figure's lines span it
 
   // --- the slider: a position on one scale for every run (epochs = data seen, or updates)
@@ -156,10 +159,7 @@ jaxgdPage(async (D, P, times, t0) => {
       hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<br>loss = %{customdata[1]:.4g}<extra></extra>" };
     const exits2d = { type: "scatter", mode: "markers", name: "left the plot", x: [], y: [], text: [],
       marker: { size: 14, color: [], symbol: "x", line: { color: "black", width: 1 } }, hovertemplate: "%{text}<extra></extra>" };
-    const min2d = { type: "scatter", mode: "markers", name: D.minima.length > 1 ? "minima" : "minimum",
-      x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
-      marker: { symbol: "star", size: 18, color: "white", line: { color: "black", width: 1.5 } },
-      hovertemplate: "minimum<br>%{x:.4g}, %{y:.4g}<extra></extra>" };
+    const min2d = stars(18, { name: D.minima.length > 1 ? "minima" : "minimum", hovertemplate: "minimum<br>%{x:.4g}, %{y:.4g}<extra></extra>" });
     specs.contour = { data: [cont, ...paths2d, start2d, marks2d, exits2d, min2d], layout: {
       title: { text: "Contours of the loss and paths" }, showlegend: false,
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
@@ -390,8 +390,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const path = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728", width: 2 }, marker: { size: 3 },
       name: "path", xaxis: "x", yaxis: "y", hovertemplate: `step %{text}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}<extra></extra>`, text: [] };
     const exit = { type: "scatter", mode: "markers", x: [], y: [], marker: { symbol: "x", size: 14, color: "#d62728" }, xaxis: "x", yaxis: "y", hoverinfo: "skip" };
-    const min = { type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
-      marker: { symbol: "star", size: 16, color: "white", line: { color: "black", width: 1.5 } }, xaxis: "x", yaxis: "y", hoverinfo: "skip" };
+    const min = stars(16, { xaxis: "x", yaxis: "y", hoverinfo: "skip" });
     const curve = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728" }, marker: { size: 3 }, xaxis: "x2", yaxis: "y2",
       hovertemplate: "step %{x}<br>loss = %{y:.4g}<extra></extra>" };
     let div = null;
@@ -486,8 +485,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const full = runs.find((r) => r.optimizer === "gd" && r.mode === "full");
     if (full) tr.push({ type: "scatter", mode: "lines+markers", x: full.w.slice(0, full.kept), y: full.b.slice(0, full.kept),
       name: "gd · full batch path", line: { color: "#d62728", width: 2 }, marker: { size: 3 } });
-    tr.push({ type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]), name: "minimum",
-      marker: { symbol: "star", size: 16, color: "white", line: { color: "black", width: 1.5 } } });
+    tr.push(stars(16, { name: "minimum" }));
     const ws = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.w[i]));
     const bs = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.b[i]));
     const pad = (lo, hi, span) => { const d = Math.max(hi - lo, 0.02 * span); return [lo - 0.1 * d, hi + 0.1 * d]; };
