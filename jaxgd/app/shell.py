@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -31,12 +32,18 @@ def thin(n: int, most: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
 
 
+def _num(x) -> str:
+    x = float(x)
+    if not math.isfinite(x):
+        return "null"
+    return f"{x:.{SIG}g}"  # "1e+300", "0.1", "3": all valid JSON
+
+
 _NON_FINITE = {"nan": "null", "inf": "null", "-inf": "null"}
 
 
 def _floats(a: np.ndarray) -> str:
-    """A 1-D float array as comma-separated numbers at :data:`SIG` significant digits ("1e+300",
-    "0.1", "3": all valid JSON), non-finite ones as null (one C-level format call)."""
+    """A 1-D float array as comma-separated :func:`_num` strings (one C-level format call)."""
     values = a.astype(np.float64).tolist()
     text = (f"%.{SIG}g," * len(values) % tuple(values))[:-1]
     if not np.isfinite(a).all():
@@ -65,7 +72,7 @@ def to_json(obj) -> str:
     if isinstance(obj, (int, np.integer)):
         return str(int(obj))
     if isinstance(obj, (float, np.floating)):
-        return _floats(np.array([obj], np.float64))
+        return _num(obj)
     raise TypeError(f"cannot write {type(obj)} to the page")
 
 
