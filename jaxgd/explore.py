@@ -11,7 +11,9 @@
   optimizer, coloured by the minimum each run ends at, with the steps it took to get there; one
   compiled call for every optimizer of one budget.
 
-Every function returns NumPy arrays in plain dicts or NamedTuples; nothing here draws.
+Every function returns NumPy arrays in plain dicts or NamedTuples; nothing here draws (the app's
+report does). An advanced module, not in ``jaxgd.__all__``: ``from jaxgd import explore``; every
+run goes through :func:`jaxgd.sweep`.
 """
 
 from __future__ import annotations
