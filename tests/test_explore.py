@@ -6,7 +6,7 @@ import pytest
 
 import jaxgd
 from jaxgd import runs
-from jaxgd.app import explore
+from jaxgd import explore
 from jaxgd.app.presets import MODES
 from jaxgd.curvature import theory
 

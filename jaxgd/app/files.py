@@ -1,18 +1,11 @@
-"""Writing results: strict JSON (non-finite numbers become null), written atomically.
-
-Two kinds of failure, kept apart so the command line can answer each in one line:
-
-- a bad output *name* (empty, a control character, a component longer than the file system
-  allows, a folder where a file goes, a dangling link, a missing or read-only parent): an
-  :class:`~jaxgd.ArgumentError` named after the argument (``"out"``, ``"json"``), raised by
-  :func:`check_file_target` / :func:`check_folder_target` before anything is written (exit 2);
-- a fault of the environment while writing (disk full, a path that cannot be written, a closed
-  stream, a folder another jaxgd is writing, a deleted current folder): :class:`OutputError`
-  (exit 1). No temporary file stays behind, and the files there before are untouched.
-
-Every file is written to a temporary name in its folder and renamed over the old one, so a
-reader sees the old file or the new one. A symbolic link is kept: its target is replaced. A
-FIFO or a character device (``/dev/null``, ``/dev/stdout``) is written through, not replaced.
+"""Writing results: strict JSON (:func:`dumps`: NumPy to lists, non-finite numbers to null), each
+file written atomically (:func:`atomic_path`) and a command's files as one set (:func:`write_all`);
+the README's "How files are written" says what a user sees. Two kinds of failure, kept apart so
+the command line can answer each in one line: a bad output *name* is an :class:`~jaxgd.ArgumentError`
+named after the argument, raised before anything is written (:func:`check_file_target`,
+:func:`check_folder_target`; exit 2); a fault of the environment while writing (disk full, a closed
+stream, a folder another jaxgd is writing) is an :class:`OutputError` (exit 1), and no temporary
+file stays behind.
 """
 
 from __future__ import annotations

@@ -16,15 +16,20 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import _checks
+import jaxgd
+from jaxgd import _checks, datasets, models, planes
 from jaxgd._checks import ArgumentError
 from jaxgd.app import files as jio
 from jaxgd.app.config import GRID_MAX, parse_optimizers
 from jaxgd.app.plots import landscape_figs
+from jaxgd.app.results import versions
 from jaxgd.app.shell import figures_page, fill, thin
 from jaxgd.curvature import sharpness_limit
+from jaxgd.planes import MAX_ELEMENTS
 
 PLANES = ("pca", "random", "hessian")
 PCA_POINTS = 300  # points of each path in the PCA of the paths
@@ -65,8 +70,6 @@ def memory_needed(grid: int, num_params: int, num_examples: int) -> int:
     """Bytes the grid needs at its peak, roughly: the surface (grid², 8 bytes each) and one
     chunk of the vmapped evaluation (``planes.MAX_ELEMENTS`` parameter numbers, with the
     activations of every example for each point in the chunk)."""
-    from jaxgd.planes import MAX_ELEMENTS
-
     points = max(1, MAX_ELEMENTS // max(num_params, 1))
     return 8 * (grid * grid + MAX_ELEMENTS + points * num_examples * 4)
 
@@ -89,11 +92,6 @@ def parse_lrs(lr, optimizers) -> tuple:
 def check(cfg: LandscapeConfig) -> LandscapePlan:
     """Check every setting, load the data, build the model and check every run (nothing is
     computed); raises :class:`jaxgd.ArgumentError` naming the setting."""
-    import jax
-
-    import jaxgd
-    from jaxgd import datasets, models
-
     optimizers = parse_optimizers(cfg.optimizers)
     plane = _checks.check_choice("plane", cfg.plane, PLANES)
     grid = _checks.check_int("grid", cfg.grid, 2, GRID_MAX)
@@ -147,13 +145,6 @@ def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
     """Train, choose the plane, evaluate the grid, project and interpolate.
 
     ``progress(stage, done, total)`` is called as the runs and the grid advance."""
-    import jax
-    import jax.numpy as jnp
-
-    import jaxgd
-    from jaxgd import planes
-    from jaxgd.app.results import versions
-
     cfg, problem = plan.config, plan.problem
     say = progress or (lambda *a: None)
     trajs = {}
@@ -259,17 +250,6 @@ def npz_arrays(data: LandscapeData) -> dict:
     return arrays
 
 
-PLANE_TEXT = {
-    "pca": ("the top two principal directions of the optimizers' paths (PCA, centred; Li et al. 2018, "
-            "“Visualizing the Loss Landscape of Neural Nets”, §7)"),
-    "random": ("two Gaussian directions, each neuron's row rescaled to the norm of the same row of the "
-               "parameters, biases zero (filter normalisation, Li et al. 2018)"),
-    "hessian": "the top two eigenvectors of the Hessian at the end of the first optimizer's run (Lanczos on "
-               "Hessian-vector products)",
-}
-
-
-
 def _num(v, spec=".4g") -> str:
     return "—" if v is None or not np.isfinite(v) else format(v, spec)
 
@@ -307,7 +287,7 @@ def page(data: LandscapeData) -> str:
     body = fill("landscape.html", what=what, epochs=cfg.epochs,
                 batch="full batch" if cfg.batch_size is None else f"batches of {cfg.batch_size}",
                 lrs=", ".join(f"{o} {lr:g}" for o, lr in zip(cfg.optimizers, cfg.lr)),
-                first=html.escape(cfg.optimizers[0]), plane=html.escape(PLANE_TEXT[cfg.plane]), dtype=cfg.dtype,
+                first=html.escape(cfg.optimizers[0]), plane=html.escape(fill("landscape.html", f"plane-{cfg.plane}")), dtype=cfg.dtype,
                 device=meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
                 sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))
     return figures_page("jaxgd landscape", body, figs)

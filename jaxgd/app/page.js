@@ -56,6 +56,10 @@ jaxgdPage(async (D, P, times, t0) => {
     r.lossLast = r.lossN ? r.lossAt[r.lossN - 1] : -1;
   }
   const lift = 0.005 * (G.zmax - G.zmin);
+  // the known minima as white stars (on the contour, the what-if and the seed cloud)
+  const stars = (size, more) => ({ type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
+    marker: { symbol: "star", size, color: "white", line: { color: "black", width: 1.5 } }, ...more });
+  const dataRange = D.data && [Math.min(...D.data.x), Math.max(...D.data.x)]; // the data figure's lines span it
 
   // --- the slider: a position on one scale for every run (epochs = data seen, or updates)
   const maxSteps = Math.max(...runs.map((r) => r.steps));
@@ -93,9 +97,7 @@ jaxgdPage(async (D, P, times, t0) => {
     if (r.exit && k >= r.exit.step) out.exit = r.exit;
     return out;
   }
-  const hover2d = `%{fullData.name}<br>step %{customdata[0]}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}` +
-    "<br>loss = %{customdata[1]:.4g}<extra></extra>";
-  const hover3d = `%{fullData.name}<br>step %{customdata[0]}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}` +
+  const hoverPath = `%{fullData.name}<br>step %{customdata[0]}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}` +
     "<br>loss = %{customdata[1]:.4g}<extra></extra>";
   const width3d = { full: 6, minibatch: 4, sgd: 2.5 };
 
@@ -123,7 +125,7 @@ jaxgdPage(async (D, P, times, t0) => {
       lighting: { ambient: 0.9, diffuse: 0.4, specular: 0.05, fresnel: 0.1 },
       hovertemplate: `${names[0]} = %{x:.3f}<br>${names[1]} = %{y:.3f}<br>loss = %{z:.4g}<extra></extra>` };
     const paths3d = runs.map((r) => ({ type: "scatter3d", mode: "lines", name: r.label, x: [], y: [], z: [],
-      line: { color: r.color, width: width3d[r.mode] || 4 }, hovertemplate: hover3d, customdata: [] }));
+      line: { color: r.color, width: width3d[r.mode] || 4 }, hovertemplate: hoverPath, customdata: [] }));
     const start3d = { type: "scatter3d", mode: "markers", name: "start", showlegend: false,
       x: runs.map((r) => r.w[0]), y: runs.map((r) => r.b[0]), z: runs.map((r) => r.loss[0] + lift),
       marker: { size: 6, color: "white", line: { color: "black", width: 2 }, symbol: "circle-open" },
@@ -136,22 +138,20 @@ jaxgdPage(async (D, P, times, t0) => {
       marker: { size: 6, color: [], line: { color: "black", width: 1 } }, hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<extra></extra>" };
     const exits3d = { type: "scatter3d", mode: "markers", name: "left the plot", showlegend: false, x: [], y: [], z: [],
       marker: { size: 7, color: [], symbol: "x" }, hovertemplate: "%{text}<extra></extra>", text: [] };
-    const landscape = !D.data;
     const z0 = G.zmin, z1 = G.zmax;
     specs.surface3d = { data: [surf, ...paths3d, start3d, min3d, marks3d, exits3d], layout: {
       title: { text: "Loss surface and paths" }, showlegend: false, margin: { l: 0, r: 0, t: 40, b: 0 },
       scene: { xaxis: { title: { text: names[0] }, range: [wlo, whi] }, yaxis: { title: { text: names[1] }, range: [blo, bhi] },
-               zaxis: { title: { text: "loss (MSE)" }, range: [z0 - 0.02 * (z1 - z0), z1 + 0.05 * (z1 - z0)] },
-               camera: { eye: landscape ? { x: 0.9, y: -1.5, z: 1.9 } : { x: 1.6, y: 1.5, z: 1.0 } },
+               zaxis: { title: { text: D.data ? "loss (MSE)" : "loss" }, range: [z0 - 0.02 * (z1 - z0), z1 + 0.05 * (z1 - z0)] },
+               camera: { eye: !D.data ? { x: 0.9, y: -1.5, z: 1.9 } : { x: 1.6, y: 1.5, z: 1.0 } },
                aspectmode: "cube" } } };
     figs.surface3d = { paths: 1, start: 1 + runs.length };
-    if (!D.data) specs.surface3d.layout.scene.zaxis.title.text = "loss";
     // contour
     const cont = { type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Viridis", ncontours: 30, customdata: G.S,
       colorbar: { title: { text: D.logLabel, side: "right" }, thickness: 14 }, name: D.logLabel,
       hovertemplate: `${names[0]} = %{x:.3f}<br>${names[1]} = %{y:.3f}<br>loss = %{customdata:.4g}<extra></extra>` };
     const paths2d = runs.map((r) => ({ type: "scatter", mode: "lines+markers", name: r.label, x: [], y: [], customdata: [],
-      line: { color: r.color, width: 2, dash: r.dash }, marker: { size: 3, color: r.color }, hovertemplate: hover2d }));
+      line: { color: r.color, width: 2, dash: r.dash }, marker: { size: 3, color: r.color }, hovertemplate: hoverPath }));
     const start2d = { type: "scatter", mode: "markers", name: "start", x: runs.map((r) => r.w[0]), y: runs.map((r) => r.b[0]),
       marker: { size: 11, color: "white", symbol: "circle", line: { color: "black", width: 2 } }, hovertemplate: "start<extra></extra>" };
     const marks2d = { type: "scatter", mode: "markers", name: "current point", x: [], y: [], customdata: [],
@@ -159,10 +159,7 @@ jaxgdPage(async (D, P, times, t0) => {
       hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<br>loss = %{customdata[1]:.4g}<extra></extra>" };
     const exits2d = { type: "scatter", mode: "markers", name: "left the plot", x: [], y: [], text: [],
       marker: { size: 14, color: [], symbol: "x", line: { color: "black", width: 1 } }, hovertemplate: "%{text}<extra></extra>" };
-    const min2d = { type: "scatter", mode: "markers", name: D.minima.length > 1 ? "minima" : "minimum",
-      x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
-      marker: { symbol: "star", size: 18, color: "white", line: { color: "black", width: 1.5 } },
-      hovertemplate: "minimum<br>%{x:.4g}, %{y:.4g}<extra></extra>" };
+    const min2d = stars(18, { name: D.minima.length > 1 ? "minima" : "minimum", hovertemplate: "minimum<br>%{x:.4g}, %{y:.4g}<extra></extra>" });
     specs.contour = { data: [cont, ...paths2d, start2d, marks2d, exits2d, min2d], layout: {
       title: { text: "Contours of the loss and paths" }, showlegend: false,
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
@@ -186,13 +183,12 @@ jaxgdPage(async (D, P, times, t0) => {
       title: { text: "Loss per step" }, showlegend: false,
       grid: narrow() ? { rows: 2, columns: 1, pattern: "independent", ygap: 0.25 } : { rows: 1, columns: 2, pattern: "independent" },
       xaxis: { title: { text: xTitle() } }, xaxis2: { title: { text: xTitle() } },
-      yaxis: ax("full-data loss (MSE)"), yaxis2: ax("batch loss"),
+      yaxis: ax(D.data ? "full-data loss (MSE)" : "loss"), yaxis2: ax("batch loss"),
       annotations: [{ text: "full-data loss at each point", x: 0.5, xref: "x domain", y: 1.06, yref: "y domain", showarrow: false },
                     { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }],
       shapes: [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } },
                { type: "line", xref: "x2", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } }] } };
     figs.loss = { divMarks };
-    if (!D.data) specs.loss.layout.yaxis.title.text = "loss";
     // diagnostics: four panels, static (x in the slider's unit)
     const keys = ["grad_norm", "update_norm", "first", "second"];
     const titles = ["gradient norm ‖g‖", "update norm ‖Δθ‖", "first moment ‖m‖ (velocity)", "second moment ‖v‖"];
@@ -213,7 +209,7 @@ jaxgdPage(async (D, P, times, t0) => {
     figs.diagnostics = {};
     // the data and the line of a chosen run
     if (D.data) {
-      const x = D.data.x, xs = [Math.min(...x), Math.max(...x)];
+      const x = D.data.x, xs = dataRange;
       const tr = [];
       if (D.data.noisy) tr.push({ type: "scatter", mode: "markers", x, y: D.data.noisy, name: "noisy sample (σ = 1)", marker: { color: "#7f7f7f", size: 7, opacity: 0.6 } });
       tr.push({ type: "scatter", mode: "markers", x, y: D.data.y, name: "data fitted", marker: { color: "#1f77b4", size: 6 } });
@@ -275,10 +271,9 @@ jaxgdPage(async (D, P, times, t0) => {
     ];
     if (D.data) {
       const i = +document.getElementById("data-run").value || 0, r = runs[i], p = parts[i], n = p.w.length;
-      const xs = [Math.min(...D.data.x), Math.max(...D.data.x)];
       if (n) {
         const w = p.w[n - 1], b = p.b[n - 1];
-        out.push({ id: "data", update: { x: [xs], y: [xs.map((v) => w * v + b)],
+        out.push({ id: "data", update: { x: [dataRange], y: [dataRange.map((v) => w * v + b)],
           name: [`${r.label}, step ${r.t[n - 1]}: y = ${fmt(w)}x + ${fmt(b)}`] }, idx: [figs.data.line] });
       }
     }
@@ -395,8 +390,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const path = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728", width: 2 }, marker: { size: 3 },
       name: "path", xaxis: "x", yaxis: "y", hovertemplate: `step %{text}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}<extra></extra>`, text: [] };
     const exit = { type: "scatter", mode: "markers", x: [], y: [], marker: { symbol: "x", size: 14, color: "#d62728" }, xaxis: "x", yaxis: "y", hoverinfo: "skip" };
-    const min = { type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
-      marker: { symbol: "star", size: 16, color: "white", line: { color: "black", width: 1.5 } }, xaxis: "x", yaxis: "y", hoverinfo: "skip" };
+    const min = stars(16, { xaxis: "x", yaxis: "y", hoverinfo: "skip" });
     const curve = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728" }, marker: { size: 3 }, xaxis: "x2", yaxis: "y2",
       hovertemplate: "step %{x}<br>loss = %{y:.4g}<extra></extra>" };
     let div = null;
@@ -491,8 +485,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const full = runs.find((r) => r.optimizer === "gd" && r.mode === "full");
     if (full) tr.push({ type: "scatter", mode: "lines+markers", x: full.w.slice(0, full.kept), y: full.b.slice(0, full.kept),
       name: "gd · full batch path", line: { color: "#d62728", width: 2 }, marker: { size: 3 } });
-    tr.push({ type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]), name: "minimum",
-      marker: { symbol: "star", size: 16, color: "white", line: { color: "black", width: 1.5 } } });
+    tr.push(stars(16, { name: "minimum" }));
     const ws = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.w[i]));
     const bs = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.b[i]));
     const pad = (lo, hi, span) => { const d = Math.max(hi - lo, 0.02 * span); return [lo - 0.1 * d, hi + 0.1 * d]; };
@@ -506,10 +499,10 @@ jaxgdPage(async (D, P, times, t0) => {
     const sp = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_lrs, y: c.spread,
       name: c.label, line: { color: MODE_COLORS[name] || "#333", dash: MODE_DASH[name] || "solid" },
       hovertemplate: "lr = %{x:.3g}<br>spread = %{y:.3g}<extra></extra>" }));
-    const allLost = (ys) => ys.every((v) => v === null || !fin(v));
-    const lostNote = (txt) => [{ text: txt, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
+    const lostNote = (trs) => (trs.flatMap((t) => t.y).every((v) => v === null || !fin(v)) ? [{ text: "every run diverged: no spread to draw",
+      xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }] : []);
     await newPlot("spread", sp, { title: { text: "Spread of the final point" }, legend: { orientation: "h", y: -0.2 },
-      annotations: allLost(sp.flatMap((t) => t.y)) ? lostNote("every run diverged: no spread to draw") : [],
+      annotations: lostNote(sp),
       xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
     if (!document.getElementById("spread-batch")) return;
     const how = (c) => (c.batch_size === 1 ? "drawn with replacement (as SGD)" : "shuffled (as minibatch)");
@@ -518,7 +511,7 @@ jaxgdPage(async (D, P, times, t0) => {
       hovertemplate: "batch size %{x}<br>spread = %{y:.3g}<extra></extra>" }));
     const ticks = Object.values(D.cloud)[0].spread_batches;
     await newPlot("spread-batch", sb, { title: { text: "Spread of the final point against the batch size" }, legend: { orientation: "h", y: -0.2 },
-      annotations: allLost(sb.flatMap((t) => t.y)) ? lostNote("every run diverged: no spread to draw") : [],
+      annotations: lostNote(sb),
       xaxis: { type: "log", tickvals: ticks, ticktext: ticks.map(String), title: { text: "batch size" } },
       yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
   }

@@ -114,7 +114,6 @@ def page_data(data) -> dict:
             out[key] = ex[key]
     if ex.get("batch_phase"):
         th = data.theory
-        p = data.problem
         out["batchPhase"] = dict(ex["batch_phase"], limit=None if th is None else float(th.stability_limit),
                                  m=p.num_examples, start_loss=data.losses["start"])
     return out
@@ -137,11 +136,9 @@ def data_line(data):
     return tuple(map(float, data.problem.minimum)), "least-squares line"
 
 
-def sweep_data(data) -> dict | None:
+def sweep_data(data) -> dict:
     """The learning-rate sweep figure's numbers: per optimizer the final losses, where runs
     diverged (and the smallest such lr), its colour; the theory's lines (None off a quadratic)."""
-    if data.scan is None:
-        return None
     sc = data.scan
     opts = list(sc.final_loss)
     return dict(lrs=sc.lrs, epochs=sc.epochs, final={k: sc.final_loss[k] for k in opts},
@@ -157,6 +154,11 @@ def sweep_data(data) -> dict | None:
 
 def _esc(s) -> str:
     return html.escape(str(s))
+
+
+def _text(name: str, yes: bool) -> str:
+    """One of report.html's two wordings ``NAME-yes`` / ``NAME-no`` (e.g. on a quadratic or not)."""
+    return fill("report.html", f"{name}-{'yes' if yes else 'no'}")
 
 
 def _describe(data) -> str:
@@ -243,47 +245,20 @@ def _sweep_section(data) -> str:
                 theory=theory, items="".join(items))
 
 
-MODE_TEXT = {
-    "full": "<b>Full batch</b>: every step uses the gradient of the loss over all examples — the true gradient.",
-    "sgd": "<b>SGD</b>: every step uses one example drawn at random (with replacement, as the notebook does): "
-           "cheap, noisy steps.",
-    "minibatch": "<b>Minibatch</b>: every epoch the examples are shuffled and cut into batches; each step uses "
-                 "one batch (the last one may be smaller).",
-}
-
-
 def _explorables(data) -> list[str]:
     ex = data.explore
     out = []
     quadratic = data.theory is not None  # the theory's limits (the red mark, the black lines) exist
     noiseless = data.config.noise == 0 and data.config.data is None
     if ex.get("whatif"):
-        limit = ("The red mark on the lr slider is the theory's stability limit where there is one (gd: 2/λmax; heavy "
-                 "ball: 2(1+β)/((1−β)·λmax)); adaptive methods have no such simple limit." if quadratic else
-                 "This loss is not quadratic, so there is no simple stability limit to mark: its curvature changes "
-                 "along the way, and a learning rate that suits the start can diverge later.")
-        look = ("the path starting to zig-zag as lr nears the red mark, and diverging past it (with momentum, its wide "
-                "swings can leave the plot before that)." if quadratic else
-                "the largest learning rate that still reaches a minimum, and the paths that swing out and diverge "
-                "beyond it.")
-        out.append(fill("report.html", "whatif", limit=limit, look=look))
+        out.append(fill("report.html", "whatif", limit=_text("whatif-limit", quadratic),
+                        look=_text("whatif-look", quadratic)))
     if ex.get("phase"):
-        theory = ("The black line is the theory's boundary for jaxgd's EMA heavy ball (v ← βv + (1−β)g, θ ← θ − lr·v): on "
-                  "a quadratic it is stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ, that is lr &lt; "
-                  "2(1+β)/((1−β)·λmax)." if quadratic else
-                  "This loss is not quadratic, so no theory line is drawn: on a quadratic, jaxgd's EMA heavy ball is "
-                  "stable iff lr·(1−β)·λ &lt; 2(1+β) for every curvature λ, and here the curvature changes along the way.")
-        look = ("the runs turning grey where the line is, and the best losses just under it." if quadratic else
-                "how the edge of the grey region moves with β: a larger β tolerates a larger lr.")
-        out.append(fill("report.html", "phase", theory=theory, look=look))
+        out.append(fill("report.html", "phase", theory=_text("phase-theory", quadratic),
+                        look=_text("phase-look", quadratic)))
     if ex.get("cloud"):
         budgets = ", ".join(f"{_esc(v['label'])}: lr {v['lr']:g}, {v['epochs']} epoch(s)" for v in ex["cloud"].values())
-        look = ("On this noiseless data every example's gradient vanishes at the minimum, so runs that get there stop "
-                "spreading (the spread falls with lr once the budget brings the runs to the minimum); runs still on "
-                "their way spread more as the lr grows. With noisy data (--noise 1) a cloud that grows with lr and "
-                "shrinks with the batch remains." if noiseless else
-                "The spread grows with the noise of a step: larger with lr, smaller with the batch.")
-        out.append(fill("report.html", "cloud", budgets=budgets, look=look))
+        out.append(fill("report.html", "cloud", budgets=budgets, look=_text("cloud-look", noiseless)))
     if ex.get("batch_phase"):
         bp = ex["batch_phase"]
         E, m = bp["epochs"], int(bp["batch_sizes"][-1])
@@ -330,13 +305,11 @@ def page(data) -> str:
     body = fill(
         "report.html", describe=_esc(_describe(data)), dtype=_esc(cfg.dtype), device=_esc(data.meta["device"]),
         v_jaxgd=_esc(v["jaxgd"]), v_jax=_esc(v["jax"]), v_optax=_esc(v["optax"]),
-        modes="".join(f"<li>{MODE_TEXT[m.name]}</li>" for m in mds if m.name in MODE_TEXT and p.num_examples),
+        modes="".join(f"<li>{fill('report.html', 'mode-' + m.name)}</li>" for m in mds if p.num_examples),
         epoch=epoch, optimizer_rows=_optimizer_rows(data), toggles=toggles, quick=quick,
         data_section=_data_section(data, D), name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
         z="loss (MSE)" if p.data is not None else "loss",
-        look_surface=("the long, flat valley — paths fall quickly down the steep walls, then crawl along its floor."
-                      if p.data is not None else "which basin each path falls into, and how it crosses the ridges "
-                                                 "between them."),
+        look_surface=_text("look-surface", p.data is not None),
         explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
         run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
         **_grad_check(data))

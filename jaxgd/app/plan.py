@@ -52,11 +52,6 @@ class Plan:
         return sum(r.steps for r in self.runs)
 
 
-def build_problem(cfg: ReportConfig) -> Problem:
-    """The configured problem, from :func:`jaxgd.problem` (the one factory)."""
-    return make_problem(cfg.problem, data=cfg.data, noise=cfg.noise, data_seed=cfg.data_seed, dtype=cfg.dtype)
-
-
 def modes(cfg: ReportConfig, problem: Problem) -> tuple[presets.Mode, ...]:
     """The notebook's three modes, with the configured minibatch size and seed; a landscape's one."""
     if problem.num_examples is None:
@@ -100,8 +95,9 @@ def big_data(problem: Problem) -> bool:
 
 
 def plan(cfg: ReportConfig) -> Plan:
-    """Build the problem and check every run; raises :class:`jaxgd.ArgumentError` naming the setting."""
-    problem = build_problem(cfg)
+    """Build the problem (:func:`jaxgd.problem`, the one factory) and check every run; raises
+    :class:`jaxgd.ArgumentError` naming the setting."""
+    problem = make_problem(cfg.problem, data=cfg.data, noise=cfg.noise, data_seed=cfg.data_seed, dtype=cfg.dtype)
     m, default = problem.num_examples, ReportConfig.batch_size
     if m is not None and cfg.batch_size == default and default > m:  # a setting the user may not have given
         raise ArgumentError("batch_size", f"must be an integer in [1, {m}], got {default} (the minibatch mode's "

@@ -2,7 +2,7 @@
 
 ``plan(cfg)`` (:mod:`jaxgd.app.plan`) checks the configuration into a problem and its runs;
 ``compute(plan)`` does the numerics (surface, gradient check, runs, the learning-rate sweep and
-the explorables of :mod:`jaxgd.app.explore`) and returns :class:`ReportData`; ``write(data,
+the explorables of :mod:`jaxgd.explore`) and returns :class:`ReportData`; ``write(data,
 out)`` turns it into ``report.html`` (:mod:`jaxgd.app.page`: offline, drawn by its own script),
 ``results.json`` / ``results.npz`` / ``metrics.csv``, and on request PNGs (:func:`figures`, drawn
 with matplotlib) and a GIF. The files are written as one set: all to
@@ -13,26 +13,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from jaxgd import optim
+from jaxgd import engine, explore, optim
+from jaxgd._checks import check_params
 from jaxgd.app import files as jio
 from jaxgd.app import shell
 from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
 from jaxgd.app.page import data_line, page
-from jaxgd.app.plan import Plan, big_data
+from jaxgd.app.plan import Plan, big_data, modes, run_settings
 from jaxgd.app.plots import Path as PlotPath
 from jaxgd.app.plots import mpl_figs, style_for
-from jaxgd.app.results import metrics_csv, npz_arrays, results
+from jaxgd.app.results import metrics_csv, npz_arrays, results, versions
+from jaxgd.curvature import _hessian_jit, theory_of
 from jaxgd.data import notebook_data
 from jaxgd.engine import Trajectory
+from jaxgd.model import Params
 from jaxgd.problems import Problem
 from jaxgd.runs import lr_scan, run_checked, split, sweep, truncate
-from jaxgd.surface import GradCheck
+from jaxgd.surface import GradCheck, _on_grid, _rows_per_chunk, verdict
 
 
 @dataclasses.dataclass
@@ -48,7 +53,7 @@ class ReportData:
     meta: dict
     scan: object = None  # jaxgd.LRScan, or None without the sweep section
     theory: object = None  # jaxgd.curvature.Theory at the minimum, for a quadratic loss
-    explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.app.explore)
+    explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.explore)
     losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss} (basics)
 
 
@@ -62,13 +67,6 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
     two threads of its own), so on two cores one program traces while another compiles. More
     threads made a cold report slower there (three: median 3.01 s against 2.72 s).
     """
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    import jax
-
-    from jaxgd.app.results import versions
-
     cfg, problem = plan.config, plan.problem
     w = np.linspace(*problem.w_range, cfg.grid)
     b = np.linspace(*problem.b_range, cfg.grid)
@@ -131,12 +129,6 @@ def basics(problem: Problem, w, b, gw, gb):
     minimum (quadratic losses, else None) and ``{"minima": [...], "start": ...}``, the full-data
     loss at the known minima and at the start: ``loss_surface``'s, ``grad_check``'s, ``theory``'s
     numbers from one compiled call instead of four (:func:`_basics_program`)."""
-    from jaxgd import engine
-    from jaxgd._checks import check_params
-    from jaxgd.curvature import theory_of
-    from jaxgd.model import Params
-    from jaxgd.surface import _rows_per_chunk, verdict
-
     dt = problem.dtype
     w, b, gw, gb = (np.asarray(a, dt) for a in (w, b, gw, gb))
     at = check_params("at", problem.minimum, problem.init, dt) if problem.quadratic else None
@@ -154,9 +146,6 @@ def _basics_program(loss_fn, grad_fn, rows, grad_rows, data, w, b, gw, gb, at, p
     """:func:`basics`' arrays: ``S (len(w), len(b))``, ``(autodiff, analytic)`` gradients on the
     check's grid (None without ``grad_fn``), the Hessian at ``at`` (None if ``at`` is None) and
     the loss at each of ``points`` (Params of 1-D arrays)."""
-    from jaxgd.curvature import _hessian_jit
-    from jaxgd.surface import _on_grid
-
     S = _on_grid("loss", loss_fn, None, rows, data, w, b)
     grads = None if grad_fn is None else _on_grid("grads", loss_fn, grad_fn, grad_rows, data, gw, gb)
     H = None if at is None else _hessian_jit(loss_fn, at, data)
@@ -229,11 +218,9 @@ def _foldable(plan: Plan) -> dict[int, tuple[str, float, int]]:
 
 
 def _lr_sweeps(plan: Plan):
-    """Each optimizer's full-batch sweep (:func:`jaxgd.app.explore.lr_sweeps`), with the plan's
+    """Each optimizer's full-batch sweep (:func:`jaxgd.explore.lr_sweeps`), with the plan's
     full-batch runs that fit in it as extra runs: ``(sweeps, {plan index: Trajectory})``;
     ``(None, {})`` on data of more than :data:`jaxgd.app.plan.BIG_DATA` examples."""
-    from jaxgd.app import explore
-
     cfg, problem = plan.config, plan.problem
     if big_data(problem):
         return None, {}
@@ -251,9 +238,7 @@ def _lr_sweeps(plan: Plan):
 
 
 def _sweeps(plan: Plan, th, sweeps):
-    """The learning-rate sweep and the explorables (see :mod:`jaxgd.app.explore`)."""
-    from jaxgd.app import explore
-
+    """The learning-rate sweep and the explorables (see :mod:`jaxgd.explore`)."""
     cfg, problem = plan.config, plan.problem
     if sweeps is None:  # too much data for the sweeps (big_data)
         return None, {}
@@ -273,9 +258,6 @@ def _sweeps(plan: Plan, th, sweeps):
 def _stochastic(plan: Plan) -> dict:
     """The explorables that need no lr sweep: the seed cloud and SGD's lr × batch size diagram
     (problems with data), the basins of attraction (landscapes with several minima)."""
-    from jaxgd.app import explore
-    from jaxgd.app.plan import modes, run_settings
-
     cfg, problem = plan.config, plan.problem
     if big_data(problem):
         return {}

@@ -7,6 +7,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from jaxgd.app.shell import thin
 
 OPTIMIZER_COLORS = {
     "gd": "#d62728", "momentum": "#1f77b4", "nesterov": "#17becf",
@@ -90,8 +91,7 @@ def style_for(optimizer: str, mode: str, index: int = 0) -> tuple[str, str]:
 
 def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
     """The steps the slider stops at: up to ``max_frames`` from 0 to the longest path's end."""
-    longest = max(len(p.w) - 1 for p in paths)
-    return sorted(set(np.linspace(0, longest, min(max_frames, longest + 1)).round().astype(int).tolist()))
+    return thin(max(len(p.w) for p in paths), max_frames).tolist()
 
 
 SWEEP_FLOOR = 1e-30  # final losses below this (exact zeros included) are drawn at it
@@ -112,3 +112,13 @@ def _sweep_top(final_loss: dict, diverged_at: dict) -> float:
 
 
 DIAGNOSTICS = ("gradient norm", "update norm", "first moment ‖m‖", "second moment ‖v‖")
+
+
+def _diagnostic_panels(s: dict):
+    """``(panel, values)`` per diagnostic a run has (``grad_norm``, ``update_norm``, ``first``,
+    ``second``; a moment the rule does not keep is skipped), as float64 with non-positive and
+    non-finite values NaN (not drawn on the log scale)."""
+    for k, key in enumerate(("grad_norm", "update_norm", "first", "second")):
+        if s[key] is not None:
+            v = np.asarray(s[key], dtype=np.float64)
+            yield k, np.where(np.isfinite(v) & (v > 0), v, np.nan)

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxgd.app.plots.common import (_MPL_DASH, DIAGNOSTICS, LOG_LABEL, Path, _points, _sweep_series, _sweep_top,
-                             frame_steps, log_excess, path_name, style_for)
+from jaxgd.app.plots.common import (_MPL_DASH, DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
+                                    _sweep_top, frame_steps, log_excess, path_name, style_for)
 
 
 def _blank(figsize):
@@ -190,13 +190,8 @@ def diagnostics(series):
     fig = _blank((12, 7))
     axes = fig.subplots(2, 2).ravel()
     for s in series:
-        for ax, key in zip(axes, ("grad_norm", "update_norm", "first", "second")):
-            v = s[key]
-            if v is None:
-                continue
-            v = np.asarray(v, dtype=np.float64)
-            v = np.where(np.isfinite(v) & (v > 0), v, np.nan)
-            ax.plot(np.arange(1, len(v) + 1), v, _MPL_DASH.get(s["dash"], "-"), color=s["color"], label=s["label"])
+        for k, v in _diagnostic_panels(s):
+            axes[k].plot(np.arange(1, len(v) + 1), v, _MPL_DASH.get(s["dash"], "-"), color=s["color"], label=s["label"])
     for ax, title in zip(axes, DIAGNOSTICS):
         ax.set(yscale="log", xlabel="step", title=title)
     axes[0].legend(fontsize=6, ncols=2)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from jaxgd.app.plots.common import (DIAGNOSTICS, LOG_LABEL, Path, _points, _sweep_series, _sweep_top, frame_steps,
-                             log_excess, path_name, style_for)
+from jaxgd.app.plots.common import (DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
+                                    _sweep_top, frame_steps, log_excess, path_name, style_for)
 
 if TYPE_CHECKING:  # plotly is imported lazily, when a figure is made
     import plotly.graph_objects as go
@@ -230,15 +230,9 @@ def diagnostics(series) -> "go.Figure":
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=2, cols=2, subplot_titles=DIAGNOSTICS)
-    keys = ("grad_norm", "update_norm", "first", "second")
     for s in series:
         line = dict(color=s["color"], dash=s["dash"], width=1.5)
-        for k, key in enumerate(keys):
-            v = s[key]
-            if v is None:
-                continue
-            v = np.asarray(v, dtype=np.float64)
-            v = np.where(np.isfinite(v) & (v > 0), v, np.nan)
+        for k, v in _diagnostic_panels(s):
             fig.add_trace(go.Scatter(x=np.arange(1, len(v) + 1), y=v, mode="lines", name=s["label"],
                                      legendgroup=s["label"], showlegend=k == 0, line=line),
                           row=k // 2 + 1, col=k % 2 + 1)

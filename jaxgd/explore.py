@@ -11,7 +11,9 @@
   optimizer, coloured by the minimum each run ends at, with the steps it took to get there; one
   compiled call for every optimizer of one budget.
 
-Every function returns NumPy arrays in plain dicts or NamedTuples; nothing here draws.
+Every function returns NumPy arrays in plain dicts or NamedTuples; nothing here draws (the app's
+report does). An advanced module, not in ``jaxgd.__all__``: ``from jaxgd import explore``; every
+run goes through :func:`jaxgd.sweep`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from jaxgd.curvature import sharpness_limit
 from jaxgd.data import steps_per_epoch
 from jaxgd.problems import Problem
 from jaxgd.runs import LRScan, split, sweep
@@ -113,8 +116,6 @@ def scan_from(sweeps: dict[str, LRSweep], epochs: int, theory=None) -> LRScan:
 def lr_limit(optimizer: str, lam_max: float, beta: float = 0.9) -> float | None:
     """The largest stable learning rate on a quadratic with top eigenvalue ``lam_max`` (see
     :func:`jaxgd.curvature.sharpness_limit`): gd ``2/λ``, EMA heavy ball ``2(1+β)/((1−β)λ)``; None otherwise."""
-    from jaxgd.curvature import sharpness_limit
-
     s = sharpness_limit(optimizer, 1.0, beta)
     return None if s is None or not lam_max > 0 or not np.isfinite(s) else s / lam_max
 
