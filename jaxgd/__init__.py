@@ -25,7 +25,7 @@ from jaxgd import datasets, landscapes, models, planes, spectrum
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import Theory, hessian, theory
 from jaxgd.data import Order, jax_order, notebook_data, numpy_order, sample_order
-from jaxgd.engine import Trajectory
+from jaxgd.engine import Trajectory, load
 from jaxgd.landscapes import LANDSCAPES, beale, himmelblau, ill_conditioned, rastrigin, rosenbrock, saddle
 from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, lbfgs, momentum, nesterov, newton, rmsprop
@@ -79,6 +79,7 @@ __all__ = [
     "landscapes",
     "lbfgs",
     "linear_regression",
+    "load",
     "loss_surface",
     "lr_scan",
     "model_problem",
