@@ -2,7 +2,8 @@
 
 Everything a user calls is here: problems (``notebook``, ``linear_regression``, the landscapes,
 ``model_problem`` for any JAX model, ``problem`` by name), ``run`` and ``sweep`` (one compiled
-engine, :mod:`jaxgd.engine`), ``loss_surface`` and ``grad_check``, ``theory`` (Hessian facts),
+engine, :mod:`jaxgd.engine`; ``progress=True`` for a bar), ``load`` (a trajectory written by
+``Trajectory.save``), ``loss_surface`` and ``grad_check``, ``theory`` (Hessian facts),
 the update rules, sample orders, planes through parameter space (``Plane``, ``random_plane``,
 ``pca_plane``, ``hessian_plane``, ``interpolate``, ``project``), and the modules ``planes``,
 ``models``, ``datasets``, ``spectrum`` and ``landscapes``. Functions that need a loss take a
