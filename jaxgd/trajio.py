@@ -47,9 +47,9 @@ def _describe(x, arrays: list, at: str):
     if isinstance(x, (np.ndarray, np.generic, jax.Array)) or (
             isinstance(x, numbers.Number) and not isinstance(x, complex)):
         a = np.asarray(x)
-        if a.dtype.hasobject:
-            raise ArgumentTypeError("tree", f"holds an object array at {at or 'the root'}: only arrays of numbers "
-                                            "can be saved without pickle")
+        if a.dtype.hasobject or a.dtype.kind == "V":  # objects need pickle; bfloat16 and the like read back as void
+            raise ArgumentTypeError("tree", f"holds a {a.dtype.name} array at {at or 'the root'}: only arrays of "
+                                            "NumPy's own number types can be saved without pickle")
         arrays.append(a)
         return {"t": "array", "dtype": a.dtype.str, "shape": list(a.shape)}
     if _is_namedtuple(x):

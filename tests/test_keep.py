@@ -3,6 +3,7 @@ progress from Python (``progress=True``: bit for bit the same results), and one-
 model with non-array leaves and for a parameter tree that differs from the problem's."""
 
 import collections
+import dataclasses
 import json
 import os
 import sys
@@ -109,6 +110,8 @@ def test_save_replaces_a_file_and_refuses_a_folder(tmp_path):
         t.save(tmp_path / "nowhere" / "run.npz")
     with pytest.raises(TypeError, match=r"^tree holds a function at \['f'\]: only arrays"):
         trajio.save_tree({"f": lambda: 0}, tmp_path / "f.npz")
+    with pytest.raises(TypeError, match=r"^tree holds a bfloat16 array at \['a'\]\[0\]: only arrays of NumPy's own"):
+        trajio.save_tree({"a": [jnp.ones(2, jnp.bfloat16)]}, tmp_path / "f.npz")
     assert sorted(os.listdir(tmp_path)) == ["run.npz"]
 
 
@@ -284,3 +287,37 @@ def test_a_shape_mismatch_names_the_leaf(mlp_problem):
     bad["layer00"]["w"] = bad["layer00"]["w"][:, :2]
     with pytest.raises(ValueError, match=r"^init must have shape \(8, 3\) at \['layer00'\]\['w'\], got \(8, 2\)$"):
         jaxgd.run(mlp_problem, init=bad)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class Linear:
+    """A pytree node of our own, as an Equinox module is one (its fields are attributes)."""
+
+    weight: jax.Array
+    bias: jax.Array | None
+    _scale: jax.Array
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class Dense:
+    w: jax.Array
+    b: jax.Array
+
+
+def test_another_pytree_node_comes_back_as_a_stand_in(tmp_path):
+    """A node jaxgd does not know comes back as a namedtuple of its attribute names (a tuple where
+    a name cannot be a field: ``_scale``); unflattening with the user's structure rebuilds it."""
+    params = {"lin": Linear(np.ones((2, 3)), None, np.float64(2.0))}
+    p = jaxgd.model_problem(lambda q, x, y: (q["lin"]._scale * jnp.sum(q["lin"].weight @ x) - y) ** 2, params,
+                            (np.ones((4, 3)), np.zeros(4)))
+    t = jaxgd.run(p, "adam", lr=0.01, epochs=3)
+    t.save(tmp_path / "lin.npz")
+    u = jaxgd.load(tmp_path / "lin.npz")
+    assert type(u.params["lin"]) is tuple and u.params["lin"][1] is None  # _scale: no namedtuple field
+    rebuilt = jax.tree.unflatten(jax.tree.structure(t.params), jax.tree.leaves(u.params))
+    assert type(rebuilt["lin"]) is Linear and same(rebuilt, host(t.params))
+    trajio.save_tree([Dense(np.ones(2), np.float32(0))], tmp_path / "dense.npz")
+    back = trajio.load_tree(tmp_path / "dense.npz")[0]
+    assert type(back).__name__ == "Dense" and back._fields == ("w", "b") and back.b.dtype == np.float32
