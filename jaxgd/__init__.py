@@ -2,7 +2,8 @@
 
 Everything a user calls is here: problems (``notebook``, ``linear_regression``, the landscapes,
 ``model_problem`` for any JAX model, ``problem`` by name), ``run`` and ``sweep`` (one compiled
-engine, :mod:`jaxgd.engine`), ``loss_surface`` and ``grad_check``, ``theory`` (Hessian facts),
+engine, :mod:`jaxgd.engine`; ``progress=True`` for a bar), ``load`` (a trajectory written by
+``Trajectory.save``), ``loss_surface`` and ``grad_check``, ``theory`` (Hessian facts),
 the update rules, sample orders, planes through parameter space (``Plane``, ``random_plane``,
 ``pca_plane``, ``hessian_plane``, ``interpolate``, ``project``), and the modules ``planes``,
 ``models``, ``datasets``, ``spectrum`` and ``landscapes``. Functions that need a loss take a
@@ -25,7 +26,7 @@ from jaxgd import datasets, landscapes, models, planes, spectrum
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import Theory, hessian, theory
 from jaxgd.data import Order, jax_order, notebook_data, numpy_order, sample_order
-from jaxgd.engine import Trajectory
+from jaxgd.engine import Trajectory, load
 from jaxgd.landscapes import LANDSCAPES, beale, himmelblau, ill_conditioned, rastrigin, rosenbrock, saddle
 from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, lbfgs, momentum, nesterov, newton, rmsprop
@@ -79,6 +80,7 @@ __all__ = [
     "landscapes",
     "lbfgs",
     "linear_regression",
+    "load",
     "loss_surface",
     "lr_scan",
     "model_problem",

@@ -205,12 +205,13 @@ def check_params(name: str, v, like, dtype):
     check_not_traced(name, v)
     if isinstance(like, Params) and not isinstance(v, Params) and all(np.ndim(x) == 0 for x in like):
         return Params(*(jnp.asarray(t, dtype) for t in check_pair(name, v)))
-    want, got = jax.tree.structure(like), jax.tree.structure(v)
-    if want != got:
-        raise ArgumentTypeError(name, f"must be a pytree shaped like the problem's parameters ({want}), got {got}")
+    check_same_tree(name, v, like)
     out = []
     for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(v), jax.tree.leaves(like)):
         where = jax.tree_util.keystr(path) or "the root"
+        if not _is_array_like(a):
+            raise ArgumentTypeError(name, f"holds a {type(a).__name__} at {where}, not an array: pass only the arrays: "
+                                          "e.g. equinox.partition(model, equinox.is_inexact_array)")
         try:
             arr = np.asarray(a, dtype=np.float64)
         except (TypeError, ValueError):
@@ -220,7 +221,71 @@ def check_params(name: str, v, like, dtype):
         if not np.all(np.isfinite(arr)):
             raise ArgumentError(name, f"must be finite, got a non-finite value at {where}")
         out.append(jnp.asarray(arr, dtype))
-    return jax.tree.unflatten(want, out)
+    return jax.tree.unflatten(jax.tree.structure(like), out)
+
+
+def _is_array_like(v) -> bool:
+    """An array or a number (a string, a function or another object is not)."""
+    return isinstance(v, (numbers.Number, np.ndarray, np.generic, jax.Array)) or (
+        hasattr(v, "__array__") and not isinstance(v, (str, bytes)))
+
+
+MAX_MESSAGE = 200  # an error about a tree stays one line of at most this many characters
+
+
+def check_same_tree(name: str, v, like) -> None:
+    """Refuse a pytree ``v`` whose structure differs from ``like``'s, in one line (at most
+    :data:`MAX_MESSAGE` characters) naming only the differing places: missing and unexpected
+    leaves or branches, and containers of another kind."""
+    if jax.tree.structure(v) == jax.tree.structure(like):
+        return
+    head = "must be a pytree shaped like the problem's parameters: "
+    diffs = tree_differences(like, v)
+    room = MAX_MESSAGE - len(name) - 1 - len(head)
+    shown = []
+    for d in diffs:
+        left = len(diffs) - len(shown) - 1
+        if len("; ".join([*shown, d])) + (len(f"; and {left} more") if left else 0) > room:
+            break
+        shown.append(d)
+    if not shown:  # one very long path
+        shown = [diffs[0][:room - 16] + "…"]
+    left = len(diffs) - len(shown)
+    raise ArgumentTypeError(name, head + "; ".join([*shown, *([f"and {left} more"] if left else [])]))
+
+
+def _children(tree) -> dict | None:
+    """``{key: child}`` one level down (keys as :func:`jax.tree_util.keystr` writes them); None for a leaf."""
+    td = jax.tree.structure(tree)
+    if td.num_nodes == 1 and td.num_leaves == 1:
+        return None
+    pairs = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda n: n is not tree)[0]
+    return {jax.tree_util.keystr(path): child for path, child in pairs}
+
+
+def _kind(tree) -> str:
+    if tree is None:
+        return "None"
+    return "a leaf" if _children(tree) is None else f"a {type(tree).__name__}"
+
+
+def tree_differences(want, got, at: str = "") -> list[str]:
+    """Where pytree ``got`` differs from ``want`` in structure, one phrase per place (paths as
+    :func:`jax.tree_util.keystr` writes them): ``missing P``, ``unexpected P``, ``P is a list, not a
+    tuple``. Leaves are not compared (their shapes are checked separately)."""
+    cw, cg = _children(want), _children(got)
+    if cw is None and cg is None:
+        return []
+    where = at or "the root"
+    if cw is None or cg is None or type(want) is not type(got):
+        return [f"{where} is {_kind(got)}, not {_kind(want)}"]
+    out = [f"missing {at}{k}" for k in cw if k not in cg] + [f"unexpected {at}{k}" for k in cg if k not in cw]
+    for k in cw:
+        if k in cg:
+            out += tree_differences(cw[k], cg[k], at + k)
+    if not out and jax.tree.structure(want) != jax.tree.structure(got):  # a node's own (static) data
+        out.append(f"{where} is a {type(got).__name__} with other static fields")
+    return out
 
 
 def available_memory() -> int:

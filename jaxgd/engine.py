@@ -33,8 +33,9 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jaxgd import optim
+from jaxgd import optim, trajio
 from jaxgd.data import Draw, Order, epoch_order, order_key, varied_epoch_order
+from jaxgd.model import Params
 from jaxgd.spectrum import top_eigenpairs
 
 DIVERGENCE_FACTOR = 1e6  # a run whose |loss| grows past this many times its start has diverged
@@ -99,6 +100,28 @@ class Trajectory(NamedTuple):
         """The last point: each leaf of ``params`` at the last index of its step axis."""
         axis = jnp.ndim(self.diverged_at)  # 0 for one run, 1 in a sweep
         return jax.tree.map(lambda a: jnp.take(a, -1, axis=axis), self.params)
+
+    def save(self, path) -> None:
+        """Write this trajectory (one run's or a sweep's) to the file ``path`` — the name as given,
+        ``.npz`` by convention — for :func:`load`: every array (NaN and inf kept, each in its own
+        dtype) and a JSON description of the tree (no pickle). The write is atomic (a temporary file
+        renamed over ``path``); a folder is refused."""
+        trajio.save_tree(self, path)
+
+
+def load(path) -> Trajectory:
+    """The :class:`Trajectory` saved by :meth:`Trajectory.save` at ``path``, read without pickle.
+
+    Leaves come back as NumPy arrays with their dtypes and shapes; ``Trajectory``, ``Params``,
+    dicts (an MLP's layers), lists, tuples and None fields as they were. Another NamedTuple comes
+    back as a ``collections.namedtuple`` stand-in of the same name and fields, another pytree
+    node (an Equinox module) as one with its attribute names as fields (see
+    :func:`jaxgd.trajio.load_tree`): ``jax.tree.unflatten(jax.tree.structure(yours),
+    jax.tree.leaves(loaded))`` rebuilds your type. A missing file, a file that is not a saved
+    trajectory and one of a newer format version are each an :class:`~jaxgd.ArgumentError` in one
+    line, naming ``path``.
+    """
+    return trajio.load_tree(path, known=(Trajectory, Params, Order))
 
 
 class Static(NamedTuple):
@@ -395,7 +418,8 @@ def compiled_call(jitted, name: str, statics: tuple, *args):
 
 def run_chunked(static: Static, data, knobs: Knobs, init, source, chunk_blocks: int, callback=None) -> Trajectory:
     """The same run as :data:`run_compiled`, scanned ``chunk_blocks`` blocks per compiled call,
-    calling ``callback(steps_done, steps_total)`` after each. Bit for bit the result of one scan."""
+    calling ``callback(steps_done, steps_total)`` after each is computed. Bit for bit the result of
+    one scan."""
     total = static.blocks * static.block_steps
     carry = _start(static, data, knobs, init)
     recs = []
@@ -404,7 +428,8 @@ def run_chunked(static: Static, data, knobs: Knobs, init, source, chunk_blocks: 
         part = jax.tree.map(lambda a: a[first:first + n], source) if isinstance(source, Order) else source
         carry, rec = _advance(static, data, knobs, carry, part, jnp.arange(first, first + n))
         recs.append(rec)
-        if callback is not None:
+        if callback is not None:  # when the chunk is computed, not when it is dispatched
+            jax.block_until_ready(carry)
             callback((first + n) * static.block_steps, total)
     rec = None if static.final_only else jax.tree.map(lambda *a: jnp.concatenate(a), *recs)
     return _finish(static, data, carry, rec)

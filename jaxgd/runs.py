@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgd import _checks, engine, optim
+from jaxgd import _checks, engine, optim, progress as progress_bar
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import theory
 from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, numpy_orders, order_key, steps_per_epoch
@@ -224,13 +224,38 @@ _order_key = jax.jit(order_key)  # one compiled call, not one per random primiti
 _order_keys = jax.jit(jax.vmap(order_key))
 
 
-def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None) -> Trajectory:
-    """Run a checked :class:`RunConfig` (see :func:`run` for ``chunk`` and ``callback``)."""
+def _check_progress(progress) -> bool:
+    if not isinstance(progress, bool):
+        raise ArgumentTypeError("progress", f"must be True or False, got {progress!r}")
+    return progress
+
+
+def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None, progress: bool = False) -> Trajectory:
+    """Run a checked :class:`RunConfig` (see :func:`run` for ``chunk``, ``callback`` and ``progress``)."""
     if chunk is not None:
         chunk = _checks.check_int("chunk", chunk, 1)
     if callback is not None and not callable(callback):
         raise ArgumentTypeError("callback", f"must be a function (steps_done, steps_total), got {callback!r}")
+    progress = _check_progress(progress)
     static, source = _plan(cfg)
+    if not progress:
+        return _run_planned(cfg, static, source, chunk, callback)
+    shown = progress_bar.bar(cfg.steps, "run")
+    if chunk is None:
+        chunk = progress_bar.chunk_blocks(static.blocks) * static.block_steps
+
+    def both(done, total):
+        shown.update(done)
+        if callback is not None:
+            callback(done, total)
+
+    try:
+        return _run_planned(cfg, static, source, chunk, both)
+    finally:
+        shown.close()
+
+
+def _run_planned(cfg: RunConfig, static: engine.Static, source, chunk: int | None, callback) -> Trajectory:
     knobs = engine.Knobs(_hyper_arrays(cfg.spec, cfg.problem.dtype))
     data = cfg.problem.data
     if chunk is not None and chunk < cfg.steps:
@@ -256,6 +281,7 @@ def run(
     order: Order | None = None,
     chunk: int | None = None,
     callback=None,
+    progress: bool = False,
     sharpness_every: int = 0,
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
@@ -286,6 +312,10 @@ def run(
       chunk: scan about this many steps per compiled call instead of all at once (rounded up to
         whole epochs for minibatch runs), calling ``callback(steps_done, steps_total)`` after
         each chunk (for a progress bar). The result is bit for bit that of one scan.
+      progress: show a progress bar on stderr — "compiling", then the steps done — by scanning in
+        chunks as ``chunk`` does (about 20 to 100 of them unless ``chunk`` is given; bit for bit the
+        same result). tqdm's bar where tqdm is installed, else a line of text
+        (:mod:`jaxgd.progress`). Off by default.
       sharpness_every: record the sharpness — the top eigenvalue of the full-data loss's Hessian —
         at every step divisible by this (0: never) in ``Trajectory.sharpness``, inside the same
         scan: Lanczos on Hessian-vector products (:func:`jaxgd.spectrum.top_eigenpairs`), at most
@@ -304,7 +334,7 @@ def run(
     """
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
                          sharpness_every, sharpness_iters, sharpness_tol, loss_every)
-    return run_checked(cfg, chunk=chunk, callback=callback)
+    return run_checked(cfg, chunk=chunk, callback=callback, progress=progress)
 
 
 def truncate(t: Trajectory, steps: int) -> Trajectory:
@@ -337,9 +367,7 @@ def _init_arrays(problem: Problem, init) -> dict:
             init = Params(*init)
         except TypeError:
             raise ArgumentError("init", f"must be a pair (w, b) of numbers or 1-D arrays, got {init!r}") from None
-    if jax.tree.structure(init) != jax.tree.structure(like):
-        raise ArgumentTypeError("init", f"must be a pytree shaped like the problem's parameters "
-                                        f"({jax.tree.structure(like)}), got {jax.tree.structure(init)}")
+    _checks.check_same_tree("init", init, like)
     out = {}
     for (path, v), base in zip(jax.tree_util.tree_leaves_with_path(init), jax.tree.leaves(like)):
         where = jax.tree_util.keystr(path)
@@ -587,6 +615,7 @@ def sweep(
     loss_every: int | None = None,
     targets=(),
     target_tol: float = 0.0,
+    progress: bool = False,
     **hyper,
 ) -> Trajectory:
     """Run ``R`` configurations in one compiled call: :func:`run`'s arguments as per-run columns.
@@ -614,11 +643,25 @@ def sweep(
     ``loss_every`` are :func:`run`'s (automatic ``loss_every`` from the smallest batch);
     ``targets`` (points, each a sequence of the flattened parameters) and ``target_tol``: each
     run's first visit within the tolerance of one (``Trajectory.reached_at``).
+
+    ``progress=True`` shows a bar on stderr (off by default): "compiling", then done. A sweep is
+    one compiled call of ``jit(vmap(one_run))`` that the engine does not scan in chunks, so the bar
+    cannot count its steps as :func:`run`'s does; the results are the same with or without it.
     """
+    _check_progress(progress)
     batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
                   final_only=final_only, sharpness=check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
                   loss_every=loss_every, targets=targets, target_tol=target_tol)
-    return _call(batch)
+    if not progress:
+        return _call(batch)
+    steps = batch.static.blocks * batch.static.block_steps
+    shown = progress_bar.bar(steps, f"sweep of {batch.R} runs")
+    try:
+        out = _call(batch)
+        shown.update(steps)
+        return out
+    finally:
+        shown.close()
 
 
 def _shard(tree, R: int):

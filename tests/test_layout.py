@@ -29,7 +29,8 @@ ENGINE = {"jaxgd.engine"}  # spectrum loops with while_loop, surface and planes 
 DOOR = "jaxgd.__main__"  # `python -m jaxgd` is the command: it opens the app, and `import jaxgd` never runs it
 # The issue allows "a figure helper reached lazily": `jaxgd.plots`, imported by importlib.import_module on
 # first access. That one import, made that way, crosses the wall; any other (or an import statement) doesn't.
-LAZY = {("jaxgd", "jaxgd.app.plots")}
+LAZY = {("jaxgd", "jaxgd.app.plots"),
+        ("jaxgd.progress", "tqdm")}  # issue 19: run/sweep(progress=True) use tqdm's bar where it is installed
 
 # --- the checkers: sources in, offences out ----------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""Progress bars for ``run(..., progress=True)`` and ``sweep(..., progress=True)``, on stderr.
+
+:func:`bar` gives tqdm's bar where tqdm is installed (the ``app`` extra; imported only when a bar
+is asked for, never by ``import jaxgd``), else a minimal one of our own: one line rewritten with
+``\\r`` on a terminal, a line at every tenth of the steps otherwise. Both start in a
+"compiling" phase, which ends at the first :meth:`update`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+
+def _write(text: str) -> None:
+    """Write to stderr as it is now; a closed or gone stderr (``2>&-``) costs nothing."""
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _is_terminal() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class TextBar:
+    """``name: compiling...``, then ``name: [#####.....]  50 % (500 of 1,000 steps)`` rewritten in
+    place on a terminal, or printed at each tenth (10 %, 20 %, ...) otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, name: str):
+        self.total, self.name, self.tty, self.tenth = max(int(total), 1), name, _is_terminal(), 0
+        _write(f"\r{name}: compiling..." if self.tty else f"{name}: compiling...\n")
+
+    def update(self, done: int) -> None:
+        frac = min(max(done / self.total, 0.0), 1.0)
+        text = f"{self.name}: {int(100 * frac):3d} % ({done:,} of {self.total:,} steps)"
+        if self.tty:
+            fill = int(self.WIDTH * frac)
+            _write(f"\r{self.name}: [{'#' * fill}{'.' * (self.WIDTH - fill)}] {text[len(self.name) + 2:]}")
+        elif int(10 * frac) > self.tenth:
+            self.tenth = int(10 * frac)
+            _write(text + "\n")
+
+    def close(self) -> None:
+        if self.tty:
+            _write("\n")
+
+
+class TqdmBar:
+    """tqdm's bar over the steps, described "name (compiling)" until the first update."""
+
+    def __init__(self, tqdm, total: int, name: str):
+        self.name = name
+        self.t = tqdm(total=int(total), desc=f"{name} (compiling)", unit="step", file=sys.stderr)
+
+    def update(self, done: int) -> None:
+        if self.t.n == 0:
+            self.t.set_description(self.name, refresh=False)
+        self.t.update(done - self.t.n)
+
+    def close(self) -> None:
+        self.t.close()
+
+
+def bar(total: int, name: str):
+    """A progress bar over ``total`` steps, in its compiling phase: tqdm's if installed, else a
+    :class:`TextBar`. ``update(done)`` moves it (``done`` steps so far), ``close()`` ends it."""
+    try:
+        tqdm = importlib.import_module("tqdm").tqdm
+    except ImportError:
+        return TextBar(total, name)
+    return TqdmBar(tqdm, total, name)
+
+
+def chunk_blocks(blocks: int) -> int:
+    """Blocks per chunk for a run of ``blocks`` shown with a bar: a divisor giving 20 to 100 chunks
+    of one size (one compiled program for them all) where there is one, else about 20 chunks
+    (the last one shorter, a second program). Runs of at most 20 blocks: one block per chunk."""
+    for n in range(20, 101):
+        if blocks % n == 0:
+            return blocks // n
+    return max(1, -(-blocks // 20))
