@@ -302,7 +302,7 @@ def resolve(optimizer, lr, hyper: dict) -> Spec:
         if lr is not None:
             raise _built_lr_error()
         if hyper:
-            raise ArgumentTypeError(sorted(hyper)[0], "cannot be set on a built optax GradientTransformation (its "
+            raise ArgumentTypeError(min(hyper), "cannot be set on a built optax GradientTransformation (its "
                                                       "hyperparameters are inside it): pass its factory instead")
         return Spec((optimizer, (), None), {})
     lr = DEFAULT_LR if lr is None else lr
@@ -397,13 +397,15 @@ def _resolve_factory(fn, key, label: str, owner: str, lr, hyper: dict) -> Spec:
         jax.eval_shape(make, {k: v for k, v in traced.items() if not (k == "lr" and callable(lr))})
     except jax.errors.ConcretizationTypeError as e:
         raise ArgumentTypeError("optimizer", f"{label} used a traced hyperparameter as a Python number "
-                                             f"({_first_line(e)}): bind that argument with functools.partial to keep it a number") from None
+                                             f"({_first_line(e)}): bind that argument with functools.partial "
+                                             f"to keep it a number") from None
     except TypeError as e:
         raise ArgumentTypeError("optimizer", f"{label} rejected its arguments: {_first_line(e)}") from None
     except Exception as e:  # the factory's own error
         raise ArgumentError("optimizer", f"{label} raised {_first_line(e)}") from None
     if not isinstance(built[0], optax.GradientTransformation):
-        raise ArgumentError("optimizer", f"{label} returned {type(built[0]).__name__}, not an optax GradientTransformation")
+        raise ArgumentError("optimizer", f"{label} returned {type(built[0]).__name__}, "
+                                         f"not an optax GradientTransformation")
     return with_lr(Spec(kind, traced), lr)
 
 

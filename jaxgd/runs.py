@@ -417,8 +417,10 @@ def _optimizers(v) -> np.ndarray:
 def _members(names: np.ndarray, lr: np.ndarray | None, hyper: dict, R: int, dtype):
     """Each distinct optimizer's :class:`~jaxgd.optim.Spec` and ``(R,)`` hyperparameter columns.
 
+    ``names``: an ``(R,)`` column of names, or of one factory or transformation (see :func:`_optimizers`);
+    ``lr``: an ``(R,)`` column, or None for each optimizer's default.
     ``hyper`` maps a name to a column (already broadcast to ``(R,)``) or a static value (bool,
-    string, None). A name goes to the optimizers that take it; a member's columns hold its numbers
+    string, None, a function). A name goes to the optimizers that take it; a member's columns hold its numbers
     on its own runs and its first run's numbers elsewhere (what a union's other members compute
     with, never used)."""
     if optim.is_custom(names[0]):  # a factory or a transformation: its sweep's only optimizer
@@ -445,8 +447,8 @@ def _members(names: np.ndarray, lr: np.ndarray | None, hyper: dict, R: int, dtyp
             if k in numeric:
                 lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
                 _checks.check_array(k, numeric[k][sel], low=lo, low_open=lo_open, high=hi, high_open=hi_open)
-        spec = optim.resolve(o, None if lr is None else float(lr[first]), {k: numeric[k][first].item() if k in numeric else static_h[k]
-                                                    for k in mine})
+        rate = None if lr is None else float(lr[first])
+        spec = optim.resolve(o, rate, {k: numeric[k][first].item() if k in numeric else static_h[k] for k in mine})
         given = {**({} if lr is None else {"lr": lr}), **{k: numeric[k] for k in mine if k in numeric}}
         col = {}
         for k, v in spec.hyper.items():
@@ -614,7 +616,8 @@ def sweep(
     several optimizers share one program through :func:`jaxgd.optim.union`; or one factory or
     transformation of your own for every run, as in :func:`run`), ``lr`` (default 0.05), every numeric
     hyperparameter (``beta=...``: it applies to the runs whose optimizer takes it; its values on
-    other runs are ignored; a factory's by its argument names: ``sweep(p, optax.lion, lr=lrs, b1=b1s)``), ``epochs``, ``batch_size`` (None: every run full batch),
+    other runs are ignored; a factory's by its argument names: ``sweep(p, optax.lion, lr=lrs, b1=b1s)``),
+    ``epochs``, ``batch_size`` (None: every run full batch),
     ``sampling``, ``seed``, and the leaves of ``init`` (a leading axis of runs, which broadcasts
     as a 1-D column; ``init=(w_array, b_array)`` for two parameters). ``rng`` is one for all.
 

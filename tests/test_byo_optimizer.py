@@ -3,10 +3,10 @@ transformation as ``optimizer=``, in run, sweep, sharpness runs and check_run_ar
 hand-written optax loop, compiled once, refused in one line when wrong."""
 
 import jax
-from jax.flatten_util import ravel_pytree
 import numpy as np
 import optax
 import pytest
+from jax.flatten_util import ravel_pytree
 
 import jaxgd
 from jaxgd import engine
@@ -102,10 +102,11 @@ def _raises(learning_rate):
 
 BAD = [
     (dict(optimizer=optax.lion, bogus=1.0), TypeError,
-     "optimizer factory optax.lion rejected its arguments: it takes no argument 'bogus' "
-     r"\(its hyperparameters: b1, b2, mask, mu_dtype, weight_decay\)"),
+     ("optimizer factory optax.lion rejected its arguments: it takes no argument 'bogus' "
+      r"\(its hyperparameters: b1, b2, mask, mu_dtype, weight_decay\)")),
     (dict(optimizer=clipped_momentum, momentum=0.9, beta=0.9), TypeError, "it takes no argument 'beta'"),
-    (dict(optimizer=optax.lion, learning_rate=0.1), TypeError, "learning_rate is optax.lion's learning rate: pass it as lr"),
+    (dict(optimizer=optax.lion, learning_rate=0.1), TypeError,
+     "learning_rate is optax.lion's learning rate: pass it as lr"),
     (dict(optimizer=optax.lion(0.1), lr=0.1), ValueError,
      "lr must not be given with a built optax GradientTransformation"),
     (dict(optimizer=optax.lion(0.1), b1=0.5), TypeError, "b1 cannot be set on a built optax GradientTransformation"),
