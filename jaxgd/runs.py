@@ -13,7 +13,7 @@ command's disk cache, installs a hook).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -245,7 +245,7 @@ def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None) -> T
 
 def run(
     problem: Problem,
-    optimizer="gd",
+    optimizer: str | Callable | optax.GradientTransformation = "gd",
     lr: float | None = None,
     epochs: int = 20,
     batch_size: int | None = None,
