@@ -30,7 +30,9 @@ v/(1−β)), nesterov ≡ ``optax.sgd(lr·(1−β), momentum=β, nesterov=True)`
 rmsprop ≡ ``optax.rmsprop(lr, decay, eps, eps_in_sqrt=False)``, adam ≡ ``optax.adam(lr, b1, b2, eps)``.
 
 Hyperparameters may be traced arrays, so a sweep over them compiles once. Any optax
-optimizer is also reachable as ``"optax:NAME"``; see :func:`resolve`.
+optimizer is also reachable as ``"optax:NAME"``, and a user brings their own as a factory
+``f(learning_rate, **hyperparameters)`` (``optax.lion``, a function returning an ``optax.chain``)
+or as a built transformation; see :func:`resolve`.
 """
 
 from __future__ import annotations
@@ -251,6 +253,9 @@ OPTIMIZERS = tuple(BUILTIN)
 OPTAX_PREFIX = "optax:"
 
 
+DEFAULT_LR = 0.05  # the learning rate of a run that names none (a built transformation has its own)
+
+
 class Spec(NamedTuple):
     """A resolved optimizer: the static ``kind`` (hashable) and its traced ``hyper`` numbers."""
 
@@ -259,20 +264,52 @@ class Spec(NamedTuple):
 
 
 def _names() -> str:
-    return ", ".join(map(repr, OPTIMIZERS)) + " or 'optax:NAME' (any optax optimizer, e.g. 'optax:adamw')"
+    return (", ".join(map(repr, OPTIMIZERS)) + ", 'optax:NAME' (any optax optimizer, e.g. 'optax:adamw'), an optax "
+            "GradientTransformation, or a factory f(learning_rate, **hyperparameters) -> GradientTransformation")
 
 
-def resolve(optimizer: str, lr, hyper: dict) -> Spec:
-    """Check an optimizer name and its hyperparameters, before anything is traced.
+def is_custom(optimizer) -> bool:
+    """True for a user's optimizer: a built ``optax.GradientTransformation`` or a factory (any callable)."""
+    return isinstance(optimizer, optax.GradientTransformation) or (callable(optimizer) and not isinstance(optimizer, str))
 
-    Built-ins take the keyword hyperparameters listed in :data:`BUILTIN`, each a finite number
-    in its range. ``"optax:NAME"`` calls ``optax.NAME(learning_rate=lr, **hyper)``; its numeric
-    hyperparameters are traced (each a finite number: a string where optax's default is a number is
-    refused), others (bools, strings, None, functions such as a ``mask``) are static. ``lr`` may be a schedule
-    (a function of the step count, as optax's): it is then static, part of ``kind`` (see :func:`with_lr`).
 
-    ``kind`` is ``(name, static keyword items, schedule or None)``.
+def _built_lr_error() -> ArgumentError:
+    return ArgumentError("lr", "must not be given with a built optax GradientTransformation (its learning rate is "
+                               "inside it): pass its factory instead (e.g. optimizer=optax.lion, lr=...)")
+
+
+def resolve(optimizer, lr, hyper: dict) -> Spec:
+    """Check an optimizer and its hyperparameters, before anything is traced.
+
+    ``optimizer`` is one of:
+
+    - a built-in name: the keyword hyperparameters listed in :data:`BUILTIN`, each a finite number in its range;
+    - ``"optax:NAME"``: the factory ``optax.NAME``, as below;
+    - a factory ``f(learning_rate, **hyperparameters) -> optax.GradientTransformation`` (an optax alias
+      such as ``optax.lion``, or a function returning an ``optax.chain``): called as
+      ``f(learning_rate=lr, **hyper)``, ``hyper`` by the factory's own argument names (checked against
+      its signature). Numeric hyperparameters are traced (each a finite number: a string where the
+      default is a number is refused), others (bools, strings, None, functions such as a ``mask``)
+      are static, part of ``kind`` with the factory itself (hashable, so the same factory compiles once);
+    - a built ``optax.GradientTransformation``: run as it is (no ``lr``, no hyperparameters).
+
+    ``lr``: a number, None (:data:`DEFAULT_LR`; for a built transformation it must be None), or a
+    schedule (a function of the step count, as optax's): then static, part of ``kind`` (see :func:`with_lr`).
+
+    ``kind`` is ``(name or factory or transformation, static keyword items, schedule or None)``.
     """
+    if isinstance(optimizer, optax.GradientTransformation):
+        if lr is not None:
+            raise _built_lr_error()
+        if hyper:
+            raise ArgumentTypeError(min(hyper), "cannot be set on a built optax GradientTransformation (its "
+                                                      "hyperparameters are inside it): pass its factory instead")
+        return Spec((optimizer, (), None), {})
+    lr = DEFAULT_LR if lr is None else lr
+    if is_custom(optimizer):
+        name = getattr(optimizer, "__qualname__", type(optimizer).__name__)
+        name = f"optax.{name}" if getattr(optax, name, None) is optimizer else name
+        return _resolve_factory(optimizer, optimizer, f"factory {name}", name, lr, hyper)
     if not isinstance(optimizer, str):
         raise ArgumentTypeError("optimizer", f"must be a string, one of {_names()}; got {optimizer!r}")
     if optimizer in BUILTIN:
@@ -292,36 +329,94 @@ def resolve(optimizer: str, lr, hyper: dict) -> Spec:
         fn = getattr(optax, name, None) if name.isidentifier() and not name.startswith("_") else None
         if not callable(fn):
             raise ArgumentError("optimizer", f"{optimizer!r}: optax has no optimizer named {name!r}")
-        try:
-            params = inspect.signature(fn).parameters
-        except (TypeError, ValueError):
-            params = {}
-        if "learning_rate" not in params:
-            raise ArgumentError("optimizer", f"{optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
-        traced = {"lr": 1.0}
-        static = {}
-        for k, v in hyper.items():
-            default = params[k].default if k in params else inspect.Parameter.empty
-            numeric_default = isinstance(default, (int, float)) and not isinstance(default, bool)
-            if isinstance(v, str) and numeric_default:
-                raise ArgumentTypeError(k, f"must be a number (optax.{name}'s default is {default!r}), got {v!r}")
-            if isinstance(v, (bool, str)) or v is None or callable(v):  # static: flags, names, masks, schedules
-                static[k] = v
-            else:
-                traced[k] = check_number(k, v)
-        try:
-            tx = fn(learning_rate=lr, **{k: v for k, v in traced.items() if k != "lr"}, **static)
-        except TypeError as e:
-            raise ArgumentTypeError("optimizer", f"{optimizer!r} rejected its arguments: {e}") from None
-        if not isinstance(tx, optax.GradientTransformation):
-            raise ArgumentError("optimizer", f"{optimizer!r}: optax.{name} is not an optimizer taking learning_rate")
-        return with_lr(Spec((optimizer, tuple(sorted(static.items())), None), traced), lr)
+        return _resolve_factory(fn, optimizer, repr(optimizer), f"optax.{name}", lr, hyper)
     raise ArgumentError("optimizer", f"must be one of {_names()}; got {optimizer!r}")
+
+
+def factory_arguments(fn) -> set | None:
+    """The hyperparameter names a factory takes (its arguments but ``learning_rate``); None when it
+    takes any (``**kwargs``) or its signature cannot be read."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return set(params) - {"learning_rate"}
+
+
+def _first_line(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"
+
+
+def _resolve_factory(fn, key, label: str, owner: str, lr, hyper: dict) -> Spec:
+    """``fn(learning_rate=lr, **hyper)``'s :class:`Spec`, ``kind[0]`` being ``key`` (the "optax:NAME"
+    string, or the factory): the names checked against ``fn``'s signature, numbers traced, the
+    rest static; ``fn`` called once on traced numbers (``jax.eval_shape``) to check that it builds
+    a transformation from them. ``label`` starts the errors, ``owner`` names ``fn`` in them."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes = factory_arguments(fn)
+    if "learning_rate" not in params and not (params and takes is None):
+        raise ArgumentError("optimizer", f"{label} is not an optimizer taking learning_rate "
+                                         f"(a factory f(learning_rate, **hyperparameters))")
+    for k in hyper:
+        if k == "learning_rate":
+            raise ArgumentTypeError(k, f"is {owner}'s learning rate: pass it as lr")
+        if takes is not None and k not in takes:
+            raise ArgumentTypeError("optimizer", f"{label} rejected its arguments: it takes no argument {k!r} "
+                                                 f"(its hyperparameters: {', '.join(sorted(takes)) or 'none'})")
+    traced = {"lr": 1.0}
+    static = {}
+    for k, v in hyper.items():
+        default = params[k].default if k in params else inspect.Parameter.empty
+        numeric_default = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if isinstance(v, str) and numeric_default:
+            raise ArgumentTypeError(k, f"must be a number ({owner}'s default is {default!r}), got {v!r}")
+        if isinstance(v, (bool, str)) or v is None or callable(v):  # static: flags, names, masks, schedules
+            static[k] = v
+        else:
+            traced[k] = check_number(k, v)
+    kind = (key, tuple(sorted(static.items())), None)
+    try:
+        hash(kind)
+    except TypeError:
+        raise ArgumentTypeError("optimizer", f"{label} and its non-numeric arguments must be hashable "
+                                             f"(functions, flags, strings), so a run compiles once") from None
+    built = []
+
+    def make(h):
+        h = dict(h)
+        built.append(fn(learning_rate=h.pop("lr") if not callable(lr) else lr, **h, **static))
+        return jnp.zeros(())
+
+    try:
+        jax.eval_shape(make, {k: v for k, v in traced.items() if not (k == "lr" and callable(lr))})
+    except jax.errors.ConcretizationTypeError as e:
+        raise ArgumentTypeError("optimizer", f"{label} used a traced hyperparameter as a Python number "
+                                             f"({_first_line(e)}): bind that argument with functools.partial "
+                                             f"to keep it a number") from None
+    except TypeError as e:
+        raise ArgumentTypeError("optimizer", f"{label} rejected its arguments: {_first_line(e)}") from None
+    except Exception as e:  # the factory's own error
+        raise ArgumentError("optimizer", f"{label} raised {_first_line(e)}") from None
+    if not isinstance(built[0], optax.GradientTransformation):
+        raise ArgumentError("optimizer", f"{label} returned {type(built[0]).__name__}, "
+                                         f"not an optax GradientTransformation")
+    return with_lr(Spec(kind, traced), lr)
 
 
 def with_lr(spec: Spec, lr) -> Spec:
     """``spec`` at another learning rate: a number or array is traced (``hyper["lr"]``), a schedule
-    is static (``kind[2]``, as it cannot be traced). :func:`build` hands either to the rule as is."""
+    is static (``kind[2]``, as it cannot be traced). :func:`build` hands either to the rule as is.
+    A built transformation takes none (``lr`` None)."""
+    if isinstance(spec.kind[0], optax.GradientTransformation):
+        if lr is not None:
+            raise _built_lr_error()
+        return spec
     if callable(lr):
         return Spec((*spec.kind[:2], lr), {k: v for k, v in spec.hyper.items() if k != "lr"})
     return Spec((*spec.kind[:2], None), {**spec.hyper, "lr": lr})
@@ -329,14 +424,18 @@ def with_lr(spec: Spec, lr) -> Spec:
 
 def build(kind: tuple, hyper: dict) -> optax.GradientTransformation:
     """The transformation for a resolved ``kind`` with (possibly traced) ``hyper``: the rule's
-    constructor called with the learning rate — the traced ``hyper["lr"]``, or the schedule in
-    ``kind`` — which ``optax.scale_by_learning_rate`` applies after the rule (step 0 first)."""
+    constructor (a built-in's, optax's, or the user's factory) called with the learning rate —
+    the traced ``hyper["lr"]``, or the schedule in ``kind`` — which ``optax.scale_by_learning_rate``
+    applies after the rule (step 0 first); a built transformation as it is."""
     name, static, schedule = kind
+    if isinstance(name, optax.GradientTransformation):
+        return name
     hyper = dict(hyper)
     lr = hyper.pop("lr") if schedule is None else schedule
-    if name in BUILTIN:
+    if isinstance(name, str) and name in BUILTIN:
         return BUILTIN[name][0](lr, **hyper)
-    return getattr(optax, name[len(OPTAX_PREFIX):])(learning_rate=lr, **hyper, **dict(static))
+    fn = getattr(optax, name[len(OPTAX_PREFIX):]) if isinstance(name, str) else name
+    return fn(learning_rate=lr, **hyper, **dict(static))
 
 
 UNION = "union"

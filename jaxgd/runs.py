@@ -13,8 +13,7 @@ command's disk cache, installs a hook).
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +38,7 @@ class RunConfig(NamedTuple):
     """
 
     problem: Problem
-    optimizer: str
+    optimizer: Any  # a name, a factory or a transformation, as given (see jaxgd.optim.resolve)
     spec: optim.Spec
     epochs: int
     batch_size: int | None
@@ -66,7 +65,7 @@ def _check_problem(problem) -> Problem:
 
 def _check_lr_in_dtype(lr, dtype):
     """A number ``lr`` that stays a positive finite number in ``dtype`` (1e-50 is 0 in float32)."""
-    if callable(lr):
+    if lr is None or callable(lr):
         return lr
     a = np.asarray(lr, dtype=np.float64)
     with np.errstate(over="ignore", under="ignore"):
@@ -83,7 +82,10 @@ def _check_lr_in_dtype(lr, dtype):
 
 
 def _check_lr(lr):
-    """A finite number > 0, or a schedule: a function of the step whose value at step 0 is a finite number >= 0."""
+    """A finite number > 0, or a schedule: a function of the step whose value at step 0 is a finite number >= 0;
+    None (the optimizer's default: see :func:`jaxgd.optim.resolve`) stays None."""
+    if lr is None:
+        return None
     if not callable(lr):
         return _checks.check_positive_number("lr", lr)
     try:
@@ -114,7 +116,7 @@ def check_sharpness(every, iters, tol) -> tuple:
     return (every, iters, tol) if every else ()
 
 
-def check_run_args(problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None, init=None, sampling="shuffle",
+def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
                    rng="jax", seed=0, hyper=None, order=None, sharpness_every=0, sharpness_iters=50,
                    sharpness_tol=1e-4, loss_every=None) -> RunConfig:
     """Validate :func:`run`'s arguments into a :class:`RunConfig`; raises
@@ -269,8 +271,8 @@ def _run_planned(cfg: RunConfig, static: engine.Static, source, chunk: int | Non
 
 def run(
     problem: Problem,
-    optimizer: str = "gd",
-    lr: float = 0.05,
+    optimizer: str | Callable | optax.GradientTransformation = "gd",
+    lr: float | None = None,
     epochs: int = 20,
     batch_size: int | None = None,
     init=None,
@@ -293,9 +295,12 @@ def run(
     Args:
       problem: a :class:`~jaxgd.Problem`, e.g. ``jaxgd.notebook()`` or ``jaxgd.model_problem(...)``.
       optimizer: "gd", "momentum", "nesterov", "rmsprop", "adam", "newton", "lbfgs" (see
-        :mod:`jaxgd.optim`), or "optax:NAME" for any optax optimizer with ``lr`` as its learning rate.
-      lr: learning rate, a finite number > 0 — or a schedule, a function of the step count
-        (``optax.cosine_decay_schedule(...)`` and the like; step 0 first). A schedule is static:
+        :mod:`jaxgd.optim`), or "optax:NAME" for any optax optimizer with ``lr`` as its learning rate;
+        or your own: a factory ``f(learning_rate, **hyperparameters) -> optax.GradientTransformation``
+        (``optax.lion``, a function returning an ``optax.chain``; ``**hyper`` by its argument names),
+        or a built ``optax.GradientTransformation`` (then no ``lr`` and no hyperparameters).
+      lr: learning rate, a finite number > 0 (default 0.05) — or a schedule, a function of the step
+        count (``optax.cosine_decay_schedule(...)`` and the like; step 0 first). A schedule is static:
         a new schedule object compiles anew.
       epochs: passes over the data (an integer ≥ 1); without minibatches, one step each.
       batch_size: None for full batch; 1 for SGD; k for minibatches of k. An epoch is
@@ -327,7 +332,7 @@ def run(
         None (default): automatic — every step, except with batches on data of more than 100
         batches, where it is ``m // (100·batch_size)`` so a run costs O(T·B), not O(T·m). Between
         measurements the divergence rule sees only the parameters.
-      **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or optax's).
+      **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or the factory's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
     ``Trajectory.diverged_at``.
@@ -428,21 +433,39 @@ def _names(name: str, v, choices=None) -> np.ndarray:
     return a
 
 
-def _members(names: np.ndarray, lr: np.ndarray, hyper: dict, R: int, dtype):
+def _optimizers(v) -> np.ndarray:
+    """The per-run column of optimizers: a name, a factory or a transformation (one for every run),
+    or an array or sequence of names. A factory or a transformation is the only optimizer of its sweep."""
+    if isinstance(v, str) or optim.is_custom(v):
+        a = np.empty((), object)
+        a[()] = v
+        return a
+    if isinstance(v, (list, tuple)) and any(map(optim.is_custom, v)):
+        raise ArgumentError("optimizer", "a factory or a GradientTransformation is the only optimizer of its sweep "
+                                         "(one for every run): sweep other optimizers in another call")
+    return _names("optimizer", v)
+
+
+def _members(names: np.ndarray, lr: np.ndarray | None, hyper: dict, R: int, dtype):
     """Each distinct optimizer's :class:`~jaxgd.optim.Spec` and ``(R,)`` hyperparameter columns.
 
+    ``names``: an ``(R,)`` column of names, or of one factory or transformation (see :func:`_optimizers`);
+    ``lr``: an ``(R,)`` column, or None for each optimizer's default.
     ``hyper`` maps a name to a column (already broadcast to ``(R,)``) or a static value (bool,
-    string, None). A name goes to the optimizers that take it; a member's columns hold its numbers
+    string, None, a function). A name goes to the optimizers that take it; a member's columns hold its numbers
     on its own runs and its first run's numbers elsewhere (what a union's other members compute
     with, never used)."""
-    u, first, inv = np.unique(names.astype(str), return_index=True, return_inverse=True)
-    order = np.argsort(first)  # the optimizers in the order they first appear
-    kinds, rank = u[order].tolist(), np.empty(len(u), np.int32)
-    rank[order] = np.arange(len(u))
-    which = rank[inv.reshape(-1)]
+    if optim.is_custom(names[0]):  # a factory or a transformation: its sweep's only optimizer
+        kinds, which = [names[0]], np.zeros(R, np.int32)
+    else:
+        u, first, inv = np.unique(names.astype(str), return_index=True, return_inverse=True)
+        order = np.argsort(first)  # the optimizers in the order they first appear
+        kinds, rank = u[order].tolist(), np.empty(len(u), np.int32)
+        rank[order] = np.arange(len(u))
+        which = rank[inv.reshape(-1)]
     static_h = {k: v for k, v in hyper.items() if not isinstance(v, np.ndarray)}
     numeric = {k: v for k, v in hyper.items() if isinstance(v, np.ndarray)}
-    takes = {o: _takes(o) for o in kinds}
+    takes = {o: _takes(o) for o in kinds} if len(kinds) > 1 else {}
     for k in hyper:
         if len(kinds) > 1 and not any(k in t for t in takes.values()):
             raise ArgumentError(k, f"is a hyperparameter of none of the optimizers {', '.join(map(repr, kinds))}")
@@ -451,14 +474,14 @@ def _members(names: np.ndarray, lr: np.ndarray, hyper: dict, R: int, dtype):
         sel = which == i
         first = int(np.flatnonzero(sel)[0])
         mine = [k for k in hyper if len(kinds) == 1 or k in takes[o]]
-        table = optim.BUILTIN[o][1] if o in optim.BUILTIN else {}
+        table = optim.BUILTIN[o][1] if isinstance(o, str) and o in optim.BUILTIN else {}
         for k in mine:  # every element of the member's runs in the built-in's range
             if k in numeric:
                 lo, lo_open, hi, hi_open = table[k][1:] if k in table else (None, False, None, False)
                 _checks.check_array(k, numeric[k][sel], low=lo, low_open=lo_open, high=hi, high_open=hi_open)
-        spec = optim.resolve(o, float(lr[first]), {k: numeric[k][first].item() if k in numeric else static_h[k]
-                                                    for k in mine})
-        given = {"lr": lr, **{k: numeric[k] for k in mine if k in numeric}}
+        rate = None if lr is None else float(lr[first])
+        spec = optim.resolve(o, rate, {k: numeric[k][first].item() if k in numeric else static_h[k] for k in mine})
+        given = {**({} if lr is None else {"lr": lr}), **{k: numeric[k] for k in mine if k in numeric}}
         col = {}
         for k, v in spec.hyper.items():
             c = np.full(R, given[k][first] if k in given else v, dtype)
@@ -471,18 +494,15 @@ def _members(names: np.ndarray, lr: np.ndarray, hyper: dict, R: int, dtype):
 
 
 def _takes(optimizer: str) -> set:
-    """The hyperparameter names an optimizer takes (a built-in's table, an optax function's
+    """The hyperparameter names an optimizer name takes (a built-in's table, an optax function's
     parameters; none for a name that :func:`jaxgd.optim.resolve` will refuse)."""
     if optimizer in optim.BUILTIN:
         return set(optim.BUILTIN[optimizer][1])
     fn = getattr(optax, optimizer[len(optim.OPTAX_PREFIX):], None) if optimizer.startswith(optim.OPTAX_PREFIX) else None
-    try:
-        return set(inspect.signature(fn).parameters) - {"learning_rate"}
-    except (TypeError, ValueError):
-        return set()
+    return optim.factory_arguments(fn) or set()
 
 
-def stack(problem: Problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None, init=None, sampling="shuffle",
+def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
           rng: str = "jax", seed=0, hyper: dict | None = None, *, final_only: bool = False, sharpness: tuple = (),
           loss_every=None, targets=(), target_tol: float = 0.0) -> Batch:
     """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
@@ -492,11 +512,12 @@ def stack(problem: Problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
         raise ArgumentTypeError("final_only", f"must be True or False, got {final_only!r}")
     m, dtype = problem.num_examples, problem.dtype
     rng = _checks.check_choice("rng", rng, RNGS)
-    names = _names("optimizer", optimizer)
+    names = _optimizers(optimizer)
     samplings = _names("sampling", sampling, SAMPLINGS)
-    lr_a = _column("lr", lr, low=0, low_open=True)
-    _check_lr_in_dtype(lr_a, dtype)
-    cols = {"optimizer": names, "lr": lr_a, "epochs": _column("epochs", epochs, low=1, integer=True),
+    cols = {"optimizer": names}
+    if lr is not None:  # None: each optimizer's default (see jaxgd.optim.resolve)
+        cols["lr"] = _check_lr_in_dtype(_column("lr", lr, low=0, low_open=True), dtype)
+    cols |= {"epochs": _column("epochs", epochs, low=1, integer=True),
             "seed": _column("seed", seed, low=0, high=2**32 - 1, integer=True), "sampling": samplings}
     if batch_size is not None:
         if m is None:
@@ -506,7 +527,7 @@ def stack(problem: Problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
         if np.ndim(batch_size) == 0:
             batch_size = check_batch_size(problem, batch_size)
         cols["batch_size"] = _column("batch_size", batch_size, low=1, high=m, integer=True)
-    static_h = {k: v for k, v in (hyper or {}).items() if isinstance(v, (bool, str)) or v is None}
+    static_h = {k: v for k, v in (hyper or {}).items() if isinstance(v, (bool, str)) or v is None or callable(v)}
     for k, v in (hyper or {}).items():  # numbers checked finite here, ranges per optimizer in _members
         if k not in static_h:
             cols[k] = _column(k, v)
@@ -519,7 +540,7 @@ def stack(problem: Problem, optimizer="gd", lr=0.05, epochs=20, batch_size=None,
         raise ArgumentError("sweep arrays", f"must have one common length (or be scalars), got {listed}") from None
     R = int(np.prod(shape))
     b = {k: np.broadcast_to(a, shape).reshape(R) for k, a in cols.items()}
-    specs, hypers, which = _members(b["optimizer"], b["lr"], {**{k: b[k] for k in hyper or {} if k in b},
+    specs, hypers, which = _members(b["optimizer"], b.get("lr"), {**{k: b[k] for k in hyper or {} if k in b},
                                                               **static_h}, R, dtype)
     one = len(specs) == 1
     kind = specs[0].kind if one else optim.union_kind([s.kind for s in specs])
@@ -545,7 +566,7 @@ def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
     largest batch — full batch with per-run step counts; ``rng="jax"`` a :class:`Draw` per run, each
     drawing its epochs in the scan; ``rng="numpy"`` :func:`~jaxgd.data.numpy_orders` in blocks of
     one step."""
-    m, R = problem.num_examples, len(b["lr"])
+    m, R = problem.num_examples, len(b["seed"])
     epochs, seeds, replace = b["epochs"].astype(np.int64), b["seed"], b["sampling"] == "replacement"
     if "batch_size" not in b:
         varied = bool(np.any(epochs != epochs[0]))
@@ -581,10 +602,13 @@ def split(t: Trajectory, optimizer, runs=None) -> list[Trajectory]:
     stay as they are), with only the moments its optimizer keeps (where a sweep of several
     optimizers holds NaN). ``optimizer``: the sweep's ``optimizer`` argument (a name, or the
     column), read at each optimizer's default settings."""
-    names = np.broadcast_to(np.asarray(optimizer, dtype=object), np.shape(t.num_steps)).reshape(-1)
+    names = np.broadcast_to(_optimizers(optimizer), np.shape(t.num_steps)).reshape(-1)
     like = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[2:], np.asarray(a).dtype), t.params)
     keeps = {}
     for o in dict.fromkeys(names.tolist()):
+        if optim.is_custom(o):  # the sweep's only optimizer: its moments are recorded as they are
+            keeps[o] = t.first_moment, t.second_moment
+            continue
         spec = optim.resolve(o, 1.0, {})
         keeps[o] = jax.eval_shape(lambda p, s=spec: optim.moments(optim.build(s.kind, s.hyper).init(p)), like)
     out = []
@@ -600,7 +624,7 @@ def split(t: Trajectory, optimizer, runs=None) -> list[Trajectory]:
 def sweep(
     problem: Problem,
     optimizer="gd",
-    lr=0.05,
+    lr=None,
     epochs=20,
     batch_size=None,
     init=None,
@@ -622,9 +646,11 @@ def sweep(
 
     Columns — each a scalar or an array, broadcast against each other as NumPy broadcasts (then
     flattened, C order, to ``R`` runs): ``optimizer`` (a name, or an array of names: runs of
-    several optimizers share one program through :func:`jaxgd.optim.union`), ``lr``, every numeric
+    several optimizers share one program through :func:`jaxgd.optim.union`; or one factory or
+    transformation of your own for every run, as in :func:`run`), ``lr`` (default 0.05), every numeric
     hyperparameter (``beta=...``: it applies to the runs whose optimizer takes it; its values on
-    other runs are ignored), ``epochs``, ``batch_size`` (None: every run full batch),
+    other runs are ignored; a factory's by its argument names: ``sweep(p, optax.lion, lr=lrs, b1=b1s)``),
+    ``epochs``, ``batch_size`` (None: every run full batch),
     ``sampling``, ``seed``, and the leaves of ``init`` (a leading axis of runs, which broadcasts
     as a 1-D column; ``init=(w_array, b_array)`` for two parameters). ``rng`` is one for all.
 
@@ -709,7 +735,7 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
             rng="jax", seed=0) -> LRScan:
     """:func:`sweep` with ``final_only=True`` over ``lrs`` (1-D) for each of ``optimizers`` (a
     sequence of names, or one name as a string): one compiled call per optimizer."""
-    if isinstance(optimizers, str):
+    if isinstance(optimizers, str) or optim.is_custom(optimizers):
         optimizers = (optimizers,)
     try:
         optimizers = tuple(optimizers)

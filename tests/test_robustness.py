@@ -342,7 +342,7 @@ def _is_number(v):
 
 
 def _valid(optimizer, lr, epochs, batch_size, init, sampling, rng):
-    return (optimizer in NAMES[:6] and _is_number(lr) and lr > 0
+    return (optimizer in NAMES[:6] and (lr is None or _is_number(lr) and lr > 0)  # None: the default lr
             and isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1
             and (batch_size is None or (isinstance(batch_size, int) and 1 <= batch_size <= 51))
             and isinstance(init, tuple) and len(init) == 2 and all(_is_number(v) for v in init)
