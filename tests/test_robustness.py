@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import jaxgd
 from jaxgd.app import files as jio
+from jaxgd.app import terminal
 from jaxgd import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,26 +278,36 @@ def _outputs_are_whole(out: Path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
+def _wait_for(path: Path, proc, timeout: float = 300) -> bool:
+    """True once ``path`` exists (the process announced an event); False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)  # polling for the event, not waiting for time to pass
+    return True
+
+
 @pytest.mark.xdist_group("cli_report")  # with the other users of the session's report, on one worker
-@pytest.mark.parametrize("sig,delay,code,line", [  # early (compiling) and later (drawing the PNGs and the GIF)
-    (signal.SIGINT, 1.5, 130, "jaxgd: interrupted\n"), (signal.SIGTERM, 4.5, 143, "jaxgd: terminated\n")],
+@pytest.mark.parametrize("sig,event,code,line", [  # early (it begins to compute) and later (writing its files)
+    (signal.SIGINT, "ready", 130, "jaxgd: interrupted\n"), (signal.SIGTERM, "lock", 143, "jaxgd: terminated\n")],
     ids=["SIGINT-early", "SIGTERM-late"])
-def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, cli_report, run_report, sig, delay, code,
-                                                               line):
-    """The report (caches off, with --png --gif: about 8 s here) interrupted while it compiles and
-    while it draws; on a faster machine that finishes first, the signal comes sooner (half the
-    delay, then a quarter), and a report that always finishes first fails the test."""
-    for attempt in range(3):
-        out = tmp_path / f"out{attempt}"
-        shutil.copytree(cli_report, out)  # the session's finished report: the old files to keep whole
-        _outputs_are_whole(out)
-        before = {p.name for p in out.iterdir()}
-        proc = run_report(out, "--png", "--gif", popen=True)
-        time.sleep(delay / 2**attempt)
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=300)
-        if proc.returncode != 0:
-            break
+def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, cli_report, run_report, sig, event, code,
+                                                               line, monkeypatch):
+    """The report (caches off, with --png --gif) interrupted as it begins its work — the moment it
+    announces in ``$JAXGD_READY_FILE`` — and while it writes its files (the moment its folder's lock
+    appears): never after a sleep, which races the imports on a slow machine."""
+    out = tmp_path / "out"
+    shutil.copytree(cli_report, out)  # the session's finished report: the old files to keep whole
+    _outputs_are_whole(out)
+    before = {p.name for p in out.iterdir()}
+    ready = tmp_path / "ready"
+    monkeypatch.setenv(terminal.READY_FILE, str(ready))
+    proc = run_report(out, "--png", "--gif", popen=True)
+    announced = _wait_for(ready if event == "ready" else out / jio.LOCK_NAME, proc)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert announced, f"the report ended before its {event} event: {stderr}"
     assert proc.returncode == code, stderr
     assert stderr == line
     _outputs_are_whole(out)  # each file is the old one or a new complete one

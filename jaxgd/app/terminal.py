@@ -4,6 +4,9 @@ Exit codes: 0 done; 1 a fault of the environment (disk full, a closed or full st
 cannot be written, out of memory), with one line on stderr; 130 Ctrl-C and 143 SIGTERM
 (``jaxgd: interrupted`` / ``jaxgd: terminated``); 2 bad arguments (the parser's, :mod:`jaxgd.app.cli`).
 Either way no temporary file stays and earlier files are untouched (:func:`jaxgd.app.files.write_all`).
+
+``$JAXGD_READY_FILE``, when set, is a path the command creates once its signal handling is in place
+and its work begins: a test (or a supervisor) waits for that event instead of sleeping.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from contextlib import contextmanager
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.app.files import OutputError, write_stdout
 
+READY_FILE = "JAXGD_READY_FILE"
 LONG_REPORT_STEPS = 100_000  # off a terminal, work of this many steps or more says what it is doing
 
 
@@ -55,6 +59,7 @@ def run_command(command, needs_stdout: bool, bad_argument) -> int:
             if needs_stdout:
                 raise OutputError("stdout", "it is closed, and it is this command's only output")
             sys.stdout = open(os.devnull, "w")  # the files are the output; the summary has nowhere to go
+        _announce_ready()
         code = command()
         write_stdout("")  # flushed: a full stdout is an error of the command
         return code
@@ -88,6 +93,17 @@ def run_command(command, needs_stdout: bool, bad_argument) -> int:
         if sys.stdout is not stdout:
             sys.stdout.close()
             sys.stdout = stdout
+
+
+def _announce_ready() -> None:
+    """Create ``$JAXGD_READY_FILE`` if set (see the module); a path that cannot be made is skipped."""
+    path = os.environ.get(READY_FILE)
+    if path:
+        try:
+            with open(path, "w"):
+                pass
+        except OSError:
+            pass
 
 
 def leave(code) -> None:
