@@ -152,5 +152,8 @@ def figures_page(title: str, body: str, figures: dict) -> str:
     specs = {}
     for k, fig in figures.items():
         specs[k] = fig.to_plotly_json()
-        specs[k]["layout"].pop("template", None)
+        layout = specs[k]["layout"]
+        layout.pop("template", None)
+        if isinstance(layout.get("title"), dict):  # titles at the left, as plotly.py's look put them
+            layout["title"].setdefault("x", 0.05)
     return html_page(title, body, {"figures": specs}, FIGURES_JS)

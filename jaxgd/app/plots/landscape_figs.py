@@ -79,7 +79,8 @@ def surface(data):
                                                   "%{z:.4g}<br>true loss %{customdata[1]:.4g}<br>distance "
                                                   "%{customdata[2]:.3g}<extra></extra>")))
     fig.update_layout(title="The plane in 3-D (paths at their projection's loss)", height=640,
-                      scene=dict(xaxis_title="a", yaxis_title="b", zaxis_title="loss"),
+                      scene=dict(xaxis_title="a", yaxis_title="b", zaxis_title="loss", xaxis_zeroline=False,
+                                 yaxis_zeroline=False, zaxis_zeroline=False),  # dark lines on white
                       legend=dict(orientation="h", y=-0.05), margin=dict(l=0, r=0, t=50, b=0))
     return fig
 
@@ -94,7 +95,7 @@ def interpolation(data):
         fig.add_vline(x=x, line=dict(color="#888", dash="dot"), annotation_text=label, annotation_position="top")
     positive = all(np.all(v[np.isfinite(v)] > 0) for v in data.interpolation.values())
     fig.update_layout(title="1-D interpolation: loss((1 − t)·start + t·end)", height=420,
-                      xaxis_title="t", yaxis=dict(title="loss", type="log" if positive else "linear"),
+                      xaxis_title="t", yaxis=dict(title="loss", type="log" if positive else "linear", nticks=6),
                       legend=dict(orientation="h", y=-0.2), margin=dict(t=50))
     return fig
 
