@@ -17,7 +17,9 @@ Directions come from
 :func:`plane_surface` evaluates the loss on a grid in bounded memory, :func:`interpolate` along a
 segment (Goodfellow, Vinyals & Saxe 2015, "Qualitatively characterizing neural network
 optimization problems"), and :func:`project` puts a path's points into plane coordinates.
-Weight matrices are taken as ``(out, in)``: a *row* (leading-axis slice) is one neuron / filter.
+A weight's layout is unknown to jaxgd: :func:`random_plane` takes a leaf's *leading* axis as the
+neuron (``(out, in)`` matrices: jaxgd's MLP, Equinox) unless told otherwise by ``neuron_axis`` or
+the problem's :attr:`~jaxgd.Problem.neuron_axis` (Flax kernels are ``(in, out)``: axis ``-1``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import jax
 from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 
-from jaxgd.problems import Problem, loss_of
+from jaxgd._checks import ArgumentTypeError
+from jaxgd.problems import Problem, loss_of, neuron_axes
 from jaxgd.spectrum import top_eigenpairs
 
 PyTree = Any
@@ -111,49 +114,71 @@ def _rescaled(d: jax.Array, p: jax.Array, axes: tuple[int, ...]) -> jax.Array:
     return d * jnp.where(dn > 0, norm(p) / jnp.where(dn > 0, dn, 1), 0)
 
 
-def _direction(params: PyTree, key: jax.Array, normalize: str | None, keep_biases: bool) -> PyTree:
+def _direction(params: PyTree, key: jax.Array, normalize: str | None, keep_biases: bool,
+               axes: tuple[int | None, ...]) -> PyTree:
     leaves, treedef = jax.tree_util.tree_flatten(params)
     out = []
-    for i, p in enumerate(leaves):
+    for i, (p, axis) in enumerate(zip(leaves, axes)):
         p = jnp.asarray(p)
-        d = jax.random.normal(jax.random.fold_in(key, i), p.shape, _float_dtype(p))
+        k, dtype = jax.random.fold_in(key, i), _float_dtype(p)
+        if p.ndim >= 2 and axis:  # drawn neuron-first, so a transposed layout draws the same numbers
+            d = jnp.moveaxis(jax.random.normal(k, jnp.moveaxis(p, axis, 0).shape, dtype), 0, axis)
+        else:
+            d = jax.random.normal(k, p.shape, dtype)
         if normalize is not None:
             if p.ndim <= 1:
                 d = p.astype(d.dtype) if keep_biases else jnp.zeros_like(d)
-            elif normalize == "filter":
-                d = _rescaled(d, p, tuple(range(1, p.ndim)))
+            elif normalize == "filter" and axis is not None:
+                d = _rescaled(d, p, tuple(a for a in range(p.ndim) if a != axis))
             else:
                 d = _rescaled(d, p, tuple(range(p.ndim)))
         out.append(d)
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def random_plane(params: PyTree, key: jax.Array, normalize: str | None = "filter",
-                 keep_biases: bool = False) -> Plane:
-    """A plane through ``params`` along two Gaussian directions (keys ``split(key)``; leaf ``i`` of
-    a direction uses ``fold_in(its key, i)``).
+def random_plane(problem_or_params, *args, normalize: str | None = "filter", keep_biases: bool = False,
+                 neuron_axis=None) -> Plane:
+    """``random_plane(problem, params, key)`` or ``random_plane(params, key)``: a plane through
+    ``params`` along two Gaussian directions (keys ``split(key)``; leaf ``i`` of a direction uses
+    ``fold_in(its key, i)``).
 
     ``normalize`` (Li et al. 2018, §4):
-    - ``"filter"``: in each leaf with ``ndim ≥ 2``, every row ``d[i]`` (leading-axis slice: a
-      neuron of an ``(out, in)`` matrix, a filter of ``(out, in, h, w)``) is rescaled to
-      ``‖params[i]‖`` (Frobenius);
+    - ``"filter"``: in each leaf with ``ndim ≥ 2``, every neuron's slice ``d[..., i, ...]`` (a
+      neuron of a dense layer, a filter of a convolution) is rescaled to the Frobenius norm of the
+      same slice of ``params``; which axis indexes the neuron is ``neuron_axis``;
     - ``"layer"``: each leaf with ``ndim ≥ 2`` is rescaled to the leaf's norm;
     - ``None``: raw standard Gaussian in every leaf.
     With ``"filter"``/``"layer"``, leaves with ``ndim ≤ 1`` (biases, scalars) are zero, or with
-    ``keep_biases=True`` a copy of ``params`` (as Li et al.'s ``net_plotter`` does). Zero rows of
-    ``params`` give zero rows of ``d``. Returns ``Plane(params, d1, d2)``.
+    ``keep_biases=True`` a copy of ``params`` (as Li et al.'s ``net_plotter`` does). Zero slices of
+    ``params`` give zero slices of ``d``. Returns ``Plane(params, d1, d2)``.
+
+    ``neuron_axis`` (as :attr:`jaxgd.Problem.neuron_axis`; given, it overrides the problem's):
+    None, the default, takes axis 0 — weights stored ``(out, in)``, filters ``(out, in, h, w)``,
+    as jaxgd's :func:`jaxgd.models.mlp` and Equinox store them. jaxgd cannot tell a 2-D leaf's
+    layout: for Flax kernels ``(in, out)`` pass ``-1``; a pytree like ``params`` gives an int per
+    leaf, or None for a leaf normalised as a whole. Each leaf's Gaussian is drawn with its neuron
+    axis first and moved into place, so the same network stored ``(out, in)`` with
+    ``neuron_axis=0`` and ``(in, out)`` with ``neuron_axis=-1`` gets the same directions, transposed.
     """
+    problem = problem_or_params if isinstance(problem_or_params, Problem) else None
+    given = args if problem is not None else (problem_or_params, *args)
+    if len(given) != 2 or any(isinstance(a, str) for a in given):
+        raise ArgumentTypeError("random_plane", "takes (params, key) or (problem, params, key) positionally, and "
+                                                "normalize=, keep_biases=, neuron_axis= by name")
+    params, key = given
     if normalize not in ("filter", "layer", None):
         raise ValueError(f"normalize: must be 'filter', 'layer' or None, got {normalize!r}")
     if keep_biases and normalize is None:
         raise ValueError("keep_biases: applies only with normalize='filter' or 'layer'")
-    return Plane(params, *_directions(params, key, normalize, keep_biases))
+    if neuron_axis is None and problem is not None:
+        neuron_axis = problem.neuron_axis
+    return Plane(params, *_directions(params, key, normalize, keep_biases, neuron_axes(neuron_axis, params)))
 
 
-@partial(jax.jit, static_argnames=("normalize", "keep_biases"))
-def _directions(params, key, normalize, keep_biases):
+@partial(jax.jit, static_argnames=("normalize", "keep_biases", "axes"))
+def _directions(params, key, normalize, keep_biases, axes):
     k1, k2 = jax.random.split(key)
-    return _direction(params, k1, normalize, keep_biases), _direction(params, k2, normalize, keep_biases)
+    return tuple(_direction(params, k, normalize, keep_biases, axes) for k in (k1, k2))
 
 
 class PCAPlane(NamedTuple):

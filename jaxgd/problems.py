@@ -47,6 +47,12 @@ class Problem:
       param_names: axis labels of the two parameters.
       minima: every known minimiser to mark on plots (by default just ``minimum``).
       quadratic: True when the loss is a quadratic, so its Hessian is the same everywhere.
+      neuron_axis: which axis of each weight indexes the neuron, for filter-normalised random
+        planes (:func:`jaxgd.random_plane`): None for the default rule (axis 0 of every leaf with
+        ``ndim ≥ 2``: weights stored ``(out, in)``, as jaxgd's :func:`jaxgd.models.mlp` and Equinox
+        store them), an int for every leaf (Flax kernels ``(in, out)``: ``-1``), or a pytree like
+        the parameters with an int per leaf, or None for a leaf without neurons (normalised as a
+        whole). A 2-D leaf's layout is unknown to jaxgd: it assumes ``(out, in)`` unless told.
     """
 
     name: str
@@ -60,6 +66,7 @@ class Problem:
     param_names: tuple[str, str] = ("W", "b")
     minima: tuple = None  # type: ignore[assignment]
     quadratic: bool = False
+    neuron_axis: Any = None
 
     def __post_init__(self):
         if self.minima is None:
@@ -129,6 +136,47 @@ def loss_of(problem) -> Callable:
         raise ArgumentTypeError("problem", f"must be a jaxgd.Problem or a function params -> scalar, "
                                            f"got {type(problem).__name__}")
     return problem
+
+
+def neuron_axes(neuron_axis, params) -> tuple[int | None, ...]:
+    """Per leaf of ``params`` (flattening order), the axis that indexes the neuron, as given by
+    ``neuron_axis`` (see :attr:`Problem.neuron_axis`): a non-negative int, or None for a leaf
+    normalised as a whole. Leaves with ``ndim ≤ 1`` (biases, scalars) get 0; they have no neuron
+    axis (filter normalisation zeroes or keeps them), and an int given for one is not checked.
+    An int out of range for a leaf with ``ndim ≥ 2``, or a tree not shaped like ``params``, is an
+    ``ArgumentError`` named ``neuron_axis``."""
+    paths, treedef = jax.tree_util.tree_flatten_with_path(params)
+    if neuron_axis is None:
+        given = [0] * len(paths)
+    elif _is_axis(neuron_axis):
+        given = [neuron_axis] * len(paths)
+    elif jax.tree_util.treedef_is_leaf(jax.tree.structure(neuron_axis)):
+        raise ArgumentTypeError("neuron_axis", f"must be None, an int, or a pytree like the parameters with an int or "
+                                               f"None per leaf, got {type(neuron_axis).__name__}")
+    else:
+        whole = object()  # stands for a None leaf, which jax would read as an empty subtree
+        tree = jax.tree.map(lambda a: whole if a is None else a, neuron_axis, is_leaf=lambda a: a is None)
+        _checks.check_same_tree("neuron_axis", tree, params)
+        given = [None if a is whole else a for a in treedef.flatten_up_to(tree)]
+    out = []
+    for (path, leaf), axis in zip(paths, given):
+        if axis is not None and not _is_axis(axis):
+            raise ArgumentTypeError("neuron_axis", f"must be None, an int, or a pytree like the parameters with an int "
+                                                   f"or None per leaf, got {type(axis).__name__} at "
+                                                   f"{jax.tree_util.keystr(path) or 'the root'}")
+        ndim = np.ndim(leaf)
+        if axis is None or ndim <= 1:
+            out.append(None if axis is None and ndim > 1 else 0)
+        elif not -ndim <= axis < ndim:
+            raise ArgumentError("neuron_axis", f"gives axis {axis}, out of range for the {ndim}-D leaf of shape "
+                                               f"{np.shape(leaf)} at {jax.tree_util.keystr(path) or 'the root'}")
+        else:
+            out.append(int(axis) % ndim)
+    return tuple(out)
+
+
+def _is_axis(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _mse_loss(params, data, mask):
@@ -230,7 +278,8 @@ class ExampleLoss:
         return f"ExampleLoss({getattr(self.loss_per_example, '__name__', self.loss_per_example)!r})"
 
 
-def model_problem(loss_per_example: Callable, params0, data, name: str = "model", dtype=None) -> Problem:
+def model_problem(loss_per_example: Callable, params0, data, name: str = "model", dtype=None,
+                  neuron_axis=None) -> Problem:
     """Wrap any JAX model as a :class:`Problem`.
 
     Args:
@@ -242,6 +291,9 @@ def model_problem(loss_per_example: Callable, params0, data, name: str = "model"
       data: a tuple of arrays with a common leading axis of ``m`` examples, e.g. ``(x, y)`` with
         x ``(m, d)`` and y ``(m,)``; integer arrays (class labels) are kept as they are.
       dtype: float32 or float64 for the parameters and the floating data; default JAX's default float.
+      neuron_axis: which axis of each weight indexes the neuron (:attr:`Problem.neuron_axis`): None
+        assumes ``(out, in)`` weights (axis 0: jaxgd's MLP, Equinox); ``-1`` for Flax kernels
+        ``(in, out)``; or a pytree like ``params0`` with an int or None per leaf.
 
     Every optimizer, ``run``, ``sweep``, sample orders, schedules and diagnostics work on it
     (``newton`` forms the dense Hessian: keep it to a few thousand parameters).
@@ -276,5 +328,6 @@ def model_problem(loss_per_example: Callable, params0, data, name: str = "model"
         raise ArgumentError("loss_per_example", f"failed on params0 and one example: {type(e).__name__}: {e}") from None
     if v.shape != ():
         raise ArgumentError("loss_per_example", f"must return a scalar per example, got shape {v.shape}")
+    neuron_axes(neuron_axis, init)
     return Problem(name=name, loss_fn=loss_fn, grad_fn=None, data=tuple(arrays), w_range=None, b_range=None,
-                   init=init)
+                   init=init, neuron_axis=neuron_axis)

@@ -163,7 +163,7 @@ def compute(plan: LandscapePlan, progress=None) -> LandscapeData:
         pca = planes.pca_plane(path, key=key)
         plane, explained, walk = pca.plane, np.asarray(pca.explained), np.asarray(pca.random_walk_explained)
     elif cfg.plane == "random":
-        plane = planes.random_plane(end, key)
+        plane = planes.random_plane(problem, end, key)
     else:
         plane = planes.hessian_plane(problem, end, key)
     projections = {o: jax.tree.map(np.asarray, planes.project(plane, jax.tree.map(jnp.asarray, t.params), problem))
