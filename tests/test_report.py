@@ -143,13 +143,19 @@ def test_html_is_self_contained(written, small):
 
 def test_page_numbers_rounded_and_paths_thinned():
     from jaxgd.app.page import MAX_POINTS
-    from jaxgd.app.shell import thin, to_json
+    from jaxgd.app.files import _number, dumps
+    from jaxgd.app.shell import SIG, thin
 
-    assert to_json({"a": np.array([1 / 3, np.inf, np.nan, 1e300, -2.0]), "n": np.int32(7), "b": True}) == \
-        '{"a":[0.333333,null,null,1e+300,-2],"n":7,"b":true}'
-    # the one-format-call path agrees with _num on every kind of value, in both dtypes
-    from jaxgd.app.shell import _num
+    def to_json(obj):
+        return dumps(obj, digits=SIG)
 
+    def _num(x):
+        return _number(x, SIG)
+
+    assert to_json({"a": np.array([1 / 3, np.inf, np.nan, 1e300, -2.0]), "n": np.int32(7), "b": True,
+                    "x": [np.float32(0.1), None, "é", 3, np.bool_(False), np.array([[1, 2]])]}) == \
+        '{"a":[0.333333,null,null,1e+300,-2],"n":7,"b":true,"x":[0.1,null,"\\u00e9",3,false,[[1,2]]]}'
+    # the one-format-call path agrees with _number on every kind of value, in both dtypes
     v = np.array([1.0, np.nan, -np.inf, np.inf, 1e300, -2.5e-17, 0.0, -0.0, 123456789.0, 0.1, 5e-324])
     with np.errstate(over="ignore"):
         v32 = v.astype(np.float32)

@@ -265,7 +265,7 @@ def _largest_gap(data: LandscapeData, opt: str, row: dict) -> str:
             f"{_num(p.distance[k], '.3g')} from the plane.")
 
 
-def page(data: LandscapeData) -> str:
+def page(data: LandscapeData, pack_dir=None) -> str:
     """The self-contained page (:func:`jaxgd.app.shell.figures_page`): ``landscape.html`` filled in,
     and the figures of :func:`jaxgd.app.plots.landscape_figs.figures`."""
     cfg, meta, ds, v = data.plan.config, data.meta, data.plan.dataset, data.meta["versions"]
@@ -290,18 +290,18 @@ def page(data: LandscapeData) -> str:
                 first=html.escape(cfg.optimizers[0]), plane=html.escape(fill("landscape.html", f"plane-{cfg.plane}")), dtype=cfg.dtype,
                 device=meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
                 sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))
-    return figures_page("jaxgd landscape", body, figs)
+    return figures_page("jaxgd landscape", body, figs, pack_dir)
 
 
 FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and landscape-NAME.png with png
 
 
-def write(data: LandscapeData, out: str | os.PathLike, png: bool = True) -> list[Path]:
+def write(data: LandscapeData, out: str | os.PathLike, png: bool = True, pack_dir=None) -> list[Path]:
     """Write landscape.json, landscape.npz, landscape.html and (``png``) the PNGs into ``out``, as one
     set (:func:`jaxgd.app.files.write_all`: every target checked first, the old set kept on a failure)."""
     writers = {"landscape.json": jio.text_writer(jio.dumps(results(data), indent=1) + "\n"),
                "landscape.npz": jio.npz_writer(lambda: npz_arrays(data)),
-               "landscape.html": jio.text_writer(page(data))}
+               "landscape.html": jio.text_writer(page(data, pack_dir))}
     if png:
         for name, fig in landscape_figs.mpl_figures(data).items():
             writers[f"landscape-{name}.png"] = lambda path, fig=fig: fig.savefig(path, dpi=100, format="png")

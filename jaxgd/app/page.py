@@ -289,8 +289,9 @@ def _data_section(data, D) -> str:
                        f"--data-seed {data.config.data_seed} fits)" if data.noisy_y is not None else ""))
 
 
-def page(data) -> str:
-    """The self-contained HTML page (no network needed): ``report.html`` filled in, on the shell."""
+def page(data, pack_dir=None) -> str:
+    """The self-contained HTML page (no network needed): ``report.html`` filled in, on the shell
+    (plotly.js packed once and kept in ``pack_dir``, :func:`jaxgd.app.shell.html_page`)."""
     cfg, p = data.config, data.problem
     v = data.meta["versions"]
     D = page_data(data)
@@ -313,4 +314,4 @@ def page(data) -> str:
         explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
         run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
         **_grad_check(data))
-    return html_page("jaxgd report", body, D, asset("page.js"))
+    return html_page("jaxgd report", body, D, asset("page.js"), pack_dir)
