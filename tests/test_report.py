@@ -136,9 +136,29 @@ def test_html_is_self_contained(written, small):
     assert bp["batch_sizes"] == list(range(1, 52)) and len(bp["lrs"]) == 100 and len(bp["final_loss"][0]) == 51
     assert bp["limit"] == pytest.approx(0.11538461538, rel=5e-6)
     assert bp["steps"][0] == [bp["epochs"] * -(-51 // s) for s in range(1, 52)]
-    assert D["sweep"]["limit"] == pytest.approx(0.11538461538, rel=5e-6)  # 6 significant digits on the page
+    sweep = D["sweep"]["layout"]  # plotly_figs.sweep_spec's figure: the theory's black line at 2/λmax, labelled
+    limit = [s["x0"] for s in sweep["shapes"] if s["line"] == {"color": "black", "width": 2}]
+    assert limit == [pytest.approx(0.11538461538, rel=5e-6)]  # 6 significant digits on the page
+    assert "2/λmax = 0.1154" in [a["text"] for a in sweep["annotations"]]
     run = D["runs"][0]
     assert run["t"] == list(range(21)) and len(run["w"]) == 21 and run["state"] == "did not converge"
+
+
+def test_packed_plotly_is_kept_in_the_folder_given(tmp_path, monkeypatch):
+    """plotly_packed(pack_dir) packs once per process and keeps the pack in ``pack_dir`` for the next
+    process: a second process (the memo emptied) reads it back from there rather than packing again."""
+    from jaxgd.app import shell
+
+    monkeypatch.setattr(shell, "_PACKED", {})
+    packed = shell.plotly_packed(tmp_path / "page")
+    [kept] = (tmp_path / "page").iterdir()
+    assert kept.name.startswith("plotly-") and kept.read_text("ascii") == packed
+    kept.write_text("read from the folder", "ascii")
+    monkeypatch.setattr(shell, "_PACKED", {})
+    assert shell.plotly_packed(tmp_path / "page") == "read from the folder"
+    assert shell.plotly_packed() == "read from the folder"  # then once per process, whatever the folder
+    monkeypatch.setattr(shell, "_PACKED", {})
+    assert shell.plotly_packed() == packed  # no folder: packed afresh
 
 
 def test_page_numbers_rounded_and_paths_thinned():

@@ -16,7 +16,8 @@ import numpy as np
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.app.plots.common import LOG_LABEL, SWEEP_FLOOR, _sweep_top, log_excess, style_for
+from jaxgd.app.plots.common import LOG_LABEL, log_excess, style_for
+from jaxgd.app.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
 from jaxgd.app.shell import asset, fill, html_page, thin
 from jaxgd.app.summary import number
@@ -104,7 +105,7 @@ def page_data(data) -> dict:
         out["data"] = dict(x=x[keep], y=y[keep], noisy=None if data.noisy_y is None else _f64(data.noisy_y),
                            line=dict(w=lw, b=lb, label=label), shown=len(keep), total=len(x))
     if data.scan is not None:
-        out["sweep"] = sweep_data(data)
+        out["sweep"] = sweep_figure(data)
     ex = data.explore
     if ex.get("whatif"):
         out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
@@ -136,17 +137,11 @@ def data_line(data):
     return tuple(map(float, data.problem.minimum)), "least-squares line"
 
 
-def sweep_data(data) -> dict:
-    """The learning-rate sweep figure's numbers: per optimizer the final losses, where runs
-    diverged (and the smallest such lr), its colour; the theory's lines (None off a quadratic)."""
+def sweep_figure(data) -> dict:
+    """The learning-rate sweep figure, as plotly's dict (:func:`jaxgd.app.plots.plotly_figs.sweep_spec`)."""
     sc = data.scan
-    opts = list(sc.final_loss)
-    return dict(lrs=sc.lrs, epochs=sc.epochs, final={k: sc.final_loss[k] for k in opts},
-                diverged={k: np.asarray(sc.diverged_at[k]) >= 0 for k in opts},
-                boundary={k: divergence_boundary(sc.lrs, sc.diverged_at[k]) for k in opts},
-                colors={k: style_for(k, "full", i)[0] for i, k in enumerate(opts)},
-                top=_sweep_top(sc.final_loss, sc.diverged_at), floor=SWEEP_FLOOR,
-                limit=sc.stability_limit, optimal=sc.optimal_lr)
+    return sweep_spec(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr,
+                      title=f"Final loss after {sc.epochs} full-batch steps against learning rate (✕: diverged)")
 
 
 # ----------------------------------------------------------------------------- text
