@@ -36,17 +36,22 @@ jaxgdPage(async (D, P, times, t0) => {
     }
     return [w0 + s * (w1 - w0), b0 + s * (b1 - b0)];
   }
-  // Each run once: its points inside the grid (k of them) and, if it leaves, the exit (on the edge).
-  for (const r of runs) {
+  // A path's first k points inside the grid (before point `stop`, if given) and, if it leaves, its exit on the edge.
+  function clip(w, b, stop = w.length) {
     let k = 0;
-    while (k < r.t.length && inside(r.w[k], r.b[k]) && (r.diverged_at < 0 || r.t[k] < r.diverged_at)) k++;
+    while (k < w.length && k < stop && inside(w[k], b[k])) k++;
+    if (k === w.length || k === 0) return { k, exit: null };
+    return { k, exit: fin(w[k]) && fin(b[k]) ? edgePoint(w[k - 1], b[k - 1], w[k], b[k]) : [w[k - 1], b[k - 1]] };
+  }
+  // Each run once: its points inside the grid and, if it leaves, the exit.
+  for (const r of runs) {
+    const stop = r.t.findIndex((t) => r.diverged_at >= 0 && t >= r.diverged_at); // its points before it diverged
+    const { k, exit } = clip(r.w, r.b, stop < 0 ? r.t.length : stop);
     r.kept = k;
     r.exit = null;
-    if (k < r.t.length && k > 0) {
-      const [w1, b1] = [r.w[k], r.b[k]];
-      const [ew, eb] = fin(w1) && fin(b1) ? edgePoint(r.w[k - 1], r.b[k - 1], w1, b1) : [r.w[k - 1], r.b[k - 1]];
+    if (exit) {
       const why = r.diverged_at >= 0 && r.t[k] >= r.diverged_at ? `diverged at step ${r.diverged_at}` : `left the plot at step ${r.t[k]}`;
-      r.exit = { w: ew, b: eb, z: surfaceAt(ew, eb), step: r.t[k], why };
+      r.exit = { w: exit[0], b: exit[1], z: surfaceAt(...exit), step: r.t[k], why };
     }
     r.visible = true;
     // the loss curve: every measured (finite) point, up to and including where the run diverged
@@ -374,10 +379,8 @@ jaxgdPage(async (D, P, times, t0) => {
     function update() {
       const wf = D.whatif[+optSel.value], li = +lrIn.value, ki = wf.knob ? +knobIn.value : 0;
       const w = wf.w[li][ki], b = wf.b[li][ki], loss = wf.loss[li][ki], d = wf.diverged_at[li][ki];
-      let k = 0;
-      while (k < w.length && inside(w[k], b[k])) k++;
-      const pw = w.slice(0, k), pb = b.slice(0, k), ex = { x: [], y: [] };
-      if (k < w.length && k > 0) { const [ew, eb] = fin(w[k]) && fin(b[k]) ? edgePoint(w[k - 1], b[k - 1], w[k], b[k]) : [w[k - 1], b[k - 1]]; ex.x = [ew]; ex.y = [eb]; }
+      const { k, exit } = clip(w, b);
+      const pw = w.slice(0, k), pb = b.slice(0, k), ex = exit ? { x: [exit[0]], y: [exit[1]] } : { x: [], y: [] };
       let n = 0;
       while (n < loss.length && fin(loss[n]) && loss[n] > 0 && (d < 0 || n <= d)) n++;
       const upd = { x: [[...pw, ...ex.x], ex.x, [...Array(n).keys()]], y: [[...pb, ...ex.y], ex.y, loss.slice(0, n)],

@@ -204,8 +204,7 @@ def _grad_check(data) -> dict:
     n = np.shape(gc.autodiff.w)
     return dict(
         verdict="<b class='ok'>✓ agree</b>" if gc.max_rel_error <= tol else "<b class='bad'>✗ disagree</b>",
-        formula=(" (with e = W·x + b − y, the error of each example: dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
-                 if data.problem.data is not None else " (the landscape's own formula)"),
+        formula=_text("formula", data.problem.data is not None),
         where=(f"all {n[0]}×{n[1]} grid points" if n == (data.config.grid, data.config.grid) else
                f"{n[0]}×{n[1]} points of the grid (every few: the data are {data.problem.num_examples:,} examples)"),
         rel=f"{gc.max_rel_error:.2e}", abs=f"{gc.max_abs_error:.2e}", tol=f"{tol:.1e}")
@@ -259,11 +258,9 @@ def _explorables(data) -> list[str]:
         E, m = bp["epochs"], int(bp["batch_sizes"][-1])
         lo, hi = float(np.min(bp["lrs"])), float(np.max(bp["lrs"]))
         marked = [c["label"] for c in ex.get("cloud", {}).values() if lo <= c["lr"] <= hi]
-        circles = (f" The open circles mark the learning rates of the page's {' and '.join(map(_esc, marked))}."
-                   if marked else " The page's SGD and minibatch learning rates lie outside this range, so no circle marks them.")
+        circles = fill("report.html", f"circles-{'yes' if marked else 'no'}", marked=" and ".join(map(_esc, marked)))
         out.append(fill("report.html", "batch-phase", budget=f"{E} epoch{'' if E == 1 else 's'}", E=E, m=m, Em=E * m,
-                        circles=circles, noiseless=" On this noiseless data a well-tuned run can drive the loss to "
-                                                   "about 0." if noiseless else ""))
+                        circles=circles, noiseless=fill("report.html", "noiseless") if noiseless else ""))
     if ex.get("basins"):
         bs = ex["basins"]
         budgets = "; ".join(f"{_esc(r.optimizer)}: lr {r.lr:g}, {r.traj.steps:,} steps" for r in data.runs
@@ -280,8 +277,7 @@ def _data_section(data, D) -> str:
     return "\n" + fill("report.html", "data", m=f"{data.problem.num_examples:,}", label=_esc(d["line"]["label"]),
                 shown=f" ({d['shown']:,} of them, drawn at random, are shown)" if d["shown"] < d["total"] else "",
                 w=f"{d['line']['w']:.4g}", b=f"{d['line']['b']:.4g}",
-                noisy=(f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 "
-                       f"--data-seed {data.config.data_seed} fits)" if data.noisy_y is not None else ""))
+                noisy=fill("report.html", "data-noisy", seed=data.config.data_seed) if data.noisy_y is not None else "")
 
 
 def page(data, pack_dir=None) -> str:
@@ -291,8 +287,7 @@ def page(data, pack_dir=None) -> str:
     v = data.meta["versions"]
     D = page_data(data)
     mds = modes(cfg, p)
-    epoch = ("<p>An <b>epoch</b> is one pass over the data: one full-batch step, "
-             f"{p.num_examples:,} SGD steps, or ⌈{p.num_examples:,}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
+    epoch = fill("report.html", "epoch", m=f"{p.num_examples:,}") if p.num_examples else ""
     marks = {"full": "●", "sgd": "◆", "minibatch": "■"}
     toggles = "".join(f"<label><input type='checkbox' checked data-run='{i}'><span class='sw' style='color:{r['color']}'>"
                       f"{marks.get(r['mode'], '●')}</span> {_esc(r['label'])}</label>" for i, r in enumerate(D["runs"]))
