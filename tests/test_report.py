@@ -163,24 +163,25 @@ def test_packed_plotly_is_kept_in_the_folder_given(tmp_path, monkeypatch):
 
 def test_page_numbers_rounded_and_paths_thinned():
     from jaxgd.app.page import MAX_POINTS
-    from jaxgd.app.files import _number, dumps
+    from jaxgd.app.files import dumps
     from jaxgd.app.shell import SIG, thin
 
     def to_json(obj):
         return dumps(obj, digits=SIG)
 
-    def _num(x):
-        return _number(x, SIG)
+    def _num(x):  # one number on its own, as the page's numbers are pinned: %.6g, null where not finite
+        return f"{x:.6g}" if np.isfinite(x) else "null"
 
     assert to_json({"a": np.array([1 / 3, np.inf, np.nan, 1e300, -2.0]), "n": np.int32(7), "b": True,
                     "x": [np.float32(0.1), None, "é", 3, np.bool_(False), np.array([[1, 2]])]}) == \
         '{"a":[0.333333,null,null,1e+300,-2],"n":7,"b":true,"x":[0.1,null,"\\u00e9",3,false,[[1,2]]]}'
-    # the one-format-call path agrees with _number on every kind of value, in both dtypes
+    # arrays (one format call) and single numbers agree with _num on every kind of value, in both dtypes
     v = np.array([1.0, np.nan, -np.inf, np.inf, 1e300, -2.5e-17, 0.0, -0.0, 123456789.0, 0.1, 5e-324])
     with np.errstate(over="ignore"):
         v32 = v.astype(np.float32)
     for a in (v, v32, v[:0], v[:1]):
         assert to_json(a) == "[" + ",".join(map(_num, a.tolist())) + "]"
+        assert [to_json(x) for x in a] == [_num(x) for x in a.tolist()]
     assert thin(21, MAX_POINTS).tolist() == list(range(21))
     t = thin(204_001, MAX_POINTS)
     assert len(t) <= MAX_POINTS and t[0] == 0 and t[-1] == 204_000 and np.all(np.diff(t) > 0)

@@ -66,7 +66,8 @@ def jsonable(v):
 def dumps(obj, indent: int | None = None, digits: int | None = None) -> str:
     """Strict JSON of ``obj`` (:func:`jsonable`: arrays as lists, NaN and ±inf as null). Exact
     numbers by default, laid out as :func:`json.dumps` with ``indent``; with ``digits``, compact (no
-    spaces) and every float at that many significant digits (:func:`_number`): the pages' numbers."""
+    spaces) and every float at that many significant digits, ``%g``-style ("0.333333", "1e+300",
+    "-2"): the pages' numbers."""
     if digits is None:
         return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
     if isinstance(obj, dict):
@@ -82,21 +83,16 @@ def dumps(obj, indent: int | None = None, digits: int | None = None) -> str:
             return "[" + ",".join(map(str, obj.tolist())) + "]"
         return "[" + _floats(obj, digits) + "]"
     if isinstance(obj, (float, np.floating)):
-        return _number(obj, digits)
+        return _floats(np.array([obj], np.float64), digits)
     return dumps(obj)  # None, bool, int, str: as the exact encoder writes them
-
-
-def _number(x, digits: int) -> str:
-    """One number at ``digits`` significant digits ("1e+300", "0.1", "3": all valid JSON); null if not finite."""
-    x = float(x)
-    return f"{x:.{digits}g}" if math.isfinite(x) else "null"
 
 
 _NON_FINITE = {"nan": "null", "inf": "null", "-inf": "null"}
 
 
 def _floats(a: np.ndarray, digits: int) -> str:
-    """A 1-D float array as comma-separated :func:`_number` strings (one C-level format call)."""
+    """A 1-D float array as comma-separated numbers at ``digits`` significant digits, null where not
+    finite (one C-level format call)."""
     values = a.astype(np.float64).tolist()
     text = (f"%.{digits}g," * len(values) % tuple(values))[:-1]
     if not np.isfinite(a).all():
