@@ -181,7 +181,7 @@ def loss_curves(paths: Sequence[Path]) -> "go.Figure":
 
 
 def sweep_spec(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors=None, optimal_lr=None,
-               title: str = "Final loss against learning rate (✕: diverged)") -> dict:
+               title: str = "Final loss against learning rate (✕: diverged; losses below 1e-30 drawn at 1e-30)") -> dict:
     """:func:`sweep` as plotly's dict (``data``, ``layout``), as the report's page draws it."""
     data, shapes, notes = [], [], []
 
