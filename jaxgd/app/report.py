@@ -275,12 +275,10 @@ def _stochastic(plan: Plan) -> dict:
 # ----------------------------------------------------------------------------- figures
 
 
-def paths(data: ReportData):
-    out = []
-    for i, r in enumerate(data.runs):
-        color, dash = style_for(r.optimizer, r.mode.name, i)
-        out.append(PlotPath.from_trajectory(r.label, r.traj, color, dash))
-    return out
+def paths(data: ReportData) -> list[PlotPath]:
+    """Each run as a :class:`jaxgd.app.plots.Path` in its colour and dash."""
+    return [PlotPath.from_trajectory(r.label, r.traj, *style_for(r.optimizer, r.mode.name, i))
+            for i, r in enumerate(data.runs)]
 
 
 def diagnostics(data: ReportData) -> list[dict]:
