@@ -148,6 +148,28 @@ def test_dropout_runs_are_reproducible_by_seed_and_differ_across_seeds(dropout, 
     assert _differ(f[0], f[2])
 
 
+@pytest.mark.parametrize("kw", [
+    dict(batch_size=np.array([5, 13]), epochs=np.array([2, 3])),  # runs of several shapes: orders drawn in the scan
+    dict(batch_size=np.array([5, 13]), epochs=np.array([2, 3]), rng="numpy"),  # the notebook's NumPy orders
+    dict(batch_size=5, epochs=2, rng="numpy"),
+    dict(batch_size=5, epochs=2, final_only=True),
+])
+def test_every_kind_of_keyed_sweep_equals_its_runs(dropout, kw):
+    # each run's step t gets step_key(seed, t) for its own t, also where the sweep pads or interleaves steps
+    p = dropout["batch"]
+    seeds = np.array([1, 2])
+    s = jaxgd.sweep(p, "adam", lr=0.02, seed=seeds, **kw)
+    for r in range(2):
+        one = {k: (int(v[r]) if isinstance(v, np.ndarray) else v) for k, v in kw.items() if k != "final_only"}
+        t = jaxgd.run(p, "adam", lr=0.02, seed=int(seeds[r]), **one)
+        got = jax.tree.map(lambda v, r=r: v[r], s)
+        assert int(got.num_steps) == t.steps
+        _close(jax.tree.map(lambda v: v[-1], got.params), jax.tree.map(lambda v: v[-1], t.params))
+        np.testing.assert_allclose(got.loss[-1], t.loss[-1], rtol=1e-12)
+        if not kw.get("final_only") and np.ndim(kw["batch_size"]) == 0:  # the same steps: every record
+            _close(got, t)
+
+
 @pytest.mark.parametrize("opt,batch_size", [("adam", 5), ("gd", None)])
 def test_a_keyed_run_in_chunks_is_bit_identical_to_one_scan(dropout, opt, batch_size):
     p = dropout["example"]
