@@ -145,8 +145,9 @@ class Static(NamedTuple):
     epochs or its batch size's steps) or, with :attr:`Knobs.steps` (per run), from that step on.
     targets, target_tol: points (tuples of the flattened parameters) whose first visit within
     ``target_tol`` each run records (``Trajectory.reached_at``); ``()`` for none.
-    takes_key: the loss takes a PRNG key, ``loss_fn(params, batch, mask, key)``; step ``t`` gets
-    ``fold_in(knobs.key, t)`` (:attr:`Knobs.key`), every full-data measurement ``key=None``.
+    takes_key: the loss takes a PRNG key, ``loss_fn(params, batch, mask, key)``; the run's step
+    ``t`` (its own index: see :func:`advance`) gets ``fold_in(knobs.key, t)`` (:attr:`Knobs.key`),
+    every full-data measurement ``key=None``.
     """
 
     loss_fn: Callable
