@@ -14,6 +14,9 @@ divergence rule is applied inside the scan, so ``final_only`` runs need no per-s
 
 Parameters are any pytree of arrays (``Params(w, b)`` for the two-parameter problems); the loss is
 ``loss_fn(params, data, mask)`` with ``data`` a tuple of arrays whose leading axis is the example.
+With :attr:`Static.takes_key` the step's loss also gets a PRNG key, ``fold_in(Knobs.key, t)`` for
+step ``t`` (the global index, so a chunked run sees the same keys); measurements of the loss
+(the full-data loss, the sharpness) pass none. Without it the program is the one it always was.
 
 The traced numbers of a run are its :class:`Knobs`: the optimizer's hyperparameters and, for a
 sweep whose runs differ, the engine's own control — which member of a union of optimizers a run
@@ -174,6 +177,8 @@ class Static(NamedTuple):
     epochs or its batch size's steps) or, with :attr:`Knobs.steps` (per run), from that step on.
     targets, target_tol: points (tuples of the flattened parameters) whose first visit within
     ``target_tol`` each run records (``Trajectory.reached_at``); ``()`` for none.
+    takes_key: the loss takes a PRNG key, ``loss_fn(params, batch, mask, key)``; step ``t`` gets
+    ``fold_in(knobs.key, t)`` (:attr:`Knobs.key`), every full-data measurement ``key=None``.
     """
 
     loss_fn: Callable
@@ -190,6 +195,7 @@ class Static(NamedTuple):
     stop: bool = False
     targets: tuple = ()
     target_tol: float = 0.0
+    takes_key: bool = False
 
 
 class Knobs(NamedTuple):
@@ -200,11 +206,14 @@ class Knobs(NamedTuple):
     which: int32, the union member the run uses; None for a single optimizer.
     steps: int32, the run's own step count, with :attr:`Static.stop` (its later steps change
     nothing); None when every step runs (or an empty batch alone stops it).
+    key: with :attr:`Static.takes_key`, the run's PRNG key (:func:`jaxgd.data.run_key` of its
+    seed), from which step ``t``'s loss key is ``fold_in(key, t)``; else None.
     """
 
     hyper: Any
     which: Any = None
     steps: Any = None
+    key: Any = None
 
 
 class Record(NamedTuple):
@@ -251,9 +260,11 @@ def _bad(loss, params, loss0) -> jax.Array:
     return ~(jnp.isfinite(loss) & _finite(params)) | blown
 
 
-def step(loss_fn, tx, data, params, opt_state, xs, measure=None):
+def step(loss_fn, tx, data, params, opt_state, xs, measure=None, key=None):
     """One update. ``xs`` is ``(idx, mask)`` of shape ``(B,)``, or None for the full batch.
     ``measure``: None to compute the full-data loss, else a traced bool — compute it, or NaN.
+    ``key``: the step's PRNG key for a loss that takes one (the batch loss and its gradient get it;
+    the full-data loss does not), or None.
 
     Returns ``((new_params, new_state), Record)``; the record holds the point before the update.
     """
@@ -262,14 +273,15 @@ def step(loss_fn, tx, data, params, opt_state, xs, measure=None):
     else:
         idx, mask = xs
         batch = tuple(a[idx] for a in data)
-    batch_loss, g = jax.value_and_grad(loss_fn)(params, batch, mask)
+    extra = () if key is None else (key,)
+    batch_loss, g = jax.value_and_grad(loss_fn)(params, batch, mask, *extra)
     if measure is None:
         full = loss_fn(params, data, None)
     else:  # a cond, not a select: the step index is the same for every run of a sweep
         full = jax.lax.cond(measure, lambda p: loss_fn(p, data, None).astype(batch_loss.dtype),
                             lambda p: jnp.full((), jnp.nan, batch_loss.dtype), params)
     if isinstance(tx, optax.GradientTransformationExtraArgs):
-        value_fn = lambda p: loss_fn(p, batch, mask)
+        value_fn = lambda p: loss_fn(p, batch, mask, *extra)
         updates, opt_state = tx.update(g, opt_state, params, value=batch_loss, grad=g, value_fn=value_fn)
     else:
         updates, opt_state = tx.update(g, opt_state, params)
@@ -286,12 +298,14 @@ def _sharpness(static: Static, data, params, vec):
     return ep.eigenvalues[0], top, ep.num_hvps
 
 
-def _update(static: Static, tx, data, c: Carry, t, xs, on=None):
+def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None):
     """Step ``t`` of a run (``t`` the step's index, the same for every run of a sweep): the
     update, the divergence rule, and every ``sharpness_every`` steps the sharpness. ``on``
-    (:attr:`Static.stop`): a traced bool, False for a step that changes nothing."""
+    (:attr:`Static.stop`): a traced bool, False for a step that changes nothing. ``key``: the
+    run's key (:attr:`Knobs.key`) with :attr:`Static.takes_key`; the step's is ``fold_in(key, t)``."""
     measure = None if static.loss_every == 1 else t % static.loss_every == 0
-    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure)
+    step_key = jax.random.fold_in(key, t) if static.takes_key else None
+    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure, step_key)
     bad = _bad(rec.loss, rec.params, c.loss0)
     if measure is not None:
         bad = jnp.where(measure, bad, ~_finite(rec.params))
@@ -346,7 +360,8 @@ def start(static: Static, data, knobs: Knobs, init) -> Carry:
     carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec,
                   reached)
     if static.final_only:  # a zero record of the right shapes, replaced at every step
-        shape = jax.eval_shape(lambda: _update(static, tx, data, carry, jnp.int32(0), _first_xs(static))[0].last)
+        shape = jax.eval_shape(lambda: _update(static, tx, data, carry, jnp.int32(0), _first_xs(static),
+                                               key=knobs.key)[0].last)
         carry = carry._replace(last=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
     return carry
 
@@ -386,7 +401,7 @@ def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
             if static.stop:
                 on = jnp.bool_(True) if knobs.steps is None else t0 + j < knobs.steps
                 on = on if o is None else on & jnp.any(o[1])
-            return _update(static, tx, data, c, t0 + j, o, on)
+            return _update(static, tx, data, c, t0 + j, o, on, knobs.key)
 
         return jax.lax.scan(update, c, (jnp.arange(static.block_steps), order))
 
