@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import inspect
 from typing import Callable
 
 import jax
@@ -181,24 +180,20 @@ def _on_model(loss: Callable) -> _OnModel:
     return _OnModel(loss)
 
 
-def _problem(loss, params: ModelParams, data, name, dtype, batched, takes_key, neuron_axis) -> Problem:
-    """:func:`jaxgd.model_problem` of ``loss`` on the model, a refusal of state writes found while
-    checking the loss passed on as it is."""
+def _problem(loss, params: ModelParams, data, name, dtype, batched, takes_key, neuron_axis,
+             model_arg: str) -> Problem:
+    """:func:`jaxgd.model_problem` of ``loss`` on the model. Its errors name the adapter's
+    arguments (``loss``, ``model_arg`` for ``params0``); a refusal of a state write met while it
+    traced the loss is passed on as it is."""
     if not callable(loss):
         raise ArgumentTypeError("loss", f"must be a function loss(model, *example) -> scalar, got {type(loss).__name__}")
-    extra = {}
-    if batched or takes_key:
-        if "batched" not in inspect.signature(model_problem).parameters:
-            raise ArgumentError("batched" if batched else "takes_key", "needs the batch and keyed losses of "
-                                "jaxgd.model_problem, which this jaxgd does not have yet: write the loss of one "
-                                "example, without a key")
-        extra = dict(batched=batched, takes_key=takes_key)
     try:
-        return model_problem(_on_model(loss), params, data, name=name, dtype=dtype, neuron_axis=neuron_axis, **extra)
-    except ArgumentError as e:
-        if isinstance(e.__context__, StateWrite):  # met while model_problem traced the loss on one example
+        return model_problem(_on_model(loss), params, data, name=name, dtype=dtype, neuron_axis=neuron_axis,
+                             batched=batched, takes_key=takes_key)
+    except (ArgumentError, ArgumentTypeError) as e:
+        if isinstance(e.__context__, StateWrite):  # met while model_problem traced the loss
             raise e.__context__ from None
-        raise
+        raise type(e)({"loss_per_example": "loss", "params0": model_arg}.get(e.name, e.name), e.detail) from None
 
 
 # --- Equinox -----------------------------------------------------------------------------------
@@ -243,7 +238,7 @@ def from_equinox(model, loss: Callable, data, name: str | None = None, dtype=Non
                                       "eqx.nn.LayerNorm")
     params, static = eqx.partition(model, eqx.is_inexact_array, is_leaf=lambda v: isinstance(v, eqx.nn.StateIndex))
     return _problem(loss, ModelParams(params, _Equinox(static, eqx.combine)), data,
-                    name or type(model).__name__, dtype, batched, takes_key, 0)
+                    name or type(model).__name__, dtype, batched, takes_key, 0, "model")
 
 
 # --- Flax NNX ----------------------------------------------------------------------------------
@@ -294,7 +289,7 @@ def from_nnx(model, loss: Callable, data, name: str | None = None, dtype=None, b
 
     Args:
       model: an ``nnx.Module``. Its ``nnx.Param`` variables are the parameters (a nested dict of
-        their values, ``state.to_pure_dict()``'s layout); every other variable is held fixed.
+        their values, ``nnx.to_pure_dict(state)``'s layout); every other variable is held fixed.
         Kernels are ``(in, out)`` (``nnx.Linear``) or ``(..., in, out)`` (``nnx.Conv``):
         ``neuron_axis`` ``-1``.
       loss: ``loss(model, *example) -> scalar``; it gets a copy of the module with the current
@@ -315,10 +310,10 @@ def from_nnx(model, loss: Callable, data, name: str | None = None, dtype=None, b
             raise StateWrite("model", f"holds an nnx.BatchNorm in training mode at {where}: {NO_BATCHNORM}: call "
                                       "model.eval() (fixed statistics) or use nnx.LayerNorm")
     graphdef, state, rest = nnx.split(model, nnx.Param, ...)
-    params = jax.tree.unflatten(jax.tree.structure(state.to_pure_dict()), jax.tree.leaves(state))
+    params = jax.tree.unflatten(jax.tree.structure(nnx.to_pure_dict(state)), jax.tree.leaves(state))
     rebuild = _NNX(nnx, graphdef, jax.tree.structure(state), jax.tree.map(lambda v: v, rest))  # not the model's
     return _problem(loss, ModelParams(params, rebuild), data, name or type(model).__name__, dtype,
-                    batched, takes_key, -1)
+                    batched, takes_key, -1, "model")
 
 
 # --- Flax Linen --------------------------------------------------------------------------------
@@ -383,7 +378,7 @@ def from_linen(module, variables, loss: Callable, data, name: str | None = None,
                                              f"(module.init(key, x)), got {type(variables).__name__}")
     rest = {k: v for k, v in variables.items() if k != "params"}
     return _problem(loss, ModelParams(variables["params"], _Linen(module, rest, errors)), data,
-                    name or type(module).__name__, dtype, batched, takes_key, -1)
+                    name or type(module).__name__, dtype, batched, takes_key, -1, "variables")
 
 
 __all__ = ["ModelParams", "from_equinox", "from_linen", "from_nnx"]
