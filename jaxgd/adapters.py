@@ -176,8 +176,15 @@ class _OnModel:
 
 
 @functools.lru_cache(maxsize=256)
-def _on_model(loss: Callable) -> _OnModel:
+def _cached(loss: Callable) -> _OnModel:
     return _OnModel(loss)
+
+
+def _on_model(loss: Callable) -> _OnModel:
+    try:
+        return _cached(loss)
+    except TypeError:  # an unhashable callable: a program of its own per problem
+        return _OnModel(loss)
 
 
 def _problem(loss, params: ModelParams, data, name, dtype, batched, takes_key, neuron_axis,

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import jaxgd  # noqa: E402
-from jaxgd import sweep  # noqa: E402
+from jaxgd import engine, sweep  # noqa: E402
 from jaxgd.app.config import ReportConfig, check  # noqa: E402
 from jaxgd.app.plan import plan as report_plan  # noqa: E402
 from jaxgd.app.results import versions as report_versions  # noqa: E402
@@ -481,8 +481,23 @@ def adapter_cases(quick):
     by_eqx = jaxgd.from_equinox(net, _xent, (x, y))
     kw = dict(optimizer="adam", lr=1e-3, epochs=epochs, batch_size=32, seed=0)
     fns = {k: (lambda p=p: block(jaxgd.run(p, **kw).loss)) for k, p in (("dict", by_dict), ("eqx", by_eqx))}
+    costs = []  # XLA's cost analysis of each compiled run: the same program up to names and layout?
+
+    def capture(jitted, name, statics, *args):
+        if name == "run":
+            cost = jitted.lower(*statics, *args).compile().cost_analysis()
+            costs.append({k: (cost[0] if isinstance(cost, list) else cost).get(k)
+                          for k in ("flops", "transcendentals", "bytes accessed")})
+        return jitted(*statics, *args)
+
     first_call(fns["dict"])
     comp = first_call(fns["eqx"])
+    engine.set_compiled_call(capture)
+    try:  # (lowered and compiled again for the analysis, untimed)
+        for fn in fns.values():
+            fn()
+    finally:
+        engine.set_compiled_call(None)
     np.testing.assert_allclose(fns["eqx"](), fns["dict"](), rtol=1e-10)  # the same run
     ts = {k: [] for k in fns}
     for _ in range(5 if quick else 9):  # alternately, so drift on a shared machine hits both
@@ -495,7 +510,9 @@ def adapter_cases(quick):
                       f"({by_dict.num_params:,} parameters, {m} examples)",
                  peer="the same network as a dict via model_problem", peer_s=statistics.median(ts["dict"]),
                  jaxgd_s=statistics.median(ts["eqx"]), compile_s=comp, target=0.95,
-                 note="target: the adapter within 5 % of the dict (ratio ≥ 0.95); timed alternately, medians")]
+                 note=(f"target: the adapter within 5 % of the dict (ratio ≥ 0.95); timed alternately, medians. "
+                       f"XLA's cost analysis of the two compiled runs is {'equal' if costs[0] == costs[1] else 'NOT equal'}"
+                       f" ({', '.join(f'{k} {v:,.0f}' for k, v in costs[1].items() if v is not None)})"))]
 
 
 def _xent(model, x_i, y_i):

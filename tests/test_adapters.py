@@ -379,6 +379,22 @@ def _eqx_bn_loss(model, x, y):
     return (out[0] - y) ** 2
 
 
+def test_a_model_handed_out_is_a_copy():
+    """Using the module ``t.model()`` gave (dropout on: its stream's count moves) changes nothing
+    the problem holds: the next run is the same, bit for bit."""
+    net = NnxDropout(stream=True)
+    net.eval()
+    p = jaxgd.from_nnx(net, squared_error, DATA)
+    t = jaxgd.run(p, "gd", lr=0.1, epochs=3)
+    m = t.model()
+    m.train()
+    dropout_from_the_stream(m, X[0], Y[0])
+    assert int(m.drop.rngs.count[...]) == 1 and int(net.drop.rngs.count[...]) == 0
+    u = jaxgd.run(p, "gd", lr=0.1, epochs=3)
+    for a, b in zip(jax.tree.leaves(t), jax.tree.leaves(u), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # --- randomness from jaxgd's keys, and the batch form ----------------------------------------
 
 class EqxDropout(eqx.Module):
