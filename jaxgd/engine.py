@@ -177,8 +177,9 @@ class Static(NamedTuple):
     epochs or its batch size's steps) or, with :attr:`Knobs.steps` (per run), from that step on.
     targets, target_tol: points (tuples of the flattened parameters) whose first visit within
     ``target_tol`` each run records (``Trajectory.reached_at``); ``()`` for none.
-    takes_key: the loss takes a PRNG key, ``loss_fn(params, batch, mask, key)``; step ``t`` gets
-    ``fold_in(knobs.key, t)`` (:attr:`Knobs.key`), every full-data measurement ``key=None``.
+    takes_key: the loss takes a PRNG key, ``loss_fn(params, batch, mask, key)``; the run's step
+    ``t`` (its own index: see :func:`advance`) gets ``fold_in(knobs.key, t)`` (:attr:`Knobs.key`),
+    every full-data measurement ``key=None``.
     """
 
     loss_fn: Callable
@@ -298,14 +299,18 @@ def _sharpness(static: Static, data, params, vec):
     return ep.eigenvalues[0], top, ep.num_hvps
 
 
+def _step_key(static: Static, knobs: Knobs, t):
+    """Step ``t``'s PRNG key, ``fold_in(knobs.key, t)``, with :attr:`Static.takes_key`; else None."""
+    return jax.random.fold_in(knobs.key, t) if static.takes_key else None
+
+
 def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None):
-    """Step ``t`` of a run (``t`` the step's index, the same for every run of a sweep): the
-    update, the divergence rule, and every ``sharpness_every`` steps the sharpness. ``on``
+    """Step ``t`` of a run (``t`` the step's index in the scan, the same for every run of a sweep):
+    the update, the divergence rule, and every ``sharpness_every`` steps the sharpness. ``on``
     (:attr:`Static.stop`): a traced bool, False for a step that changes nothing. ``key``: the
-    run's key (:attr:`Knobs.key`) with :attr:`Static.takes_key`; the step's is ``fold_in(key, t)``."""
+    step's PRNG key (:func:`_step_key`), or None."""
     measure = None if static.loss_every == 1 else t % static.loss_every == 0
-    step_key = jax.random.fold_in(key, t) if static.takes_key else None
-    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure, step_key)
+    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure, key)
     bad = _bad(rec.loss, rec.params, c.loss0)
     if measure is not None:
         bad = jnp.where(measure, bad, ~_finite(rec.params))
@@ -361,7 +366,7 @@ def start(static: Static, data, knobs: Knobs, init) -> Carry:
                   reached)
     if static.final_only:  # a zero record of the right shapes, replaced at every step
         shape = jax.eval_shape(lambda: _update(static, tx, data, carry, jnp.int32(0), _first_xs(static),
-                                               key=knobs.key)[0].last)
+                                               key=_step_key(static, knobs, 0))[0].last)
         carry = carry._replace(last=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
     return carry
 
@@ -380,7 +385,9 @@ def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
     :class:`Order` of shape ``(len(blocks), block_steps, B)``, the slice for these blocks.
     Returns the new carry and the records, stacked ``(len(blocks) · block_steps, ...)`` (None
     with ``final_only``). The step index ``t = e · block_steps + j`` is built from the scanned
-    block and position, not carried, so under ``vmap`` it stays one number for all runs.
+    block and position, not carried, so under ``vmap`` it stays one number for all runs. A loss
+    key (:attr:`Static.takes_key`) is folded from the run's own step index: ``t``, or with a
+    :class:`Draw` ``e · ceil(m / batch) + j`` (its steps of an epoch come first in the block).
     """
     tx = _tx(static, knobs)
     m = None if static.batch_size is None else data[0].shape[0]
@@ -394,6 +401,9 @@ def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
         elif static.batch_size is not None and order is None:
             order = epoch_order(source, e, m, static.batch_size, static.sampling)
         t0 = e * static.block_steps
+        own = t0  # the run's own index of the block's first step, for its loss keys
+        if static.takes_key and isinstance(source, Draw):
+            own = e * ((m + source.batch - 1) // source.batch)
 
         def update(c, xs):
             j, o = xs
@@ -401,7 +411,7 @@ def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
             if static.stop:
                 on = jnp.bool_(True) if knobs.steps is None else t0 + j < knobs.steps
                 on = on if o is None else on & jnp.any(o[1])
-            return _update(static, tx, data, c, t0 + j, o, on, knobs.key)
+            return _update(static, tx, data, c, t0 + j, o, on, _step_key(static, knobs, own + j))
 
         return jax.lax.scan(update, c, (jnp.arange(static.block_steps), order))
 
