@@ -229,7 +229,15 @@ def from_equinox(model, loss: Callable, data, name: str | None = None, dtype=Non
       data: a tuple of arrays with a leading axis of ``m`` examples, as :func:`jaxgd.model_problem`.
       name: the problem's name (default the module's class name). dtype: of the parameters and
         the floating data (default JAX's default float; the model's own arrays are cast).
-      batched, takes_key: the loss's form, passed to :func:`jaxgd.model_problem`.
+      batched: the loss is the batch loss ``loss(model, batch, mask)`` instead (``batch`` the
+        tuple of data arrays with a leading axis of ``B`` examples, ``mask`` ``(B,)`` bool or
+        None; it returns the mean over the unmasked examples; the model is called on the batch,
+        e.g. ``jax.vmap(model)(x)``), as :func:`jaxgd.model_problem`'s ``batched``.
+      takes_key: the loss takes a last argument, a PRNG key, for dropout:
+        ``loss(model, *example, key)`` or ``loss(model, batch, mask, key)``. A fresh key each
+        training step from the run's seed; None whenever jaxgd measures the loss, where it must
+        be deterministic — e.g. ``eqx.nn.Dropout`` called as ``dropout(h, key=key,
+        inference=key is None)``.
 
     An ``eqx.nn.BatchNorm`` with ``inference=False`` is refused (:class:`~jaxgd.ArgumentError`):
     jaxgd does not carry running statistics. ``Trajectory.model(k)`` gives the module at step ``k``.
@@ -301,7 +309,9 @@ def from_nnx(model, loss: Callable, data, name: str | None = None, dtype=None, b
         ``neuron_axis`` ``-1``.
       loss: ``loss(model, *example) -> scalar``; it gets a copy of the module with the current
         parameters (merged from the split state, so the module you passed is never changed).
-      data, name, dtype, batched, takes_key: as :func:`from_equinox`.
+      data, name, dtype, batched, takes_key: as :func:`from_equinox`. For dropout with
+        ``takes_key``, give the ``nnx.Dropout`` no stream of its own and call it as
+        ``dropout(h, deterministic=key is None, rngs=key)``.
 
     An ``nnx.BatchNorm`` not in eval mode (``use_running_average`` False: call ``model.eval()``)
     is refused, and so is a loss that writes any other variable (a ``BatchStat`` of your own, the
@@ -370,7 +380,9 @@ def from_linen(module, variables, loss: Callable, data, name: str | None = None,
       loss: ``loss(model, *example) -> scalar`` where ``model(*args, **kwargs)`` is
         ``module.apply(variables, *args, **kwargs)`` with the current parameters (keywords such as
         ``train=False``, ``rngs=`` and ``method=`` pass through; ``mutable=`` is refused).
-      data, name, dtype, batched, takes_key: as :func:`from_equinox`.
+      data, name, dtype, batched, takes_key: as :func:`from_equinox`. For dropout with
+        ``takes_key``: ``model(x, train=key is not None, rngs=None if key is None else
+        {"dropout": key})`` (your module's own flag).
 
     A module whose apply writes a collection (``nn.BatchNorm`` with ``use_running_average``
     False updating ``batch_stats``) is refused (:class:`~jaxgd.ArgumentError`, one line).

@@ -414,12 +414,24 @@ def keyed_loss(model, x, y, key):
     return (model(x, key=key)[0] - y) ** 2
 
 
+class LinenDropout(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(1)(nn.Dropout(0.5, deterministic=not train)(jnp.tanh(nn.Dense(8)(x))))
+
+
+def linen_keyed_loss(model, x, y, key):
+    return (model(x, train=key is not None, rngs=None if key is None else {"dropout": key})[0] - y) ** 2
+
+
 @pytest.mark.parametrize("make", [lambda: jaxgd.from_equinox(EqxDropout(), keyed_loss, DATA, takes_key=True),
-                                  lambda: jaxgd.from_nnx(NnxDropout(stream=False), keyed_loss, DATA, takes_key=True)],
-                         ids=["equinox", "nnx"])
+                                  lambda: jaxgd.from_nnx(NnxDropout(stream=False), keyed_loss, DATA, takes_key=True),
+                                  lambda: jaxgd.from_linen(LinenDropout(), LinenDropout().init(jax.random.key(0), X[0]),
+                                                           linen_keyed_loss, DATA, takes_key=True)],
+                         ids=["equinox", "nnx", "linen"])
 def test_dropout_runs_are_reproducible_by_seed_and_differ_across_seeds(make):
-    p = make()
-    a, b, c = (jaxgd.run(p, "gd", lr=0.1, epochs=3, batch_size=8, seed=s) for s in (1, 1, 2))
+    p = make()  # full batch: the seed changes nothing but the dropout keys
+    a, b, c = (jaxgd.run(p, "gd", lr=0.1, epochs=6, seed=s) for s in (1, 1, 2))
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a.batch_loss, c.batch_loss)
