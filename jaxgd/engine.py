@@ -120,9 +120,9 @@ class Trajectory(NamedTuple):
                                        f"{np.shape(self.diverged_at)[0]} runs")
         if not sweep and run is not None:
             raise ArgumentError("run", "is only for a sweep's trajectory; this is one run")
-        lead = np.shape(jax.tree.leaves(self.params)[0])[:1 + sweep]
-        at = tuple(check_int(name, v, -n, n - 1) for name, v, n in zip(("run", "step")[1 - sweep:],
-                                                                         (run, step)[1 - sweep:], lead))
+        names, values = (("run", "step"), (run, step)) if sweep else (("step",), (step,))
+        lead = np.shape(jax.tree.leaves(self.params)[0])  # (R,) T+1 first
+        at = tuple(check_int(name, v, -n, n - 1) for name, v, n in zip(names, values, lead))
         tree = jax.tree.map(lambda a: jnp.asarray(a[at]), self.params)
         if problem is not None:
             if not hasattr(problem, "init"):
