@@ -1,7 +1,8 @@
 """jaxgd: see how gradient-descent optimizers move on a loss surface, in JAX.
 
 Everything a user calls is here: problems (``notebook``, ``linear_regression``, the landscapes,
-``model_problem`` for any JAX model, ``problem`` by name), ``run`` and ``sweep`` (one compiled
+``model_problem`` for any JAX model, ``from_equinox``, ``from_nnx`` and ``from_linen`` for a
+framework's model, ``problem`` by name), ``run`` and ``sweep`` (one compiled
 engine, :mod:`jaxgd.engine`; ``progress=True`` for a bar), ``load`` (a trajectory written by
 ``Trajectory.save``), ``loss_surface`` and ``grad_check``, ``theory`` (Hessian facts),
 the update rules, sample orders, planes through parameter space (``Plane``, ``random_plane``,
@@ -24,6 +25,7 @@ import importlib
 
 from jaxgd import datasets, landscapes, models, planes, spectrum
 from jaxgd._checks import ArgumentError, ArgumentTypeError
+from jaxgd.adapters import from_equinox, from_linen, from_nnx
 from jaxgd.curvature import Theory, hessian, theory
 from jaxgd.data import Order, jax_order, notebook_data, numpy_order, sample_order
 from jaxgd.engine import Trajectory, load
@@ -69,6 +71,9 @@ __all__ = [
     "beale",
     "datasets",
     "divergence_boundary",
+    "from_equinox",
+    "from_linen",
+    "from_nnx",
     "gd",
     "grad_check",
     "hessian",

@@ -104,6 +104,38 @@ class Trajectory(NamedTuple):
         axis = jnp.ndim(self.diverged_at)  # 0 for one run, 1 in a sweep
         return jax.tree.map(lambda a: jnp.take(a, -1, axis=axis), self.params)
 
+    def model(self, step: int = -1, run: int | None = None, *, problem=None):
+        """The model at ``params[step]`` (default ``-1``: the final point; with ``final_only``
+        there is one point, ``0`` or ``-1``): for a problem made by an adapter
+        (:func:`jaxgd.from_equinox`, :func:`~jaxgd.from_nnx`, :func:`~jaxgd.from_linen`) the user's
+        own object — the Equinox module, the NNX module, Linen's variables dict — else the
+        parameter pytree at that step. In a sweep ``run`` picks the run (required there, refused
+        for one run). A trajectory read by :func:`load` lost what rebuilds the model: pass the
+        ``problem`` it came from, whose ``init`` gives the structure."""
+        from jaxgd._checks import ArgumentError, ArgumentTypeError, check_int
+
+        sweep = jnp.ndim(self.diverged_at) == 1
+        if sweep and run is None:
+            raise ArgumentError("run", f"is required for a sweep's trajectory: which of its "
+                                       f"{np.shape(self.diverged_at)[0]} runs")
+        if not sweep and run is not None:
+            raise ArgumentError("run", "is only for a sweep's trajectory; this is one run")
+        names, values = (("run", "step"), (run, step)) if sweep else (("step",), (step,))
+        lead = np.shape(jax.tree.leaves(self.params)[0])  # (R,) T+1 first
+        at = tuple(check_int(name, v, -n, n - 1) for name, v, n in zip(names, values, lead))
+        tree = jax.tree.map(lambda a: jnp.asarray(a[at]), self.params)
+        if problem is not None:
+            if not hasattr(problem, "init"):
+                raise ArgumentTypeError("problem", f"must be the jaxgd.Problem the run came from, got "
+                                                   f"{type(problem).__name__}")
+            structure, leaves = jax.tree.structure(problem.init), jax.tree.leaves(tree)
+            if structure.num_leaves != len(leaves):
+                raise ArgumentError("problem", f"has {structure.num_leaves} parameter arrays, this trajectory "
+                                               f"{len(leaves)}: not the problem it came from")
+            tree = jax.tree.unflatten(structure, leaves)
+        rebuild = getattr(type(tree), "__jaxgd_model__", None)
+        return tree if rebuild is None else rebuild(tree)
+
     def save(self, path) -> None:
         """Write this trajectory (one run's or a sweep's) to the file ``path`` — the name as given,
         ``.npz`` by convention — for :func:`load`: every array (NaN and inf kept, each in its own

@@ -1,6 +1,7 @@
 """jaxgd's benchmarks: each case measured side by side with its peers in this one process.
 
     make bench            # or: python scripts/bench.py [--quick] [--out BENCHMARKS.md] [--json bench.json]
+    python scripts/bench.py --only adapters   # one group, printed (files only with --out/--json)
 
 Every timing is the median of repeated runs after a warm-up; for jitted code the first call
 (compile + run) is reported apart as "compile". Peers, each written the way a user would:
@@ -34,7 +35,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import jaxgd  # noqa: E402
-from jaxgd import sweep  # noqa: E402
+from jaxgd import engine, sweep  # noqa: E402
 from jaxgd.app.config import ReportConfig, check  # noqa: E402
 from jaxgd.app.plan import plan as report_plan  # noqa: E402
 from jaxgd.app.results import versions as report_versions  # noqa: E402
@@ -454,6 +455,70 @@ def landscape_cases(quick):
     return rows
 
 
+# ----------------------------------------------------------------------------- framework adapters
+
+
+def adapter_cases(quick):
+    """An Equinox MLP through ``jaxgd.from_equinox`` against the same network, the same weights,
+    as jaxgd's dict MLP through ``model_problem``: same data, optimizer, order and steps. The
+    adapter should cost nothing in the compiled program (target: within 5 %). Timed alternately,
+    medians. Skipped without equinox (the frameworks extra)."""
+    try:
+        import equinox as eqx
+    except ImportError:
+        return []
+    from jaxgd.models import mlp
+
+    sizes, m, epochs = (64, 32, 32, 10), 512, (10 if quick else 40)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(m, sizes[0])), rng.integers(0, sizes[-1], m)
+    model = mlp(sizes, "tanh", "classification")
+    params = model.init(jax.random.key(0))
+    net = eqx.nn.MLP(sizes[0], sizes[-1], sizes[1], len(sizes) - 2, activation=jnp.tanh, key=jax.random.key(0))
+    net = eqx.tree_at(lambda n: [a for layer in n.layers for a in (layer.weight, layer.bias)], net,
+                      [params[k][a] for k in sorted(params) for a in ("w", "b")])
+    by_dict = jaxgd.model_problem(model.loss_per_example, params, (x, y), name="dict MLP")
+    by_eqx = jaxgd.from_equinox(net, _xent, (x, y))
+    kw = dict(optimizer="adam", lr=1e-3, epochs=epochs, batch_size=32, seed=0)
+    fns = {k: (lambda p=p: block(jaxgd.run(p, **kw).loss)) for k, p in (("dict", by_dict), ("eqx", by_eqx))}
+    costs = []  # XLA's cost analysis of each compiled run: the same program up to names and layout?
+
+    def capture(jitted, name, statics, *args):
+        if name == "run":
+            cost = jitted.lower(*statics, *args).compile().cost_analysis()
+            costs.append({k: (cost[0] if isinstance(cost, list) else cost).get(k)
+                          for k in ("flops", "transcendentals", "bytes accessed")})
+        return jitted(*statics, *args)
+
+    first_call(fns["dict"])
+    comp = first_call(fns["eqx"])
+    engine.set_compiled_call(capture)
+    try:  # (lowered and compiled again for the analysis, untimed)
+        for fn in fns.values():
+            fn()
+    finally:
+        engine.set_compiled_call(None)
+    np.testing.assert_allclose(fns["eqx"](), fns["dict"](), rtol=1e-10)  # the same run
+    ts = {k: [] for k in fns}
+    for _ in range(5 if quick else 9):  # alternately, so drift on a shared machine hits both
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t)
+    steps = epochs * -(-m // 32)
+    return [dict(case=f"Equinox MLP {'-'.join(map(str, sizes))} via from_equinox, adam {steps:,} steps of 32 "
+                      f"({by_dict.num_params:,} parameters, {m} examples)",
+                 peer="the same network as a dict via model_problem", peer_s=statistics.median(ts["dict"]),
+                 jaxgd_s=statistics.median(ts["eqx"]), compile_s=comp, target=0.95,
+                 note=(f"target: the adapter within 5 % of the dict (ratio ≥ 0.95); timed alternately, medians. "
+                       f"XLA's cost analysis of the two compiled runs is {'equal' if costs[0] == costs[1] else 'NOT equal'}"
+                       f" ({', '.join(f'{k} {v:,.0f}' for k, v in costs[1].items() if v is not None)})"))]
+
+
+def _xent(model, x_i, y_i):
+    return -jax.nn.log_softmax(model(x_i))[y_i]
+
+
 # ----------------------------------------------------------------------------- output
 
 
@@ -489,7 +554,7 @@ def markdown(rows, meta) -> str:
             tgt = f"≤ {1 / r['target']:.0f}× the peer"
             met = "—" if q is None else ("yes" if q >= r["target"] else "no")
         else:
-            qs = "—" if q is None else f"{q:,.1f}×"
+            qs = "—" if q is None else f"{q:,.2f}×" if r.get("target", 1) < 1 else f"{q:,.1f}×"
             tgt = f"≥ {r['target']:g}×" if r.get("target") else ""
             met = "" if not r.get("target") or q is None else ("yes" if q >= r["target"] else "no")
         c = r.get("count", False)
@@ -512,13 +577,21 @@ def markdown(rows, meta) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sweeps and fewer repeats")
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--json", default="bench.json")
+    groups = (("surface", surface_cases), ("long run", long_run_cases), ("report runs", report_runs_cases),
+              ("sweep", sweep_cases), ("landscapes", landscape_cases), ("adapters", adapter_cases),
+              ("end to end", end_to_end_cases))
+    ap.add_argument("--only", action="append", choices=[g for g, _ in groups],
+                    help="run only this group (repeatable); then nothing is written unless --out/--json are given")
+    ap.add_argument("--out", default=None, help="default BENCHMARKS.md")
+    ap.add_argument("--json", default=None, help="default bench.json")
     ap.add_argument("--append", default=None, help="a markdown file of notes appended to --out")
     args = ap.parse_args(argv)
+    if not args.only:
+        args.out, args.json = args.out or "BENCHMARKS.md", args.json or "bench.json"
     rows = []
-    for name, fn in (("surface", surface_cases), ("long run", long_run_cases), ("report runs", report_runs_cases),
-                     ("sweep", sweep_cases), ("landscapes", landscape_cases), ("end to end", end_to_end_cases)):
+    for name, fn in groups:
+        if args.only and name not in args.only:
+            continue
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         new = fn(args.quick)
         for r in new:
@@ -536,10 +609,12 @@ def main(argv=None):
     text = markdown(rows, meta)
     if args.append and os.path.exists(args.append):
         text += "\n" + open(args.append).read()
-    with open(args.out, "w") as f:
-        f.write(text)
-    with open(args.json, "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=1)
     print(text)
 
 

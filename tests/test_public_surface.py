@@ -37,6 +37,14 @@ def test_modules_and_plane_functions_are_at_top_level(fresh_import):
     assert set(PLANE_NAMES + MODULES) <= set(jaxgd.__all__)
 
 
+def test_the_adapters_are_public_and_import_no_framework():
+    """``import jaxgd`` imports neither Equinox nor Flax: each adapter imports its own on call."""
+    assert {"from_equinox", "from_nnx", "from_linen"} <= set(jaxgd.__all__)
+    got = _fresh("""
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & {"equinox", "flax"})))""")
+    assert got == []
+
+
 def test_every_public_name_exists_and_plumbing_is_not_public():
     assert [n for n in jaxgd.__all__ if not hasattr(jaxgd, n)] == []
     assert len(set(jaxgd.__all__)) == len(jaxgd.__all__)
