@@ -210,8 +210,8 @@ def check_params(name: str, v, like, dtype):
     for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(v), jax.tree.leaves(like)):
         where = jax.tree_util.keystr(path) or "the root"
         if not _is_array_like(a):
-            raise ArgumentTypeError(name, f"holds a {type(a).__name__} at {where}, not an array: pass only the arrays: "
-                                          "e.g. equinox.partition(model, equinox.is_inexact_array)")
+            raise ArgumentTypeError(name, f"holds a {type(a).__name__} at {where}, not an array: for an Equinox or Flax "
+                                          "model use jaxgd.from_equinox, from_nnx or from_linen; else pass only its arrays")
         try:
             arr = np.asarray(a, dtype=np.float64)
         except (TypeError, ValueError):

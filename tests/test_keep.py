@@ -235,7 +235,8 @@ def test_progress_must_be_a_bool():
 # --- item 8: errors for this user -------------------------------------------------------------------
 
 DATA = (np.zeros((3, 2)), np.zeros(3))
-HINT = "not an array: pass only the arrays: e.g. equinox.partition(model, equinox.is_inexact_array)"
+HINT = ("not an array: for an Equinox or Flax model use jaxgd.from_equinox, from_nnx or from_linen; "
+        "else pass only its arrays")
 
 
 @pytest.mark.parametrize("leaf, kind", [(jax.nn.relu, "custom_jvp"), ("relu", "str"), (lambda x: x, "function"),
