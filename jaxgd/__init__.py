@@ -35,6 +35,7 @@ from jaxgd.catalog import problem
 from jaxgd.problems import Problem, linear_regression, model_problem, notebook
 from jaxgd.runs import LRScan, divergence_boundary, lr_scan, run, sweep
 from jaxgd.surface import GradCheck, grad_check, loss_surface
+from jaxgd.survey import Landscape, landscape
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ __all__ = [
     "GradCheck",
     "LANDSCAPES",
     "LRScan",
+    "Landscape",
     "OPTIMIZERS",
     "Order",
     "Params",
@@ -77,6 +79,7 @@ __all__ = [
     "ill_conditioned",
     "interpolate",
     "jax_order",
+    "landscape",
     "landscapes",
     "lbfgs",
     "linear_regression",
