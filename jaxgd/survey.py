@@ -67,9 +67,9 @@ class Landscape:
         """Per run, JSON-ready: lr, steps, final loss, divergence, the largest gap to the projection
         and its step, the largest distance from the plane, the last sharpness measured and the
         stability limit (:attr:`limits`)."""
-        out = {}
+        out, gaps = {}, self.gaps()
         for name, t in self.trajectories.items():
-            p, gap = self.projections[name], self.gaps()[name]
+            p, gap = self.projections[name], gaps[name]
             s = None if t.sharpness is None else t.sharpness[np.isfinite(t.sharpness)]
             d = int(t.diverged_at)
             seen = np.isfinite(gap).any()
@@ -167,8 +167,7 @@ def _checked_run(problem: Problem, name: str, run) -> _runs.RunConfig:
     :data:`SHARPNESS_EVERY` steps unless the settings say."""
     if isinstance(run, _runs.RunConfig):
         return run
-    if isinstance(run, str) or callable(run) or not isinstance(run, dict):
-        run = {"optimizer": run}
+    run = {"optimizer": name} | run if isinstance(run, dict) else {"optimizer": run}
     kw = {"sharpness_every": SHARPNESS_EVERY} | {k: v for k, v in run.items() if k in _RUN_ARGS}
     hyper = {k: v for k, v in run.items() if k not in _RUN_ARGS}
     return _runs.check_run_args(problem, hyper=hyper, **kw)
@@ -224,8 +223,8 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
         a :class:`jaxgd.Trajectory` (one run's, of this problem), or settings that this call runs
         with the sharpness measured inside the scan: an optimizer (a name, a factory, a
         transformation), a dict of :func:`jaxgd.run` keywords (``{"optimizer": "gd", "lr": 0.5,
-        "epochs": 100}``; hyperparameters by name; ``sharpness_every`` defaults to
-        :data:`SHARPNESS_EVERY`), or a checked ``jaxgd.runs.RunConfig``.
+        "epochs": 100}``; the optimizer defaults to the run's name, hyperparameters go by name,
+        ``sharpness_every`` defaults to :data:`SHARPNESS_EVERY`), or a checked ``jaxgd.runs.RunConfig``.
       plane: ``"pca"`` — the top two principal directions of every path (:func:`jaxgd.pca_plane`,
         each path thinned to :data:`PCA_POINTS`), through the first run's end; ``"random"`` —
         filter-normalised Gaussian directions (:func:`jaxgd.random_plane`, the problem's neuron
