@@ -101,6 +101,12 @@ def test_a_given_name_and_other_trees():
     assert jaxgd.survey.describe(conv) == "3 arrays (8, 8×3×3×3, scalar) · 225 parameters"
 
 
+def test_the_name_of_an_equinox_model():
+    eqx = pytest.importorskip("equinox")
+    params, _ = eqx.partition(eqx.nn.MLP(64, 10, 16, 1, key=jax.random.key(0)), eqx.is_inexact_array)
+    assert jaxgd.survey.describe(params) == "64-16-10 MLP · 1,210 parameters"
+
+
 def test_pca_of_several_paths_is_the_commands_joined_path(ls):
     """pca_plane(first, second, max_points=300) is the PCA the command computed before: each path
     thinned by the app's rule, the others first and the first path last (its end the origin)."""
