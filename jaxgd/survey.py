@@ -32,7 +32,7 @@ INTERPOLATION = np.linspace(-0.25, 1.25, 61)  # t of the segment start -> end, a
 _RUN_ARGS = frozenset(inspect.signature(_runs.check_run_args).parameters) - {"problem", "hyper"}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Landscape:
     """What :func:`landscape` computed, as NumPy arrays; ``R`` runs keyed by name, ``T+1`` points each.
 
@@ -199,7 +199,7 @@ def _named(runs) -> dict:
             raise ArgumentError("runs", f"has runs of one name ({', '.join(names)}): pass a dict name -> run")
         named = dict(zip(names, runs))
     else:
-        named = {"run": runs}
+        return _named([runs])
     if not named:
         raise ArgumentError("runs", "must hold at least one run")
     return named
