@@ -136,25 +136,52 @@ def test_html_is_self_contained(written, small):
     assert bp["batch_sizes"] == list(range(1, 52)) and len(bp["lrs"]) == 100 and len(bp["final_loss"][0]) == 51
     assert bp["limit"] == pytest.approx(0.11538461538, rel=5e-6)
     assert bp["steps"][0] == [bp["epochs"] * -(-51 // s) for s in range(1, 52)]
-    assert D["sweep"]["limit"] == pytest.approx(0.11538461538, rel=5e-6)  # 6 significant digits on the page
+    sweep = D["sweep"]["layout"]  # plotly_figs.sweep_spec's figure: the theory's black line at 2/λmax, labelled
+    limit = [s["x0"] for s in sweep["shapes"] if s["line"] == {"color": "black", "width": 2}]
+    assert limit == [pytest.approx(0.11538461538, rel=5e-6)]  # 6 significant digits on the page
+    assert "2/λmax = 0.1154" in [a["text"] for a in sweep["annotations"]]
     run = D["runs"][0]
     assert run["t"] == list(range(21)) and len(run["w"]) == 21 and run["state"] == "did not converge"
 
 
+def test_packed_plotly_is_kept_in_the_folder_given(tmp_path, monkeypatch):
+    """plotly_packed(pack_dir) packs once per process and keeps the pack in ``pack_dir`` for the next
+    process: a second process (the memo emptied) reads it back from there rather than packing again."""
+    from jaxgd.app import shell
+
+    monkeypatch.setattr(shell, "_PACKED", {})
+    packed = shell.plotly_packed(tmp_path / "page")
+    [kept] = (tmp_path / "page").iterdir()
+    assert kept.name.startswith("plotly-") and kept.read_text("ascii") == packed
+    kept.write_text("read from the folder", "ascii")
+    monkeypatch.setattr(shell, "_PACKED", {})
+    assert shell.plotly_packed(tmp_path / "page") == "read from the folder"
+    assert shell.plotly_packed() == "read from the folder"  # then once per process, whatever the folder
+    monkeypatch.setattr(shell, "_PACKED", {})
+    assert shell.plotly_packed() == packed  # no folder: packed afresh
+
+
 def test_page_numbers_rounded_and_paths_thinned():
     from jaxgd.app.page import MAX_POINTS
-    from jaxgd.app.shell import thin, to_json
+    from jaxgd.app.files import dumps
+    from jaxgd.app.shell import SIG, thin
 
-    assert to_json({"a": np.array([1 / 3, np.inf, np.nan, 1e300, -2.0]), "n": np.int32(7), "b": True}) == \
-        '{"a":[0.333333,null,null,1e+300,-2],"n":7,"b":true}'
-    # the one-format-call path agrees with _num on every kind of value, in both dtypes
-    from jaxgd.app.shell import _num
+    def to_json(obj):
+        return dumps(obj, digits=SIG)
 
+    def _num(x):  # one number on its own, as the page's numbers are pinned: %.6g, null where not finite
+        return f"{x:.6g}" if np.isfinite(x) else "null"
+
+    assert to_json({"a": np.array([1 / 3, np.inf, np.nan, 1e300, -2.0]), "n": np.int32(7), "b": True,
+                    "x": [np.float32(0.1), None, "é", 3, np.bool_(False), np.array([[1, 2]])]}) == \
+        '{"a":[0.333333,null,null,1e+300,-2],"n":7,"b":true,"x":[0.1,null,"\\u00e9",3,false,[[1,2]]]}'
+    # arrays (one format call) and single numbers agree with _num on every kind of value, in both dtypes
     v = np.array([1.0, np.nan, -np.inf, np.inf, 1e300, -2.5e-17, 0.0, -0.0, 123456789.0, 0.1, 5e-324])
     with np.errstate(over="ignore"):
         v32 = v.astype(np.float32)
     for a in (v, v32, v[:0], v[:1]):
         assert to_json(a) == "[" + ",".join(map(_num, a.tolist())) + "]"
+        assert [to_json(x) for x in a] == [_num(x) for x in a.tolist()]
     assert thin(21, MAX_POINTS).tolist() == list(range(21))
     t = thin(204_001, MAX_POINTS)
     assert len(t) <= MAX_POINTS and t[0] == 0 and t[-1] == 204_000 and np.all(np.diff(t) > 0)

@@ -183,13 +183,13 @@ def entry() -> None:
     terminal.leave(main())
 
 
-def _setup_dtype(dtype: str) -> None:
-    """Set up JAX for a command: its precision, then the caches (:func:`_setup_cache`)."""
+def _setup_dtype(dtype: str) -> str | None:
+    """Set up JAX for a command: its precision, then the caches (:func:`_setup_cache`, whose page folder it returns)."""
     jax.config.update("jax_enable_x64", dtype == "float64")
-    _setup_cache()
+    return _setup_cache()
 
 
-def _setup_cache() -> None:
+def _setup_cache() -> str | None:
     """JAX's persistent compilation cache, so a second ``jaxgd`` command skips compiling, and in its
     ``programs`` subfolder jaxgd's own cache of compiled runs (:mod:`jaxgd.program_cache`), so it
     also skips tracing them.
@@ -197,7 +197,8 @@ def _setup_cache() -> None:
     In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both.
     Without ``$JAXGD_CACHE_DIR``, and with ``$HOME`` unset or not an existing folder, there is no
     cache (jaxgd never creates a home folder); nor when the folder cannot be made (a file in its
-    place, a path under /proc): the command runs as without a cache.
+    place, a path under /proc): the command runs as without a cache. Returns the folder for the
+    pages' packed plotly.js (its ``page`` subfolder), or None without a cache.
     """
     import os
 
@@ -207,22 +208,20 @@ def _setup_cache() -> None:
     if d is None:
         home = os.environ.get("HOME")
         if not home or not os.path.isdir(home):
-            return
+            return None
         d = os.path.join(home, ".cache", "jaxgd", "xla")
     if d.strip().lower() in ("", "0", "off", "none", "false"):
-        return
+        return None
     try:  # a file in its place, a folder under /proc, a dangling link: no cache, rather than JAX's warnings
         os.makedirs(d, exist_ok=True)
     except OSError:
-        return
+        return None
     if not os.path.isdir(d):
-        return
+        return None
     jax.config.update("jax_compilation_cache_dir", d)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     from jaxgd.app import program_cache
 
     program_cache.enable(os.path.join(d, "programs"))
-    from jaxgd.app import shell
-
-    shell.PACK_DIR = os.path.join(d, "page")
+    return os.path.join(d, "page")

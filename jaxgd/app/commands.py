@@ -2,8 +2,8 @@
 print its summary (beside the code that computed it).
 
 Each command takes the parsed flags ``args`` and ``setup(dtype)``, the command line's set-up of JAX
-(precision, caches), which it calls once the dtype is known and before any array exists; it returns
-the exit code. A bad value raises :class:`jaxgd.ArgumentError` naming the argument, before any work.
+(precision, caches), which it calls once the dtype is known and before any array exists, and which
+returns the folder a page keeps its packed plotly.js in (or None); the command returns the exit code. A bad value raises :class:`jaxgd.ArgumentError` naming the argument, before any work.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def _report(args, setup) -> int:
     values.update({k: v for k, v in _flags(config.ReportConfig, args).items() if v is not None})
     cfg = config.check(dataclasses.replace(config.ReportConfig(), **values))
     check_folder_target("out", cfg.out, REPORT_FILES)
-    setup(cfg.dtype)
+    pack_dir = setup(cfg.dtype)
     p = plan(cfg)
     _data_note(cfg.data)
     big = big_data(p.problem)
@@ -144,9 +144,9 @@ def _report(args, setup) -> int:
     with Progress(p.total_steps, unit="step") as bar:
         bar.say(f"computing {len(p.runs)} runs ({p.total_steps:,} steps)"
                 + (", the sweeps and the explorables" if cfg.sweep and not big else ""))
-        data = report.compute(p, callback=partial(bar.update, "runs") if bar.active else None)
+        data = report.compute(p, callback=partial(bar.update, "runs") if bar.active else None, pack_dir=pack_dir)
     bar.say(f"writing {cfg.out}")
-    files = report.write(data, cfg.out, png=cfg.png, gif=cfg.gif)
+    files = report.write(data, cfg.out, png=cfg.png, gif=cfg.gif, pack_dir=pack_dir)
     echo(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
          f"jax.grad vs analytic: max rel error {data.grad_check.max_rel_error:.2e}")
     na, nb = data.problem.param_names
@@ -211,14 +211,14 @@ def _sweep(args, setup) -> int:
 def _landscape(args, setup) -> int:
     """``jaxgd landscape``: a real model's loss landscape on a plane, with the paths and sharpness
     (:mod:`jaxgd.app.landscape`); a line per optimizer."""
-    setup(args.dtype)
+    pack_dir = setup(args.dtype)
     t0 = time.perf_counter()
     p = landscape.check(landscape.LandscapeConfig(**_flags(landscape.LandscapeConfig, args)))
     cfg = p.config
     check_folder_target("out", cfg.out, landscape.FILES)
     with Progress() as bar:
         data = landscape.compute(p, progress=bar.update if bar.active else None)
-    files = landscape.write(data, cfg.out, png=cfg.png)
+    files = landscape.write(data, cfg.out, png=cfg.png, pack_dir=pack_dir)
     m = data.meta
     echo(f"jaxgd landscape: {cfg.model} ({m['num_params']:,} parameters) on {p.dataset.name} "
          f"({m['num_examples']} examples, {m['task']}), {cfg.plane} plane, {cfg.grid}² grid, on {m['device']} ({cfg.dtype})")

@@ -45,26 +45,16 @@ class ReportConfig:
     loss_every: int | None = None  # None: automatic (jaxgd.runs.check_loss_every)
 
 
-_TYPES = {  # key -> (accepted Python types, description)
+_KINDS = {int: ((int,), "an integer"), float: ((numbers.Real,), "a number"), str: ((str,), "a string"),
+          bool: ((bool,), "true or false")}  # (accepted Python types, description) by the type of a default
+_OWN_TYPES = {  # the settings whose default (None, a tuple) does not say what they accept, or that say it otherwise
     "optimizers": ((list, str), "a list of optimizer names"),
     "problem": ((str,), "a problem name"),
     "lr": ((numbers.Real, dict), "a number or a table of numbers by optimizer"),
-    "epochs": ((int,), "an integer"),
-    "batch_size": ((int,), "an integer"),
-    "seed": ((int,), "an integer"),
-    "noise": ((numbers.Real,), "a number"),
-    "data_seed": ((int,), "an integer"),
+    "epochs": _KINDS[int], "seed": _KINDS[int], "loss_every": _KINDS[int],
     "data": ((str,), "a path to a CSV file"),
-    "grid": ((int,), "an integer"),
-    "dtype": ((str,), "a string"),
-    "out": ((str,), "a string"),
-    "gif": ((bool,), "true or false"),
-    "png": ((bool,), "true or false"),
-    "sweep": ((bool,), "true or false"),
-    "sweep_points": ((int,), "an integer"),
-    "sweep_epochs": ((int,), "an integer"),
-    "loss_every": ((int,), "an integer"),
 }
+_TYPES = {f.name: _OWN_TYPES.get(f.name) or _KINDS[type(f.default)] for f in dataclasses.fields(ReportConfig)}
 
 
 class ConfigError(ArgumentError):

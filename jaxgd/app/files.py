@@ -1,5 +1,6 @@
-"""Writing results: strict JSON (:func:`dumps`: NumPy to lists, non-finite numbers to null), each
-file written atomically (:func:`atomic_path`) and a command's files as one set (:func:`write_all`);
+"""Writing results: strict JSON (:func:`dumps`: NumPy to lists, non-finite numbers to null; exact
+in files, compact at a few significant digits on a page), each file written atomically
+(:func:`atomic_path`) and a command's files as one set (:func:`write_all`);
 the README's "How files are written" says what a user sees. Two kinds of failure, kept apart so
 the command line can answer each in one line: a bad output *name* is an :class:`~jaxgd.ArgumentError`
 named after the argument, raised before anything is written (:func:`check_file_target`,
@@ -62,8 +63,41 @@ def jsonable(v):
     return v
 
 
-def dumps(obj, indent: int | None = None) -> str:
-    return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+def dumps(obj, indent: int | None = None, digits: int | None = None) -> str:
+    """Strict JSON of ``obj`` (:func:`jsonable`: arrays as lists, NaN and ±inf as null). Exact
+    numbers by default, laid out as :func:`json.dumps` with ``indent``; with ``digits``, compact (no
+    spaces) and every float at that many significant digits, ``%g``-style ("0.333333", "1e+300",
+    "-2"): the pages' numbers."""
+    if digits is None:
+        return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{dumps(str(k))}:{dumps(v, digits=digits)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(dumps(v, digits=digits) for v in obj) + "]"
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == bool:
+            obj = obj.astype(np.int8)
+        if obj.ndim > 1:
+            return "[" + ",".join(dumps(a, digits=digits) for a in obj) + "]"
+        if obj.dtype.kind in "iu":
+            return "[" + ",".join(map(str, obj.tolist())) + "]"
+        return "[" + _floats(obj, digits) + "]"
+    if isinstance(obj, (float, np.floating)):
+        return _floats(np.array([obj], np.float64), digits)
+    return dumps(obj)  # None, bool, int, str: as the exact encoder writes them
+
+
+_NON_FINITE = {"nan": "null", "inf": "null", "-inf": "null"}
+
+
+def _floats(a: np.ndarray, digits: int) -> str:
+    """A 1-D float array as comma-separated numbers at ``digits`` significant digits, null where not
+    finite (one C-level format call)."""
+    values = a.astype(np.float64).tolist()
+    text = (f"%.{digits}g," * len(values) % tuple(values))[:-1]
+    if not np.isfinite(a).all():
+        text = ",".join(_NON_FINITE.get(v, v) for v in text.split(","))
+    return text
 
 
 def _file_mode() -> int:

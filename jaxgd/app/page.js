@@ -36,17 +36,22 @@ jaxgdPage(async (D, P, times, t0) => {
     }
     return [w0 + s * (w1 - w0), b0 + s * (b1 - b0)];
   }
-  // Each run once: its points inside the grid (k of them) and, if it leaves, the exit (on the edge).
-  for (const r of runs) {
+  // A path's first k points inside the grid (before point `stop`, if given) and, if it leaves, its exit on the edge.
+  function clip(w, b, stop = w.length) {
     let k = 0;
-    while (k < r.t.length && inside(r.w[k], r.b[k]) && (r.diverged_at < 0 || r.t[k] < r.diverged_at)) k++;
+    while (k < w.length && k < stop && inside(w[k], b[k])) k++;
+    if (k === w.length || k === 0) return { k, exit: null };
+    return { k, exit: fin(w[k]) && fin(b[k]) ? edgePoint(w[k - 1], b[k - 1], w[k], b[k]) : [w[k - 1], b[k - 1]] };
+  }
+  // Each run once: its points inside the grid and, if it leaves, the exit.
+  for (const r of runs) {
+    const stop = r.t.findIndex((t) => r.diverged_at >= 0 && t >= r.diverged_at); // its points before it diverged
+    const { k, exit } = clip(r.w, r.b, stop < 0 ? r.t.length : stop);
     r.kept = k;
     r.exit = null;
-    if (k < r.t.length && k > 0) {
-      const [w1, b1] = [r.w[k], r.b[k]];
-      const [ew, eb] = fin(w1) && fin(b1) ? edgePoint(r.w[k - 1], r.b[k - 1], w1, b1) : [r.w[k - 1], r.b[k - 1]];
+    if (exit) {
       const why = r.diverged_at >= 0 && r.t[k] >= r.diverged_at ? `diverged at step ${r.diverged_at}` : `left the plot at step ${r.t[k]}`;
-      r.exit = { w: ew, b: eb, z: surfaceAt(ew, eb), step: r.t[k], why };
+      r.exit = { w: exit[0], b: exit[1], z: surfaceAt(...exit), step: r.t[k], why };
     }
     r.visible = true;
     // the loss curve: every measured (finite) point, up to and including where the run diverged
@@ -102,7 +107,7 @@ jaxgdPage(async (D, P, times, t0) => {
   const width3d = { full: 6, minibatch: 4, sgd: 2.5 };
 
   // --- the figures that move with the slider
-  const figs = {}; // id -> {div, paths: first path trace index, marks: index of the current-points trace}
+  const figs = {}; // id -> {div, start: index of the start trace (the paths are 1..runs), ...}
   async function newPlot(id, data, layout) {
     const div = document.getElementById(id);
     if (!div) return null;
@@ -111,12 +116,6 @@ jaxgdPage(async (D, P, times, t0) => {
     (window.jaxgdPlotMs = window.jaxgdPlotMs || {})[id] = Math.round(performance.now() - t);
     return div;
   }
-  const marksOf = (k3d, pts) => ({
-    x: pts.map((p) => p.w), y: pts.map((p) => p.b), ...(k3d ? { z: pts.map((p) => p.z) } : {}),
-    "marker.color": pts.map((p) => p.color), "marker.symbol": pts.map((p) => p.symbol),
-    customdata: pts.map((p) => [p.step, p.loss, p.label]),
-  });
-
   async function drawStatic() {
     const legend = { orientation: "h", y: -0.15 };
     // 3-D
@@ -145,7 +144,7 @@ jaxgdPage(async (D, P, times, t0) => {
                zaxis: { title: { text: D.data ? "loss (MSE)" : "loss" }, range: [z0 - 0.02 * (z1 - z0), z1 + 0.05 * (z1 - z0)] },
                camera: { eye: !D.data ? { x: 0.9, y: -1.5, z: 1.9 } : { x: 1.6, y: 1.5, z: 1.0 } },
                aspectmode: "cube" } } };
-    figs.surface3d = { paths: 1, start: 1 + runs.length };
+    figs.surface3d = { start: 1 + runs.length };
     // contour
     const cont = { type: "contour", x: G.w, y: G.b, z: G.logS, colorscale: "Viridis", ncontours: 30, customdata: G.S,
       colorbar: { title: { text: D.logLabel, side: "right" }, thickness: 14 }, name: D.logLabel,
@@ -164,7 +163,7 @@ jaxgdPage(async (D, P, times, t0) => {
       title: { text: "Contours of the loss and paths" }, showlegend: false,
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
       yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain" } } };
-    figs.contour = { paths: 1, start: 1 + runs.length };
+    figs.contour = { start: 1 + runs.length };
     // loss per step
     const lossTraces = [];
     runs.forEach((r) => lossTraces.push({ type: "scatter", mode: r.lossN < 3 ? "lines+markers" : "lines", name: r.label,
@@ -256,19 +255,19 @@ jaxgdPage(async (D, P, times, t0) => {
     const ids = runs.map((r, i) => 1 + i);
     const withExit = (p, key) => (p.exit ? [...p[key], key === "z" ? p.exit.z + lift : p.exit[key]] : p[key]);
     const curData = cur.map((p) => [p.step, p.loss, p.label]);
-    const out = [
-      { id: "surface3d", update: { x: parts.map((p) => withExit(p, "w")), y: parts.map((p) => withExit(p, "b")),
-        z: parts.map((p) => withExit(p, "z")), customdata: parts.map((p) => p.c), visible: vis }, idx: ids },
-      { id: "surface3d", update: { x: [cur.map((p) => p.w), exits.map((p) => p.w)], y: [cur.map((p) => p.b), exits.map((p) => p.b)],
-        z: [cur.map((p) => p.z), exits.map((p) => p.z)], "marker.color": [cur.map((p) => p.color), exits.map((p) => p.color)],
-        customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [figs.surface3d.start + 2, figs.surface3d.start + 3] },
-      { id: "contour", update: { x: parts.map((p) => withExit(p, "w")), y: parts.map((p) => withExit(p, "b")),
-        customdata: parts.map((p) => p.c), visible: vis }, idx: ids },
-      { id: "contour", update: { x: [cur.map((p) => p.w), exits.map((p) => p.w)], y: [cur.map((p) => p.b), exits.map((p) => p.b)],
-        "marker.color": [cur.map((p) => p.color), exits.map((p) => p.color)], "marker.symbol": [cur.map((p) => p.symbol), undefined],
-        customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [figs.contour.start + 1, figs.contour.start + 2] },
-      { id: "loss", kind: "relayout", update: { "shapes[0].x0": u, "shapes[0].x1": u, "shapes[1].x0": u, "shapes[1].x1": u } },
-    ];
+    // the paths (traces 1..runs), then the current points and the exits (their two traces after the start's, the 3-D
+    // view's after its minimum too): the same in both views, the 3-D one with z, the contour's with the mode's symbol
+    const out = [];
+    for (const [id, z, next] of [["surface3d", true, 2], ["contour", false, 1]]) {
+      const zs = (f) => (z ? { z: f("z") } : {}), first = figs[id].start + next;
+      out.push({ id, update: { x: parts.map((p) => withExit(p, "w")), y: parts.map((p) => withExit(p, "b")),
+        ...zs((k) => parts.map((p) => withExit(p, k))), customdata: parts.map((p) => p.c), visible: vis }, idx: ids });
+      out.push({ id, update: { x: [cur.map((p) => p.w), exits.map((p) => p.w)], y: [cur.map((p) => p.b), exits.map((p) => p.b)],
+        ...zs((k) => [cur.map((p) => p[k]), exits.map((p) => p[k])]), "marker.color": [cur.map((p) => p.color), exits.map((p) => p.color)],
+        ...(z ? {} : { "marker.symbol": [cur.map((p) => p.symbol), undefined] }),
+        customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [first, first + 1] });
+    }
+    out.push({ id: "loss", kind: "relayout", update: { "shapes[0].x0": u, "shapes[0].x1": u, "shapes[1].x0": u, "shapes[1].x1": u } });
     if (D.data) {
       const i = +document.getElementById("data-run").value || 0, r = runs[i], p = parts[i], n = p.w.length;
       if (n) {
@@ -347,36 +346,14 @@ jaxgdPage(async (D, P, times, t0) => {
     applyToggles();
   }));
 
-  // --- the learning-rate sweep: final loss against lr, the theory's lines, each optimizer's boundary
+  // --- the learning-rate sweep: its figure as plotly_figs.sweep_spec built it, on the page's log axes
   async function drawSweep() {
     if (!D.sweep) return;
-    const sw = D.sweep, tr = [], shapes = [], notes = [];
-    const label = (x, text, y, color) => notes.push({ x: Math.log10(x), xref: "x", y, yref: "paper", text, showarrow: false,
-      xanchor: "right", yanchor: "middle", bgcolor: "rgba(255,255,255,0.8)", font: { color, size: 12 } });
-    Object.keys(sw.final).forEach((k, i) => {
-      const c = sw.colors[k], ok = sw.lrs.map((_, j) => !sw.diverged[k][j] && fin(sw.final[k][j]));
-      tr.push({ type: "scatter", mode: "lines+markers", name: k, x: sw.lrs.filter((_, j) => ok[j]),
-        y: sw.final[k].filter((_, j) => ok[j]).map((v) => Math.max(v, sw.floor)), line: { color: c }, marker: { size: 4 },
-        hovertemplate: `${k}<br>lr = %{x:.4g}<br>final loss = %{y:.4g}<extra></extra>` });
-      const xd = sw.lrs.filter((_, j) => sw.diverged[k][j]);
-      if (xd.length) tr.push({ type: "scatter", mode: "markers", name: `${k} diverged`, x: xd, y: xd.map(() => sw.top),
-        marker: { symbol: "x", size: 7, color: c }, showlegend: false, hovertemplate: `${k} diverged at lr = %{x:.4g}<extra></extra>` });
-      if (sw.boundary[k]) {
-        shapes.push({ type: "line", xref: "x", yref: "paper", x0: sw.boundary[k], x1: sw.boundary[k], y0: 0, y1: 1, line: { color: c, dash: "dash", width: 1 } });
-        label(sw.boundary[k], `${k} diverges from ${fmt(sw.boundary[k], 3)}`, 0.35 - 0.07 * i, c);
-      }
-    });
-    if (sw.limit) {
-      shapes.push({ type: "line", xref: "x", yref: "paper", x0: sw.limit, x1: sw.limit, y0: 0, y1: 1, line: { color: "black", width: 2 } });
-      label(sw.limit, `2/λmax = ${fmt(sw.limit)}`, 0.04, "black");
-    }
-    if (sw.optimal) {
-      shapes.push({ type: "line", xref: "x", yref: "paper", x0: sw.optimal, x1: sw.optimal, y0: 0, y1: 1, line: { color: "black", width: 1.5, dash: "dot" } });
-      label(sw.optimal, `2/(λmin+λmax) = ${fmt(sw.optimal)}`, 0.96, "black");
-    }
-    await newPlot("sweep", tr, { title: { text: narrow() ? "Final loss against lr" : `Final loss after ${sw.epochs} full-batch steps against learning rate (✕: diverged)` },
-      xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "final full-data loss" } },
-      shapes, annotations: notes, legend: { orientation: "h", y: -0.2 } });
+    const { data, layout } = D.sweep;
+    Object.assign(layout.xaxis, LOG);
+    Object.assign(layout.yaxis, LOG);
+    if (narrow()) layout.title.text = "Final loss against lr";
+    await newPlot("sweep", data, layout);
   }
 
   // --- what if: precomputed paths for a grid of lr (and β / β₂)
@@ -402,10 +379,8 @@ jaxgdPage(async (D, P, times, t0) => {
     function update() {
       const wf = D.whatif[+optSel.value], li = +lrIn.value, ki = wf.knob ? +knobIn.value : 0;
       const w = wf.w[li][ki], b = wf.b[li][ki], loss = wf.loss[li][ki], d = wf.diverged_at[li][ki];
-      let k = 0;
-      while (k < w.length && inside(w[k], b[k])) k++;
-      const pw = w.slice(0, k), pb = b.slice(0, k), ex = { x: [], y: [] };
-      if (k < w.length && k > 0) { const [ew, eb] = fin(w[k]) && fin(b[k]) ? edgePoint(w[k - 1], b[k - 1], w[k], b[k]) : [w[k - 1], b[k - 1]]; ex.x = [ew]; ex.y = [eb]; }
+      const { k, exit } = clip(w, b);
+      const pw = w.slice(0, k), pb = b.slice(0, k), ex = exit ? { x: [exit[0]], y: [exit[1]] } : { x: [], y: [] };
       let n = 0;
       while (n < loss.length && fin(loss[n]) && loss[n] > 0 && (d < 0 || n <= d)) n++;
       const upd = { x: [[...pw, ...ex.x], ex.x, [...Array(n).keys()]], y: [[...pb, ...ex.y], ex.y, loss.slice(0, n)],

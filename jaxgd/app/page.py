@@ -16,7 +16,8 @@ import numpy as np
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.app.plots.common import LOG_LABEL, SWEEP_FLOOR, _sweep_top, log_excess, style_for
+from jaxgd.app.plots.common import LOG_LABEL, log_excess, style_for
+from jaxgd.app.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
 from jaxgd.app.shell import asset, fill, html_page, thin
 from jaxgd.app.summary import number
@@ -104,7 +105,7 @@ def page_data(data) -> dict:
         out["data"] = dict(x=x[keep], y=y[keep], noisy=None if data.noisy_y is None else _f64(data.noisy_y),
                            line=dict(w=lw, b=lb, label=label), shown=len(keep), total=len(x))
     if data.scan is not None:
-        out["sweep"] = sweep_data(data)
+        out["sweep"] = sweep_figure(data)
     ex = data.explore
     if ex.get("whatif"):
         out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
@@ -136,17 +137,11 @@ def data_line(data):
     return tuple(map(float, data.problem.minimum)), "least-squares line"
 
 
-def sweep_data(data) -> dict:
-    """The learning-rate sweep figure's numbers: per optimizer the final losses, where runs
-    diverged (and the smallest such lr), its colour; the theory's lines (None off a quadratic)."""
+def sweep_figure(data) -> dict:
+    """The learning-rate sweep figure, as plotly's dict (:func:`jaxgd.app.plots.plotly_figs.sweep_spec`)."""
     sc = data.scan
-    opts = list(sc.final_loss)
-    return dict(lrs=sc.lrs, epochs=sc.epochs, final={k: sc.final_loss[k] for k in opts},
-                diverged={k: np.asarray(sc.diverged_at[k]) >= 0 for k in opts},
-                boundary={k: divergence_boundary(sc.lrs, sc.diverged_at[k]) for k in opts},
-                colors={k: style_for(k, "full", i)[0] for i, k in enumerate(opts)},
-                top=_sweep_top(sc.final_loss, sc.diverged_at), floor=SWEEP_FLOOR,
-                limit=sc.stability_limit, optimal=sc.optimal_lr)
+    return sweep_spec(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr,
+                      title=f"Final loss after {sc.epochs} full-batch steps against learning rate (✕: diverged)")
 
 
 # ----------------------------------------------------------------------------- text
@@ -209,8 +204,7 @@ def _grad_check(data) -> dict:
     n = np.shape(gc.autodiff.w)
     return dict(
         verdict="<b class='ok'>✓ agree</b>" if gc.max_rel_error <= tol else "<b class='bad'>✗ disagree</b>",
-        formula=(" (with e = W·x + b − y, the error of each example: dL/dW = 2·mean(e·x), dL/db = 2·mean(e))"
-                 if data.problem.data is not None else " (the landscape's own formula)"),
+        formula=_text("formula", data.problem.data is not None),
         where=(f"all {n[0]}×{n[1]} grid points" if n == (data.config.grid, data.config.grid) else
                f"{n[0]}×{n[1]} points of the grid (every few: the data are {data.problem.num_examples:,} examples)"),
         rel=f"{gc.max_rel_error:.2e}", abs=f"{gc.max_abs_error:.2e}", tol=f"{tol:.1e}")
@@ -264,11 +258,9 @@ def _explorables(data) -> list[str]:
         E, m = bp["epochs"], int(bp["batch_sizes"][-1])
         lo, hi = float(np.min(bp["lrs"])), float(np.max(bp["lrs"]))
         marked = [c["label"] for c in ex.get("cloud", {}).values() if lo <= c["lr"] <= hi]
-        circles = (f" The open circles mark the learning rates of the page's {' and '.join(map(_esc, marked))}."
-                   if marked else " The page's SGD and minibatch learning rates lie outside this range, so no circle marks them.")
+        circles = fill("report.html", f"circles-{'yes' if marked else 'no'}", marked=" and ".join(map(_esc, marked)))
         out.append(fill("report.html", "batch-phase", budget=f"{E} epoch{'' if E == 1 else 's'}", E=E, m=m, Em=E * m,
-                        circles=circles, noiseless=" On this noiseless data a well-tuned run can drive the loss to "
-                                                   "about 0." if noiseless else ""))
+                        circles=circles, noiseless=fill("report.html", "noiseless") if noiseless else ""))
     if ex.get("basins"):
         bs = ex["basins"]
         budgets = "; ".join(f"{_esc(r.optimizer)}: lr {r.lr:g}, {r.traj.steps:,} steps" for r in data.runs
@@ -285,18 +277,17 @@ def _data_section(data, D) -> str:
     return "\n" + fill("report.html", "data", m=f"{data.problem.num_examples:,}", label=_esc(d["line"]["label"]),
                 shown=f" ({d['shown']:,} of them, drawn at random, are shown)" if d["shown"] < d["total"] else "",
                 w=f"{d['line']['w']:.4g}", b=f"{d['line']['b']:.4g}",
-                noisy=(f"(grey: the same x with σ = 1 noise, like the notebook's Y_rand — the data --noise 1 "
-                       f"--data-seed {data.config.data_seed} fits)" if data.noisy_y is not None else ""))
+                noisy=fill("report.html", "data-noisy", seed=data.config.data_seed) if data.noisy_y is not None else "")
 
 
-def page(data) -> str:
-    """The self-contained HTML page (no network needed): ``report.html`` filled in, on the shell."""
+def page(data, pack_dir=None) -> str:
+    """The self-contained HTML page (no network needed): ``report.html`` filled in, on the shell
+    (plotly.js packed once and kept in ``pack_dir``, :func:`jaxgd.app.shell.html_page`)."""
     cfg, p = data.config, data.problem
     v = data.meta["versions"]
     D = page_data(data)
     mds = modes(cfg, p)
-    epoch = ("<p>An <b>epoch</b> is one pass over the data: one full-batch step, "
-             f"{p.num_examples:,} SGD steps, or ⌈{p.num_examples:,}/batch⌉ minibatch steps.</p>") if p.num_examples else ""
+    epoch = fill("report.html", "epoch", m=f"{p.num_examples:,}") if p.num_examples else ""
     marks = {"full": "●", "sgd": "◆", "minibatch": "■"}
     toggles = "".join(f"<label><input type='checkbox' checked data-run='{i}'><span class='sw' style='color:{r['color']}'>"
                       f"{marks.get(r['mode'], '●')}</span> {_esc(r['label'])}</label>" for i, r in enumerate(D["runs"]))
@@ -313,4 +304,4 @@ def page(data) -> str:
         explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
         run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
         **_grad_check(data))
-    return html_page("jaxgd report", body, D, asset("page.js"))
+    return html_page("jaxgd report", body, D, asset("page.js"), pack_dir)

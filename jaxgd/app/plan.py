@@ -73,17 +73,14 @@ def run_settings(cfg: ReportConfig, problem: Problem, optimizer: str, mode: pres
     """``(lr, epochs)`` of one run: the presets (on more than :data:`BIG_DATA` examples, one
     epoch for SGD and minibatches: the presets' 2 to 15 epochs are for the notebook's 51
     points), overridden by the config."""
-    if problem.num_examples is None:
-        lr, epochs = presets.landscape_settings(cfg.problem, optimizer)
-    else:
-        lr, epochs = presets.settings(optimizer, mode.name)
+    lr, epochs = presets.settings(optimizer, mode.name, cfg.problem if problem.num_examples is None else None)
     if isinstance(cfg.lr, dict):
         lr = cfg.lr.get(optimizer, lr)
     elif cfg.lr is not None:
         lr = cfg.lr
     if cfg.epochs is not None:
         return lr, cfg.epochs
-    if problem.num_examples is not None and problem.num_examples > BIG_DATA and mode.batch_size is not None:
+    if big_data(problem) and mode.batch_size is not None:
         epochs = 1
     return lr, epochs
 

@@ -56,11 +56,6 @@ REPORT_OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 FALLBACK = {"full": (5e-2, 100), "sgd": (2e-2, 5), "minibatch": (5e-2, 15)}
 
 
-def settings(optimizer: str, mode_name: str) -> tuple[float, int]:
-    """The preset ``(lr, epochs)`` of an optimizer in a mode."""
-    return SETTINGS.get((optimizer, mode_name), FALLBACK[mode_name])
-
-
 # Landscapes (no data, one mode: an epoch is one step): (steps, {optimizer: lr}), chosen from
 # lr sweeps so that each path is visible and, where the landscape allows, ends near a minimum.
 LANDSCAPE_SETTINGS = {
@@ -74,7 +69,10 @@ LANDSCAPE_SETTINGS = {
 LANDSCAPE_MODE = Mode("full", "full batch", None, "shuffle", "jax", 0)
 
 
-def landscape_settings(problem: str, optimizer: str) -> tuple[float, int]:
-    """The preset ``(lr, steps)`` of an optimizer on a landscape (0.01 for others)."""
-    steps, lrs = LANDSCAPE_SETTINGS[problem]
-    return lrs.get(optimizer, 1e-2), steps
+def settings(optimizer: str, mode_name: str, landscape: str | None = None) -> tuple[float, int]:
+    """The preset ``(lr, epochs)`` of an optimizer in a mode (:data:`FALLBACK` for one without
+    presets), or on the named ``landscape``, where an epoch is a step (lr 0.01 for others)."""
+    if landscape is not None:
+        steps, lrs = LANDSCAPE_SETTINGS[landscape]
+        return lrs.get(optimizer, 1e-2), steps
+    return SETTINGS.get((optimizer, mode_name), FALLBACK[mode_name])

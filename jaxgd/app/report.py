@@ -57,8 +57,9 @@ class ReportData:
     losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss} (basics)
 
 
-def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
-    """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress.
+def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> ReportData:
+    """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress;
+    the page's plotly.js is packed meanwhile (:func:`jaxgd.app.shell.plotly_packed`, kept in ``pack_dir``).
 
     With the sweep section on, each optimizer's full-batch run is one more run of its
     learning-rate sweep (same start, same settings: the first ``epochs`` steps of it), so it
@@ -96,7 +97,7 @@ def compute(plan: Plan, callback=None, threads: int = 2) -> ReportData:
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # needed first (the theory)
-        pack_f = pool.submit(shell.plotly_packed)  # the page's plotly.js, packed while the programs compile
+        pack_f = pool.submit(shell.plotly_packed, pack_dir)  # the page's plotly.js, packed while the programs compile
         stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
         folding = _foldable(plan) if cfg.sweep else {}
@@ -274,12 +275,10 @@ def _stochastic(plan: Plan) -> dict:
 # ----------------------------------------------------------------------------- figures
 
 
-def paths(data: ReportData):
-    out = []
-    for i, r in enumerate(data.runs):
-        color, dash = style_for(r.optimizer, r.mode.name, i)
-        out.append(PlotPath.from_trajectory(r.label, r.traj, color, dash))
-    return out
+def paths(data: ReportData) -> list[PlotPath]:
+    """Each run as a :class:`jaxgd.app.plots.Path` in its colour and dash."""
+    return [PlotPath.from_trajectory(r.label, r.traj, *style_for(r.optimizer, r.mode.name, i))
+            for i, r in enumerate(data.runs)]
 
 
 def diagnostics(data: ReportData) -> list[dict]:
@@ -324,15 +323,15 @@ def figures(data: ReportData) -> dict:
 # ----------------------------------------------------------------------------- files
 
 
-def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool = False) -> list[Path]:
+def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool = False, pack_dir=None) -> list[Path]:
     """Write every output file into ``out`` as one set (:func:`jaxgd.app.files.write_all`): each
     to a temporary file first, then all renamed into place, the folder locked meanwhile; on any
     failure (a full disk, Ctrl-C) the temporaries are removed and the old files stay. Returns
-    the paths written."""
+    the paths written. ``pack_dir``: where the page's packed plotly.js is kept (:func:`jaxgd.app.shell.plotly_packed`)."""
     res = results(data)
     writers = {"results.json": jio.text_writer(jio.dumps(res, indent=1) + "\n"),
                "results.npz": jio.npz_writer(lambda: npz_arrays(data, res)),
-               "metrics.csv": jio.text_writer(metrics_csv(data, res)), "report.html": jio.text_writer(page(data))}
+               "metrics.csv": jio.text_writer(metrics_csv(data, res)), "report.html": jio.text_writer(page(data, pack_dir))}
     if png:
         for name, fig in figures(data).items():
             writers[f"{name}.png"] = lambda tmp, fig=fig: fig.savefig(tmp, dpi=100, format="png")

@@ -28,11 +28,11 @@ def notebook_seed1_init() -> Params:
     return Params(4 * rs.randn(), 4 * rs.randn())
 
 
-def run_mode(problem: Problem, optimizer: str, mode: presets.Mode, lr=None, epochs=None, init=None) -> Trajectory:
-    """``run`` with a mode's sampling, and the preset lr and epochs unless given."""
-    plr, pep = presets.SETTINGS[(optimizer, mode.name)]
-    return run(problem, optimizer, lr=plr if lr is None else lr, epochs=pep if epochs is None else epochs,
-               batch_size=mode.batch_size, init=init, sampling=mode.sampling, rng=mode.rng, seed=mode.seed)
+def run_preset(problem: Problem, optimizer: str, mode: presets.Mode) -> tuple[float, int, Trajectory]:
+    """``(lr, epochs, trajectory)`` of ``run`` with a mode's sampling and its preset lr and epochs."""
+    lr, epochs = presets.settings(optimizer, mode.name)
+    return lr, epochs, run(problem, optimizer, lr=lr, epochs=epochs, batch_size=mode.batch_size,
+                           sampling=mode.sampling, rng=mode.rng, seed=mode.seed)
 
 
 def notebook_numbers(dtype: str = "float64") -> list[str]:
@@ -57,8 +57,7 @@ def notebook_numbers(dtype: str = "float64") -> list[str]:
     refs = {"full": "2.0, 1.7842334540943074", "sgd": "1.9310482368920623, 1.7996401386377476",
             "minibatch": "2.527263422032023, 1.0189900205136884"}
     for mode in presets.MODES:
-        t = run_mode(p, "gd", mode)
-        lr, ep = presets.SETTINGS[("gd", mode.name)]
+        lr, ep, t = run_preset(p, "gd", mode)
         lines.append(f"  {mode.label}, lr {lr:g}, {ep} epochs = {t.steps} steps: W = {float(t.final.w)!r}, "
                      f"b = {float(t.final.b)!r}  (notebook: {refs[mode.name]})")
     gc = grad_check(p, g, g)
@@ -75,8 +74,7 @@ def optimizer_table(optimizers=None) -> list[str]:
     lines = ["Every optimizer × sampling mode from (-4, -7) (minimum at W=2, b=3):", head, "-" * len(head)]
     for opt in optimizers:
         for mode in presets.MODES:
-            t = run_mode(p, opt, mode)
-            lr = presets.SETTINGS[(opt, mode.name)][0]
+            lr, _, t = run_preset(p, opt, mode)
             d = int(t.diverged_at)
             lines.append(f"{opt:<10} {mode.label:<20} {lr:>6g} {t.steps:>6} {float(t.final.w):>12.6f} "
                          f"{float(t.final.b):>12.6f} {float(t.loss[-1]):>11.3e}  "

@@ -332,9 +332,9 @@ def _every(ls) -> str:
     return "/".join(map(str, sorted(every))) or "some"
 
 
-def page(ls, v: dict) -> str:
-    """The self-contained page (:func:`jaxgd.app.shell.figures_page`): ``landscape.html`` filled in
-    with ``ls`` and the versions ``v``, and :func:`figures`."""
+def page(ls, v: dict, pack_dir=None) -> str:
+    """The self-contained page (:func:`jaxgd.app.shell.figures_page`, plotly.js packed in
+    ``pack_dir``): ``landscape.html`` filled in with ``ls`` and the versions ``v``, and :func:`figures`."""
     figs = figures(ls)
     summ = ls.summary()
     rows = "\n".join(
@@ -351,10 +351,10 @@ def page(ls, v: dict) -> str:
                 plane=html.escape(fill("landscape.html", f"plane-{ls.plane_kind}")), dtype=str(ls.problem.dtype),
                 device=ls.meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
                 sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))
-    return figures_page("jaxgd landscape", body, figs)
+    return figures_page("jaxgd landscape", body, figs, pack_dir)
 
 
-def write(ls, out: str | os.PathLike, png: bool = True) -> list[Path]:
+def write(ls, out: str | os.PathLike, png: bool = True, pack_dir=None) -> list[Path]:
     """Write landscape.json, landscape.npz, landscape.html and (``png``) the PNGs of the Landscape
     ``ls`` into ``out``, as one set (:func:`jaxgd.app.files.write_all`: every target checked
     first, the old set kept on a failure); ``meta`` gains the versions."""
@@ -364,7 +364,7 @@ def write(ls, out: str | os.PathLike, png: bool = True) -> list[Path]:
     doc["meta"] = dict([device, ("versions", v), *rest])
     writers = {"landscape.json": jio.text_writer(jio.dumps(doc, indent=1) + "\n"),
                "landscape.npz": jio.npz_writer(ls.arrays),
-               "landscape.html": jio.text_writer(page(ls, v))}
+               "landscape.html": jio.text_writer(page(ls, v, pack_dir))}
     if png:
         for name, fig in mpl_figures(ls).items():
             writers[f"landscape-{name}.png"] = lambda path, fig=fig: fig.savefig(path, dpi=100, format="png")

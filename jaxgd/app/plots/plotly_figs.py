@@ -128,8 +128,9 @@ def contour(w, b, S, paths: Sequence[Path] = (), minimum=None, names=("W", "b"),
     return _figure(spec)
 
 
-def _slider(paths: Sequence[Path], make_trace, first_trace: int, max_frames: int):
-    """(frames, layout additions) of a step slider over the path traces."""
+def _with_slider(spec: dict, paths: Sequence[Path], make_trace, first_trace: int, max_frames: int) -> dict:
+    """``spec`` with a play button and a step slider whose frames redraw the path traces
+    (``first_trace`` onwards) up to step k, each by ``make_trace(path, k)``."""
     steps = frame_steps(paths, max_frames)
     idx = list(range(first_trace, first_trace + len(paths)))
     frames = [dict(name=str(k), traces=idx, data=[make_trace(p, k) for p in paths]) for k in steps]
@@ -144,12 +145,7 @@ def _slider(paths: Sequence[Path], make_trace, first_trace: int, max_frames: int
                       currentvalue=dict(prefix="step "),
                       steps=[dict(label=str(k), method="animate", args=[[str(k)], anim]) for k in steps])],
     )
-    return frames, layout
-
-
-def _with_slider(spec: dict, paths, make_trace, first_trace: int, max_frames: int) -> dict:
-    frames, extra = _slider(paths, make_trace, first_trace, max_frames)
-    return dict(spec, frames=frames, layout={**spec["layout"], **extra})
+    return dict(spec, frames=frames, layout={**spec.get("layout", {}), **layout})
 
 
 def add_step_slider(fig, paths: Sequence[Path], make_trace=None, first_trace: int = 1, max_frames: int = 60):
@@ -158,9 +154,9 @@ def add_step_slider(fig, paths: Sequence[Path], make_trace=None, first_trace: in
     Only the path traces (``first_trace`` onwards; ``make_trace(path, k)`` builds each, 3-D by
     default) are in the frames, so the rest of the figure stays put. Returns ``fig``.
     """
-    frames, extra = _slider(paths, make_trace or _path_trace_3d, first_trace, max_frames)
-    fig.frames = frames
-    fig.update_layout(**extra)
+    spec = _with_slider({}, paths, make_trace or _path_trace_3d, first_trace, max_frames)
+    fig.frames = spec["frames"]
+    fig.update_layout(**spec["layout"])
     return fig
 
 
@@ -184,40 +180,47 @@ def loss_curves(paths: Sequence[Path]) -> "go.Figure":
     return fig
 
 
-def sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors=None,
-                 optimal_lr=None) -> "go.Figure":
-    """Final loss against learning rate (log-log), one line per optimizer.
+def sweep_spec(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors=None, optimal_lr=None,
+               title: str = "Final loss against learning rate (✕: diverged; losses below 1e-30 drawn at 1e-30)") -> dict:
+    """:func:`sweep` as plotly's dict (``data``, ``layout``), as the report's page draws it."""
+    data, shapes, notes = [], [], []
 
-    Diverged runs are marked ✕ along the top; a dashed line marks each optimizer's divergence
-    boundary (its smallest diverging lr), a black line the theory's ``2/λmax`` and a dotted one
-    its ``optimal_lr = 2/(λmin + λmax)``, if given.
-    """
-    go = _go()
-    fig = go.Figure()
+    def vline(x, color, text, y, **line):
+        shapes.append(dict(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1, line=dict(color=color, **line)))
+        # on a log axis an annotation's x is log10 of the value (a shape's is the value itself)
+        notes.append(dict(x=float(np.log10(x)), xref="x", y=y, yref="paper", text=text, showarrow=False, xanchor="right",
+                          yanchor="middle", bgcolor="rgba(255,255,255,0.8)", font=dict(color=color, size=12)))
+
     top = _sweep_top(final_loss, diverged_at)
     for i, (name, loss) in enumerate(final_loss.items()):
         color = (colors or {}).get(name) or style_for(name, "full", i)[0]
         x, y, xd = _sweep_series(lrs, loss, diverged_at[name])
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=name,
-                                 line=dict(color=color), marker=dict(size=4)))
+        data.append(dict(type="scatter", mode="lines+markers", name=name, x=x, y=y, line=dict(color=color),
+                         marker=dict(size=4), hovertemplate=f"{name}<br>lr = %{{x:.4g}}<br>final loss = %{{y:.4g}}<extra></extra>"))
         if len(xd):
-            fig.add_trace(go.Scatter(x=xd, y=np.full(len(xd), top), mode="markers", name=f"{name} diverged",
-                                     legendgroup=name, marker=dict(symbol="x", color=color, size=7)))
-            fig.add_vline(x=float(xd.min()), line=dict(color=color, dash="dash", width=1))
-    # The labels are annotations of their own: on a log axis an annotation's x is log10 of the
-    # value (a shape's is the value), and add_vline's annotation_text would put 2/λmax = 0.115 at 1.3.
-    for value, text, dash, y, anchor in ((stability_limit, "2/λmax", "solid", 0.02, "bottom"),
-                                         (optimal_lr, "2/(λmin+λmax)", "dot", 0.98, "top")):
-        if value is not None:
-            fig.add_vline(x=value, line=dict(color="black", width=2 if dash == "solid" else 1.5, dash=dash))
-            fig.add_annotation(x=float(np.log10(value)), xref="x", y=y, yref="paper", yanchor=anchor,
-                               xanchor="right", text=f"{text} = {value:.4g}", showarrow=False,
-                               bgcolor="rgba(255,255,255,0.7)")
-    fig.update_xaxes(type="log", title_text="learning rate")
-    fig.update_yaxes(type="log", title_text="final full-data loss")
-    fig.update_layout(title="Final loss against learning rate (✕: diverged; losses below 1e-30 drawn at 1e-30)",
-                      height=480, margin=dict(t=50))
-    return fig
+            data.append(dict(type="scatter", mode="markers", name=f"{name} diverged", x=xd, y=np.full(len(xd), top),
+                             marker=dict(symbol="x", size=7, color=color), showlegend=False,
+                             hovertemplate=f"{name} diverged at lr = %{{x:.4g}}<extra></extra>"))
+            vline(float(xd.min()), color, f"{name} diverges from {float(xd.min()):.3g}", 0.35 - 0.07 * i, dash="dash", width=1)
+    if stability_limit is not None:
+        vline(stability_limit, "black", f"2/λmax = {stability_limit:.4g}", 0.04, width=2)
+    if optimal_lr is not None:
+        vline(optimal_lr, "black", f"2/(λmin+λmax) = {optimal_lr:.4g}", 0.96, width=1.5, dash="dot")
+    log = dict(type="log", exponentformat="power", showexponent="all")
+    return dict(data=data, layout=dict(title=dict(text=title), xaxis=dict(log, title=dict(text="learning rate")),
+                                       yaxis=dict(log, title=dict(text="final full-data loss")), shapes=shapes,
+                                       annotations=notes, legend=dict(orientation="h", y=-0.2)))
+
+
+def sweep(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors=None, optimal_lr=None) -> "go.Figure":
+    """Final loss against learning rate (log-log), one line per optimizer.
+
+    Diverged runs are marked ✕ along the top, final losses below :data:`SWEEP_FLOOR` drawn at it; a
+    dashed line marks each optimizer's divergence boundary (its smallest diverging lr), a black
+    line the theory's ``2/λmax`` and a dotted one its ``optimal_lr = 2/(λmin + λmax)``, if given,
+    each labelled.
+    """
+    return _figure(sweep_spec(lrs, final_loss, diverged_at, stability_limit, colors, optimal_lr))
 
 
 def diagnostics(series) -> "go.Figure":
