@@ -18,9 +18,9 @@ import numpy as np
 SAMPLINGS = ("shuffle", "replacement")
 RNGS = ("jax", "numpy")
 
-# Purposes folded into a seed (its JAX key, or the noise's NumPy seed), so that data noise and
-# sample order never share a stream.
-_NOISE, _ORDER = 0, 1
+# Purposes folded into a seed (its JAX key, or the noise's NumPy seed), so that data noise, sample
+# order and the loss's per-step keys never share a stream.
+_NOISE, _ORDER, _STEP = 0, 1, 2
 
 
 class Order(NamedTuple):
@@ -73,6 +73,20 @@ def steps_per_epoch(m: int, batch_size: int) -> int:
 def order_key(seed) -> jax.Array:
     """The key a run's sample order is drawn from (``seed`` may be traced)."""
     return jax.random.fold_in(jax.random.key(seed), _ORDER)
+
+
+def run_key(seed) -> jax.Array:
+    """The key a run's per-step loss keys come from: ``fold_in(key(seed), 2)``, a stream apart
+    from the sample order's (:func:`order_key`) and the noise's (``seed`` may be traced)."""
+    return jax.random.fold_in(jax.random.key(seed), _STEP)
+
+
+def step_key(seed, t) -> jax.Array:
+    """The PRNG key step ``t`` (0-based, counted over the whole run) of a run with ``seed`` hands
+    to a loss that takes one (``model_problem(..., takes_key=True)``): ``fold_in(run_key(seed), t)``.
+    The same for every optimizer, batch size and sampling, and for a run scanned in chunks; the
+    per-example form's example ``i`` of the batch gets ``fold_in(step_key(seed, t), i)``."""
+    return jax.random.fold_in(run_key(seed), t)
 
 
 def epoch_order(key: jax.Array, epoch, m: int, batch_size: int, sampling: str) -> Order:

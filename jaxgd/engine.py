@@ -14,6 +14,9 @@ divergence rule is applied inside the scan, so ``final_only`` runs need no per-s
 
 Parameters are any pytree of arrays (``Params(w, b)`` for the two-parameter problems); the loss is
 ``loss_fn(params, data, mask)`` with ``data`` a tuple of arrays whose leading axis is the example.
+With :attr:`Static.takes_key` the step's loss also gets a PRNG key, ``fold_in(Knobs.key, t)`` for
+step ``t`` (the global index, so a chunked run sees the same keys); measurements of the loss
+(the full-data loss, the sharpness) pass none. Without it the program is the one it always was.
 
 The traced numbers of a run are its :class:`Knobs`: the optimizer's hyperparameters and, for a
 sweep whose runs differ, the engine's own control — which member of a union of optimizers a run
@@ -142,6 +145,9 @@ class Static(NamedTuple):
     epochs or its batch size's steps) or, with :attr:`Knobs.steps` (per run), from that step on.
     targets, target_tol: points (tuples of the flattened parameters) whose first visit within
     ``target_tol`` each run records (``Trajectory.reached_at``); ``()`` for none.
+    takes_key: the loss takes a PRNG key, ``loss_fn(params, batch, mask, key)``; the run's step
+    ``t`` (its own index: see :func:`advance`) gets ``fold_in(knobs.key, t)`` (:attr:`Knobs.key`),
+    every full-data measurement ``key=None``.
     """
 
     loss_fn: Callable
@@ -158,6 +164,7 @@ class Static(NamedTuple):
     stop: bool = False
     targets: tuple = ()
     target_tol: float = 0.0
+    takes_key: bool = False
 
 
 class Knobs(NamedTuple):
@@ -168,11 +175,14 @@ class Knobs(NamedTuple):
     which: int32, the union member the run uses; None for a single optimizer.
     steps: int32, the run's own step count, with :attr:`Static.stop` (its later steps change
     nothing); None when every step runs (or an empty batch alone stops it).
+    key: with :attr:`Static.takes_key`, the run's PRNG key (:func:`jaxgd.data.run_key` of its
+    seed), from which step ``t``'s loss key is ``fold_in(key, t)``; else None.
     """
 
     hyper: Any
     which: Any = None
     steps: Any = None
+    key: Any = None
 
 
 class Record(NamedTuple):
@@ -219,9 +229,11 @@ def _bad(loss, params, loss0) -> jax.Array:
     return ~(jnp.isfinite(loss) & _finite(params)) | blown
 
 
-def step(loss_fn, tx, data, params, opt_state, xs, measure=None):
+def step(loss_fn, tx, data, params, opt_state, xs, measure=None, key=None):
     """One update. ``xs`` is ``(idx, mask)`` of shape ``(B,)``, or None for the full batch.
     ``measure``: None to compute the full-data loss, else a traced bool — compute it, or NaN.
+    ``key``: the step's PRNG key for a loss that takes one (the batch loss and its gradient get it;
+    the full-data loss does not), or None.
 
     Returns ``((new_params, new_state), Record)``; the record holds the point before the update.
     """
@@ -230,14 +242,15 @@ def step(loss_fn, tx, data, params, opt_state, xs, measure=None):
     else:
         idx, mask = xs
         batch = tuple(a[idx] for a in data)
-    batch_loss, g = jax.value_and_grad(loss_fn)(params, batch, mask)
+    extra = () if key is None else (key,)
+    batch_loss, g = jax.value_and_grad(loss_fn)(params, batch, mask, *extra)
     if measure is None:
         full = loss_fn(params, data, None)
     else:  # a cond, not a select: the step index is the same for every run of a sweep
         full = jax.lax.cond(measure, lambda p: loss_fn(p, data, None).astype(batch_loss.dtype),
                             lambda p: jnp.full((), jnp.nan, batch_loss.dtype), params)
     if isinstance(tx, optax.GradientTransformationExtraArgs):
-        value_fn = lambda p: loss_fn(p, batch, mask)
+        value_fn = lambda p: loss_fn(p, batch, mask, *extra)
         updates, opt_state = tx.update(g, opt_state, params, value=batch_loss, grad=g, value_fn=value_fn)
     else:
         updates, opt_state = tx.update(g, opt_state, params)
@@ -254,12 +267,18 @@ def _sharpness(static: Static, data, params, vec):
     return ep.eigenvalues[0], top, ep.num_hvps
 
 
-def _update(static: Static, tx, data, c: Carry, t, xs, on=None):
-    """Step ``t`` of a run (``t`` the step's index, the same for every run of a sweep): the
-    update, the divergence rule, and every ``sharpness_every`` steps the sharpness. ``on``
-    (:attr:`Static.stop`): a traced bool, False for a step that changes nothing."""
+def _step_key(static: Static, knobs: Knobs, t):
+    """Step ``t``'s PRNG key, ``fold_in(knobs.key, t)``, with :attr:`Static.takes_key`; else None."""
+    return jax.random.fold_in(knobs.key, t) if static.takes_key else None
+
+
+def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None):
+    """Step ``t`` of a run (``t`` the step's index in the scan, the same for every run of a sweep):
+    the update, the divergence rule, and every ``sharpness_every`` steps the sharpness. ``on``
+    (:attr:`Static.stop`): a traced bool, False for a step that changes nothing. ``key``: the
+    step's PRNG key (:func:`_step_key`), or None."""
     measure = None if static.loss_every == 1 else t % static.loss_every == 0
-    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure)
+    (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure, key)
     bad = _bad(rec.loss, rec.params, c.loss0)
     if measure is not None:
         bad = jnp.where(measure, bad, ~_finite(rec.params))
@@ -314,7 +333,8 @@ def start(static: Static, data, knobs: Knobs, init) -> Carry:
     carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec,
                   reached)
     if static.final_only:  # a zero record of the right shapes, replaced at every step
-        shape = jax.eval_shape(lambda: _update(static, tx, data, carry, jnp.int32(0), _first_xs(static))[0].last)
+        shape = jax.eval_shape(lambda: _update(static, tx, data, carry, jnp.int32(0), _first_xs(static),
+                                               key=_step_key(static, knobs, 0))[0].last)
         carry = carry._replace(last=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
     return carry
 
@@ -333,7 +353,9 @@ def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
     :class:`Order` of shape ``(len(blocks), block_steps, B)``, the slice for these blocks.
     Returns the new carry and the records, stacked ``(len(blocks) · block_steps, ...)`` (None
     with ``final_only``). The step index ``t = e · block_steps + j`` is built from the scanned
-    block and position, not carried, so under ``vmap`` it stays one number for all runs.
+    block and position, not carried, so under ``vmap`` it stays one number for all runs. A loss
+    key (:attr:`Static.takes_key`) is folded from the run's own step index: ``t``, or with a
+    :class:`Draw` ``e · ceil(m / batch) + j`` (its steps of an epoch come first in the block).
     """
     tx = _tx(static, knobs)
     m = None if static.batch_size is None else data[0].shape[0]
@@ -347,6 +369,9 @@ def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
         elif static.batch_size is not None and order is None:
             order = epoch_order(source, e, m, static.batch_size, static.sampling)
         t0 = e * static.block_steps
+        own = t0  # the run's own index of the block's first step, for its loss keys
+        if static.takes_key and isinstance(source, Draw):
+            own = e * ((m + source.batch - 1) // source.batch)
 
         def update(c, xs):
             j, o = xs
@@ -354,7 +379,7 @@ def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
             if static.stop:
                 on = jnp.bool_(True) if knobs.steps is None else t0 + j < knobs.steps
                 on = on if o is None else on & jnp.any(o[1])
-            return _update(static, tx, data, c, t0 + j, o, on)
+            return _update(static, tx, data, c, t0 + j, o, on, _step_key(static, knobs, own + j))
 
         return jax.lax.scan(update, c, (jnp.arange(static.block_steps), order))
 

@@ -8,8 +8,14 @@ without data) and an optional ``(B,)`` mask; ``grad_fn`` is its closed-form grad
 same signature, where one is known. ``loss_fn`` is a static argument of the compiled scan, so it
 must be the same object (or an equal one) from call to call: a new function object recompiles.
 
+A problem with ``takes_key`` (dropout and other randomness in the loss) has
+``loss_fn(params, data, mask, key=None)``: the training step passes a fresh PRNG key at every
+step, derived from the run's seed (:func:`jaxgd.data.step_key`); wherever jaxgd *measures* the
+loss (the full-data loss each step and at the end, surfaces, planes, interpolations, sharpness
+and spectra) it passes ``key=None``, and the loss must then be deterministic (eval mode).
+
 :func:`linear_regression` and :func:`notebook` are the notebook's problem, :func:`model_problem`
-wraps any JAX model given as a per-example loss, and :func:`problem` builds one by name.
+wraps any JAX model given as a per-example or a batch loss, and :func:`problem` builds one by name.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ class Problem:
 
     Attributes:
       name: short name, used in reports.
-      loss_fn: ``(params, data, mask) -> scalar`` — mean loss over the unmasked batch.
+      loss_fn: ``(params, data, mask) -> scalar`` — mean loss over the unmasked batch; with
+        ``takes_key``, ``(params, data, mask, key=None) -> scalar``.
       grad_fn: the analytic gradient of ``loss_fn`` (same signature, returns a pytree like the
         params), or None where none is known.
       data: tuple of arrays with a leading axis of ``m`` examples (for regression ``(x, y)``), or None.
@@ -53,6 +60,12 @@ class Problem:
         store them), an int for every leaf (Flax kernels ``(in, out)``: ``-1``), or a pytree like
         the parameters with an int per leaf, or None for a leaf without neurons (normalised as a
         whole). A 2-D leaf's layout is unknown to jaxgd: it assumes ``(out, in)`` unless told.
+      takes_key: True when ``loss_fn`` takes a fourth argument, a PRNG key (dropout). Each
+        training step passes a fresh key, ``jaxgd.data.step_key(seed, t)`` for step ``t`` of the
+        run with ``seed``, so a run is reproducible by its seed and the runs of a sweep differ by
+        seed; every *measurement* of the loss (the full-data loss recorded each step, the final
+        loss, ``loss_surface``/``planes``/``interpolate``/``project``, sharpness and spectra)
+        passes ``key=None``, where the loss must be deterministic (dropout off: eval mode).
     """
 
     name: str
@@ -67,6 +80,7 @@ class Problem:
     minima: tuple = None  # type: ignore[assignment]
     quadratic: bool = False
     neuron_axis: Any = None
+    takes_key: bool = False
 
     def __post_init__(self):
         if self.minima is None:
@@ -100,9 +114,14 @@ class Problem:
         loss_fn, data = self.loss_fn, self.data
         return lambda params: loss_fn(params, data, None)
 
-    def loss(self, params: Params, idx=None, mask=None) -> jax.Array:
-        """Loss on the whole data (``idx`` None) or on the examples ``idx`` (shape ``(B,)``)."""
-        return self.loss_fn(params, self.batch(idx), mask)
+    def loss(self, params: Params, idx=None, mask=None, key=None) -> jax.Array:
+        """Loss on the whole data (``idx`` None) or on the examples ``idx`` (shape ``(B,)``);
+        ``key``: a PRNG key for a problem that :attr:`takes_key` (None: the deterministic loss)."""
+        if key is None:
+            return self.loss_fn(params, self.batch(idx), mask)
+        if not self.takes_key:
+            raise ArgumentError("key", f"does not apply to problem {self.name!r}, whose loss takes no key; leave it None")
+        return self.loss_fn(params, self.batch(idx), mask, key)
 
     def grad(self, params, idx=None, mask=None):
         """The analytic gradient, on the whole data or the examples ``idx`` (``jax.grad`` of the
@@ -259,34 +278,74 @@ def notebook(noise: float = 0.0, seed: int = 0, dtype=None) -> Problem:
 class ExampleLoss:
     """``loss_fn(params, data, mask)`` from a per-example loss: the mask-weighted mean of
     ``vmap(loss_per_example)`` over the batch. Equal (and so not recompiled) when it wraps the
-    same function."""
+    same function.
 
-    def __init__(self, loss_per_example: Callable):
+    With ``takes_key``, ``loss_fn(params, data, mask, key=None)``: example ``i`` of the batch
+    (its position in the batch) gets ``fold_in(key, i)``, or None when ``key`` is None."""
+
+    def __init__(self, loss_per_example: Callable, takes_key: bool = False):
         self.loss_per_example = loss_per_example
+        self.takes_key = takes_key
 
-    def __call__(self, params, data, mask=None):
-        v = jax.vmap(self.loss_per_example, in_axes=(None, *([0] * len(data))))(params, *data)
+    def __call__(self, params, data, mask=None, key=None):
+        f, axes = self.loss_per_example, (None, *([0] * len(data)))
+        if not self.takes_key:
+            v = jax.vmap(f, in_axes=axes)(params, *data)
+        elif key is None:
+            v = jax.vmap(lambda p, *example: f(p, *example, None), in_axes=axes)(params, *data)
+        else:
+            keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(data[0].shape[0], dtype=jnp.uint32))
+            v = jax.vmap(f, in_axes=(*axes, 0))(params, *data, keys)
         return _mean(v, mask)
 
     def __eq__(self, other):
-        return isinstance(other, ExampleLoss) and other.loss_per_example is self.loss_per_example
+        return (isinstance(other, ExampleLoss) and other.loss_per_example is self.loss_per_example
+                and other.takes_key == self.takes_key)
 
     def __hash__(self):
-        return hash((ExampleLoss, self.loss_per_example))
+        return hash((ExampleLoss, self.loss_per_example, self.takes_key))
 
     def __repr__(self):
         return f"ExampleLoss({getattr(self.loss_per_example, '__name__', self.loss_per_example)!r})"
 
 
+class BatchLoss:
+    """``loss_fn(params, data, mask)`` from a batch loss ``loss(params, batch, mask)`` (the masked
+    mean over the batch, as the user wrote it); with ``takes_key``, ``loss_fn(params, data, mask,
+    key=None)`` calls ``loss(params, batch, mask, key)``. Equal when it wraps the same function."""
+
+    def __init__(self, loss: Callable, takes_key: bool = False):
+        self.loss = loss
+        self.takes_key = takes_key
+
+    def __call__(self, params, data, mask=None, key=None):
+        if self.takes_key:
+            return self.loss(params, data, mask, key)
+        return self.loss(params, data, mask)
+
+    def __eq__(self, other):
+        return isinstance(other, BatchLoss) and other.loss is self.loss and other.takes_key == self.takes_key
+
+    def __hash__(self):
+        return hash((BatchLoss, self.loss, self.takes_key))
+
+    def __repr__(self):
+        return f"BatchLoss({getattr(self.loss, '__name__', self.loss)!r})"
+
+
 def model_problem(loss_per_example: Callable, params0, data, name: str = "model", dtype=None,
-                  neuron_axis=None) -> Problem:
+                  neuron_axis=None, *, batched: bool = False, takes_key: bool = False) -> Problem:
     """Wrap any JAX model as a :class:`Problem`.
 
     Args:
       loss_per_example: ``(params, *example) -> scalar``, the loss of one example, e.g.
         ``lambda p, x_i, y_i: (model(p, x_i) - y_i) ** 2``; jaxgd vmaps it over a batch and takes
-        the mean over the unmasked examples. Pass the same function object each time (it is a
-        static argument of the compiled scan).
+        the mean over the unmasked examples. With ``batched=True`` it is the *batch* loss instead
+        (the name stays): ``(params, batch, mask) -> scalar``, with ``batch`` the tuple of data
+        arrays with a leading axis of ``B`` examples and ``mask`` a ``(B,)`` bool array (False on
+        the padding of a ragged last minibatch) or None for the whole data; it must return the
+        mean over the unmasked examples (a loss that looks at the whole batch may). Pass the same
+        function object each time (it is a static argument of the compiled scan).
       params0: the starting point, any pytree of arrays (a dict of layers, an equinox/flax tree).
       data: a tuple of arrays with a common leading axis of ``m`` examples, e.g. ``(x, y)`` with
         x ``(m, d)`` and y ``(m,)``; integer arrays (class labels) are kept as they are.
@@ -294,13 +353,32 @@ def model_problem(loss_per_example: Callable, params0, data, name: str = "model"
       neuron_axis: which axis of each weight indexes the neuron (:attr:`Problem.neuron_axis`): None
         assumes ``(out, in)`` weights (axis 0: jaxgd's MLP, Equinox); ``-1`` for Flax kernels
         ``(in, out)``; or a pytree like ``params0`` with an int or None per leaf.
+      batched: the loss is the batch loss described above (default: per example).
+      takes_key: the loss takes one more, last argument, a PRNG key, for dropout-style randomness:
+        ``(params, *example, key)`` (example ``i`` of step ``t``'s batch gets
+        ``fold_in(jaxgd.data.step_key(seed, t), i)``) or ``(params, batch, mask, key)`` (gets
+        ``step_key(seed, t)``). A fresh key at every training step, from the run's seed; ``key=None``
+        whenever jaxgd *measures* the loss (the recorded full-data loss, the final loss, surfaces,
+        planes, sharpness): the loss must then be deterministic (dropout off, eval mode).
+
+    Non-trainable state: jaxgd carries none. BatchNorm: pass its statistics as constants the loss
+    closes over (eval mode), or use LayerNorm; jaxgd never trains them as parameters (every leaf
+    of ``params0`` is a parameter the optimizer moves).
+
+    The loss is checked once here with ``jax.eval_shape`` (on one example, or on the whole data
+    with and without a mask; with and without a key): a failure or a non-scalar result is an
+    :class:`~jaxgd.ArgumentError` named ``loss_per_example``.
 
     Every optimizer, ``run``, ``sweep``, sample orders, schedules and diagnostics work on it
     (``newton`` forms the dense Hessian: keep it to a few thousand parameters).
     """
     if not callable(loss_per_example):
-        raise ArgumentTypeError("loss_per_example", f"must be a function (params, *example) -> scalar, "
-                                                    f"got {type(loss_per_example).__name__}")
+        what = "(params, batch, mask" if batched else "(params, *example"
+        raise ArgumentTypeError("loss_per_example", f"must be a function {what}{', key' if takes_key else ''}) -> "
+                                                    f"scalar, got {type(loss_per_example).__name__}")
+    for flag, v in (("batched", batched), ("takes_key", takes_key)):
+        if not isinstance(v, bool):
+            raise ArgumentTypeError(flag, f"must be True or False, got {v!r}")
     dt = _checks.check_dtype(dtype)
     if not isinstance(data, (tuple, list)) or not data:
         raise ArgumentTypeError("data", f"must be a non-empty tuple of arrays, e.g. (x, y), got {type(data).__name__}")
@@ -321,13 +399,43 @@ def model_problem(loss_per_example: Callable, params0, data, name: str = "model"
         raise ArgumentError("params0", "must hold at least one array")
     like = jax.tree.map(lambda v: np.zeros(np.shape(v)), params0)
     init = _checks.check_params("params0", params0, like, dt)
-    loss_fn = loss_per_example if isinstance(loss_per_example, ExampleLoss) else ExampleLoss(loss_per_example)
-    try:
-        v = jax.eval_shape(loss_fn.loss_per_example, init, *(a[0] for a in arrays))
-    except Exception as e:
-        raise ArgumentError("loss_per_example", f"failed on params0 and one example: {type(e).__name__}: {e}") from None
-    if v.shape != ():
-        raise ArgumentError("loss_per_example", f"must return a scalar per example, got shape {v.shape}")
+    data = tuple(arrays)
+    if batched:
+        fn = loss_per_example.loss if isinstance(loss_per_example, BatchLoss) else loss_per_example
+        loss_fn = BatchLoss(fn, takes_key)
+        _check_loss(fn, takes_key, "for a batch", [("the whole data and mask=None", (init, data, None)),
+                                               ("the whole data and a mask", (init, data, jnp.ones(m.pop(), bool)))])
+    else:
+        fn = loss_per_example.loss_per_example if isinstance(loss_per_example, ExampleLoss) else loss_per_example
+        loss_fn = ExampleLoss(fn, takes_key)
+        _check_loss(fn, takes_key, "per example", [("one example", (init, *(a[0] for a in data)))])
     neuron_axes(neuron_axis, init)
-    return Problem(name=name, loss_fn=loss_fn, grad_fn=None, data=tuple(arrays), w_range=None, b_range=None,
-                   init=init, neuron_axis=neuron_axis)
+    return Problem(name=name, loss_fn=loss_fn, grad_fn=None, data=data, w_range=None, b_range=None,
+                   init=init, neuron_axis=neuron_axis, takes_key=takes_key)
+
+
+def _check_loss(fn: Callable, takes_key: bool, per: str, trials: list) -> None:
+    """Trace ``fn`` on each ``(what, args)`` of ``trials`` (with ``key=None`` and a key when it
+    takes one) by ``jax.eval_shape``; a failure or a result that is not a scalar is an
+    ``ArgumentError`` named ``loss_per_example``, in one line."""
+    keys = [((None,), " with key=None"), ((jax.random.key(0),), " with a key")] if takes_key else [((), "")]
+    for what, args in trials:
+        for key, how in keys:
+            try:
+                v = jax.eval_shape(fn, *args, *key)
+            except Exception as e:
+                hint = (" (jaxgd measures the loss with key=None: the loss must then be deterministic, e.g. dropout "
+                        "off)" if how == " with key=None" else "")
+                raise ArgumentError("loss_per_example", f"failed on params0 and {what}{how}{hint}: "
+                                                        f"{type(e).__name__}: {_first_line(e)}") from None
+            shape = getattr(v, "shape", None)
+            if shape != ():
+                got = f"shape {shape}" if shape is not None else type(v).__name__
+                where = f" (on params0 and {what}{how})" if how or per != "per example" else ""
+                raise ArgumentError("loss_per_example", f"must return a scalar {per}, got {got}{where}")
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception's message cut to its first line (errors a user sees are one line)."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else ""

@@ -24,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxgd import _checks, engine, optim, progress as progress_bar
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import theory
-from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, numpy_orders, order_key, steps_per_epoch
+from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, numpy_orders, order_key, run_key, steps_per_epoch
 from jaxgd.engine import Trajectory
 from jaxgd.model import Params
 from jaxgd.problems import Problem, check_problem_dtype
@@ -210,7 +210,7 @@ def _numpy_source(static: engine.Static, m: int, seed: int) -> Order:
 def _plan(cfg: RunConfig):
     """The engine's static configuration and the run's order source for a checked run."""
     p = cfg.problem
-    more = _sharpness_fields(cfg.sharpness, cfg.loss_every)
+    more = _sharpness_fields(cfg.sharpness, cfg.loss_every) | _key_fields(p)
     if cfg.order is not None:  # an explicit order: blocks of one step
         source = Order(*(a[:, None] for a in cfg.order))
         return engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, 1, cfg.steps, **more), source
@@ -224,6 +224,21 @@ def _plan(cfg: RunConfig):
 
 _order_key = jax.jit(order_key)  # one compiled call, not one per random primitive
 _order_keys = jax.jit(jax.vmap(order_key))
+_run_keys = jax.jit(jax.vmap(run_key))
+
+
+def _key_fields(problem: Problem) -> dict:
+    """The engine's :attr:`~jaxgd.engine.Static.takes_key`, given only for a problem whose loss
+    takes a key (others keep the configuration, and the program, they always had)."""
+    return {"takes_key": True} if problem.takes_key else {}
+
+
+def _run_key_column(problem: Problem, seeds: np.ndarray):
+    """The runs' keys for :attr:`~jaxgd.engine.Knobs.key` — :func:`~jaxgd.data.run_key` of each of
+    the ``(R,)`` seeds — for a problem whose loss takes a key; else None."""
+    if not problem.takes_key:
+        return None
+    return engine.compiled_call(_run_keys, "run_keys", (), np.asarray(seeds, np.uint32).reshape(-1))
 
 
 def _check_progress(progress) -> bool:
@@ -258,7 +273,8 @@ def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None, prog
 
 
 def _run_planned(cfg: RunConfig, static: engine.Static, source, chunk: int | None, callback) -> Trajectory:
-    knobs = engine.Knobs(_hyper_arrays(cfg.spec, cfg.problem.dtype))
+    key = _run_key_column(cfg.problem, np.asarray([cfg.seed]))
+    knobs = engine.Knobs(_hyper_arrays(cfg.spec, cfg.problem.dtype), key=None if key is None else key[0])
     data = cfg.problem.data
     if chunk is not None and chunk < cfg.steps:
         blocks = max(1, -(-chunk // static.block_steps))
@@ -312,6 +328,8 @@ def run(
       rng: "jax" (``jax.random`` from ``seed``) or "numpy" (the notebook's ``np.random``
         stream after ``np.random.seed(seed)``).
       seed: an integer in ``[0, 2**32)``. Every optimizer with the same seed sees the same order.
+        For a problem whose loss takes a key (``model_problem(..., takes_key=True)``), step ``t``'s
+        loss gets ``jaxgd.data.step_key(seed, t)`` (whatever ``rng``, full batch included).
       order: an explicit :class:`~jaxgd.Order` (``idx``, ``mask`` of shape ``(T, batch_size)``)
         to use instead of drawing one; needs ``batch_size``, and sets ``T``.
       chunk: scan about this many steps per compiled call instead of all at once (rounded up to
@@ -396,7 +414,7 @@ class Batch(NamedTuple):
     static: the engine's configuration, one for all runs (a union of the runs' optimizers when
     they differ: :func:`jaxgd.optim.union_kind`). knobs: :class:`~jaxgd.engine.Knobs` of ``(R,)``
     columns — the hyperparameters (a dict, or a tuple of per-member dicts), the member each run
-    uses, each run's own step count. init: the starts, each leaf ``(R, *leaf shape)``. source: the
+    uses, each run's own step count, each run's key (a loss that takes one). init: the starts, each leaf ``(R, *leaf shape)``. source: the
     sample orders — None (full batch), ``(R,)`` keys, an :class:`Order` ``(R, blocks, block_steps,
     B)`` or a :class:`Draw` of ``(R,)`` columns. data: the problem's data. R: the number of runs
     (the columns may be padded to a multiple of the device count).
@@ -550,9 +568,9 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     more = dict(final_only=final_only, targets=tuple(tuple(float(v) for v in p) for p in targets),
                 target_tol=float(target_tol))
     smallest = None if batch_size is None else int(b["batch_size"].min())
-    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, smallest)))
+    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, smallest)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
-    knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps)
+    knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     knobs, p0, source = _shard((knobs, p0, source), R)
     return Batch(static, knobs, p0, source, problem.data, R)
