@@ -37,6 +37,7 @@ from jaxgd.catalog import problem
 from jaxgd.problems import Problem, linear_regression, model_problem, notebook
 from jaxgd.runs import LRScan, divergence_boundary, lr_scan, run, sweep
 from jaxgd.surface import GradCheck, grad_check, loss_surface
+from jaxgd.survey import Landscape, landscape
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,7 @@ __all__ = [
     "GradCheck",
     "LANDSCAPES",
     "LRScan",
+    "Landscape",
     "OPTIMIZERS",
     "Order",
     "Params",
@@ -82,6 +84,7 @@ __all__ = [
     "ill_conditioned",
     "interpolate",
     "jax_order",
+    "landscape",
     "landscapes",
     "lbfgs",
     "linear_regression",

@@ -30,8 +30,9 @@ from typing import Any, Callable, NamedTuple, Union
 import jax
 from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
+import numpy as np
 
-from jaxgd._checks import ArgumentTypeError
+from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.problems import Problem, loss_of, neuron_axes
 from jaxgd.spectrum import top_eigenpairs
 
@@ -234,35 +235,103 @@ def _pca(path, key, center):
     return PCAPlane(Plane(unravel(X[-1]), unravel(V[0]), unravel(V[1])), power / total, walk / walk_total)
 
 
-def pca_plane(path: PyTree, *, key: jax.Array | None = None, center: str = "mean") -> PCAPlane:
-    """The plane of the top two principal directions of an optimiser path (Li et al. 2018, §7).
+def evenly(n: int, most: int) -> np.ndarray:
+    """At most ``most`` indices of ``range(n)``, evenly spaced, the first and last included (all
+    of them when ``n <= most``)."""
+    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
 
-    ``path``: a pytree like the parameters whose leaves have a leading axis of ``T+1`` points
-    (``T ≥ 2``), e.g. a ``lax.scan`` trajectory with the start prepended. The points are
-    flattened to ``X`` ``(T+1, n)`` and centred to ``D``; the directions are the top right
-    singular vectors of ``D``, from the ``(T+1, T+1)`` Gram matrix ``D Dᵀ`` (never ``n × n``;
-    subsample long paths). ``center="mean"`` (default) is PCA proper: Li et al.'s code applies
+
+def pca_plane(*paths: PyTree, key: jax.Array | None = None, center: str = "mean",
+              max_points: int | None = None) -> PCAPlane:
+    """The plane of the top two principal directions of one or several optimiser paths (Li et al. 2018, §7).
+
+    Each path: a pytree like the parameters whose leaves have a leading axis of its points, e.g.
+    a trajectory's ``params`` (start first). With ``max_points``, each path is thinned to at most
+    that many points, evenly spaced, its first and last kept (:func:`evenly`). The paths are
+    stacked as the second, third, ..., then the first, so the first path's end is the last of the
+    ``P`` points (``P ≥ 3``): ``pca_plane(p1, p2)`` is ``pca_plane`` of ``p2`` followed by ``p1``.
+    The points are flattened to ``X`` ``(P, n)`` and centred to ``D``; the directions are the top
+    right singular vectors of ``D``, from the ``(P, P)`` Gram matrix ``D Dᵀ`` (never ``n × n``;
+    thin long paths). ``center="mean"`` (default) is PCA proper: Li et al.'s code applies
     ``sklearn.decomposition.PCA``, which mean-centres, to ``θ_i − θ_final``, so the final point
     only fixes the origin; it is also Antognini & Sohl-Dickstein's (2018) statistic.
-    ``center="final"`` takes ``θ_i − θ_final`` uncentred. The origin is the final point; ``d1``,
-    ``d2`` are unit, orthogonal, signed so the first point has coordinates ≥ 0.
+    ``center="final"`` takes ``θ_i − θ_final`` uncentred. The origin is the first path's last
+    point; ``d1``, ``d2`` are unit, orthogonal, signed so the first stacked point (the first
+    path's start when there is one path) has coordinates ≥ 0.
 
     ``explained`` ``(2,)``: ``s_i² / Σ s²``. ``random_walk_explained`` ``(2,)``: the same for one
-    simulated Gaussian random walk with ``T`` steps in ``n`` dimensions, centred the same way
-    (``key``, default ``jax.random.key(0)``); for ``n ≫ T ≫ 1`` its first ratio is near
+    simulated Gaussian random walk with ``P − 1`` steps in ``n`` dimensions, centred the same way
+    (``key``, default ``jax.random.key(0)``); for ``n ≫ P ≫ 1`` its first ratio is near
     ``6/π² ≈ 0.61`` with ``"mean"`` (Antognini & Sohl-Dickstein) and ``8/π² ≈ 0.81`` with
     ``"final"``, and it fluctuates by a few hundredths between keys. A path whose ratios resemble
     the walk's shows no more structure than noise.
     """
     if center not in ("mean", "final"):
         raise ValueError(f"center: must be 'mean' or 'final', got {center!r}")
-    leaves = jax.tree_util.tree_leaves(path)
-    points = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else 0 for leaf in leaves}
-    n = sum(int(jnp.size(leaf)) for leaf in leaves) // max(min(points), 1) if leaves else 0
-    if len(points) != 1 or min(points) < 3 or n < 2:
-        raise ValueError(f"path: needs leaves with one leading axis of at least 3 points, and at "
-                         f"least 2 parameters, got leading axes {sorted(points)} and {n} parameters")
+    if not paths:
+        raise ArgumentTypeError("pca_plane", "takes one path or several, positionally: pca_plane(path, ...)")
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2):
+        raise ValueError(f"max_points: must be an integer >= 2 or None, got {max_points!r}")
+    if len({jax.tree_util.tree_structure(p) for p in paths}) != 1:
+        raise ValueError("paths: must share one tree structure (the parameters')")
+    parts = []
+    for p in (*paths[1:], paths[0]):
+        leaves = jax.tree_util.tree_leaves(p)
+        points = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else 0 for leaf in leaves}
+        n = sum(int(jnp.size(leaf)) for leaf in leaves) // max(min(points), 1) if leaves else 0
+        if len(points) != 1 or min(points) < 1 or n < 2:
+            raise ValueError(f"path: needs leaves with one leading axis of points, and at least 2 parameters, "
+                             f"got leading axes {sorted(points)} and {n} parameters")
+        if max_points is not None:
+            i = evenly(min(points), max_points)
+            p = jax.tree_util.tree_map(lambda a: a[i], p)
+        parts.append(p)
+    path = parts[0] if len(parts) == 1 else jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
+    total = jnp.shape(jax.tree_util.tree_leaves(path)[0])[0]
+    if total < 3:
+        raise ValueError(f"path: needs at least 3 points in all, got {total}")
     return _pca(path, jax.random.key(0) if key is None else key, center)
+
+
+AUTO_MARGIN = 0.15  # span="auto": this fraction of the points' range added on each side
+
+
+def grid_axes(projections, grid: int, span="auto", *, at_least: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The axes ``(a, b)``, ``grid`` points each, of a plane's grid.
+
+    ``span="auto"``: from the smallest to the largest finite coordinate of every projection
+    given (anything with ``.a`` and ``.b``, e.g. :class:`Projection`), widened by
+    :data:`AUTO_MARGIN` (15 %) of that range on each side, and covering ``[-at_least, at_least]``
+    first (1 for a random plane, whose directions are scaled like the parameters, as in Li et
+    al.); ``[-1, 1]`` along an axis with no finite point. A number ``s > 0``: ``[-s, s]`` along
+    both. A pair ``((a0, a1), (b0, b1))``: those ranges.
+    """
+    if isinstance(span, str):
+        if span != "auto":
+            raise ArgumentError("span", f"must be 'auto', a number > 0 or ((a0, a1), (b0, b1)), got {span!r}")
+        lo, hi = np.full(2, np.inf), np.full(2, -np.inf)
+        for p in projections:
+            for k, v in enumerate((np.asarray(p.a), np.asarray(p.b))):
+                v = v[np.isfinite(v)]
+                if v.size:
+                    lo[k], hi[k] = min(lo[k], v.min()), max(hi[k], v.max())
+        if at_least:
+            lo, hi = np.minimum(lo, -at_least), np.maximum(hi, at_least)
+        lo, hi = np.where(np.isfinite(lo), lo, -1.0), np.where(np.isfinite(hi), hi, 1.0)
+        width = np.maximum(hi - lo, 1e-6)
+        lo, hi = lo - AUTO_MARGIN * width, hi + AUTO_MARGIN * width
+        return np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid)
+    try:
+        ranges = np.broadcast_to(np.asarray(span, dtype=float), (2, 2)) if np.ndim(span) == 2 else None
+        if ranges is None:
+            s = float(span)
+            ranges = np.array([[-s, s], [-s, s]])
+    except (TypeError, ValueError):
+        ranges = None
+    if ranges is None or not np.all(np.isfinite(ranges)) or np.any(ranges[:, 1] <= ranges[:, 0]):
+        raise ArgumentError("span", f"must be 'auto', a number > 0 or ((a0, a1), (b0, b1)) with a0 < a1 and "
+                                    f"b0 < b1, got {span!r}")
+    return np.linspace(*ranges[0], grid), np.linspace(*ranges[1], grid)
 
 
 def hessian_plane(problem: ProblemOrLoss, params: PyTree, key: jax.Array, *, max_iter: int = 100,

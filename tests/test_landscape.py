@@ -26,7 +26,7 @@ def computed():
 
 def test_the_grid_is_the_loss_on_the_plane(computed):
     d = computed
-    f = d.plan.problem.full_loss
+    f = d.problem.full_loss
     S = np.asarray(d.surface)
     assert S.shape == (9, 9)
     for i, j in ((0, 0), (3, 7), (8, 2)):
@@ -36,7 +36,7 @@ def test_the_grid_is_the_loss_on_the_plane(computed):
 
 def test_paths_are_projected_honestly(computed):
     d = computed
-    f = d.plan.problem.full_loss
+    f = d.problem.full_loss
     for opt, t in d.trajectories.items():
         p = d.projections[opt]
         assert p.a.shape == t.loss.shape
@@ -56,11 +56,11 @@ def test_pca_ratios_and_interpolation(computed):
     d = computed
     assert 0 < d.explained[1] <= d.explained[0] and d.explained.sum() <= 1 + 1e-12
     assert 0.4 < d.random_walk_explained[0] < 0.9
-    start = d.plan.problem.init
+    start = d.problem.init
     for opt, t in d.trajectories.items():
         v = d.interpolation[opt]
         i0, i1 = np.argmin(np.abs(d.t)), np.argmin(np.abs(d.t - 1))
-        np.testing.assert_allclose(v[i0], float(d.plan.problem.full_loss(start)), rtol=1e-10)
+        np.testing.assert_allclose(v[i0], float(d.problem.full_loss(start)), rtol=1e-10)
         np.testing.assert_allclose(v[i1], t.loss[-1], rtol=1e-10)
 
 

@@ -226,7 +226,7 @@ def _landscape(args, setup) -> int:
         echo(f"  PCA: the plane explains {100 * data.explained[0]:.1f} % + {100 * data.explained[1]:.1f} % of the "
              f"paths' variance (a random walk: {100 * data.random_walk_explained[0]:.1f} % + "
              f"{100 * data.random_walk_explained[1]:.1f} %)")
-    for opt, r in landscape.summary(data).items():
+    for opt, r in data.summary().items():
         state = "" if r["diverged_at"] is None else f", diverged at step {r['diverged_at']}"
         lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
         sharp = "" if r["final_sharpness"] is None else f", sharpness {r['final_sharpness']:.4g}{lim}"

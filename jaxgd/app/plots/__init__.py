@@ -4,7 +4,11 @@ Two backends with the same figure set and the same function names — :mod:`.plo
 (interactive, for notebooks and sweep.html) and :mod:`.mpl_figs` (PNGs, GIF) — over what they share in :mod:`.common`:
 :class:`Path`, colours and dashes, the log colour scale, the slider's steps, the sweep's series.
 The report's PNGs are drawn with matplotlib; its page draws its own figures. The old flat names
-(``plotly_surface``, ``mpl_contour``, ...) stay importable from here.
+(``plotly_surface``, ``mpl_contour``, ...) stay importable from here. A landscape's figures
+(:mod:`.landscape_figs`: ``landscape_contour``, ``landscape_surface``, ``landscape_interpolation``,
+``landscape_gaps``, ``landscape_variance``, ``sharpness`` against each run's 2/lr, and
+``landscape_figures``, ``write_landscape`` for a whole :class:`jaxgd.Landscape`) take the
+Landscape or its pieces (a projection, trajectories) directly.
 
 Nothing here computes a loss. plotly functions return ``plotly.graph_objects.Figure``;
 ``mpl_*`` functions return a ``matplotlib.figure.Figure`` built without pyplot (no global
@@ -18,7 +22,11 @@ Axes everywhere: x = the first parameter (W), y = the second (b), z = loss. A su
 from jaxgd.app.plots.common import (  # noqa: F401  (re-exported)
     DIAGNOSTICS, LOG_LABEL, MODE_DASH, OPTIMIZER_COLORS, SWEEP_FLOOR, Path, frame_steps, log_excess, path_name,
     style_for)
-from jaxgd.app.plots import mpl_figs, plotly_figs  # noqa: F401  (re-exported)
+from jaxgd.app.plots import landscape_figs, mpl_figs, plotly_figs  # noqa: F401  (re-exported)
+from jaxgd.app.plots.landscape_figs import (  # noqa: F401
+    contour as landscape_contour, figures as landscape_figures, gaps as landscape_gaps,
+    interpolation as landscape_interpolation, sharpness, surface as landscape_surface, variance as landscape_variance,
+    write as write_landscape)
 from jaxgd.app.plots.mpl_figs import (  # noqa: F401
     animation as mpl_animation, contour as mpl_contour, data as mpl_data, diagnostics as mpl_diagnostics,
     frames as mpl_frames, loss_curves as mpl_loss_curves, surface as mpl_surface, sweep as mpl_sweep)

@@ -1,20 +1,35 @@
-"""The figures of ``jaxgd landscape`` (:mod:`jaxgd.app.landscape`): a plane through a real model's
-parameter space with every optimizer's projected path, the 1-D interpolation, the sharpness curves
-against 2/lr, the projection's gaps and (PCA plane) the explained variance against a random walk's.
-Plotly for the page, matplotlib for the PNGs; nothing here computes a loss.
+"""The figures and page of a :class:`jaxgd.survey.Landscape` (``jaxgd.landscape``, ``jaxgd
+landscape``): a plane through a model's parameter space with every run's projected path, the 1-D
+interpolation, the sharpness curves against each run's stability limit (2/lr for gd), the
+projection's gaps and (PCA plane) the explained variance against a random walk's. Plotly for the
+page, matplotlib for the PNGs; nothing here computes a loss.
+
+Each figure takes a ``Landscape``, or its pieces directly: a :class:`jaxgd.planes.Projection` or
+a dict name -> Projection (with the grid ``a``, ``b``, ``surface`` where drawn), trajectories or
+sharpness arrays (with ``lr`` or ``limits``).
 """
 
 from __future__ import annotations
 
+import html
+import os
+from pathlib import Path
+
+import jax
 import numpy as np
 
+from jaxgd.app import files as jio
 from jaxgd.app.plots.common import LOG_LABEL, log_excess, style_for
 from jaxgd.app.plots.mpl_figs import _mpl_figure
 from jaxgd.app.plots.plotly_figs import _go
-from jaxgd.app.shell import thin
-from jaxgd.curvature import sharpness_limit
+from jaxgd.app.results import versions
+from jaxgd.app.shell import figures_page, fill, thin
+from jaxgd.engine import Trajectory
+from jaxgd.planes import Projection
 
-MAX_DRAWN = 400  # path points drawn per optimizer (every point is in landscape.npz)
+MAX_DRAWN = 400  # path points drawn per run (every point is in landscape.npz)
+FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and landscape-NAME.png with png
+
 
 def _color(opt: str, i: int) -> str:
     return style_for(opt, "full", i)[0]
@@ -24,18 +39,36 @@ def _drawn(n: int) -> np.ndarray:
     return thin(n, MAX_DRAWN)
 
 
-def contour(data):
-    """Contours of log10(loss − min) on the plane, with each path's projection; the markers'
-    shade is the point's distance from the plane (dark: far), so a path that leaves the plane shows."""
+def _paths(x) -> dict:
+    """name -> Projection of NumPy arrays, from a Landscape, one Projection or a dict of them."""
+    x = getattr(x, "projections", x)
+    x = {"path": x} if isinstance(x, Projection) else x
+    return {str(k): Projection(*map(np.asarray, p)) for k, p in x.items()}
+
+
+def _grid(x, a, b, surface):
+    """The grid ``(a, b, surface)``: the Landscape's, else the arrays given (each may be None)."""
+    if hasattr(x, "surface"):
+        return x.a, x.b, x.surface
+    return (None if v is None else np.asarray(v) for v in (a, b, surface))
+
+
+def contour(x, a=None, b=None, surface=None):
+    """Contours of log10(loss − min) on the plane (when there is a surface), with each path's
+    projection; the markers' shade is the point's distance from the plane (dark: far), so a path
+    that leaves the plane shows. ``x``: a Landscape, or a Projection / dict name -> Projection
+    with ``a`` ``(A,)``, ``b`` ``(B,)`` and ``surface`` ``(A, B)`` optional."""
     go = _go()
+    paths = _paths(x)
+    a, b, S = _grid(x, a, b, surface)
     fig = go.Figure()
-    fig.add_trace(go.Contour(x=data.a, y=data.b, z=log_excess(data.surface).T, colorscale="Viridis", ncontours=30,
-                             customdata=data.surface.T, name=LOG_LABEL,
-                             colorbar=dict(title=dict(text=LOG_LABEL, side="right"), x=1.0, len=0.9),
-                             hovertemplate="a=%{x:.3g}<br>b=%{y:.3g}<br>loss=%{customdata:.4g}<extra></extra>"))
-    dmax = max([float(np.nanmax(p.distance)) for p in data.projections.values() if np.isfinite(p.distance).any()]
-               + [1e-12])
-    for i, (opt, p) in enumerate(data.projections.items()):
+    if S is not None:
+        fig.add_trace(go.Contour(x=a, y=b, z=log_excess(S).T, colorscale="Viridis", ncontours=30,
+                                 customdata=S.T, name=LOG_LABEL,
+                                 colorbar=dict(title=dict(text=LOG_LABEL, side="right"), x=1.0, len=0.9),
+                                 hovertemplate="a=%{x:.3g}<br>b=%{y:.3g}<br>loss=%{customdata:.4g}<extra></extra>"))
+    dmax = max([float(np.nanmax(p.distance)) for p in paths.values() if np.isfinite(p.distance).any()] + [1e-12])
+    for i, (opt, p) in enumerate(paths.items()):
         k = _drawn(len(p.a))
         c = _color(opt, i)
         custom = np.stack([k, p.loss[k], p.projected_loss[k], p.distance[k]], axis=1)
@@ -54,8 +87,8 @@ def contour(data):
                                  hovertemplate=f"{opt}: end<extra></extra>"))
     fig.update_layout(
         title=dict(text="Loss on the plane (○ start, ✕ end)", y=0.98),
-        xaxis=dict(title="a (along d1)", range=[data.a[0], data.a[-1]]),
-        yaxis=dict(title="b (along d2)", range=[data.b[0], data.b[-1]]),
+        xaxis=dict(title="a (along d1)", range=None if a is None else [a[0], a[-1]]),
+        yaxis=dict(title="b (along d2)", range=None if b is None else [b[0], b[-1]]),
         coloraxis=dict(colorscale="Greys", cmin=0, cmax=dmax,
                        colorbar=dict(title=dict(text="marker shade: distance from the plane", side="top"),
                                      orientation="h", x=0.5, xanchor="center", y=-0.22, yanchor="top", len=0.7,
@@ -64,13 +97,15 @@ def contour(data):
     return fig
 
 
-def surface(data):
-    """The loss surface of the plane in 3-D with each path drawn at its projection's loss."""
+def surface(x, a=None, b=None, surface=None):
+    """The loss surface of the plane in 3-D with each path drawn at its projection's loss (``x`` as
+    :func:`contour`'s; the surface is needed)."""
     go = _go()
-    fig = go.Figure(go.Surface(x=data.a, y=data.b, z=data.surface.T, colorscale="Viridis", opacity=0.85,
+    a, b, S = _grid(x, a, b, surface)
+    fig = go.Figure(go.Surface(x=a, y=b, z=S.T, colorscale="Viridis", opacity=0.85,
                                colorbar=dict(title=dict(text="loss", side="right")), name="loss on the plane",
                                hovertemplate="a=%{x:.3g}<br>b=%{y:.3g}<br>loss=%{z:.4g}<extra></extra>"))
-    for i, (opt, p) in enumerate(data.projections.items()):
+    for i, (opt, p) in enumerate(_paths(x).items()):
         k = _drawn(len(p.a))
         fig.add_trace(go.Scatter3d(x=p.a[k], y=p.b[k], z=p.projected_loss[k], mode="lines+markers", name=opt,
                                    line=dict(color=_color(opt, i), width=5), marker=dict(size=2.5, color=_color(opt, i)),
@@ -85,53 +120,74 @@ def surface(data):
     return fig
 
 
-def interpolation(data):
-    """The loss along the straight line from the start (t = 0) to each optimizer's end (t = 1)."""
+def _segments(x, t):
+    if hasattr(x, "interpolation"):
+        return x.t, x.interpolation
+    return np.asarray(t), {str(k): np.asarray(v) for k, v in x.items()}
+
+
+def interpolation(x, t=None):
+    """The loss along the straight line from the start (t = 0) to each run's end (t = 1): ``x`` a
+    Landscape, or a dict name -> ``(K,)`` losses at ``t`` ``(K,)``."""
     go = _go()
+    t, curves = _segments(x, t)
     fig = go.Figure()
-    for i, (opt, v) in enumerate(data.interpolation.items()):
-        fig.add_trace(go.Scatter(x=data.t, y=v, mode="lines", name=opt, line=dict(color=_color(opt, i), width=2)))
-    for x, label in ((0.0, "start"), (1.0, "end")):
-        fig.add_vline(x=x, line=dict(color="#888", dash="dot"), annotation_text=label, annotation_position="top")
-    positive = all(np.all(v[np.isfinite(v)] > 0) for v in data.interpolation.values())
+    for i, (opt, v) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=t, y=v, mode="lines", name=opt, line=dict(color=_color(opt, i), width=2)))
+    for x0, label in ((0.0, "start"), (1.0, "end")):
+        fig.add_vline(x=x0, line=dict(color="#888", dash="dot"), annotation_text=label, annotation_position="top")
+    positive = all(np.all(v[np.isfinite(v)] > 0) for v in curves.values())
     fig.update_layout(title="1-D interpolation: loss((1 − t)·start + t·end)", height=420,
                       xaxis_title="t", yaxis=dict(title="loss", type="log" if positive else "linear", nticks=6),
                       legend=dict(orientation="h", y=-0.2), margin=dict(t=50))
     return fig
 
 
-def _limits(data) -> dict:
-    """Per optimizer, the sharpness above which it is unstable on a quadratic (None: no simple bound)."""
-    return {opt: sharpness_limit(opt, lr) for opt, lr in zip(data.plan.config.optimizers, data.plan.config.lr)}
+def _sharpness(x, lr=None, limits=None) -> tuple[dict, dict]:
+    """``(curves, limits)``: name -> ``(T,)`` sharpness (NaN where not measured; None: none), and
+    name -> the stability limit or None — a Landscape's, else ``2/lr`` (``lr`` a number or a dict
+    by name), then ``limits`` (a dict by name) over them."""
+    if hasattr(x, "trajectories"):
+        curves, known = {k: t.sharpness for k, t in x.trajectories.items()}, dict(x.limits)
+    else:
+        x = {"run": x} if isinstance(x, Trajectory) or np.ndim(x) == 1 else x
+        curves = {str(k): getattr(v, "sharpness", v) for k, v in x.items()}
+        lrs = lr if isinstance(lr, dict) else dict.fromkeys(curves, lr)
+        known = {k: None if lrs.get(k) is None else 2 / float(lrs[k]) for k in curves}
+    curves = {k: None if v is None else np.asarray(v, dtype=float) for k, v in curves.items()}
+    return curves, known | dict(limits or {})
 
 
-def _sharpness_top(data, limits) -> float:
+def _sharpness_top(curves: dict, limits: dict) -> float:
     """The y range's top: every measured value, and the limits that are not far above them."""
-    seen = [float(np.nanmax(t.sharpness)) for t in data.trajectories.values()
-            if t.sharpness is not None and np.isfinite(t.sharpness).any()] or [1.0]
+    seen = [float(np.nanmax(s)) for s in curves.values() if s is not None and np.isfinite(s).any()] or [1.0]
     near = [v for v in limits.values() if v is not None and v < 3 * max(seen)]
     return 1.1 * max(seen + near)
 
 
-def sharpness(data):
-    """Sharpness (top Hessian eigenvalue) against step, with each optimizer's stability limit on a
-    quadratic where it has one (gd: 2/lr; heavy ball: 2(1+β)/(lr(1−β))); limits far above the
-    measured values are named in the legend but not drawn."""
+def sharpness(x, lr=None, limits=None):
+    """Sharpness (top Hessian eigenvalue) against step, with each run's stability limit on a
+    quadratic as a dashed line (gd: 2/lr, the edge of stability of Cohen et al. 2021; heavy ball:
+    2(1+β)/(lr(1−β))); limits far above the measured values are named in the legend but hidden.
+
+    ``x``: a Landscape (its limits), or a Trajectory / dict name -> Trajectory or ``(T,)`` sharpness
+    array (NaN where not measured) with ``lr`` (a number, or a dict by name: limit ``2/lr``) and/or
+    ``limits`` (a dict name -> limit or None)."""
     go = _go()
     fig = go.Figure()
-    limits = _limits(data)
-    top = _sharpness_top(data, limits)
-    for i, (opt, t) in enumerate(data.trajectories.items()):
-        if t.sharpness is None:
+    curves, limits = _sharpness(x, lr, limits)
+    top = _sharpness_top(curves, limits)
+    for i, (opt, s) in enumerate(curves.items()):
+        if s is None:
             continue
-        steps = np.flatnonzero(np.isfinite(t.sharpness))
+        steps = np.flatnonzero(np.isfinite(s))
         c = _color(opt, i)
-        fig.add_trace(go.Scatter(x=steps, y=t.sharpness[steps], mode="lines+markers", name=opt, legendgroup=opt,
+        fig.add_trace(go.Scatter(x=steps, y=s[steps], mode="lines+markers", name=opt, legendgroup=opt,
                                  line=dict(color=c, width=2), marker=dict(size=4)))
-        lim = limits[opt]
+        lim = limits.get(opt)
         if lim is not None:
             off = lim > top
-            fig.add_trace(go.Scatter(x=[0, len(t.sharpness)], y=[lim, lim], mode="lines", legendgroup=opt,
+            fig.add_trace(go.Scatter(x=[0, len(s)], y=[lim, lim], mode="lines", legendgroup=opt,
                                      name=f"{opt} stable below {lim:.4g}" + (" (off the scale)" if off else ""),
                                      line=dict(color=c, dash="dash", width=1.5), visible="legendonly" if off else True))
     fig.update_layout(title="Sharpness along the path (top eigenvalue of the Hessian)", height=420,
@@ -140,13 +196,14 @@ def sharpness(data):
     return fig
 
 
-def gaps(data):
-    """How far each path is from the plane: |true − projected loss| and the distance, per step."""
+def gaps(x):
+    """How far each path is from the plane: |true − projected loss| and the distance, per step
+    (``x``: a Landscape, a Projection or a dict name -> Projection)."""
     go = _go()
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("|loss − loss at the projection|", "distance from the plane"))
-    for i, (opt, p) in enumerate(data.projections.items()):
+    for i, (opt, p) in enumerate(_paths(x).items()):
         k = _drawn(len(p.a))
         line = dict(color=_color(opt, i), width=2)
         fig.add_trace(go.Scatter(x=k, y=np.abs(p.loss - p.projected_loss)[k], mode="lines", name=opt,
@@ -159,56 +216,59 @@ def gaps(data):
     return fig
 
 
-def variance(data):
-    """PCA plane: the variance the two directions explain, beside a random walk's."""
+def variance(x):
+    """PCA plane: the variance the two directions explain, beside a random walk's (``x``: a
+    Landscape or a :class:`jaxgd.planes.PCAPlane`)."""
     go = _go()
+    explained, walk = np.asarray(x.explained), np.asarray(x.random_walk_explained)
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=["PC1", "PC2"], y=100 * np.asarray(data.explained), name="the optimizers' paths",
-                         marker_color="#1f77b4", text=[f"{100 * v:.1f} %" for v in data.explained],
+    fig.add_trace(go.Bar(x=["PC1", "PC2"], y=100 * explained, name="the optimizers' paths",
+                         marker_color="#1f77b4", text=[f"{100 * v:.1f} %" for v in explained],
                          textposition="outside"))
-    fig.add_trace(go.Bar(x=["PC1", "PC2"], y=100 * np.asarray(data.random_walk_explained),
+    fig.add_trace(go.Bar(x=["PC1", "PC2"], y=100 * walk,
                          name="a random walk of the same length and dimension", marker_color="#bbbbbb",
-                         text=[f"{100 * v:.1f} %" for v in data.random_walk_explained], textposition="outside"))
+                         text=[f"{100 * v:.1f} %" for v in walk], textposition="outside"))
     fig.update_layout(title="Explained variance of the plane's directions", barmode="group", height=400,
                       yaxis=dict(title="% of the variance", range=[0, 110]), legend=dict(orientation="h", y=-0.2),
                       margin=dict(t=50))
     return fig
 
 
-def figures(data) -> dict:
-    figs = {"contour": contour(data), "surface3d": surface(data), "interpolation": interpolation(data)}
-    if any(t.sharpness is not None for t in data.trajectories.values()):
-        figs["sharpness"] = sharpness(data)
-    figs["gaps"] = gaps(data)
-    if data.explained is not None:
-        figs["variance"] = variance(data)
+def figures(ls) -> dict:
+    """A Landscape's plotly figures, by the id of their place on the page."""
+    figs = {"contour": contour(ls), "surface3d": surface(ls), "interpolation": interpolation(ls)}
+    if any(t.sharpness is not None for t in ls.trajectories.values()):
+        figs["sharpness"] = sharpness(ls)
+    figs["gaps"] = gaps(ls)
+    if ls.explained is not None:
+        figs["variance"] = variance(ls)
     return figs
 
 
-def mpl_figures(data) -> dict:
+def mpl_figures(ls) -> dict:
     """The PNGs: contour (with the projected paths), sharpness, interpolation."""
     figs = {}
     fig, ax = _mpl_figure(None, (8, 7))
-    cs = ax.contourf(data.a, data.b, log_excess(data.surface).T, levels=30, cmap="viridis")
+    cs = ax.contourf(ls.a, ls.b, log_excess(ls.surface).T, levels=30, cmap="viridis")
     fig.colorbar(cs, ax=ax, label=LOG_LABEL)
-    for i, (opt, p) in enumerate(data.projections.items()):
+    for i, (opt, p) in enumerate(ls.projections.items()):
         k = _drawn(len(p.a))
         ax.plot(p.a[k], p.b[k], "-", color=_color(opt, i), label=opt)
         ax.scatter(p.a[k], p.b[k], c=p.distance[k], cmap="Greys", s=12, edgecolors=_color(opt, i), linewidths=0.6,
                    zorder=3)
         ax.plot(p.a[0], p.b[0], "o", mfc="none", mec=_color(opt, i), ms=11, mew=2)
         ax.plot(p.a[-1], p.b[-1], "x", color=_color(opt, i), ms=10, mew=2)
-    ax.set(xlabel="a (along d1)", ylabel="b (along d2)", title=f"Loss on the {data.plan.config.plane} plane")
+    ax.set(xlabel="a (along d1)", ylabel="b (along d2)", title=f"Loss on the {ls.plane_kind} plane")
     ax.legend(fontsize=8)
     figs["contour"] = fig
-    if any(t.sharpness is not None for t in data.trajectories.values()):
+    if any(t.sharpness is not None for t in ls.trajectories.values()):
         fig, ax = _mpl_figure(None, (8, 4.5))
-        limits = _limits(data)
-        top = _sharpness_top(data, limits)
-        for i, (opt, t) in enumerate(data.trajectories.items()):
-            if t.sharpness is not None:
-                s = np.flatnonzero(np.isfinite(t.sharpness))
-                ax.plot(s, t.sharpness[s], "-o", ms=2.5, color=_color(opt, i), label=opt)
+        curves, limits = _sharpness(ls)
+        top = _sharpness_top(curves, limits)
+        for i, (opt, sh) in enumerate(curves.items()):
+            if sh is not None:
+                s = np.flatnonzero(np.isfinite(sh))
+                ax.plot(s, sh[s], "-o", ms=2.5, color=_color(opt, i), label=opt)
                 lim = limits[opt]
                 if lim is not None and lim <= top:
                     ax.axhline(lim, color=_color(opt, i), linestyle="--", linewidth=1, label=f"{opt} stable below {lim:.4g}")
@@ -217,13 +277,95 @@ def mpl_figures(data) -> dict:
         ax.legend(fontsize=8)
         figs["sharpness"] = fig
     fig, ax = _mpl_figure(None, (8, 4.5))
-    for i, (opt, v) in enumerate(data.interpolation.items()):
-        ax.plot(data.t, v, color=_color(opt, i), label=opt)
+    for i, (opt, v) in enumerate(ls.interpolation.items()):
+        ax.plot(ls.t, v, color=_color(opt, i), label=opt)
     for x in (0.0, 1.0):
         ax.axvline(x, color="#888", linestyle=":")
     ax.set(xlabel="t", ylabel="loss", title="loss((1 − t)·start + t·end)")
-    if all(np.all(v[np.isfinite(v)] > 0) for v in data.interpolation.values()):
+    if all(np.all(v[np.isfinite(v)] > 0) for v in ls.interpolation.values()):
         ax.set_yscale("log")
     ax.legend(fontsize=8)
     figs["interpolation"] = fig
     return figs
+
+
+# ----------------------------------------------------------------------------- the page and files
+
+
+def _num(v, spec=".4g") -> str:
+    return "—" if v is None or not np.isfinite(v) else format(v, spec)
+
+
+def _largest_gap(ls, opt: str, row: dict) -> str:
+    """The page's sentence on the largest gap between a path's true loss and its projection's."""
+    k = row["max_loss_gap_step"]
+    if k is None:
+        return "No finite point to compare."
+    p = ls.projections[opt]
+    return (f"Largest gap: {html.escape(opt)} at step {k}, where the true loss is {_num(p.loss[k])} and the loss at "
+            f"its projection {_num(p.projected_loss[k])} (a gap of {_num(row['max_loss_gap'])}); that point is "
+            f"{_num(p.distance[k], '.3g')} from the plane.")
+
+
+def _trained(ls) -> str:
+    """The page's sentence on the runs: one for runs of one length and batch from one start, else one each."""
+    s, t = ls.settings, ls.trajectories
+    lr = lambda k: "a schedule" if s[k]["lr"] is None else f"{s[k]['lr']:g}"  # noqa: E731
+    starts = [np.concatenate([np.ravel(v[0]) for v in jax.tree.leaves(x.params)]) for x in t.values()]
+    if all(s.values()) and len({(v["epochs"], v["batch_size"]) for v in s.values()}) == 1 and all(
+            np.array_equal(starts[0], x) for x in starts):
+        v = next(iter(s.values()))
+        batch = "full batch" if v["batch_size"] is None else f"batches of {v['batch_size']}"
+        return (f"Each optimizer trained for {v['epochs']} epochs ({batch}) from the same start, at lr "
+                f"{', '.join(f'{html.escape(k)} {lr(k)}' for k in s)}.")
+    return "Runs: " + "; ".join(f"{html.escape(k)}, {int(x.num_steps)} steps" + (f" at lr {lr(k)}" if s[k] else "")
+                                for k, x in t.items()) + "."
+
+
+def _every(ls) -> str:
+    """How often the sharpness was measured: the settings', else the steps between measurements."""
+    every = {v["sharpness_every"] for v in ls.settings.values() if v and v["sharpness_every"]}
+    for t in ls.trajectories.values():
+        steps = np.flatnonzero(np.isfinite(t.sharpness)) if t.sharpness is not None else ()
+        if len(steps) > 1 and not every:
+            every.add(int(np.min(np.diff(steps))))
+    return "/".join(map(str, sorted(every))) or "some"
+
+
+def page(ls, v: dict, pack_dir=None) -> str:
+    """The self-contained page (:func:`jaxgd.app.shell.figures_page`, plotly.js packed in
+    ``pack_dir``): ``landscape.html`` filled in with ``ls`` and the versions ``v``, and :func:`figures`."""
+    figs = figures(ls)
+    summ = ls.summary()
+    rows = "\n".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            opt, _num(r["lr"]), r["steps"], _num(r["final_loss"]), "no" if r["diverged_at"] is None else
+            f"at step {r['diverged_at']}", _num(r["max_loss_gap"]), _num(r["max_distance"]),
+            _num(r["final_sharpness"]), _num(r["stability_limit"]))) + "</tr>" for opt, r in summ.items())
+    worst = max(summ.items(), key=lambda kv: -1 if kv[1]["max_loss_gap"] is None else kv[1]["max_loss_gap"])
+    pct = {} if ls.explained is None else {k: f"{100 * x:.1f}" for k, x in zip(
+        ("pc1", "pc2", "rw1", "rw2"), (*ls.explained, *ls.random_walk_explained))}
+    values = {"sharpness": {"every": _every(ls)}, "gaps": {"gap": _largest_gap(ls, *worst)}, "variance": pct}
+    body = fill("landscape.html", what=html.escape(ls.what), trained=_trained(ls),
+                first=html.escape(next(iter(ls.trajectories))),
+                plane=html.escape(fill("landscape.html", f"plane-{ls.plane_kind}")), dtype=str(ls.problem.dtype),
+                device=ls.meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
+                sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))
+    return figures_page("jaxgd landscape", body, figs, pack_dir)
+
+
+def write(ls, out: str | os.PathLike, png: bool = True, pack_dir=None) -> list[Path]:
+    """Write landscape.json, landscape.npz, landscape.html and (``png``) the PNGs of the Landscape
+    ``ls`` into ``out``, as one set (:func:`jaxgd.app.files.write_all`: every target checked
+    first, the old set kept on a failure); ``meta`` gains the versions."""
+    v = versions()
+    doc = ls.document()
+    device, *rest = doc["meta"].items()
+    doc["meta"] = dict([device, ("versions", v), *rest])
+    writers = {"landscape.json": jio.text_writer(jio.dumps(doc, indent=1) + "\n"),
+               "landscape.npz": jio.npz_writer(ls.arrays),
+               "landscape.html": jio.text_writer(page(ls, v, pack_dir))}
+    if png:
+        for name, fig in mpl_figures(ls).items():
+            writers[f"landscape-{name}.png"] = lambda path, fig=fig: fig.savefig(path, dpi=100, format="png")
+    return jio.write_all(out, writers)

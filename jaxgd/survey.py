@@ -1,0 +1,307 @@
+"""The loss landscape of any problem around its optimizers' paths: :func:`landscape`.
+
+One call trains the runs (or takes their trajectories), picks a plane through parameter space
+(PCA of the paths, filter-normalised random directions, or the top two Hessian eigenvectors),
+evaluates the loss on the plane's grid, projects every path onto it (with its distance off the
+plane), interpolates from each start to each end, and keeps the sharpness curves with each
+optimizer's stability limit. :class:`Landscape` holds it all as NumPy arrays; its ``figures()``
+and ``write(folder)`` reach the app's figures through ``jaxgd.plots`` (the ``app`` extra).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd import _checks, planes, runs as _runs
+from jaxgd._checks import ArgumentError, ArgumentTypeError
+from jaxgd.curvature import sharpness_limit
+from jaxgd.engine import Trajectory
+from jaxgd.problems import Problem
+
+PLANES = ("pca", "random", "hessian")
+PCA_POINTS = 300  # points of each path in the PCA of the paths
+SHARPNESS_EVERY = 10  # runs given as settings measure the sharpness every this many steps unless told
+INTERPOLATION = np.linspace(-0.25, 1.25, 61)  # t of the segment start -> end, a quarter beyond each side
+_RUN_ARGS = frozenset(inspect.signature(_runs.check_run_args).parameters) - {"problem", "hyper"}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Landscape:
+    """What :func:`landscape` computed, as NumPy arrays; ``R`` runs keyed by name, ``T+1`` points each.
+
+    ``S[i, j] = loss(origin + a[i]·d1 + b[j]·d2)``: rows follow ``d1`` (plotly takes ``z=S.T``).
+    """
+
+    name: str  # the model's label on the page (given, the problem's name, or :func:`describe`)
+    model: str  # :func:`describe` of the parameters: layer sizes or leaf shapes, and the count
+    what: str  # the page's sentence on the model and its data (plain text)
+    problem: Problem
+    trajectories: dict  # name -> Trajectory (NumPy leaves)
+    settings: dict  # name -> the run's settings, JSON-ready (None for a trajectory given)
+    limits: dict  # name -> largest stable sharpness on a quadratic (2/lr for gd), or None
+    plane_kind: str  # "pca", "random" or "hessian"
+    plane: planes.Plane  # through the end of the first run
+    explained: np.ndarray | None  # (2,) PCA variance ratios of d1, d2 (pca plane), else None
+    random_walk_explained: np.ndarray | None  # (2,) the same for a random walk of the stacked paths' shape
+    a: np.ndarray  # (A,) grid along d1
+    b: np.ndarray  # (B,) grid along d2
+    surface: np.ndarray  # (A, B)
+    projections: dict  # name -> jaxgd.planes.Projection of (T+1,) arrays: a, b, loss, projected_loss, distance
+    t: np.ndarray  # (K,) interpolation parameters, 0 the start and 1 the end
+    interpolation: dict  # name -> (K,) loss((1 − t)·start + t·end) of that run
+    config: dict  # the settings, JSON-ready (landscape.json's "config")
+    meta: dict  # device, num_params, num_examples, ... (landscape.json's "meta")
+
+    def gaps(self) -> dict:
+        """Per run, ``(T+1,)`` ``|loss − projected loss|``: what the projection hides."""
+        return {k: np.abs(p.loss - p.projected_loss) for k, p in self.projections.items()}
+
+    def summary(self) -> dict:
+        """Per run, JSON-ready: lr, steps, final loss, divergence, the largest gap to the projection
+        and its step, the largest distance from the plane, the last sharpness measured and the
+        stability limit (:attr:`limits`)."""
+        out, gaps = {}, self.gaps()
+        for name, t in self.trajectories.items():
+            p, gap = self.projections[name], gaps[name]
+            s = None if t.sharpness is None else t.sharpness[np.isfinite(t.sharpness)]
+            d = int(t.diverged_at)
+            seen = np.isfinite(gap).any()
+            out[name] = {"lr": (self.settings[name] or {}).get("lr"), "steps": int(t.num_steps),
+                         "final_loss": float(t.loss[-1]), "diverged_at": None if d < 0 else d,
+                         "max_loss_gap": float(np.nanmax(gap)) if seen else None,
+                         "max_loss_gap_step": int(np.nanargmax(gap)) if seen else None,
+                         "max_distance": float(np.nanmax(p.distance)) if np.isfinite(p.distance).any() else None,
+                         "final_sharpness": None if s is None or not s.size else float(s[-1]),
+                         "stability_limit": self.limits[name]}
+        return out
+
+    def document(self) -> dict:
+        """``landscape.json``'s content (``write`` adds the versions to ``meta``)."""
+        return {"config": self.config, "meta": self.meta,
+                "plane": {"kind": self.plane_kind, "explained": self.explained,
+                          "random_walk_explained": self.random_walk_explained,
+                          "a_range": [self.a[0], self.a[-1]], "b_range": [self.b[0], self.b[-1]]},
+                "runs": self.summary()}
+
+    def arrays(self) -> dict:
+        """``landscape.npz``'s arrays: the grid, and per run ``NAME/loss``, ``/batch_loss``,
+        ``/plane_a``, ``/plane_b``, ``/projected_loss``, ``/distance``, ``/interpolation`` (and
+        ``/sharpness`` where measured)."""
+        out = {"a": self.a, "b": self.b, "surface": self.surface, "t": self.t}
+        for name, t in self.trajectories.items():
+            p = self.projections[name]
+            out |= {f"{name}/loss": t.loss, f"{name}/batch_loss": t.batch_loss, f"{name}/plane_a": p.a,
+                    f"{name}/plane_b": p.b, f"{name}/projected_loss": p.projected_loss, f"{name}/distance": p.distance,
+                    f"{name}/interpolation": self.interpolation[name]}
+            if t.sharpness is not None:
+                out[f"{name}/sharpness"] = t.sharpness
+        return out
+
+    def figures(self) -> dict:
+        """The page's plotly figures by id (``jaxgd.plots.landscape_figures``; needs the app extra)."""
+        return _plots().landscape_figures(self)
+
+    def write(self, folder, png: bool = True) -> list:
+        """Write ``landscape.html`` (offline), ``landscape.json``, ``landscape.npz`` and (``png``) the
+        PNGs into ``folder``, as the command does (``jaxgd.plots.write_landscape``); the paths written."""
+        return _plots().write_landscape(self, folder, png=png)
+
+
+def _plots():
+    """``jaxgd.plots``, through the package's lazy attribute (the library imports nothing of the app)."""
+    return sys.modules[__package__].plots
+
+
+def describe(params, neuron_axis=None) -> str:
+    """A model's label from its parameters: ``"64-16-10 MLP · 1,210 parameters"`` when the 2-D
+    leaves, in tree order, chain as dense layers (``(out, in)``, or ``(in, out)`` with
+    ``neuron_axis=-1``) and every other leaf is a bias of a layer's width; else the leaf shapes
+    (the first six) and the count, e.g. ``"3 arrays (8×3×3, 8, 10) · 90 parameters"``."""
+    shapes = [tuple(np.shape(v)) for v in jax.tree.leaves(params)]
+    count = f"{sum(math.prod(s) for s in shapes):,} parameters"
+    weights = [s for s in shapes if len(s) == 2]
+    for w in ([weights, [s[::-1] for s in weights]][::-1 if neuron_axis == -1 else 1]):  # (out, in) first
+        widths = {s[0] for s in w}
+        if w and all(p[0] == q[1] for p, q in zip(w, w[1:])) and all(
+                len(s) == 2 or (len(s) == 1 and s[0] in widths) for s in shapes):
+            return f"{'-'.join(map(str, [w[0][1], *(s[0] for s in w)]))} {'MLP' if len(w) > 1 else 'linear model'} · {count}"
+    shown = ", ".join("×".join(map(str, s)) or "scalar" for s in shapes[:6]) + (", …" if len(shapes) > 6 else "")
+    return f"{len(shapes)} array{'s' if len(shapes) != 1 else ''} ({shown}) · {count}"
+
+
+def memory_needed(grid: int, num_params: int, num_examples: int | None) -> int:
+    """Bytes a ``grid``² surface needs at its peak, roughly: the surface (8 bytes a point) and one
+    chunk of the vmapped evaluation (``planes.MAX_ELEMENTS`` parameter numbers, with the
+    activations of every example for each point in the chunk)."""
+    points = max(1, planes.MAX_ELEMENTS // max(num_params, 1))
+    return 8 * (grid * grid + planes.MAX_ELEMENTS + points * (num_examples or 1) * 4)
+
+
+def check_grid(problem: Problem, grid) -> int:
+    """``grid`` an integer ≥ 2 whose surface fits in memory (:func:`memory_needed`)."""
+    grid = _checks.check_int("grid", grid, 2)
+    _checks.check_fits("grid", memory_needed(grid, problem.num_params, problem.num_examples),
+                       f"a {grid}² grid of {problem.num_params:,} parameters on {problem.num_examples or 0:,} examples")
+    return grid
+
+
+def _json_ready(v):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (np.generic, np.ndarray)) and np.ndim(v) == 0:
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_json_ready(x) for x in v]
+    return getattr(v, "__qualname__", None) or repr(v)
+
+
+def _checked_run(problem: Problem, name: str, run) -> _runs.RunConfig:
+    """A run's settings as a checked :class:`jaxgd.runs.RunConfig`; sharpness every
+    :data:`SHARPNESS_EVERY` steps unless the settings say."""
+    if isinstance(run, _runs.RunConfig):
+        return run
+    run = {"optimizer": name} | run if isinstance(run, dict) else {"optimizer": run}
+    kw = {"sharpness_every": SHARPNESS_EVERY} | {k: v for k, v in run.items() if k in _RUN_ARGS}
+    hyper = {k: v for k, v in run.items() if k not in _RUN_ARGS}
+    return _runs.check_run_args(problem, hyper=hyper, **kw)
+
+
+def _settings(rc: _runs.RunConfig) -> dict:
+    lr = rc.spec.hyper.get("lr")
+    return {"optimizer": _json_ready(rc.optimizer), "lr": None if lr is None else float(lr), "epochs": rc.epochs,
+            "batch_size": rc.batch_size, "seed": rc.seed, "sharpness_every": rc.sharpness[0] if rc.sharpness else 0}
+
+
+def _limit(rc: _runs.RunConfig | None) -> float | None:
+    lr = None if rc is None else rc.spec.hyper.get("lr")
+    if lr is None or not isinstance(rc.optimizer, str):
+        return None
+    return sharpness_limit(rc.optimizer, float(lr), **{k: float(rc.spec.hyper[k]) for k in ("beta",) if k in rc.spec.hyper})
+
+
+def _named(runs) -> dict:
+    """``runs`` as a dict name -> run; a list names each run by its optimizer, else ``run i``."""
+    if isinstance(runs, dict):
+        named = {str(k): v for k, v in runs.items()}
+    elif isinstance(runs, (list, tuple)) and not isinstance(runs, Trajectory):
+        def name(i, r):
+            opt = r.get("optimizer") if isinstance(r, dict) else r.optimizer if isinstance(r, _runs.RunConfig) else r
+            return opt if isinstance(opt, str) else f"run {i}"
+        names = [name(i, r) for i, r in enumerate(runs)]
+        if len(set(names)) != len(names):
+            raise ArgumentError("runs", f"has runs of one name ({', '.join(names)}): pass a dict name -> run")
+        named = dict(zip(names, runs))
+    else:
+        return _named([runs])
+    if not named:
+        raise ArgumentError("runs", "must hold at least one run")
+    return named
+
+
+def _trajectory(problem: Problem, name: str, t: Trajectory) -> Trajectory:
+    if np.ndim(t.diverged_at) != 0:
+        raise ArgumentError("runs", f"{name!r} is a sweep's trajectory: pass its runs one by one (jaxgd.runs.split)")
+    if jax.tree.structure(t.params) != jax.tree.structure(problem.init):
+        raise ArgumentError("runs", f"{name!r} has parameters of another tree than the problem's")
+    return jax.tree.map(np.asarray, t)
+
+
+def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="auto", *, key=None,
+              name: str | None = None, callback=None) -> Landscape:
+    """The loss landscape of ``problem`` on a plane through its runs' paths.
+
+    Args:
+      problem: a :class:`jaxgd.Problem` (e.g. :func:`jaxgd.model_problem`).
+      runs: a dict name -> run, or a list (named by optimizer, else ``run i``), or one run. A run is
+        a :class:`jaxgd.Trajectory` (one run's, of this problem), or settings that this call runs
+        with the sharpness measured inside the scan: an optimizer (a name, a factory, a
+        transformation), a dict of :func:`jaxgd.run` keywords (``{"optimizer": "gd", "lr": 0.5,
+        "epochs": 100}``; the optimizer defaults to the run's name, hyperparameters go by name,
+        ``sharpness_every`` defaults to :data:`SHARPNESS_EVERY`), or a checked ``jaxgd.runs.RunConfig``.
+      plane: ``"pca"`` — the top two principal directions of every path (:func:`jaxgd.pca_plane`,
+        each path thinned to :data:`PCA_POINTS`), through the first run's end; ``"random"`` —
+        filter-normalised Gaussian directions (:func:`jaxgd.random_plane`, the problem's neuron
+        axis) at the first run's end; ``"hessian"`` — the top two Hessian eigenvectors there.
+      grid: points along each axis (≥ 2; refused when the surface would not fit in memory).
+      span: ``"auto"`` covers every projected path and the problem's known minima with a margin of
+        :data:`jaxgd.planes.AUTO_MARGIN` (15 %) of their range on each side, and on a random plane
+        at least ``[-1, 1]`` (its directions are scaled like the parameters); a number ``s`` gives
+        ``[-s, s]`` along both directions; a pair ``((a0, a1), (b0, b1))`` gives those ranges.
+      key: for the plane's random draws (default ``jax.random.key(0)``).
+      name: the model's label on the page (default: the problem's name, or :func:`describe` of its
+        parameters for an unnamed ``model_problem``).
+      callback: ``callback(stage, done, total)`` as the runs and the grid advance.
+
+    The interpolation goes from each run's start to its end, ``t`` = :data:`INTERPOLATION`.
+    Returns a :class:`Landscape`.
+    """
+    if not isinstance(problem, Problem):
+        raise ArgumentTypeError("problem", f"must be a jaxgd.Problem, got {type(problem).__name__}")
+    plane = _checks.check_choice("plane", plane, PLANES)
+    grid = check_grid(problem, grid)
+    if name is not None and not isinstance(name, str):
+        raise ArgumentTypeError("name", f"must be a string, got {type(name).__name__}")
+    if callback is not None and not callable(callback):
+        raise ArgumentTypeError("callback", f"must be a function (stage, done, total), got {callback!r}")
+    planes.grid_axes([], 2, span)  # checks the span before anything runs
+    say = callback or (lambda *a: None)
+    named = _named(runs)
+    configs = {k: None if isinstance(r, Trajectory) else _checked_run(problem, k, r) for k, r in named.items()}
+    trajs = {}
+    for k, r in named.items():
+        rc = configs[k]
+        if rc is None:
+            trajs[k] = _trajectory(problem, k, r)
+            continue
+        cb = lambda done, total, k=k: say(f"training {k}", done, total)
+        trajs[k] = jax.tree.map(np.asarray, _runs.run_checked(rc, chunk=max(rc.steps // 20, 1), callback=cb))
+    first = next(iter(trajs.values()))
+    end = jax.tree.map(lambda v: jnp.asarray(v[-1]), first.params)
+    key = jax.random.key(0) if key is None else key
+    explained = walk = None
+    if plane == "pca":
+        pca = planes.pca_plane(*(t.params for t in trajs.values()), key=key, max_points=PCA_POINTS)
+        the_plane, explained, walk = pca.plane, np.asarray(pca.explained), np.asarray(pca.random_walk_explained)
+    elif plane == "random":
+        the_plane = planes.random_plane(problem, end, key)
+    else:
+        the_plane = planes.hessian_plane(problem, end, key)
+    projections = {k: jax.tree.map(np.asarray, planes.project(the_plane, jax.tree.map(jnp.asarray, t.params), problem))
+                   for k, t in trajs.items()}
+    minima = [] if not problem.minima else [planes.project(the_plane, jax.tree.map(
+        lambda *v: jnp.stack(v), *problem.minima), problem)]
+    a, b = planes.grid_axes([*projections.values(), *minima], grid, span, at_least=1.0 if plane == "random" else 0.0)
+    S = _surface(problem, the_plane, a, b, say)
+    interp = {k: np.asarray(planes.interpolate(problem, jax.tree.map(lambda v: jnp.asarray(v[0]), t.params),
+                                               jax.tree.map(lambda v: jnp.asarray(v[-1]), t.params), INTERPOLATION))
+              for k, t in trajs.items()}
+    model = describe(problem.init, problem.neuron_axis)
+    label = name or (problem.name if problem.name not in ("", "model") else model)
+    m = problem.num_examples
+    what = (f"{label}: {model}" if label != model else model) + ("" if m is None else f"; {m:,} examples") + "."
+    settings = {k: None if rc is None else _settings(rc) for k, rc in configs.items()}
+    config = {"name": label, "plane": plane, "grid": grid, "span": _json_ready(span), "runs": settings}
+    meta = {"device": jax.devices()[0].platform, "num_params": problem.num_params, "num_examples": m,
+            "model": model, "dtype": str(problem.dtype)}
+    return Landscape(label, model, what, problem, trajs, settings, {k: _limit(rc) for k, rc in configs.items()},
+                     plane, jax.tree.map(np.asarray, the_plane), explained, walk, a, b, S, projections,
+                     INTERPOLATION.copy(), interp, config, meta)
+
+
+def _surface(problem: Problem, plane: planes.Plane, a: np.ndarray, b: np.ndarray, say) -> np.ndarray:
+    """:func:`jaxgd.plane_surface` in blocks of about a tenth of the rows (for progress; the last
+    block padded so every block reuses one compilation)."""
+    rows, step = [], max(1, len(a) // 10)
+    for i in range(0, len(a), step):
+        block = a[i:i + step]
+        pad = np.pad(block, (0, step - len(block)), mode="edge")
+        rows.append(np.asarray(planes.plane_surface(problem, plane, pad, b))[:len(block)])
+        say("loss on the plane", min(i + step, len(a)), len(a))
+    return np.concatenate(rows)

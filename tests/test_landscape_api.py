@@ -1,0 +1,193 @@
+"""``jaxgd.landscape`` from Python: the fields of a Landscape, its files and the page's name for
+the model, pca_plane of several paths, span="auto", the sharpness-vs-2/lr figure, and the command
+as a thin caller of it (its files hold what the library computes)."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import planes
+from jaxgd._checks import ArgumentError
+from jaxgd.app import files as jio
+from jaxgd.app.shell import thin
+
+pytestmark = pytest.mark.xdist_group("landscape")
+
+SIZES = (64, 8, 10)
+COUNT = 64 * 8 + 8 + 8 * 10 + 10  # the parameters of a 64-8-10 MLP with biases
+EPOCHS = 12
+RUNS = {"gd": {"optimizer": "gd", "lr": 0.5, "epochs": EPOCHS, "sharpness_every": 4},
+        "adam": {"optimizer": "adam", "lr": 0.02, "epochs": EPOCHS, "sharpness_every": 4}}
+
+
+def _mlp_problem(data: str, sizes, m=None, seed=0):
+    ds = jaxgd.datasets.load(data)
+    model = jaxgd.models.mlp(sizes, "tanh", ds.task, "xent")
+    x, y = (ds.x, ds.y) if m is None else (ds.x[:m], ds.y[:m])
+    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(seed)), (x, y))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return _mlp_problem("digits", SIZES, m=200)
+
+
+@pytest.fixture(scope="module")
+def ls(problem):
+    return jaxgd.landscape(problem, RUNS, grid=7)
+
+
+def test_every_field(ls, problem):
+    assert isinstance(ls, jaxgd.Landscape) and ls.plane_kind == "pca"
+    assert ls.name == ls.model == f"64-8-10 MLP · {COUNT:,} parameters"
+    assert list(ls.trajectories) == list(ls.projections) == list(ls.interpolation) == ["gd", "adam"]
+    assert ls.a.shape == ls.b.shape == (7,) and ls.surface.shape == (7, 7) and np.isfinite(ls.surface).all()
+    assert ls.t.shape == (61,) and ls.t[0] == -0.25 and ls.t[-1] == 1.25
+    for k, t in ls.trajectories.items():
+        p = ls.projections[k]
+        for v in p:
+            assert v.shape == (EPOCHS + 1,)
+        np.testing.assert_allclose(p.loss, t.loss, rtol=1e-10)  # the true loss at each point of the path
+        assert ls.gaps()[k].shape == (EPOCHS + 1,) and (p.distance >= 0).all()
+        assert ls.interpolation[k].shape == (61,)
+        np.testing.assert_allclose(ls.interpolation[k][np.argmin(np.abs(ls.t - 1))], t.loss[-1], rtol=1e-10)
+        assert t.sharpness.shape == (EPOCHS,) and np.isfinite(t.sharpness[::4]).all()
+        assert np.isnan(t.sharpness[1::4]).all()  # measured every 4 steps, inside the scan
+    assert ls.limits == {"gd": 2 / 0.5, "adam": None}
+    assert ls.explained.shape == ls.random_walk_explained.shape == (2,)
+    assert 0 < ls.explained[1] <= ls.explained[0] <= 1
+    np.testing.assert_allclose(ls.projections["gd"].distance[-1], 0, atol=1e-9)  # through the first run's end
+    summary = ls.summary()
+    assert summary["gd"]["lr"] == 0.5 and summary["gd"]["steps"] == EPOCHS and summary["adam"]["stability_limit"] is None
+    assert summary["gd"]["final_loss"] == float(ls.trajectories["gd"].loss[-1])
+
+
+def test_trajectories_give_the_same_landscape(ls, problem):
+    """The trajectories of the runs, given instead of their settings, give the same numbers."""
+    again = jaxgd.landscape(problem, ls.trajectories, grid=7)
+    np.testing.assert_array_equal(again.surface, ls.surface)
+    for k in ls.projections:
+        np.testing.assert_array_equal(again.projections[k].distance, ls.projections[k].distance)
+    assert again.settings == {"gd": None, "adam": None} and again.limits == {"gd": None, "adam": None}
+    assert again.summary()["gd"]["lr"] is None
+
+
+def test_write_names_the_model(ls, tmp_path):
+    out = tmp_path / "out"
+    written = ls.write(out, png=False)
+    assert sorted(p.name for p in written) == sorted(p.name for p in out.iterdir()) == [
+        "landscape.html", "landscape.json", "landscape.npz"]
+    page = (out / "landscape.html").read_text()
+    assert f"64-8-10 MLP · {COUNT:,} parameters; 200 examples." in page and "mlp:32" not in page
+    assert "Each optimizer trained for 12 epochs (full batch) from the same start, at lr gd 0.5, adam 0.02." in page
+    doc = json.loads((out / "landscape.json").read_text())
+    assert doc["config"]["name"] == ls.name and doc["meta"]["num_params"] == COUNT and "versions" in doc["meta"]
+    assert doc["runs"] == json.loads(jio.dumps(ls.summary()))
+    with np.load(out / "landscape.npz") as z:
+        assert sorted(z.files) == sorted(ls.arrays())
+        np.testing.assert_array_equal(z["surface"], ls.surface)
+    assert list(ls.figures()) == ["contour", "surface3d", "interpolation", "sharpness", "gaps", "variance"]
+
+
+def test_a_given_name_and_other_trees():
+    assert jaxgd.survey.describe({"w": np.zeros((3, 4)), "b": np.zeros(3)}) == "4-3 linear model · 15 parameters"
+    flax_like = {"Dense_0": {"bias": np.zeros(8), "kernel": np.zeros((4, 8))},
+                 "Dense_1": {"bias": np.zeros(2), "kernel": np.zeros((8, 2))}}
+    assert jaxgd.survey.describe(flax_like, neuron_axis=-1) == "4-8-2 MLP · 58 parameters"
+    conv = {"k": np.zeros((8, 3, 3, 3)), "c": np.zeros(8), "s": np.zeros(())}
+    assert jaxgd.survey.describe(conv) == "3 arrays (8, 8×3×3×3, scalar) · 225 parameters"
+
+
+def test_the_name_of_an_equinox_model():
+    eqx = pytest.importorskip("equinox")
+    params, _ = eqx.partition(eqx.nn.MLP(64, 10, 16, 1, key=jax.random.key(0)), eqx.is_inexact_array)
+    assert jaxgd.survey.describe(params) == "64-16-10 MLP · 1,210 parameters"
+
+
+def test_pca_of_several_paths_is_the_commands_joined_path(ls):
+    """pca_plane(first, second, max_points=300) is the PCA the command computed before: each path
+    thinned by the app's rule, the others first and the first path last (its end the origin)."""
+    first = ls.trajectories["gd"].params
+    long = jax.tree.map(lambda v: np.concatenate([v] * 40), ls.trajectories["adam"].params)  # 520 points: thinned
+    old = jax.tree.map(lambda *a: np.concatenate(a), *[jax.tree.map(lambda v: v[thin(len(jax.tree.leaves(p)[0]), 300)], p)
+                                                       for p in (long, first)])
+    a = planes.pca_plane(old, key=jax.random.key(3))
+    b = planes.pca_plane(first, long, key=jax.random.key(3), max_points=300)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(jax.tree.leaves(b.plane.origin), jax.tree.leaves(first)):
+        np.testing.assert_array_equal(x, y[-1])
+
+
+def test_span(ls):
+    margin = planes.AUTO_MARGIN
+    for axis, coords in ((ls.a, [p.a for p in ls.projections.values()]), (ls.b, [p.b for p in ls.projections.values()])):
+        c = np.concatenate(coords)
+        width = c.max() - c.min()
+        assert axis[0] <= c.min() and c.max() <= axis[-1]  # every projected point, each start and end included
+        np.testing.assert_allclose([axis[0], axis[-1]], [c.min() - margin * width, c.max() + margin * width],
+                                   rtol=1e-12)
+    a, b = planes.grid_axes(ls.projections.values(), 5, 2.5)
+    np.testing.assert_array_equal(a, np.linspace(-2.5, 2.5, 5))
+    a, b = planes.grid_axes([], 3, ((0, 1), (-4, -2)))
+    np.testing.assert_array_equal(b, [-4, -3, -2])
+    for bad in ("wide", -1, ((1, 0), (0, 1)), (1, 2)):
+        with pytest.raises(ArgumentError, match="^span "):
+            planes.grid_axes([], 3, bad)
+
+
+def test_sharpness_figure_has_a_dashed_2_over_lr_line_per_run(ls):
+    runs = ls.trajectories
+    fig = jaxgd.plots.sharpness(runs, lr={"gd": 0.5, "adam": 0.02})
+    dashed = [tr for tr in fig.data if tr.line.dash == "dash"]
+    assert [tr.legendgroup for tr in dashed] == ["gd", "adam"]
+    assert [tr.y[0] for tr in dashed] == [2 / 0.5, 2 / 0.02]
+    assert [tr.name for tr in fig.data if tr.line.dash != "dash"] == ["gd", "adam"]
+    np.testing.assert_array_equal(fig.data[0].y, runs["gd"].sharpness[::4])
+    page_fig = jaxgd.plots.sharpness(ls)  # the page's: gd's limit, none for adam
+    assert [tr.y[0] for tr in page_fig.data if tr.line.dash == "dash"] == [4.0]
+
+
+def test_figures_take_a_projection(ls):
+    p = ls.projections["adam"]
+    fig = jaxgd.plots.landscape_contour(p)
+    assert [tr.type for tr in fig.data] == ["scatter"] * 3 and fig.data[0].name == "path"
+    np.testing.assert_array_equal(fig.data[0].x, p.a)
+    fig = jaxgd.plots.landscape_contour({"adam": p}, a=ls.a, b=ls.b, surface=ls.surface)
+    assert fig.data[0].type == "contour" and list(fig.layout.xaxis.range) == [ls.a[0], ls.a[-1]]
+    assert len(jaxgd.plots.landscape_gaps(p).data) == 2
+
+
+def test_bad_runs(problem, ls):
+    with pytest.raises(ArgumentError, match="^runs .*one name"):
+        jaxgd.landscape(problem, ["gd", {"optimizer": "gd"}], grid=3)
+    with pytest.raises(ArgumentError, match="^runs "):
+        jaxgd.landscape(problem, {}, grid=3)
+    with pytest.raises(ArgumentError, match="^span "):
+        jaxgd.landscape(problem, ls.trajectories, grid=3, span="everything")
+
+
+def test_the_command_writes_what_the_library_computes(cli, tmp_path):
+    out = tmp_path / "cli"
+    code, _, err = cli(["landscape", "--data", "iris", "--model", "mlp:5", "--optimizers", "gd,momentum",
+                        "--lr", "0.5,0.1", "--epochs", "10", "--grid", "6", "--sharpness-every", "3",
+                        "--plane", "random", "--seed", "2", "--no-png", "--out", out])
+    assert code == 0, err
+    problem = _mlp_problem("iris", (4, 5, 3), seed=2)
+    runs = {o: {"optimizer": o, "lr": lr, "epochs": 10, "seed": 2, "sharpness_every": 3}
+            for o, lr in (("gd", 0.5), ("momentum", 0.1))}
+    ls = jaxgd.landscape(problem, runs, plane="random", grid=6, key=jax.random.key(2))
+    doc = json.loads((out / "landscape.json").read_text())
+    mine = json.loads(jio.dumps(ls.document()))
+    assert doc["plane"] == mine["plane"] and doc["runs"] == mine["runs"]
+    assert {k: doc["meta"][k] for k in mine["meta"] if k in doc["meta"]} == {
+        k: v for k, v in mine["meta"].items() if k in doc["meta"]}
+    with np.load(out / "landscape.npz") as z:
+        arrays = ls.arrays()
+        assert list(z.files) == list(arrays)
+        for k in z.files:
+            np.testing.assert_array_equal(z[k], arrays[k], err_msg=k)
+    assert doc["runs"]["momentum"]["stability_limit"] == pytest.approx(2 * 1.9 / (0.1 * 0.1))
