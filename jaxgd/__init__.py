@@ -10,9 +10,9 @@ the update rules, sample orders, planes through parameter space (``Plane``, ``ra
 ``models``, ``datasets``, ``spectrum`` and ``landscapes``. Functions that need a loss take a
 ``Problem`` (the plane functions also a bare ``f(params) -> scalar``).
 
-``jaxgd.plots`` (figures) belongs to the app layer :mod:`jaxgd.app` and needs the ``app`` extra
-(``pip install 'jaxgd[app]'``: plotly, matplotlib): it is imported on first access, so
-``import jaxgd`` loads nothing of the app. The engine's plumbing (``RunConfig``,
+``jaxgd.plots`` (figures, above the library and below the app :mod:`jaxgd.app`) needs the ``app``
+extra (``pip install 'jaxgd[app]'``: plotly, matplotlib): it is imported on first access, so
+``import jaxgd`` loads nothing of it, of plotly or of the app. The engine's plumbing (``RunConfig``,
 ``check_run_args``, ``run_checked``: one checked record handed inward, for applications) lives in
 :mod:`jaxgd.runs` and is not part of ``__all__``.
 
@@ -43,10 +43,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``jaxgd.plots``: the app's figure module, imported on first access (the wall: the library
-    never imports the app)."""
+    """``jaxgd.plots``: the figures, imported on first access (the wall: the library never imports
+    plotly, matplotlib or the app)."""
     if name == "plots":
-        return importlib.import_module("jaxgd.app.plots")
+        return importlib.import_module("jaxgd.plots")
     raise AttributeError(f"module 'jaxgd' has no attribute {name!r}")
 
 

@@ -38,6 +38,7 @@ imported by the adapter that needs them; ``import jaxgd`` imports neither.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 from typing import Callable
@@ -52,12 +53,14 @@ EXTRA = "frameworks"
 NO_BATCHNORM = "jaxgd does not carry BatchNorm running statistics"
 
 
-def _need(module: str, adapter: str):
-    """``module``, imported now; without it an ``ImportError`` in one line naming the extra."""
+@contextlib.contextmanager
+def _needs(package: str, adapter: str):
+    """Around the adapter's ``importlib.import_module`` of ``package``: without it, an
+    ``ImportError`` in one line naming the extra."""
     try:
-        return importlib.import_module(module)
+        yield
     except ImportError:
-        raise ImportError(f"jaxgd.{adapter} needs {module.partition('.')[0]}, which is not installed: "
+        raise ImportError(f"jaxgd.{adapter} needs {package}, which is not installed: "
                           f"pip install 'jaxgd[{EXTRA}]'") from None
 
 
@@ -242,7 +245,8 @@ def from_equinox(model, loss: Callable, data, name: str | None = None, dtype=Non
     An ``eqx.nn.BatchNorm`` with ``inference=False`` is refused (:class:`~jaxgd.ArgumentError`):
     jaxgd does not carry running statistics. ``Trajectory.model(k)`` gives the module at step ``k``.
     """
-    eqx = _need("equinox", "from_equinox")
+    with _needs("equinox", "from_equinox"):
+        eqx = importlib.import_module("equinox")
     if not isinstance(model, eqx.Module):
         raise ArgumentTypeError("model", f"must be an equinox.Module, got {type(model).__name__}")
     is_norm = lambda v: isinstance(v, eqx.nn.BatchNorm)  # noqa: E731
@@ -318,7 +322,8 @@ def from_nnx(model, loss: Callable, data, name: str | None = None, dtype=None, b
     ``RngCount`` of an ``nnx.Dropout``'s stream): each an :class:`~jaxgd.ArgumentError` in one
     line. ``Trajectory.model(k)`` gives a new module with the step-``k`` parameters.
     """
-    nnx = _need("flax.nnx", "from_nnx")
+    with _needs("flax", "from_nnx"):
+        nnx = importlib.import_module("flax.nnx")
     if not isinstance(model, nnx.Module):
         raise ArgumentTypeError("model", f"must be a flax.nnx.Module, got {type(model).__name__}")
     for path, sub in nnx.iter_modules(model):
@@ -388,8 +393,8 @@ def from_linen(module, variables, loss: Callable, data, name: str | None = None,
     False updating ``batch_stats``) is refused (:class:`~jaxgd.ArgumentError`, one line).
     ``Trajectory.model(k)`` gives the variables dict at step ``k`` (``{"params": ..., **others}``).
     """
-    linen = _need("flax.linen", "from_linen")
-    errors = _need("flax.errors", "from_linen")
+    with _needs("flax", "from_linen"):
+        linen, errors = importlib.import_module("flax.linen"), importlib.import_module("flax.errors")
     if not isinstance(module, linen.Module):
         raise ArgumentTypeError("module", f"must be a flax.linen.Module, got {type(module).__name__}")
     if not hasattr(variables, "keys") or "params" not in variables:

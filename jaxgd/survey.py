@@ -5,15 +5,16 @@ One call trains the runs (or takes their trajectories), picks a plane through pa
 evaluates the loss on the plane's grid, projects every path onto it (with its distance off the
 plane), interpolates from each start to each end, and keeps the sharpness curves with each
 optimizer's stability limit. :class:`Landscape` holds it all as NumPy arrays; its ``figures()``
-and ``write(folder)`` reach the app's figures through ``jaxgd.plots`` (the ``app`` extra).
+(:mod:`jaxgd.plots`) and ``write(folder)`` (the command's page, :mod:`jaxgd.app.landscape`) reach
+the layers above the library when called, and need the ``app`` extra.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import math
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -105,18 +106,15 @@ class Landscape:
         return out
 
     def figures(self) -> dict:
-        """The page's plotly figures by id (``jaxgd.plots.landscape_figures``; needs the app extra)."""
-        return _plots().landscape_figures(self)
+        """The page's plotly figures by id (:func:`jaxgd.plots.landscape_figures`; needs the app extra)."""
+        return importlib.import_module("jaxgd.plots").landscape_figures(self)  # a lazy reach up (test_layout.LAZY)
 
     def write(self, folder, png: bool = True) -> list:
         """Write ``landscape.html`` (offline), ``landscape.json``, ``landscape.npz`` and (``png``) the
-        PNGs into ``folder``, as the command does (``jaxgd.plots.write_landscape``); the paths written."""
-        return _plots().write_landscape(self, folder, png=png)
+        PNGs into ``folder``, as ``jaxgd landscape`` does (:func:`jaxgd.app.landscape.write`; needs the app
+        extra); the paths written."""
+        return importlib.import_module("jaxgd.app.landscape").write(self, folder, png=png)  # a lazy reach up
 
-
-def _plots():
-    """``jaxgd.plots``, through the package's lazy attribute (the library imports nothing of the app)."""
-    return sys.modules[__package__].plots
 
 
 def describe(params, neuron_axis=None) -> str:

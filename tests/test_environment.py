@@ -219,7 +219,7 @@ def test_a_full_disk_keeps_the_old_files(cli, monkeypatch, tmp_path):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    from jaxgd.app.plots import plotly_figs
+    from jaxgd.plots import plotly_figs
 
     monkeypatch.setattr(plotly_figs, "sweep", full)  # sweep.html's writer fails: sweep.json stays the old one
     code, out, err = cli([*SWEEP, "--out", tmp_path, "--lr-max", "5"])
@@ -231,7 +231,7 @@ def test_a_full_disk_keeps_the_old_files(cli, monkeypatch, tmp_path):
 def test_sigterm_is_like_ctrl_c(cli, monkeypatch, tmp_path):
     code, _, err = cli([*SWEEP, "--out", tmp_path])
     before = _listing(tmp_path)
-    from jaxgd.app.plots import plotly_figs
+    from jaxgd.plots import plotly_figs
 
     monkeypatch.setattr(plotly_figs, "sweep", lambda *a, **k: os.kill(os.getpid(), signal.SIGTERM))
     outer = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a fresh process (xdist workers set their own)

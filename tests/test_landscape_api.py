@@ -12,7 +12,7 @@ import jaxgd
 from jaxgd import planes
 from jaxgd._checks import ArgumentError
 from jaxgd.app import files as jio
-from jaxgd.app.shell import thin
+from jaxgd.planes import evenly as thin
 
 pytestmark = pytest.mark.xdist_group("landscape")
 

@@ -22,14 +22,17 @@ import jaxgd
 
 PKG = Path(jaxgd.__file__).parent
 APP = "jaxgd.app"
-FORBIDDEN_IN_LIBRARY = (APP, "plotly", "matplotlib", "tqdm")  # the app and its dependencies
+PLOTS = "jaxgd.plots"  # the figures: above the library, below the app
+FORBIDDEN_IN_LIBRARY = (APP, PLOTS, "plotly", "matplotlib", "tqdm")  # the layers above and their dependencies
 PRIVATE_JAX = "jax._src"
 SCAN = "jax.lax.scan"  # a scan over steps is the engine's alone
 ENGINE = {"jaxgd.engine"}  # spectrum loops with while_loop, surface and planes map with lax.map: no scan
 DOOR = "jaxgd.__main__"  # `python -m jaxgd` is the command: it opens the app, and `import jaxgd` never runs it
 # The issue allows "a figure helper reached lazily": `jaxgd.plots`, imported by importlib.import_module on
-# first access. That one import, made that way, crosses the wall; any other (or an import statement) doesn't.
-LAZY = {("jaxgd", "jaxgd.app.plots"),
+# first access, and (issue 19) a Landscape's figures() and write(). Those imports, made that way, cross the
+# wall; any other (or an import statement) doesn't.
+LAZY = {("jaxgd", "jaxgd.plots"),
+        ("jaxgd.survey", "jaxgd.plots"), ("jaxgd.survey", "jaxgd.app.landscape"),
         ("jaxgd.progress", "tqdm")}  # issue 19: run/sweep(progress=True) use tqdm's bar where it is installed
 
 # --- the checkers: sources in, offences out ----------------------------------------------------
@@ -194,7 +197,8 @@ def loaded_by(*steps: str) -> list[list[str]]:
 
 SOURCES = package_sources()
 MODULES = sorted(parse(SOURCES))
-LIBRARY = [m for m in MODULES if not _within(m, [APP]) and m != DOOR]  # the numerics, jaxgd/__init__.py included
+LIBRARY = [m for m in MODULES if not _within(m, [APP, PLOTS]) and m != DOOR]  # the numerics, jaxgd/__init__.py included
+FIGURES = [m for m in MODULES if _within(m, [PLOTS])]
 
 
 # --- the public surface ------------------------------------------------------------------------
@@ -219,13 +223,34 @@ def test_no_module_shares_a_name_with_a_function():
 # --- the wall: the library imports nothing of the app or its dependencies ----------------------
 
 def test_every_file_is_read():
-    assert {"jaxgd", "jaxgd.engine", "jaxgd.app", "jaxgd.app.cli", "jaxgd.app.plots"} <= set(MODULES)
-    assert "jaxgd" in LIBRARY and not any(_within(m, [APP]) for m in LIBRARY)
+    assert {"jaxgd", "jaxgd.engine", "jaxgd.app", "jaxgd.app.cli", "jaxgd.plots", "jaxgd.plots.common"} <= set(MODULES)
+    assert "jaxgd" in LIBRARY and not any(_within(m, [APP, PLOTS]) for m in LIBRARY)
 
 
 @pytest.mark.parametrize("module", LIBRARY)
 def test_the_library_imports_nothing_of_the_app(module):
     assert offences(SOURCES, lambda m: m == module, FORBIDDEN_IN_LIBRARY, lazy=LAZY) == []
+
+
+@pytest.mark.parametrize("module", FIGURES)
+def test_the_figures_import_nothing_of_the_app(module):
+    assert offences(SOURCES, lambda m: m == module, [APP]) == []
+
+
+def computed_imports(sources: dict[str, str]) -> list[str]:
+    """``module:line`` of every ``importlib.import_module`` / ``__import__`` of a computed name: such
+    an import would escape every check here."""
+    return [f"{m}:{node.lineno}" for m, (tree, _) in parse(sources).items() for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and (getattr(node.func, "attr", None) == "import_module"
+                                               or getattr(node.func, "id", None) == "__import__")
+            and not _is_lazy(node)]
+
+
+def test_every_lazy_import_names_its_module():
+    assert computed_imports(SOURCES) == []
+    planted = _package(init="import importlib\nname = 'pkg.app'\nimportlib.import_module(name)\n",
+                       data="import importlib\nimportlib.import_module('pkg.app')\n")
+    assert computed_imports(planted) == ["pkg:3"]
 
 
 @pytest.fixture(scope="module")

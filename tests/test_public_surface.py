@@ -54,13 +54,20 @@ def test_every_public_name_exists_and_plumbing_is_not_public():
 
 def test_plots_is_reached_lazily():
     got = _fresh("""
-before = "jaxgd.app.plots" in sys.modules
+before = "jaxgd.plots" in sys.modules
 path = jaxgd.plots.Path
-print(json.dumps(dict(before=before, after="jaxgd.app.plots" in sys.modules, name=jaxgd.plots.__name__,
+print(json.dumps(dict(before=before, after="jaxgd.plots" in sys.modules, name=jaxgd.plots.__name__,
                       listed="plots" in dir(jaxgd))))""")
-    assert got == dict(before=False, after=True, name="jaxgd.app.plots", listed=True)
+    assert got == dict(before=False, after=True, name="jaxgd.plots", listed=True)
     with pytest.raises(AttributeError, match="no_such_name"):
         jaxgd.no_such_name
+
+
+def test_plots_without_the_extra_says_which_to_install():
+    code = "import sys; sys.modules['plotly'] = None\nimport jaxgd\ntry:\n    jaxgd.plots\nexcept ImportError as e:\n    print(e)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
+    assert out.returncode == 0 and out.stderr == ""
+    assert out.stdout.splitlines() == ["jaxgd.plots needs the app extra (plotly missing): pip install 'jaxgd[app]'"]
 
 
 def test_the_command_without_its_extra_says_which_to_install():

@@ -1,10 +1,11 @@
-"""The application above the library: the report, the command line, and their figures and files.
+"""The application above the library and its figures (:mod:`jaxgd.plots`): the report, the command
+line, their pages and files.
 
 ``presets`` (the notebook's modes and default learning rates) · ``config`` (the report's settings:
 defaults, TOML, flags; checked into a plan) · ``report`` (compute every run, then write the files)
 · ``results`` (results.json / .npz / metrics.csv, sweep.json) · ``page`` (the report's HTML page)
 · ``landscape`` (``jaxgd landscape``) · ``shell`` (what every page needs: packed data and plotly.js,
-the templates, one thinning rule) · ``plots`` (figures: plotly and matplotlib) · ``summary`` (``jaxgd notebook``'s text) · ``files``
+the templates) · ``summary`` (``jaxgd notebook``'s text) · ``files``
 (strict JSON, atomic writes) · ``program_cache`` (the command's disk cache of compiled runs) ·
 ``cli`` (the ``jaxgd`` command's parsing and dispatch) · ``commands`` (each command's pipeline and
 printed summary) · ``terminal`` (signals, streams, exit codes, the one progress display).

@@ -19,8 +19,11 @@ import argparse
 import jax
 
 from jaxgd.app import require_extra, terminal
-from jaxgd.app.commands import COMMANDS, HYPER
-from jaxgd.landscapes import LANDSCAPES
+
+require_extra()  # one line naming the extra, before the commands import jaxgd.plots (plotly, matplotlib)
+
+from jaxgd.app.commands import COMMANDS, HYPER  # noqa: E402
+from jaxgd.landscapes import LANDSCAPES  # noqa: E402
 
 FLAG_EXCEPTIONS = {"spec": "--model"}  # library argument names whose flag is not the name with - for _
 FLAGS = set()  # every flag of every command (filled as the parser is built)
@@ -179,7 +182,6 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``jaxgd`` program (console script and ``python -m jaxgd``): :func:`main`, then
     :func:`jaxgd.app.terminal.leave` (``os._exit``, skipping the interpreter's teardown)."""
-    require_extra()  # one line naming the extra, rather than a traceback deep in a command
     terminal.leave(main())
 
 

@@ -18,7 +18,8 @@ import numpy as np
 import jaxgd
 from jaxgd import _checks
 from jaxgd._checks import ArgumentError
-from jaxgd.app import config, landscape, plots, report
+from jaxgd import plots
+from jaxgd.app import config, landscape, report
 from jaxgd.app.files import check_file_target, check_folder_target, dumps, text_writer, write_all, write_json
 from jaxgd.app.plan import big_data, plan
 from jaxgd.app.results import run_rows, sweep_doc, versions

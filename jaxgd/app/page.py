@@ -16,11 +16,12 @@ import numpy as np
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.app.plots.common import LOG_LABEL, log_excess, style_for
-from jaxgd.app.plots.plotly_figs import sweep_spec
+from jaxgd.plots.common import LOG_LABEL, log_excess, style_for
+from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
-from jaxgd.app.shell import asset, fill, html_page, thin
+from jaxgd.app.shell import asset, fill, html_page
 from jaxgd.app.summary import number
+from jaxgd.planes import evenly
 from jaxgd.data import steps_per_epoch
 from jaxgd.optim import resolve
 from jaxgd.runs import divergence_boundary
@@ -68,7 +69,7 @@ def _hyper(optimizer: str, lr) -> dict:
 
 
 def page_data(data) -> dict:
-    """Every number the page draws, as one JSON-ready dict (paths thinned, :func:`jaxgd.app.shell.thin`).
+    """Every number the page draws, as one JSON-ready dict (paths thinned, :func:`jaxgd.planes.evenly`).
 
     ``grid``: the axes ``w (n,)``, ``b (m,)`` and the surface as plotly wants it, ``S (m, n)``
     (row j along b); ``runs``: per run its style, settings, state, the drawn step indices ``t``
@@ -81,7 +82,7 @@ def page_data(data) -> dict:
     for i, (r, row) in enumerate(zip(data.runs, run_rows(data))):
         t = r.traj
         T = int(t.steps)
-        idx = thin(T + 1, MAX_POINTS)
+        idx = evenly(T + 1, MAX_POINTS)
         bidx = idx[idx < T]
         color, dash = style_for(r.optimizer, r.mode.name, i)
         spe = 1 if r.mode.batch_size is None else steps_per_epoch(p.num_examples, r.mode.batch_size)
@@ -138,7 +139,7 @@ def data_line(data):
 
 
 def sweep_figure(data) -> dict:
-    """The learning-rate sweep figure, as plotly's dict (:func:`jaxgd.app.plots.plotly_figs.sweep_spec`)."""
+    """The learning-rate sweep figure, as plotly's dict (:func:`jaxgd.plots.plotly_figs.sweep_spec`)."""
     sc = data.scan
     return sweep_spec(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr,
                       title=f"Final loss after {sc.epochs} full-batch steps against learning rate (✕: diverged)")

@@ -28,8 +28,8 @@ from jaxgd.app import shell
 from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
 from jaxgd.app.page import data_line, page
 from jaxgd.app.plan import Plan, big_data, modes, run_settings
-from jaxgd.app.plots import Path as PlotPath
-from jaxgd.app.plots import mpl_figs, style_for
+from jaxgd.plots import Path as PlotPath
+from jaxgd.plots import mpl_figs, style_for
 from jaxgd.app.results import metrics_csv, npz_arrays, results, versions
 from jaxgd.curvature import _hessian_jit, theory_of
 from jaxgd.data import notebook_data
@@ -276,7 +276,7 @@ def _stochastic(plan: Plan) -> dict:
 
 
 def paths(data: ReportData) -> list[PlotPath]:
-    """Each run as a :class:`jaxgd.app.plots.Path` in its colour and dash."""
+    """Each run as a :class:`jaxgd.plots.Path` in its colour and dash."""
     return [PlotPath.from_trajectory(r.label, r.traj, *style_for(r.optimizer, r.mode.name, i))
             for i, r in enumerate(data.runs)]
 

@@ -15,7 +15,7 @@ import numpy as np
 import jaxgd
 from jaxgd.app import files as jio
 from jaxgd.app.config import ReportConfig
-from jaxgd.app.shell import thin
+from jaxgd.planes import evenly
 from jaxgd.app.summary import run_status
 from jaxgd.runs import LRScan, divergence_boundary
 
@@ -59,7 +59,7 @@ def kept_steps(T: int) -> np.ndarray:
     """The steps of a ``T``-step run kept in results.json and metrics.csv: all up to
     :data:`MAX_STEPS_KEPT` + 1 points, else that many evenly spaced, the last included (results.npz
     keeps all)."""
-    return thin(T + 1, MAX_STEPS_KEPT + 1)
+    return evenly(T + 1, MAX_STEPS_KEPT + 1)
 
 
 def results(data) -> dict:

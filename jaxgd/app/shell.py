@@ -1,11 +1,12 @@
-"""What every page of the app needs: the numbers as compact JSON, the packer, the one thinning
-rule, plotly.js packed, and the page around them (``page.html``, ``page.css``, ``shell.js``).
+"""What every page of the app needs: the numbers as compact JSON, the packer, plotly.js packed,
+and the page around them (``page.html``, ``page.css``, ``shell.js``).
 
 A page is self-contained and offline: its numbers (one JSON object) and plotly.js are stored
 gzip-compressed and base64-encoded, unpacked by the browser's ``DecompressionStream`` (Chromium
 80+, Firefox 113+, Safari 16.4+) in ``shell.js``, which then hands them to the page's own script.
 plotly.js alone is 4.8 MB; packed, 2.0 MB. The page's numbers go through the app's one JSON
-encoder, :func:`jaxgd.app.files.dumps`, compact at :data:`SIG` significant digits.
+encoder, :func:`jaxgd.app.files.dumps`, compact at :data:`SIG` significant digits; paths are
+thinned by the one rule, :func:`jaxgd.planes.evenly`.
 """
 
 from __future__ import annotations
@@ -18,17 +19,10 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-import numpy as np
 
 from jaxgd.app.files import dumps, write_text_atomic
 
 SIG = 6  # significant digits of the numbers on a page
-
-
-def thin(n: int, most: int) -> np.ndarray:
-    """At most ``most`` indices of ``range(n)``, evenly spaced, the first and last included (all
-    of them when ``n <= most``)."""
-    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
 
 
 def pack(text: str) -> str:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxgd.app.plots.common import (_MPL_DASH, DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
+from jaxgd.plots.common import (_MPL_DASH, DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
                                     _sweep_top, frame_steps, log_excess, path_name, style_for)
 
 

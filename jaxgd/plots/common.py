@@ -1,5 +1,5 @@
 """What both figure backends share: :class:`Path`, colours and dashes, the log colour scale, the
-slider's steps, the sweep's series (the package :mod:`jaxgd.app.plots` re-exports it)."""
+slider's steps, the sweep's series (the package :mod:`jaxgd.plots` re-exports it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from jaxgd.app.shell import thin
+from jaxgd.planes import evenly
 
 OPTIMIZER_COLORS = {
     "gd": "#d62728", "momentum": "#1f77b4", "nesterov": "#17becf",
@@ -91,7 +91,7 @@ def style_for(optimizer: str, mode: str, index: int = 0) -> tuple[str, str]:
 
 def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
     """The steps the slider stops at: up to ``max_frames`` from 0 to the longest path's end."""
-    return thin(max(len(p.w) for p in paths), max_frames).tolist()
+    return evenly(max(len(p.w) for p in paths), max_frames).tolist()
 
 
 SWEEP_FLOOR = 1e-30  # final losses below this (exact zeros included) are drawn at it

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from jaxgd.app.plots.common import (DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
+from jaxgd.plots.common import (DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
                                     _sweep_top, frame_steps, log_excess, path_name, style_for)
 
 if TYPE_CHECKING:  # plotly is imported lazily, when a figure is made
