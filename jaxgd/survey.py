@@ -5,7 +5,7 @@ One call trains the runs (or takes their trajectories), picks a plane through pa
 evaluates the loss on the plane's grid, projects every path onto it (with its distance off the
 plane), interpolates from each start to each end, and keeps the sharpness curves with each
 optimizer's stability limit. :class:`Landscape` holds it all as NumPy arrays; its ``figures()``
-(:mod:`jaxgd.plots`) and ``write(folder)`` (the command's page, :mod:`jaxgd.app.landscape`) reach
+(:mod:`jaxgd.plots`) and ``write(folder)`` (the command's page, :mod:`jaxgd.app.landscape_page`) reach
 the layers above the library when called, and need the ``app`` extra.
 """
 
@@ -111,9 +111,9 @@ class Landscape:
 
     def write(self, folder, png: bool = True) -> list:
         """Write ``landscape.html`` (offline), ``landscape.json``, ``landscape.npz`` and (``png``) the
-        PNGs into ``folder``, as ``jaxgd landscape`` does (:func:`jaxgd.app.landscape.write`; needs the app
+        PNGs into ``folder``, as ``jaxgd landscape`` does (:func:`jaxgd.app.landscape_page.write`; needs the app
         extra); the paths written."""
-        return importlib.import_module("jaxgd.app.landscape").write(self, folder, png=png)  # a lazy reach up
+        return importlib.import_module("jaxgd.app.landscape_page").write(self, folder, png=png)  # a lazy reach up
 
 
 

@@ -32,7 +32,7 @@ DOOR = "jaxgd.__main__"  # `python -m jaxgd` is the command: it opens the app, a
 # first access, and (issue 19) a Landscape's figures() and write(). Those imports, made that way, cross the
 # wall; any other (or an import statement) doesn't.
 LAZY = {("jaxgd", "jaxgd.plots"),
-        ("jaxgd.survey", "jaxgd.plots"), ("jaxgd.survey", "jaxgd.app.landscape"),
+        ("jaxgd.survey", "jaxgd.plots"), ("jaxgd.survey", "jaxgd.app.landscape_page"),
         ("jaxgd.progress", "tqdm")}  # issue 19: run/sweep(progress=True) use tqdm's bar where it is installed
 
 # --- the checkers: sources in, offences out ----------------------------------------------------

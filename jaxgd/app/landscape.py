@@ -3,16 +3,13 @@
 ``check(cfg)`` turns the settings into a :class:`LandscapePlan` (the data set, the model, the
 problem, every run checked); ``compute(plan)`` is :func:`jaxgd.landscape` of it (every number on
 the page is computed there), described in the command's words; ``write(ls, out)``
-(:func:`write`) writes ``landscape.html`` (offline),
+(:func:`jaxgd.app.landscape_page.write`) writes ``landscape.html`` (offline),
 ``landscape.json``, ``landscape.npz`` and PNGs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
-import os
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -22,10 +19,7 @@ import jaxgd
 from jaxgd import _checks, datasets, models, survey
 from jaxgd._checks import ArgumentError
 from jaxgd.app.config import GRID_MAX, parse_optimizers
-from jaxgd.app import files as jio
-from jaxgd.app.results import versions
-from jaxgd.app.shell import figures_page, fill
-from jaxgd.plots.landscape_figs import figures, mpl_figures
+from jaxgd.app.landscape_page import FILES, write  # noqa: F401  (the command's files and their writer)
 from jaxgd.survey import Landscape
 
 
@@ -122,88 +116,3 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
                                                                                 "sizes": list(plan.sizes)}
     config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr)}
     return dataclasses.replace(ls, what=what, config=config, meta=meta)
-
-
-FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and landscape-NAME.png with png
-
-
-# ----------------------------------------------------------------------------- the page and files
-
-
-def _num(v, spec=".4g") -> str:
-    return "—" if v is None or not np.isfinite(v) else format(v, spec)
-
-
-def _largest_gap(ls, opt: str, row: dict) -> str:
-    """The page's sentence on the largest gap between a path's true loss and its projection's."""
-    k = row["max_loss_gap_step"]
-    if k is None:
-        return "No finite point to compare."
-    p = ls.projections[opt]
-    return (f"Largest gap: {html.escape(opt)} at step {k}, where the true loss is {_num(p.loss[k])} and the loss at "
-            f"its projection {_num(p.projected_loss[k])} (a gap of {_num(row['max_loss_gap'])}); that point is "
-            f"{_num(p.distance[k], '.3g')} from the plane.")
-
-
-def _trained(ls) -> str:
-    """The page's sentence on the runs: one for runs of one length and batch from one start, else one each."""
-    s, t = ls.settings, ls.trajectories
-    lr = lambda k: "a schedule" if s[k]["lr"] is None else f"{s[k]['lr']:g}"  # noqa: E731
-    starts = [np.concatenate([np.ravel(v[0]) for v in jax.tree.leaves(x.params)]) for x in t.values()]
-    if all(s.values()) and len({(v["epochs"], v["batch_size"]) for v in s.values()}) == 1 and all(
-            np.array_equal(starts[0], x) for x in starts):
-        v = next(iter(s.values()))
-        batch = "full batch" if v["batch_size"] is None else f"batches of {v['batch_size']}"
-        return (f"Each optimizer trained for {v['epochs']} epochs ({batch}) from the same start, at lr "
-                f"{', '.join(f'{html.escape(k)} {lr(k)}' for k in s)}.")
-    return "Runs: " + "; ".join(f"{html.escape(k)}, {int(x.num_steps)} steps" + (f" at lr {lr(k)}" if s[k] else "")
-                                for k, x in t.items()) + "."
-
-
-def _every(ls) -> str:
-    """How often the sharpness was measured: the settings', else the steps between measurements."""
-    every = {v["sharpness_every"] for v in ls.settings.values() if v and v["sharpness_every"]}
-    for t in ls.trajectories.values():
-        steps = np.flatnonzero(np.isfinite(t.sharpness)) if t.sharpness is not None else ()
-        if len(steps) > 1 and not every:
-            every.add(int(np.min(np.diff(steps))))
-    return "/".join(map(str, sorted(every))) or "some"
-
-
-def page(ls, v: dict, pack_dir=None) -> str:
-    """The self-contained page (:func:`jaxgd.app.shell.figures_page`, plotly.js packed in
-    ``pack_dir``): ``landscape.html`` filled in with ``ls`` and the versions ``v``, and :func:`figures`."""
-    figs = figures(ls)
-    summ = ls.summary()
-    rows = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            opt, _num(r["lr"]), r["steps"], _num(r["final_loss"]), "no" if r["diverged_at"] is None else
-            f"at step {r['diverged_at']}", _num(r["max_loss_gap"]), _num(r["max_distance"]),
-            _num(r["final_sharpness"]), _num(r["stability_limit"]))) + "</tr>" for opt, r in summ.items())
-    worst = max(summ.items(), key=lambda kv: -1 if kv[1]["max_loss_gap"] is None else kv[1]["max_loss_gap"])
-    pct = {} if ls.explained is None else {k: f"{100 * x:.1f}" for k, x in zip(
-        ("pc1", "pc2", "rw1", "rw2"), (*ls.explained, *ls.random_walk_explained))}
-    values = {"sharpness": {"every": _every(ls)}, "gaps": {"gap": _largest_gap(ls, *worst)}, "variance": pct}
-    body = fill("landscape.html", what=html.escape(ls.what), trained=_trained(ls),
-                first=html.escape(next(iter(ls.trajectories))),
-                plane=html.escape(fill("landscape.html", f"plane-{ls.plane_kind}")), dtype=str(ls.problem.dtype),
-                device=ls.meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
-                sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))
-    return figures_page("jaxgd landscape", body, figs, pack_dir)
-
-
-def write(ls, out: str | os.PathLike, png: bool = True, pack_dir=None) -> list[Path]:
-    """Write landscape.json, landscape.npz, landscape.html and (``png``) the PNGs of the Landscape
-    ``ls`` into ``out``, as one set (:func:`jaxgd.app.files.write_all`: every target checked
-    first, the old set kept on a failure); ``meta`` gains the versions."""
-    v = versions()
-    doc = ls.document()
-    device, *rest = doc["meta"].items()
-    doc["meta"] = dict([device, ("versions", v), *rest])
-    writers = {"landscape.json": jio.text_writer(jio.dumps(doc, indent=1) + "\n"),
-               "landscape.npz": jio.npz_writer(ls.arrays),
-               "landscape.html": jio.text_writer(page(ls, v, pack_dir))}
-    if png:
-        for name, fig in mpl_figures(ls).items():
-            writers[f"landscape-{name}.png"] = lambda path, fig=fig: fig.savefig(path, dpi=100, format="png")
-    return jio.write_all(out, writers)
