@@ -107,6 +107,19 @@ def test_the_name_of_an_equinox_model():
     assert jaxgd.survey.describe(params) == "64-16-10 MLP · 1,210 parameters"
 
 
+def test_an_equinox_model_through_from_equinox_writes_a_page_that_names_it(tmp_path):
+    eqx = pytest.importorskip("equinox")
+    ds = jaxgd.datasets.load("digits")
+    model = eqx.nn.MLP(64, 10, 16, 1, activation=jax.numpy.tanh, key=jax.random.key(0))
+    loss = lambda m, x, y: -jax.nn.log_softmax(m(x))[y]  # noqa: E731
+    problem = jaxgd.from_equinox(model, loss, (ds.x[:100], ds.y[:100]))
+    ls = jaxgd.landscape(problem, {"adam": {"lr": 0.01, "epochs": 5}}, grid=5)
+    assert ls.model == "64-16-10 MLP · 1,210 parameters"
+    ls.write(tmp_path, png=False)
+    assert "64-16-10 MLP · 1,210 parameters; 100 examples." in (tmp_path / "landscape.html").read_text()
+    assert json.loads((tmp_path / "landscape.json").read_text())["meta"]["num_params"] == 1210
+
+
 def test_pca_of_several_paths_is_the_commands_joined_path(ls):
     """pca_plane(first, second, max_points=300) is the PCA the command computed before: each path
     thinned by the app's rule, the others first and the first path last (its end the origin)."""
