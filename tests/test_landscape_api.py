@@ -204,3 +204,13 @@ def test_the_command_writes_what_the_library_computes(cli, tmp_path):
         for k in z.files:
             np.testing.assert_array_equal(z[k], arrays[k], err_msg=k)
     assert doc["runs"]["momentum"]["stability_limit"] == pytest.approx(2 * 1.9 / (0.1 * 0.1))
+
+
+def test_an_optax_factory_runs_in_the_landscape(problem):
+    """Issue 19, item 4: the optimizer factory that works in run and sweep works here too."""
+    optax = pytest.importorskip("optax")
+    settings = {"optimizer": optax.lion, "lr": 1e-3, "b1": 0.8, "epochs": 3}
+    ls = jaxgd.landscape(problem, {"lion": {**settings, "sharpness_every": 2}}, grid=5)
+    t = jaxgd.run(problem, **settings)
+    np.testing.assert_array_equal(ls.trajectories["lion"].loss, t.loss)
+    assert np.isfinite(ls.trajectories["lion"].sharpness[::2]).all() and ls.summary()["lion"]["stability_limit"] is None
