@@ -210,7 +210,7 @@ def test_progress_uses_tqdm_where_installed(capsys):
 
 
 def test_the_text_bar_on_a_terminal_rewrites_one_line(capsys, monkeypatch):
-    monkeypatch.setattr(jaxgd.progress, "_is_terminal", lambda: True)
+    monkeypatch.setattr(jaxgd.progress, "is_terminal", lambda: True)
     bar = jaxgd.progress.TextBar(4, "run")
     for k in range(1, 5):
         bar.update(k)
