@@ -14,13 +14,14 @@ import importlib
 import sys
 
 
-def _write(text: str) -> None:
-    """Write to stderr as it is now; a closed or gone stderr (``2>&-``) costs nothing."""
+def write(text: str) -> None:
+    """Write to stderr as it is now, flushed; a closed or gone stderr (``2>&-``, a reader that
+    left) costs nothing."""
     try:
         if sys.stderr is not None:
             sys.stderr.write(text)
             sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
 
 
@@ -46,16 +47,16 @@ class TextBar:
 
     def start(self) -> None:
         """The compiling phase's text."""
-        _write(f"\r{self.name}: compiling..." if self.tty else f"{self.name}: compiling...\n")
+        write(f"\r{self.name}: compiling..." if self.tty else f"{self.name}: compiling...\n")
 
     def update(self, done: int) -> None:
         """``done`` steps so far."""
         if self.tty:
             fill = int(self.WIDTH * min(max(done / self.total, 0.0), 1.0))
-            _write(f"\r{self.name}: [{'#' * fill}{'.' * (self.WIDTH - fill)}] {self.line(done)[len(self.name) + 2:]}")
+            write(f"\r{self.name}: [{'#' * fill}{'.' * (self.WIDTH - fill)}] {self.line(done)[len(self.name) + 2:]}")
         elif (tenth := min(10 * done // self.total, 10)) > self.tenth:
             self.tenth = tenth
-            _write(self.line(done) + "\n")
+            write(self.line(done) + "\n")
 
     def line(self, done: int) -> str:
         """``name:  50 % (500 of 1,000 steps)``."""
@@ -63,7 +64,7 @@ class TextBar:
 
     def close(self) -> None:
         if self.tty:
-            _write("\n")
+            write("\n")
 
 
 class TqdmBar:

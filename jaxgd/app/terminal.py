@@ -148,10 +148,7 @@ _ASCII = str.maketrans({"×": "x", "λ": "lambda", "²": "^2", "·": "*", "—":
 
 def stderr(line: str) -> None:
     """One line to stderr, if it can take it (closed, or its reader gone: the line is dropped)."""
-    try:
-        print(line, file=sys.stderr, flush=True)
-    except (OSError, ValueError, AttributeError):
-        pass
+    progress.write(line + "\n")
 
 
 def _quiet_stdout() -> None:
@@ -193,7 +190,8 @@ class Progress:
             stderr(f"jaxgd: {text}")
 
     def update(self, stage: str, done: int, total: int) -> None:
-        """``done`` of ``total`` steps of ``stage``; lines count them against the ``total`` of all stages given at the start."""
+        """``done`` of ``total`` steps of ``stage``; the lines count ``done`` against the ``total`` of
+        all stages given at the start."""
         if self.lines is not None:
             self.lines.name = stage
             self.lines.update(done)
