@@ -2,6 +2,8 @@
 transformation as ``optimizer=``, in run, sweep, sharpness runs and check_run_args — equal to a
 hand-written optax loop, compiled once, refused in one line when wrong."""
 
+from functools import partial
+
 import jax
 import numpy as np
 import optax
@@ -21,21 +23,29 @@ def clipped_momentum(learning_rate, momentum):
 FACTORIES = [(optax.lion, "b1", [0.8, 0.95]), (clipped_momentum, "momentum", [0.5, 0.9])]
 
 
-def hand_loop(problem, tx, steps, order=None):
-    """The reference: optax's own loop, step by step in Python — the points ``(T+1, n)`` it visits."""
+def hand_loop(problem, factory, lr, hyper, steps, order=None):
+    """The reference: optax's own loop, step by step in Python, of ``factory(lr, **hyper)`` — the
+    points ``(T+1, n)`` it visits. Each step is optax's update, jitted once per factory with the
+    numbers traced (an eager step recompiled every op for every new lr: most of this file's time)."""
     params = problem.init
-    state = tx.init(params)
+    state = factory(lr, **hyper).init(params)
     points = [np.asarray(ravel_pytree(params)[0])]
     for t in range(steps):
         if order is None:
             batch, mask = problem.data, None
         else:
             batch, mask = tuple(a[order.idx[t]] for a in problem.data), order.mask[t]
-        g = jax.grad(problem.loss_fn)(params, batch, mask)
-        updates, state = tx.update(g, state, params)
-        params = optax.apply_updates(params, updates)
+        params, state = _hand_step(factory, problem.loss_fn, lr, hyper, params, state, batch, mask)
         points.append(np.asarray(ravel_pytree(params)[0]))
     return np.stack(points)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _hand_step(factory, loss_fn, lr, hyper, params, state, batch, mask):
+    """One step of optax's loop: ``tx.update`` of the gradient, ``optax.apply_updates``."""
+    g = jax.grad(loss_fn)(params, batch, mask)
+    updates, state = factory(lr, **hyper).update(g, state, params)
+    return optax.apply_updates(params, updates), state
 
 
 def run_points(t, r):
@@ -49,7 +59,7 @@ def test_a_sweep_of_16_lrs_by_2_equals_optax_by_hand(problem, factory, name, val
     t = jaxgd.sweep(problem, factory, lr=lrs[:, None], epochs=12, **{name: np.array(values)[None, :]})
     assert t.params.w.shape == (32, 13)
     for r, (lr, v) in enumerate((lr, v) for lr in lrs for v in values):
-        ref = hand_loop(problem, factory(float(lr), **{name: v}), 12)
+        ref = hand_loop(problem, factory, lr, {name: v}, 12)
         np.testing.assert_allclose(run_points(t, r), ref, rtol=1e-12, atol=1e-12)
 
 
@@ -60,7 +70,7 @@ def test_a_minibatch_sweep_equals_optax_by_hand_on_the_same_order(problem, facto
                     **{name: np.array(values)[None, :]})
     order = numpy_order(3, problem.num_examples, 8, 2, "shuffle")
     for r, (lr, v) in enumerate((lr, v) for lr in lrs for v in values):
-        ref = hand_loop(problem, factory(float(lr), **{name: v}), 14, order)
+        ref = hand_loop(problem, factory, lr, {name: v}, 14, order)
         np.testing.assert_allclose(run_points(t, r), ref, rtol=1e-12, atol=1e-12)
 
 
@@ -72,7 +82,7 @@ def test_the_same_factory_in_run_sweep_sharpness_and_check_run_args(problem, fac
     sharp = jaxgd.run(problem, factory, lr=0.02, epochs=10, sharpness_every=3, **h)
     cfg = jaxgd.runs.check_run_args(problem, factory, 0.02, 10, hyper=h, sharpness_every=3)  # as the landscape app
     seen = []
-    checked = jaxgd.runs.run_checked(cfg, chunk=4, callback=lambda done, total: seen.append(done))
+    checked = jaxgd.runs.run_checked(cfg, chunk=5, callback=lambda done, total: seen.append(done))  # one program
     built = jaxgd.run(problem, factory(0.02, **h), epochs=10)  # the transformation, built by the user
     for t in (sharp, checked, built, jaxgd.runs.split(many, factory)[0]):
         np.testing.assert_allclose(run_points(t, slice(None)), run_points(one, slice(None)), rtol=1e-12, atol=1e-12)

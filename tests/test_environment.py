@@ -280,6 +280,19 @@ def test_closed_stderr_still_writes_the_report(tmp_path):
                                                                    "results.npz"]
 
 
+def test_a_line_for_a_missing_stderr_is_dropped(capsys, monkeypatch):
+    """No stderr at all (``sys.stderr`` None): a note is dropped, not printed to stdout (where
+    ``print(file=None)`` would send it), and a progress bar draws nothing."""
+    from jaxgd.app import terminal
+
+    monkeypatch.setattr(sys, "stderr", None)
+    terminal.stderr("jaxgd: a note")
+    with terminal.Progress(10**6, unit="step") as bar:
+        bar.say("computing")
+        bar.update("runs", 10**6, 10**6)
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize("how", ["closed", "full"])
 def test_stdout_faults_of_the_real_program(how):
     """The console program, in a subprocess: fd 1 closed (`jaxgd run >&-`) or /dev/full."""

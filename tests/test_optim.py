@@ -19,11 +19,14 @@ EQUIV = [
     ("adam", {"b1": 0.8, "b2": 0.99, "eps": 1e-6}, "optax:adam",
      lambda lr: ({"lr": lr}, {"b1": 0.8, "b2": 0.99, "eps": 1e-6})),
 ]
-MODES = [dict(batch_size=None), dict(batch_size=8, sampling="shuffle"), dict(batch_size=1, sampling="replacement")]
+# Full-batch gradients and minibatch ones (a ragged, masked last batch). A rule sees only the gradient:
+# SGD (batch_size=1, replacement) fed it through the same step as minibatches, on an order that is the
+# same for both sides, so it is left to the sampling tests (test_run.py, test_many.py).
+MODES = [dict(batch_size=None), dict(batch_size=8, sampling="shuffle")]
 
 
 @pytest.mark.parametrize("ours,hyper,theirs,make", EQUIV, ids=[e[0] for e in EQUIV])
-@pytest.mark.parametrize("mode", MODES, ids=["full", "minibatch", "sgd"])
+@pytest.mark.parametrize("mode", MODES, ids=["full", "minibatch"])
 def test_rule_equals_optax(problem, ours, hyper, theirs, make, mode):
     lr = 0.04
     a = jaxgd.run(problem, ours, lr=lr, epochs=6, seed=3, **mode, **hyper)

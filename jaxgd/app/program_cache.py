@@ -19,8 +19,9 @@ a compiled ``run``/``sweep`` program by what determines it, without tracing:
 
 An entry is the executable serialized by :mod:`jax.experimental.serialize_executable` with its
 argument trees (pickled): only load a cache folder you trust, as with any pickle. A failed read
-or write is ignored (the program is compiled as without the cache); entries are written to a
-temporary name, then renamed. With several devices the cache is off (runs are sharded).
+or write is ignored (the program is compiled as without the cache); entries are written as every
+file of the command is (:func:`jaxgd.app.files.atomic_path`: a temporary name, then renamed).
+With several devices the cache is off (runs are sharded).
 
 Only a freshly compiled executable is stored: one that JAX's own cache handed back serializes
 without its compiled kernels on the CPU (jax 0.10; it then fails with "Function … not found"
@@ -28,9 +29,10 @@ when run). So a miss compiles the program under a name made from this cache's ke
 (``jaxgd_<name>_<key>``), which gives it a key of its own in JAX's cache, and tells JAX not to
 write it there (this cache keeps it: ``jax_persistent_cache_min_compile_time_secs`` is raised
 while any thread compiles such a program — the setting is process-wide, so a program another
-thread compiles meanwhile is not written to JAX's cache either); if JAX reports a cache hit all
-the same (an entry of an older jaxgd), it compiles once more under a random suffix. A loaded entry
-that fails that way when run is deleted and the run compiled anew. Only public JAX API is used.
+thread compiles meanwhile is not written to JAX's cache either). JAX's cache therefore never
+holds such a name (the key covers the sources, this module's included) and cannot hand it back;
+should a loaded entry fail that way all the same, it is deleted and the run compiled anew. Only
+public JAX API is used.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -50,20 +51,12 @@ import jaxlib
 import optax
 
 from jaxgd import engine
+from jaxgd.app.files import atomic_path
 
 _state = {"dir": None, "hits": 0, "misses": 0, "stored": 0}
 _loaded: dict = {}
 _lock = threading.Lock()
 _source: list = []
-_thread = threading.local()  # JAX persistent-cache hits seen in this thread
-
-
-def _on_event(event: str, **_kw) -> None:
-    if event == "/jax/compilation_cache/cache_hits":
-        _thread.jax_hits = getattr(_thread, "jax_hits", 0) + 1
-
-
-_listening: list = []
 
 
 def enable(folder) -> None:
@@ -71,9 +64,6 @@ def enable(folder) -> None:
     _state["dir"] = None if folder is None else Path(folder)
     _loaded.clear()
     engine.set_compiled_call(None if folder is None else call)
-    if folder is not None and not _listening:
-        jax.monitoring.register_event_listener(_on_event)
-        _listening.append(True)
 
 
 def stats() -> dict:
@@ -95,13 +85,10 @@ def call(jitted, name: str, statics: tuple, *args):
     if exe is None:
         exe = _load(path)
         if exe is None:
-            exe = _compile_fresh(jitted, f"jaxgd_{name}_{key[:16]}", statics, args)
-            if exe is None:  # JAX's cache had it (our entry was lost): once more under a name of its own
-                exe = _compile_fresh(jitted, f"jaxgd_{name}_{key[:16]}_{os.urandom(4).hex()}", statics, args)
-            if exe is not None:
-                _store(path, exe)
-            else:
-                exe = jitted.lower(*statics, *args).compile()
+            lowered = _renamed(jitted, len(statics), f"jaxgd_{name}_{key[:16]}").lower(*statics, *args)
+            with _jax_cache_writes_off():  # this cache keeps it: JAX's need not
+                exe = lowered.compile()
+            _store(path, exe)
         with _lock:
             _loaded[key] = exe
     try:
@@ -113,15 +100,6 @@ def call(jitted, name: str, statics: tuple, *args):
             _loaded.pop(key, None)
         path.unlink(missing_ok=True)
         return jitted(*statics, *args)
-
-
-def _compile_fresh(jitted, name: str, statics: tuple, args):
-    """``jitted`` compiled under ``name``; None if JAX's persistent cache handed it back instead."""
-    before = getattr(_thread, "jax_hits", 0)
-    lowered = _renamed(jitted, len(statics), name).lower(*statics, *args)
-    with _jax_cache_writes_off():  # this cache keeps it: JAX's need not
-        exe = lowered.compile()
-    return exe if getattr(_thread, "jax_hits", 0) == before else None
 
 
 _MIN_TIME = "jax_persistent_cache_min_compile_time_secs"
@@ -173,14 +151,8 @@ def _store(path: Path, exe) -> None:
     try:
         blob = pickle.dumps(se.serialize(exe))
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(path) as tmp:
+            Path(tmp).write_bytes(blob)
         _state["stored"] += 1
     except Exception:  # a full disk or a read-only folder: the run goes on without the cache
         pass

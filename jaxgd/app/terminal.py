@@ -17,6 +17,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
+from jaxgd import progress
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.app.files import OutputError, write_stdout
 
@@ -147,10 +148,7 @@ _ASCII = str.maketrans({"×": "x", "λ": "lambda", "²": "^2", "·": "*", "—":
 
 def stderr(line: str) -> None:
     """One line to stderr, if it can take it (closed, or its reader gone: the line is dropped)."""
-    try:
-        print(line, file=sys.stderr, flush=True)
-    except (OSError, ValueError, AttributeError):
-        pass
+    progress.write(line + "\n")
 
 
 def _quiet_stdout() -> None:
@@ -164,37 +162,44 @@ def _quiet_stdout() -> None:
 # ----------------------------------------------------------------------------- progress
 
 
+class _Lines(progress.TextBar):
+    """Off a terminal: ``jaxgd: STAGE 10 % done (5,900 of 59,000 steps)`` at each tenth, no compiling line."""
+
+    def start(self) -> None:
+        pass
+
+    def line(self, done: int) -> str:
+        return f"jaxgd: {self.name} {10 * self.tenth} % done ({done:,} of {self.total:,} steps)"
+
+
 class Progress:
-    """Progress on stderr, as a context manager. On a terminal: a tqdm bar per stage, in ``unit``.
-    Elsewhere, for work of at least ``LONG_REPORT_STEPS`` steps (``total``): a line per stage
-    (:meth:`say`) and at each tenth of the steps. Else nothing (``active`` is False: pass no callback,
-    so the work is not cut into chunks for nothing)."""
+    """Progress on stderr, as a context manager, drawn by :mod:`jaxgd.progress`. On a terminal: a bar
+    per stage, in ``unit``, gone when done. Elsewhere, for work of at least ``LONG_REPORT_STEPS``
+    steps (``total``): a line per stage (:meth:`say`) and at each tenth of the steps of all stages.
+    Else nothing (``active`` is False: pass no callback, so the work is not cut into chunks for nothing)."""
 
     def __init__(self, total: int | None = None, unit: str = "it"):
-        self.total, self.unit, self.stage, self.bar, self.tenth = total, unit, None, None, 0
-        try:  # False also for a closed stderr (``2>&-``: ``sys.stderr`` is None) or one that cannot say
-            self.tty = sys.stderr is not None and sys.stderr.isatty()
-        except (OSError, ValueError, AttributeError):
-            self.tty = False
-        self.lines = not self.tty and total is not None and total >= LONG_REPORT_STEPS
-        self.active = self.tty or self.lines
+        self.unit, self.stage, self.bar = unit, None, None
+        self.tty = progress.is_terminal()
+        long = not self.tty and total is not None and total >= LONG_REPORT_STEPS
+        self.lines = _Lines(total, "", tty=False) if long else None
+        self.active = self.tty or long
 
     def say(self, text: str) -> None:
-        if self.lines:
+        if self.lines is not None:
             stderr(f"jaxgd: {text}")
 
     def update(self, stage: str, done: int, total: int) -> None:
-        """``done`` of ``total`` steps of ``stage``; lines count the steps of all stages against ``self.total``."""
-        if self.tty:
+        """``done`` of ``total`` steps of ``stage``; the lines count ``done`` against the ``total`` of
+        all stages given at the start."""
+        if self.lines is not None:
+            self.lines.name = stage
+            self.lines.update(done)
+        elif self.tty:
             if stage != self.stage:
-                from tqdm import tqdm  # the app extra's; imported on a terminal only (entry() checks the extra)
-
                 self.close()
-                self.stage, self.bar = stage, tqdm(total=total, desc=stage, unit=self.unit, leave=False)
-            self.bar.update(done - self.bar.n)
-        elif self.lines and (tenth := 10 * done // max(self.total, 1)) > self.tenth:
-            self.tenth = tenth
-            self.say(f"{stage} {10 * tenth} % done ({done:,} of {self.total:,} steps)")
+                self.stage, self.bar = stage, progress.bar(total, stage, unit=self.unit, leave=False)
+            self.bar.update(done)
 
     def close(self) -> None:
         if self.bar is not None:
