@@ -26,6 +26,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from jaxgd._checks import ArgumentError
+from jaxgd.progress import write as write_stderr
 
 LOCK_NAME = ".jaxgd.lock"
 
@@ -301,10 +302,8 @@ def write_json(path: str, obj) -> None:
 
 
 def _stderr_note(line: str) -> None:
-    try:
-        print(line, file=sys.stderr)
-    except (OSError, ValueError, AttributeError):
-        pass
+    """One line on stderr; none without a stderr (never on stdout: :func:`jaxgd.progress.write`)."""
+    write_stderr(line + "\n")
 
 
 @contextmanager
