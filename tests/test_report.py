@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgd.app import config, plots, report
+from jaxgd import plots
+from jaxgd.app import config, report
 from jaxgd.app.plan import plan
 
 pytestmark = pytest.mark.xdist_group("report")  # its module fixtures are made once (make test: --dist loadgroup)
