@@ -165,7 +165,8 @@ def test_packed_plotly_is_kept_in_the_folder_given(tmp_path, monkeypatch):
 def test_page_numbers_rounded_and_paths_thinned():
     from jaxgd.app.page import MAX_POINTS
     from jaxgd.app.files import dumps
-    from jaxgd.app.shell import SIG, thin
+    from jaxgd.app.shell import SIG
+    from jaxgd.planes import evenly as thin
 
     def to_json(obj):
         return dumps(obj, digits=SIG)
