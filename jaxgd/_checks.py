@@ -36,6 +36,12 @@ class ArgumentTypeError(_Named, TypeError):
     """A value of the wrong kind for the argument ``name``."""
 
 
+def error_line(e: BaseException) -> str:
+    """``"TypeName: first line of the message"``: an exception a user's code raised, in one line."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"
+
+
 def check_not_traced(name: str, v) -> None:
     """Refuse a traced value (an argument inside ``jax.jit``, ``vmap`` or ``grad``): the checks,
     the step count and the shapes of a run must be known in Python."""

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jaxgd._checks import ArgumentError, ArgumentTypeError, check_number
+from jaxgd._checks import ArgumentError, ArgumentTypeError, check_number, error_line
 
 
 class EmaState(NamedTuple):
@@ -345,11 +345,6 @@ def factory_arguments(fn) -> set | None:
     return set(params) - {"learning_rate"}
 
 
-def _first_line(e: Exception) -> str:
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[0] if lines else ''}"
-
-
 def _resolve_factory(fn, key, label: str, owner: str, lr, hyper: dict) -> Spec:
     """``fn(learning_rate=lr, **hyper)``'s :class:`Spec`, ``kind[0]`` being ``key`` (the "optax:NAME"
     string, or the factory): the names checked against ``fn``'s signature, numbers traced, the
@@ -397,12 +392,12 @@ def _resolve_factory(fn, key, label: str, owner: str, lr, hyper: dict) -> Spec:
         jax.eval_shape(make, {k: v for k, v in traced.items() if not (k == "lr" and callable(lr))})
     except jax.errors.ConcretizationTypeError as e:
         raise ArgumentTypeError("optimizer", f"{label} used a traced hyperparameter as a Python number "
-                                             f"({_first_line(e)}): bind that argument with functools.partial "
+                                             f"({error_line(e)}): bind that argument with functools.partial "
                                              f"to keep it a number") from None
     except TypeError as e:
-        raise ArgumentTypeError("optimizer", f"{label} rejected its arguments: {_first_line(e)}") from None
+        raise ArgumentTypeError("optimizer", f"{label} rejected its arguments: {error_line(e)}") from None
     except Exception as e:  # the factory's own error
-        raise ArgumentError("optimizer", f"{label} raised {_first_line(e)}") from None
+        raise ArgumentError("optimizer", f"{label} raised {error_line(e)}") from None
     if not isinstance(built[0], optax.GradientTransformation):
         raise ArgumentError("optimizer", f"{label} returned {type(built[0]).__name__}, "
                                          f"not an optax GradientTransformation")

@@ -427,15 +427,10 @@ def _check_loss(fn: Callable, takes_key: bool, per: str, trials: list) -> None:
                 hint = (" (jaxgd measures the loss with key=None: the loss must then be deterministic, e.g. dropout "
                         "off)" if how == " with key=None" else "")
                 raise ArgumentError("loss_per_example", f"failed on params0 and {what}{how}{hint}: "
-                                                        f"{type(e).__name__}: {_first_line(e)}") from None
+                                                        f"{_checks.error_line(e)}") from None
             shape = getattr(v, "shape", None)
             if shape != ():
                 got = f"shape {shape}" if shape is not None else type(v).__name__
                 where = f" (on params0 and {what}{how})" if how or per != "per example" else ""
                 raise ArgumentError("loss_per_example", f"must return a scalar {per}, got {got}{where}")
 
-
-def _first_line(e: BaseException) -> str:
-    """An exception's message cut to its first line (errors a user sees are one line)."""
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else ""
