@@ -178,8 +178,10 @@ def expected_best(scores, budgets, failed: float = np.inf) -> np.ndarray:
     x = np.sort(np.where(np.isfinite(x), x, failed), axis=-1)
     n = x.shape[-1]
     b = np.atleast_1d(np.asarray(budgets))
-    if b.ndim != 1 or b.dtype.kind not in "iu" or (b < 1).any() or (b > n).any():
+    whole = b.dtype.kind in "iu" or (b.dtype.kind == "f" and np.isfinite(b).all() and (b == np.round(b)).all())
+    if b.ndim != 1 or not whole or (b < 1).any() or (b > n).any():
         raise ArgumentError("budgets", f"must be integers in [1, {n}] (the number of grid points), got {budgets!r}")
+    b = b.astype(np.int64)
     i = np.arange(n)  # 0-based rank
     # w[b, i] = C(N-1-i, b-1) / C(N, b): w[b, 0] = b/N, w[b, i+1] = w[b, i] · (N-i-b)/(N-1-i)
     step = np.clip((n - i[None, :-1] - b[:, None]) / np.maximum(n - 1 - i[None, :-1], 1), 0.0, None)

@@ -168,6 +168,9 @@ def test_expected_best_refuses_budgets_outside_the_grid():
         cs.expected_best([1.0, 2.0, 3.0], [4])
     with pytest.raises(ArgumentError, match="^budgets "):
         cs.expected_best([1.0, 2.0, 3.0], [0])
+    with pytest.raises(ArgumentError, match="^budgets "):
+        cs.expected_best([1.0, 2.0, 3.0], [1.5])
+    np.testing.assert_array_equal(cs.expected_best([1.0, 2.0, 3.0], np.array([1.0, 3.0])), [2.0, 1.0])  # whole floats
 
 
 # --- ranking stability -------------------------------------------------------------------------
