@@ -208,19 +208,24 @@ def _check_lrs(lrs, n: int, name: str = "lrs") -> np.ndarray:
     return lr
 
 
-def best_in_window(final, lrs, lo: float, hi: float) -> Best:
+def best_in_window(final, lrs, lo: float, hi: float, *, empty_ok: bool = False) -> Best:
     """The best score over the learning rates in ``[lo, hi]`` (both ends included).
 
     ``final`` ``(L, ...)``: one optimizer's scores (e.g. the median over seeds), lr first; the
     other axes (a second hyperparameter) are searched too, as a tuner would. ``lrs`` ``(L,)``.
-    A window holding no lr of the grid is refused.
+    A window holding no lr of the grid is refused, or with ``empty_ok`` gives
+    ``Best(inf, nan, ())`` (nothing to tune there counts as a failure).
     """
     x = _failed_as_inf(final)
     if x.ndim < 1:
         raise ArgumentError("final", "must have the learning rates as its first axis, got a scalar")
     lr = _check_lrs(lrs, x.shape[0])
+    lo = check_number("lo", lo, low=0, low_open=True)
+    hi = check_number("hi", hi, low=lo, allowed=f"a finite number >= lo ({lo:.4g})")
     inside = (lr >= lo * (1 - 1e-12)) & (lr <= hi * (1 + 1e-12))
     if not inside.any():
+        if empty_ok:
+            return Best(float("inf"), float("nan"), ())
         raise ArgumentError("lo and hi", f"hold no learning rate of the grid: [{lo:.4g}, {hi:.4g}] against "
                                          f"[{lr.min():.4g}, {lr.max():.4g}]")
     masked = np.where(inside.reshape((-1,) + (1,) * (x.ndim - 1)), x, np.inf)
@@ -275,7 +280,8 @@ def ranking_stability(final_by_opt: Mapping[str, np.ndarray], lrs,
     ``final_by_opt``: optimizer name -> ``(L, ...)`` final scores (median over seeds; lr first,
     other hyperparameter axes taken at their best). ``lrs``: ``(L,)`` shared, or a dict name ->
     ``(L_name,)``. ``windows``: label -> ``(lo, hi)`` (or a sequence of pairs, labelled by
-    position); default :func:`lr_windows` of all the lrs. The reference is the full grid.
+    position); default :func:`lr_windows` of all the lrs. The reference is the full grid. An
+    optimizer whose own grid has no lr in a window scores ``inf`` there (nothing to tune).
 
     Returns a plain dict: ``optimizers`` (names), ``full`` and ``windows`` (label -> a dict of
     ``lo``, ``hi``, ``best`` (name -> score, ``inf`` where every run failed), ``lr`` (name -> the
@@ -294,7 +300,7 @@ def ranking_stability(final_by_opt: Mapping[str, np.ndarray], lrs,
         windows = {str(i): w for i, w in enumerate(windows)}
 
     def rank(lo, hi):
-        best = {n: best_in_window(final_by_opt[n], lrs_by[n], lo, hi) for n in names}
+        best = {n: best_in_window(final_by_opt[n], lrs_by[n], lo, hi, empty_ok=True) for n in names}
         scores = np.array([best[n].score for n in names])
         order = _ranking(names, scores)
         return dict(lo=float(lo), hi=float(hi), best={n: best[n].score for n in names},

@@ -216,6 +216,12 @@ def test_ranking_flips_when_the_search_space_shifts():
     # explicit windows; per-optimizer lr grids
     rep2 = cs.ranking_stability({"a": [1.0, 2.0], "b": [2.0, 1.0]}, {"a": [1e-2, 1e-1], "b": [1e-1, 1.0]}, [(1e-2, 1e-1)])
     assert rep2["windows"]["0"]["best"] == {"a": 1.0, "b": 2.0}
+    rep3 = cs.ranking_stability({"a": [1.0, 2.0], "b": [2.0, 0.5]}, {"a": [1e-2, 1e-1], "b": [1e-1, 1.0]}, {"top": (0.5, 1.0)})
+    top = rep3["windows"]["top"]  # a's grid has no lr there: it scores inf, and b wins
+    assert top["best"] == {"a": INF, "b": 0.5} and math.isnan(top["lr"]["a"]) and top["ranking"] == ["b", "a"]
+    assert rep3["full"]["winner"] == "b" and not top["winner_changed"]
+    with pytest.raises(ArgumentError, match="^hi must be"):
+        cs.ranking_stability({"a": [1.0, 2.0]}, [1e-2, 1e-1], [(1e-1, 1e-2)])
 
 
 # --- the figures -------------------------------------------------------------------------------
