@@ -70,6 +70,32 @@ def _fresh_direction(Q: jax.Array, active: jax.Array, j: jax.Array) -> jax.Array
     return e / jnp.maximum(jnp.linalg.norm(e), jnp.finfo(e.dtype).tiny)
 
 
+def _lanczos_step(matvec, Q, alpha, off, norm, j):
+    """Lanczos iteration ``j`` (0-based, one HVP) with full reorthogonalisation: from the Krylov
+    buffer ``Q`` ``(m, n)`` (rows ``0..j`` filled), the diagonal ``alpha`` and off-diagonal ``off``
+    ``(m,)`` so far, and ``norm`` (a running estimate of ‖H‖), returns them with row ``j + 1``,
+    ``alpha[j]`` and ``off[j]`` set, and ``β_j`` (the residual's norm, before a breakdown zeroes
+    ``off[j]``). At a breakdown (an invariant subspace) the next row is a fresh direction
+    (:func:`_fresh_direction`) and ``off[j] = 0``, so the tridiagonal matrix decouples."""
+    m = Q.shape[0]
+    eps = jnp.finfo(Q.dtype).eps
+    q = Q[j]
+    w = matvec(q)
+    a = q @ w
+    prev = jnp.where(j > 0, off[j - 1], 0)
+    w = w - a * q - prev * Q[j - 1]  # Q[-1] is a zero row at j = 0 (m > 1) and prev = 0
+    for _ in range(2):
+        w = w - Q.T @ (Q @ w)  # rows past j are still zero
+    beta = jnp.linalg.norm(w)
+    norm = jnp.maximum(norm, jnp.abs(a) + prev + beta)
+    breakdown = beta <= 100 * eps * norm  # span(Q[:j+1]) is invariant to working precision
+    active = jnp.arange(m) <= j
+    q_next = jax.lax.cond(breakdown, lambda: _fresh_direction(Q, active, j + 1),
+                          lambda: w / jnp.where(breakdown, 1, beta))
+    return (Q.at[j + 1].set(q_next, mode="drop"), alpha.at[j].set(a), off.at[j].set(jnp.where(breakdown, 0, beta)),
+            norm, beta)
+
+
 def _ritz(alpha, off, j, k: int):
     """Top-``k`` eigenpairs of the leading ``(j+1) × (j+1)`` block of the tridiagonal matrix with
     diagonal ``alpha`` ``(m,)`` and off-diagonal ``off`` (``off[i]`` couples ``i`` and ``i+1``).
@@ -142,28 +168,13 @@ def top_eigenpairs(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, v
                 res=jnp.full(k, jnp.inf, dtype), done=jnp.array(False))
 
     def step(s):
-        j, Q = s["j"], s["Q"]
-        q = Q[j]
-        w = matvec(q)
-        a = q @ w
-        prev = jnp.where(j > 0, s["off"][j - 1], 0)
-        w = w - a * q - prev * Q[j - 1]  # Q[-1] is a zero row at j = 0 (m > 1) and prev = 0
-        for _ in range(2):
-            w = w - Q.T @ (Q @ w)  # rows past j are still zero
-        beta = jnp.linalg.norm(w)
-        norm = jnp.maximum(s["norm"], jnp.abs(a) + prev + beta)
-        breakdown = beta <= 100 * eps * norm  # span(Q[:j+1]) is invariant to working precision
-        active = jnp.arange(m) <= j
-        q_next = jax.lax.cond(breakdown, lambda: _fresh_direction(Q, active, j + 1),
-                              lambda: w / jnp.where(breakdown, 1, beta))
-        alpha = s["alpha"].at[j].set(a)
-        off = s["off"].at[j].set(jnp.where(breakdown, 0, beta))
+        j = s["j"]
+        Q, alpha, off, norm, beta = _lanczos_step(matvec, s["Q"], s["alpha"], s["off"], s["norm"], j)
         theta, S = _ritz(alpha, off, j, k)
         res = beta * jnp.abs(S[j])
         ok = res <= jnp.maximum(tol * jnp.abs(theta), 10 * eps * norm)
         done = (j + 1 >= k) & jnp.all(ok)
-        return dict(j=j + 1, Q=Q.at[j + 1].set(q_next, mode="drop"), alpha=alpha, off=off,
-                    norm=norm, theta=theta, S=S, res=res, done=done)
+        return dict(j=j + 1, Q=Q, alpha=alpha, off=off, norm=norm, theta=theta, S=S, res=res, done=done)
 
     s = jax.lax.while_loop(lambda s: ~s["done"] & (s["j"] < m), step, init)
     Y = s["S"].T @ s["Q"]  # (k, n)
