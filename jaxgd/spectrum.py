@@ -470,7 +470,7 @@ def _audit(f, points, keys, k, num, num_probes, steps, max_iter, tol, leaf):
             mean=jnp.mean(lam), slq_mean=moments[0], mean_sq=jnp.mean(lam ** 2), slq_mean_sq=moments[1],
         ), lam, d
 
-    return jax.vmap(one)(points, keys)
+    return jax.lax.map(lambda pk: one(*pk), (points, keys))  # one point at a time: the memory of one
 
 
 def audit(f: Problem | Callable[[PyTree], jax.Array], points: PyTree, key: jax.Array, *, k: int = 5,
@@ -479,7 +479,7 @@ def audit(f: Problem | Callable[[PyTree], jax.Array], points: PyTree, key: jax.A
     """Every estimator against the dense truth at each of ``P`` points (``points``: a pytree like the
     parameters with a leading ``P`` axis on every leaf, e.g. a run's ``params`` at a start, its
     first step past ``2/lr`` and its end; :func:`run_points` picks those), of the whole Hessian or
-    of one leaf's block (``leaf``). One compiled call (the points vmapped; point ``i`` uses
+    of one leaf's block (``leaf``). One compiled call (the points in a ``lax.map``, the memory of one; point ``i`` uses
     ``split(key, P)[i]``, split in four: Hutchinson, Hutch++, SLQ, top-k).
 
     ``table`` columns, each with a leading ``P`` axis: ``trace`` (exact, Σλ), ``hutchinson`` and

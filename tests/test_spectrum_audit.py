@@ -3,6 +3,8 @@ dense float64 Hessians from jax.hessian and NumPy's eigh, and the estimators' ow
 
 from __future__ import annotations
 
+import io
+
 import jax
 from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
@@ -182,9 +184,17 @@ def bumpy_loss(x):
     return 0.5 * x @ _A_LOW @ x + 0.25 * 0.1 * jnp.sum(x ** 4)
 
 
-def test_audit_table_against_numpy():
-    points = jnp.asarray(_rng.standard_normal((2, N_LOW)))
-    a = sp.audit(bumpy_loss, points, jax.random.key(6), num=30, num_probes=4, lanczos_steps=20)
+BUMPY_POINTS = _rng.standard_normal((2, N_LOW))
+
+
+@pytest.fixture(scope="module")
+def bumpy_audit():
+    """The audit of :func:`bumpy_loss` at two points."""
+    return sp.audit(bumpy_loss, jnp.asarray(BUMPY_POINTS), jax.random.key(6), num=30, num_probes=4, lanczos_steps=20)
+
+
+def test_audit_table_against_numpy(bumpy_audit):
+    a, points = bumpy_audit, BUMPY_POINTS
     t = a.table
     assert a.eigenvalues.shape == (2, N_LOW) and a.density.weights.shape == (2, 4, 20)
     assert t["top"].shape == t["lanczos"].shape == (2, 5) and t["trace"].shape == (2,)
@@ -197,6 +207,25 @@ def test_audit_table_against_numpy():
     np.testing.assert_allclose(t["mean_sq"], np.mean(lam ** 2, axis=1), rtol=1e-12)
     assert np.all(t["hutchinson_se"] > 0) and np.all(t["trace_hvps"] == 30)
     assert np.all(np.abs(t["hutchpp"] - t["trace"]) <= 5 * t["hutchpp_se"])
+
+
+
+def test_audit_figure(bumpy_audit):
+    """One log-density panel per point: the exact histogram, the exact and SLQ smoothed densities,
+    the top-5 ticks and Lanczos's crosses, the trace estimates in the title."""
+    import jaxgd.plots
+
+    fig = jaxgd.plots.audit_figs.density(bumpy_audit, ["a", "b"])
+    axes = fig.get_axes()
+    assert len(axes) == 2 and all(ax.get_yscale() == "log" for ax in axes)
+    for ax, tr in zip(axes, bumpy_audit.table["trace"]):
+        assert len(ax.patches) == 60 and len(ax.lines) == 4
+        assert ax.get_title().startswith(("a\n", "b\n")) and f"tr H = {tr:.4g}" in ax.get_title()
+        xs, ys = ax.lines[1].get_data()  # the SLQ density integrates to 1 on its grid
+        assert abs(np.sum(ys) * (xs[1] - xs[0]) - 1) < 1e-3
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match="^labels: must be 2 names"):
+        jaxgd.plots.audit_figs.density(bumpy_audit, ["only one"])
 
 
 def test_run_points():
