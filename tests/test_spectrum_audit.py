@@ -205,6 +205,7 @@ def test_audit_table_against_numpy(bumpy_audit):
     assert np.all(t["top_rel_err"] <= 1e-6) and np.all(t["lanczos_hvps"] <= 60)
     np.testing.assert_allclose(t["mean"], lam.mean(1), rtol=1e-12)
     np.testing.assert_allclose(t["mean_sq"], np.mean(lam ** 2, axis=1), rtol=1e-12)
+    assert np.all(np.abs(t["slq_mean"] - t["mean"]) <= 5 * t["slq_mean_se"])
     assert np.all(t["hutchinson_se"] > 0) and np.all(t["trace_hvps"] == 30)
     assert np.all(np.abs(t["hutchpp"] - t["trace"]) <= 5 * t["hutchpp_se"])
 
@@ -231,8 +232,13 @@ def test_audit_figure(bumpy_audit):
 def test_run_points():
     s = np.array([1.0, np.nan, 3.0, np.nan, 5.0, 4.0])
     np.testing.assert_array_equal(sp.run_points(s, lr=0.45), [0, 4, 6])  # 2/lr = 4.44
+    np.testing.assert_array_equal(sp.run_points(s, lr=0.8), [0, 2, 6])  # 2.5: 1.0 below it first
+    np.testing.assert_array_equal(sp.run_points(s[2:], lr=0.8), [0, 0, 4])  # never below: the first past it
+    np.testing.assert_array_equal(sp.run_points([6.0, 4.0, 5.0], lr=0.4), [0, 2, 3])  # starts above, drops, arrives
     with pytest.raises(ArgumentError, match="^sharpness never reaches 2/lr"):
         sp.run_points(s, lr=0.1)
+    with pytest.raises(ArgumentError, match="^sharpness never reaches 2/lr = 4 after dropping below it"):
+        sp.run_points([6.0, 3.0], lr=0.5)
 
 
 # --- bad arguments -------------------------------------------------------------------------------
