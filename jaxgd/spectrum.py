@@ -12,6 +12,14 @@ Networks Typically Occurs at the Edge of Stability": full-batch gd is stable whi
 "Matrix Computations", 4th ed., §10.1-10.3) in a fixed ``(max_iter, n)`` Krylov buffer and a
 ``lax.while_loop``, so it jits, runs inside ``lax.scan`` and vmaps. Warm-starting it from the
 previous step's top eigenvector along an optimiser path makes it converge in a few HVPs.
+
+The curvature audit — estimators checked against the truth, whole model or one leaf (``leaf=``):
+:func:`hutchinson_trace` and :func:`hutchpp_trace` (``tr(H)`` with a standard error),
+:func:`slq_density` (stochastic Lanczos quadrature, smoothed by :func:`smooth_density`),
+:func:`top_k` (:func:`top_eigenpairs` from a random start), the dense truth for small models
+(:func:`dense_hessian`, :func:`dense_spectrum`: ``jax.hessian`` and ``eigh``), and :func:`audit`,
+all of them against the truth at a few points of a run (:func:`run_points`: start, edge of
+stability, end) in one compiled call. Figure: ``jaxgd.plots.audit_figs.density``.
 """
 
 from __future__ import annotations
