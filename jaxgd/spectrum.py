@@ -283,7 +283,8 @@ def _check(f, params, leaf, **ints):
     """Checked ``(loss, leaf index, n)``; ``ints`` are ``name=(value, low, high or None)``."""
     f = loss_of(f)
     leaf = leaf_index(params, leaf)
-    n = (ravel_pytree(params)[0] if leaf is None else jnp.ravel(jax.tree_util.tree_leaves(params)[leaf])).shape[0]
+    leaves = jax.tree_util.tree_leaves(params)
+    n = sum(int(np.size(a)) for a in (leaves if leaf is None else leaves[leaf:leaf + 1]))  # shapes only: no copy
     for name, (v, low, high) in ints.items():
         _checks.check_int(name, v, low, high)
     return f, leaf, n
