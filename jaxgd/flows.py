@@ -44,7 +44,8 @@ jaxgd.flows.central, "lr": 0.1, "epochs": 300}}``). :func:`gradient_flow`, :func
 and :func:`central_flow` are the doors: a problem (its full-batch loss) or a function
 ``f(params) -> scalar``, a start, ``lr`` (a number: one run; a 1-D array: one sweep, leading axis
 of runs) and ``steps``; they return a :class:`jaxgd.Trajectory` whose ``params`` (``T+1`` points)
-are ``θ(k·η)``, ``k = 0..T``. :func:`distance` compares a flow with gd.
+are ``θ(k·η)``, ``k = 0..T``. :func:`distance` compares a flow with gd, :func:`time_average`
+smooths gd's period-2 oscillation, :func:`crossing` finds where gd's sharpness reaches ``2/η``.
 """
 
 from __future__ import annotations
@@ -266,6 +267,24 @@ def distance(a: Any, b: Any, axes: int = 1) -> np.ndarray:
             raise ArgumentError("b", f"has an array of shape {y.shape} where a has {x.shape}")
         total = total + np.sum(np.square(x - y).reshape(*x.shape[:axes], -1), axis=-1)
     return np.sqrt(total)
+
+
+def time_average(path: Any, window: int = 2, axes: int = 1) -> Any:
+    """The moving average of ``window`` consecutive points of a path (leaves with ``axes`` leading
+    path axes, the last of them the step axis), ``T+2−window`` points: with ``window = 2``,
+    ``(θ_k + θ_{k+1})/2``, gd's iterate averaged over the period-2 oscillation of the edge of
+    stability — the "time-averaged trajectory" that the central flow models (Cohen et al. 2024)."""
+    window = _checks.check_int("window", window, 1)
+    axis = _checks.check_int("axes", axes, 1) - 1
+
+    def avg(a):
+        a = np.asarray(a, np.float64)
+        c = np.cumsum(a, axis=axis)
+        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
+        n = a.shape[axis]
+        return (np.take(c, np.arange(window, n + 1), axis=axis) - np.take(c, np.arange(0, n + 1 - window), axis=axis)) / window
+
+    return jax.tree.map(avg, path)
 
 
 def crossing(sharpness, lr) -> int | None:
