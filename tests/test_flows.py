@@ -52,6 +52,7 @@ def test_gd_follows_gradient_flow_to_order_one_and_the_modified_flow_to_order_tw
     """max over t = kη ≤ 0.5 of ‖θ_gd(k) − θ_flow(kη)‖ against η: a log–log line of slope 1 (gradient
     flow) and 2 (the modified flow: backward error analysis, Barrett & Dherin 2021)."""
     slope, gaps = _slope(kind, quadratic)
+    print(f"\n{kind} flow: gaps {np.array2string(gaps, precision=3)} at η = {LRS}, slope {slope:.3f}")
     assert abs(slope - order) <= tol, (slope, gaps)
 
 
