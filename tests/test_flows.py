@@ -159,3 +159,19 @@ def test_past_the_crossing_gd_follows_the_central_flow_not_gradient_flow(eos):
           f"{raw[-1]:.3f}")
     assert ratio[150:].max() <= 0.2 and ratio[100:].mean() <= 0.2
     assert d_gf[-1] > 2 * d_gf[100 // 2]  # gradient flow keeps leaving gd
+
+
+def test_the_figures_draw_gd_and_each_flow(problem, quadratic):
+    """flow_contour: gd as dots, each flow as a line (the central flow dashed); flow_gaps: one curve
+    per flow and the 2/η line. (Looked at as PNGs: see the README's flows section.)"""
+    plots = pytest.importorskip("jaxgd.plots")
+    one = lambda t, label: plots.Path(label, t.params.w[1, :40], t.params.b[1, :40], t.loss[1, :40])
+    w, b = np.linspace(-8, 8, 21), np.linspace(-8, 8, 23)
+    S = np.asarray(jaxgd.loss_surface(problem, w, b))
+    fig = plots.flow_contour(w, b, S, one(quadratic["gd"], "gd"),
+                             [one(quadratic["gradient"], "gradient flow"), one(quadratic["modified"], "modified flow")])
+    labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
+    assert {"gd", "gradient flow", "modified flow"} <= set(labels)
+    d = {"gradient flow": np.linspace(1, 2, 10), "central flow": np.linspace(0.1, 0.2, 10)}
+    fig = plots.flow_gaps(d, 0.3, {"gd": np.full(10, 6.6), "central flow": np.full(10, 6.67)}, crossing=3)
+    assert len(fig.axes) == 2 and len(fig.axes[0].get_lines()) == 3  # two curves and the crossing
