@@ -117,12 +117,12 @@ def _rk4(field: Callable, x: jax.Array, h) -> jax.Array:
 
 def substeps(kind: str, lam, lr, c) -> jax.Array:
     """``n = ceil(η·λ̃/c)`` in ``[1, MAX_SUBSTEPS]`` (int32): ``λ̃ = max(λ, 0)``, and
-    ``λ̃ + (η/2)·λ̃²`` for the modified flow."""
+    ``λ̃ + (η/2)·λ̃²`` for the modified flow; 1 where ``λ`` is NaN (a diverged point stays NaN)."""
     lam = jnp.maximum(lam, 0)
     if kind == "modified":
         lam = lam + lr / 2 * lam**2
     n = jnp.ceil(lr * lam / c)
-    return jnp.clip(jnp.where(jnp.isfinite(n), n, MAX_SUBSTEPS), 1, MAX_SUBSTEPS).astype(jnp.int32)
+    return jnp.clip(jnp.where(jnp.isnan(n), 1, n), 1, MAX_SUBSTEPS).astype(jnp.int32)
 
 
 def advance(kind: str, f: Callable, x: jax.Array, lr, c, u: jax.Array):

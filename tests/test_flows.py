@@ -175,3 +175,11 @@ def test_the_figures_draw_gd_and_each_flow(problem, quadratic):
     d = {"gradient flow": np.linspace(1, 2, 10), "central flow": np.linspace(0.1, 0.2, 10)}
     fig = plots.flow_gaps(d, 0.3, {"gd": np.full(10, 6.6), "central flow": np.full(10, 6.67)}, crossing=3)
     assert len(fig.axes) == 2 and len(fig.axes[0].get_lines()) == 3  # two curves and the crossing
+
+
+@pytest.mark.parametrize("kind,lam,want", [("gradient", 10.0, 2), ("gradient", 0.1, 1), ("gradient", -5.0, 1),
+                                           ("modified", 10.0, 3), ("central", np.nan, 1),
+                                           ("gradient", np.inf, flows.MAX_SUBSTEPS)])
+def test_substeps_keep_h_times_stiffness_at_most_c(kind, lam, want):
+    """η = 0.1, c = 0.5: n = ceil(η·λ̃/c), λ̃ = λ (gradient, central) or λ + (η/2)λ² (modified: 15)."""
+    assert int(flows.substeps(kind, lam, 0.1, 0.5)) == want
