@@ -110,7 +110,7 @@ def test_time_average():
 
 
 # --- the central flow at the edge of stability ----------------------------------------------------
-EOS_LR, EOS_WARM, EOS_STEPS, EOS_EVERY = 0.3, 340, 300, 10
+EOS_LR, EOS_WARM, EOS_STEPS, EOS_EVERY = 0.3, 340, 460, 10
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def eos():
     al.'s MSE set-up, small: test_sharpness.digits_mse_problem with m=100, hidden=16). gd at η = 0.3
     (2/η = 6.67): the sharpness drops from 25.8 to 5.3 in the first steps (a catapult), sharpens,
     crosses 2/η near step 110, overshoots to 7.8 and settles at 2/η by step ~300. The flows start at
-    gd's iterate EOS_WARM = 340 (past the crossing, at the edge) and run EOS_STEPS = 300 steps
+    gd's iterate EOS_WARM = 340 (past the crossing, at the edge) and run EOS_STEPS = 460 steps
     beside gd."""
     d = load("digits")
     model = mlp((64, 16, 16, 10), "tanh", "classification", loss="mse")
@@ -145,19 +145,22 @@ def test_the_central_flow_holds_the_sharpness_at_2_over_lr_and_gradient_flow_lea
 
 def test_past_the_crossing_gd_follows_the_central_flow_not_gradient_flow(eos):
     """gd's time-averaged path (over its period-2 oscillation) against each flow's: the central flow
-    within 20 % of gradient flow's distance over the second half of the comparison (steps 150..300,
-    after gd's first self-stabilisation cycle beside the flows), and on average from step 100. The
-    raw distances (gd's oscillation included) are printed for the record."""
+    within 20 % of gradient flow's distance from step 150 of the comparison on (after gd's first
+    self-stabilisation cycle beside the flows), and on average from step 100. The raw distances
+    (gd's iterates, oscillation included): within 20 % over the last 60 steps, once gradient flow
+    has gone far enough that gd's oscillation (~0.02) is small beside its distance."""
     avg = lambda t: flows.time_average(t, 2)
     d_cf = flows.distance(avg(eos["path"]), avg(eos["central"].params))
     d_gf = flows.distance(avg(eos["path"]), avg(eos["gradient"].params))
     raw = flows.distance(eos["path"], eos["central"].params) / np.maximum(flows.distance(eos["path"], eos["gradient"].params), 1e-300)
     ratio = d_cf / d_gf
+    last = EOS_STEPS - 60
     print(f"\ntime-averaged gd–central / gd–gradient: steps 150..{EOS_STEPS} max {ratio[150:].max():.3f}, steps "
           f"100..{EOS_STEPS} mean {ratio[100:].mean():.3f} (max {ratio[100:].max():.3f}); at the end {d_cf[-1]:.4f} / "
-          f"{d_gf[-1]:.4f}; raw ratio (gd's oscillation included) steps 150..: max {raw[150:].max():.3f}, at the end "
-          f"{raw[-1]:.3f}")
+          f"{d_gf[-1]:.4f}; raw ratio (gd's oscillation included): steps 150..{EOS_STEPS} max {raw[150:].max():.3f}, "
+          f"steps {last}..{EOS_STEPS} max {raw[last:].max():.3f}, at the end {raw[-1]:.3f}")
     assert ratio[150:].max() <= 0.2 and ratio[100:].mean() <= 0.2
+    assert raw[last:].max() <= 0.2
     assert d_gf[-1] > 2 * d_gf[100 // 2]  # gradient flow keeps leaving gd
 
 
