@@ -23,7 +23,7 @@ The library never changes JAX's configuration: enable float64 yourself with
 
 import importlib
 
-from jaxgd import datasets, landscapes, models, planes, spectrum
+from jaxgd import datasets, flows, landscapes, models, planes, spectrum
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.adapters import from_equinox, from_linen, from_nnx
 from jaxgd.curvature import Theory, hessian, theory
@@ -73,6 +73,7 @@ __all__ = [
     "beale",
     "datasets",
     "divergence_boundary",
+    "flows",
     "from_equinox",
     "from_linen",
     "from_nnx",

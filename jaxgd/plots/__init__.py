@@ -37,6 +37,7 @@ from jaxgd.plots import audit_figs  # noqa: E402, F401  (the curvature audit's f
 from jaxgd.plots.landscape_figs import (  # noqa: E402, F401
     contour as landscape_contour, figures as landscape_figures, gaps as landscape_gaps,
     interpolation as landscape_interpolation, sharpness, surface as landscape_surface, variance as landscape_variance)
+from jaxgd.plots.flow_figs import contour as flow_contour, gaps as flow_gaps, plane as flow_plane  # noqa: E402, F401
 from jaxgd.plots.mpl_figs import (  # noqa: E402, F401
     animation as mpl_animation, contour as mpl_contour, data as mpl_data, diagnostics as mpl_diagnostics,
     frames as mpl_frames, loss_curves as mpl_loss_curves, surface as mpl_surface, sweep as mpl_sweep)
