@@ -155,8 +155,14 @@ def _sharpness_of(x) -> tuple[dict, str | None]:
     when every run's is the Hessian's)."""
     settings = getattr(x, "settings", None) or {}
     pre = [k for k, v in settings.items() if v and v.get("sharpness_of") == "preconditioned"]
-    note = f"for {', '.join(pre)}: λ₁(P⁻¹H), P the diagonal preconditioner of the update" if pre else None
+    note = f"{', '.join(pre)}: λ₁(P⁻¹H), P the update's diagonal preconditioner (step 0 off the scale)" if pre else None
     return {k: f"{k}: λ₁(P⁻¹H)" for k in pre}, note
+
+
+def _scaled(curves: dict, labels: dict) -> dict:
+    """The curves that set the y range: a preconditioned curve without its step-0 value (P from the
+    first gradient alone is tiny, λ₁(P⁻¹H) there orders of magnitude above the rest)."""
+    return {k: v[1:] if k in labels and v is not None else v for k, v in curves.items()}
 
 
 def _sharpness_top(curves: dict, limits: dict) -> float:
@@ -178,7 +184,7 @@ def sharpness(x, lr=None, limits=None):
     fig = go.Figure()
     curves, limits = _sharpness(x, lr, limits)
     labels, note = _sharpness_of(x)
-    top = _sharpness_top(curves, limits)
+    top = _sharpness_top(_scaled(curves, labels), limits)
     for i, (opt, s) in enumerate(curves.items()):
         if s is None:
             continue
@@ -268,7 +274,7 @@ def mpl_figures(ls) -> dict:
         fig, ax = _mpl_figure(None, (8, 4.5))
         curves, limits = _sharpness(ls)
         labels, note = _sharpness_of(ls)
-        top = _sharpness_top(curves, limits)
+        top = _sharpness_top(_scaled(curves, labels), limits)
         for i, (opt, sh) in enumerate(curves.items()):
             if sh is not None:
                 s = np.flatnonzero(np.isfinite(sh))
