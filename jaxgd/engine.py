@@ -372,7 +372,7 @@ def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None, knobs:
     step's PRNG key (:func:`_step_key`), or None. ``knobs``: the run's (for a preconditioned sharpness)."""
     measure = None if static.loss_every == 1 else t % static.loss_every == 0
     (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure, key)
-    scale = _scale(static, knobs, state) if static.sharpness_every else None  # step t's preconditioner
+    after = state  # the state after step t, whose preconditioner a preconditioned sharpness uses
     bad = _bad(rec.loss, rec.params, c.loss0)
     if measure is not None:
         bad = jnp.where(measure, bad, ~_finite(rec.params))
@@ -385,7 +385,7 @@ def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None, knobs:
     if static.sharpness_every:
         nan = jnp.full((), jnp.nan, rec.loss.dtype)
         lam, vec, hvps = jax.lax.cond(
-            t % static.sharpness_every == 0, lambda v: _sharpness(static, data, c.params, v, scale),
+            t % static.sharpness_every == 0, lambda v: _sharpness(static, data, c.params, v, _scale(static, knobs, after)),
             lambda v: (nan, v, jnp.int32(0)), c.vec)
         rec = rec._replace(sharpness=lam, sharpness_hvps=hvps)
     last = rec if static.final_only else None

@@ -85,6 +85,20 @@ def test_without_a_preconditioner_it_is_the_hessians_program(small, opt):
     assert batch.static.sharpness_of == "hessian"
 
 
+def test_the_landscape_draws_adams_limit_and_says_what_it_measured(small, swept):
+    """A landscape run (scanned in chunks) measures what the sweep's row measured, its limit is 38/lr,
+    and the figure labels the curve λ₁(P⁻¹H)."""
+    run = {"optimizer": "adam", "lr": LRS[0], "epochs": EPOCHS, "sharpness_every": EVERY, "sharpness_of": "preconditioned"}
+    ls = jaxgd.landscape(small, {"gd": {"lr": 0.5, "epochs": EPOCHS}, "adam": run}, grid=3)
+    np.testing.assert_allclose(ls.trajectories["adam"].sharpness, swept.sharpness[0], rtol=1e-10)
+    assert ls.limits == {"gd": 2 / 0.5, "adam": pytest.approx(38 / LRS[0], rel=1e-12)}
+    assert ls.settings["adam"]["sharpness_of"] == "preconditioned" and "sharpness_of" not in ls.settings["gd"]
+    fig = ls.figures()["sharpness"]
+    names = [t.name for t in fig.data]  # adam's limit is far above its curve here: named, hidden
+    assert names[:3] == ["gd", "gd stable below 4", "adam: λ₁(P⁻¹H)"] and names[3].startswith("adam stable below 760")
+    assert "adam: λ₁(P⁻¹H), P the update's diagonal preconditioner" in fig.layout.title.text
+
+
 def test_limits():
     assert sharpness_limit("adam", 0.01, preconditioned=True) == pytest.approx(38 / 0.01, rel=1e-12)
     assert sharpness_limit("adam", 0.5, b1=0.5, preconditioned=True) == pytest.approx((2 + 1) / (0.5 * 0.5))
