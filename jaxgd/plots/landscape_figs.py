@@ -179,7 +179,8 @@ def sharpness(x, lr=None, limits=None):
 
     ``x``: a Landscape (its limits), or a Trajectory / dict name -> Trajectory or ``(T,)`` sharpness
     array (NaN where not measured) with ``lr`` (a number, or a dict by name: limit ``2/lr``) and/or
-    ``limits`` (a dict name -> limit or None)."""
+    ``limits`` (a dict name -> limit or None). A Landscape's runs measured with
+    ``sharpness_of="preconditioned"`` are labelled λ₁(P⁻¹H) (their limits are on it) and the title says so."""
     go = _go()
     fig = go.Figure()
     curves, limits = _sharpness(x, lr, limits)
