@@ -78,18 +78,28 @@ def theory_of(H, at) -> Theory:
                   2 / (lo + hi) if lo + hi > 0 else float("inf"), beta, polyak_lr, at)
 
 
-def sharpness_limit(optimizer: str, lr: float, beta: float = 0.9) -> float | None:
-    """The largest Hessian eigenvalue at which an optimizer is stable on a quadratic, or None
-    where there is no such simple bound (adaptive methods).
+def sharpness_limit(optimizer: str, lr: float, beta: float = 0.9, *, b1: float = 0.9,
+                    preconditioned: bool = False) -> float | None:
+    """The largest eigenvalue of the measured curvature at which an optimizer is stable on a
+    quadratic, or None where there is no such simple bound.
 
-    gd, ``θ ← θ − lr·g``: the error along eigenvalue λ is multiplied by ``1 − lr·λ``, so it is
+    ``preconditioned=False``: of the Hessian H (``sharpness_of="hessian"``). gd, ``θ ← θ − lr·g``:
+    the error along eigenvalue λ is multiplied by ``1 − lr·λ``, so it is
     stable iff ``λ < 2/lr``. Heavy-ball momentum in jaxgd's EMA form, ``v ← β·v + (1−β)·g``,
     ``θ ← θ − lr·v``, is classic heavy ball ``θ_{t+1} = θ_t − α·g_t + β·(θ_t − θ_{t−1})`` with
     ``α = lr·(1−β)``, whose characteristic roots on λ lie in the unit disc iff ``0 < α·λ < 2·(1+β)``
-    (for 0 ≤ β < 1): stable iff ``λ < 2·(1+β) / (lr·(1−β))``.
+    (for 0 ≤ β < 1): stable iff ``λ < 2·(1+β) / (lr·(1−β))``. Adaptive methods: None.
+
+    ``preconditioned=True``: of P⁻¹H (``sharpness_of="preconditioned"``), P the update's diagonal
+    preconditioner (:func:`jaxgd.engine.preconditioner`; the identity for gd and momentum, whose
+    limits are the above). With P held fixed, rmsprop is gd on P⁻¹H, ``2/lr``, and adam
+    (``b1`` = β₁) EMA momentum on it, ``2·(1+β₁) / (lr·(1−β₁))`` (38/lr at β₁ = 0.9: Cohen et al.
+    2022, "Adaptive Gradient Methods at the Edge of Stability").
     """
-    if optimizer == "gd":
+    if optimizer == "gd" or (preconditioned and optimizer == "rmsprop"):
         return 2 / lr
     if optimizer == "momentum":
         return 2 * (1 + beta) / (lr * (1 - beta))
+    if preconditioned and optimizer == "adam":
+        return 2 * (1 + b1) / (lr * (1 - b1))
     return None

@@ -64,6 +64,8 @@ class Trajectory(NamedTuple):
     sharpness: ``(T,)`` — with ``sharpness_every = k``, the top eigenvalue of the full-data loss's
       Hessian at ``params[t]`` for every t divisible by k (Lanczos on Hessian-vector products,
       warm-started from the previous measurement's eigenvector), NaN at the other steps; else None.
+      With ``sharpness_of="preconditioned"`` the top eigenvalue of P⁻¹H instead, P the diagonal
+      preconditioner of step t's update (:func:`preconditioner`, from the state after step t).
     sharpness_hvps: ``(T,)`` int32 — the Hessian-vector products each measurement used (0 where
       none was made); None without sharpness.
     reached_at: int32 — with :attr:`Static.targets`, the first index t at which ``params[t]`` lies
@@ -180,6 +182,9 @@ class Static(NamedTuple):
     takes_key: the loss takes a PRNG key, ``loss_fn(params, batch, mask, key)``; the run's step
     ``t`` (its own index: see :func:`advance`) gets ``fold_in(knobs.key, t)`` (:attr:`Knobs.key`),
     every full-data measurement ``key=None``.
+    sharpness_of: what the sharpness is the top eigenvalue of: ``"hessian"``, H; or
+    ``"preconditioned"``, P⁻¹H with P the diagonal preconditioner of the step's update
+    (:func:`preconditioner`; the identity for an optimizer without one).
     """
 
     loss_fn: Callable
@@ -197,6 +202,7 @@ class Static(NamedTuple):
     targets: tuple = ()
     target_tol: float = 0.0
     takes_key: bool = False
+    sharpness_of: str = "hessian"
 
 
 class Knobs(NamedTuple):
@@ -234,7 +240,8 @@ class Record(NamedTuple):
 class Carry(NamedTuple):
     """The state between steps: the point, the optimizer state, the starting loss, the first
     divergent index so far (−1), the step count, (``final_only``) the last step's record, and
-    (with sharpness) the last top eigenvector, flat ``(n,)`` (zeros before the first)."""
+    (with sharpness) the last top eigenvector, flat ``(n,)`` (zeros before the first; for a
+    preconditioned sharpness, of ``diag(d)·H·diag(d)``: see :func:`_sharpness`)."""
 
     params: Any
     opt_state: Any
@@ -291,12 +298,66 @@ def step(loss_fn, tx, data, params, opt_state, xs, measure=None, key=None):
     return (new, opt_state), Record(params, full, batch_loss, norm(g), norm(updates), first, second)
 
 
-def _sharpness(static: Static, data, params, vec):
-    """The top Hessian eigenvalue of the full-data loss at ``params``, from ``vec`` (flat)."""
-    ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, vec, k=1,
+def _sharpness(static: Static, data, params, vec, scale=None):
+    """The top Hessian eigenvalue of the full-data loss at ``params``, from ``vec`` (flat).
+
+    With ``scale`` (flat ``(n,)``, d = P^(−1/2)): the top eigenvalue of ``diag(d)·H·diag(d)`` — the
+    Hessian at y = 0 of ``y ↦ loss(params + d·y)`` — which has the eigenvalues of P⁻¹H; ``vec`` and
+    the eigenvector returned then live in y's coordinates."""
+    if scale is None:
+        ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, vec, k=1,
+                            max_iter=static.sharpness_iters, tol=static.sharpness_tol)
+        top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
+        return ep.eigenvalues[0], top, ep.num_hvps
+    x, unravel = ravel_pytree(params)
+    ep = top_eigenpairs(lambda y: static.loss_fn(unravel(x + scale * y), data, None), jnp.zeros_like(x), vec, k=1,
                         max_iter=static.sharpness_iters, tol=static.sharpness_tol)
-    top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
-    return ep.eigenvalues[0], top, ep.num_hvps
+    return ep.eigenvalues[0], ep.eigenvectors[0], ep.num_hvps
+
+
+PRECONDITIONED = ("rmsprop", "adam")  # the built-in optimizers whose update has a diagonal preconditioner
+UNPRECONDITIONED = ("gd", "momentum", "nesterov")  # those whose preconditioner is the identity
+
+
+def preconditioner(kind: tuple, hyper: dict, state):
+    """The diagonal preconditioner ``P`` of a built-in optimizer's update, flat ``(n,)`` (ravel order),
+    from its state *after* the step (``state[0]`` the rule's) — None for the identity
+    (:data:`UNPRECONDITIONED`) — such that the update is ``−lr·P⁻¹·u``, ``u`` the momentum-form
+    state (:mod:`jaxgd.optim`):
+
+    - rmsprop: ``u = g``, ``P = √s + ε``; stable on a quadratic iff λ₁(P⁻¹H) < 2/lr.
+    - adam (count t ≥ 1): ``u = m``, ``P = (1 − β₁ᵗ)·(√v̂ + ε)`` with ``v̂ = v/(1 − β₂ᵗ)`` — the
+      update ``(−lr·m̂)/(√v̂ + ε)`` with ``m̂ = m/(1 − β₁ᵗ)`` (Cohen et al. 2022's convention, bias
+      corrections in P); with P frozen, EMA momentum on P⁻¹H: stable iff λ₁(P⁻¹H) < 2(1+β₁)/((1−β₁)·lr).
+    """
+    name, rule = kind[0], state[0]
+    if name == "rmsprop":
+        return ravel_pytree(jax.tree.map(lambda s: jnp.sqrt(s) + hyper["eps"], rule.s))[0]
+    if name == "adam":
+        t = rule.count.astype(jnp.result_type(hyper["b1"], float))
+        c1, c2 = 1 - hyper["b1"] ** t, 1 - hyper["b2"] ** t
+        return ravel_pytree(jax.tree.map(lambda v: c1 * (jnp.sqrt(v / c2) + hyper["eps"]), rule.nu))[0]
+    return None
+
+
+def _scale(static: Static, knobs: Knobs, state):
+    """``d = P^(−1/2)`` (flat) of the run's update for ``sharpness_of="preconditioned"``: its
+    optimizer's :func:`preconditioner`, in a union its member's (ones for a member without one);
+    None for the Hessian's sharpness."""
+    if static.sharpness_of != "preconditioned":
+        return None
+    if static.kind[0] != optim.UNION:
+        p = preconditioner(static.kind, knobs.hyper, state)
+        return None if p is None else jax.lax.rsqrt(p)
+    parts = [preconditioner(k, h, s) for k, h, s in zip(static.kind[1], knobs.hyper, state.states)]
+    like = next((p for p in parts if p is not None), None)
+    if like is None:
+        return None
+    d = jnp.ones_like(like)
+    for i, p in enumerate(parts):
+        if p is not None:
+            d = jnp.where(state.which == i, jax.lax.rsqrt(p), d)
+    return d
 
 
 def _step_key(static: Static, knobs: Knobs, t):
@@ -304,13 +365,14 @@ def _step_key(static: Static, knobs: Knobs, t):
     return jax.random.fold_in(knobs.key, t) if static.takes_key else None
 
 
-def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None):
+def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None, knobs: Knobs | None = None):
     """Step ``t`` of a run (``t`` the step's index in the scan, the same for every run of a sweep):
     the update, the divergence rule, and every ``sharpness_every`` steps the sharpness. ``on``
     (:attr:`Static.stop`): a traced bool, False for a step that changes nothing. ``key``: the
-    step's PRNG key (:func:`_step_key`), or None."""
+    step's PRNG key (:func:`_step_key`), or None. ``knobs``: the run's (for a preconditioned sharpness)."""
     measure = None if static.loss_every == 1 else t % static.loss_every == 0
     (params, state), rec = step(static.loss_fn, tx, data, c.params, c.opt_state, xs, measure, key)
+    after = state  # the state after step t, whose preconditioner a preconditioned sharpness uses
     bad = _bad(rec.loss, rec.params, c.loss0)
     if measure is not None:
         bad = jnp.where(measure, bad, ~_finite(rec.params))
@@ -323,7 +385,7 @@ def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None):
     if static.sharpness_every:
         nan = jnp.full((), jnp.nan, rec.loss.dtype)
         lam, vec, hvps = jax.lax.cond(
-            t % static.sharpness_every == 0, lambda v: _sharpness(static, data, c.params, v),
+            t % static.sharpness_every == 0, lambda v: _sharpness(static, data, c.params, v, _scale(static, knobs, after)),
             lambda v: (nan, v, jnp.int32(0)), c.vec)
         rec = rec._replace(sharpness=lam, sharpness_hvps=hvps)
     last = rec if static.final_only else None
@@ -366,7 +428,7 @@ def start(static: Static, data, knobs: Knobs, init) -> Carry:
                   reached)
     if static.final_only:  # a zero record of the right shapes, replaced at every step
         shape = jax.eval_shape(lambda: _update(static, tx, data, carry, jnp.int32(0), _first_xs(static),
-                                               key=_step_key(static, knobs, 0))[0].last)
+                                               key=_step_key(static, knobs, 0), knobs=knobs)[0].last)
         carry = carry._replace(last=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
     return carry
 
@@ -411,7 +473,7 @@ def advance(static: Static, data, knobs: Knobs, carry: Carry, source, blocks):
             if static.stop:
                 on = jnp.bool_(True) if knobs.steps is None else t0 + j < knobs.steps
                 on = on if o is None else on & jnp.any(o[1])
-            return _update(static, tx, data, c, t0 + j, o, on, _step_key(static, knobs, own + j))
+            return _update(static, tx, data, c, t0 + j, o, on, _step_key(static, knobs, own + j), knobs)
 
         return jax.lax.scan(update, c, (jnp.arange(static.block_steps), order))
 

@@ -50,6 +50,7 @@ class RunConfig(NamedTuple):
     order: Order | None = None
     sharpness: tuple = ()  # (every, iters, tol) when measured, else ()
     loss_every: int = 1  # the full-data loss at every this many steps (see check_loss_every)
+    sharpness_of: str = "hessian"  # or "preconditioned" (see check_sharpness_of)
 
     def with_lr(self, lr) -> "RunConfig":
         """The same run at another learning rate or schedule (e.g. one built from ``steps``)."""
@@ -116,9 +117,31 @@ def check_sharpness(every, iters, tol) -> tuple:
     return (every, iters, tol) if every else ()
 
 
+SHARPNESS_OF = ("hessian", "preconditioned")
+
+
+def check_sharpness_of(of, kind: tuple) -> str:
+    """``"hessian"`` (the top eigenvalue of H) or ``"preconditioned"`` (of P⁻¹H, P the update's
+    diagonal preconditioner: :func:`jaxgd.engine.preconditioner`), the latter for runs whose every
+    optimizer (``kind``, or each member of a union) is a built-in with a known preconditioner —
+    rmsprop, adam — or the identity — gd, momentum, nesterov. Where every preconditioner is the
+    identity the two are one measurement, returned as ``"hessian"`` (one program)."""
+    of = _checks.check_choice("sharpness_of", of, SHARPNESS_OF)
+    if of == "hessian":
+        return of
+    known = engine.PRECONDITIONED + engine.UNPRECONDITIONED
+    names = [k[0] for k in (kind[1] if kind[0] == optim.UNION else (kind,))]
+    for name in names:
+        if not (isinstance(name, str) and name in known):
+            name = name if isinstance(name, str) else getattr(name, "__qualname__", type(name).__name__)
+            raise ArgumentError("sharpness_of", f"'preconditioned' knows the preconditioners of "
+                                                f"{', '.join(known)}; not of {name}")
+    return of if set(names) & set(engine.PRECONDITIONED) else "hessian"
+
+
 def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
                    rng="jax", seed=0, hyper=None, order=None, sharpness_every=0, sharpness_iters=50,
-                   sharpness_tol=1e-4, loss_every=None) -> RunConfig:
+                   sharpness_tol=1e-4, loss_every=None, sharpness_of="hessian") -> RunConfig:
     """Validate :func:`run`'s arguments into a :class:`RunConfig`; raises
     :class:`~jaxgd._checks.ArgumentError` / ``ArgumentTypeError`` naming the argument."""
     problem = _check_problem(problem)
@@ -139,7 +162,7 @@ def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     check_steps("epochs" if order is None else "order", steps, problem.num_params)
     every = check_loss_every(loss_every, problem.num_examples, batch_size)
     return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp,
-                     every)
+                     every, check_sharpness_of(sharpness_of, spec.kind))
 
 
 LOSS_BUDGET = 100  # auto loss_every: the full-data loss costs at most this many batches per step, amortised
@@ -189,8 +212,10 @@ def _hyper_arrays(spec: optim.Spec, dtype) -> dict:
     return {k: np.asarray(v, dtype) for k, v in spec.hyper.items()}
 
 
-def _sharpness_fields(sharp: tuple, loss_every: int = 1) -> dict:
-    return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol"), sharp), loss_every=loss_every)
+def _sharpness_fields(sharp: tuple, loss_every: int = 1, of: str = "hessian") -> dict:
+    """The engine's sharpness and loss fields (``sharpness_of`` only where it is measured and not the Hessian's)."""
+    more = {"sharpness_of": of} if sharp and of != "hessian" else {}
+    return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol"), sharp), loss_every=loss_every, **more)
 
 
 def _epoch_static(problem: Problem, kind: tuple, batch_size, epochs: int, sampling: str, **more) -> engine.Static:
@@ -210,7 +235,7 @@ def _numpy_source(static: engine.Static, m: int, seed: int) -> Order:
 def _plan(cfg: RunConfig):
     """The engine's static configuration and the run's order source for a checked run."""
     p = cfg.problem
-    more = _sharpness_fields(cfg.sharpness, cfg.loss_every) | _key_fields(p)
+    more = _sharpness_fields(cfg.sharpness, cfg.loss_every, cfg.sharpness_of) | _key_fields(p)
     if cfg.order is not None:  # an explicit order: blocks of one step
         source = Order(*(a[:, None] for a in cfg.order))
         return engine.Static(p.loss_fn, cfg.spec.kind, cfg.batch_size, 1, cfg.steps, **more), source
@@ -304,6 +329,7 @@ def run(
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
     loss_every: int | None = None,
+    sharpness_of: str = "hessian",
     **hyper,
 ) -> Trajectory:
     """Run ``optimizer`` on ``problem`` and return its :class:`~jaxgd.Trajectory`.
@@ -345,6 +371,11 @@ def run(
         ``sharpness_iters`` of them per measurement, to a residual ‖Hv − λv‖ of ``sharpness_tol``·λ
         (the eigenvalue's error is about residual²/gap: 1e-4 gives it to about 1e-8 relative),
         warm-started from the previous measurement's eigenvector.
+      sharpness_of: ``"hessian"`` (default): the sharpness is λ₁(H); ``"preconditioned"``: λ₁(P⁻¹H),
+        P the diagonal preconditioner of step t's update (:func:`jaxgd.engine.preconditioner`:
+        rmsprop's √s + ε, adam's (1 − β₁ᵗ)(√v̂ + ε); the identity for gd, momentum and nesterov),
+        found as λ₁ of P^(−1/2)·H·P^(−1/2) by the same warm-started Lanczos. Its stability limits:
+        :func:`jaxgd.curvature.sharpness_limit` with ``preconditioned=True``.
       loss_every: compute the full-data loss (``Trajectory.loss``) at every this many steps and at
         the last point, NaN between (each costs a pass over all m examples; a batch step costs B).
         None (default): automatic — every step, except with batches on data of more than 100
@@ -356,7 +387,7 @@ def run(
     ``Trajectory.diverged_at``.
     """
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
-                         sharpness_every, sharpness_iters, sharpness_tol, loss_every)
+                         sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of)
     return run_checked(cfg, chunk=chunk, callback=callback, progress=progress)
 
 
@@ -522,7 +553,7 @@ def _takes(optimizer: str) -> set:
 
 def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
           rng: str = "jax", seed=0, hyper: dict | None = None, *, final_only: bool = False, sharpness: tuple = (),
-          loss_every=None, targets=(), target_tol: float = 0.0) -> Batch:
+          loss_every=None, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian") -> Batch:
     """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
     padded (orders to the largest batch and the most steps) and sharded: a :class:`Batch`."""
     problem = _check_problem(problem)
@@ -568,7 +599,8 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     more = dict(final_only=final_only, targets=tuple(tuple(float(v) for v in p) for p in targets),
                 target_tol=float(target_tol))
     smallest = None if batch_size is None else int(b["batch_size"].min())
-    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, smallest)), **_key_fields(problem))
+    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, smallest),
+                                  check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
@@ -655,6 +687,7 @@ def sweep(
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
     loss_every: int | None = None,
+    sharpness_of: str = "hessian",
     targets=(),
     target_tol: float = 0.0,
     progress: bool = False,
@@ -683,7 +716,7 @@ def sweep(
     cuts it back into runs, each to its own steps). With ``final_only=True`` every step axis
     keeps only its last entry (length 1: the final point, its loss, the last step's records), with
     the per-run ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On
-    several JAX devices the runs are sharded over all of them. ``sharpness_every`` and
+    several JAX devices the runs are sharded over all of them. ``sharpness_every``, ``sharpness_of`` and
     ``loss_every`` are :func:`run`'s (automatic ``loss_every`` from the smallest batch);
     ``targets`` (points, each a sequence of the flattened parameters) and ``target_tol``: each
     run's first visit within the tolerance of one (``Trajectory.reached_at``).
@@ -695,7 +728,7 @@ def sweep(
     _check_progress(progress)
     batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
                   final_only=final_only, sharpness=check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
-                  loss_every=loss_every, targets=targets, target_tol=target_tol)
+                  loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of)
     if not progress:
         return _call(batch)
     steps = batch.static.blocks * batch.static.block_steps

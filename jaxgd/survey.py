@@ -46,7 +46,7 @@ class Landscape:
     problem: Problem
     trajectories: dict  # name -> Trajectory (NumPy leaves)
     settings: dict  # name -> the run's settings, JSON-ready (None for a trajectory given)
-    limits: dict  # name -> largest stable sharpness on a quadratic (2/lr for gd), or None
+    limits: dict  # name -> largest stable sharpness on a quadratic (2/lr for gd; of P⁻¹H where preconditioned), or None
     plane_kind: str  # "pca", "random" or "hessian"
     plane: planes.Plane  # through the end of the first run
     explained: np.ndarray | None  # (2,) PCA variance ratios of d1, d2 (pca plane), else None
@@ -173,15 +173,17 @@ def _checked_run(problem: Problem, name: str, run) -> _runs.RunConfig:
 
 def _settings(rc: _runs.RunConfig) -> dict:
     lr = rc.spec.hyper.get("lr")
+    of = {"sharpness_of": rc.sharpness_of} if rc.sharpness and rc.sharpness_of != "hessian" else {}
     return {"optimizer": _json_ready(rc.optimizer), "lr": None if lr is None else float(lr), "epochs": rc.epochs,
-            "batch_size": rc.batch_size, "seed": rc.seed, "sharpness_every": rc.sharpness[0] if rc.sharpness else 0}
+            "batch_size": rc.batch_size, "seed": rc.seed, "sharpness_every": rc.sharpness[0] if rc.sharpness else 0} | of
 
 
 def _limit(rc: _runs.RunConfig | None) -> float | None:
     lr = None if rc is None else rc.spec.hyper.get("lr")
     if lr is None or not isinstance(rc.optimizer, str):
         return None
-    return sharpness_limit(rc.optimizer, float(lr), **{k: float(rc.spec.hyper[k]) for k in ("beta",) if k in rc.spec.hyper})
+    return sharpness_limit(rc.optimizer, float(lr), **{k: float(rc.spec.hyper[k]) for k in ("beta", "b1") if k in rc.spec.hyper},
+                           preconditioned=rc.sharpness_of == "preconditioned")
 
 
 def _named(runs) -> dict:

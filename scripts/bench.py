@@ -455,6 +455,36 @@ def landscape_cases(quick):
     return rows
 
 
+# ----------------------------------------------------------------------------- preconditioned sharpness
+
+
+def sharpness_per_lr_cases(quick):
+    """Adam's edge of stability (tests/test_preconditioned_sharpness.py): 8 learning rates of full-batch
+    Adam (β₂ = 0.99) on the edge-of-stability MLP with the preconditioned sharpness λ₁(P⁻¹H) every 10
+    steps, as one sweep against 8 separate runs; the time per learning rate."""
+    from jaxgd.datasets import load
+    from jaxgd.models import mlp
+
+    d = load("digits")
+    model = mlp((64, 32, 32, 10), "tanh", "classification", loss="mse")
+    eos = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:500], d.y[:500]))
+    lrs, steps, every = np.geomspace(2e-2, 1.2e-1, 8), (200 if quick else 600), 10
+    kw = dict(epochs=steps, sharpness_every=every, sharpness_of="preconditioned", b2=0.99)
+    swept = lambda: block(jaxgd.sweep(eos, "adam", lr=lrs, **kw).sharpness)
+    runs = lambda: [block(jaxgd.run(eos, "adam", lr=float(lr), **kw).sharpness) for lr in lrs]
+    comp = first_call(swept)
+    first_call(runs)
+    t_sweep, t_runs = median_time(swept, repeat=1), median_time(runs, repeat=1)
+    t = jaxgd.sweep(eos, "adam", lr=lrs, **kw)
+    late = (t.sharpness[:, ::every] * lrs[:, None] / 38)[:, steps // every // 2:]
+    settled = int(np.sum(np.all(np.abs(late - 1) < 0.1, axis=1)))
+    return [dict(case=f"sharpness per lr: 8-lr Adam sweep, λ₁(P⁻¹H) every {every} steps ({eos.num_params:,} "
+                      f"parameters, {steps} steps), time per lr", peer="8 separate runs (jaxgd.run), per lr",
+                 peer_s=t_runs / len(lrs), jaxgd_s=t_sweep / len(lrs), compile_s=comp,
+                 note=(f"{settled} of 8 learning rates settle within ±10 % of 38/lr over the second half; "
+                       f"{float(np.mean(t.sharpness_hvps[:, ::every])):.1f} HVPs per measurement on average"))]
+
+
 # ----------------------------------------------------------------------------- flows
 
 
@@ -607,7 +637,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sweeps and fewer repeats")
     groups = (("surface", surface_cases), ("long run", long_run_cases), ("report runs", report_runs_cases),
-              ("sweep", sweep_cases), ("landscapes", landscape_cases), ("flows", flow_cases), ("adapters", adapter_cases),
+              ("sweep", sweep_cases), ("landscapes", landscape_cases), ("sharpness per lr", sharpness_per_lr_cases),
+              ("flows", flow_cases), ("adapters", adapter_cases),
               ("end to end", end_to_end_cases))
     ap.add_argument("--only", action="append", choices=[g for g, _ in groups],
                     help="run only this group (repeatable); then nothing is written unless --out/--json are given")

@@ -6,16 +6,23 @@
   ``learning_rate``; ``epochs`` counts passes). The sample order is passed in, so the same order
   can be fed to jaxgd.
 - A small tanh MLP for the numerics tests (``mlp_params``, ``mlp_loss_on``) and ``flat``.
+- The sharpness tests' problems: ``iris_mlp_problem`` (83 parameters) and the edge-of-stability
+  MLP ``digits_mse_problem``.
 - The headless browser's settings (``CHROMIUM``, ``ARGS``, ``needs_chromium``) and ``open_page``.
 """
 
 import os
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
+
+import jaxgd
+from jaxgd.datasets import load
+from jaxgd.models import mlp
 
 # --- float64 references in the notebook's style -------------------------------------------------
 
@@ -132,6 +139,23 @@ def mlp_loss_on(x, y):
         return jnp.mean((h - y) ** 2)
 
     return loss
+
+
+def iris_mlp_problem():
+    """A 4-10-3 tanh MLP (83 parameters) on 60 iris flowers, cross-entropy."""
+    d = load("iris")
+    model = mlp((4, 10, 3), "tanh", "classification")
+    idx = np.arange(0, 150, 150 // 60)[:60]
+    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(3)), (d.x[idx], d.y[idx]))
+
+
+def digits_mse_problem(m=500, hidden=32):
+    """Cohen et al.'s set-up, small: a tanh MLP 64-32-32-10 (3,466 parameters) on 500 digits, with
+    the squared error against one-hot targets (their MSE runs)."""
+    d = load("digits")
+    model = mlp((64, hidden, hidden, 10), "tanh", "classification", loss="mse")
+    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:m], d.y[:m]),
+                               name="digits")
 
 
 def flat(tree):

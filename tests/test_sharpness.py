@@ -8,8 +8,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxgd
-from jaxgd.datasets import load
-from jaxgd.models import mlp
+from helpers import digits_mse_problem, iris_mlp_problem
 
 
 def test_the_notebooks_sharpness_is_constant(problem):
@@ -25,10 +24,7 @@ def test_the_notebooks_sharpness_is_constant(problem):
 @pytest.fixture(scope="module")
 def small():
     """A 4-10-3 tanh MLP (83 parameters) on 60 iris flowers, cross-entropy."""
-    d = load("iris")
-    model = mlp((4, 10, 3), "tanh", "classification")
-    idx = np.arange(0, 150, 150 // 60)[:60]
-    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(3)), (d.x[idx], d.y[idx]))
+    return iris_mlp_problem()
 
 
 def _dense_top(problem, path):
@@ -67,15 +63,6 @@ def test_sharpness_under_sweep_equals_run(small):
 def test_bad_sharpness_arguments(problem, kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
         jaxgd.run(problem, **kw)
-
-
-def digits_mse_problem(m=500, hidden=32):
-    """Cohen et al.'s set-up, small: a tanh MLP 64-32-32-10 (3,466 parameters) on 500 digits, with
-    the squared error against one-hot targets (their MSE runs)."""
-    d = load("digits")
-    model = mlp((64, hidden, hidden, 10), "tanh", "classification", loss="mse")
-    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:m], d.y[:m]),
-                               name="digits")
 
 
 def test_edge_of_stability():

@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--grid", type=int, default=51, help="points per axis of the plane (default 51)")
     ls.add_argument("--sharpness-every", type=int, default=10, help="measure the sharpness every k steps; 0: never "
                                                                     "(default 10)")
+    ls.add_argument("--sharpness-of", choices=("hessian", "preconditioned"), default="hessian",
+                    help="the top eigenvalue of the Hessian H (default), or of P⁻¹H for rmsprop and adam (P their "
+                         "diagonal preconditioner; then their stability limits are drawn)")
     ls.add_argument("--seed", type=int, default=0, help="seed of the model's init, the sample order and the plane")
     ls.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
     ls.add_argument("--out", default="out", help="output folder (default out/): landscape.html, .json, .npz, PNGs")

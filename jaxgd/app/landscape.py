@@ -40,6 +40,7 @@ class LandscapeConfig:
     plane: str = "pca"
     grid: int = 51
     sharpness_every: int = 10
+    sharpness_of: str = "hessian"
     seed: int = 0
     dtype: str = "float64"
     out: str = "out"
@@ -97,7 +98,8 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
     survey.check_grid(problem, grid)
     runs = tuple(jaxgd.runs.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
-                                      sharpness_every=cfg.sharpness_every) for opt, lr in zip(optimizers, lrs))
+                                      sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of)
+                 for opt, lr in zip(optimizers, lrs))
     cfg = dataclasses.replace(cfg, optimizers=optimizers, lr=lrs, plane=plane, grid=grid, seed=seed, dtype=dtype)
     return LandscapePlan(cfg, ds, sizes, problem, runs)
 

@@ -149,6 +149,22 @@ def _sharpness(x, lr=None, limits=None) -> tuple[dict, dict]:
     return curves, known | dict(limits or {})
 
 
+def _sharpness_of(x) -> tuple[dict, str | None]:
+    """``(labels, note)``: the legend labels of a Landscape's runs measured with
+    ``sharpness_of="preconditioned"`` (λ₁(P⁻¹H)), and the line that says so under the title (None
+    when every run's is the Hessian's)."""
+    settings = getattr(x, "settings", None) or {}
+    pre = [k for k, v in settings.items() if v and v.get("sharpness_of") == "preconditioned"]
+    note = f"{', '.join(pre)}: λ₁(P⁻¹H), P the update's diagonal preconditioner (step 0 off the scale)" if pre else None
+    return {k: f"{k}: λ₁(P⁻¹H)" for k in pre}, note
+
+
+def _scaled(curves: dict, labels: dict) -> dict:
+    """The curves that set the y range: a preconditioned curve without its step-0 value (P from the
+    first gradient alone is tiny, λ₁(P⁻¹H) there orders of magnitude above the rest)."""
+    return {k: v[1:] if k in labels and v is not None else v for k, v in curves.items()}
+
+
 def _sharpness_top(curves: dict, limits: dict) -> float:
     """The y range's top: every measured value, and the limits that are not far above them."""
     seen = [float(np.nanmax(s)) for s in curves.values() if s is not None and np.isfinite(s).any()] or [1.0]
@@ -163,17 +179,19 @@ def sharpness(x, lr=None, limits=None):
 
     ``x``: a Landscape (its limits), or a Trajectory / dict name -> Trajectory or ``(T,)`` sharpness
     array (NaN where not measured) with ``lr`` (a number, or a dict by name: limit ``2/lr``) and/or
-    ``limits`` (a dict name -> limit or None)."""
+    ``limits`` (a dict name -> limit or None). A Landscape's runs measured with
+    ``sharpness_of="preconditioned"`` are labelled λ₁(P⁻¹H) (their limits are on it) and the title says so."""
     go = _go()
     fig = go.Figure()
     curves, limits = _sharpness(x, lr, limits)
-    top = _sharpness_top(curves, limits)
+    labels, note = _sharpness_of(x)
+    top = _sharpness_top(_scaled(curves, labels), limits)
     for i, (opt, s) in enumerate(curves.items()):
         if s is None:
             continue
         steps = np.flatnonzero(np.isfinite(s))
         c = _color(opt, i)
-        fig.add_trace(go.Scatter(x=steps, y=s[steps], mode="lines+markers", name=opt, legendgroup=opt,
+        fig.add_trace(go.Scatter(x=steps, y=s[steps], mode="lines+markers", name=labels.get(opt, opt), legendgroup=opt,
                                  line=dict(color=c, width=2), marker=dict(size=4)))
         lim = limits.get(opt)
         if lim is not None:
@@ -181,7 +199,8 @@ def sharpness(x, lr=None, limits=None):
             fig.add_trace(go.Scatter(x=[0, len(s)], y=[lim, lim], mode="lines", legendgroup=opt,
                                      name=f"{opt} stable below {lim:.4g}" + (" (off the scale)" if off else ""),
                                      line=dict(color=c, dash="dash", width=1.5), visible="legendonly" if off else True))
-    fig.update_layout(title="Sharpness along the path (top eigenvalue of the Hessian)", height=420,
+    title = "Sharpness along the path (top eigenvalue of the Hessian)"
+    fig.update_layout(title=title if note is None else f"{title}<br><sup>{note}</sup>", height=420,
                       xaxis_title="step", yaxis=dict(title="sharpness", range=[0, top]),
                       legend=dict(orientation="h", y=-0.2), margin=dict(t=50))
     return fig
@@ -255,16 +274,17 @@ def mpl_figures(ls) -> dict:
     if any(t.sharpness is not None for t in ls.trajectories.values()):
         fig, ax = _mpl_figure(None, (8, 4.5))
         curves, limits = _sharpness(ls)
-        top = _sharpness_top(curves, limits)
+        labels, note = _sharpness_of(ls)
+        top = _sharpness_top(_scaled(curves, labels), limits)
         for i, (opt, sh) in enumerate(curves.items()):
             if sh is not None:
                 s = np.flatnonzero(np.isfinite(sh))
-                ax.plot(s, sh[s], "-o", ms=2.5, color=_color(opt, i), label=opt)
+                ax.plot(s, sh[s], "-o", ms=2.5, color=_color(opt, i), label=labels.get(opt, opt))
                 lim = limits[opt]
                 if lim is not None and lim <= top:
                     ax.axhline(lim, color=_color(opt, i), linestyle="--", linewidth=1, label=f"{opt} stable below {lim:.4g}")
         ax.set_ylim(0, top)
-        ax.set(xlabel="step", ylabel="sharpness", title="Sharpness along the path")
+        ax.set(xlabel="step", ylabel="sharpness", title="Sharpness along the path" + ("" if note is None else f"\n{note}"))
         ax.legend(fontsize=8)
         figs["sharpness"] = fig
     fig, ax = _mpl_figure(None, (8, 4.5))
