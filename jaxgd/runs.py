@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgd import _checks, engine, optim, progress as progress_bar
@@ -611,6 +612,8 @@ def _call(batch: Batch) -> Trajectory:
     """``jit(vmap(one_run))`` on a :class:`Batch`; host (NumPy) arrays back, trimmed to its ``R`` runs."""
     out = engine.compiled_call(engine.sweep_compiled, "sweep", (batch.static,), batch.data, batch.knobs,
                                batch.init, batch.source)
+    if jax.process_count() > 1:  # runs sharded over the processes of jax.distributed: every process gets them all
+        out = multihost_utils.process_allgather(out, tiled=True)
     return jax.tree.map(lambda a: np.asarray(a)[:batch.R], out)
 
 

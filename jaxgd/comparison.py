@@ -33,7 +33,6 @@ stability when the lr range is shrunk or shifted.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 import time
@@ -307,21 +306,22 @@ def run_task(task: Task, members: list[Member], grids: dict, seeds: np.ndarray, 
         chunk = -(-R // n_calls)  # equal shapes: one program for every call
         opt = cols["optimizer"][0] if len(group) == 1 and not isinstance(group[0].optimizer, str) else np.asarray(
             cols["optimizer"], dtype=object)
-        losses = []
-        for c in range(n_calls):
-            sel = np.arange(c * chunk, (c + 1) * chunk).clip(max=R - 1)  # the last call repeats its last run
+        loss = None
+        for c in range(n_calls):  # call c takes runs c, c + n, c + 2n, ...: every call a union of all the group
+            own = np.arange(c, R, n_calls)
+            sel = np.r_[own, np.full(chunk - len(own), own[-1])]  # a short call repeats its last run
             init = jax.tree.unflatten(jax.tree.structure(p.init), [a[sel] for a in inits])
             t = runs.sweep(p, opt if not isinstance(opt, np.ndarray) else opt[sel], lr=np.asarray(cols["lr"])[sel],
                            epochs=epochs[sel] if len(set(epochs.tolist())) > 1 else T, init=init,
                            seed=np.asarray(cols["seed"])[sel], loss_every=every,
                            **{k: v[sel] for k, v in hcols.items()})
-            loss = np.asarray(t.loss, np.float64)
-            bad = np.asarray(t.diverged_at) >= 0
-            steps = np.arange(loss.shape[1])
-            loss = np.where(bad[:, None] & (steps[None] >= np.asarray(t.diverged_at)[:, None]), np.inf, loss)
-            losses.append(loss[: R - c * chunk] if c == n_calls - 1 else loss)
+            part = np.asarray(t.loss, np.float64)
+            div = np.asarray(t.diverged_at)[:, None]
+            part = np.where((div >= 0) & (np.arange(part.shape[1])[None] >= div), np.inf, part)
+            if loss is None:
+                loss = np.empty((R, part.shape[1]))
+            loss[own] = part[: len(own)]
             calls += 1
-        loss = np.concatenate(losses)[:R]
         at = 0
         for m in group:
             C = len(grids[m.label].lr)
@@ -384,15 +384,6 @@ class Comparison:
     def to_json(self, indent: int | None = 1) -> str:
         """:meth:`document` as strict JSON (no NaN, no Infinity)."""
         return json.dumps(self.document(), indent=indent, allow_nan=False)
-
-    def figures(self) -> dict:
-        """The page's plotly figures by id (needs the app extra)."""
-        return importlib.import_module("jaxgd.app.compare_page").figures(self)  # a lazy reach up
-
-    def write(self, folder) -> list:
-        """Write ``compare.json`` and ``compare.html`` into ``folder``, as ``jaxgd compare`` does
-        (needs the app extra); the paths written."""
-        return importlib.import_module("jaxgd.app.compare_page").write(self, folder)  # a lazy reach up
 
 
 def _json_ready(v):
