@@ -531,6 +531,10 @@ def statistics(c: Comparison, k: int, windows=None, n_boot: int = 1000) -> dict:
     C = min(len(c.lr[o]) for o in c.optimizers)
     budgets = np.unique(np.r_[2 ** np.arange(int(math.log2(C)) + 1), C])
     eb_tasks, rank_tasks = {}, {}
+    if windows is None:  # the default windows that hold a learning rate of every optimizer's grid
+        every = compare_stats.lr_windows(np.concatenate([c.lr[o] for o in c.optimizers]))
+        windows = {w: (lo, hi) for w, (lo, hi) in every.items()
+                   if all(np.any((c.lr[o] >= lo * (1 - 1e-12)) & (c.lr[o] <= hi * (1 + 1e-12))) for o in c.optimizers)}
     for j, t in enumerate(c.tasks):
         rows, medians = {}, {}
         for i, o in enumerate(c.optimizers):
