@@ -178,8 +178,10 @@ def expected_best(scores, budgets, failed: float = np.inf) -> np.ndarray:
     x = np.sort(np.where(np.isfinite(x), x, failed), axis=-1)
     n = x.shape[-1]
     b = np.atleast_1d(np.asarray(budgets))
-    if b.ndim != 1 or b.dtype.kind not in "iu" or (b < 1).any() or (b > n).any():
+    whole = b.dtype.kind in "iu" or (b.dtype.kind == "f" and np.isfinite(b).all() and (b == np.round(b)).all())
+    if b.ndim != 1 or not whole or (b < 1).any() or (b > n).any():
         raise ArgumentError("budgets", f"must be integers in [1, {n}] (the number of grid points), got {budgets!r}")
+    b = b.astype(np.int64)
     i = np.arange(n)  # 0-based rank
     # w[b, i] = C(N-1-i, b-1) / C(N, b): w[b, 0] = b/N, w[b, i+1] = w[b, i] · (N-i-b)/(N-1-i)
     step = np.clip((n - i[None, :-1] - b[:, None]) / np.maximum(n - 1 - i[None, :-1], 1), 0.0, None)
@@ -206,19 +208,24 @@ def _check_lrs(lrs, n: int, name: str = "lrs") -> np.ndarray:
     return lr
 
 
-def best_in_window(final, lrs, lo: float, hi: float) -> Best:
+def best_in_window(final, lrs, lo: float, hi: float, *, empty_ok: bool = False) -> Best:
     """The best score over the learning rates in ``[lo, hi]`` (both ends included).
 
     ``final`` ``(L, ...)``: one optimizer's scores (e.g. the median over seeds), lr first; the
     other axes (a second hyperparameter) are searched too, as a tuner would. ``lrs`` ``(L,)``.
-    A window holding no lr of the grid is refused.
+    A window holding no lr of the grid is refused, or with ``empty_ok`` gives
+    ``Best(inf, nan, ())`` (nothing to tune there counts as a failure).
     """
     x = _failed_as_inf(final)
     if x.ndim < 1:
         raise ArgumentError("final", "must have the learning rates as its first axis, got a scalar")
     lr = _check_lrs(lrs, x.shape[0])
+    lo = check_number("lo", lo, low=0, low_open=True)
+    hi = check_number("hi", hi, low=lo, allowed=f"a finite number >= lo ({lo:.4g})")
     inside = (lr >= lo * (1 - 1e-12)) & (lr <= hi * (1 + 1e-12))
     if not inside.any():
+        if empty_ok:
+            return Best(float("inf"), float("nan"), ())
         raise ArgumentError("lo and hi", f"hold no learning rate of the grid: [{lo:.4g}, {hi:.4g}] against "
                                          f"[{lr.min():.4g}, {lr.max():.4g}]")
     masked = np.where(inside.reshape((-1,) + (1,) * (x.ndim - 1)), x, np.inf)
@@ -273,7 +280,8 @@ def ranking_stability(final_by_opt: Mapping[str, np.ndarray], lrs,
     ``final_by_opt``: optimizer name -> ``(L, ...)`` final scores (median over seeds; lr first,
     other hyperparameter axes taken at their best). ``lrs``: ``(L,)`` shared, or a dict name ->
     ``(L_name,)``. ``windows``: label -> ``(lo, hi)`` (or a sequence of pairs, labelled by
-    position); default :func:`lr_windows` of all the lrs. The reference is the full grid.
+    position); default :func:`lr_windows` of all the lrs. The reference is the full grid. An
+    optimizer whose own grid has no lr in a window scores ``inf`` there (nothing to tune).
 
     Returns a plain dict: ``optimizers`` (names), ``full`` and ``windows`` (label -> a dict of
     ``lo``, ``hi``, ``best`` (name -> score, ``inf`` where every run failed), ``lr`` (name -> the
@@ -292,7 +300,7 @@ def ranking_stability(final_by_opt: Mapping[str, np.ndarray], lrs,
         windows = {str(i): w for i, w in enumerate(windows)}
 
     def rank(lo, hi):
-        best = {n: best_in_window(final_by_opt[n], lrs_by[n], lo, hi) for n in names}
+        best = {n: best_in_window(final_by_opt[n], lrs_by[n], lo, hi, empty_ok=True) for n in names}
         scores = np.array([best[n].score for n in names])
         order = _ranking(names, scores)
         return dict(lo=float(lo), hi=float(hi), best={n: best[n].score for n in names},

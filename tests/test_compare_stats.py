@@ -168,6 +168,9 @@ def test_expected_best_refuses_budgets_outside_the_grid():
         cs.expected_best([1.0, 2.0, 3.0], [4])
     with pytest.raises(ArgumentError, match="^budgets "):
         cs.expected_best([1.0, 2.0, 3.0], [0])
+    with pytest.raises(ArgumentError, match="^budgets "):
+        cs.expected_best([1.0, 2.0, 3.0], [1.5])
+    np.testing.assert_array_equal(cs.expected_best([1.0, 2.0, 3.0], np.array([1.0, 3.0])), [2.0, 1.0])  # whole floats
 
 
 # --- ranking stability -------------------------------------------------------------------------
@@ -213,3 +216,68 @@ def test_ranking_flips_when_the_search_space_shifts():
     # explicit windows; per-optimizer lr grids
     rep2 = cs.ranking_stability({"a": [1.0, 2.0], "b": [2.0, 1.0]}, {"a": [1e-2, 1e-1], "b": [1e-1, 1.0]}, [(1e-2, 1e-1)])
     assert rep2["windows"]["0"]["best"] == {"a": 1.0, "b": 2.0}
+    rep3 = cs.ranking_stability({"a": [1.0, 2.0], "b": [2.0, 0.5]}, {"a": [1e-2, 1e-1], "b": [1e-1, 1.0]}, {"top": (0.5, 1.0)})
+    top = rep3["windows"]["top"]  # a's grid has no lr there: it scores inf, and b wins
+    assert top["best"] == {"a": INF, "b": 0.5} and math.isnan(top["lr"]["a"]) and top["ranking"] == ["b", "a"]
+    assert rep3["full"]["winner"] == "b" and not top["winner_changed"]
+    with pytest.raises(ArgumentError, match="^hi must be"):
+        cs.ranking_stability({"a": [1.0, 2.0]}, [1e-2, 1e-1], [(1e-1, 1e-2)])
+
+
+# --- the figures -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def figs():
+    pytest.importorskip("plotly")
+    from jaxgd.plots import compare_figs
+
+    return compare_figs
+
+
+def test_profile_figure_draws_each_row_as_steps_with_its_area(figs):
+    taus = np.linspace(1, 4, 31)
+    rho = cs.performance_profile(COSTS, taus)
+    area, (lo, hi) = cs.profile_area(COSTS), cs.bootstrap_area(COSTS, n_boot=100)
+    names = ["gd", "adam", "mine"]
+    fig = figs.performance_profiles(taus, dict(zip(names, rho)), dict(zip(names, area)),
+                                    {n: (a, b) for n, a, b in zip(names, lo, hi)})
+    assert len(fig.data) == 3
+    for tr, row, a in zip(fig.data, rho, area):
+        np.testing.assert_array_equal(tr.y, row)
+        assert tr.line.shape == "hv" and f"area {a:.3f}" in tr.name
+    assert fig.data[0].line.color == "#d62728" and fig.data[1].line.color == "#ff7f0e"  # the shared colours
+
+
+def test_sensitivity_figure_shows_failures_as_gaps_and_markers(figs):
+    lrs = np.array([1e-3, 1e-2, 1e-1, 1.0])
+    final = np.array([[1e-2, 2e-2, 3e-2], [0.0, 1e-40, 1e-3], [1e-1, 2e-1, np.nan], [np.nan, np.inf, 5.0]])
+    med, q1, q3 = cs.sensitivity(final)  # the median fails at lr = 1, q3 at lr = 0.1
+    fig = figs.lr_sensitivity(lrs, {"adam": med}, {"adam": q1}, {"adam": q3}, task="quadratic")
+    band, line, marks = fig.data
+    y = np.array(line.y, dtype=float)
+    assert np.isnan(y[3]) and line.connectgaps is False
+    np.testing.assert_allclose(y[:3], [2e-2, 1e-30, 2e-1])  # 1e-40 drawn at the floor
+    np.testing.assert_array_equal(marks.x, [1.0])
+    top = marks.y[0]
+    assert marks.marker.symbol == "x" and top >= 10 * 2e-1
+    assert band.fill == "toself" and band.y[2] == top  # the band over lrs 1e-3..1e-1 reaches the top where q3 fails
+    assert list(band.x) == [1e-3, 1e-2, 1e-1, 1e-1, 1e-2, 1e-3, None]
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log" and "quadratic" in fig.layout.title.text
+
+
+def test_expected_best_figure_leaves_a_gap_for_an_infinite_expectation(figs):
+    scores = np.array([1.0, 0.5, np.nan, 0.2])
+    b = np.arange(1, 5)
+    fig = figs.expected_best_curve(b, {"gd": cs.expected_best(scores, b)})
+    y = np.array(fig.data[0].y, dtype=float)
+    assert np.isnan(y[0]) and np.isfinite(y[1:]).all()
+    np.testing.assert_allclose(y[-1], 0.2)
+
+
+def test_ranking_heatmap_gives_tied_failures_one_rank(figs):
+    lrs = np.array([1e-2, 1e-1, 1.0])
+    rep = cs.ranking_stability({"a": [3.0, 2.0, 1.0], "b": [1.5, np.nan, np.nan], "c": [np.nan, np.nan, 0.5]}, lrs,
+                               {"low": (1e-2, 1e-1)})
+    hm = figs.ranking_heatmap(rep).data[0]
+    np.testing.assert_array_equal(hm.z, [[2, 2], [3, 1], [1, 3]])  # full: c, a, b; low: b, a, then c failed
+    assert hm.text[2][1].endswith("failed") and "★" in hm.x[1] and hm.y == ("a", "b", "c")

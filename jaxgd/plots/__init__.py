@@ -32,6 +32,7 @@ from jaxgd.plots.common import (  # noqa: E402, F401  (re-exported)
     DIAGNOSTICS, LOG_LABEL, MODE_DASH, OPTIMIZER_COLORS, SWEEP_FLOOR, Path, frame_steps, log_excess, path_name,
     style_for)
 from jaxgd.plots import landscape_figs, mpl_figs, plotly_figs  # noqa: E402, F401  (re-exported)
+from jaxgd.plots.compare_figs import expected_best_curve, lr_sensitivity, performance_profiles, ranking_heatmap  # noqa: E402, F401
 from jaxgd.plots.landscape_figs import (  # noqa: E402, F401
     contour as landscape_contour, figures as landscape_figures, gaps as landscape_gaps,
     interpolation as landscape_interpolation, sharpness, surface as landscape_surface, variance as landscape_variance)
