@@ -423,7 +423,7 @@ def _lr_range(lrs, lr_range, num_lrs) -> tuple[tuple, int]:
 
 
 def compare(tasks=None, optimizers=None, lrs=None, second=None, seeds=10, budget: int = 200, *, num_lrs: int = 25,
-            num_second: int = 8, lr_range=(1e-4, 10.0), target: float = 1e-3, k: int | None = None,
+            num_second: int = 8, lr_range=(1e-4, 10.0), target: float = 1e-2, k: int | None = None,
             jitter: float = 0.1, windows=None, n_boot: int = 1000, progress: Callable | None = None) -> Comparison:
     """Compare optimizers fairly over a suite of tasks (see the module's docstring for the rules).
 

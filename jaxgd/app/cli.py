@@ -177,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "(default 8)")
     cp.add_argument("--seeds", type=int, default=10, help="seeds per configuration (default 10)")
     cp.add_argument("--budget", type=int, default=200, help="gradient evaluations per run (default 200)")
-    cp.add_argument("--target", type=float, default=1e-3, help="the fraction of the gap left at the target "
-                                                               "(default 1e-3)")
+    cp.add_argument("--target", type=float, default=1e-2, help="the fraction of the gap left at the target "
+                                                               "(default 1e-2)")
     cp.add_argument("--quick", action="store_true", help="a small suite: 3 tasks × gd, momentum, adam, 6 lrs × 2 × 3 "
                                                          "seeds, budget 60 (explicit flags still apply)")
     cp.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")

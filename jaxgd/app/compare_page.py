@@ -33,10 +33,18 @@ def _best_row(c, t: str, o: str) -> slice:
 def figures(c) -> dict:
     """The page's plotly figures by id: ``profile``, ``expected`` and ``sens-I`` for task ``I``."""
     p, opts = c.stats["profile"], c.optimizers
-    figs = {"profile": performance_profiles(p["taus"], dict(zip(opts, p["rho"])), dict(zip(opts, p["area"])),
-                                            {o: (lo, hi) for o, lo, hi in zip(opts, p["low"], p["high"])}),
-            "expected": expected_best_curve(c.stats["expected_best"]["budgets"],
-                                            dict(zip(opts, c.stats["expected_best"]["geometric_mean"])))}
+    profile = performance_profiles(p["taus"], dict(zip(opts, p["rho"])), dict(zip(opts, p["area"])),
+                                   {o: (lo, hi) for o, lo, hi in zip(opts, p["low"], p["high"])})
+    taus = np.log10([float(np.min(p["taus"])), float(np.max(p["taus"]))])
+    profile.update_xaxes(type="log", range=list(taus))  # τ ≤ 4, where the area is taken, gets a third of the width
+    profile.add_vline(x=p["tau_max"], line=dict(color="#888", dash="dot", width=1),
+                      annotation=dict(text=f"τ = {p['tau_max']:g}: the area ends", font=dict(size=11)))
+    profile.update_layout(title="Performance profiles (gradient evaluations to the target)")
+    expected = expected_best_curve(c.stats["expected_best"]["budgets"],
+                                   dict(zip(opts, c.stats["expected_best"]["geometric_mean"])))
+    expected.update_layout(title="Expected best against tuning budget",
+                           yaxis_title="share of the gap left (geometric mean over tasks)")
+    figs = {"profile": profile, "expected": expected}
     for i, t in enumerate(c.tasks):
         rows = c.stats["tasks"][t]
         sl = {o: _best_row(c, t, o) for o in opts}
@@ -44,6 +52,7 @@ def figures(c) -> dict:
                                            {o: rows[o]["median"][sl[o]] for o in opts},
                                            {o: rows[o]["q1"][sl[o]] for o in opts},
                                            {o: rows[o]["q3"][sl[o]] for o in opts}, task=t)
+        figs[f"sens-{i}"].update_layout(title=f"{t}: median and IQR over seeds")
     return figs
 
 
