@@ -476,6 +476,17 @@ def _gap(scores: np.ndarray, f0: float, lo: float) -> np.ndarray:
     return np.clip(np.where(np.isfinite(g), g, 1.0), 0.0, 1.0)
 
 
+def winners(w: dict) -> set:
+    """The optimizers tied at a ranking's best finite score (empty if all failed)."""
+    best = {k: v for k, v in w["best"].items() if np.isfinite(v)}
+    return {k for k, v in best.items() if v == min(best.values())} if best else set()
+
+
+def _changed(full: dict, window: dict) -> bool:
+    """The window's winners share none with the full grid's (a tie counts every tied optimizer)."""
+    return not (winners(full) & winners(window))
+
+
 def statistics(c: Comparison, k: int, windows=None, n_boot: int = 1000) -> dict:
     """Every statistic of the page and of ``compare.json`` from ``c``'s arrays (:mod:`jaxgd.compare_stats`).
 
@@ -487,7 +498,8 @@ def statistics(c: Comparison, k: int, windows=None, n_boot: int = 1000) -> dict:
     ``expected_best``: per tuning budget (configurations tried at random), each optimizer's
     expected best median as the fraction of the task's gap left, per task and as the geometric
     mean over tasks. ``ranking``: per task :func:`~jaxgd.compare_stats.ranking_stability` over lr
-    windows, and per window how many tasks changed winner and the mean Kendall τ.
+    windows, and per window how many tasks changed winner and the mean Kendall τ (a winner changes when the window's best and the full grid's share no optimizer:
+    ties at the same best loss count every tied optimizer as a winner).
     """
     O = len(c.optimizers)
     per_task, costs = {}, np.full((O, len(c.tasks)), np.inf)
@@ -523,7 +535,7 @@ def statistics(c: Comparison, k: int, windows=None, n_boot: int = 1000) -> dict:
     low, high = compare_stats.bootstrap_area(costs, TAU_MAX, n_boot=n_boot)
     geo = 10 ** np.mean(np.log10(np.maximum(np.stack(list(eb_tasks.values())), GAP_FLOOR)), axis=0)
     labels = list(next(iter(rank_tasks.values()))["windows"])
-    summary = {w: {"winner_changed": int(sum(r["windows"][w]["winner_changed"] for r in rank_tasks.values())),
+    summary = {w: {"winner_changed": int(sum(_changed(r["full"], r["windows"][w]) for r in rank_tasks.values())),
                    "mean_kendall_tau": float(np.nanmean([r["windows"][w]["kendall_tau"] for r in rank_tasks.values()]))
                    if any(np.isfinite(r["windows"][w]["kendall_tau"]) for r in rank_tasks.values()) else None,
                    "lo": next(iter(rank_tasks.values()))["windows"][w]["lo"],

@@ -184,3 +184,11 @@ def test_two_processes_on_the_loopback_get_the_numbers_of_one(tmp_path):
             for opt in single["final"][t]:
                 np.testing.assert_allclose(got["final"][t][opt], single["final"][t][opt], rtol=1e-12)
         np.testing.assert_allclose(got["area"], single["area"])
+
+
+def test_a_tie_is_no_winner_and_no_change():
+    full = {"best": {"gd": 0.0, "adam": 0.0, "lion": 1.0}}
+    assert comparison.winners(full) == {"gd", "adam"}
+    assert not comparison._changed(full, {"best": {"gd": 2.0, "adam": 1.0, "lion": 3.0}})
+    assert comparison._changed(full, {"best": {"gd": 2.0, "adam": 1.0, "lion": 0.5}})
+    assert comparison.winners({"best": {"gd": np.inf}}) == set()

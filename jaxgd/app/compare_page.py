@@ -14,6 +14,7 @@ import numpy as np
 from jaxgd.app import files as jio
 from jaxgd.app.results import versions
 from jaxgd.app.shell import figures_page, fill
+from jaxgd.comparison import winners
 from jaxgd.plots.compare_figs import expected_best_curve, lr_sensitivity, performance_profiles
 
 FILES = ("compare.json", "compare.html")
@@ -56,6 +57,12 @@ def figures(c) -> dict:
     return figs
 
 
+def _winner(w: dict) -> str:
+    """A window's winner, or the optimizers tied at its best score (a tie is no win), or "all failed"."""
+    tied = [k for k in w["best"] if k in winners(w)]
+    return "all failed" if not tied else tied[0] if len(tied) == 1 else f"tie of {len(tied)}: " + ", ".join(tied)
+
+
 def _tables(c) -> dict:
     opts, st, e = c.optimizers, c.stats, html.escape
     task_rows = "\n".join(
@@ -68,8 +75,8 @@ def _tables(c) -> dict:
         f"{len(c.tasks)}</td><td>{_num(r['mean_kendall_tau'], '.2f')}</td></tr>" for w, r in win.items())
     per = st["ranking"]["per_task"]
     winner_rows = "\n".join(
-        f"<tr><td>{e(t)}</td>" + "".join(f"<td>{e(per[t]['windows'][w]['winner'] or 'all failed')}</td>"
-                                        for w in win) + "</tr>" for t in c.tasks)
+        f"<tr><td>{e(t)}</td>" + "".join(f"<td>{e(_winner(per[t]['windows'][w]))}</td>" for w in win) + "</tr>"
+        for t in c.tasks)
     return dict(opt_heads="".join(f"<th>{e(o)}</th>" for o in opts), task_rows=task_rows, ranking_rows=ranking_rows,
                 window_heads="".join(f"<th>{e(w)}</th>" for w in win), winner_rows=winner_rows)
 
