@@ -255,13 +255,14 @@ class TaskRuns(NamedTuple):
 
 
 def _measured(members, budget: int, points: int):
-    """The steps every optimizer's loss is measured at: ``loss_every`` from the most steps."""
+    """``loss_every`` from the most steps: every step up to ``points`` steps (so that the times to
+    target are exact, not rounded up to a measured step), else about ``points`` measured points."""
     most = max(budget // m.cost for m in members)
     return max(1, most // points)
 
 
 def run_task(task: Task, members: list[Member], grids: dict, seeds: np.ndarray, budget: int, jitter: float,
-             points: int = 50) -> TaskRuns:
+             points: int = 1000) -> TaskRuns:
     """Run every optimizer's grid × seeds on ``task``, each optimizer in one :func:`jaxgd.sweep` (cut
     into calls of equal shape, one program, only where its records would exceed
     :data:`MAX_CALL_BYTES`). One call per optimizer rather than one union of them all: a union
