@@ -42,6 +42,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from jaxgd import _checks, compare_stats, datasets, models, optim, runs
 from jaxgd._checks import ArgumentError, ArgumentTypeError
@@ -163,7 +164,7 @@ def _label(o) -> str:
 
 
 def _cost(o, problem: Problem) -> int:
-    """Gradient evaluations per step (see the module's docstring)."""
+    """Gradient evaluations per step (see the module's docstring); a factory of the user's: 1."""
     if o == "newton":
         return 1 + problem.num_params
     if o == "lbfgs":
@@ -228,23 +229,23 @@ def grid(member: Member, lr_range: tuple, num_lrs: int, num_second: int) -> Grid
 # ----------------------------------------------------------------------------- the runs
 
 
-def _starts(problem: Problem, seeds: np.ndarray, jitter: float):
-    """Each seed's start: ``θ₀ + jitter·rms(θ₀)·z`` leaf by leaf (rms 1 where θ₀ is zero), ``z``
-    standard normal from ``fold_in(key(2026), seed)``; leaves of shape ``(S, *leaf)``."""
-    flat, unravel = jax.flatten_util.ravel_pytree(problem.init)
+def _starts(problem: Problem, seeds: np.ndarray, jitter: float) -> list:
+    """Each seed's start, ``θ₀ + jitter·rms(θ₀)·z`` (rms over all the parameters, 1 where θ₀ is zero;
+    ``z`` standard normal from ``fold_in(key(2026), seed)``), as the leaves of ``problem.init`` with
+    a leading axis of seeds ``(S, *leaf)``."""
+    flat, unravel = ravel_pytree(problem.init)
     flat = np.asarray(flat, np.float64)
     scale = float(np.sqrt(np.mean(flat**2))) or 1.0
     z = np.stack([np.asarray(jax.random.normal(jax.random.fold_in(jax.random.key(2026), int(s)), flat.shape))
                   for s in seeds]).astype(np.float64)
-    pts = flat + jitter * scale * z
-    leaves = [np.stack([np.asarray(jax.tree.leaves(unravel(jnp.asarray(p, problem.dtype)))[i]) for p in pts])
-              for i in range(len(jax.tree.leaves(problem.init)))]
-    return leaves
+    points = [jax.tree.leaves(unravel(jnp.asarray(p, problem.dtype))) for p in flat + jitter * scale * z]
+    return [np.stack([np.asarray(leaves[i]) for leaves in points]) for i in range(len(points[0]))]
 
 
 class TaskRuns(NamedTuple):
     """One task's runs: per optimizer ``final (C, S)`` and ``curves (C, S, M)`` (the full-data loss at
-    the measured steps, NaN padding), the measured gradient evaluations ``evals (M,)``, and ``f0``."""
+    its measured steps; +inf from a divergence on), the gradient evaluations at those steps
+    ``evals (M,)``; ``f0`` the loss at the task's start; the seconds and the sweep calls it took."""
 
     final: dict
     curves: dict

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import jax
+from jax.flatten_util import ravel_pytree
 import numpy as np
 import optax
 import pytest
@@ -32,7 +33,7 @@ def cmp():
 
 def _start(problem, seed, jitter=0.1):
     """The seed's start, written out: θ₀ + jitter·rms(θ₀)·z, z ~ N(0, I) from fold_in(key(2026), seed)."""
-    flat, unravel = jax.flatten_util.ravel_pytree(problem.init)
+    flat, unravel = ravel_pytree(problem.init)
     flat = np.asarray(flat)
     z = np.asarray(jax.random.normal(jax.random.fold_in(jax.random.key(2026), seed), flat.shape))
     return unravel(flat + jitter * np.sqrt(np.mean(flat**2)) * z)
@@ -143,6 +144,7 @@ def test_the_command_refuses_bad_flags_in_one_line(tmp_path, cli, argv, flag):
 WORKER = """
 import json, sys
 import jax
+from jax.flatten_util import ravel_pytree
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 port, pid = sys.argv[1], int(sys.argv[2])
