@@ -44,7 +44,7 @@ def figures(c) -> dict:
     expected = expected_best_curve(c.stats["expected_best"]["budgets"],
                                    dict(zip(opts, c.stats["expected_best"]["geometric_mean"])))
     expected.update_layout(title="Expected best against tuning budget",
-                           yaxis_title="share of the gap left (geometric mean over tasks)")
+                           yaxis_title="gap left (geometric mean)")
     figs = {"profile": profile, "expected": expected}
     for i, t in enumerate(c.tasks):
         rows = c.stats["tasks"][t]
