@@ -34,6 +34,7 @@ from jaxgd.model import Params, analytic_grad, mse, predict
 from jaxgd.optim import OPTIMIZERS, adam, gd, lbfgs, momentum, nesterov, newton, rmsprop
 from jaxgd.planes import Plane, hessian_plane, interpolate, pca_plane, project, random_plane
 from jaxgd.catalog import problem
+from jaxgd.comparison import Comparison, compare
 from jaxgd.problems import Problem, linear_regression, model_problem, notebook
 from jaxgd.runs import LRScan, divergence_boundary, lr_scan, run, sweep
 from jaxgd.surface import GradCheck, grad_check, loss_surface
@@ -57,6 +58,7 @@ def __dir__():
 __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
+    "Comparison",
     "GradCheck",
     "LANDSCAPES",
     "LRScan",
@@ -71,6 +73,7 @@ __all__ = [
     "adam",
     "analytic_grad",
     "beale",
+    "compare",
     "datasets",
     "divergence_boundary",
     "flows",

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgd import _checks, engine, optim, progress as progress_bar
@@ -643,6 +644,8 @@ def _call(batch: Batch) -> Trajectory:
     """``jit(vmap(one_run))`` on a :class:`Batch`; host (NumPy) arrays back, trimmed to its ``R`` runs."""
     out = engine.compiled_call(engine.sweep_compiled, "sweep", (batch.static,), batch.data, batch.knobs,
                                batch.init, batch.source)
+    if jax.process_count() > 1:  # runs sharded over the processes of jax.distributed: every process gets them all
+        out = multihost_utils.process_allgather(out, tiled=True)
     return jax.tree.map(lambda a: np.asarray(a)[:batch.R], out)
 
 
@@ -751,7 +754,10 @@ def _shard(tree, R: int):
     if pad:
         tree = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]), tree)
     sharding = NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
-    return jax.device_put(tree, sharding)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+    # several processes (jax.distributed), each holding every run: each places the slices of its own devices
+    return jax.tree.map(lambda a: jax.make_array_from_callback(a.shape, sharding, lambda i: a[i]), tree)
 
 
 class LRScan(NamedTuple):

@@ -578,6 +578,35 @@ def _xent(model, x_i, y_i):
     return -jax.nn.log_softmax(model(x_i))[y_i]
 
 
+# ----------------------------------------------------------------------------- the compare suite
+
+
+LIGHTBENCH_S = 8_000  # LightBench's published time per optimizer, low end (8,000–14,500 s; 1,000 sequential trials)
+
+
+def compare_cases(quick):
+    """The default ``jaxgd.compare`` suite (10 tasks × 6 optimizers × 2,000 runs per optimizer per
+    task: 25 lrs × 8 second values × 10 seeds, gd 200 lrs × 10 seeds; 200 gradient evaluations each),
+    once, wall clock and this process's CPU time, against LightBench's published time per optimizer
+    times the six. Target: under an hour in all (``--quick``: the 3-task suite)."""
+    kw = dict(tasks=jaxgd.comparison.QUICK, seeds=3, num_lrs=6, num_second=2, budget=60) if quick else {}
+    t, cpu = time.perf_counter(), time.process_time()
+    c = jaxgd.compare(**kw)
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    per = c.meta["runs_per_optimizer"]
+    peer = LIGHTBENCH_S * len(c.optimizers)
+    return [dict(case=f"jaxgd compare, {'quick' if quick else 'default'} suite: {len(c.tasks)} tasks × "
+                      f"{len(c.optimizers)} optimizers × {min(per.values()):,} runs each, {c.budget} gradient "
+                      f"evaluations per run ({c.meta['runs']:,} runs)",
+                 peer=f"LightBench: {LIGHTBENCH_S:,} s per optimizer × {len(c.optimizers)}", peer_s=peer, jaxgd_s=wall,
+                 compile_s=None, target=peer / 3600,
+                 note=(f"target: under 1 h in all (ratio ≥ {peer / 3600:.1f}); one run, compiling included; "
+                       f"{cpu:.0f} s of CPU time in this process; slowest task "
+                       f"{max(c.meta['task_seconds'], key=c.meta['task_seconds'].get)} "
+                       f"({max(c.meta['task_seconds'].values()):.0f} s). LightBench's tasks and trials differ: "
+                       f"the ratio compares the published wall times, not the same work"))]
+
+
 # ----------------------------------------------------------------------------- output
 
 
@@ -638,7 +667,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="smaller sweeps and fewer repeats")
     groups = (("surface", surface_cases), ("long run", long_run_cases), ("report runs", report_runs_cases),
               ("sweep", sweep_cases), ("landscapes", landscape_cases), ("sharpness per lr", sharpness_per_lr_cases),
-              ("flows", flow_cases), ("adapters", adapter_cases),
+              ("flows", flow_cases), ("adapters", adapter_cases), ("compare", compare_cases),
               ("end to end", end_to_end_cases))
     ap.add_argument("--only", action="append", choices=[g for g, _ in groups],
                     help="run only this group (repeatable); then nothing is written unless --out/--json are given")

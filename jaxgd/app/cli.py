@@ -5,6 +5,7 @@
 ``jaxgd sweep``     final loss against learning rate, one compiled call per optimizer
 ``jaxgd grads``     jax.grad against the notebook's analytic gradient over the grid
 ``jaxgd landscape`` a real model's loss landscape on a plane through parameter space, with sharpness
+``jaxgd compare``   a fair comparison of optimizers over a suite of tasks (compare.html, compare.json)
 ``jaxgd notebook``  the notebook's printed numbers, and every optimizer × sampling mode
 
 What each command does, and prints, is :mod:`jaxgd.app.commands`; the signals, streams and exit
@@ -23,6 +24,7 @@ from jaxgd.app import require_extra, terminal
 require_extra()  # one line naming the extra, before the commands import jaxgd.plots (plotly, matplotlib)
 
 from jaxgd.app.commands import COMMANDS, HYPER  # noqa: E402
+from jaxgd.comparison import OPTIMIZERS as COMPARE_OPTIMIZERS, SUITE as COMPARE_SUITE  # noqa: E402
 from jaxgd.landscapes import LANDSCAPES  # noqa: E402
 
 FLAG_EXCEPTIONS = {"spec": "--model"}  # library argument names whose flag is not the name with - for _
@@ -166,6 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--out", default="out", help="output folder (default out/): landscape.html, .json, .npz, PNGs")
     ls.add_argument("--no-png", dest="png", action="store_false", help="skip the PNGs")
 
+    cp = sub.add_parser("compare", help="a fair comparison of optimizers over a suite of tasks: profiles, lr "
+                                        "sensitivity, tuning budget, ranking stability")
+    cp.add_argument("--tasks", help="comma list of the suite's tasks (default all ten: " + ", ".join(COMPARE_SUITE) + ")")
+    cp.add_argument("--optimizers", help="comma list (default " + ",".join(COMPARE_OPTIMIZERS) + "); any of gd, "
+                                         "momentum, nesterov, rmsprop, adam, newton, lbfgs, optax:NAME")
+    cp.add_argument("--num-lrs", type=int, default=25, help="learning rates, log-spaced (default 25)")
+    cp.add_argument("--lr-min", type=float, default=1e-4, help="smallest learning rate (default 1e-4)")
+    cp.add_argument("--lr-max", type=float, default=10.0, help="largest learning rate (default 10)")
+    cp.add_argument("--num-second", type=int, default=8, help="values of each optimizer's second hyperparameter "
+                                                              "(default 8)")
+    cp.add_argument("--seeds", type=int, default=10, help="seeds per configuration (default 10)")
+    cp.add_argument("--budget", type=int, default=200, help="gradient evaluations per run (default 200)")
+    cp.add_argument("--target", type=float, default=1e-2, help="the fraction of the gap left at the target "
+                                                               "(default 1e-2)")
+    cp.add_argument("--quick", action="store_true", help="a small suite: 3 tasks × gd, momentum, adam, 6 lrs × 2 × 3 "
+                                                         "seeds, budget 60 (explicit flags still apply)")
+    cp.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
+    cp.add_argument("--out", default="out/compare", help="output folder (default out/compare/): compare.html, "
+                                                         "compare.json")
     n = sub.add_parser("notebook", help="the notebook's numbers, and every optimizer × sampling mode")
     n.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     return parser

@@ -16,10 +16,10 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd import _checks
+from jaxgd import _checks, comparison
 from jaxgd._checks import ArgumentError
 from jaxgd import plots
-from jaxgd.app import config, landscape, report
+from jaxgd.app import compare_page, config, landscape, report
 from jaxgd.app.files import check_file_target, check_folder_target, dumps, text_writer, write_all, write_json
 from jaxgd.app.plan import big_data, plan
 from jaxgd.app.results import run_rows, sweep_doc, versions
@@ -238,5 +238,40 @@ def _landscape(args, setup) -> int:
     return 0
 
 
+def _compare(args, setup) -> int:
+    """``jaxgd compare``: the suite's grid of runs per task, the statistics, compare.json and compare.html
+    (:mod:`jaxgd.app.compare_page`); a line per optimizer."""
+    pack_dir = setup(args.dtype)
+    t0 = time.perf_counter()
+    check_folder_target("out", args.out, compare_page.FILES)
+    quick = {"tasks": ",".join(comparison.QUICK), "optimizers": "gd,momentum,adam", "num_lrs": 6,
+             "num_second": 2, "seeds": 3, "budget": 60} if args.quick else {}
+    given = {k: getattr(args, k) for k in ("num_lrs", "num_second", "seeds", "budget")}
+    defaults = {"num_lrs": 25, "num_second": 8, "seeds": 10, "budget": 200}
+    v = {k: quick.get(k, x) if x == defaults[k] else x for k, x in given.items()}
+    tasks = args.tasks if args.tasks is not None else quick.get("tasks")
+    tasks = None if tasks is None else [s.strip() for s in tasks.split(",") if s.strip()]
+    optimizers = args.optimizers if args.optimizers is not None else quick.get("optimizers")
+    optimizers = None if optimizers is None else config.parse_optimizers(optimizers)
+    lo = _checks.check_positive_number("lr_min", args.lr_min)
+    hi = _checks.check_positive_number("lr_max", args.lr_max)
+    if hi < lo:
+        raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
+    with Progress() as bar:
+        c = comparison.compare(tasks, optimizers, seeds=v["seeds"], budget=v["budget"], num_lrs=v["num_lrs"],
+                          num_second=v["num_second"], lr_range=(lo, hi), target=args.target,
+                          progress=lambda t, i, n, s: (bar.update("tasks", i, n),
+                                                       stderr(f"jaxgd: task {i}/{n} {t}: {s:.1f} s")))
+    files = compare_page.write(c, args.out, pack_dir=pack_dir)
+    m, p = c.meta, c.stats["profile"]
+    echo(f"jaxgd compare: {len(c.tasks)} tasks × {len(c.optimizers)} optimizers, {m['runs']:,} runs of "
+         f"{c.budget} gradient evaluations on {m['device']} ({m['dtype']}) in {m['seconds']:.1f} s")
+    for i, o in enumerate(c.optimizers):
+        echo(f"  {o:<12} profile area to τ = {p['tau_max']:g}: {p['area'][i]:.3f} "
+             f"[{p['low'][i]:.3f}, {p['high'][i]:.3f}]; reached the target on {int(p['solved'][i])} of {len(c.tasks)} tasks")
+    echo(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 COMMANDS = {"run": _run, "grads": _grads, "notebook": _notebook, "report": _report, "sweep": _sweep,
-            "landscape": _landscape}
+            "landscape": _landscape, "compare": _compare}
