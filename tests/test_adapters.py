@@ -24,6 +24,8 @@ from jaxgd.adapters import ModelParams
 from jaxgd.models import layer_name, mlp
 from jaxgd.planes import plane_surface
 
+pytestmark = pytest.mark.xdist_group("adapters")  # its module fixtures are made once (make test: --dist loadgroup)
+
 SIZES = (2, 32, 32, 1)
 _rng = np.random.default_rng(19)
 LAYERS = [(_rng.standard_normal((o, i)) / np.sqrt(i), 0.1 * _rng.standard_normal(o)) for i, o in zip(SIZES[:-1], SIZES[1:])]

@@ -18,6 +18,8 @@ import pytest
 import jaxgd
 from jaxgd import comparison
 
+pytestmark = pytest.mark.xdist_group("compare")  # its module fixtures are made once (make test: --dist loadgroup)
+
 TASKS = ("ill_conditioned", "quadratic_noisy")
 BUDGET, SEEDS, NUM_LRS, NUM_SECOND = 24, 3, 3, 2
 

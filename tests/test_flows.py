@@ -13,6 +13,8 @@ from jaxgd import flows
 from jaxgd.datasets import load
 from jaxgd.models import mlp
 
+pytestmark = pytest.mark.xdist_group("flows")  # its module fixtures are made once (make test: --dist loadgroup)
+
 LRS = np.array([1e-3, 2e-3, 4e-3, 8e-3])  # η·λmax from 0.017 to 0.14 (λmax = 17.3)
 HORIZON = 0.5  # time t = k·η over which the gaps are measured; the gaps peak before it (at 1/λ)
 STEPS = int(round(HORIZON / LRS[0]))

@@ -15,6 +15,8 @@ from jaxgd import survey
 from jaxgd.curvature import sharpness_limit
 from helpers import digits_mse_problem, iris_mlp_problem
 
+pytestmark = pytest.mark.xdist_group("preconditioned_sharpness")  # its module fixtures are made once (make test: --dist loadgroup)
+
 EVERY, EPOCHS = 3, 30
 # one sweep of three optimizers (one program, a union): adam and rmsprop preconditioned, gd by the identity
 OPTS, LRS = ["adam", "rmsprop", "gd", "adam"], [0.05, 0.01, 0.5, 0.02]

@@ -15,6 +15,8 @@ from helpers import mlp_loss_on, mlp_params
 from jaxgd import spectrum as sp
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 
+pytestmark = pytest.mark.xdist_group("spectrum_audit")  # its module fixtures are made once (make test: --dist loadgroup)
+
 # --- problems (data from NumPy: nothing compiles at import) ----------------------------------
 
 _rng = np.random.default_rng(20)

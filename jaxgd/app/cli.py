@@ -173,13 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--tasks", help="comma list of the suite's tasks (default all ten: " + ", ".join(COMPARE_SUITE) + ")")
     cp.add_argument("--optimizers", help="comma list (default " + ",".join(COMPARE_OPTIMIZERS) + "); any of gd, "
                                          "momentum, nesterov, rmsprop, adam, newton, lbfgs, optax:NAME")
-    cp.add_argument("--num-lrs", type=int, default=25, help="learning rates, log-spaced (default 25)")
+    cp.add_argument("--num-lrs", type=int, default=None, help="learning rates, log-spaced (default 25)")
     cp.add_argument("--lr-min", type=float, default=1e-4, help="smallest learning rate (default 1e-4)")
     cp.add_argument("--lr-max", type=float, default=10.0, help="largest learning rate (default 10)")
-    cp.add_argument("--num-second", type=int, default=8, help="values of each optimizer's second hyperparameter "
+    cp.add_argument("--num-second", type=int, default=None, help="values of each optimizer's second hyperparameter "
                                                               "(default 8)")
-    cp.add_argument("--seeds", type=int, default=10, help="seeds per configuration (default 10)")
-    cp.add_argument("--budget", type=int, default=200, help="gradient evaluations per run (default 200)")
+    cp.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 10)")
+    cp.add_argument("--budget", type=int, default=None, help="gradient evaluations per run (default 200)")
     cp.add_argument("--target", type=float, default=1e-2, help="the fraction of the gap left at the target "
                                                                "(default 1e-2)")
     cp.add_argument("--quick", action="store_true", help="a small suite: 3 tasks × gd, momentum, adam, 6 lrs × 2 × 3 "

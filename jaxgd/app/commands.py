@@ -246,9 +246,8 @@ def _compare(args, setup) -> int:
     check_folder_target("out", args.out, compare_page.FILES)
     quick = {"tasks": ",".join(comparison.QUICK), "optimizers": "gd,momentum,adam", "num_lrs": 6,
              "num_second": 2, "seeds": 3, "budget": 60} if args.quick else {}
-    given = {k: getattr(args, k) for k in ("num_lrs", "num_second", "seeds", "budget")}
-    defaults = {"num_lrs": 25, "num_second": 8, "seeds": 10, "budget": 200}
-    v = {k: quick.get(k, x) if x == defaults[k] else x for k, x in given.items()}
+    defaults = {"num_lrs": 25, "num_second": 8, "seeds": 10, "budget": 200}  # the flags' (None: not given)
+    v = {k: getattr(args, k) if getattr(args, k) is not None else quick.get(k, d) for k, d in defaults.items()}
     tasks = args.tasks if args.tasks is not None else quick.get("tasks")
     tasks = None if tasks is None else [s.strip() for s in tasks.split(",") if s.strip()]
     optimizers = args.optimizers if args.optimizers is not None else quick.get("optimizers")
