@@ -385,6 +385,17 @@ def end_to_end_cases(quick):
 # ----------------------------------------------------------------------------- landscapes of real models
 
 
+def eos_problem():
+    """The edge-of-stability MLP of tests/test_sharpness.py: tanh 64-32-32-10 (3,466 parameters) on the
+    first 500 digits, squared error against one-hot targets."""
+    from jaxgd.datasets import load
+    from jaxgd.models import mlp
+
+    d = load("digits")
+    model = mlp((64, 32, 32, 10), "tanh", "classification", loss="mse")
+    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:500], d.y[:500]))
+
+
 def landscape_cases(quick):
     """A 101² plane of a ~1k-parameter MLP on 512 examples (vmapped grid vs a Python loop of jitted
     single-point evaluations, the PyTorch tools' approach), and sharpness every step on the
@@ -428,8 +439,7 @@ def landscape_cases(quick):
                                  f"(×{len(g) / sub:.1f} from {sub} rows)", peer_s=t_loop, jaxgd_s=t_j, compile_s=comp)]
 
     # the edge-of-stability run of tests/test_sharpness.py (gd at lr 0.15 on 500 digits, MSE), 1,000 steps
-    eos_model = mlp((64, 32, 32, 10), "tanh", "classification", loss="mse")
-    eos = jaxgd.model_problem(eos_model.loss_per_example, eos_model.init(jax.random.key(0)), (d.x[:500], d.y[:500]))
+    eos = eos_problem()
     steps, tol = (300 if quick else 1000), 1e-4  # run's default sharpness_tol
     plain = lambda: block(jaxgd.run(eos, "gd", lr=0.15, epochs=steps).loss)
     sharp = lambda: block(jaxgd.run(eos, "gd", lr=0.15, epochs=steps, sharpness_every=1, sharpness_tol=tol).loss)
@@ -462,12 +472,7 @@ def sharpness_per_lr_cases(quick):
     """Adam's edge of stability (tests/test_preconditioned_sharpness.py): 8 learning rates of full-batch
     Adam (β₂ = 0.99) on the edge-of-stability MLP with the preconditioned sharpness λ₁(P⁻¹H) every 10
     steps, as one sweep against 8 separate runs; the time per learning rate."""
-    from jaxgd.datasets import load
-    from jaxgd.models import mlp
-
-    d = load("digits")
-    model = mlp((64, 32, 32, 10), "tanh", "classification", loss="mse")
-    eos = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:500], d.y[:500]))
+    eos = eos_problem()
     lrs, steps, every = np.geomspace(2e-2, 1.2e-1, 8), (200 if quick else 600), 10
     kw = dict(epochs=steps, sharpness_every=every, sharpness_of="preconditioned", b2=0.99)
     swept = lambda: block(jaxgd.sweep(eos, "adam", lr=lrs, **kw).sharpness)
@@ -494,12 +499,8 @@ def flow_cases(quick):
     per learning rate; against one learning rate per call (the authors' code runs one lr per
     PyTorch run, with a CVXPY solve per substep: under 20 min for 400 steps on an H100)."""
     from jaxgd import flows
-    from jaxgd.datasets import load
-    from jaxgd.models import mlp
 
-    d = load("digits")
-    eos_model = mlp((64, 32, 32, 10), "tanh", "classification", loss="mse")
-    eos = jaxgd.model_problem(eos_model.loss_per_example, eos_model.init(jax.random.key(0)), (d.x[:500], d.y[:500]))
+    eos = eos_problem()
     steps = 50 if quick else 300
     lrs = np.geomspace(0.05, 0.15, 8)
     many = lambda: block(flows.central_flow(eos, lr=lrs, steps=steps).loss)
