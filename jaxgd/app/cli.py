@@ -194,8 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """The ``jaxgd`` command of ``argv`` (default ``sys.argv[1:]``); returns its exit code (see
-    :mod:`jaxgd.app.terminal`), or exits with status 2 on bad arguments. The program is
-    :func:`jaxgd.__main__.entry`, which handles the signals before it imports this module."""
+    :mod:`jaxgd.app.terminal`), or exits with status 2 on bad arguments (the program: :mod:`jaxgd.__main__`)."""
     with signals.as_exceptions():
         parser = build_parser()
         args = parser.parse_args(argv)
