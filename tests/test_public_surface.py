@@ -26,7 +26,7 @@ MODULES = ("planes", "models", "datasets", "spectrum")
 def _fresh(code: str):
     """What ``code`` prints as JSON, run in a new interpreter after ``import jaxgd``."""
     out = subprocess.run([sys.executable, "-c", "import json, sys, jaxgd\n" + code], capture_output=True, text=True,
-                         check=True, cwd=ROOT.parent)
+                         check=True, cwd=ROOT.parent, timeout=300)
     return json.loads(out.stdout)
 
 

@@ -327,19 +327,19 @@ def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, stage, 
     out = tmp_path / "out"
     if command == "report":
         shutil.copytree(request.getfixturevalue("cli_report"), out)  # the session's finished report (made first)
+    else:
+        out.mkdir()
+        for f in SIGNAL_COMMANDS[command][1]:
+            (out / f).write_text("old\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     ready = tmp_path / "ready"
     monkeypatch.setenv(signals.READY_FILE, str(ready))
     if command == "report":
         proc = request.getfixturevalue("run_report")(out, "--png", "--gif", popen=True)
     else:
-        argv, old = SIGNAL_COMMANDS[command]
-        out.mkdir()
-        for f in old:
-            (out / f).write_text("old\n")
-        env = dict(os.environ, JAXGD_CACHE_DIR="off")
-        proc = subprocess.Popen([sys.executable, "-m", "jaxgd", *(a.format(out=out) for a in argv)], env=env,
+        argv = [a.format(out=out) for a in SIGNAL_COMMANDS[command][0]]
+        proc = subprocess.Popen([sys.executable, "-m", "jaxgd", *argv], env=dict(os.environ, JAXGD_CACHE_DIR="off"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
     lock = out / jio.LOCK_NAME
     announced = _wait_for(lock.exists if stage == "lock" else
                           lambda: ready.exists() and stage in ready.read_text().split(), proc)
