@@ -18,21 +18,25 @@ a compiled ``run``/``sweep`` program by what determines it, without tracing:
   promotion), ``XLA_FLAGS``, and the device.
 
 An entry is the executable serialized by :mod:`jax.experimental.serialize_executable` with its
-argument trees (pickled): only load a cache folder you trust, as with any pickle. A failed read
-or write is ignored (the program is compiled as without the cache); entries are written as every
-file of the command is (:func:`jaxgd.app.files.atomic_path`: a temporary name, then renamed).
-With several devices the cache is off (runs are sharded).
+argument trees, pickled: a pickle runs code when loaded, so nothing is unpickled that the user did
+not write. The cache's folders (:func:`own_folder`) are created 0700 whatever the umask, and used
+only when the folder is the user's and writable by no one else, as is every folder above it (or
+root's, or sticky as /tmp): no one else can then place, swap or link anything in it. An entry
+(:func:`read_entry`) is read only when it is a regular file (a link is not followed), the user's,
+and writable by no one else, and it begins with a header — this format's tag, the program's whole
+key, the jaxgd sources' hash, the jax and jaxlib versions — and the SHA-256 of what follows: an
+entry of another program or version, a garbage or truncated one is skipped unread, the program
+compiled and the entry written anew (a temporary file, 0600, renamed over it). Nothing is said:
+a cache that cannot be trusted or written is as no cache. With several devices the cache is off
+(runs are sharded).
 
 Only a freshly compiled executable is stored: one that JAX's own cache handed back serializes
 without its compiled kernels on the CPU (jax 0.10; it then fails with "Function … not found"
 when run). So a miss compiles the program under a name made from this cache's key
 (``jaxgd_<name>_<key>``), which gives it a key of its own in JAX's cache, and tells JAX not to
-write it there (this cache keeps it: ``jax_persistent_cache_min_compile_time_secs`` is raised
-while any thread compiles such a program — the setting is process-wide, so a program another
-thread compiles meanwhile is not written to JAX's cache either). JAX's cache therefore never
-holds such a name (the key covers the sources, this module's included) and cannot hand it back;
-should a loaded entry fail that way all the same, it is deleted and the run compiled anew. Only
-public JAX API is used.
+write it there (``jax_persistent_cache_min_compile_time_secs`` is raised while any thread compiles
+such a program: the setting is process-wide). Should a loaded entry fail that way all the same,
+it is deleted and the run compiled anew. Only public JAX API is used.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ import contextlib
 import hashlib
 import os
 import pickle
+import stat
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -51,7 +57,6 @@ import jaxlib
 import optax
 
 from jaxgd import engine
-from jaxgd.app.files import atomic_path
 
 _state = {"dir": None, "hits": 0, "misses": 0, "stored": 0}
 _loaded: dict = {}
@@ -60,10 +65,78 @@ _source: list = []
 
 
 def enable(folder) -> None:
-    """Cache compiled runs in ``folder`` (None: off). The folder is created when first written."""
-    _state["dir"] = None if folder is None else Path(folder)
+    """Cache compiled runs in ``folder`` (None: off; so is a folder :func:`own_folder` refuses)."""
+    _state["dir"] = None if folder is None else own_folder(folder)
     _loaded.clear()
-    engine.set_compiled_call(None if folder is None else call)
+    engine.set_compiled_call(None if _state["dir"] is None else call)
+
+
+def own_folder(folder) -> Path | None:
+    """``folder`` made safe to load from, or None: its missing parts created 0700, then (links
+    resolved) it must be a folder of the user's that only the user can write, and each folder above
+    it the user's or root's and writable by no one else unless sticky (as /tmp)."""
+    path = Path(os.path.abspath(folder))
+    try:
+        for p in reversed([path, *path.parents]):
+            if not os.path.lexists(p):  # a dangling link is not followed
+                os.mkdir(p, 0o700)
+                os.chmod(p, 0o700)  # whatever the umask
+        path = Path(os.path.realpath(path))
+        uid = os.getuid()
+        for p in (path, *path.parents):
+            st = os.lstat(p)
+            mode = st.st_mode
+            if not stat.S_ISDIR(mode) or not (_own(st) if p == path else st.st_uid in (0, uid) and (
+                    not mode & 0o022 or mode & stat.S_ISVTX)):
+                return None
+    except OSError:
+        return None
+    return path if os.access(path, os.R_OK | os.W_OK | os.X_OK) else None  # read-only: no cache
+
+
+def _own(st: os.stat_result) -> bool:
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def read_entry(path: Path, header: str) -> bytes | None:
+    """What an entry written by :func:`write_entry` with this ``header`` holds, or None: an entry
+    outside :func:`own_folder`, not a regular file of the user's that no one else can write, with
+    another header, or whose bytes do not match its SHA-256 is not read further."""
+    try:
+        if own_folder(path.parent) is None:
+            return None
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+            st = os.fstat(f.fileno())
+            if not (stat.S_ISREG(st.st_mode) and _own(st)):
+                return None
+            data = f.read()
+    except OSError:
+        return None
+    head = header.encode() + b"\n"
+    digest, _, payload = data[len(head):].partition(b"\n")
+    ok = data.startswith(head) and digest == hashlib.sha256(payload).hexdigest().encode()
+    return payload if ok else None
+
+
+def write_entry(path: Path, header: str, payload: bytes) -> bool:
+    """Write ``header``, the SHA-256 of ``payload`` and ``payload`` to ``path`` in :func:`own_folder`
+    (a temporary file, 0600, renamed over it); False where it could not."""
+    tmp = None
+    try:
+        if own_folder(path.parent) is None:
+            return False
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
+        with open(fd, "wb") as f:
+            f.write(b"%s\n%s\n%s" % (header.encode(), hashlib.sha256(payload).hexdigest().encode(), payload))
+        os.replace(tmp, path)
+        tmp = None
+        return True
+    except OSError:  # a full disk, a folder made read-only meanwhile: no cache
+        return False
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def stats() -> dict:
@@ -80,15 +153,15 @@ def call(jitted, name: str, statics: tuple, *args):
     key = _key(name, statics, args)
     if key is None:
         return jitted(*statics, *args)
-    path = folder / f"{key}.jaxgd-program"
+    path = folder / f"{key[:40]}.jaxgd-program"
     exe = _loaded.get(key)
     if exe is None:
-        exe = _load(path)
+        exe = _load(path, key)
         if exe is None:
             lowered = _renamed(jitted, len(statics), f"jaxgd_{name}_{key[:16]}").lower(*statics, *args)
             with _jax_cache_writes_off():  # this cache keeps it: JAX's need not
                 exe = lowered.compile()
-            _store(path, exe)
+            _state["stored"] += write_entry(path, _header(key), pickle.dumps(se.serialize(exe)))
         with _lock:
             _loaded[key] = exe
     try:
@@ -135,27 +208,19 @@ def _renamed(jitted, n_static: int, name: str):
     return jax.jit(program, static_argnums=tuple(range(n_static)))
 
 
-def _load(path: Path):
+def _header(key: str) -> str:
+    return f"jaxgd-program 1 key {key} jaxgd {_source_hash()} jax {jax.__version__} jaxlib {jaxlib.__version__}"
+
+
+def _load(path: Path, key: str):
+    """The executable of the entry at ``path`` for ``key`` (:func:`read_entry`), or None."""
+    blob = read_entry(path, _header(key))
     try:
-        with open(path, "rb") as f:
-            payload, in_tree, out_tree = pickle.load(f)
-        exe = se.deserialize_and_load(payload, in_tree, out_tree)
-    except Exception:  # absent, unreadable, truncated or from another build: compile instead
-        _state["misses"] += 1
-        return None
-    _state["hits"] += 1
+        exe = None if blob is None else se.deserialize_and_load(*pickle.loads(blob))
+    except Exception:  # one of ours that this jaxlib cannot load: compile instead
+        exe = None
+    _state["misses" if exe is None else "hits"] += 1
     return exe
-
-
-def _store(path: Path, exe) -> None:
-    try:
-        blob = pickle.dumps(se.serialize(exe))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            Path(tmp).write_bytes(blob)
-        _state["stored"] += 1
-    except Exception:  # a full disk or a read-only folder: the run goes on without the cache
-        pass
 
 
 def _stable(obj) -> str | None:
@@ -195,7 +260,7 @@ def _key(name: str, static, args) -> str | None:
                  str(cfg.jax_default_matmul_precision), str(cfg.jax_numpy_dtype_promotion)):
         h.update(part.encode())
         h.update(b"\0")
-    return h.hexdigest()[:40]
+    return h.hexdigest()
 
 
 def _source_hash() -> str:
