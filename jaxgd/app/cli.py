@@ -221,13 +221,12 @@ def _setup_cache() -> str | None:
     also skips tracing them.
 
     In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both.
-    Both load compiled programs, so both are used only in a folder that
-    :func:`jaxgd.app.program_cache.own_folder` accepts (created 0700; the user's, and no one else's to
-    write, nor any folder above it): else, and without ``$JAXGD_CACHE_DIR`` where ``$HOME`` is unset or
-    not an existing folder (jaxgd never creates a home folder), or where the folder cannot be made or
-    written (a file in its place, /proc, a read-only mount), the command runs as without a cache, with
-    no word. JAX's warnings on a failed read or write of its cache (a full disk) are silenced. Returns
-    the folder for the pages' packed plotly.js (its ``page`` subfolder), or None without a cache.
+    Both load compiled programs: both are off, with no word, unless
+    :func:`jaxgd.app.program_cache.own_folder` accepts the folder (made 0700; the user's to write
+    alone; writable: not a file, /proc or a read-only mount), and without ``$JAXGD_CACHE_DIR`` where
+    ``$HOME`` is unset or not a folder (jaxgd never creates a home folder). JAX's warnings on failing
+    to read or write its cache (a full disk) are silenced. Returns the folder for the pages' packed
+    plotly.js (its ``page`` subfolder), or None without a cache.
     """
     import os
     import warnings

@@ -18,17 +18,14 @@ a compiled ``run``/``sweep`` program by what determines it, without tracing:
   promotion), ``XLA_FLAGS``, and the device.
 
 An entry is the executable serialized by :mod:`jax.experimental.serialize_executable` with its
-argument trees, pickled: a pickle runs code when loaded, so nothing is unpickled that the user did
-not write. The cache's folders (:func:`own_folder`) are created 0700 whatever the umask, and used
-only when the folder is the user's and writable by no one else, as is every folder above it (or
-root's, or sticky as /tmp): no one else can then place, swap or link anything in it. An entry
-(:func:`read_entry`) is read only when it is a regular file (a link is not followed), the user's,
-and writable by no one else, and it begins with a header — this format's tag, the program's whole
-key, the jaxgd sources' hash, the jax and jaxlib versions — and the SHA-256 of what follows: an
-entry of another program or version, a garbage or truncated one is skipped unread, the program
-compiled and the entry written anew (a temporary file, 0600, renamed over it). Nothing is said:
-a cache that cannot be trusted or written is as no cache. With several devices the cache is off
-(runs are sharded).
+argument trees, pickled, and a pickle runs code when loaded: so the cache's folders
+(:func:`own_folder`) are made 0700 and used only when no one but the user (and root) can write
+them or any folder above; an entry (:func:`read_entry`) is read only from a regular file of the
+user's that no one else can write, and only past a header — this format, the program's whole key,
+the jaxgd sources' hash, the jax and jaxlib versions — and the SHA-256 of the rest. Anything else
+(another program's or version's entry, a damaged one) is never unpickled: the program is compiled
+and its entry written anew. A cache that cannot be trusted or written is no cache, with no word.
+With several devices the cache is off (runs are sharded).
 
 Only a freshly compiled executable is stored: one that JAX's own cache handed back serializes
 without its compiled kernels on the CPU (jax 0.10; it then fails with "Function … not found"
@@ -42,12 +39,12 @@ it is deleted and the run compiled anew. Only public JAX API is used.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
 import stat
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -57,11 +54,11 @@ import jaxlib
 import optax
 
 from jaxgd import engine
+from jaxgd.app.files import atomic_path
 
 _state = {"dir": None, "hits": 0, "misses": 0, "stored": 0}
 _loaded: dict = {}
 _lock = threading.Lock()
-_source: list = []
 
 
 def enable(folder) -> None:
@@ -72,9 +69,9 @@ def enable(folder) -> None:
 
 
 def own_folder(folder) -> Path | None:
-    """``folder`` made safe to load from, or None: its missing parts created 0700, then (links
-    resolved) it must be a folder of the user's that only the user can write, and each folder above
-    it the user's or root's and writable by no one else unless sticky (as /tmp)."""
+    """``folder`` if it is safe to load from, else None. Its missing parts are created 0700; then
+    (links resolved) it must be a folder of the user's that no one else can write, each folder above
+    it the user's or root's and writable by no one else unless sticky (as /tmp), and it writable."""
     path = Path(os.path.abspath(folder))
     try:
         for p in reversed([path, *path.parents]):
@@ -82,16 +79,12 @@ def own_folder(folder) -> Path | None:
                 os.mkdir(p, 0o700)
                 os.chmod(p, 0o700)  # whatever the umask
         path = Path(os.path.realpath(path))
-        uid = os.getuid()
-        for p in (path, *path.parents):
-            st = os.lstat(p)
-            mode = st.st_mode
-            if not stat.S_ISDIR(mode) or not (_own(st) if p == path else st.st_uid in (0, uid) and (
-                    not mode & 0o022 or mode & stat.S_ISVTX)):
-                return None
+        above = [os.lstat(p) for p in path.parents]
+        ok = stat.S_ISDIR(os.lstat(path).st_mode) and _own(os.lstat(path)) and os.access(path, os.W_OK | os.X_OK)
     except OSError:
         return None
-    return path if os.access(path, os.R_OK | os.W_OK | os.X_OK) else None  # read-only: no cache
+    return path if ok and all(stat.S_ISDIR(s.st_mode) and s.st_uid in (0, os.getuid()) and (
+        not s.st_mode & 0o022 or s.st_mode & stat.S_ISVTX) for s in above) else None
 
 
 def _own(st: os.stat_result) -> bool:
@@ -99,44 +92,36 @@ def _own(st: os.stat_result) -> bool:
 
 
 def read_entry(path: Path, header: str) -> bytes | None:
-    """What an entry written by :func:`write_entry` with this ``header`` holds, or None: an entry
-    outside :func:`own_folder`, not a regular file of the user's that no one else can write, with
-    another header, or whose bytes do not match its SHA-256 is not read further."""
+    """What :func:`write_entry` wrote to ``path`` with this ``header``, or None: an entry outside
+    :func:`own_folder`, not a regular file of the user's that no one else can write (a link is not
+    followed), of another header or whose bytes do not match its SHA-256 is not read further."""
     try:
         if own_folder(path.parent) is None:
             return None
         with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
             st = os.fstat(f.fileno())
-            if not (stat.S_ISREG(st.st_mode) and _own(st)):
-                return None
-            data = f.read()
+            data = f.read() if stat.S_ISREG(st.st_mode) and _own(st) else b""
     except OSError:
         return None
     head = header.encode() + b"\n"
     digest, _, payload = data[len(head):].partition(b"\n")
-    ok = data.startswith(head) and digest == hashlib.sha256(payload).hexdigest().encode()
-    return payload if ok else None
+    return payload if data.startswith(head) and digest == hashlib.sha256(payload).hexdigest().encode() else None
 
 
 def write_entry(path: Path, header: str, payload: bytes) -> bool:
-    """Write ``header``, the SHA-256 of ``payload`` and ``payload`` to ``path`` in :func:`own_folder`
-    (a temporary file, 0600, renamed over it); False where it could not."""
-    tmp = None
+    """Write ``header``, the SHA-256 of ``payload`` and ``payload`` (lines) to ``path`` in
+    :func:`own_folder`, 0600 (:func:`~jaxgd.app.files.atomic_path`); False where it could not."""
     try:
         if own_folder(path.parent) is None:
             return False
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
-        with open(fd, "wb") as f:
-            f.write(b"%s\n%s\n%s" % (header.encode(), hashlib.sha256(payload).hexdigest().encode(), payload))
-        os.replace(tmp, path)
-        tmp = None
-        return True
+        if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
+            os.unlink(path)  # a link or FIFO is replaced, not written through
+        with atomic_path(path, mode=0o600) as tmp:
+            Path(tmp).write_bytes(b"%s\n%s\n%s" % (header.encode(), hashlib.sha256(payload).hexdigest().encode(),
+                                                  payload))
     except OSError:  # a full disk, a folder made read-only meanwhile: no cache
         return False
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    return True
 
 
 def stats() -> dict:
@@ -263,15 +248,14 @@ def _key(name: str, static, args) -> str | None:
     return h.hexdigest()
 
 
+@functools.cache
 def _source_hash() -> str:
     """The jaxgd sources and the versions of what traces them (computed once per process)."""
-    if not _source:
-        h = hashlib.sha256()
-        root = Path(engine.__file__).parent  # the jaxgd package, this app included
-        for p in sorted(root.rglob("*.py")):
-            h.update(str(p.relative_to(root)).encode())
-            h.update(p.read_bytes())
-        for v in (jax.__version__, jaxlib.__version__, optax.__version__):
-            h.update(v.encode())
-        _source.append(h.hexdigest())
-    return _source[0]
+    h = hashlib.sha256()
+    root = Path(engine.__file__).parent  # the jaxgd package, this app included
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    for v in (jax.__version__, jaxlib.__version__, optax.__version__):
+        h.update(v.encode())
+    return h.hexdigest()
