@@ -174,13 +174,33 @@ def test_an_entry_is_unpickled_only_from_the_users_own_folder(tmp_path, keyed, p
     assert (tmp_path / "marker").exists() == (place is PLACES["the user's own (the control: unpickled)"])
 
 
-def test_a_folder_others_can_write_is_no_cache(tmp_path):
+def test_a_folder_others_can_write_is_no_cache(tmp_path, monkeypatch):
+    """Neither jaxgd's cache nor JAX's (which loads executables too) is turned on there."""
+    from jaxgd.app import cli
+
+    jax_cache = jax.config.jax_compilation_cache_dir
+    monkeypatch.setenv("JAXGD_CACHE_DIR", str(tmp_path / "xla"))
     for mode in (0o770, 0o707):
         tmp_path.chmod(mode)
         program_cache.enable(tmp_path)
         assert program_cache.stats()["dir"] is None and program_cache.own_folder(tmp_path / "sub") is None
+        assert cli._setup_cache() is None and program_cache.stats()["dir"] is None
+        assert jax.config.jax_compilation_cache_dir == jax_cache
     tmp_path.chmod(0o1777)  # sticky, as /tmp: no one else can rename or remove what is in it
     assert program_cache.own_folder(tmp_path / "sub") == tmp_path / "sub"
+
+
+def test_a_run_never_loads_an_entry_from_a_folder_others_came_to_write(cache, keyed):
+    """The cache's folder made writable by its group after the cache was turned on: a well-formed
+    entry planted there (the right name, header and checksum) is not unpickled; the run is compiled."""
+    name, header, key = keyed
+    cache.chmod(0o770)
+    _plant(cache / name, header, cache.parent / "marker")
+    misses = program_cache.stats()["misses"]
+    t = jaxgd.run(jaxgd.notebook(), "gd", lr=0.01, epochs=3)
+    assert not (cache.parent / "marker").exists() and program_cache.stats()["misses"] == misses + 1  # looked, refused
+    program_cache.enable(None)
+    _same(t, jaxgd.run(jaxgd.notebook(), "gd", lr=0.01, epochs=3))
 
 
 HEADERS = {
