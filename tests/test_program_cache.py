@@ -195,10 +195,10 @@ def test_a_run_never_loads_an_entry_from_a_folder_others_came_to_write(cache, ke
     entry planted there (the right name, header and checksum) is not unpickled; the run is compiled."""
     name, header, key = keyed
     cache.chmod(0o770)
-    _plant(cache / name, header, cache.parent / "marker")
+    _plant(cache / name, header, cache / "marker")
     misses = program_cache.stats()["misses"]
     t = jaxgd.run(jaxgd.notebook(), "gd", lr=0.01, epochs=3)
-    assert not (cache.parent / "marker").exists() and program_cache.stats()["misses"] == misses + 1  # looked, refused
+    assert not (cache / "marker").exists() and program_cache.stats()["misses"] == misses + 1  # looked, refused
     program_cache.enable(None)
     _same(t, jaxgd.run(jaxgd.notebook(), "gd", lr=0.01, epochs=3))
 
