@@ -76,8 +76,9 @@ def own_folder(folder) -> Path | None:
     try:
         for p in reversed([path, *path.parents]):
             if not os.path.lexists(p):  # a dangling link is not followed
-                os.mkdir(p, 0o700)
-                os.chmod(p, 0o700)  # whatever the umask
+                with contextlib.suppress(FileExistsError):  # made meanwhile (another thread): checked below
+                    os.mkdir(p, 0o700)
+                    os.chmod(p, 0o700)  # whatever the umask
         path = Path(os.path.realpath(path))
         above = [os.lstat(p) for p in path.parents]
         ok = stat.S_ISDIR(os.lstat(path).st_mode) and _own(os.lstat(path)) and os.access(path, os.W_OK | os.X_OK)
