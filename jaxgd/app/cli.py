@@ -220,13 +220,12 @@ def _setup_cache() -> str | None:
     ``programs`` subfolder jaxgd's own cache of compiled runs (:mod:`jaxgd.app.program_cache`), so it
     also skips tracing them.
 
-    In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both.
-    Both load compiled programs: both are off, with no word, unless
-    :func:`jaxgd.app.program_cache.own_folder` accepts the folder (made 0700; the user's to write
-    alone; writable: not a file, /proc or a read-only mount), and without ``$JAXGD_CACHE_DIR`` where
-    ``$HOME`` is unset or not a folder (jaxgd never creates a home folder). JAX's warnings on failing
-    to read or write its cache (a full disk) are silenced. Returns the folder for the pages' packed
-    plotly.js (its ``page`` subfolder), or None without a cache.
+    In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both,
+    as do, with no word, a folder :func:`jaxgd.app.program_cache.own_folder` refuses (made 0700; the
+    user's to write alone, and writable: not a file, /proc or a read-only mount) and, without
+    ``$JAXGD_CACHE_DIR``, a ``$HOME`` unset or not a folder (jaxgd never creates a home folder). JAX's
+    warnings on failing to read or write its cache (a full disk) are silenced. Returns the folder for
+    the pages' packed plotly.js (its ``page`` subfolder), or None without a cache.
     """
     import os
     import warnings

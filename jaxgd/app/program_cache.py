@@ -1,39 +1,29 @@
 """An on-disk cache of compiled runs, looked up *before* tracing (the ``jaxgd`` command turns it on).
 
 The library calls its compiled programs through one hook, :func:`jaxgd.engine.compiled_call`;
-:func:`enable` installs :func:`call` there (and ``enable(None)`` removes it). Nothing in the
-library imports this module.
+:func:`enable` installs :func:`call` there (``enable(None)`` removes it); the library never imports
+this module. JAX's persistent cache saves XLA's compile, but every process still traces each program
+to find its key (about 0.1 s for a union sweep). This cache keys a ``run``/``sweep`` program without tracing, by the engine
+function's name and its :class:`~jaxgd.engine.Static` configuration — only where every part has a
+stable description across processes (numbers, strings, tuples, functions at the top level of a
+jaxgd module without a closure: a model's loss or an lr schedule is a closure, not cached) — the
+arguments' tree, shapes, dtypes and weak types, the jaxgd sources, the jax/jaxlib/optax versions,
+the JAX settings that change a traced program, ``XLA_FLAGS`` and the device. Off with several devices.
 
-JAX's persistent compilation cache saves XLA's compile, but every process still traces and lowers
-each program to find its key: about 0.1 s for a union sweep of :mod:`jaxgd.engine`. This cache keys
-a compiled ``run``/``sweep`` program by what determines it, without tracing:
-
-- the engine function's name and its :class:`~jaxgd.engine.Static` configuration — only when every
-  part has a stable description across processes: numbers, strings, tuples, and functions defined
-  at the top level of a jaxgd module without a closure (the built-in losses; a model's loss or an
-  lr schedule is a closure, so such runs are not cached here);
-- the arguments' tree structure, shapes, dtypes and weak types;
-- the source of every jaxgd module, the versions of jax, jaxlib and optax, the JAX settings that
-  change traced programs (x64, PRNG implementation and partitioning, matmul precision, dtype
-  promotion), ``XLA_FLAGS``, and the device.
-
-An entry is the executable serialized by :mod:`jax.experimental.serialize_executable` with its
-argument trees, pickled, and a pickle runs code when loaded: so the cache's folders
-(:func:`own_folder`) are made 0700 and used only when no one but the user (and root) can write
-them or any folder above; an entry (:func:`read_entry`) is read only from a regular file of the
-user's that no one else can write, and only past a header — this format, the program's whole key,
-the jaxgd sources' hash, the jax and jaxlib versions — and the SHA-256 of the rest. Anything else
-(another program's or version's entry, a damaged one) is never unpickled: the program is compiled
-and its entry written anew. A cache that cannot be trusted or written is no cache, with no word.
-With several devices the cache is off (runs are sharded).
+An entry is the executable (:mod:`jax.experimental.serialize_executable`) and its argument trees,
+pickled, and a pickle runs code when loaded. So the cache's folders (:func:`own_folder`) are made
+0700 and used only where no one but the user (and root) can write them or any folder above; an
+entry (:func:`read_entry`) is read only from a regular file of the user's that no one else can
+write, past a header — this format, the program's whole key, the jaxgd sources' hash, the jax and
+jaxlib versions — and the SHA-256 of the rest. Anything else (another program's or version's
+entry, a damaged one) is never unpickled: the program is compiled and its entry written anew. A
+cache that cannot be trusted or written is no cache, with no word. Only public JAX API is used.
 
 Only a freshly compiled executable is stored: one that JAX's own cache handed back serializes
-without its compiled kernels on the CPU (jax 0.10; it then fails with "Function … not found"
-when run). So a miss compiles the program under a name made from this cache's key
-(``jaxgd_<name>_<key>``), which gives it a key of its own in JAX's cache, and tells JAX not to
-write it there (``jax_persistent_cache_min_compile_time_secs`` is raised while any thread compiles
-such a program: the setting is process-wide). Should a loaded entry fail that way all the same,
-it is deleted and the run compiled anew. Only public JAX API is used.
+without its kernels on the CPU (jax 0.10: "Function … not found" when run). So a miss compiles the
+program under a name of its own (``jaxgd_<name>_<key>``) with JAX's cache writes off
+(``jax_persistent_cache_min_compile_time_secs`` raised while any thread compiles one: the setting
+is process-wide); should a loaded entry fail that way all the same, it is deleted and compiled anew.
 """
 
 from __future__ import annotations
@@ -70,8 +60,8 @@ def enable(folder) -> None:
 
 def own_folder(folder) -> Path | None:
     """``folder`` if it is safe to load from, else None. Its missing parts are created 0700; then
-    (links resolved) it must be a folder of the user's that no one else can write, each folder above
-    it the user's or root's and writable by no one else unless sticky (as /tmp), and it writable."""
+    (links resolved) it must be a folder of the user's that no one else can write, and that the user
+    can, and each folder above it the user's or root's and writable by no one else unless sticky (/tmp)."""
     path = Path(os.path.abspath(folder))
     try:
         for p in reversed([path, *path.parents]):
@@ -80,12 +70,11 @@ def own_folder(folder) -> Path | None:
                     os.mkdir(p, 0o700)
                     os.chmod(p, 0o700)  # whatever the umask
         path = Path(os.path.realpath(path))
-        above = [os.lstat(p) for p in path.parents]
-        ok = stat.S_ISDIR(os.lstat(path).st_mode) and _own(os.lstat(path)) and os.access(path, os.W_OK | os.X_OK)
+        st, above = os.lstat(path), [os.lstat(p) for p in path.parents]
     except OSError:
         return None
-    return path if ok and all(stat.S_ISDIR(s.st_mode) and s.st_uid in (0, os.getuid()) and (
-        not s.st_mode & 0o022 or s.st_mode & stat.S_ISVTX) for s in above) else None
+    safe = all(s.st_uid in (0, os.getuid()) and (not s.st_mode & 0o022 or s.st_mode & stat.S_ISVTX) for s in above)
+    return path if safe and stat.S_ISDIR(st.st_mode) and _own(st) and os.access(path, os.W_OK | os.X_OK) else None
 
 
 def _own(st: os.stat_result) -> bool:

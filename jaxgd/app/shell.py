@@ -48,8 +48,7 @@ def plotly_packed(pack_dir: str | os.PathLike | None = None) -> str:
     if pack_dir is not None and bundle.exists():
         name = f"plotly-{plotly.__version__}-{bundle.stat().st_size}"
         path, header = Path(pack_dir) / f"{name}.b64", f"jaxgd-page-pack 1 {name}"
-        kept = program_cache.read_entry(path, header)
-        if kept:
+        if kept := program_cache.read_entry(path, header):
             _PACKED["js"] = kept.decode("ascii")
             return _PACKED["js"]
     from plotly.offline import get_plotlyjs
