@@ -62,6 +62,8 @@ def own_folder(folder) -> Path | None:
     """``folder`` if it is safe to load from, else None. Its missing parts are created 0700; then
     (links resolved) it must be a folder of the user's that no one else can write, and that the user
     can, and each folder above it the user's or root's and writable by no one else unless sticky (/tmp)."""
+    if not hasattr(os, "getuid"):  # no owners to check (Windows): no cache
+        return None
     path = Path(os.path.abspath(folder))
     try:
         for p in reversed([path, *path.parents]):
