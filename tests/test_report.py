@@ -148,13 +148,14 @@ def test_html_is_self_contained(written, small):
 def test_packed_plotly_is_kept_in_the_folder_given(tmp_path, monkeypatch):
     """plotly_packed(pack_dir) packs once per process and keeps the pack in ``pack_dir`` for the next
     process: a second process (the memo emptied) reads it back from there rather than packing again."""
-    from jaxgd.app import shell
+    from jaxgd.app import program_cache, shell
 
     monkeypatch.setattr(shell, "_PACKED", {})
     packed = shell.plotly_packed(tmp_path / "page")
     [kept] = (tmp_path / "page").iterdir()
-    assert kept.name.startswith("plotly-") and kept.read_text("ascii") == packed
-    kept.write_text("read from the folder", "ascii")
+    assert kept.name.startswith("plotly-") and kept.read_text("ascii").endswith("\n" + packed)  # after its header
+    header = kept.read_text("ascii").split("\n")[0]
+    assert program_cache.write_entry(kept, header, b"read from the folder")  # a pack of the same header
     monkeypatch.setattr(shell, "_PACKED", {})
     assert shell.plotly_packed(tmp_path / "page") == "read from the folder"
     assert shell.plotly_packed() == "read from the folder"  # then once per process, whatever the folder

@@ -211,18 +211,22 @@ def _setup_dtype(dtype: str) -> str | None:
 
 def _setup_cache() -> str | None:
     """JAX's persistent compilation cache, so a second ``jaxgd`` command skips compiling, and in its
-    ``programs`` subfolder jaxgd's own cache of compiled runs (:mod:`jaxgd.program_cache`), so it
+    ``programs`` subfolder jaxgd's own cache of compiled runs (:mod:`jaxgd.app.program_cache`), so it
     also skips tracing them.
 
-    In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both.
-    Without ``$JAXGD_CACHE_DIR``, and with ``$HOME`` unset or not an existing folder, there is no
-    cache (jaxgd never creates a home folder); nor when the folder cannot be made (a file in its
-    place, a path under /proc): the command runs as without a cache. Returns the folder for the
-    pages' packed plotly.js (its ``page`` subfolder), or None without a cache.
+    In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both,
+    as do, with no word, a folder :func:`jaxgd.app.program_cache.own_folder` refuses (made 0700; the
+    user's to write alone, and writable: not a file, /proc or a read-only mount) and, without
+    ``$JAXGD_CACHE_DIR``, a ``$HOME`` unset or not a folder (jaxgd never creates a home folder). JAX's
+    warnings on failing to read or write its cache (a full disk) are silenced. Returns the folder for
+    the pages' packed plotly.js (its ``page`` subfolder), or None without a cache.
     """
     import os
+    import warnings
 
     import jax
+
+    from jaxgd.app import program_cache
 
     d = os.environ.get("JAXGD_CACHE_DIR")
     if d is None:
@@ -232,16 +236,12 @@ def _setup_cache() -> str | None:
         d = os.path.join(home, ".cache", "jaxgd", "xla")
     if d.strip().lower() in ("", "0", "off", "none", "false"):
         return None
-    try:  # a file in its place, a folder under /proc, a dangling link: no cache, rather than JAX's warnings
-        os.makedirs(d, exist_ok=True)
-    except OSError:
+    d = program_cache.own_folder(d)
+    if d is None:
         return None
-    if not os.path.isdir(d):
-        return None
-    jax.config.update("jax_compilation_cache_dir", d)
+    warnings.filterwarnings("ignore", "Error (reading|writing) persistent compilation cache entry")
+    jax.config.update("jax_compilation_cache_dir", str(d))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    from jaxgd.app import program_cache
-
-    program_cache.enable(os.path.join(d, "programs"))
-    return os.path.join(d, "page")
+    program_cache.enable(d / "programs")
+    return str(d / "page")

@@ -237,8 +237,9 @@ def _strerror(e: OSError) -> str:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside ``path`` (same suffix); on success rename it over ``path``.
+def atomic_path(path: str | os.PathLike, mode: int | None = None):
+    """Yield a temporary path beside ``path`` (same suffix); on success rename it over ``path``,
+    its mode ``mode`` (default: a new file's under the umask).
 
     On any error, or an interrupt, the temporary file is removed and ``path`` is untouched:
     readers see the old file or the new one, never a part-written one. A symbolic link stays a
@@ -257,7 +258,7 @@ def atomic_path(path: str | os.PathLike):
     try:
         tmp = _temp_in(str(target.parent), path.name)
         yield tmp
-        os.chmod(tmp, _file_mode())
+        os.chmod(tmp, _file_mode() if mode is None else mode)
         os.replace(tmp, target)
     except OutputError:
         raise

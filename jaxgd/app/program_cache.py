@@ -1,46 +1,39 @@
 """An on-disk cache of compiled runs, looked up *before* tracing (the ``jaxgd`` command turns it on).
 
 The library calls its compiled programs through one hook, :func:`jaxgd.engine.compiled_call`;
-:func:`enable` installs :func:`call` there (and ``enable(None)`` removes it). Nothing in the
-library imports this module.
+:func:`enable` installs :func:`call` there (``enable(None)`` removes it); the library never imports
+this module. JAX's persistent cache saves XLA's compile, but every process still traces each program
+to find its key (about 0.1 s for a union sweep). This cache keys a ``run``/``sweep`` program without tracing, by the engine
+function's name and its :class:`~jaxgd.engine.Static` configuration — only where every part has a
+stable description across processes (numbers, strings, tuples, functions at the top level of a
+jaxgd module without a closure: a model's loss or an lr schedule is a closure, not cached) — the
+arguments' tree, shapes, dtypes and weak types, the jaxgd sources, the jax/jaxlib/optax versions,
+the JAX settings that change a traced program, ``XLA_FLAGS`` and the device. Off with several devices.
 
-JAX's persistent compilation cache saves XLA's compile, but every process still traces and lowers
-each program to find its key: about 0.1 s for a union sweep of :mod:`jaxgd.engine`. This cache keys
-a compiled ``run``/``sweep`` program by what determines it, without tracing:
-
-- the engine function's name and its :class:`~jaxgd.engine.Static` configuration — only when every
-  part has a stable description across processes: numbers, strings, tuples, and functions defined
-  at the top level of a jaxgd module without a closure (the built-in losses; a model's loss or an
-  lr schedule is a closure, so such runs are not cached here);
-- the arguments' tree structure, shapes, dtypes and weak types;
-- the source of every jaxgd module, the versions of jax, jaxlib and optax, the JAX settings that
-  change traced programs (x64, PRNG implementation and partitioning, matmul precision, dtype
-  promotion), ``XLA_FLAGS``, and the device.
-
-An entry is the executable serialized by :mod:`jax.experimental.serialize_executable` with its
-argument trees (pickled): only load a cache folder you trust, as with any pickle. A failed read
-or write is ignored (the program is compiled as without the cache); entries are written as every
-file of the command is (:func:`jaxgd.app.files.atomic_path`: a temporary name, then renamed).
-With several devices the cache is off (runs are sharded).
+An entry is the executable (:mod:`jax.experimental.serialize_executable`) and its argument trees,
+pickled, and a pickle runs code when loaded. So the cache's folders (:func:`own_folder`) are made
+0700 and used only where no one but the user (and root) can write them or any folder above; an
+entry (:func:`read_entry`) is read only from a regular file of the user's that no one else can
+write, past a header — this format, the program's whole key, the jaxgd sources' hash, the jax and
+jaxlib versions — and the SHA-256 of the rest. Anything else (another program's or version's
+entry, a damaged one) is never unpickled: the program is compiled and its entry written anew. A
+cache that cannot be trusted or written is no cache, with no word. Only public JAX API is used.
 
 Only a freshly compiled executable is stored: one that JAX's own cache handed back serializes
-without its compiled kernels on the CPU (jax 0.10; it then fails with "Function … not found"
-when run). So a miss compiles the program under a name made from this cache's key
-(``jaxgd_<name>_<key>``), which gives it a key of its own in JAX's cache, and tells JAX not to
-write it there (this cache keeps it: ``jax_persistent_cache_min_compile_time_secs`` is raised
-while any thread compiles such a program — the setting is process-wide, so a program another
-thread compiles meanwhile is not written to JAX's cache either). JAX's cache therefore never
-holds such a name (the key covers the sources, this module's included) and cannot hand it back;
-should a loaded entry fail that way all the same, it is deleted and the run compiled anew. Only
-public JAX API is used.
+without its kernels on the CPU (jax 0.10: "Function … not found" when run). So a miss compiles the
+program under a name of its own (``jaxgd_<name>_<key>``) with JAX's cache writes off
+(``jax_persistent_cache_min_compile_time_secs`` raised while any thread compiles one: the setting
+is process-wide); should a loaded entry fail that way all the same, it is deleted and compiled anew.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -56,14 +49,71 @@ from jaxgd.app.files import atomic_path
 _state = {"dir": None, "hits": 0, "misses": 0, "stored": 0}
 _loaded: dict = {}
 _lock = threading.Lock()
-_source: list = []
 
 
 def enable(folder) -> None:
-    """Cache compiled runs in ``folder`` (None: off). The folder is created when first written."""
-    _state["dir"] = None if folder is None else Path(folder)
+    """Cache compiled runs in ``folder`` (None: off; so is a folder :func:`own_folder` refuses)."""
+    _state["dir"] = None if folder is None else own_folder(folder)
     _loaded.clear()
-    engine.set_compiled_call(None if folder is None else call)
+    engine.set_compiled_call(None if _state["dir"] is None else call)
+
+
+def own_folder(folder) -> Path | None:
+    """``folder`` if it is safe to load from, else None. Its missing parts are created 0700; then
+    (links resolved) it must be a folder of the user's that no one else can write, and that the user
+    can, and each folder above it the user's or root's and writable by no one else unless sticky (/tmp)."""
+    if not hasattr(os, "getuid"):  # no owners to check (Windows): no cache
+        return None
+    path = Path(os.path.abspath(folder))
+    try:
+        for p in reversed([path, *path.parents]):
+            if not os.path.lexists(p):  # a dangling link is not followed
+                with contextlib.suppress(FileExistsError):  # made meanwhile (another thread): checked below
+                    os.mkdir(p, 0o700)
+                    os.chmod(p, 0o700)  # whatever the umask
+        path = Path(os.path.realpath(path))
+        st, above = os.lstat(path), [os.lstat(p) for p in path.parents]
+    except OSError:
+        return None
+    safe = all(s.st_uid in (0, os.getuid()) and (not s.st_mode & 0o022 or s.st_mode & stat.S_ISVTX) for s in above)
+    return path if safe and stat.S_ISDIR(st.st_mode) and _own(st) and os.access(path, os.W_OK | os.X_OK) else None
+
+
+def _own(st: os.stat_result) -> bool:
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def read_entry(path: Path, header: str) -> bytes | None:
+    """What :func:`write_entry` wrote to ``path`` with this ``header``, or None: an entry outside
+    :func:`own_folder`, not a regular file of the user's that no one else can write (a link is not
+    followed), of another header or whose bytes do not match its SHA-256 is not read further."""
+    try:
+        if own_folder(path.parent) is None:
+            return None
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read() if stat.S_ISREG(st.st_mode) and _own(st) else b""
+    except OSError:
+        return None
+    head = header.encode() + b"\n"
+    digest, _, payload = data[len(head):].partition(b"\n")
+    return payload if data.startswith(head) and digest == hashlib.sha256(payload).hexdigest().encode() else None
+
+
+def write_entry(path: Path, header: str, payload: bytes) -> bool:
+    """Write ``header``, the SHA-256 of ``payload`` and ``payload`` (lines) to ``path`` in
+    :func:`own_folder`, 0600 (:func:`~jaxgd.app.files.atomic_path`); False where it could not."""
+    try:
+        if own_folder(path.parent) is None:
+            return False
+        if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
+            os.unlink(path)  # a link or FIFO is replaced, not written through
+        with atomic_path(path, mode=0o600) as tmp:
+            Path(tmp).write_bytes(b"%s\n%s\n%s" % (header.encode(), hashlib.sha256(payload).hexdigest().encode(),
+                                                  payload))
+    except OSError:  # a full disk, a folder made read-only meanwhile: no cache
+        return False
+    return True
 
 
 def stats() -> dict:
@@ -80,15 +130,15 @@ def call(jitted, name: str, statics: tuple, *args):
     key = _key(name, statics, args)
     if key is None:
         return jitted(*statics, *args)
-    path = folder / f"{key}.jaxgd-program"
+    path = folder / f"{key[:40]}.jaxgd-program"
     exe = _loaded.get(key)
     if exe is None:
-        exe = _load(path)
+        exe = _load(path, key)
         if exe is None:
             lowered = _renamed(jitted, len(statics), f"jaxgd_{name}_{key[:16]}").lower(*statics, *args)
             with _jax_cache_writes_off():  # this cache keeps it: JAX's need not
                 exe = lowered.compile()
-            _store(path, exe)
+            _state["stored"] += write_entry(path, _header(key), pickle.dumps(se.serialize(exe)))
         with _lock:
             _loaded[key] = exe
     try:
@@ -135,27 +185,19 @@ def _renamed(jitted, n_static: int, name: str):
     return jax.jit(program, static_argnums=tuple(range(n_static)))
 
 
-def _load(path: Path):
+def _header(key: str) -> str:
+    return f"jaxgd-program 1 key {key} jaxgd {_source_hash()} jax {jax.__version__} jaxlib {jaxlib.__version__}"
+
+
+def _load(path: Path, key: str):
+    """The executable of the entry at ``path`` for ``key`` (:func:`read_entry`), or None."""
+    blob = read_entry(path, _header(key))
     try:
-        with open(path, "rb") as f:
-            payload, in_tree, out_tree = pickle.load(f)
-        exe = se.deserialize_and_load(payload, in_tree, out_tree)
-    except Exception:  # absent, unreadable, truncated or from another build: compile instead
-        _state["misses"] += 1
-        return None
-    _state["hits"] += 1
+        exe = None if blob is None else se.deserialize_and_load(*pickle.loads(blob))
+    except Exception:  # one of ours that this jaxlib cannot load: compile instead
+        exe = None
+    _state["misses" if exe is None else "hits"] += 1
     return exe
-
-
-def _store(path: Path, exe) -> None:
-    try:
-        blob = pickle.dumps(se.serialize(exe))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            Path(tmp).write_bytes(blob)
-        _state["stored"] += 1
-    except Exception:  # a full disk or a read-only folder: the run goes on without the cache
-        pass
 
 
 def _stable(obj) -> str | None:
@@ -195,18 +237,17 @@ def _key(name: str, static, args) -> str | None:
                  str(cfg.jax_default_matmul_precision), str(cfg.jax_numpy_dtype_promotion)):
         h.update(part.encode())
         h.update(b"\0")
-    return h.hexdigest()[:40]
+    return h.hexdigest()
 
 
+@functools.cache
 def _source_hash() -> str:
     """The jaxgd sources and the versions of what traces them (computed once per process)."""
-    if not _source:
-        h = hashlib.sha256()
-        root = Path(engine.__file__).parent  # the jaxgd package, this app included
-        for p in sorted(root.rglob("*.py")):
-            h.update(str(p.relative_to(root)).encode())
-            h.update(p.read_bytes())
-        for v in (jax.__version__, jaxlib.__version__, optax.__version__):
-            h.update(v.encode())
-        _source.append(h.hexdigest())
-    return _source[0]
+    h = hashlib.sha256()
+    root = Path(engine.__file__).parent  # the jaxgd package, this app included
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    for v in (jax.__version__, jaxlib.__version__, optax.__version__):
+        h.update(v.encode())
+    return h.hexdigest()

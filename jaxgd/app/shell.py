@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-
-from jaxgd.app.files import dumps, write_text_atomic
+from jaxgd.app import program_cache
+from jaxgd.app.files import dumps
 
 SIG = 6  # significant digits of the numbers on a page
 
@@ -35,32 +35,27 @@ _PACKED: dict = {}  # plotly.js packed, once per process
 
 def plotly_packed(pack_dir: str | os.PathLike | None = None) -> str:
     """plotly.js (the plotly package's own bundle), packed: once per process, and kept across
-    processes in the folder ``pack_dir`` (as ``plotly-<version>-<size of the bundle>.b64``) when
-    one is given (the ``jaxgd`` command gives its cache's; a folder that cannot be written is skipped)."""
+    processes in the folder ``pack_dir`` (as ``plotly-<version>-<size of the bundle>.b64``, an entry
+    of :func:`jaxgd.app.program_cache.write_entry`) when one is given (the ``jaxgd`` command gives its
+    cache's). A pack that is not the user's own, of another plotly, garbage or truncated is packed
+    anew and replaced; a folder that cannot be written is skipped."""
     if "js" in _PACKED:
         return _PACKED["js"]
     import plotly  # the app's optional dependency: only a page needs it
 
     bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    path = None
+    path = header = None
     if pack_dir is not None and bundle.exists():
-        path = Path(pack_dir) / f"plotly-{plotly.__version__}-{bundle.stat().st_size}.b64"
-        try:
-            packed = path.read_text("ascii")
-            if packed:
-                _PACKED["js"] = packed
-                return packed
-        except (OSError, ValueError):
-            pass
+        name = f"plotly-{plotly.__version__}-{bundle.stat().st_size}"
+        path, header = Path(pack_dir) / f"{name}.b64", f"jaxgd-page-pack 1 {name}"
+        if kept := program_cache.read_entry(path, header):
+            _PACKED["js"] = kept.decode("ascii")
+            return _PACKED["js"]
     from plotly.offline import get_plotlyjs
 
     packed = _PACKED["js"] = pack(get_plotlyjs())
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(path, packed)
-        except Exception:  # a read-only or full cache folder: pack again next time
-            pass
+        program_cache.write_entry(path, header, packed.encode("ascii"))
     return packed
 
 
