@@ -352,6 +352,37 @@ def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, stage, 
     assert not [f for f in after if f.startswith(".")]  # no temporary file left, no lock
 
 
+def _signal_after(monkeypatch, module, name):
+    """``module.name`` (a function) raises SIGINT just after it returns: the handler runs there."""
+    real = getattr(module, name)
+
+    def then_signal(*args, **kwargs):
+        out = real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(module, name, then_signal)
+
+
+@pytest.mark.parametrize("where", ["temporary", "atomic temporary", "lock"])
+def test_an_interrupt_as_a_file_is_made_leaves_nothing(tmp_path, monkeypatch, where):
+    """Ctrl-C the moment a temporary file or the folder's lock is made (before its name is kept for the
+    clean-up): the file is removed all the same, the old file kept."""
+    import fcntl
+    import tempfile
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("old")
+    _signal_after(monkeypatch, *((fcntl, "flock") if where == "lock" else (tempfile, "mkstemp")))
+    with pytest.raises(KeyboardInterrupt), signals.as_exceptions():
+        if where == "atomic temporary":
+            jio.write_text_atomic(out / "a.txt", "new")
+        else:
+            jio.write_all(out, {"a.txt": jio.text_writer("new")})
+    assert [(p.name, p.read_text()) for p in out.iterdir()] == [("a.txt", "old")]
+
+
 class _Dropping:
     """Where Python drops an exception: its ``__del__``, and (``callback``) a garbage-collection callback."""
 
