@@ -19,7 +19,7 @@ import jaxgd
 from jaxgd import _checks, comparison
 from jaxgd._checks import ArgumentError
 from jaxgd import plots
-from jaxgd.app import compare_page, config, landscape, report
+from jaxgd.app import compare_page, config, landscape, presets, report
 from jaxgd.app.files import check_file_target, check_folder_target, dumps, text_writer, write_all, write_json
 from jaxgd.app.plan import big_data, plan
 from jaxgd.app.results import run_rows, sweep_doc, versions
@@ -38,6 +38,38 @@ def _problem(args):
     return jaxgd.problem("notebook" if args.problem == "notebook" and args.data is None else
                          "data" if args.problem == "notebook" else args.problem,
                          data=args.data, noise=args.noise, data_seed=args.data_seed, dtype=args.dtype)
+
+
+DEFAULTS = {"seed": 0, "sampling": "shuffle", "rng": "jax", "data_seed": 0, "decay_rate": 0.99, "final_fraction": 0.0}
+SCHEDULE_FLAGS = {"decay_rate": ("exponential",), "warmup": ("warmup-cosine",), "final_fraction": ("cosine", "warmup-cosine")}
+
+
+def _settle(args) -> None:
+    """Refuse each flag of run, sweep and grads given where it would change nothing (its
+    ``ArgumentError`` names it and says why), then fill in :data:`DEFAULTS` for those not given."""
+    unused = {}
+    if not args.noise:
+        unused["data_seed"] = "is the seed of --noise on the notebook's data: without --noise it changes nothing"
+    if getattr(args, "batch_size", 0) is None:
+        unused |= dict.fromkeys(("seed", "sampling", "rng"), "applies to minibatch runs (--batch-size): a full-batch "
+                                                            "run draws no sample order")
+    for k, kinds in SCHEDULE_FLAGS.items():
+        if getattr(args, "schedule", kinds[0]) not in kinds:
+            unused[k] = f"applies to --schedule {' or '.join(kinds)}, not {args.schedule}"
+    for k, why in unused.items():
+        if getattr(args, k, None) is not None:
+            raise ArgumentError(k, why)
+    vars(args).update({k: v for k, v in DEFAULTS.items() if getattr(args, k, v) is None})
+
+
+def thin_note(m: int, k: dict, flag: str = "--loss-every to choose") -> None:
+    """One line on stderr where the full-data loss is thinned: ``k`` ``{which runs: their loss_every
+    values}`` (those all 1 left out)."""
+    parts = [f"{w} every {min(v):,}" + (f" to {max(v):,}" if min(v) < max(v) else "") + " steps"
+             for w, v in k.items() if max(v) > 1]
+    if parts:
+        stderr(f"jaxgd: {m:,} examples: the full-data loss of {', of '.join(parts)} (NaN between; {flag}), as each "
+               "costs a pass over the data")
 
 
 def _flags(cls, args) -> dict:
@@ -62,13 +94,17 @@ def _run(args, setup) -> int:
     setup(args.dtype)
     if args.json not in (None, "-"):
         check_file_target("json", args.json)
+    _settle(args)
     problem = _problem(args)
     hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
     cfg = jaxgd.runs.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
-                               args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every)
+                                    args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every or 1)
     cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
                                     args.final_fraction))
     _data_note(args.data)
+    if args.loss_every is None:
+        cfg = cfg._replace(loss_every=jaxgd.runs.auto_loss_every(problem.num_examples, cfg.batch_size, cfg.epochs))
+        thin_note(problem.num_examples, {"the run": [cfg.loss_every]})
     t = jaxgd.runs.run_checked(cfg)
     div = int(t.diverged_at)
     settings = {
@@ -101,6 +137,7 @@ def _grads(args, setup) -> int:
     """``jaxgd grads``: jax.grad against the analytic gradient over the problem's grid."""
     setup(args.dtype)
     _checks.check_int("grid", args.grid, 2, config.GRID_MAX)
+    _settle(args)
     problem = _problem(args)
     n = args.grid
     w, b = np.linspace(*problem.w_range, n), np.linspace(*problem.b_range, n)
@@ -138,6 +175,14 @@ def _report(args, setup) -> int:
     pack_dir = setup(cfg.dtype)
     p = plan(cfg)
     _data_note(cfg.data)
+    m, b = p.problem.num_examples, p.config.batch_size
+    if cfg.batch_size is None and m is not None and b != presets.MODES[-1].batch_size:
+        stderr(f"jaxgd: --data has {m} examples: the minibatch mode takes batches of {b} (--batch-size to choose)")
+    if cfg.loss_every is None:
+        ks = {}
+        for r in p.runs:
+            ks.setdefault(f"the {r.mode.label} runs", set()).add(r.config.loss_every)
+        thin_note(m, ks)
     big = big_data(p.problem)
     if big and (cfg.sweep or cfg.epochs is None):
         stderr(f"jaxgd: --data has {p.problem.num_examples:,} examples: the report skips the sweeps and explorables"
@@ -171,6 +216,7 @@ def _sweep(args, setup) -> int:
     t0 = time.perf_counter()
     names = SWEEP_FILES if args.png else SWEEP_FILES[:2]
     check_folder_target("out", args.out, names)
+    _settle(args)
     problem = _problem(args)
     optimizers = config.parse_optimizers(args.optimizers)
     lo = _checks.check_positive_number("lr_min", args.lr_min)
@@ -178,15 +224,19 @@ def _sweep(args, setup) -> int:
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     num = _checks.check_int("num", args.num, 1, 1_000_000)
+    every = args.loss_every or jaxgd.runs.auto_loss_every(problem.num_examples, jaxgd.runs.check_batch_size(
+        problem, args.batch_size), _checks.check_int("epochs", args.epochs, 1))
 
     # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
-    sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs,
-                       batch_size=args.batch_size, sampling=args.sampling, rng=args.rng, seed=args.seed)
+    sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs, batch_size=args.batch_size,
+                       sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=every)
     _data_note(args.data)
+    if args.loss_every is None:
+        thin_note(problem.num_examples, {"each run": [every]})
     device = jax.devices()[0].platform
     settings = {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
                 "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,
-                "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype}
+                "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype, "loss_every": every}
     doc = sweep_doc(sc, settings, {"device": device, "versions": versions()})
     figure = (sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
     writers = {
@@ -217,6 +267,7 @@ def _landscape(args, setup) -> int:
     p = landscape.check(landscape.LandscapeConfig(**_flags(landscape.LandscapeConfig, args)))
     cfg = p.config
     check_folder_target("out", cfg.out, landscape.FILES)
+    thin_note(p.problem.num_examples, {"each run": [p.runs[0].loss_every]}, "--batch-size or --epochs to change it")
     with Progress() as bar:
         data = landscape.compute(p, progress=bar.update if bar.active else None)
     files = landscape.write(data, cfg.out, png=cfg.png, pack_dir=pack_dir)

@@ -29,10 +29,10 @@ class ReportConfig:
     problem: str = "notebook"
     lr: float | dict | None = None
     epochs: int | None = None
-    batch_size: int = 8
+    batch_size: int | None = None  # None: 8, or n − 1 on n ≤ 8 examples (jaxgd.app.plan.plan); refused on a landscape
     seed: int | None = None
     noise: float = 0.0
-    data_seed: int = 0
+    data_seed: int | None = None  # None: 0; refused with data of one's own or a landscape
     data: str | None = None
     grid: int = 101
     dtype: str = "float64"
@@ -42,7 +42,7 @@ class ReportConfig:
     sweep: bool = True
     sweep_points: int = 100
     sweep_epochs: int = 100
-    loss_every: int | None = None  # None: automatic (jaxgd.runs.check_loss_every)
+    loss_every: int | None = None  # None: every step, fewer past 10⁸ example evaluations (jaxgd.runs.auto_loss_every)
 
 
 _KINDS = {int: ((int,), "an integer"), float: ((numbers.Real,), "a number"), str: ((str,), "a string"),
@@ -51,7 +51,8 @@ _OWN_TYPES = {  # the settings whose default (None, a tuple) does not say what t
     "optimizers": ((list, str), "a list of optimizer names"),
     "problem": ((str,), "a problem name"),
     "lr": ((numbers.Real, dict), "a number or a table of numbers by optimizer"),
-    "epochs": _KINDS[int], "seed": _KINDS[int], "loss_every": _KINDS[int],
+    "epochs": _KINDS[int], "seed": _KINDS[int], "loss_every": _KINDS[int], "batch_size": _KINDS[int],
+    "data_seed": _KINDS[int],
     "data": ((str,), "a path to a CSV file"),
 }
 _TYPES = {f.name: _OWN_TYPES.get(f.name) or _KINDS[type(f.default)] for f in dataclasses.fields(ReportConfig)}
@@ -133,10 +134,10 @@ def check(cfg: ReportConfig) -> ReportConfig:
     elif lr is not None:
         lr = _checks.check_positive_number("lr", lr)
     epochs = None if cfg.epochs is None else _checks.check_int("epochs", cfg.epochs, 1)
-    batch_size = _checks.check_int("batch_size", cfg.batch_size, 1)
+    batch_size = None if cfg.batch_size is None else _checks.check_int("batch_size", cfg.batch_size, 1)
     seed = None if cfg.seed is None else _checks.check_seed(cfg.seed)
     noise = _checks.check_nonneg_number("noise", cfg.noise)
-    data_seed = _checks.check_seed(cfg.data_seed, "data_seed")
+    data_seed = None if cfg.data_seed is None else _checks.check_seed(cfg.data_seed, "data_seed")
     grid = _checks.check_int("grid", cfg.grid, 2, GRID_MAX)
     dtype = _checks.check_choice("dtype", cfg.dtype, ("float64", "float32"))
     sweep_points = _checks.check_int("sweep_points", cfg.sweep_points, 2, 100_000)
