@@ -161,7 +161,7 @@ def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
         steps = int(order.idx.shape[0])
     sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol)
     check_steps("epochs" if order is None else "order", steps, problem.num_params)
-    every = check_loss_every(loss_every)
+    every = check_loss_every(loss_every, problem.num_examples, batch_size, steps)
     return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp,
                      every, check_sharpness_of(sharpness_of, spec.kind))
 
@@ -169,23 +169,26 @@ def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
 LOSS_BUDGET = 10**8  # example evaluations of the full-data losses of one run, past which the jaxgd command thins them
 
 
-def check_loss_every(loss_every) -> int:
-    """``loss_every``: an integer in ``[1, 2**31 - 1]`` (1, the default: every step's full-data loss)."""
+def check_loss_every(loss_every, num_examples: int | None = None, batch_size: int | None = None,
+                     steps: int = 1) -> int:
+    """``loss_every``: an integer in ``[1, 2**31 - 1]`` (1, the default: every step's full-data loss),
+    or ``"auto"``: :func:`auto_loss_every` of the run's ``num_examples``, ``batch_size``, ``steps``."""
+    if isinstance(loss_every, str) and loss_every == "auto":
+        return auto_loss_every(num_examples, batch_size, steps)
     return _checks.check_int("loss_every", loss_every, 1, MAX_STEPS)
 
 
-def auto_loss_every(num_examples: int | None, batch_size: int | None, epochs: int) -> int:
-    """The ``loss_every`` the ``jaxgd`` command takes when not told one (the library never thins
-    unasked): 1 for full batch (a step already costs a pass over the data), for a problem without
-    data, and whenever the run's ``T + 1`` full-data losses cost at most :data:`LOSS_BUDGET`
-    (10⁸) example evaluations; else the smallest ``k`` whose measured points (every ``k``-th and
-    the last) stay within it — about ``LOSS_BUDGET / m`` of them, so a run costs O(T·B + 10⁸),
-    not O(T·m). ``epochs``: the run's, ``T = epochs · ceil(m / batch_size)``."""
+def auto_loss_every(num_examples: int | None, batch_size: int | None, steps: int) -> int:
+    """``loss_every="auto"``, what the ``jaxgd`` command takes when not told one (the library never
+    thins unasked): 1 for full batch (a step already costs a pass over the data), for a problem
+    without data, and whenever the run's ``T + 1`` full-data losses (``T = steps``) cost at most
+    :data:`LOSS_BUDGET` (10⁸) example evaluations; else the smallest ``k`` whose ``ceil(T/k) + 1``
+    measured points (every ``k``-th and the last) stay within it, about ``LOSS_BUDGET / m`` of
+    them: a run costs O(T·B + 10⁸), not O(T·m)."""
     if batch_size is None or num_examples is None:
         return 1
-    steps = epochs * steps_per_epoch(num_examples, batch_size)
     points = max(2, LOSS_BUDGET // num_examples)  # the losses affordable, the first and the last included
-    return -(-steps // (points - 1))  # ceil(T / k) + 1 points: steps 0, k, 2k, ... and the last
+    return -(-steps // (points - 1))
 
 
 MAX_STEPS = 2**31 - 1  # the step counter is an int32
@@ -336,7 +339,7 @@ def run(
     sharpness_every: int = 0,
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
-    loss_every: int = 1,
+    loss_every: int | str = 1,
     sharpness_of: str = "hessian",
     **hyper,
 ) -> Trajectory:
@@ -387,10 +390,11 @@ def run(
       loss_every: compute the full-data loss (``Trajectory.loss``) at every step (1, the default),
         or only at the steps divisible by this and at the last point: every other entry is NaN, a
         value not computed (not a divergence). Each costs a pass over all m examples, a batch step
-        B: on big data a run of T steps costs O(T·m) unless thinned (the ``jaxgd`` command thins
-        past 10⁸ example evaluations: :func:`auto_loss_every`). The divergence rule sees the loss
-        only where it is measured: between, only the parameters (a non-finite one), so a loss that
-        blows up while the parameters stay finite is caught at the next measured step.
+        B: on big data a run of T steps costs O(T·m) unless thinned; ``"auto"`` (what the ``jaxgd``
+        command takes) thins past 10⁸ example evaluations (:func:`auto_loss_every`). The
+        divergence rule sees the loss only where it is measured: between, only the parameters (a
+        non-finite one), so a loss that blows up with finite parameters is caught at the next
+        measured step.
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or the factory's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
@@ -608,7 +612,9 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
     more = dict(final_only=final_only, targets=tuple(tuple(float(v) for v in p) for p in targets),
                 target_tol=float(target_tol))
-    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every),
+    bmin = None if batch_size is None else int(b["batch_size"].min())
+    longest = 1 if bmin is None else int(b["epochs"].max()) * steps_per_epoch(m, bmin)  # for loss_every="auto"
+    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, bmin, longest),
                                   check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
@@ -697,7 +703,7 @@ def sweep(
     sharpness_every: int = 0,
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
-    loss_every: int = 1,
+    loss_every: int | str = 1,
     sharpness_of: str = "hessian",
     targets=(),
     target_tol: float = 0.0,
@@ -728,7 +734,7 @@ def sweep(
     keeps only its last entry (length 1: the final point, its loss, the last step's records), with
     the per-run ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On
     several JAX devices the runs are sharded over all of them. ``sharpness_every``, ``sharpness_of`` and
-    ``loss_every`` are :func:`run`'s (default every step's loss; NaN where thinned);
+    ``loss_every`` are :func:`run`'s (default every step's loss; ``"auto"`` from the longest run);
     ``targets`` (points, each a sequence of the flattened parameters) and ``target_tol``: each
     run's first visit within the tolerance of one (``Trajectory.reached_at``).
 

@@ -331,21 +331,26 @@ def test_every_loss_is_recorded_by_default_whatever_the_data_size():
     np.testing.assert_allclose(np.asarray(s.loss[0]), loss, rtol=1e-12)
 
 
-@pytest.mark.parametrize("m, batch, epochs, expected", [
-    (51, 1, 5, 1), (51, None, 10**6, 1), (None, None, 10, 1),  # small, full batch, no data: never thinned
+@pytest.mark.parametrize("m, batch, steps, expected", [
+    (51, 1, 255, 1), (51, None, 10**6, 1), (None, None, 10, 1),  # small, full batch, no data: never thinned
     (10**4, 10**4, 9_999, 1),  # 10⁴ points of 10⁴ examples: 10⁸ evaluations, within the budget
     (10**4, 10**4, 10_000, 2),  # one step more: thinned
-    (10**6, 1, 1, 10_102), (10**6, 8, 1, 1_263)])  # 10⁶ steps: ≤ 100 measured points of 10⁶ examples
-def test_the_command_thins_the_loss_only_past_1e8_example_evaluations(m, batch, epochs, expected):
+    (10**6, 1, 10**6, 10_102), (10**6, 8, 125_000, 1_263)])  # an epoch of 10⁶ examples: ≤ 100 measured points
+def test_auto_loss_every_thins_only_past_1e8_example_evaluations(m, batch, steps, expected):
     from jaxgd.runs import LOSS_BUDGET, auto_loss_every, check_loss_every
 
-    k = auto_loss_every(m, batch, epochs)
-    assert k == expected
+    k = auto_loss_every(m, batch, steps)
+    assert k == expected and check_loss_every("auto", m, batch, steps) == k
     if k > 1:  # the measured points (every k-th, the last) cost at most the budget; with k - 1 they would not
-        steps = epochs * -(-m // batch)
         points = lambda k: steps // k + 1 + (steps % k != 0)  # noqa: E731
         assert points(k) * m <= LOSS_BUDGET < points(k - 1) * m
     assert check_loss_every(3) == 3
-    for bad in (0, None, 2.5):
+    for bad in (0, None, 2.5, "automatic"):
         with pytest.raises((jaxgd.ArgumentError, TypeError), match="loss_every"):
             check_loss_every(bad)
+
+
+def test_auto_loss_every_of_a_sweep_is_its_longest_runs(monkeypatch):
+    monkeypatch.setattr(jaxgd.runs, "LOSS_BUDGET", 510)  # 10 losses of the notebook's 51 points a run
+    s = jaxgd.sweep(jaxgd.notebook(), "gd", lr=0.01, epochs=1, batch_size=[1, 2], loss_every="auto")
+    assert [t for t in range(52) if np.isfinite(s.loss[0, t])] == [0, 6, 12, 18, 24, 30, 36, 42, 48, 51]

@@ -26,7 +26,6 @@ require_extra()  # one line naming the extra, before the commands import jaxgd.p
 from jaxgd.app.commands import COMMANDS, HYPER  # noqa: E402
 from jaxgd.comparison import OPTIMIZERS as COMPARE_OPTIMIZERS, SUITE as COMPARE_SUITE  # noqa: E402
 from jaxgd.landscapes import LANDSCAPES  # noqa: E402
-from jaxgd.runs import LOSS_BUDGET  # noqa: E402
 
 FLAG_EXCEPTIONS = {"spec": "--model"}  # library argument names whose flag is not the name with - for _
 FLAGS = set()  # every flag of every command (filled as the parser is built)
@@ -67,16 +66,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_sampling(p: argparse.ArgumentParser, epochs: int) -> None:
-    """The flags of one run's schedule and sample order, shared by run and sweep (those of
-    :data:`~jaxgd.app.commands.DEFAULTS` default to None: a command refuses them where unused)."""
+    """The flags of one run's schedule and sample order, shared by run and sweep."""
     p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
     p.add_argument("--batch-size", type=int, help="omit for full batch; 1 = SGD")
     p.add_argument("--sampling", help="with --batch-size: shuffle or replacement (default shuffle)")
     p.add_argument("--rng", help="with --batch-size: jax or numpy (the notebook's stream) (default jax)")
     p.add_argument("--seed", type=int, help="with --batch-size: seed of the sample order (default 0)")
-    p.add_argument("--loss-every", type=int, metavar="K",
-                   help="the full-data loss at every K-th step, NaN between (default every step, unless a run's "
-                        f"full-data losses cost more than {LOSS_BUDGET:,} example evaluations: then fewer, said on stderr)")
+    p.add_argument("--loss-every", type=int, metavar="K", help="the full-data loss at every K-th step, NaN between "
+                   "(default every step; fewer past 10⁸ example evaluations a run, said on stderr)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,17 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "adam, optax:NAME")
     rp.add_argument("--lr", type=float, help="one learning rate for every run (default: presets)")
     rp.add_argument("--epochs", type=int, help="epochs for every run (default: presets)")
-    rp.add_argument("--loss-every", type=int, metavar="K",
-                    help="the full-data loss at every K-th step, NaN between (default every step, but fewer for "
-                         "the SGD and minibatch runs of big data: said on stderr)")
-    rp.add_argument("--batch-size", type=int, help="the minibatch mode's batch size (default 8; on n ≤ 8 "
-                    "examples n − 1); not for a landscape")
+    rp.add_argument("--loss-every", type=int, metavar="K", help="the full-data loss at every K-th step, NaN between "
+                    "(default every step; fewer past 10⁸ example evaluations a run, said on stderr)")
+    rp.add_argument("--batch-size", type=int, help="the minibatch mode's batch size (default 8, or n − 1 of n ≤ 8 rows)")
     rp.add_argument("--seed", type=int,
-                    help="sample-order seed for every mode (default: the notebook's, 2 for SGD and 1 for minibatch); "
-                         "not for a landscape")
+                    help="sample-order seed for every mode (default: the notebook's, 2 for SGD and 1 for minibatch)")
     rp.add_argument("--noise", type=float, help="std of noise added to the fitted y (default 0)")
-    rp.add_argument("--data-seed", type=int, help="seed of the notebook's noise (default 0); not for --data or a "
-                                                   "landscape")
+    rp.add_argument("--data-seed", type=int, help="seed of the notebook's noise (default 0)")
     rp.add_argument("--data", metavar="FILE.csv", help="fit your own data: two numeric columns x, y")
     rp.add_argument("--problem", help="notebook (default) or a landscape: " + ", ".join(LANDSCAPES))
     rp.add_argument("--grid", type=int, help="surface points per axis (default 101)")

@@ -25,6 +25,7 @@ from jaxgd.app.plan import big_data, plan
 from jaxgd.app.results import run_rows, sweep_doc, versions
 from jaxgd.app.summary import notebook_numbers, number, optimizer_table
 from jaxgd.app.terminal import Progress, echo, stderr
+from jaxgd.data import steps_per_epoch
 from jaxgd.datasets import read_xy
 from jaxgd.optim import make_schedule
 
@@ -45,29 +46,27 @@ SCHEDULE_FLAGS = {"decay_rate": ("exponential",), "warmup": ("warmup-cosine",), 
 
 
 def _settle(args) -> None:
-    """Refuse each flag of run, sweep and grads given where it would change nothing (its
-    ``ArgumentError`` names it and says why), then fill in :data:`DEFAULTS` for those not given."""
-    unused = {}
+    """Refuse each flag of run, sweep and grads given where it would change nothing (naming it and
+    why), then fill in :data:`DEFAULTS` for those not given."""
+    why = {k: f"applies to --schedule {' or '.join(v)}, not {args.schedule}" for k, v in SCHEDULE_FLAGS.items()
+           if getattr(args, "schedule", v[0]) not in v}
     if not args.noise:
-        unused["data_seed"] = "is the seed of --noise on the notebook's data: without --noise it changes nothing"
+        why["data_seed"] = "is the seed of --noise on the notebook's data: without --noise it changes nothing"
     if getattr(args, "batch_size", 0) is None:
-        unused |= dict.fromkeys(("seed", "sampling", "rng"), "applies to minibatch runs (--batch-size): a full-batch "
-                                                            "run draws no sample order")
-    for k, kinds in SCHEDULE_FLAGS.items():
-        if getattr(args, "schedule", kinds[0]) not in kinds:
-            unused[k] = f"applies to --schedule {' or '.join(kinds)}, not {args.schedule}"
-    for k, why in unused.items():
+        why |= dict.fromkeys(("seed", "sampling", "rng"), "applies to minibatch runs (--batch-size): a full-batch "
+                                                          "run draws no sample order")
+    for k in why:
         if getattr(args, k, None) is not None:
-            raise ArgumentError(k, why)
+            raise ArgumentError(k, why[k])
     vars(args).update({k: v for k, v in DEFAULTS.items() if getattr(args, k, v) is None})
 
 
-def thin_note(m: int, k: dict, flag: str = "--loss-every to choose") -> None:
-    """One line on stderr where the full-data loss is thinned: ``k`` ``{which runs: their loss_every
-    values}`` (those all 1 left out)."""
+def thin_note(m: int, k: dict, asked=None, flag: str = "--loss-every to choose") -> None:
+    """One line on stderr where the full-data loss was thinned unasked (``asked``: the --loss-every
+    given, or None): ``k`` ``{which runs: their loss_every values}`` (those all 1 left out)."""
     parts = [f"{w} every {min(v):,}" + (f" to {max(v):,}" if min(v) < max(v) else "") + " steps"
              for w, v in k.items() if max(v) > 1]
-    if parts:
+    if parts and asked is None:
         stderr(f"jaxgd: {m:,} examples: the full-data loss of {', of '.join(parts)} (NaN between; {flag}), as each "
                "costs a pass over the data")
 
@@ -98,13 +97,11 @@ def _run(args, setup) -> int:
     problem = _problem(args)
     hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
     cfg = jaxgd.runs.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
-                                    args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every or 1)
+                                    args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every or "auto")
     cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
                                     args.final_fraction))
     _data_note(args.data)
-    if args.loss_every is None:
-        cfg = cfg._replace(loss_every=jaxgd.runs.auto_loss_every(problem.num_examples, cfg.batch_size, cfg.epochs))
-        thin_note(problem.num_examples, {"the run": [cfg.loss_every]})
+    thin_note(problem.num_examples, {"the run": [cfg.loss_every]}, args.loss_every)
     t = jaxgd.runs.run_checked(cfg)
     div = int(t.diverged_at)
     settings = {
@@ -178,11 +175,8 @@ def _report(args, setup) -> int:
     m, b = p.problem.num_examples, p.config.batch_size
     if cfg.batch_size is None and m is not None and b != presets.MODES[-1].batch_size:
         stderr(f"jaxgd: --data has {m} examples: the minibatch mode takes batches of {b} (--batch-size to choose)")
-    if cfg.loss_every is None:
-        ks = {}
-        for r in p.runs:
-            ks.setdefault(f"the {r.mode.label} runs", set()).add(r.config.loss_every)
-        thin_note(m, ks)
+    thin_note(m, {f"the {md.label} runs": [r.config.loss_every for r in p.runs if r.mode == md]
+                  for md in dict.fromkeys(r.mode for r in p.runs)}, cfg.loss_every)
     big = big_data(p.problem)
     if big and (cfg.sweep or cfg.epochs is None):
         stderr(f"jaxgd: --data has {p.problem.num_examples:,} examples: the report skips the sweeps and explorables"
@@ -224,15 +218,15 @@ def _sweep(args, setup) -> int:
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     num = _checks.check_int("num", args.num, 1, 1_000_000)
-    every = args.loss_every or jaxgd.runs.auto_loss_every(problem.num_examples, jaxgd.runs.check_batch_size(
-        problem, args.batch_size), _checks.check_int("epochs", args.epochs, 1))
+    bs = jaxgd.runs.check_batch_size(problem, args.batch_size)  # each run's steps, for loss_every="auto"
+    steps = _checks.check_int("epochs", args.epochs, 1) * (1 if bs is None else steps_per_epoch(problem.num_examples, bs))
+    every = args.loss_every or jaxgd.runs.check_loss_every("auto", problem.num_examples, bs, steps)
 
     # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
     sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs, batch_size=args.batch_size,
                        sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=every)
     _data_note(args.data)
-    if args.loss_every is None:
-        thin_note(problem.num_examples, {"each run": [every]})
+    thin_note(problem.num_examples, {"each run": [every]}, args.loss_every)
     device = jax.devices()[0].platform
     settings = {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
                 "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,
@@ -267,7 +261,7 @@ def _landscape(args, setup) -> int:
     p = landscape.check(landscape.LandscapeConfig(**_flags(landscape.LandscapeConfig, args)))
     cfg = p.config
     check_folder_target("out", cfg.out, landscape.FILES)
-    thin_note(p.problem.num_examples, {"each run": [p.runs[0].loss_every]}, "--batch-size or --epochs to change it")
+    thin_note(p.problem.num_examples, {"each run": [p.runs[0].loss_every]}, flag="--batch-size or --epochs to change it")
     with Progress() as bar:
         data = landscape.compute(p, progress=bar.update if bar.active else None)
     files = landscape.write(data, cfg.out, png=cfg.png, pack_dir=pack_dir)

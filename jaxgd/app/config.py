@@ -51,8 +51,7 @@ _OWN_TYPES = {  # the settings whose default (None, a tuple) does not say what t
     "optimizers": ((list, str), "a list of optimizer names"),
     "problem": ((str,), "a problem name"),
     "lr": ((numbers.Real, dict), "a number or a table of numbers by optimizer"),
-    "epochs": _KINDS[int], "seed": _KINDS[int], "loss_every": _KINDS[int], "batch_size": _KINDS[int],
-    "data_seed": _KINDS[int],
+    **dict.fromkeys(("epochs", "seed", "loss_every", "batch_size", "data_seed"), _KINDS[int]),
     "data": ((str,), "a path to a CSV file"),
 }
 _TYPES = {f.name: _OWN_TYPES.get(f.name) or _KINDS[type(f.default)] for f in dataclasses.fields(ReportConfig)}

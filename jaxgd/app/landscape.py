@@ -98,10 +98,8 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
     survey.check_grid(problem, grid)
     runs = tuple(jaxgd.runs.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
-                                      sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of)
-                 for opt, lr in zip(optimizers, lrs))
-    runs = tuple(rc._replace(loss_every=jaxgd.runs.auto_loss_every(problem.num_examples, rc.batch_size, rc.epochs))
-                 for rc in runs)  # the full-data loss thinned past 10⁸ example evaluations a run (said on stderr)
+                                      sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of,
+                                      loss_every="auto") for opt, lr in zip(optimizers, lrs))  # said on stderr
     if ds.task == "regression" and cfg.loss != LandscapeConfig.loss:
         raise ArgumentError("loss", f"applies to classification; {ds.name!r} is a regression, fit by squared error")
     if cfg.sharpness_of != LandscapeConfig.sharpness_of and not runs[0].sharpness:

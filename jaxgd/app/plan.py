@@ -16,7 +16,7 @@ from jaxgd.app.config import ReportConfig
 from jaxgd.catalog import problem as make_problem
 from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
-from jaxgd.runs import RunConfig, auto_loss_every, check_run_args
+from jaxgd.runs import RunConfig, check_run_args
 
 
 class Run(NamedTuple):
@@ -93,10 +93,8 @@ def big_data(problem: Problem) -> bool:
 
 def plan(cfg: ReportConfig) -> Plan:
     """Build the problem (:func:`jaxgd.problem`, the one factory) and check every run; raises
-    :class:`jaxgd.ArgumentError` naming the setting, also for one given where it would change
-    nothing. The plan's config holds the settings as run: the minibatch size (by default 8, or
-    n − 1 on n ≤ 8 examples) and the data seed; each run's ``loss_every`` by default is every
-    step, fewer for SGD and minibatches past 10⁸ example evaluations (:func:`jaxgd.runs.auto_loss_every`)."""
+    :class:`jaxgd.ArgumentError` naming the setting (also one that would change nothing). The plan's
+    config holds the minibatch size (default 8, or n − 1 on n ≤ 8 examples) and data seed as run."""
     problem = make_problem(cfg.problem, data=cfg.data, noise=cfg.noise, data_seed=cfg.data_seed or 0, dtype=cfg.dtype)
     m = problem.num_examples
     unused = {"data_seed": "is the seed of the notebook's noise: your own data (--data) has none"} if cfg.data else {}
@@ -112,8 +110,7 @@ def plan(cfg: ReportConfig) -> Plan:
     for opt in cfg.optimizers:
         for md in modes(cfg, problem):
             lr, epochs = run_settings(cfg, problem, opt, md)
-            every = cfg.loss_every or auto_loss_every(m, md.batch_size, epochs)
             rc = check_run_args(problem, opt, lr, epochs, md.batch_size, None, md.sampling, md.rng, md.seed,
-                                loss_every=every)
+                                loss_every=cfg.loss_every or "auto")
             runs.append(Run(opt, md, lr, epochs, rc))
     return Plan(cfg, problem, tuple(runs))
