@@ -120,8 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--grid", type=int, help="surface points per axis (default 101)")
     rp.add_argument("--dtype", choices=("float64", "float32"), help="default float64")
     rp.add_argument("--out", help="output folder (default out/)")
-    rp.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file; "
-                    "flags override it")
+    rp.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file; flags override it")
     rp.add_argument("--gif", action="store_true", default=None, help="also write paths.gif (matplotlib)")
     rp.add_argument("--png", dest="png", action="store_true", default=None,
                     help="also write the figures as PNGs (matplotlib; off by default: it triples the time)")

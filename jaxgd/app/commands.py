@@ -42,12 +42,12 @@ def _problem(args):
 
 
 DEFAULTS = {"seed": 0, "sampling": "shuffle", "rng": "jax", "data_seed": 0, "decay_rate": 0.99, "final_fraction": 0.0}
-SCHEDULE_FLAGS = {"decay_rate": ("exponential",), "warmup": ("warmup-cosine",), "final_fraction": ("cosine", "warmup-cosine")}
+SCHEDULE_FLAGS = {"decay_rate": ("exponential",), "warmup": ("warmup-cosine",),
+                  "final_fraction": ("cosine", "warmup-cosine")}  # each schedule flag's schedules
 
 
 def _settle(args) -> None:
-    """Refuse each flag of run, sweep and grads given where it would change nothing (naming it and
-    why), then fill in :data:`DEFAULTS` for those not given."""
+    """Refuse the flags of run, sweep, grads given where they change nothing; fill in the others' :data:`DEFAULTS`."""
     why = {k: f"applies to --schedule {' or '.join(v)}, not {args.schedule}" for k, v in SCHEDULE_FLAGS.items()
            if getattr(args, "schedule", v[0]) not in v}
     if not args.noise:
@@ -107,21 +107,15 @@ def _run(args, setup) -> int:
     settings = {
         "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
         "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": [float(v) for v in cfg.init],
-        "loss_every": cfg.loss_every,
-        "problem": problem.name, "hyper": {k: v for k, v in cfg.spec.hyper.items() if k != "lr"},
-        "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
-        "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
-        "schedule": {"kind": args.schedule, "decay_rate": args.decay_rate, "warmup": args.warmup,
-                     "final_fraction": args.final_fraction},
+        "loss_every": cfg.loss_every, "problem": problem.name,
+        "hyper": {k: v for k, v in cfg.spec.hyper.items() if k != "lr"}, "dtype": args.dtype, "noise": args.noise,
+        "data_seed": args.data_seed, "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
+        "schedule": {"kind": args.schedule} | {k: getattr(args, k) for k in SCHEDULE_FLAGS},
     }
     if args.json is not None:
-        write_json(args.json, {
-            "optimizer": args.optimizer, "config": settings,
-            "final": {"w": t.final.w, "b": t.final.b},
-            "params": {"w": t.params.w, "b": t.params.b},
-            "loss": t.loss, "batch_loss": t.batch_loss,
-            "diverged_at": None if div < 0 else div,
-        })
+        write_json(args.json, {"optimizer": args.optimizer, "config": settings, "final": {"w": t.final.w, "b": t.final.b},
+                               "params": {"w": t.params.w, "b": t.params.b}, "loss": t.loss,
+                               "batch_loss": t.batch_loss, "diverged_at": None if div < 0 else div})
         if args.json == "-":
             return 0
     state = "finite throughout" if div < 0 else f"diverged at step {div}"
@@ -213,20 +207,18 @@ def _sweep(args, setup) -> int:
     _settle(args)
     problem = _problem(args)
     optimizers = config.parse_optimizers(args.optimizers)
-    lo = _checks.check_positive_number("lr_min", args.lr_min)
-    hi = _checks.check_positive_number("lr_max", args.lr_max)
+    lo, hi = (_checks.check_positive_number(k, getattr(args, k)) for k in ("lr_min", "lr_max"))
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     num = _checks.check_int("num", args.num, 1, 1_000_000)
-    bs = jaxgd.runs.check_batch_size(problem, args.batch_size)  # each run's steps, for loss_every="auto"
-    steps = _checks.check_int("epochs", args.epochs, 1) * (1 if bs is None else steps_per_epoch(problem.num_examples, bs))
-    every = args.loss_every or jaxgd.runs.check_loss_every("auto", problem.num_examples, bs, steps)
 
     # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
     sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs, batch_size=args.batch_size,
-                       sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=every)
+                       sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=args.loss_every or "auto")
     _data_note(args.data)
-    thin_note(problem.num_examples, {"each run": [every]}, args.loss_every)
+    m, bs = problem.num_examples, args.batch_size  # checked: each run's steps, and the loss_every "auto" took
+    every = args.loss_every or jaxgd.runs.auto_loss_every(m, bs, args.epochs * (bs and steps_per_epoch(m, bs) or 1))
+    thin_note(m, {"each run": [every]}, args.loss_every)
     device = jax.devices()[0].platform
     settings = {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
                 "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,

@@ -1,10 +1,7 @@
 """The report's configuration: defaults, a TOML file, flags on top; checked before any work.
 
-TOML keys (``-`` and ``_`` are the same, so a file may spell each key only once; the file is at
-most 1 MiB): ``optimizers`` (list or comma string), ``lr`` (a
-number for every run, or a table ``{adam = 0.3, gd = 0.05}``), ``epochs``, ``batch_size``
-(the minibatch mode's), ``seed``, ``noise``, ``data_seed``, ``data`` (a CSV of x, y), ``grid``, ``dtype``, ``out``,
-``gif``, ``png``, ``problem`` (notebook or a landscape), ``sweep`` (the learning-rate sweep section), ``sweep_points``, ``sweep_epochs``.
+TOML keys: the fields of :class:`ReportConfig` (``-`` and ``_`` the same, so a file spells each key
+once; at most 1 MiB); ``optimizers`` a list or comma string, ``lr`` a number or a table ``{adam = 0.3, gd = 0.05}``.
 """
 
 from __future__ import annotations
