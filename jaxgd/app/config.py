@@ -83,15 +83,12 @@ def load_toml(path: str | Path) -> dict:
             raise ConfigError(f"{where}: keys {spelled[k]!r} and {key!r} are the same setting; give it once")
         spelled[k] = key
         if k not in _TYPES:
-            raise ConfigError(f"file {str(path)!r}: unknown key {key!r} (allowed: {', '.join(_TYPES)})")
+            raise ConfigError(f"{where}: unknown key {key!r} (allowed: {', '.join(_TYPES)})")
         types, desc = _TYPES[k]
-        bad_bool = isinstance(value, bool) and bool not in types
-        if bad_bool or not isinstance(value, types):
-            raise ConfigError(f"file {str(path)!r}: key {key!r} must be {desc}, got {type(value).__name__} {value!r}")
-        if k == "optimizers" and isinstance(value, list):
-            if not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"file {str(path)!r}: key {key!r} must be {desc}, got {value!r}")
-            value = tuple(value)
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            raise ConfigError(f"{where}: key {key!r} must be {desc}, got {type(value).__name__} {value!r}")
+        if k == "optimizers" and isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: key {key!r} must be {desc}, got {value!r}")  # a list: check() makes it a tuple
         out[k] = value
     return out
 
