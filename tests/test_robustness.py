@@ -67,14 +67,14 @@ BAD = [
     ("run --optimizer optax:nope", "--optimizer 'optax:nope': optax has no optimizer named 'nope'"),
     ("run --optimizer gd --beta 0.9", "--beta is not a hyperparameter of optimizer 'gd' (its hyperparameters: none)"),
     ("run --optimizer momentum --beta 1.5", "--beta must be a finite number in [0.0, 1.0), got 1.5"),
-    ("run --sampling random", "--sampling must be one of 'shuffle', 'replacement'; got 'random'"),
-    ("run --rng torch", "--rng must be one of 'jax', 'numpy'; got 'torch'"),
+    ("run --batch-size 2 --sampling random", "--sampling must be one of 'shuffle', 'replacement'; got 'random'"),
+    ("run --batch-size 2 --rng torch", "--rng must be one of 'jax', 'numpy'; got 'torch'"),
     ("run --dtype float16", "--dtype: invalid choice: 'float16'"),
-    ("run --seed -3", "--seed must be an integer in [0, 4294967295], got -3"),
+    ("run --batch-size 2 --seed -3", "--seed must be an integer in [0, 4294967295], got -3"),
     ("run --frobnicate", "unrecognized arguments: --frobnicate"),
     ("run --noise -1", "--noise must be a finite number >= 0, got -1.0"),
     ("run --noise nan", "--noise must be a finite number >= 0, got nan"),
-    ("run --data-seed -1", "--data-seed must be an integer in [0, 4294967295], got -1"),
+    ("run --noise 1 --data-seed -1", "--data-seed must be an integer in [0, 4294967295], got -1"),
     ("run --json missing/t.json", "--json cannot write to"),
     ("run --schedule wobbly", "--schedule must be one of 'constant', 'exponential', 'cosine', 'warmup-cosine'"),
     ("run --data nope.csv", "--data file 'nope.csv' does not exist"),
@@ -117,8 +117,7 @@ BAD = [
     ("report --config lrtable.toml", "--lr has a value for 'adam', which is not among the optimizers (gd)"),
     ("report --config lrbad.toml", "--lr for gd must be a finite number > 0, got -1"),
     ("report --data nope.csv", "--data file 'nope.csv' does not exist"),
-    ("report --data small.csv", "--batch-size must be an integer in [1, 3], got 8 (the minibatch mode's default, "
-                                "more than the data's 3 examples): give a batch size of 3 or less"),
+    ("report --data small.csv --batch-size 8", "--batch-size must be an integer in [1, 3], got 8"),
     ("report --problem bowl", "--problem must be one of 'notebook', 'data', 'rosenbrock'"),
     ("report --problem saddle --noise 1", "--problem saddle has no data"),
     ("report --out afile", "--out 'afile' exists and is not a folder"),
@@ -152,7 +151,7 @@ BAD = [
     ("sweep --epochs 0", "--epochs must be an integer >= 1, got 0"),
     ("sweep --optimizers=", "--optimizers must name at least one optimizer"),
     ("sweep --batch-size 0", "--batch-size must be an integer in [1, 51], got 0"),
-    ("sweep --sampling xyz", "--sampling must be one of 'shuffle', 'replacement'; got 'xyz'"),
+    ("sweep --batch-size 2 --sampling xyz", "--sampling must be one of 'shuffle', 'replacement'; got 'xyz'"),
     ("sweep --out afile", "--out 'afile' exists and is not a folder"),
     # output names: every target checked before anything is computed or written
     ("run --json=", "--json must be a file path, got ''"),
@@ -187,6 +186,28 @@ BAD = [
     ("report --config /dev/zero", "--config file '/dev/zero' is not a regular file"),
     ("report --config d1", "--config file 'd1' is a folder"),
     ("landscape --data /dev/zero", "--data file '/dev/zero' is not a regular file"),
+    # flags that would change nothing where given: refused, naming the flag and why (issue 21)
+    ("run --seed 7", "--seed applies to minibatch runs (--batch-size): a full-batch run draws no sample order"),
+    ("run --problem rosenbrock --sampling replacement", "--sampling applies to minibatch runs (--batch-size)"),
+    ("run --rng numpy", "--rng applies to minibatch runs (--batch-size)"),
+    ("sweep --seed 7", "--seed applies to minibatch runs (--batch-size)"),
+    ("run --data-seed 3", "--data-seed is the seed of --noise on the notebook's data: without --noise it changes nothing"),
+    ("grads --data-seed 3", "--data-seed is the seed of --noise"),
+    ("sweep --problem beale --data-seed 3", "--data-seed is the seed of --noise"),
+    ("run --decay-rate 0.5", "--decay-rate applies to --schedule exponential, not constant"),
+    ("run --schedule cosine --warmup 3", "--warmup applies to --schedule warmup-cosine, not cosine"),
+    ("run --schedule exponential --final-fraction 0.5",
+     "--final-fraction applies to --schedule cosine or warmup-cosine, not exponential"),
+    ("report --problem rosenbrock --batch-size 4", "--batch-size does not apply to problem 'rosenbrock', which has no "
+                                                   "data: its runs are full batch"),
+    ("report --problem rosenbrock --seed 7", "--seed does not apply to problem 'rosenbrock'"),
+    ("report --problem saddle --data-seed 7", "--data-seed does not apply to problem 'saddle'"),
+    ("report --data small.csv --data-seed 3", "--data-seed is the seed of the notebook's noise: your own data (--data) "
+                                              "has none"),
+    ("landscape --data table.csv --task regression --loss mse", "--loss applies to classification; 'table.csv' is a "
+                                                                "regression"),
+    ("landscape --data table.csv --sharpness-every 0 --sharpness-of preconditioned",
+     "--sharpness-of applies where the sharpness is measured: give --sharpness-every k ≥ 1"),
 ]
 
 

@@ -98,8 +98,12 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
     survey.check_grid(problem, grid)
     runs = tuple(jaxgd.runs.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
-                                      sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of)
-                 for opt, lr in zip(optimizers, lrs))
+                                      sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of,
+                                      loss_every="auto") for opt, lr in zip(optimizers, lrs))  # said on stderr
+    if ds.task == "regression" and cfg.loss != LandscapeConfig.loss:
+        raise ArgumentError("loss", f"applies to classification; {ds.name!r} is a regression, fit by squared error")
+    if cfg.sharpness_of != LandscapeConfig.sharpness_of and not runs[0].sharpness:
+        raise ArgumentError("sharpness_of", "applies where the sharpness is measured: give --sharpness-every k ≥ 1")
     cfg = dataclasses.replace(cfg, optimizers=optimizers, lr=lrs, plane=plane, grid=grid, seed=seed, dtype=dtype)
     return LandscapePlan(cfg, ds, sizes, problem, runs)
 
@@ -116,5 +120,6 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
             f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
     meta = {k: ls.meta[k] for k in ("device", "num_params", "num_examples")} | {"task": ds.task,
                                                                                 "sizes": list(plan.sizes)}
-    config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr)}
+    config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr),
+                                        "loss_every": plan.runs[0].loss_every}
     return dataclasses.replace(ls, what=what, config=config, meta=meta)
