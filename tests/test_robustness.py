@@ -3,6 +3,7 @@ Ctrl-C, determinism across processes, and a fuzz test of the API."""
 
 import json
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -404,3 +405,49 @@ def test_fuzz_loss_surface(w, b):
     else:
         with pytest.raises(ValueError):
             jaxgd.loss_surface(P, w, b)
+
+
+# ----------------------------------------------------------------------------- memory and time
+
+MEMINFO = "MemTotal:       24683784 kB\nMemFree:          209716 kB\nMemAvailable:   22020096 kB\nCached: 21000000 kB\n"
+
+
+@pytest.mark.parametrize("cgroup,files,gib", [
+    (None, {}, 21.0),  # no cgroup file: MemAvailable (21 GiB), not MemFree (0.2 GiB)
+    ("0::/user/me\n", {"user/me/memory.max": "max\n", "user/me/memory.current": "1073741824\n"}, 21.0),
+    ("0::/user/me\n", {"user/me/memory.max": "4294967296\n", "user/me/memory.current": "1073741824\n",
+                       "user/me/memory.stat": "anon 1\ninactive_file 536870912\n"}, 3.5),  # 4 − 1 + 0.5 droppable
+    ("0::/a/b\n", {"a/memory.max": "2147483648\n", "a/memory.current": "1073741824\n",
+                   "a/b/memory.max": "max\n", "a/b/memory.current": "0\n"}, 1.0),  # an enclosing group's limit
+    ("5:memory:/job\n1:cpu:/\n", {"memory/job/memory.limit_in_bytes": "3221225472\n",
+                                  "memory/job/memory.usage_in_bytes": "1073741824\n"}, 2.0),  # cgroup v1
+    ("5:memory:/job\n", {"memory/job/memory.limit_in_bytes": "9223372036854771712\n",
+                         "memory/job/memory.usage_in_bytes": "5\n"}, 21.0),  # v1's "no limit"
+    ("0::/x\n", {"x/memory.max": "garbage\n", "x/memory.current": "1\n"}, 21.0),  # unreadable: ignored
+])
+def test_available_memory_reads_memavailable_and_the_cgroup_limit(tmp_path, monkeypatch, cgroup, files, gib):
+    from jaxgd import _checks
+
+    (tmp_path / "meminfo").write_text(MEMINFO)
+    for name, text in files.items():
+        (tmp_path / "cg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cg" / name).write_text(text)
+    if cgroup is not None:
+        (tmp_path / "cgroup").write_text(cgroup)
+    monkeypatch.setattr(_checks, "MEMINFO", str(tmp_path / "meminfo"))
+    monkeypatch.setattr(_checks, "CGROUP", str(tmp_path / "cgroup"))
+    monkeypatch.setattr(_checks, "CGROUP_ROOT", str(tmp_path / "cg"))
+    assert _checks.available_memory() == int(gib * 2**30)
+    _checks.check_fits("grid", int(gib * 2**29), "half of it")
+    with pytest.raises(jaxgd.ArgumentError, match=rf"^grid asks for a test: about 1,024\.0 GiB, and {gib:.1f} GiB of "
+                                                  "memory is available$"):
+        _checks.check_fits("grid", 2**40, "a test")
+
+
+def test_available_memory_without_meminfo_falls_back_to_free_pages(tmp_path, monkeypatch):
+    from jaxgd import _checks
+
+    monkeypatch.setattr(_checks, "MEMINFO", str(tmp_path / "missing"))
+    monkeypatch.setattr(_checks, "CGROUP", str(tmp_path / "missing"))
+    monkeypatch.setattr(os, "sysconf", lambda k: {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[k])
+    assert _checks.available_memory() == 4096 * 1000
