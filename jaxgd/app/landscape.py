@@ -10,6 +10,7 @@ the page is computed there), described in the command's words; ``write(ls, out)`
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -18,7 +19,9 @@ import numpy as np
 import jaxgd
 from jaxgd import _checks, datasets, models, survey
 from jaxgd._checks import ArgumentError
+from jaxgd.data import steps_per_epoch
 from jaxgd.app.config import GRID_MAX, parse_optimizers
+from jaxgd.app.terminal import stderr
 from jaxgd.app.landscape_page import FILES, write  # noqa: F401  (the command's files and their writer)
 from jaxgd.survey import Landscape
 
@@ -45,6 +48,7 @@ class LandscapeConfig:
     dtype: str = "float64"
     out: str = "out"
     png: bool = True
+    yes: bool = False  # go on past an hour of estimated work
 
 
 class LandscapePlan(NamedTuple):
@@ -53,6 +57,7 @@ class LandscapePlan(NamedTuple):
     sizes: tuple
     problem: object  # jaxgd.Problem
     runs: tuple  # RunConfig per optimizer
+    grad_seconds: float  # one full-data gradient's cost here (jaxgd.survey.probe), which sizes the blocks
 
 
 def parse_lrs(lr, optimizers) -> tuple:
@@ -93,15 +98,31 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     else:
         ds = datasets.load_csv_table(cfg.data, target=cfg.target, task=cfg.task)
     sizes = (ds.x.shape[1], *hidden, ds.out_dim)
+    n, m = sum((i + 1) * o for i, o in zip(sizes, sizes[1:])), len(ds.x)
+    fits = partial(survey.check_memory, n, m, grid, per_example=2 * sum(sizes), itemsize=np.dtype(dtype).itemsize,
+                   names=("model", "epochs"))
+    e, bs = cfg.epochs, cfg.batch_size  # the steps, where they look right (checked with the runs)
+    t = e * (1 if bs is None else steps_per_epoch(m, bs)) if type(e) is int and e > 0 and (
+        bs is None or type(bs) is int and 0 < bs <= m) else 0
+    fits([t] * len(optimizers) if 0 < t <= jaxgd.runs.MAX_STEPS else [])  # before the parameters exist
     model = models.mlp(sizes, cfg.activation, ds.task, cfg.loss)
     problem = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(seed), dtype=dtype),
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
-    survey.check_grid(problem, grid)
     runs = tuple(jaxgd.runs.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
                                       sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of)
                  for opt, lr in zip(optimizers, lrs))
+    fits([rc.steps for rc in runs], lanczos=max([rc.sharpness[1] for rc in runs if rc.sharpness], default=0))
     cfg = dataclasses.replace(cfg, optimizers=optimizers, lr=lrs, plane=plane, grid=grid, seed=seed, dtype=dtype)
-    return LandscapePlan(cfg, ds, sizes, problem, runs)
+    rate = survey.probe(problem)  # last: every refusal above comes before any compiling
+    need, say = survey.seconds_needed(rate, runs, grid), survey.say_seconds
+    work = (f"about {say(sum(need.values()))} of work (training {say(need['training'])}, the grid {say(need['grid'])}; "
+            f"a full-data gradient took {rate:.2g} s here)")
+    if sum(need.values()) > survey.HOUR and not cfg.yes:
+        raise ArgumentError("grid" if need["grid"] > need["training"] else "epochs", f"asks for {work}: past an "
+                                                                                     "hour, give --yes to go on")
+    if sum(need.values()) > survey.HOUR:
+        stderr(f"jaxgd: --yes: {work}")
+    return LandscapePlan(cfg, ds, sizes, problem, runs, rate)
 
 
 def compute(plan: LandscapePlan, progress=None) -> Landscape:
@@ -110,11 +131,12 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
     data's task and the layer sizes in ``meta``, its sentence on the model."""
     cfg, ds = plan.config, plan.dataset
     ls = jaxgd.landscape(plan.problem, dict(zip(cfg.optimizers, plan.runs)), cfg.plane, cfg.grid,
-                         key=jax.random.key(cfg.seed), name=cfg.model, callback=progress)
+                         key=jax.random.key(cfg.seed), name=cfg.model, callback=progress, grad_seconds=plan.grad_seconds)
     what = (f"{cfg.model} ({' → '.join(map(str, plan.sizes))}, {ls.meta['num_params']:,} parameters, "
             f"{cfg.activation}) on {ds.name}: {ls.meta['num_examples']} examples, {ds.task} "
             f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
     meta = {k: ls.meta[k] for k in ("device", "num_params", "num_examples")} | {"task": ds.task,
                                                                                 "sizes": list(plan.sizes)}
     config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr)}
+    config.pop("yes")
     return dataclasses.replace(ls, what=what, config=config, meta=meta)
