@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import inspect
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -180,7 +181,8 @@ def check_grid(problem: Problem, grid, steps=(), lanczos: int = 0) -> int:
 
 
 HOUR = 3600.0  # the command asks for --yes past this much estimated work
-BLOCK_SECONDS = 0.25  # a block of a run's steps or of the grid takes about this long: a signal acts between blocks
+BLOCK_FLOPS = 1e9  # a block of a run's steps or of the grid is about this much work (~0.1-1 s on a CPU core), a
+# signal acted on between blocks; sized from the problem alone, so a landscape's numbers never depend on timing
 LANCZOS_GUESS = 10  # Hessian-vector products a sharpness measurement is counted at (warm-started: usually 1-5)
 
 
@@ -220,9 +222,20 @@ def say_seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:,.1f} h"
 
 
-def _blocks(total: int, grad_seconds: float, per_item: float, most: int) -> int:
-    """Items a block holds: about :data:`BLOCK_SECONDS` of work at ``per_item`` gradients an item, in [1, most]."""
-    return int(min(max(1, most), max(1, BLOCK_SECONDS / max(grad_seconds * per_item, 1e-12)), max(total, 1)))
+def _blocks(problem: Problem, per_item: float, most: int) -> int:
+    """Items a block holds, in ``[1, most]``: about :data:`BLOCK_FLOPS` at ``per_item`` full-data
+    gradients an item, a gradient counted as ``6·n·m`` flops (forward and backward of ``n`` parameters on ``m`` examples)."""
+    flops = 6 * problem.num_params * (problem.num_examples or 1) * per_item
+    return int(min(max(1, most), max(1, BLOCK_FLOPS // max(flops, 1))))
+
+
+def check_paths(plane: str, steps) -> None:
+    """Refuse a ``"pca"`` plane through runs of ``steps`` with fewer than 3 points in all (an
+    :class:`ArgumentError` named ``"plane"``): two points span no plane."""
+    if plane == "pca" and sum(t + 1 for t in steps) < 3:
+        raise ArgumentError("plane", f"'pca' needs at least 3 points on the paths in all; {len(steps)} run(s) of "
+                                     f"{max(steps, default=0)} step(s) have {sum(t + 1 for t in steps)}: train longer, "
+                                     "add a run, or choose the 'random' or 'hessian' plane")
 
 
 def _json_ready(v):
@@ -289,7 +302,7 @@ def _trajectory(problem: Problem, name: str, t: Trajectory) -> Trajectory:
 
 
 def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="auto", *, key=None,
-              name: str | None = None, callback=None, grad_seconds: float | None = None) -> Landscape:
+              name: str | None = None, callback=None) -> Landscape:
     """The loss landscape of ``problem`` on a plane through its runs' paths.
 
     Args:
@@ -313,11 +326,10 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
       name: the model's label on the page (default: the problem's name, or :func:`describe` of its
         parameters for an unnamed ``model_problem``).
       callback: ``callback(stage, done, total)`` as the runs and the grid advance.
-      grad_seconds: the cost of one full-data gradient here (:func:`probe`; measured when None):
-        the runs and the grid go in blocks of about :data:`BLOCK_SECONDS` each, between which
-        Python acts on a signal (Ctrl-C), and at most a twentieth of a run or a tenth of the grid's rows.
 
-    The interpolation goes from each run's start to its end, ``t`` = :data:`INTERPOLATION`.
+    The interpolation goes from each run's start to its end, ``t`` = :data:`INTERPOLATION`. The
+    runs go in chunks of at most a twentieth of their steps and the grid in blocks of at most a
+    tenth of its rows, each about :data:`BLOCK_FLOPS` at most, between which Python acts on a signal.
     Returns a :class:`Landscape`.
     """
     if not isinstance(problem, Problem):
@@ -332,21 +344,17 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
     say = callback or (lambda *a: None)
     named = _named(runs)
     configs = {k: None if isinstance(r, Trajectory) else _checked_run(problem, k, r) for k, r in named.items()}
-    check_grid(problem, grid, [np.shape(r.loss)[-1] - 1 if rc is None else rc.steps for rc, r in
-                               zip(configs.values(), named.values())],
-               max([rc.sharpness[1] for rc in configs.values() if rc is not None and rc.sharpness], default=0))
+    steps = [np.shape(r.loss)[-1] - 1 if rc is None else rc.steps for rc, r in zip(configs.values(), named.values())]
+    check_paths(plane, steps)
+    check_grid(problem, grid, steps, max([rc.sharpness[1] for rc in configs.values() if rc and rc.sharpness], default=0))
     trajs = {}
-    if grad_seconds is None:
-        grad_seconds = probe(problem)
-    grad_seconds = _checks.check_positive_number("grad_seconds", grad_seconds)
     for k, r in named.items():
         rc = configs[k]
         if rc is None:
             trajs[k] = _trajectory(problem, k, r)
             continue
         cb = lambda done, total, k=k: say(f"training {k}", done, total)
-        per_step = seconds_needed(1.0, [rc], 0)["training"] / rc.steps
-        chunk = _blocks(rc.steps, grad_seconds, per_step, rc.steps // 20)
+        chunk = _blocks(problem, seconds_needed(1.0, [rc], 0)["training"] / rc.steps, rc.steps // 20)
         trajs[k] = jax.tree.map(np.asarray, _runs.run_checked(rc, chunk=chunk, callback=cb))
     first = next(iter(trajs.values()))
     end = jax.tree.map(lambda v: jnp.asarray(v[-1]), first.params)
@@ -364,10 +372,10 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
     minima = [] if not problem.minima else [planes.project(the_plane, jax.tree.map(
         lambda *v: jnp.stack(v), *problem.minima), problem)]
     a, b = planes.grid_axes([*projections.values(), *minima], grid, span, at_least=1.0 if plane == "random" else 0.0)
-    S = _surface(problem, the_plane, a, b, say, _blocks(grid * grid, grad_seconds, 1 / 3, grid * max(1, grid // 10)))
-    interp = {k: np.asarray(planes.interpolate(problem, jax.tree.map(lambda v: jnp.asarray(v[0]), t.params),
-                                               jax.tree.map(lambda v: jnp.asarray(v[-1]), t.params), INTERPOLATION))
-              for k, t in trajs.items()}
+    S = _surface(problem, the_plane, a, b, say, _blocks(problem, 1 / 3, grid * max(1, grid // 10)))
+    ends = {k: [jax.tree.map(lambda v: jnp.asarray(v[i]), t.params) for i in (0, -1)] for k, t in trajs.items()}
+    interp = {k: _in_blocks(partial(planes.interpolate, problem, *ends[k]), INTERPOLATION,
+                            _blocks(problem, 1 / 3, len(INTERPOLATION))) for k in trajs}
     model = describe(problem.init, problem.neuron_axis)
     label = name or (problem.name if problem.name not in ("", "model") else model)
     m = problem.num_examples
@@ -379,6 +387,12 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
     return Landscape(label, model, what, problem, trajs, settings, {k: _limit(rc) for k, rc in configs.items()},
                      plane, jax.tree.map(np.asarray, the_plane), explained, walk, a, b, S, projections,
                      INTERPOLATION.copy(), interp, config, meta)
+
+
+def _in_blocks(fn, xs: np.ndarray, k: int) -> np.ndarray:
+    """``fn(xs)`` in pieces of ``k`` values of ``xs`` (the last padded: one compilation), joined."""
+    pieces = [xs[i:i + k] for i in range(0, len(xs), k)]
+    return np.concatenate([np.asarray(fn(np.pad(p, (0, k - len(p)), mode="edge")))[:len(p)] for p in pieces])
 
 
 def _surface(problem: Problem, plane: planes.Plane, a: np.ndarray, b: np.ndarray, say, points: int) -> np.ndarray:

@@ -44,6 +44,7 @@ FILES = {
     "bigx.csv": "".join(f"{1e308 if i == 0 else i},{i}\n" for i in range(10)),
     "semi.csv": "x;y\n1;2\n2;3;4\n",
     "tabs.csv": "1\t2\t3\n",
+    "two.csv": "x,y\n1,0\n2,1\n",
 }
 FOLDERS = ("d1/report.html", "d2/sweep.json", "d3/landscape.json")  # a folder where an output file goes
 LINKS = {"dangling": "nowhere/x"}  # a symbolic link to nothing
@@ -98,7 +99,7 @@ BAD = [
     ("report --batch-size 0", "--batch-size must be an integer >= 1, got 0"),
     ("report --batch-size 52", "--batch-size must be an integer in [1, 51], got 52"),
     ("report --optimizers=", "--optimizers must name at least one optimizer"),
-    ("report --optimizers gd,adma", "--optimizer must be one of"),
+    ("report --optimizers gd,adma", "--optimizers must be one of"),
     ("report --optimizers gd,gd", "--optimizers must not repeat a name, got gd, gd"),
     ("report --grid 0", "--grid must be an integer in [2, 4001], got 0"),
     ("report --loss-every 0", "--loss-every must be an integer in [1, 2147483647], got 0"),
@@ -142,7 +143,7 @@ BAD = [
     ("landscape --lr 0.1,0.2", "--lr must be one number or one per optimizer (3: gd, momentum, adam), got 2"),
     ("landscape --lr 0.1,-1,0.1", "--lr must be a finite number > 0, got -1.0"),
     ("landscape --sharpness-every -1", "--sharpness-every must be an integer >= 0, got -1"),
-    ("landscape --optimizers gd,bogus", "--optimizer must be one of"),
+    ("landscape --optimizers gd,bogus", "--optimizers must be one of"),
     ("landscape --out afile", "--out 'afile' exists and is not a folder"),
     ("landscape --epochs 99999999999", "--epochs asks for 99,999,999,999 steps; a run takes at most 2,147,483,647"),
     # sweep
@@ -188,6 +189,20 @@ BAD = [
     ("report --config /dev/zero", "--config file '/dev/zero' is not a regular file"),
     ("report --config d1", "--config file 'd1' is a folder"),
     ("landscape --data /dev/zero", "--data file '/dev/zero' is not a regular file"),
+    # issue 21: the landscape's inputs, its memory (16 GiB available here: test_bad_invocation), the flag typed
+    ("landscape --data mnist", "--data file 'mnist' does not exist, and no data set has that name (the data sets: "
+                               "digits, iris, diabetes, breast_cancer)"),
+    ("landscape --model mlp:100000,100000", "--model asks for 10,007,600,010 parameters on 1,797 examples and a 51² "
+                                            "grid: about 388.9 GiB, and 16.0 GiB of memory is available"),
+    ("landscape --model mlp:100000", "--model asks for 7,500,010 parameters on 1,797 examples and a 51² grid: about "
+                                     "8.3 GiB, and 16.0 GiB of memory is available"),
+    ("landscape --model mlp:10000 --epochs 300", "--epochs asks for 750,010 parameters on 1,797 examples, 3 runs of "
+                                                 "300 steps and a 51² grid: about 30.2 GiB"),  # 15.1 kept + 15.1 PCA
+    ("landscape --data two.csv --model mlp:4 --grid 5 --sharpness-every 0 --optimizers gd --lr 0.1 --epochs 1",
+     "--plane 'pca' needs at least 3 points on the paths in all; 1 run(s) of 1 step(s) have 2: train longer, add a "
+     "run, or choose the 'random' or 'hessian' plane"),
+    ("compare --optimizers foo", "--optimizers must be one of 'gd'"),
+    ("sweep --optimizers gd,optax:nope", "--optimizers 'optax:nope': optax has no optimizer named 'nope'"),
 ]
 
 
@@ -212,6 +227,7 @@ def test_bad_invocation(cmd, message, tmp_path, monkeypatch, cli):
     for name, target in LINKS.items():
         (tmp_path / name).symlink_to(tmp_path / target)
     before = _snapshot(tmp_path)
+    monkeypatch.setattr(jaxgd._checks, "available_memory", lambda: 16 * 2**30)  # the same refusals anywhere
     code, out, err = cli(cmd.split() if isinstance(cmd, str) else cmd)
     assert code == 2, err
     assert message in err, err

@@ -57,7 +57,6 @@ class LandscapePlan(NamedTuple):
     sizes: tuple
     problem: object  # jaxgd.Problem
     runs: tuple  # RunConfig per optimizer
-    grad_seconds: float  # one full-data gradient's cost here (jaxgd.survey.probe), which sizes the blocks
 
 
 def parse_lrs(lr, optimizers) -> tuple:
@@ -89,14 +88,7 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     models.mlp((1, *hidden, 1), cfg.activation)  # checks the activation
     if not isinstance(cfg.out, str) or not cfg.out:
         raise ArgumentError("out", f"must be a folder path, got {cfg.out!r}")
-    if cfg.data in datasets.DATASETS:
-        if cfg.target is not None:
-            raise ArgumentError("target", f"applies to a CSV file, not to the data set {cfg.data!r}")
-        ds = datasets.load(cfg.data)
-        if cfg.task is not None and cfg.task != ds.task:
-            raise ArgumentError("task", f"of {cfg.data!r} is {ds.task}, got {cfg.task!r}")
-    else:
-        ds = datasets.load_csv_table(cfg.data, target=cfg.target, task=cfg.task)
+    ds = datasets.load_data(cfg.data, cfg.target, cfg.task)
     sizes = (ds.x.shape[1], *hidden, ds.out_dim)
     n, m = sum((i + 1) * o for i, o in zip(sizes, sizes[1:])), len(ds.x)
     fits = partial(survey.check_memory, n, m, grid, per_example=2 * sum(sizes), itemsize=np.dtype(dtype).itemsize,
@@ -111,6 +103,7 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     runs = tuple(jaxgd.runs.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
                                       sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of)
                  for opt, lr in zip(optimizers, lrs))
+    survey.check_paths(plane, [rc.steps for rc in runs])
     fits([rc.steps for rc in runs], lanczos=max([rc.sharpness[1] for rc in runs if rc.sharpness], default=0))
     cfg = dataclasses.replace(cfg, optimizers=optimizers, lr=lrs, plane=plane, grid=grid, seed=seed, dtype=dtype)
     rate = survey.probe(problem)  # last: every refusal above comes before any compiling
@@ -122,7 +115,7 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
                                                                                      "hour, give --yes to go on")
     if sum(need.values()) > survey.HOUR:
         stderr(f"jaxgd: --yes: {work}")
-    return LandscapePlan(cfg, ds, sizes, problem, runs, rate)
+    return LandscapePlan(cfg, ds, sizes, problem, runs)
 
 
 def compute(plan: LandscapePlan, progress=None) -> Landscape:
@@ -131,7 +124,7 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
     data's task and the layer sizes in ``meta``, its sentence on the model."""
     cfg, ds = plan.config, plan.dataset
     ls = jaxgd.landscape(plan.problem, dict(zip(cfg.optimizers, plan.runs)), cfg.plane, cfg.grid,
-                         key=jax.random.key(cfg.seed), name=cfg.model, callback=progress, grad_seconds=plan.grad_seconds)
+                         key=jax.random.key(cfg.seed), name=cfg.model, callback=progress)
     what = (f"{cfg.model} ({' → '.join(map(str, plan.sizes))}, {ls.meta['num_params']:,} parameters, "
             f"{cfg.activation}) on {ds.name}: {ls.meta['num_examples']} examples, {ds.task} "
             f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
