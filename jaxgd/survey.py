@@ -222,6 +222,22 @@ def say_seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:,.1f} h"
 
 
+def check_seconds(grad_seconds: float, runs, grid: int, *, go_on: bool = False, how: str = "pass go_on=True",
+                  names=("runs", "grid")) -> str | None:
+    """Refuse a landscape estimated (:func:`seconds_needed`) at more than :data:`HOUR` of work unless
+    ``go_on``: an :class:`ArgumentError` named ``names[1]`` where the grid is most of it, else ``names[0]``,
+    with the estimate and ``how`` to go on. Returns the estimate's words when past the hour, else None."""
+    need, say = seconds_needed(grad_seconds, runs, grid), say_seconds
+    if sum(need.values()) <= HOUR:
+        return None
+    work = (f"about {say(sum(need.values()))} of work (training {say(need['training'])}, the grid {say(need['grid'])}; "
+            f"a full-data gradient took {grad_seconds:.2g} s here)")
+    if not go_on:
+        raise ArgumentError(names[1] if need["grid"] > need["training"] else names[0],
+                            f"asks for {work}: past an hour, {how}")
+    return work
+
+
 def _blocks(problem: Problem, per_item: float, most: int) -> int:
     """Items a block holds, in ``[1, most]``: about :data:`BLOCK_FLOPS` at ``per_item`` full-data
     gradients an item, a gradient counted as ``6·n·m`` flops (forward and backward of ``n`` parameters on ``m`` examples)."""

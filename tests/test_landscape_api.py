@@ -269,7 +269,7 @@ def test_a_landscape_past_an_hour_asks_for_yes(monkeypatch, capsys):
 
 def test_blocks_small_enough_for_a_signal_give_the_same_numbers(problem, monkeypatch):
     """With blocks of one gradient's flops a run goes one step a chunk (not a twentieth of 40) and
-    the grid 3 points a call (pieces of a row, not whole rows): the run is bit-identical to one
+    the grid 3 points a call (pieces of a row of 5, not whole rows): the run is bit-identical to one
     scan, the surface equal to one plane_surface call."""
     calls, chunks = [], []
     surface, run_checked = planes.plane_surface, jaxgd.runs.run_checked
@@ -277,8 +277,8 @@ def test_blocks_small_enough_for_a_signal_give_the_same_numbers(problem, monkeyp
     monkeypatch.setattr(jaxgd.runs, "run_checked", lambda rc, chunk, callback: chunks.append(chunk) or run_checked(
         rc, chunk=chunk, callback=callback))
     monkeypatch.setattr(jaxgd.survey, "BLOCK_FLOPS", 6 * COUNT * 200)
-    small = jaxgd.landscape(problem, {"gd": {"lr": 0.5, "epochs": 40, "sharpness_every": 0}}, grid=7)
-    assert chunks == [1] and set(calls) == {(1, 3)} and len(calls) == 21
+    small = jaxgd.landscape(problem, {"gd": {"lr": 0.5, "epochs": 40, "sharpness_every": 0}}, grid=5)
+    assert chunks == [1] and set(calls) == {(1, 3)} and len(calls) == 10
     monkeypatch.undo()
     np.testing.assert_array_equal(small.trajectories["gd"].loss, jaxgd.run(problem, "gd", lr=0.5, epochs=40).loss)
     whole = np.asarray(planes.plane_surface(problem, small.plane, small.a, small.b))

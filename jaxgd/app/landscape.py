@@ -19,7 +19,6 @@ import numpy as np
 import jaxgd
 from jaxgd import _checks, datasets, models, survey
 from jaxgd._checks import ArgumentError
-from jaxgd.data import steps_per_epoch
 from jaxgd.app.config import GRID_MAX, parse_optimizers
 from jaxgd.app.terminal import stderr
 from jaxgd.app.landscape_page import FILES, write  # noqa: F401  (the command's files and their writer)
@@ -93,10 +92,7 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     n, m = sum((i + 1) * o for i, o in zip(sizes, sizes[1:])), len(ds.x)
     fits = partial(survey.check_memory, n, m, grid, per_example=2 * sum(sizes), itemsize=np.dtype(dtype).itemsize,
                    names=("model", "epochs"))
-    e, bs = cfg.epochs, cfg.batch_size  # the steps, where they look right (checked with the runs)
-    t = e * (1 if bs is None else steps_per_epoch(m, bs)) if type(e) is int and e > 0 and (
-        bs is None or type(bs) is int and 0 < bs <= m) else 0
-    fits([t] * len(optimizers) if 0 < t <= jaxgd.runs.MAX_STEPS else [])  # before the parameters exist
+    fits()  # the model alone, before its parameters exist; with the runs' trajectories once they are checked
     model = models.mlp(sizes, cfg.activation, ds.task, cfg.loss)
     problem = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(seed), dtype=dtype),
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
@@ -106,14 +102,9 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     survey.check_paths(plane, [rc.steps for rc in runs])
     fits([rc.steps for rc in runs], lanczos=max([rc.sharpness[1] for rc in runs if rc.sharpness], default=0))
     cfg = dataclasses.replace(cfg, optimizers=optimizers, lr=lrs, plane=plane, grid=grid, seed=seed, dtype=dtype)
-    rate = survey.probe(problem)  # last: every refusal above comes before any compiling
-    need, say = survey.seconds_needed(rate, runs, grid), survey.say_seconds
-    work = (f"about {say(sum(need.values()))} of work (training {say(need['training'])}, the grid {say(need['grid'])}; "
-            f"a full-data gradient took {rate:.2g} s here)")
-    if sum(need.values()) > survey.HOUR and not cfg.yes:
-        raise ArgumentError("grid" if need["grid"] > need["training"] else "epochs", f"asks for {work}: past an "
-                                                                                     "hour, give --yes to go on")
-    if sum(need.values()) > survey.HOUR:
+    work = survey.check_seconds(survey.probe(problem), runs, grid, go_on=cfg.yes, how="give --yes to go on",
+                                names=("epochs", "grid"))  # last: every refusal above comes before any compiling
+    if work:
         stderr(f"jaxgd: --yes: {work}")
     return LandscapePlan(cfg, ds, sizes, problem, runs)
 
