@@ -3,6 +3,7 @@ Ctrl-C, determinism across processes, and a fuzz test of the API."""
 
 import json
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,7 @@ FILES = {
     "bigx.csv": "".join(f"{1e308 if i == 0 else i},{i}\n" for i in range(10)),
     "semi.csv": "x;y\n1;2\n2;3;4\n",
     "tabs.csv": "1\t2\t3\n",
+    "two.csv": "x,y\n1,0\n2,1\n",
 }
 FOLDERS = ("d1/report.html", "d2/sweep.json", "d3/landscape.json")  # a folder where an output file goes
 LINKS = {"dangling": "nowhere/x"}  # a symbolic link to nothing
@@ -97,7 +99,7 @@ BAD = [
     ("report --batch-size 0", "--batch-size must be an integer >= 1, got 0"),
     ("report --batch-size 52", "--batch-size must be an integer in [1, 51], got 52"),
     ("report --optimizers=", "--optimizers must name at least one optimizer"),
-    ("report --optimizers gd,adma", "--optimizer must be one of"),
+    ("report --optimizers gd,adma", "--optimizers must be one of"),
     ("report --optimizers gd,gd", "--optimizers must not repeat a name, got gd, gd"),
     ("report --grid 0", "--grid must be an integer in [2, 4001], got 0"),
     ("report --loss-every 0", "--loss-every must be an integer in [1, 2147483647], got 0"),
@@ -140,7 +142,7 @@ BAD = [
     ("landscape --lr 0.1,0.2", "--lr must be one number or one per optimizer (3: gd, momentum, adam), got 2"),
     ("landscape --lr 0.1,-1,0.1", "--lr must be a finite number > 0, got -1.0"),
     ("landscape --sharpness-every -1", "--sharpness-every must be an integer >= 0, got -1"),
-    ("landscape --optimizers gd,bogus", "--optimizer must be one of"),
+    ("landscape --optimizers gd,bogus", "--optimizers must be one of"),
     ("landscape --out afile", "--out 'afile' exists and is not a folder"),
     ("landscape --epochs 99999999999", "--epochs asks for 99,999,999,999 steps; a run takes at most 2,147,483,647"),
     # sweep
@@ -208,6 +210,20 @@ BAD = [
                                                                 "regression"),
     ("landscape --data table.csv --sharpness-every 0 --sharpness-of preconditioned",
      "--sharpness-of applies where the sharpness is measured: give --sharpness-every k ≥ 1"),
+    # issue 21: the landscape's inputs, its memory (16 GiB available here: test_bad_invocation), the flag typed
+    ("landscape --data mnist", "--data file 'mnist' does not exist, and no data set has that name (the data sets: "
+                               "digits, iris, diabetes, breast_cancer)"),
+    ("landscape --model mlp:100000,100000", "--model asks for 10,007,600,010 parameters on 1,797 examples and a 51² "
+                                            "grid: about 388.9 GiB, and 16.0 GiB of memory is available"),
+    ("landscape --model mlp:100000", "--model asks for 7,500,010 parameters on 1,797 examples and a 51² grid: about "
+                                     "8.3 GiB, and 16.0 GiB of memory is available"),
+    ("landscape --model mlp:10000 --epochs 300", "--epochs asks for 750,010 parameters on 1,797 examples, 3 runs of "
+                                                 "300 steps and a 51² grid: about 30.2 GiB"),  # 15.1 kept + 15.1 PCA
+    ("landscape --data two.csv --model mlp:4 --grid 5 --sharpness-every 0 --optimizers gd --lr 0.1 --epochs 1",
+     "--plane 'pca' needs at least 3 points on the paths in all; 1 run(s) of 1 step(s) have 2: train longer, add a "
+     "run, or choose the 'random' or 'hessian' plane"),
+    ("compare --optimizers foo", "--optimizers must be one of 'gd'"),
+    ("sweep --optimizers gd,optax:nope", "--optimizers 'optax:nope': optax has no optimizer named 'nope'"),
 ]
 
 
@@ -232,6 +248,7 @@ def test_bad_invocation(cmd, message, tmp_path, monkeypatch, cli):
     for name, target in LINKS.items():
         (tmp_path / name).symlink_to(tmp_path / target)
     before = _snapshot(tmp_path)
+    monkeypatch.setattr(jaxgd._checks, "available_memory", lambda: 16 * 2**30)  # the same refusals anywhere
     code, out, err = cli(cmd.split() if isinstance(cmd, str) else cmd)
     assert code == 2, err
     assert message in err, err
@@ -425,3 +442,49 @@ def test_fuzz_loss_surface(w, b):
     else:
         with pytest.raises(ValueError):
             jaxgd.loss_surface(P, w, b)
+
+
+# ----------------------------------------------------------------------------- memory and time
+
+MEMINFO = "MemTotal:       24683784 kB\nMemFree:          209716 kB\nMemAvailable:   22020096 kB\nCached: 21000000 kB\n"
+
+
+@pytest.mark.parametrize("cgroup,files,gib", [
+    (None, {}, 21.0),  # no cgroup file: MemAvailable (21 GiB), not MemFree (0.2 GiB)
+    ("0::/user/me\n", {"user/me/memory.max": "max\n", "user/me/memory.current": "1073741824\n"}, 21.0),
+    ("0::/user/me\n", {"user/me/memory.max": "4294967296\n", "user/me/memory.current": "1073741824\n",
+                       "user/me/memory.stat": "anon 1\ninactive_file 536870912\n"}, 3.5),  # 4 − 1 + 0.5 droppable
+    ("0::/a/b\n", {"a/memory.max": "2147483648\n", "a/memory.current": "1073741824\n",
+                   "a/b/memory.max": "max\n", "a/b/memory.current": "0\n"}, 1.0),  # an enclosing group's limit
+    ("5:memory:/job\n1:cpu:/\n", {"memory/job/memory.limit_in_bytes": "3221225472\n",
+                                  "memory/job/memory.usage_in_bytes": "1073741824\n"}, 2.0),  # cgroup v1
+    ("5:memory:/job\n", {"memory/job/memory.limit_in_bytes": "9223372036854771712\n",
+                         "memory/job/memory.usage_in_bytes": "5\n"}, 21.0),  # v1's "no limit"
+    ("0::/x\n", {"x/memory.max": "garbage\n", "x/memory.current": "1\n"}, 21.0),  # unreadable: ignored
+])
+def test_available_memory_reads_memavailable_and_the_cgroup_limit(tmp_path, monkeypatch, cgroup, files, gib):
+    from jaxgd import _checks
+
+    (tmp_path / "meminfo").write_text(MEMINFO)
+    for name, text in files.items():
+        (tmp_path / "cg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cg" / name).write_text(text)
+    if cgroup is not None:
+        (tmp_path / "cgroup").write_text(cgroup)
+    monkeypatch.setattr(_checks, "MEMINFO", str(tmp_path / "meminfo"))
+    monkeypatch.setattr(_checks, "CGROUP", str(tmp_path / "cgroup"))
+    monkeypatch.setattr(_checks, "CGROUP_ROOT", str(tmp_path / "cg"))
+    assert _checks.available_memory() == int(gib * 2**30)
+    _checks.check_fits("grid", int(gib * 2**29), "half of it")
+    with pytest.raises(jaxgd.ArgumentError, match=rf"^grid asks for a test: about 1,024\.0 GiB, and {gib:.1f} GiB of "
+                                                  "memory is available$"):
+        _checks.check_fits("grid", 2**40, "a test")
+
+
+def test_available_memory_without_meminfo_falls_back_to_free_pages(tmp_path, monkeypatch):
+    from jaxgd import _checks
+
+    monkeypatch.setattr(_checks, "MEMINFO", str(tmp_path / "missing"))
+    monkeypatch.setattr(_checks, "CGROUP", str(tmp_path / "missing"))
+    monkeypatch.setattr(os, "sysconf", lambda k: {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[k])
+    assert _checks.available_memory() == 4096 * 1000

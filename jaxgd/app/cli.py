@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
     ls.add_argument("--out", default="out", help="output folder (default out/): landscape.html, .json, .npz, PNGs")
     ls.add_argument("--no-png", dest="png", action="store_false", help="skip the PNGs")
+    ls.add_argument("--yes", action="store_true", help="go on when the work is estimated at more than an hour")
 
     cp = sub.add_parser("compare", help="a fair comparison of optimizers over a suite of tasks: profiles, lr "
                                         "sensitivity, tuning budget, ranking stability")

@@ -100,7 +100,10 @@ def parse_optimizers(v) -> tuple[str, ...]:
     if not names:
         raise ArgumentError("optimizers", f"must name at least one optimizer ({', '.join(optim.OPTIMIZERS)}, optax:NAME)")
     for n in names:
-        optim.resolve(n, 0.1, {})
+        try:
+            optim.resolve(n, 0.1, {})
+        except ArgumentError as e:  # the flag the user typed is --optimizers
+            raise ArgumentError("optimizers" if e.name == "optimizer" else e.name, e.detail) from None
     if len(set(names)) != len(names):
         raise ArgumentError("optimizers", f"must not repeat a name, got {', '.join(names)}")
     return names
