@@ -294,22 +294,82 @@ def tree_differences(want, got, at: str = "") -> list[str]:
     return out
 
 
-def available_memory() -> int:
-    """Bytes of memory free now (``sysconf``), or a huge number where the system does not say."""
+MEMINFO = "/proc/meminfo"  # the system's memory (its MemAvailable line)
+CGROUP = "/proc/self/cgroup"  # this process's control groups
+CGROUP_ROOT = "/sys/fs/cgroup"  # where they are mounted (v2 unified, or v1's memory/ beside the others)
+
+
+def _read(path) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _stat(text: str | None, key: str) -> int | None:
+    """The number after ``key`` on its line of ``text`` (``"key 123"`` or ``"key: 123 kB"``), or None."""
+    for line in (text or "").splitlines():
+        parts = line.replace(":", " ").split()
+        if len(parts) >= 2 and parts[0] == key and parts[1].isdigit():
+            return int(parts[1]) * (1024 if parts[2:3] == ["kB"] else 1)
+    return None
+
+
+def _cgroup_available() -> int | None:
+    """The least room under a memory limit of this process's cgroup or an enclosing one: limit
+    minus usage, the page cache it could drop (``inactive_file``) not counted as used. v2
+    (``memory.max``, ``memory.current``) or v1 (``memory.limit_in_bytes``, ``memory.usage_in_bytes``);
+    None where no limit is set or nothing can be read."""
     import os
 
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
+    best = None
+    for line in (_read(CGROUP) or "").splitlines():
+        hid, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hid == "0" and controllers == "":
+            root, files = CGROUP_ROOT, ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            root, files = os.path.join(CGROUP_ROOT, "memory"), ("memory.limit_in_bytes", "memory.usage_in_bytes",
+                                                                 "total_inactive_file")
+        else:
+            continue
+        d = os.path.normpath(os.path.join(root, path.lstrip("/")))
+        while True:  # from the process's group up to the root (a container sees its own group as the root)
+            limit = (_read(os.path.join(d, files[0])) or "").strip()
+            used = (_read(os.path.join(d, files[1])) or "").strip()
+            if limit.isdigit() and used.isdigit() and int(limit) < 1 << 60:
+                room = int(limit) - int(used) + (_stat(_read(os.path.join(d, "memory.stat")), files[2]) or 0)
+                best = max(0, room) if best is None else min(best, max(0, room))
+            if d == root or len(d) <= len(root):
+                break
+            d = os.path.dirname(d)
+    return best
+
+
+def available_memory() -> int:
+    """Bytes of memory available now: the system's ``MemAvailable`` (free memory and the page
+    cache it can drop), or where it is missing the free pages (``sysconf``), and at most the room
+    under this process's cgroup limit (:func:`_cgroup_available`); a huge number where nothing says.
+    The files read are the module's :data:`MEMINFO`, :data:`CGROUP`, :data:`CGROUP_ROOT`."""
+    import os
+
+    have = _stat(_read(MEMINFO), "MemAvailable")
+    if have is None:
+        try:
+            have = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            have = 1 << 62
+    room = _cgroup_available()
+    return have if room is None else min(have, room)
 
 
 def check_fits(name: str, nbytes: int, what: str) -> None:
-    """Refuse (naming the argument ``name``) a request whose result would not fit in half the free memory."""
+    """Refuse (naming the argument ``name``) a request whose result would not fit in half the available memory."""
     have = available_memory()
     if nbytes > have // 2:
         raise ArgumentError(name, f"asks for {what}: about {nbytes / 2**30:,.1f} GiB, and {have / 2**30:,.1f} GiB "
-                                  "of memory is free")
+                                  "of memory is available")
 
 
 MAX_DATA_BYTES = 64 * 2**20  # a data file (CSV)

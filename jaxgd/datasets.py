@@ -59,12 +59,13 @@ def standardise(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     whose ``z`` is then exactly 0 rather than rounding noise divided by ~0.
     """
     a = np.asarray(a, dtype=np.float64)
-    mean = a.mean(axis=0)
-    std = a.std(axis=0)
     const = np.all(a == a[:1], axis=0)
-    std = np.where(const, 1.0, std)
-    z = np.where(const, 0.0, (a - mean) / std)
-    return z, mean, std
+    big = np.max(np.abs(a), axis=0, initial=0.0)
+    scale = np.where(big > 1e100, big, 1.0)  # a column with values past 1e100 in units of its largest: its sums
+    u = a / scale  # and squares would overflow (NumPy's warnings); every other column as it is
+    mean, std = u.mean(axis=0), u.std(axis=0)
+    z = np.where(const, 0.0, (u - mean) / np.where(const, 1.0, std))
+    return z, mean * scale, np.where(const, 1.0, std * scale)
 
 
 # (loader, target name, keyword arguments) for scikit-learn's bundled sets.
@@ -102,6 +103,27 @@ def load(name: str) -> Dataset:
     classes = tuple(c.item() if isinstance(c, np.generic) else c for c in bunch.target_names)
     return Dataset(x, np.asarray(bunch.target, np.int32), "classification", len(classes), name,
                    features, target_name, classes, x_mean, x_std, None, None)
+
+
+def load_data(data: str, target: str | None = None, task: str | None = None) -> Dataset:
+    """A data set by name (:data:`DATASETS`, :func:`load`) or a CSV file (:func:`load_csv_table`).
+    Raises ``ArgumentError`` named ``"target"`` for a target given with a named set, ``"task"`` for
+    a task other than the named set's, and ``"data"`` for a path that is neither (the sets listed)."""
+    import os
+
+    from jaxgd._checks import ArgumentError
+
+    if data in DATASETS:
+        if target is not None:
+            raise ArgumentError("target", f"applies to a CSV file, not to the data set {data!r}")
+        ds = load(data)
+        if task is not None and task != ds.task:
+            raise ArgumentError("task", f"of {data!r} is {ds.task}, got {task!r}")
+        return ds
+    if isinstance(data, str) and data != "-" and not os.path.lexists(data):
+        raise ArgumentError("data", f"file {data!r} does not exist, and no data set has that name (the data sets: "
+                                    f"{', '.join(DATASETS)})")
+    return load_csv_table(data, target=target, task=task)
 
 
 def load_csv_table(path, target: str | None = None, task: str | None = None) -> Dataset:

@@ -49,14 +49,15 @@ class Trajectory(NamedTuple):
 
     params: the parameter pytree with a step axis of ``T+1`` before each leaf's own shape — the
       start first, the final point last (``Params`` of ``(T+1,)`` arrays for two parameters).
-    loss: ``(T+1,)`` full-data loss at each of those points (with ``loss_every = k`` > 1, only at
-      the steps divisible by k and the last point; NaN at the others).
+    loss: ``(T+1,)`` full-data loss at each of those points; with ``loss_every = k`` > 1 (asked
+      for: the default is 1) only at the steps divisible by k and the last point, and NaN at every
+      other — a value not computed, not a divergence.
     batch_loss: ``(T,)`` loss of the batch step t used, at ``params[t]``.
     grad_norm, update_norm: ``(T,)`` Euclidean norms (over all leaves) of step t's batch
       gradient and parameter change.
     diverged_at: int32 — the first index t at which ``params[t]`` or ``loss[t]`` is not finite,
       or ``|loss[t]|`` exceeds ``DIVERGENCE_FACTOR`` (10⁶) times ``max(|loss[0]|, 1)``; −1 if
-      neither happens. The values from there on are kept as computed (non-finite ones included).
+      neither happens. Where ``loss[t]`` was not measured (``loss_every``) only ``params[t]`` counts. The values from there on are kept as computed (non-finite ones included).
     num_steps: int32 — ``T``.
     first_moment, second_moment: pytrees like params with a ``(T,)`` step axis — the optimizer's
       moment estimates after step t (momentum's velocity / Adam's m; RMSProp's s / Adam's v), or

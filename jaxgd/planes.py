@@ -61,15 +61,21 @@ def _num_params(tree: PyTree) -> int:
     return sum(int(jnp.size(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
 
 
-def _map_points(fn: Callable, xs: PyTree, n: int, max_elements: int):
-    """``vmap(fn)`` over the leading axis of ``xs`` in batches of ``max(1, max_elements // n)``
-    points (at most :data:`CPU_POINTS` on a CPU; ``lax.map``, a ragged last batch is one more
-    vmap), so at most ``max_elements`` parameter numbers are held at once when each point makes
-    ``n`` of them."""
-    count = jax.tree_util.tree_leaves(xs)[0].shape[0]
+def batch_points(count: int, n: int, max_elements: int = MAX_ELEMENTS) -> int:
+    """Points the grid evaluators vmap together out of ``count``, each making ``n`` numbers:
+    ``max(1, max_elements // n)``, at most :data:`CPU_POINTS` on a CPU, at most ``count``."""
     batch = max(1, max_elements // max(n, 1))
     if jax.default_backend() == "cpu":
         batch = min(batch, CPU_POINTS)
+    return min(batch, max(count, 1))
+
+
+def _map_points(fn: Callable, xs: PyTree, n: int, max_elements: int):
+    """``vmap(fn)`` over the leading axis of ``xs`` in batches of :func:`batch_points` points
+    (``lax.map``, a ragged last batch is one more vmap), so at most ``max_elements`` parameter
+    numbers are held at once when each point makes ``n`` of them."""
+    count = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    batch = batch_points(count, n, max_elements)
     return jax.vmap(fn)(xs) if batch >= count else jax.lax.map(fn, xs, batch_size=batch)
 
 

@@ -142,7 +142,7 @@ def check_sharpness_of(of, kind: tuple) -> str:
 
 def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
                    rng="jax", seed=0, hyper=None, order=None, sharpness_every=0, sharpness_iters=50,
-                   sharpness_tol=1e-4, loss_every=None, sharpness_of="hessian") -> RunConfig:
+                   sharpness_tol=1e-4, loss_every=1, sharpness_of="hessian") -> RunConfig:
     """Validate :func:`run`'s arguments into a :class:`RunConfig`; raises
     :class:`~jaxgd._checks.ArgumentError` / ``ArgumentTypeError`` naming the argument."""
     problem = _check_problem(problem)
@@ -161,24 +161,34 @@ def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
         steps = int(order.idx.shape[0])
     sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol)
     check_steps("epochs" if order is None else "order", steps, problem.num_params)
-    every = check_loss_every(loss_every, problem.num_examples, batch_size)
+    every = check_loss_every(loss_every, problem.num_examples, batch_size, steps)
     return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp,
                      every, check_sharpness_of(sharpness_of, spec.kind))
 
 
-LOSS_BUDGET = 100  # auto loss_every: the full-data loss costs at most this many batches per step, amortised
+LOSS_BUDGET = 10**8  # example evaluations of the full-data losses of one run, past which the jaxgd command thins them
 
 
-def check_loss_every(loss_every, num_examples: int | None, batch_size: int | None) -> int:
-    """``loss_every``: an integer ≥ 1, or None for automatic — 1 for full batch, for a landscape or
-    whenever the data are at most ``LOSS_BUDGET`` batches, else ``num_examples // (LOSS_BUDGET ·
-    batch_size)``, so that the full-data losses cost about as much as ``LOSS_BUDGET`` batches per
-    step and a run costs O(T·B), not O(T·m)."""
-    if loss_every is None:
-        if batch_size is None or num_examples is None:
-            return 1
-        return max(1, num_examples // (LOSS_BUDGET * batch_size))
+def check_loss_every(loss_every, num_examples: int | None = None, batch_size: int | None = None,
+                     steps: int = 1) -> int:
+    """``loss_every``: an integer in ``[1, 2**31 - 1]`` (1, the default: every step's full-data loss),
+    or ``"auto"``: :func:`auto_loss_every` of the run's ``num_examples``, ``batch_size``, ``steps``."""
+    if isinstance(loss_every, str) and loss_every == "auto":
+        return auto_loss_every(num_examples, batch_size, steps)
     return _checks.check_int("loss_every", loss_every, 1, MAX_STEPS)
+
+
+def auto_loss_every(num_examples: int | None, batch_size: int | None, steps: int) -> int:
+    """``loss_every="auto"``, what the ``jaxgd`` command takes when not told one (the library never
+    thins unasked): 1 for full batch (a step already costs a pass over the data), for a problem
+    without data, and whenever the run's ``T + 1`` full-data losses (``T = steps``) cost at most
+    :data:`LOSS_BUDGET` (10⁸) example evaluations; else the smallest ``k`` whose ``ceil(T/k) + 1``
+    measured points (every ``k``-th and the last) stay within it, about ``LOSS_BUDGET / m`` of
+    them: a run costs O(T·B + 10⁸), not O(T·m)."""
+    if batch_size is None or num_examples is None:
+        return 1
+    points = max(2, LOSS_BUDGET // num_examples)  # the losses affordable, the first and the last included
+    return -(-steps // (points - 1))
 
 
 MAX_STEPS = 2**31 - 1  # the step counter is an int32
@@ -329,7 +339,7 @@ def run(
     sharpness_every: int = 0,
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
-    loss_every: int | None = None,
+    loss_every: int | str = 1,
     sharpness_of: str = "hessian",
     **hyper,
 ) -> Trajectory:
@@ -377,11 +387,14 @@ def run(
         rmsprop's √s + ε, adam's (1 − β₁ᵗ)(√v̂ + ε); the identity for gd, momentum and nesterov),
         found as λ₁ of P^(−1/2)·H·P^(−1/2) by the same warm-started Lanczos. Its stability limits:
         :func:`jaxgd.curvature.sharpness_limit` with ``preconditioned=True``.
-      loss_every: compute the full-data loss (``Trajectory.loss``) at every this many steps and at
-        the last point, NaN between (each costs a pass over all m examples; a batch step costs B).
-        None (default): automatic — every step, except with batches on data of more than 100
-        batches, where it is ``m // (100·batch_size)`` so a run costs O(T·B), not O(T·m). Between
-        measurements the divergence rule sees only the parameters.
+      loss_every: compute the full-data loss (``Trajectory.loss``) at every step (1, the default),
+        or only at the steps divisible by this and at the last point: every other entry is NaN, a
+        value not computed (not a divergence). Each costs a pass over all m examples, a batch step
+        B: on big data a run of T steps costs O(T·m) unless thinned; ``"auto"`` (what the ``jaxgd``
+        command takes) thins past 10⁸ example evaluations (:func:`auto_loss_every`). The
+        divergence rule sees the loss only where it is measured: between, only the parameters (a
+        non-finite one), so a loss that blows up with finite parameters is caught at the next
+        measured step.
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or the factory's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
@@ -554,7 +567,7 @@ def _takes(optimizer: str) -> set:
 
 def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
           rng: str = "jax", seed=0, hyper: dict | None = None, *, final_only: bool = False, sharpness: tuple = (),
-          loss_every=None, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian") -> Batch:
+          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian") -> Batch:
     """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
     padded (orders to the largest batch and the most steps) and sharded: a :class:`Batch`."""
     problem = _check_problem(problem)
@@ -599,8 +612,9 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     p0 = jax.tree.unflatten(jax.tree.structure(problem.init), leaves)
     more = dict(final_only=final_only, targets=tuple(tuple(float(v) for v in p) for p in targets),
                 target_tol=float(target_tol))
-    smallest = None if batch_size is None else int(b["batch_size"].min())
-    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, smallest),
+    bmin = None if batch_size is None else int(b["batch_size"].min())
+    longest = 1 if bmin is None else int(b["epochs"].max()) * steps_per_epoch(m, bmin)  # for loss_every="auto"
+    more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, bmin, longest),
                                   check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
@@ -689,7 +703,7 @@ def sweep(
     sharpness_every: int = 0,
     sharpness_iters: int = 50,
     sharpness_tol: float = 1e-4,
-    loss_every: int | None = None,
+    loss_every: int | str = 1,
     sharpness_of: str = "hessian",
     targets=(),
     target_tol: float = 0.0,
@@ -720,7 +734,7 @@ def sweep(
     keeps only its last entry (length 1: the final point, its loss, the last step's records), with
     the per-run ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On
     several JAX devices the runs are sharded over all of them. ``sharpness_every``, ``sharpness_of`` and
-    ``loss_every`` are :func:`run`'s (automatic ``loss_every`` from the smallest batch);
+    ``loss_every`` are :func:`run`'s (default every step's loss; ``"auto"`` from the longest run);
     ``targets`` (points, each a sequence of the flattened parameters) and ``target_tol``: each
     run's first visit within the tolerance of one (``Trajectory.reached_at``).
 
@@ -789,9 +803,10 @@ class LRScan(NamedTuple):
 
 
 def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=None, sampling="shuffle",
-            rng="jax", seed=0) -> LRScan:
+            rng="jax", seed=0, loss_every: int = 1) -> LRScan:
     """:func:`sweep` with ``final_only=True`` over ``lrs`` (1-D) for each of ``optimizers`` (a
-    sequence of names, or one name as a string): one compiled call per optimizer."""
+    sequence of names, or one name as a string): one compiled call per optimizer. ``loss_every``:
+    :func:`run`'s (the final loss is always measured; the divergence rule sees the loss where it is)."""
     if isinstance(optimizers, str) or optim.is_custom(optimizers):
         optimizers = (optimizers,)
     try:
@@ -805,7 +820,7 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
     final, div = {}, {}
     for opt in optimizers:
         f = sweep(problem, opt, lr=lrs, epochs=epochs, batch_size=batch_size, sampling=sampling, rng=rng, seed=seed,
-                  final_only=True)
+                  final_only=True, loss_every=loss_every)
         final[opt] = np.asarray(f.loss[:, -1], dtype=np.float64)
         div[opt] = np.asarray(f.diverged_at)
     limit = best = None

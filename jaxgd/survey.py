@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import inspect
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -134,20 +135,123 @@ def describe(params, neuron_axis=None) -> str:
     return f"{len(shapes)} array{'s' if len(shapes) != 1 else ''} ({shown}) · {count}"
 
 
-def memory_needed(grid: int, num_params: int, num_examples: int | None) -> int:
-    """Bytes a ``grid``² surface needs at its peak, roughly: the surface (8 bytes a point) and one
-    chunk of the vmapped evaluation (``planes.MAX_ELEMENTS`` parameter numbers, with the
-    activations of every example for each point in the chunk)."""
-    points = max(1, planes.MAX_ELEMENTS // max(num_params, 1))
-    return 8 * (grid * grid + planes.MAX_ELEMENTS + points * (num_examples or 1) * 4)
+def memory_needed(num_params: int, num_examples: int | None, grid: int, steps=(), *, per_example: int = 4,
+                  lanczos: int = 0, itemsize: int = 8) -> tuple[int, int]:
+    """Bytes a landscape of ``n = num_params`` parameters on ``m = num_examples`` examples holds at
+    its peak, roughly, as ``(training, grid)``; ``steps`` the runs' step counts (none: the model alone).
+
+    Both hold the runs' recorded trajectories (every point and each step's two moments,
+    ``(T+1)·(3n + 8)`` numbers a run, as :func:`jaxgd.runs.check_steps` counts them). Training adds
+    the larger of its working set — parameters, gradient, two moments and ``lanczos + 1`` Lanczos
+    vectors, ``(5 + lanczos)·n``, and the data's activations forward and backward,
+    ``3·m·per_example`` — and the PCA's (each path's points stacked, centred and decomposed,
+    ``3·min(T+1, PCA_POINTS)·n`` a run). The grid adds the surface (``grid²``), the plane (``3n``)
+    and one block of ``P`` = :func:`jaxgd.planes.batch_points` points, their parameters and
+    activations (``P·(n + 2·m·per_example)``). ``per_example``: numbers the loss holds per example
+    (an MLP's layer widths; 4 when unknown); ``itemsize``: bytes a number."""
+    n, m = max(int(num_params), 1), max(int(num_examples or 1), 1)
+    kept = sum((t + 1) * (3 * n + 8) for t in steps)
+    train = max((5 + lanczos) * n + 3 * m * per_example, 3 * n * sum(min(t + 1, PCA_POINTS) for t in steps))
+    points = planes.batch_points(grid * grid, n)
+    surface = grid * grid + 3 * n + points * (n + 2 * m * per_example)
+    return itemsize * (kept + train), itemsize * (kept + surface)
 
 
-def check_grid(problem: Problem, grid) -> int:
-    """``grid`` an integer ≥ 2 whose surface fits in memory (:func:`memory_needed`)."""
+def check_memory(num_params: int, num_examples: int | None, grid: int, steps=(), *, per_example: int = 4,
+                 lanczos: int = 0, itemsize: int = 8, names=("problem", "runs")) -> None:
+    """Refuse a landscape that would not fit in half the available memory (:func:`memory_needed`,
+    :func:`jaxgd._checks.check_fits`) with the estimate, in an :class:`ArgumentError` named
+    ``names[0]`` (what gave the model) where the model alone does not fit, else ``names[1]``
+    (what set the steps) — or ``"grid"`` where the grid's stage needs the most."""
+    for s, name in (((), names[0]), (tuple(steps), names[1])):
+        need = memory_needed(num_params, num_examples, grid, s, per_example=per_example, lanczos=lanczos,
+                             itemsize=itemsize)
+        runs = "" if not s else f", {len(s)} run{'s' if len(s) > 1 else ''} of {max(s):,} steps"
+        _checks.check_fits("grid" if need[1] > need[0] else name, max(need),
+                           f"{num_params:,} parameters on {num_examples or 0:,} examples{runs} and a {grid}² grid")
+
+
+def check_grid(problem: Problem, grid, steps=(), lanczos: int = 0) -> int:
+    """``grid`` an integer ≥ 2 whose landscape fits in memory with runs of ``steps``
+    (:func:`check_memory`, the model named ``"problem"``)."""
     grid = _checks.check_int("grid", grid, 2)
-    _checks.check_fits("grid", memory_needed(grid, problem.num_params, problem.num_examples),
-                       f"a {grid}² grid of {problem.num_params:,} parameters on {problem.num_examples or 0:,} examples")
+    check_memory(problem.num_params, problem.num_examples, grid, steps, lanczos=lanczos,
+                 itemsize=np.dtype(problem.dtype).itemsize)
     return grid
+
+
+HOUR = 3600.0  # the command asks for --yes past this much estimated work
+BLOCK_FLOPS = 1e9  # a block of a run's steps or of the grid is about this much work (~0.1-1 s on a CPU core), a
+# signal acted on between blocks; sized from the problem alone, so a landscape's numbers never depend on timing
+LANCZOS_GUESS = 10  # Hessian-vector products a sharpness measurement is counted at (warm-started: usually 1-5)
+
+
+def probe(problem: Problem, repeats: int = 3) -> float:
+    """Seconds one full-data loss-and-gradient of ``problem`` takes here at its ``init``: jitted,
+    compiled and run once, then the fastest of ``repeats`` timed calls."""
+    import time
+
+    f = jax.jit(jax.value_and_grad(problem.full_loss))
+    jax.block_until_ready(f(problem.init))
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(problem.init))
+        best = min(best, time.perf_counter() - t0)
+    return max(best, 1e-9)
+
+
+def seconds_needed(grad_seconds: float, runs, grid: int) -> dict:
+    """Seconds of work, roughly, from the cost of one full-data gradient (:func:`probe`):
+    ``{"training": ..., "grid": ...}``. A run (a :class:`jaxgd.runs.RunConfig`) costs per step
+    the gradient of its batch (``batch/m`` of one) and per sharpness measurement
+    :data:`LANCZOS_GUESS` Hessian-vector products (two gradients each); the grid's ``grid²``
+    points a full-data loss each (a third of a gradient), and the interpolations 61 per run."""
+    train = 0.0
+    for rc in runs:
+        m = rc.problem.num_examples or 1
+        train += rc.steps * min(1.0, (rc.batch_size or m) / m)
+        if rc.sharpness:
+            train += (rc.steps // rc.sharpness[0] + 1) * 2 * min(LANCZOS_GUESS, rc.sharpness[1])
+    points = grid * grid + len(INTERPOLATION) * len(runs)
+    return {"training": grad_seconds * train, "grid": grad_seconds * points / 3}
+
+
+def say_seconds(s: float) -> str:
+    """``"40 s"``, ``"12 min"``, ``"3.5 h"``."""
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:,.1f} h"
+
+
+def check_seconds(grad_seconds: float, runs, grid: int, *, go_on: bool = False, how: str = "pass go_on=True",
+                  names=("runs", "grid")) -> str | None:
+    """Refuse a landscape estimated (:func:`seconds_needed`) at more than :data:`HOUR` of work unless
+    ``go_on``: an :class:`ArgumentError` named ``names[1]`` where the grid is most of it, else ``names[0]``,
+    with the estimate and ``how`` to go on. Returns the estimate's words when past the hour, else None."""
+    need, say = seconds_needed(grad_seconds, runs, grid), say_seconds
+    if sum(need.values()) <= HOUR:
+        return None
+    work = (f"about {say(sum(need.values()))} of work (training {say(need['training'])}, the grid {say(need['grid'])}; "
+            f"a full-data gradient took {grad_seconds:.2g} s here)")
+    if not go_on:
+        raise ArgumentError(names[1] if need["grid"] > need["training"] else names[0],
+                            f"asks for {work}: past an hour, {how}")
+    return work
+
+
+def _blocks(problem: Problem, per_item: float, most: int) -> int:
+    """Items a block holds, in ``[1, most]``: about :data:`BLOCK_FLOPS` at ``per_item`` full-data
+    gradients an item, a gradient counted as ``6·n·m`` flops (forward and backward of ``n`` parameters on ``m`` examples)."""
+    flops = 6 * problem.num_params * (problem.num_examples or 1) * per_item
+    return int(min(max(1, most), max(1, BLOCK_FLOPS // max(flops, 1))))
+
+
+def check_paths(plane: str, steps) -> None:
+    """Refuse a ``"pca"`` plane through runs of ``steps`` with fewer than 3 points in all (an
+    :class:`ArgumentError` named ``"plane"``): two points span no plane."""
+    if plane == "pca" and sum(t + 1 for t in steps) < 3:
+        raise ArgumentError("plane", f"'pca' needs at least 3 points on the paths in all; {len(steps)} run(s) of "
+                                     f"{max(steps, default=0)} step(s) have {sum(t + 1 for t in steps)}: train longer, "
+                                     "add a run, or choose the 'random' or 'hessian' plane")
 
 
 def _json_ready(v):
@@ -239,7 +343,9 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
         parameters for an unnamed ``model_problem``).
       callback: ``callback(stage, done, total)`` as the runs and the grid advance.
 
-    The interpolation goes from each run's start to its end, ``t`` = :data:`INTERPOLATION`.
+    The interpolation goes from each run's start to its end, ``t`` = :data:`INTERPOLATION`. The
+    runs go in chunks of at most a twentieth of their steps and the grid in blocks of at most a
+    tenth of its rows, each about :data:`BLOCK_FLOPS` at most, between which Python acts on a signal.
     Returns a :class:`Landscape`.
     """
     if not isinstance(problem, Problem):
@@ -254,6 +360,9 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
     say = callback or (lambda *a: None)
     named = _named(runs)
     configs = {k: None if isinstance(r, Trajectory) else _checked_run(problem, k, r) for k, r in named.items()}
+    steps = [np.shape(r.loss)[-1] - 1 if rc is None else rc.steps for rc, r in zip(configs.values(), named.values())]
+    check_paths(plane, steps)
+    check_grid(problem, grid, steps, max([rc.sharpness[1] for rc in configs.values() if rc and rc.sharpness], default=0))
     trajs = {}
     for k, r in named.items():
         rc = configs[k]
@@ -261,7 +370,8 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
             trajs[k] = _trajectory(problem, k, r)
             continue
         cb = lambda done, total, k=k: say(f"training {k}", done, total)
-        trajs[k] = jax.tree.map(np.asarray, _runs.run_checked(rc, chunk=max(rc.steps // 20, 1), callback=cb))
+        chunk = _blocks(problem, seconds_needed(1.0, [rc], 0)["training"] / rc.steps, rc.steps // 20)
+        trajs[k] = jax.tree.map(np.asarray, _runs.run_checked(rc, chunk=chunk, callback=cb))
     first = next(iter(trajs.values()))
     end = jax.tree.map(lambda v: jnp.asarray(v[-1]), first.params)
     key = jax.random.key(0) if key is None else key
@@ -278,10 +388,10 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
     minima = [] if not problem.minima else [planes.project(the_plane, jax.tree.map(
         lambda *v: jnp.stack(v), *problem.minima), problem)]
     a, b = planes.grid_axes([*projections.values(), *minima], grid, span, at_least=1.0 if plane == "random" else 0.0)
-    S = _surface(problem, the_plane, a, b, say)
-    interp = {k: np.asarray(planes.interpolate(problem, jax.tree.map(lambda v: jnp.asarray(v[0]), t.params),
-                                               jax.tree.map(lambda v: jnp.asarray(v[-1]), t.params), INTERPOLATION))
-              for k, t in trajs.items()}
+    S = _surface(problem, the_plane, a, b, say, _blocks(problem, 1 / 3, grid * max(1, grid // 10)))
+    ends = {k: [jax.tree.map(lambda v: jnp.asarray(v[i]), t.params) for i in (0, -1)] for k, t in trajs.items()}
+    interp = {k: _in_blocks(partial(planes.interpolate, problem, *ends[k]), INTERPOLATION,
+                            _blocks(problem, 1 / 3, len(INTERPOLATION))) for k in trajs}
     model = describe(problem.init, problem.neuron_axis)
     label = name or (problem.name if problem.name not in ("", "model") else model)
     m = problem.num_examples
@@ -295,13 +405,24 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
                      INTERPOLATION.copy(), interp, config, meta)
 
 
-def _surface(problem: Problem, plane: planes.Plane, a: np.ndarray, b: np.ndarray, say) -> np.ndarray:
-    """:func:`jaxgd.plane_surface` in blocks of about a tenth of the rows (for progress; the last
-    block padded so every block reuses one compilation)."""
-    rows, step = [], max(1, len(a) // 10)
-    for i in range(0, len(a), step):
-        block = a[i:i + step]
-        pad = np.pad(block, (0, step - len(block)), mode="edge")
-        rows.append(np.asarray(planes.plane_surface(problem, plane, pad, b))[:len(block)])
-        say("loss on the plane", min(i + step, len(a)), len(a))
-    return np.concatenate(rows)
+def _in_blocks(fn, xs: np.ndarray, k: int) -> np.ndarray:
+    """``fn(xs)`` in pieces of ``k`` values of ``xs`` (the last padded: one compilation), joined."""
+    pieces = [xs[i:i + k] for i in range(0, len(xs), k)]
+    return np.concatenate([np.asarray(fn(np.pad(p, (0, k - len(p)), mode="edge")))[:len(p)] for p in pieces])
+
+
+def _surface(problem: Problem, plane: planes.Plane, a: np.ndarray, b: np.ndarray, say, points: int) -> np.ndarray:
+    """:func:`jaxgd.plane_surface` in blocks of about ``points`` points: whole rows, or pieces of a
+    row where one row is more (the last block padded so every block reuses one compilation)."""
+    rows, cols = max(1, points // len(b)), min(points, len(b))
+    out = []
+    for i in range(0, len(a), rows):
+        block, row = a[i:i + rows], []
+        for j in range(0, len(b), cols):
+            piece = b[j:j + cols]
+            S = planes.plane_surface(problem, plane, np.pad(block, (0, rows - len(block)), mode="edge"),
+                                     np.pad(piece, (0, cols - len(piece)), mode="edge"))
+            row.append(np.asarray(S)[:len(block), :len(piece)])
+        out.append(np.concatenate(row, axis=1))
+        say("loss on the plane", min(i + rows, len(a)), len(a))
+    return np.concatenate(out)

@@ -377,8 +377,8 @@ def end_to_end_cases(quick):
             cold = first_call(once)
             warm = median_time(once, repeat=1, warmup=0)
             rows.append(dict(case=case, peer="the issue's budget", peer_s=60.0, jaxgd_s=warm, compile_s=None, target=1,
-                             inverse=True, note=f"first run (compiling): {cold:.1f} s; the full-data loss every "
-                                                f"m // (100·B) steps (loss_every, automatic)"))
+                             inverse=True, note=f"first run (compiling): {cold:.1f} s; the full-data loss at about 100 "
+                                                f"points a run (loss_every=\"auto\": 10⁸ example evaluations)"))
     return rows
 
 

@@ -82,3 +82,42 @@ def test_a_long_report_off_a_terminal_says_what_it_is_doing(tmp_path, monkeypatc
     code, out, err = cli(["report", "--optimizers", "gd", "--epochs", "1", "--grid", "5", "--no-sweep",
                           "--out", tmp_path / "r"])
     assert code == 0 and err == ""  # a short report stays quiet
+
+
+def test_the_command_thins_the_full_data_loss_only_past_its_budget_and_says_so(tmp_path, cli, monkeypatch):
+    # issue 21: a budget of 510 example evaluations on the notebook's 51 points (10 losses a run) stands
+    # for 10⁸ on big data: the run measures steps 0, 6, ..., 48 and the last, says so in one line, records 6
+    monkeypatch.setattr(jaxgd.runs, "LOSS_BUDGET", 510)
+    code, out, err = cli(["run", "--batch-size", "1", "--epochs", "1", "--json", "-"])
+    assert code == 0 and err.count("\n") == 1
+    assert "jaxgd: 51 examples: the full-data loss of the run every 6 steps (NaN between; --loss-every to choose)" in err
+    doc = json.loads(out)
+    assert doc["config"]["loss_every"] == 6
+    assert [t for t, v in enumerate(doc["loss"]) if v is not None] == [0, 6, 12, 18, 24, 30, 36, 42, 48, 51]
+    code, out, err = cli(["run", "--batch-size", "1", "--epochs", "1", "--loss-every", "6", "--json", "-"])
+    assert code == 0 and err == "" and json.loads(out)["loss"] == doc["loss"]  # asked for: no line
+    code, out, err = cli(["sweep", "--batch-size", "1", "--epochs", "1", "--num", "2", "--optimizers", "gd",
+                          "--no-png", "--out", tmp_path / "s"])
+    assert code == 0 and "of each run every 6 steps" in err and err.count("\n") == 1
+    assert json.loads((tmp_path / "s" / "sweep.json").read_text())["config"]["loss_every"] == 6
+
+
+def test_a_four_row_csv_report_takes_minibatches_that_fit_and_thins_by_run(tmp_path, cli, monkeypatch):
+    csv = tmp_path / "four.csv"
+    csv.write_text("0,1\n1,3\n2,5\n3,8\n")
+    monkeypatch.setattr(jaxgd.runs, "LOSS_BUDGET", 20)  # 5 losses of 4 examples a run
+    code, out, err = cli(["report", "--data", csv, "--optimizers", "gd", "--no-sweep", "--grid", "5",
+                          "--out", tmp_path / "out"])
+    assert code == 0, err
+    lines = err.splitlines()
+    assert "jaxgd: --data has 4 examples: the minibatch mode takes batches of 3 (--batch-size to choose)" in lines
+    # gd's presets: SGD 2 epochs of 4 steps (every 2nd of 8), minibatch 2 epochs of 2 steps (4 steps: every one)
+    assert "jaxgd: 4 examples: the full-data loss of the SGD (batch 1) runs every 2 steps (NaN between" in err
+    assert len(lines) == 2 and "minibatch (batch 3) runs every" not in err
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["config"]["batch_size"] == 3
+    rows = {r["mode"]: r for r in doc["runs"]}
+    assert [(m, rows[m]["batch_size"], rows[m]["steps"], rows[m]["loss_every"]) for m in ("full", "sgd", "minibatch")] == [
+        ("full", None, 20, 1), ("sgd", 1, 8, 2), ("minibatch", 3, 4, 1)]
+    assert [v is None for v in rows["sgd"]["loss"]] == [t % 2 == 1 for t in range(9)]
+    assert "minibatch (batch 3)" in (tmp_path / "out" / "report.html").read_text()

@@ -173,3 +173,35 @@ def test_bad_csv(tmp_path, text, kwargs, exc, fragment):
 def test_a_folder_is_not_a_file(tmp_path):
     with pytest.raises(ValueError, match="is a folder"):
         load_csv_table(tmp_path)
+
+
+def test_a_feature_near_the_float64_limit_loads_without_warnings(tmp_path):
+    """Issue 21: ±1e308 in a CSV's feature (or regression target) printed NumPy's overflow warnings and
+    then failed ("item 0 must be finite"); now it is standardised in units of its largest value."""
+    import warnings
+
+    f = tmp_path / "big.csv"
+    f.write_text("a,b,y\n1e308,2,1e308\n1e308,3,0\n-1e308,1,-1e308\n1,4,0.5\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any RuntimeWarning fails
+        ds = load_csv_table(f, task="regression")
+    assert np.isfinite(ds.x).all() and np.isfinite(ds.y).all()
+    # column a is (1, 1, -1, 1e-308) × 1e308: mean 1/4, population std sqrt(11)/4 in those units
+    np.testing.assert_allclose(ds.x[:, 0], (np.array([1, 1, -1, 0]) - 0.25) / (np.sqrt(11) / 4), rtol=1e-14)
+    np.testing.assert_allclose([ds.x_mean[0], ds.x_std[0]], [0.25e308, np.sqrt(11) / 4 * 1e308], rtol=1e-14)
+    np.testing.assert_allclose(ds.x[:, 1], (np.array([2, 3, 1, 4]) - 2.5) / np.sqrt(1.25), rtol=1e-14)
+    np.testing.assert_allclose(ds.y, (np.array([1, 0, -1, 0]) - 0) / np.sqrt(0.5), atol=1e-15)
+
+
+def test_an_unknown_name_lists_the_data_sets(tmp_path, monkeypatch):
+    from jaxgd._checks import ArgumentError
+    from jaxgd.datasets import load_data
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArgumentError, match=r"^data file 'mnist' does not exist, and no data set has that name "
+                                            r"\(the data sets: digits, iris, diabetes, breast_cancer\)$"):
+        load_data("mnist")
+    (tmp_path / "t.csv").write_text("a,y\n1,0\n2,1\n")
+    assert load_data("t.csv").x.shape == (2, 1)
+    with pytest.raises(ArgumentError, match="^target applies to a CSV file"):
+        load_data("iris", target="y")

@@ -2,6 +2,7 @@
 the model, pca_plane of several paths, span="auto", the sharpness-vs-2/lr figure, and the command
 as a thin caller of it (its files hold what the library computes)."""
 
+import dataclasses
 import json
 
 import jax
@@ -214,3 +215,94 @@ def test_an_optax_factory_runs_in_the_landscape(problem):
     t = jaxgd.run(problem, **settings)
     np.testing.assert_array_equal(ls.trajectories["lion"].loss, t.loss)
     assert np.isfinite(ls.trajectories["lion"].sharpness[::2]).all() and ls.summary()["lion"]["stability_limit"] is None
+
+
+# ----------------------------------------------------------------------------- issue 21: memory, time, blocks
+
+
+def test_memory_needed_counts_the_model_the_runs_and_one_grid_block(monkeypatch):
+    n, m = 1000, 50
+    points = jaxgd.planes.batch_points(11 * 11, n)
+    assert points == min(11 * 11, 2**22 // n, *([64] if jax.default_backend() == "cpu" else []))
+    train, grid = jaxgd.survey.memory_needed(n, m, 11, [9, 19], per_example=7, lanczos=50)
+    kept = 10 * (3 * n + 8) + 20 * (3 * n + 8)  # both trajectories: every point and two moments
+    assert train == 8 * (kept + max(55 * n + 3 * m * 7, 3 * n * (10 + 20)))
+    assert grid == 8 * (kept + 121 + 3 * n + points * (n + 2 * m * 7))
+    monkeypatch.setattr(jaxgd._checks, "available_memory", lambda: 2**30)
+    jaxgd.survey.check_memory(n, m, 11, [9, 19])
+    with pytest.raises(ArgumentError, match=r"^model asks for 100,000,000 parameters on 50 examples and a 11² grid: "
+                                            r"about 3\.7 GiB, and 1\.0 GiB of memory is available$"):
+        jaxgd.survey.check_memory(10**8, m, 11, [9], names=("model", "epochs"))  # 5·10⁸ numbers before any run
+    with pytest.raises(ArgumentError, match=r"^epochs asks for 100,000 parameters on 50 examples, 1 run of 1,000 "):
+        jaxgd.survey.check_memory(10**5, m, 11, [1000], names=("model", "epochs"))  # 3·10⁸ numbers kept
+    with pytest.raises(ArgumentError, match=r"^grid asks for "):
+        jaxgd.survey.check_memory(10, m, 9001, [5])  # 8.1·10⁷ points on the surface
+
+
+def test_seconds_needed_from_a_measured_gradient(problem):
+    """The rule with a made-up rate: training counts each step's share of a full-data gradient and
+    10 HVPs (2 gradients each) a sharpness measurement; the grid a third of a gradient a point."""
+    full = jaxgd.runs.check_run_args(problem, "gd", 0.5, 30, sharpness_every=10)  # 30 steps, 4 measurements
+    mini = jaxgd.runs.check_run_args(problem, "adam", 0.1, 2, batch_size=50)  # 8 steps of a quarter
+    need = jaxgd.survey.seconds_needed(0.5, [full, mini], 41)
+    assert need == pytest.approx({"training": 0.5 * (30 + 4 * 20 + 8 / 4), "grid": 0.5 * (41 * 41 + 2 * 61) / 3})
+    assert [jaxgd.survey.say_seconds(s) for s in (40, 600, 12600)] == ["40 s", "10 min", "3.5 h"]
+    rate = jaxgd.survey.probe(problem)
+    assert 0 < rate < 60
+
+
+def test_a_landscape_past_an_hour_asks_for_yes(monkeypatch, capsys):
+    from jaxgd.app import landscape as app
+
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: 1.0)  # a made-up second a gradient
+    cfg = app.LandscapeConfig(data="iris", model="mlp:2", epochs=5, grid=105)
+    with pytest.raises(ArgumentError, match=r"^grid asks for about 64 min of work \(training 75 s, the grid 62 min; "
+                                            r"a full-data gradient took 1 s here\): past an hour, give --yes to go on$"):
+        app.check(cfg)  # 3 runs × (5 steps + 1 measurement × 20) = 75 s; (105² + 3·61) / 3 = 3,736 s
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: 0.5)
+    assert app.check(cfg).runs and capsys.readouterr().err == ""  # half an hour: no word
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: 2.0)
+    plan = app.check(dataclasses.replace(cfg, yes=True))
+    assert plan.config.yes and capsys.readouterr().err == (
+        "jaxgd: --yes: about 2.1 h of work (training 2 min, the grid 2.1 h; a full-data gradient took 2 s here)\n")
+
+
+def test_blocks_small_enough_for_a_signal_give_the_same_numbers(problem, monkeypatch):
+    """With blocks of one gradient's flops a run goes one step a chunk (not a twentieth of 40) and
+    the grid 3 points a call (pieces of a row of 5, not whole rows): the run is bit-identical to one
+    scan, the surface equal to one plane_surface call."""
+    calls, chunks = [], []
+    surface, run_checked = planes.plane_surface, jaxgd.runs.run_checked
+    monkeypatch.setattr(planes, "plane_surface", lambda p, pl, a, b: calls.append((len(a), len(b))) or surface(p, pl, a, b))
+    monkeypatch.setattr(jaxgd.runs, "run_checked", lambda rc, chunk, callback: chunks.append(chunk) or run_checked(
+        rc, chunk=chunk, callback=callback))
+    monkeypatch.setattr(jaxgd.survey, "BLOCK_FLOPS", 6 * COUNT * 200)
+    small = jaxgd.landscape(problem, {"gd": {"lr": 0.5, "epochs": 40, "sharpness_every": 0}}, grid=5)
+    assert chunks == [1] and set(calls) == {(1, 3)} and len(calls) == 10
+    monkeypatch.undo()
+    np.testing.assert_array_equal(small.trajectories["gd"].loss, jaxgd.run(problem, "gd", lr=0.5, epochs=40).loss)
+    whole = np.asarray(planes.plane_surface(problem, small.plane, small.a, small.b))
+    np.testing.assert_allclose(small.surface, whole, rtol=1e-13)
+
+
+def test_a_pca_plane_of_two_points_is_refused(problem):
+    with pytest.raises(ArgumentError, match=r"^plane 'pca' needs at least 3 points on the paths in all; 1 run\(s\) of "
+                                            r"1 step\(s\) have 2"):
+        jaxgd.landscape(problem, {"gd": {"epochs": 1, "sharpness_every": 0}}, grid=3)
+
+
+def test_a_full_disk_keeps_the_previous_landscape(ls, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    out = tmp_path / "out"
+    ls.write(out, png=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", full)  # landscape.npz's writer fails after landscape.json's has written
+    with pytest.raises(jio.OutputError, match="landscape.npz.*No space left on device"):
+        ls.write(out, png=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary left, the old set whole

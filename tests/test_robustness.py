@@ -46,6 +46,7 @@ FILES = {
     "bigx.csv": "".join(f"{1e308 if i == 0 else i},{i}\n" for i in range(10)),
     "semi.csv": "x;y\n1;2\n2;3;4\n",
     "tabs.csv": "1\t2\t3\n",
+    "two.csv": "x,y\n1,0\n2,1\n",
 }
 FOLDERS = ("d1/report.html", "d2/sweep.json", "d3/landscape.json")  # a folder where an output file goes
 LINKS = {"dangling": "nowhere/x"}  # a symbolic link to nothing
@@ -70,14 +71,14 @@ BAD = [
     ("run --optimizer optax:nope", "--optimizer 'optax:nope': optax has no optimizer named 'nope'"),
     ("run --optimizer gd --beta 0.9", "--beta is not a hyperparameter of optimizer 'gd' (its hyperparameters: none)"),
     ("run --optimizer momentum --beta 1.5", "--beta must be a finite number in [0.0, 1.0), got 1.5"),
-    ("run --sampling random", "--sampling must be one of 'shuffle', 'replacement'; got 'random'"),
-    ("run --rng torch", "--rng must be one of 'jax', 'numpy'; got 'torch'"),
+    ("run --batch-size 2 --sampling random", "--sampling must be one of 'shuffle', 'replacement'; got 'random'"),
+    ("run --batch-size 2 --rng torch", "--rng must be one of 'jax', 'numpy'; got 'torch'"),
     ("run --dtype float16", "--dtype: invalid choice: 'float16'"),
-    ("run --seed -3", "--seed must be an integer in [0, 4294967295], got -3"),
+    ("run --batch-size 2 --seed -3", "--seed must be an integer in [0, 4294967295], got -3"),
     ("run --frobnicate", "unrecognized arguments: --frobnicate"),
     ("run --noise -1", "--noise must be a finite number >= 0, got -1.0"),
     ("run --noise nan", "--noise must be a finite number >= 0, got nan"),
-    ("run --data-seed -1", "--data-seed must be an integer in [0, 4294967295], got -1"),
+    ("run --noise 1 --data-seed -1", "--data-seed must be an integer in [0, 4294967295], got -1"),
     ("run --json missing/t.json", "--json cannot write to"),
     ("run --schedule wobbly", "--schedule must be one of 'constant', 'exponential', 'cosine', 'warmup-cosine'"),
     ("run --data nope.csv", "--data file 'nope.csv' does not exist"),
@@ -100,7 +101,7 @@ BAD = [
     ("report --batch-size 0", "--batch-size must be an integer >= 1, got 0"),
     ("report --batch-size 52", "--batch-size must be an integer in [1, 51], got 52"),
     ("report --optimizers=", "--optimizers must name at least one optimizer"),
-    ("report --optimizers gd,adma", "--optimizer must be one of"),
+    ("report --optimizers gd,adma", "--optimizers must be one of"),
     ("report --optimizers gd,gd", "--optimizers must not repeat a name, got gd, gd"),
     ("report --grid 0", "--grid must be an integer in [2, 4001], got 0"),
     ("report --loss-every 0", "--loss-every must be an integer in [1, 2147483647], got 0"),
@@ -120,8 +121,7 @@ BAD = [
     ("report --config lrtable.toml", "--lr has a value for 'adam', which is not among the optimizers (gd)"),
     ("report --config lrbad.toml", "--lr for gd must be a finite number > 0, got -1"),
     ("report --data nope.csv", "--data file 'nope.csv' does not exist"),
-    ("report --data small.csv", "--batch-size must be an integer in [1, 3], got 8 (the minibatch mode's default, "
-                                "more than the data's 3 examples): give a batch size of 3 or less"),
+    ("report --data small.csv --batch-size 8", "--batch-size must be an integer in [1, 3], got 8"),
     ("report --problem bowl", "--problem must be one of 'notebook', 'data', 'rosenbrock'"),
     ("report --problem saddle --noise 1", "--problem saddle has no data"),
     ("report --out afile", "--out 'afile' exists and is not a folder"),
@@ -144,7 +144,7 @@ BAD = [
     ("landscape --lr 0.1,0.2", "--lr must be one number or one per optimizer (3: gd, momentum, adam), got 2"),
     ("landscape --lr 0.1,-1,0.1", "--lr must be a finite number > 0, got -1.0"),
     ("landscape --sharpness-every -1", "--sharpness-every must be an integer >= 0, got -1"),
-    ("landscape --optimizers gd,bogus", "--optimizer must be one of"),
+    ("landscape --optimizers gd,bogus", "--optimizers must be one of"),
     ("landscape --out afile", "--out 'afile' exists and is not a folder"),
     ("landscape --epochs 99999999999", "--epochs asks for 99,999,999,999 steps; a run takes at most 2,147,483,647"),
     # sweep
@@ -155,7 +155,7 @@ BAD = [
     ("sweep --epochs 0", "--epochs must be an integer >= 1, got 0"),
     ("sweep --optimizers=", "--optimizers must name at least one optimizer"),
     ("sweep --batch-size 0", "--batch-size must be an integer in [1, 51], got 0"),
-    ("sweep --sampling xyz", "--sampling must be one of 'shuffle', 'replacement'; got 'xyz'"),
+    ("sweep --batch-size 2 --sampling xyz", "--sampling must be one of 'shuffle', 'replacement'; got 'xyz'"),
     ("sweep --out afile", "--out 'afile' exists and is not a folder"),
     # output names: every target checked before anything is computed or written
     ("run --json=", "--json must be a file path, got ''"),
@@ -190,6 +190,42 @@ BAD = [
     ("report --config /dev/zero", "--config file '/dev/zero' is not a regular file"),
     ("report --config d1", "--config file 'd1' is a folder"),
     ("landscape --data /dev/zero", "--data file '/dev/zero' is not a regular file"),
+    # flags that would change nothing where given: refused, naming the flag and why (issue 21)
+    ("run --seed 7", "--seed applies to minibatch runs (--batch-size): a full-batch run draws no sample order"),
+    ("run --problem rosenbrock --sampling replacement", "--sampling applies to minibatch runs (--batch-size)"),
+    ("run --rng numpy", "--rng applies to minibatch runs (--batch-size)"),
+    ("sweep --seed 7", "--seed applies to minibatch runs (--batch-size)"),
+    ("run --data-seed 3", "--data-seed is the seed of --noise on the notebook's data: without --noise it changes nothing"),
+    ("grads --data-seed 3", "--data-seed is the seed of --noise"),
+    ("sweep --problem beale --data-seed 3", "--data-seed is the seed of --noise"),
+    ("run --decay-rate 0.5", "--decay-rate applies to --schedule exponential, not constant"),
+    ("run --schedule cosine --warmup 3", "--warmup applies to --schedule warmup-cosine, not cosine"),
+    ("run --schedule exponential --final-fraction 0.5",
+     "--final-fraction applies to --schedule cosine or warmup-cosine, not exponential"),
+    ("report --problem rosenbrock --batch-size 4", "--batch-size does not apply to problem 'rosenbrock', which has no "
+                                                   "data: its runs are full batch"),
+    ("report --problem rosenbrock --seed 7", "--seed does not apply to problem 'rosenbrock'"),
+    ("report --problem saddle --data-seed 7", "--data-seed does not apply to problem 'saddle'"),
+    ("report --data small.csv --data-seed 3", "--data-seed is the seed of the notebook's noise: your own data (--data) "
+                                              "has none"),
+    ("landscape --data table.csv --task regression --loss mse", "--loss applies to classification; 'table.csv' is a "
+                                                                "regression"),
+    ("landscape --data table.csv --sharpness-every 0 --sharpness-of preconditioned",
+     "--sharpness-of applies where the sharpness is measured: give --sharpness-every k ≥ 1"),
+    # issue 21: the landscape's inputs, its memory (16 GiB available here: test_bad_invocation), the flag typed
+    ("landscape --data mnist", "--data file 'mnist' does not exist, and no data set has that name (the data sets: "
+                               "digits, iris, diabetes, breast_cancer)"),
+    ("landscape --model mlp:100000,100000", "--model asks for 10,007,600,010 parameters on 1,797 examples and a 51² "
+                                            "grid: about 388.9 GiB, and 16.0 GiB of memory is available"),
+    ("landscape --model mlp:100000", "--model asks for 7,500,010 parameters on 1,797 examples and a 51² grid: about "
+                                     "8.3 GiB, and 16.0 GiB of memory is available"),
+    ("landscape --model mlp:10000 --epochs 300", "--epochs asks for 750,010 parameters on 1,797 examples, 3 runs of "
+                                                 "300 steps and a 51² grid: about 30.2 GiB"),  # 15.1 kept + 15.1 PCA
+    ("landscape --data two.csv --model mlp:4 --grid 5 --sharpness-every 0 --optimizers gd --lr 0.1 --epochs 1",
+     "--plane 'pca' needs at least 3 points on the paths in all; 1 run(s) of 1 step(s) have 2: train longer, add a "
+     "run, or choose the 'random' or 'hessian' plane"),
+    ("compare --optimizers foo", "--optimizers must be one of 'gd'"),
+    ("sweep --optimizers gd,optax:nope", "--optimizers 'optax:nope': optax has no optimizer named 'nope'"),
 ]
 
 
@@ -214,6 +250,7 @@ def test_bad_invocation(cmd, message, tmp_path, monkeypatch, cli):
     for name, target in LINKS.items():
         (tmp_path / name).symlink_to(tmp_path / target)
     before = _snapshot(tmp_path)
+    monkeypatch.setattr(jaxgd._checks, "available_memory", lambda: 16 * 2**30)  # the same refusals anywhere
     code, out, err = cli(cmd.split() if isinstance(cmd, str) else cmd)
     assert code == 2, err
     assert message in err, err
@@ -499,3 +536,49 @@ def test_fuzz_loss_surface(w, b):
     else:
         with pytest.raises(ValueError):
             jaxgd.loss_surface(P, w, b)
+
+
+# ----------------------------------------------------------------------------- memory and time
+
+MEMINFO = "MemTotal:       24683784 kB\nMemFree:          209716 kB\nMemAvailable:   22020096 kB\nCached: 21000000 kB\n"
+
+
+@pytest.mark.parametrize("cgroup,files,gib", [
+    (None, {}, 21.0),  # no cgroup file: MemAvailable (21 GiB), not MemFree (0.2 GiB)
+    ("0::/user/me\n", {"user/me/memory.max": "max\n", "user/me/memory.current": "1073741824\n"}, 21.0),
+    ("0::/user/me\n", {"user/me/memory.max": "4294967296\n", "user/me/memory.current": "1073741824\n",
+                       "user/me/memory.stat": "anon 1\ninactive_file 536870912\n"}, 3.5),  # 4 − 1 + 0.5 droppable
+    ("0::/a/b\n", {"a/memory.max": "2147483648\n", "a/memory.current": "1073741824\n",
+                   "a/b/memory.max": "max\n", "a/b/memory.current": "0\n"}, 1.0),  # an enclosing group's limit
+    ("5:memory:/job\n1:cpu:/\n", {"memory/job/memory.limit_in_bytes": "3221225472\n",
+                                  "memory/job/memory.usage_in_bytes": "1073741824\n"}, 2.0),  # cgroup v1
+    ("5:memory:/job\n", {"memory/job/memory.limit_in_bytes": "9223372036854771712\n",
+                         "memory/job/memory.usage_in_bytes": "5\n"}, 21.0),  # v1's "no limit"
+    ("0::/x\n", {"x/memory.max": "garbage\n", "x/memory.current": "1\n"}, 21.0),  # unreadable: ignored
+])
+def test_available_memory_reads_memavailable_and_the_cgroup_limit(tmp_path, monkeypatch, cgroup, files, gib):
+    from jaxgd import _checks
+
+    (tmp_path / "meminfo").write_text(MEMINFO)
+    for name, text in files.items():
+        (tmp_path / "cg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cg" / name).write_text(text)
+    if cgroup is not None:
+        (tmp_path / "cgroup").write_text(cgroup)
+    monkeypatch.setattr(_checks, "MEMINFO", str(tmp_path / "meminfo"))
+    monkeypatch.setattr(_checks, "CGROUP", str(tmp_path / "cgroup"))
+    monkeypatch.setattr(_checks, "CGROUP_ROOT", str(tmp_path / "cg"))
+    assert _checks.available_memory() == int(gib * 2**30)
+    _checks.check_fits("grid", int(gib * 2**29), "half of it")
+    with pytest.raises(jaxgd.ArgumentError, match=rf"^grid asks for a test: about 1,024\.0 GiB, and {gib:.1f} GiB of "
+                                                  "memory is available$"):
+        _checks.check_fits("grid", 2**40, "a test")
+
+
+def test_available_memory_without_meminfo_falls_back_to_free_pages(tmp_path, monkeypatch):
+    from jaxgd import _checks
+
+    monkeypatch.setattr(_checks, "MEMINFO", str(tmp_path / "missing"))
+    monkeypatch.setattr(_checks, "CGROUP", str(tmp_path / "missing"))
+    monkeypatch.setattr(os, "sysconf", lambda k: {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[k])
+    assert _checks.available_memory() == 4096 * 1000

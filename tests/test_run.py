@@ -317,12 +317,40 @@ def test_loss_every_measures_some_steps_and_changes_nothing_else():
     assert 0 < int(d.diverged_at) <= 7
 
 
-@pytest.mark.parametrize("m, batch, expected", [(51, 1, 1), (51, None, 1), (10**6, 1, 10_000), (10**6, 8, 1250),
-                                                (None, None, 1)])
-def test_loss_every_is_chosen_so_a_run_costs_o_of_t_times_b(m, batch, expected):
-    from jaxgd.runs import check_loss_every
+def test_every_loss_is_recorded_by_default_whatever_the_data_size():
+    # issue 21: 442 examples, batch 1 (one step in four used to be NaN, silently)
+    x = np.linspace(-1.0, 1.0, 442)
+    p = jaxgd.linear_regression(x, 2 * x + 3 + 0.1 * np.sin(7 * x))
+    t = jaxgd.run(p, optimizer="gd", lr=0.01, epochs=1, batch_size=1)
+    loss = np.asarray(t.loss)
+    assert loss.shape == (443,) and np.isfinite(loss).all()
+    ref = jax.vmap(lambda w, b: p.loss_fn(Params(w, b), p.data, None))(t.params.w, t.params.b)  # each point's
+    np.testing.assert_allclose(loss, np.asarray(ref), rtol=1e-12)
+    s = jaxgd.sweep(p, "gd", lr=[0.01, 0.02], epochs=1, batch_size=1)
+    assert np.isfinite(np.asarray(s.loss)).all()
+    np.testing.assert_allclose(np.asarray(s.loss[0]), loss, rtol=1e-12)
 
-    assert check_loss_every(None, m, batch) == expected
-    assert check_loss_every(3, m, batch) == 3
-    with pytest.raises(jaxgd.ArgumentError, match="loss_every"):
-        check_loss_every(0, m, batch)
+
+@pytest.mark.parametrize("m, batch, steps, expected", [
+    (51, 1, 255, 1), (51, None, 10**6, 1), (None, None, 10, 1),  # small, full batch, no data: never thinned
+    (10**4, 10**4, 9_999, 1),  # 10⁴ points of 10⁴ examples: 10⁸ evaluations, within the budget
+    (10**4, 10**4, 10_000, 2),  # one step more: thinned
+    (10**6, 1, 10**6, 10_102), (10**6, 8, 125_000, 1_263)])  # an epoch of 10⁶ examples: ≤ 100 measured points
+def test_auto_loss_every_thins_only_past_1e8_example_evaluations(m, batch, steps, expected):
+    from jaxgd.runs import LOSS_BUDGET, auto_loss_every, check_loss_every
+
+    k = auto_loss_every(m, batch, steps)
+    assert k == expected and check_loss_every("auto", m, batch, steps) == k
+    if k > 1:  # the measured points (every k-th, the last) cost at most the budget; with k - 1 they would not
+        points = lambda k: steps // k + 1 + (steps % k != 0)  # noqa: E731
+        assert points(k) * m <= LOSS_BUDGET < points(k - 1) * m
+    assert check_loss_every(3) == 3
+    for bad in (0, None, 2.5, "automatic"):
+        with pytest.raises((jaxgd.ArgumentError, TypeError), match="loss_every"):
+            check_loss_every(bad)
+
+
+def test_auto_loss_every_of_a_sweep_is_its_longest_runs(monkeypatch):
+    monkeypatch.setattr(jaxgd.runs, "LOSS_BUDGET", 510)  # 10 losses of the notebook's 51 points a run
+    s = jaxgd.sweep(jaxgd.notebook(), "gd", lr=0.01, epochs=1, batch_size=[1, 2], loss_every="auto")
+    assert [t for t in range(52) if np.isfinite(s.loss[0, t])] == [0, 6, 12, 18, 24, 30, 36, 42, 48, 51]

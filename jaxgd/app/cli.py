@@ -59,7 +59,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="working precision (default float64, as the notebook)")
     p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to y (default 0)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of that noise (default 0)")
+    p.add_argument("--data-seed", type=int, help="with --noise: seed of that noise (default 0)")
     p.add_argument("--data", metavar="FILE.csv",
                    help="fit your own data: two numeric columns x, y (a header row is optional)")
     p.add_argument("--problem", default="notebook", help="notebook (default) or a landscape: " + ", ".join(LANDSCAPES))
@@ -69,9 +69,11 @@ def _add_sampling(p: argparse.ArgumentParser, epochs: int) -> None:
     """The flags of one run's schedule and sample order, shared by run and sweep."""
     p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
     p.add_argument("--batch-size", type=int, help="omit for full batch; 1 = SGD")
-    p.add_argument("--sampling", default="shuffle", help="shuffle or replacement (default shuffle)")
-    p.add_argument("--rng", default="jax", help="jax or numpy (the notebook's stream) (default jax)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample order (default 0)")
+    p.add_argument("--sampling", help="with --batch-size: shuffle or replacement (default shuffle)")
+    p.add_argument("--rng", help="with --batch-size: jax or numpy (the notebook's stream) (default jax)")
+    p.add_argument("--seed", type=int, help="with --batch-size: seed of the sample order (default 0)")
+    p.add_argument("--loss-every", type=int, metavar="K", help="the full-data loss at every K-th step, NaN between "
+                   "(default every step; fewer past 10⁸ example evaluations a run, said on stderr)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,14 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="starting point, e.g. --init=-4,-7 (default: the problem's, (-4, -7) for the notebook)")
     for h in HYPER:
         r.add_argument(f"--{h}", type=float, help=f"{h} (for the optimizers that take it)")
-    r.add_argument("--loss-every", type=int, metavar="K",
-                   help="the full-data loss at every K-th step (default: automatic, every step unless the data "
-                        "are more than 100 batches)")
     r.add_argument("--schedule", default="constant",
                    help="learning-rate schedule: constant (default), exponential, cosine, warmup-cosine")
-    r.add_argument("--decay-rate", type=float, default=0.99, help="exponential: lr·rate^step (default 0.99)")
+    r.add_argument("--decay-rate", type=float, help="exponential: lr·rate^step (default 0.99)")
     r.add_argument("--warmup", type=int, help="warmup-cosine: warmup steps (default a tenth)")
-    r.add_argument("--final-fraction", type=float, default=0.0,
+    r.add_argument("--final-fraction", type=float,
                    help="cosine, warmup-cosine: final lr as a fraction of --lr (default 0)")
     r.add_argument("--json", metavar="PATH", help="write the trajectory as JSON; - for stdout")
     _add_common(r)
@@ -109,20 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "adam, optax:NAME")
     rp.add_argument("--lr", type=float, help="one learning rate for every run (default: presets)")
     rp.add_argument("--epochs", type=int, help="epochs for every run (default: presets)")
-    rp.add_argument("--loss-every", type=int, metavar="K",
-                    help="the full-data loss at every K-th step (default: automatic)")
-    rp.add_argument("--batch-size", type=int, help="the minibatch mode's batch size (default 8)")
+    rp.add_argument("--loss-every", type=int, metavar="K", help="the full-data loss at every K-th step, NaN between "
+                    "(default every step; fewer past 10⁸ example evaluations a run, said on stderr)")
+    rp.add_argument("--batch-size", type=int, help="the minibatch mode's batch size (default 8, or n − 1 of n ≤ 8 rows)")
     rp.add_argument("--seed", type=int,
                     help="sample-order seed for every mode (default: the notebook's, 2 for SGD and 1 for minibatch)")
     rp.add_argument("--noise", type=float, help="std of noise added to the fitted y (default 0)")
-    rp.add_argument("--data-seed", type=int, help="seed of the data noise (default 0)")
+    rp.add_argument("--data-seed", type=int, help="seed of the notebook's noise (default 0)")
     rp.add_argument("--data", metavar="FILE.csv", help="fit your own data: two numeric columns x, y")
     rp.add_argument("--problem", help="notebook (default) or a landscape: " + ", ".join(LANDSCAPES))
     rp.add_argument("--grid", type=int, help="surface points per axis (default 101)")
     rp.add_argument("--dtype", choices=("float64", "float32"), help="default float64")
     rp.add_argument("--out", help="output folder (default out/)")
-    rp.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file; "
-                    "flags override it")
+    rp.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file; flags override it")
     rp.add_argument("--gif", action="store_true", default=None, help="also write paths.gif (matplotlib)")
     rp.add_argument("--png", dest="png", action="store_true", default=None,
                     help="also write the figures as PNGs (matplotlib; off by default: it triples the time)")
@@ -167,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
     ls.add_argument("--out", default="out", help="output folder (default out/): landscape.html, .json, .npz, PNGs")
     ls.add_argument("--no-png", dest="png", action="store_false", help="skip the PNGs")
+    ls.add_argument("--yes", action="store_true", help="go on when the work is estimated at more than an hour")
 
     cp = sub.add_parser("compare", help="a fair comparison of optimizers over a suite of tasks: profiles, lr "
                                         "sensitivity, tuning budget, ranking stability")

@@ -19,12 +19,13 @@ import jaxgd
 from jaxgd import _checks, comparison
 from jaxgd._checks import ArgumentError
 from jaxgd import plots
-from jaxgd.app import compare_page, config, landscape, report
+from jaxgd.app import compare_page, config, landscape, presets, report
 from jaxgd.app.files import check_file_target, check_folder_target, dumps, text_writer, write_all, write_json
 from jaxgd.app.plan import big_data, plan
 from jaxgd.app.results import run_rows, sweep_doc, versions
 from jaxgd.app.summary import notebook_numbers, number, optimizer_table
 from jaxgd.app.terminal import Progress, echo, stderr
+from jaxgd.data import steps_per_epoch
 from jaxgd.datasets import read_xy
 from jaxgd.optim import make_schedule
 
@@ -38,6 +39,36 @@ def _problem(args):
     return jaxgd.problem("notebook" if args.problem == "notebook" and args.data is None else
                          "data" if args.problem == "notebook" else args.problem,
                          data=args.data, noise=args.noise, data_seed=args.data_seed, dtype=args.dtype)
+
+
+DEFAULTS = {"seed": 0, "sampling": "shuffle", "rng": "jax", "data_seed": 0, "decay_rate": 0.99, "final_fraction": 0.0}
+SCHEDULE_FLAGS = {"decay_rate": ("exponential",), "warmup": ("warmup-cosine",),
+                  "final_fraction": ("cosine", "warmup-cosine")}  # each schedule flag's schedules
+
+
+def _settle(args) -> None:
+    """Refuse the flags of run, sweep, grads given where they change nothing; fill in the others' :data:`DEFAULTS`."""
+    why = {k: f"applies to --schedule {' or '.join(v)}, not {args.schedule}" for k, v in SCHEDULE_FLAGS.items()
+           if getattr(args, "schedule", v[0]) not in v}
+    if not args.noise:
+        why["data_seed"] = "is the seed of --noise on the notebook's data: without --noise it changes nothing"
+    if getattr(args, "batch_size", 0) is None:
+        why |= dict.fromkeys(("seed", "sampling", "rng"), "applies to minibatch runs (--batch-size): a full-batch "
+                                                          "run draws no sample order")
+    for k in why:
+        if getattr(args, k, None) is not None:
+            raise ArgumentError(k, why[k])
+    vars(args).update({k: v for k, v in DEFAULTS.items() if getattr(args, k, v) is None})
+
+
+def thin_note(m: int, k: dict, asked=None, flag: str = "--loss-every to choose") -> None:
+    """One line on stderr where the full-data loss was thinned unasked (``asked``: the --loss-every
+    given, or None): ``k`` ``{which runs: their loss_every values}`` (those all 1 left out)."""
+    parts = [f"{w} every {min(v):,}" + (f" to {max(v):,}" if min(v) < max(v) else "") + " steps"
+             for w, v in k.items() if max(v) > 1]
+    if parts and asked is None:
+        stderr(f"jaxgd: {m:,} examples: the full-data loss of {', of '.join(parts)} (NaN between; {flag}), as each "
+               "costs a pass over the data")
 
 
 def _flags(cls, args) -> dict:
@@ -62,33 +93,29 @@ def _run(args, setup) -> int:
     setup(args.dtype)
     if args.json not in (None, "-"):
         check_file_target("json", args.json)
+    _settle(args)
     problem = _problem(args)
     hyper = {h: getattr(args, h) for h in HYPER if getattr(args, h) is not None}
     cfg = jaxgd.runs.check_run_args(problem, args.optimizer, args.lr, args.epochs, args.batch_size, args.init,
-                               args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every)
+                                    args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every or "auto")
     cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
                                     args.final_fraction))
     _data_note(args.data)
+    thin_note(problem.num_examples, {"the run": [cfg.loss_every]}, args.loss_every)
     t = jaxgd.runs.run_checked(cfg)
     div = int(t.diverged_at)
     settings = {
         "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
         "sampling": args.sampling, "rng": args.rng, "seed": args.seed, "init": [float(v) for v in cfg.init],
-        "loss_every": cfg.loss_every,
-        "problem": problem.name, "hyper": {k: v for k, v in cfg.spec.hyper.items() if k != "lr"},
-        "dtype": args.dtype, "noise": args.noise, "data_seed": args.data_seed,
-        "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
-        "schedule": {"kind": args.schedule, "decay_rate": args.decay_rate, "warmup": args.warmup,
-                     "final_fraction": args.final_fraction},
+        "loss_every": cfg.loss_every, "problem": problem.name,
+        "hyper": {k: v for k, v in cfg.spec.hyper.items() if k != "lr"}, "dtype": args.dtype, "noise": args.noise,
+        "data_seed": args.data_seed, "device": jax.devices()[0].platform, "jaxgd": jaxgd.__version__,
+        "schedule": {"kind": args.schedule} | {k: getattr(args, k) for k in SCHEDULE_FLAGS},
     }
     if args.json is not None:
-        write_json(args.json, {
-            "optimizer": args.optimizer, "config": settings,
-            "final": {"w": t.final.w, "b": t.final.b},
-            "params": {"w": t.params.w, "b": t.params.b},
-            "loss": t.loss, "batch_loss": t.batch_loss,
-            "diverged_at": None if div < 0 else div,
-        })
+        write_json(args.json, {"optimizer": args.optimizer, "config": settings, "final": {"w": t.final.w, "b": t.final.b},
+                               "params": {"w": t.params.w, "b": t.params.b}, "loss": t.loss,
+                               "batch_loss": t.batch_loss, "diverged_at": None if div < 0 else div})
         if args.json == "-":
             return 0
     state = "finite throughout" if div < 0 else f"diverged at step {div}"
@@ -101,6 +128,7 @@ def _grads(args, setup) -> int:
     """``jaxgd grads``: jax.grad against the analytic gradient over the problem's grid."""
     setup(args.dtype)
     _checks.check_int("grid", args.grid, 2, config.GRID_MAX)
+    _settle(args)
     problem = _problem(args)
     n = args.grid
     w, b = np.linspace(*problem.w_range, n), np.linspace(*problem.b_range, n)
@@ -138,6 +166,11 @@ def _report(args, setup) -> int:
     pack_dir = setup(cfg.dtype)
     p = plan(cfg)
     _data_note(cfg.data)
+    m, b = p.problem.num_examples, p.config.batch_size
+    if cfg.batch_size is None and m is not None and b != presets.MODES[-1].batch_size:
+        stderr(f"jaxgd: --data has {m} examples: the minibatch mode takes batches of {b} (--batch-size to choose)")
+    thin_note(m, {f"the {md.label} runs": [r.config.loss_every for r in p.runs if r.mode == md]
+                  for md in dict.fromkeys(r.mode for r in p.runs)}, cfg.loss_every)
     big = big_data(p.problem)
     if big and (cfg.sweep or cfg.epochs is None):
         stderr(f"jaxgd: --data has {p.problem.num_examples:,} examples: the report skips the sweeps and explorables"
@@ -171,22 +204,25 @@ def _sweep(args, setup) -> int:
     t0 = time.perf_counter()
     names = SWEEP_FILES if args.png else SWEEP_FILES[:2]
     check_folder_target("out", args.out, names)
+    _settle(args)
     problem = _problem(args)
     optimizers = config.parse_optimizers(args.optimizers)
-    lo = _checks.check_positive_number("lr_min", args.lr_min)
-    hi = _checks.check_positive_number("lr_max", args.lr_max)
+    lo, hi = (_checks.check_positive_number(k, getattr(args, k)) for k in ("lr_min", "lr_max"))
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     num = _checks.check_int("num", args.num, 1, 1_000_000)
 
     # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
-    sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs,
-                       batch_size=args.batch_size, sampling=args.sampling, rng=args.rng, seed=args.seed)
+    sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs, batch_size=args.batch_size,
+                       sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=args.loss_every or "auto")
     _data_note(args.data)
+    m, bs = problem.num_examples, args.batch_size  # checked: each run's steps, and the loss_every "auto" took
+    every = args.loss_every or jaxgd.runs.auto_loss_every(m, bs, args.epochs * (bs and steps_per_epoch(m, bs) or 1))
+    thin_note(m, {"each run": [every]}, args.loss_every)
     device = jax.devices()[0].platform
     settings = {"optimizers": list(optimizers), "lr_min": lo, "lr_max": hi, "num": num, "epochs": args.epochs,
                 "batch_size": args.batch_size, "sampling": args.sampling, "rng": args.rng, "seed": args.seed,
-                "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype}
+                "noise": args.noise, "data_seed": args.data_seed, "dtype": args.dtype, "loss_every": every}
     doc = sweep_doc(sc, settings, {"device": device, "versions": versions()})
     figure = (sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit)
     writers = {
@@ -217,6 +253,7 @@ def _landscape(args, setup) -> int:
     p = landscape.check(landscape.LandscapeConfig(**_flags(landscape.LandscapeConfig, args)))
     cfg = p.config
     check_folder_target("out", cfg.out, landscape.FILES)
+    thin_note(p.problem.num_examples, {"each run": [p.runs[0].loss_every]}, flag="--batch-size or --epochs to change it")
     with Progress() as bar:
         data = landscape.compute(p, progress=bar.update if bar.active else None)
     files = landscape.write(data, cfg.out, png=cfg.png, pack_dir=pack_dir)

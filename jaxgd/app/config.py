@@ -1,10 +1,7 @@
 """The report's configuration: defaults, a TOML file, flags on top; checked before any work.
 
-TOML keys (``-`` and ``_`` are the same, so a file may spell each key only once; the file is at
-most 1 MiB): ``optimizers`` (list or comma string), ``lr`` (a
-number for every run, or a table ``{adam = 0.3, gd = 0.05}``), ``epochs``, ``batch_size``
-(the minibatch mode's), ``seed``, ``noise``, ``data_seed``, ``data`` (a CSV of x, y), ``grid``, ``dtype``, ``out``,
-``gif``, ``png``, ``problem`` (notebook or a landscape), ``sweep`` (the learning-rate sweep section), ``sweep_points``, ``sweep_epochs``.
+TOML keys: the fields of :class:`ReportConfig` (``-`` and ``_`` the same, so a file spells each key
+once; at most 1 MiB); ``optimizers`` a list or comma string, ``lr`` a number or a table ``{adam = 0.3, gd = 0.05}``.
 """
 
 from __future__ import annotations
@@ -29,10 +26,10 @@ class ReportConfig:
     problem: str = "notebook"
     lr: float | dict | None = None
     epochs: int | None = None
-    batch_size: int = 8
+    batch_size: int | None = None  # None: 8, or n − 1 on n ≤ 8 examples (jaxgd.app.plan.plan); refused on a landscape
     seed: int | None = None
     noise: float = 0.0
-    data_seed: int = 0
+    data_seed: int | None = None  # None: 0; refused with data of one's own or a landscape
     data: str | None = None
     grid: int = 101
     dtype: str = "float64"
@@ -42,7 +39,7 @@ class ReportConfig:
     sweep: bool = True
     sweep_points: int = 100
     sweep_epochs: int = 100
-    loss_every: int | None = None  # None: automatic (jaxgd.runs.check_loss_every)
+    loss_every: int | None = None  # None: every step, fewer past 10⁸ example evaluations (jaxgd.runs.auto_loss_every)
 
 
 _KINDS = {int: ((int,), "an integer"), float: ((numbers.Real,), "a number"), str: ((str,), "a string"),
@@ -51,7 +48,7 @@ _OWN_TYPES = {  # the settings whose default (None, a tuple) does not say what t
     "optimizers": ((list, str), "a list of optimizer names"),
     "problem": ((str,), "a problem name"),
     "lr": ((numbers.Real, dict), "a number or a table of numbers by optimizer"),
-    "epochs": _KINDS[int], "seed": _KINDS[int], "loss_every": _KINDS[int],
+    **dict.fromkeys(("epochs", "seed", "loss_every", "batch_size", "data_seed"), _KINDS[int]),
     "data": ((str,), "a path to a CSV file"),
 }
 _TYPES = {f.name: _OWN_TYPES.get(f.name) or _KINDS[type(f.default)] for f in dataclasses.fields(ReportConfig)}
@@ -86,15 +83,12 @@ def load_toml(path: str | Path) -> dict:
             raise ConfigError(f"{where}: keys {spelled[k]!r} and {key!r} are the same setting; give it once")
         spelled[k] = key
         if k not in _TYPES:
-            raise ConfigError(f"file {str(path)!r}: unknown key {key!r} (allowed: {', '.join(_TYPES)})")
+            raise ConfigError(f"{where}: unknown key {key!r} (allowed: {', '.join(_TYPES)})")
         types, desc = _TYPES[k]
-        bad_bool = isinstance(value, bool) and bool not in types
-        if bad_bool or not isinstance(value, types):
-            raise ConfigError(f"file {str(path)!r}: key {key!r} must be {desc}, got {type(value).__name__} {value!r}")
-        if k == "optimizers" and isinstance(value, list):
-            if not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"file {str(path)!r}: key {key!r} must be {desc}, got {value!r}")
-            value = tuple(value)
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            raise ConfigError(f"{where}: key {key!r} must be {desc}, got {type(value).__name__} {value!r}")
+        if k == "optimizers" and isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: key {key!r} must be {desc}, got {value!r}")  # a list: check() makes it a tuple
         out[k] = value
     return out
 
@@ -106,7 +100,10 @@ def parse_optimizers(v) -> tuple[str, ...]:
     if not names:
         raise ArgumentError("optimizers", f"must name at least one optimizer ({', '.join(optim.OPTIMIZERS)}, optax:NAME)")
     for n in names:
-        optim.resolve(n, 0.1, {})
+        try:
+            optim.resolve(n, 0.1, {})
+        except ArgumentError as e:  # the flag the user typed is --optimizers
+            raise ArgumentError("optimizers" if e.name == "optimizer" else e.name, e.detail) from None
     if len(set(names)) != len(names):
         raise ArgumentError("optimizers", f"must not repeat a name, got {', '.join(names)}")
     return names
@@ -133,10 +130,10 @@ def check(cfg: ReportConfig) -> ReportConfig:
     elif lr is not None:
         lr = _checks.check_positive_number("lr", lr)
     epochs = None if cfg.epochs is None else _checks.check_int("epochs", cfg.epochs, 1)
-    batch_size = _checks.check_int("batch_size", cfg.batch_size, 1)
+    batch_size = None if cfg.batch_size is None else _checks.check_int("batch_size", cfg.batch_size, 1)
     seed = None if cfg.seed is None else _checks.check_seed(cfg.seed)
     noise = _checks.check_nonneg_number("noise", cfg.noise)
-    data_seed = _checks.check_seed(cfg.data_seed, "data_seed")
+    data_seed = None if cfg.data_seed is None else _checks.check_seed(cfg.data_seed, "data_seed")
     grid = _checks.check_int("grid", cfg.grid, 2, GRID_MAX)
     dtype = _checks.check_choice("dtype", cfg.dtype, ("float64", "float32"))
     sweep_points = _checks.check_int("sweep_points", cfg.sweep_points, 2, 100_000)

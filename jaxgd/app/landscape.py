@@ -10,6 +10,7 @@ the page is computed there), described in the command's words; ``write(ls, out)`
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -19,6 +20,7 @@ import jaxgd
 from jaxgd import _checks, datasets, models, survey
 from jaxgd._checks import ArgumentError
 from jaxgd.app.config import GRID_MAX, parse_optimizers
+from jaxgd.app.terminal import stderr
 from jaxgd.app.landscape_page import FILES, write  # noqa: F401  (the command's files and their writer)
 from jaxgd.survey import Landscape
 
@@ -45,6 +47,7 @@ class LandscapeConfig:
     dtype: str = "float64"
     out: str = "out"
     png: bool = True
+    yes: bool = False  # go on past an hour of estimated work
 
 
 class LandscapePlan(NamedTuple):
@@ -84,23 +87,29 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     models.mlp((1, *hidden, 1), cfg.activation)  # checks the activation
     if not isinstance(cfg.out, str) or not cfg.out:
         raise ArgumentError("out", f"must be a folder path, got {cfg.out!r}")
-    if cfg.data in datasets.DATASETS:
-        if cfg.target is not None:
-            raise ArgumentError("target", f"applies to a CSV file, not to the data set {cfg.data!r}")
-        ds = datasets.load(cfg.data)
-        if cfg.task is not None and cfg.task != ds.task:
-            raise ArgumentError("task", f"of {cfg.data!r} is {ds.task}, got {cfg.task!r}")
-    else:
-        ds = datasets.load_csv_table(cfg.data, target=cfg.target, task=cfg.task)
+    ds = datasets.load_data(cfg.data, cfg.target, cfg.task)
     sizes = (ds.x.shape[1], *hidden, ds.out_dim)
+    n, m = sum((i + 1) * o for i, o in zip(sizes, sizes[1:])), len(ds.x)
+    fits = partial(survey.check_memory, n, m, grid, per_example=2 * sum(sizes), itemsize=np.dtype(dtype).itemsize,
+                   names=("model", "epochs"))
+    fits()  # the model alone, before its parameters exist; with the runs' trajectories once they are checked
     model = models.mlp(sizes, cfg.activation, ds.task, cfg.loss)
     problem = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(seed), dtype=dtype),
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
-    survey.check_grid(problem, grid)
     runs = tuple(jaxgd.runs.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
-                                      sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of)
-                 for opt, lr in zip(optimizers, lrs))
+                                      sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of,
+                                      loss_every="auto") for opt, lr in zip(optimizers, lrs))  # said on stderr
+    if ds.task == "regression" and cfg.loss != LandscapeConfig.loss:
+        raise ArgumentError("loss", f"applies to classification; {ds.name!r} is a regression, fit by squared error")
+    if cfg.sharpness_of != LandscapeConfig.sharpness_of and not runs[0].sharpness:
+        raise ArgumentError("sharpness_of", "applies where the sharpness is measured: give --sharpness-every k ≥ 1")
+    survey.check_paths(plane, [rc.steps for rc in runs])
+    fits([rc.steps for rc in runs], lanczos=max([rc.sharpness[1] for rc in runs if rc.sharpness], default=0))
     cfg = dataclasses.replace(cfg, optimizers=optimizers, lr=lrs, plane=plane, grid=grid, seed=seed, dtype=dtype)
+    work = survey.check_seconds(survey.probe(problem), runs, grid, go_on=cfg.yes, how="give --yes to go on",
+                                names=("epochs", "grid"))  # last: every refusal above comes before any compiling
+    if work:
+        stderr(f"jaxgd: --yes: {work}")
     return LandscapePlan(cfg, ds, sizes, problem, runs)
 
 
@@ -116,5 +125,7 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
             f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
     meta = {k: ls.meta[k] for k in ("device", "num_params", "num_examples")} | {"task": ds.task,
                                                                                 "sizes": list(plan.sizes)}
-    config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr)}
+    config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr),
+                                        "loss_every": plan.runs[0].loss_every}
+    config.pop("yes")
     return dataclasses.replace(ls, what=what, config=config, meta=meta)

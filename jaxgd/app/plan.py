@@ -58,7 +58,7 @@ def modes(cfg: ReportConfig, problem: Problem) -> tuple[presets.Mode, ...]:
         return (presets.LANDSCAPE_MODE,)
     out = []
     for m in presets.MODES:
-        if m.name == "minibatch" and cfg.batch_size != 8:
+        if m.name == "minibatch" and cfg.batch_size != m.batch_size:
             m = m._replace(batch_size=cfg.batch_size, label=f"minibatch (batch {cfg.batch_size})")
         if cfg.seed is not None:
             m = m._replace(seed=cfg.seed)
@@ -93,18 +93,24 @@ def big_data(problem: Problem) -> bool:
 
 def plan(cfg: ReportConfig) -> Plan:
     """Build the problem (:func:`jaxgd.problem`, the one factory) and check every run; raises
-    :class:`jaxgd.ArgumentError` naming the setting."""
-    problem = make_problem(cfg.problem, data=cfg.data, noise=cfg.noise, data_seed=cfg.data_seed, dtype=cfg.dtype)
-    m, default = problem.num_examples, ReportConfig.batch_size
-    if m is not None and cfg.batch_size == default and default > m:  # a setting the user may not have given
-        raise ArgumentError("batch_size", f"must be an integer in [1, {m}], got {default} (the minibatch mode's "
-                                          f"default, more than the data's {m:,} example{'s' if m != 1 else ''}): "
-                                          f"give a batch size of {m} or less")
+    :class:`jaxgd.ArgumentError` naming the setting (also one that would change nothing). The plan's
+    config holds the minibatch size (default 8, or n − 1 on n ≤ 8 examples) and data seed as run."""
+    problem = make_problem(cfg.problem, data=cfg.data, noise=cfg.noise, data_seed=cfg.data_seed or 0, dtype=cfg.dtype)
+    m = problem.num_examples
+    unused = {"data_seed": "is the seed of the notebook's noise: your own data (--data) has none"} if cfg.data else {}
+    if m is None:
+        unused = dict.fromkeys(("batch_size", "seed", "data_seed"), f"does not apply to problem {problem.name!r}, "
+                                                                    "which has no data: its runs are full batch")
+    for k, why in unused.items():
+        if getattr(cfg, k) is not None:
+            raise ArgumentError(k, why)
+    batch = cfg.batch_size or (None if m is None else max(1, min(presets.MODES[-1].batch_size, m - 1)))
+    cfg = dataclasses.replace(cfg, batch_size=batch, data_seed=cfg.data_seed or 0)
     runs = []
     for opt in cfg.optimizers:
         for md in modes(cfg, problem):
             lr, epochs = run_settings(cfg, problem, opt, md)
             rc = check_run_args(problem, opt, lr, epochs, md.batch_size, None, md.sampling, md.rng, md.seed,
-                                loss_every=cfg.loss_every)
+                                loss_every=cfg.loss_every or "auto")
             runs.append(Run(opt, md, lr, epochs, rc))
     return Plan(cfg, problem, tuple(runs))

@@ -45,7 +45,7 @@ def run_rows(data) -> list[dict]:
         state, why = run_status(t, data.problem.minima, span)
         rows.append({"optimizer": r.optimizer, "mode": r.mode.name, "lr": r.lr, "epochs": r.epochs,
                      "batch_size": r.mode.batch_size, "sampling": r.mode.sampling if r.mode.batch_size else None,
-                     "rng": r.mode.rng, "seed": r.mode.seed, "steps": int(t.steps),
+                     "rng": r.mode.rng, "seed": r.mode.seed, "steps": int(t.steps), "loss_every": r.config.loss_every,
                      "final_w": float(t.params.w[-1]), "final_b": float(t.params.b[-1]),
                      "final_loss": float(t.loss[-1]), "diverged_at": None if d < 0 else d,
                      "state": state, "why": why})
