@@ -247,7 +247,9 @@ def computed_imports(sources: dict[str, str]) -> list[str]:
 
 
 def test_every_lazy_import_names_its_module():
-    assert computed_imports(SOURCES) == []
+    # but jaxgd/__init__.py's __getattr__ (issue 21): the module of a public name, as its TYPE_CHECKING block
+    # (read by every check here) says, or a module file jaxgd/NAME.py (never the app or the figures, packages)
+    assert [o for o in computed_imports(SOURCES) if not o.startswith("jaxgd:")] == []
     planted = _package(init="import importlib\nname = 'pkg.app'\nimportlib.import_module(name)\n",
                        data="import importlib\nimportlib.import_module('pkg.app')\n")
     assert computed_imports(planted) == ["pkg:3"]

@@ -1,6 +1,7 @@
 """Robustness: bad invocations answered clearly, divergence end to end, atomic outputs,
 Ctrl-C, determinism across processes, and a fuzz test of the API."""
 
+import gc
 import json
 import math
 import os
@@ -8,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 import jaxgd
 from jaxgd.app import files as jio
-from jaxgd.app import terminal
+from jaxgd.app import signals
 from jaxgd import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,53 +305,145 @@ def test_atomic_path_leaves_the_old_file_on_interrupt(tmp_path):
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
-def _outputs_are_whole(out: Path):
-    json.loads((out / "results.json").read_text())
-    with np.load(out / "results.npz") as z:
-        assert "surface" in z.files
+def _whole(path: Path) -> bool:
+    """Whether ``path`` is a complete file of its kind (JSON parses, an archive or image loads, a page ends)."""
     from PIL import Image
 
-    for png in out.glob("*.png"):
-        Image.open(png).load()
-    assert (out / "report.html").read_text().rstrip().endswith("</html>")
-    assert (out / "metrics.csv").read_text().endswith("\n")
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+    kind = path.suffix
+    if kind == ".json":
+        json.loads(path.read_text())
+    elif kind == ".npz":
+        with np.load(path) as z:
+            [z[k] for k in z.files]
+    elif kind in (".png", ".gif"):
+        Image.open(path).load()
+    elif kind == ".html":
+        assert path.read_text().rstrip().endswith("</html>"), path
+    else:
+        assert path.read_text().endswith("\n"), path
+    return True
 
 
-def _wait_for(path: Path, proc, timeout: float = 300) -> bool:
-    """True once ``path`` exists (the process announced an event); False if the process ended first."""
+def _wait_for(event, proc, timeout: float = 300) -> bool:
+    """True once ``event()`` (the process announced it); False if the process ended first."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not event():
         if proc.poll() is not None or time.monotonic() > deadline:
             return False
         time.sleep(0.01)  # polling for the event, not waiting for time to pass
     return True
 
 
-@pytest.mark.xdist_group("cli_report")  # with the other users of the session's report, on one worker
-@pytest.mark.parametrize("sig,event,code,line", [  # early (it begins to compute) and later (writing its files)
-    (signal.SIGINT, "ready", 130, "jaxgd: interrupted\n"), (signal.SIGTERM, "lock", 143, "jaxgd: terminated\n")],
-    ids=["SIGINT-early", "SIGTERM-late"])
-def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, cli_report, run_report, sig, event, code,
-                                                               line, monkeypatch):
-    """The report (caches off, with --png --gif) interrupted as it begins its work — the moment it
-    announces in ``$JAXGD_READY_FILE`` — and while it writes its files (the moment its folder's lock
-    appears): never after a sleep, which races the imports on a slow machine."""
+# Each command, tiny, with work enough after each stage for the signal to land in it (the report: the
+# session's report command with --png --gif, over a copy of its files). The files there before: the
+# old ones (placeholders), each of which must stay, or be a whole new one.
+SIGNAL_COMMANDS = {
+    "run": (["run", "--epochs", "2000", "--batch-size", "1", "--json", "{out}/t.json"], ["t.json"]),
+    "sweep": (["sweep", "--epochs", "5", "--num", "5", "--optimizers", "gd,adam", "--out", "{out}"],
+              ["sweep.json", "sweep.html", "sweep.png"]),
+    "landscape": (["landscape", "--data", "iris", "--model", "mlp:4", "--epochs", "5", "--grid", "5", "--out", "{out}"],
+                  ["landscape.json", "landscape.npz", "landscape.html"]),
+}
+SIGNALS = {signal.SIGINT: (130, "jaxgd: interrupted\n"), signal.SIGTERM: (143, "jaxgd: terminated\n")}
+# Every stage the command announces (signals.READY_FILE) × both signals, the four commands spread over them
+# (eight processes): "handlers" lands in the imports, "imported" in the parsing or set-up, "working" in the
+# data, compile and run, "lock" (the output folder's lock appears) in the writing.
+STAGES = [("handlers", signal.SIGINT, "run"), ("handlers", signal.SIGTERM, "landscape"),
+          ("imported", signal.SIGINT, "landscape"), ("imported", signal.SIGTERM, "run"),
+          ("working", signal.SIGINT, "report"), ("working", signal.SIGTERM, "sweep"),
+          ("lock", signal.SIGINT, "sweep"), ("lock", signal.SIGTERM, "report")]  # (landscape: seconds to its files)
+
+
+@pytest.mark.parametrize("stage,sig,command", [
+    pytest.param(*case, marks=[pytest.mark.xdist_group("cli_report")] if case[2] == "report" else [],
+                 id=f"{case[0]}-{signal.Signals(case[1]).name}-{case[2]}") for case in STAGES])
+def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, stage, sig, command, monkeypatch, request):
+    """The command (caches off) signalled once it announces ``stage`` in ``$JAXGD_READY_FILE``, or while it
+    writes its files (the moment its folder's lock appears): never after a sleep, which races the imports
+    on a slow machine. One line, 130 or 143, each file the old one or a whole new one, nothing else."""
     out = tmp_path / "out"
-    shutil.copytree(cli_report, out)  # the session's finished report: the old files to keep whole
-    _outputs_are_whole(out)
-    before = {p.name for p in out.iterdir()}
+    if command == "report":
+        shutil.copytree(request.getfixturevalue("cli_report"), out)  # the session's finished report (made first)
+    else:
+        out.mkdir()
+        for f in SIGNAL_COMMANDS[command][1]:
+            (out / f).write_text("old\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     ready = tmp_path / "ready"
-    monkeypatch.setenv(terminal.READY_FILE, str(ready))
-    proc = run_report(out, "--png", "--gif", popen=True)
-    announced = _wait_for(ready if event == "ready" else out / jio.LOCK_NAME, proc)
+    monkeypatch.setenv(signals.READY_FILE, str(ready))
+    if command == "report":
+        proc = request.getfixturevalue("run_report")(out, "--png", "--gif", popen=True)
+    else:
+        argv = [a.format(out=out) for a in SIGNAL_COMMANDS[command][0]]
+        proc = subprocess.Popen([sys.executable, "-m", "jaxgd", *argv], env=dict(os.environ, JAXGD_CACHE_DIR="off"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = out / jio.LOCK_NAME
+    announced = _wait_for(lock.exists if stage == "lock" else
+                          lambda: ready.exists() and stage in ready.read_text().split(), proc)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=300)
-    assert announced, f"the report ended before its {event} event: {stderr}"
-    assert proc.returncode == code, stderr
-    assert stderr == line
-    _outputs_are_whole(out)  # each file is the old one or a new complete one
-    assert before == {p.name for p in out.iterdir()}
+    assert announced, f"the command ended before its {stage} event: {stderr}"
+    assert (proc.returncode, stderr) == SIGNALS[sig]
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) <= set(after) and all(after[f] == before.get(f) or _whole(out / f) for f in after)
+    assert not [f for f in after if f.startswith(".")]  # no temporary file left, no lock
+
+
+def _signal_after(monkeypatch, module, name):
+    """``module.name`` (a function) raises SIGINT just after it returns: the handler runs there."""
+    real = getattr(module, name)
+
+    def then_signal(*args, **kwargs):
+        out = real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(module, name, then_signal)
+
+
+@pytest.mark.parametrize("where", ["temporary", "atomic temporary", "lock"])
+def test_an_interrupt_as_a_file_is_made_leaves_nothing(tmp_path, monkeypatch, where):
+    """Ctrl-C the moment a temporary file or the folder's lock is made (before its name is kept for the
+    clean-up): the file is removed all the same, the old file kept."""
+    import fcntl
+    import tempfile
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("old")
+    _signal_after(monkeypatch, *((fcntl, "flock") if where == "lock" else (tempfile, "mkstemp")))
+    with pytest.raises(KeyboardInterrupt), signals.as_exceptions():
+        if where == "atomic temporary":
+            jio.write_text_atomic(out / "a.txt", "new")
+        else:
+            jio.write_all(out, {"a.txt": jio.text_writer("new")})
+    assert [(p.name, p.read_text()) for p in out.iterdir()] == [("a.txt", "old")]
+
+
+class _Dropping:
+    """Where Python drops an exception: its ``__del__``, and (``callback``) a garbage-collection callback."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)  # runs the handler here: a KeyboardInterrupt raised here is dropped
+
+    @staticmethod
+    def callback(phase, info):
+        gc.callbacks.remove(_Dropping.callback)
+        signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("where", ["gc-callback", "__del__"])
+def test_an_interrupt_python_would_drop_still_stops_the_command(where):
+    """Ctrl-C handled where Python drops exceptions (JAX's garbage-collection callback runs at every
+    collection, and most signals in its imports landed there) comes again until it lands in the
+    command's code: else the command would go on, and finish with exit 0."""
+    with pytest.raises(KeyboardInterrupt), signals.as_exceptions():
+        if where == "gc-callback":
+            gc.callbacks.append(_Dropping.callback)
+            gc.collect()
+        else:
+            _Dropping()  # dropped at once: its __del__ runs
+        threading.Event().wait(60)  # the signal again, from a thread: it interrupts this wait
 
 
 # ----------------------------------------------------------------------------- determinism

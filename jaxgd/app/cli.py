@@ -8,9 +8,9 @@
 ``jaxgd compare``   a fair comparison of optimizers over a suite of tasks (compare.html, compare.json)
 ``jaxgd notebook``  the notebook's printed numbers, and every optimizer × sampling mode
 
-What each command does, and prints, is :mod:`jaxgd.app.commands`; the signals, streams and exit
-codes around it are :mod:`jaxgd.app.terminal`. Bad arguments exit with status 2 and one line on
-stderr, naming the flag; nothing is written to stdout.
+What each command does, and prints, is :mod:`jaxgd.app.commands`; the streams and exit codes
+around it are :mod:`jaxgd.app.terminal`, the signals :mod:`jaxgd.app.signals`. Bad arguments exit
+with status 2 and one line on stderr, naming the flag; nothing is written to stdout.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import argparse
 
 import jax
 
-from jaxgd.app import require_extra, terminal
+from jaxgd.app import require_extra, signals, terminal
 
 require_extra()  # one line naming the extra, before the commands import jaxgd.plots (plotly, matplotlib)
 
@@ -193,19 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """The ``jaxgd`` command of ``argv`` (default ``sys.argv[1:]``); returns its exit code (see
-    :mod:`jaxgd.app.terminal`), or exits with status 2 on bad arguments."""
-    with terminal.signals():
+    :mod:`jaxgd.app.terminal`), or exits with status 2 on bad arguments (the program: :mod:`jaxgd.__main__`)."""
+    with signals.as_exceptions():
         parser = build_parser()
         args = parser.parse_args(argv)
         needs_stdout = args.command in ("grads", "notebook") or (args.command == "run" and args.json in (None, "-"))
         return terminal.run_command(lambda: COMMANDS[args.command](args, _setup_dtype), needs_stdout,
                                     bad_argument=lambda e: parser.error(f"{flag(e.name)} {e.detail}"))
-
-
-def entry() -> None:
-    """The ``jaxgd`` program (console script and ``python -m jaxgd``): :func:`main`, then
-    :func:`jaxgd.app.terminal.leave` (``os._exit``, skipping the interpreter's teardown)."""
-    terminal.leave(main())
 
 
 def _setup_dtype(dtype: str) -> str | None:

@@ -256,7 +256,8 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None):
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     tmp = None
     try:
-        tmp = _temp_in(str(target.parent), path.name)
+        with _signals_deferred():  # a signal here: the temporary made and known (removed below), or not made
+            tmp = _temp_in(str(target.parent), path.name)
         yield tmp
         os.chmod(tmp, _file_mode() if mode is None else mode)
         os.replace(tmp, target)
@@ -314,28 +315,32 @@ def _lock(folder: str):
     import fcntl
 
     path = os.path.join(folder, LOCK_NAME)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise OutputError(folder, f"{folder}/ is in use by another jaxgd (it holds {LOCK_NAME}); wait for it "
-                                      "to finish or use another folder") from None
-        try:  # the holder before us may have removed the file after we opened it: lock the one on disk
-            same = os.path.samestat(os.fstat(fd), os.stat(path))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
+    fd = None
     try:
+        with _signals_deferred():  # a signal while it is taken: taken (and let go below), or not
+            while fd is None:
+                new = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(new, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(new)
+                    raise OutputError(folder, f"{folder}/ is in use by another jaxgd (it holds {LOCK_NAME}); wait "
+                                              "for it to finish or use another folder") from None
+                try:  # the holder before us may have removed the file after we opened it: lock the one on disk
+                    same = os.path.samestat(os.fstat(new), os.stat(path))
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    fd = new
+                else:
+                    os.close(new)
         yield
     finally:
-        try:
-            os.unlink(path)
-        finally:
-            os.close(fd)
+        if fd is not None:
+            try:
+                os.unlink(path)
+            finally:
+                os.close(fd)
 
 
 @contextmanager
@@ -436,8 +441,9 @@ def write_all(out_dir, writers: Mapping[str, Callable[[str], object]], *, name: 
                 through = _through(dest)
                 real = dest if through else _real_target(name, dest)
                 try:
-                    tmp = _temp_in(full if through else os.path.dirname(real), f)
-                    staged.append((tmp, real, through))
+                    with _signals_deferred():  # made and staged (removed on a failure), or not made
+                        tmp = _temp_in(full if through else os.path.dirname(real), f)
+                        staged.append((tmp, real, through))
                     writers[f](tmp)
                     os.chmod(tmp, _file_mode())
                 except OSError as e:

@@ -4,49 +4,20 @@ Exit codes: 0 done; 1 a fault of the environment (disk full, a closed or full st
 cannot be written, out of memory), with one line on stderr; 130 Ctrl-C and 143 SIGTERM
 (``jaxgd: interrupted`` / ``jaxgd: terminated``); 2 bad arguments (the parser's, :mod:`jaxgd.app.cli`).
 Either way no temporary file stays and earlier files are untouched (:func:`jaxgd.app.files.write_all`).
-
-``$JAXGD_READY_FILE``, when set, is a path the command creates once its signal handling is in place
-and its work begins: a test (or a supervisor) waits for that event instead of sleeping.
+The signals are handled from the command's first moment (:mod:`jaxgd.app.signals`).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
-from contextlib import contextmanager
 
 from jaxgd import progress
 from jaxgd._checks import ArgumentError, ArgumentTypeError
+from jaxgd.app import signals
 from jaxgd.app.files import OutputError, write_stdout
 
-READY_FILE = "JAXGD_READY_FILE"
 LONG_REPORT_STEPS = 100_000  # off a terminal, work of this many steps or more says what it is doing
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so every ``finally`` removes its temporaries."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
-
-
-@contextmanager
-def signals():
-    """For the block, in the main thread: Ctrl-C raises KeyboardInterrupt (also where the shell ignored
-    SIGINT, e.g. a job started in the background) and SIGTERM :class:`Terminated` (unless handled already)."""
-    main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    own_term = main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)
-    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if own_term else None
-    try:
-        yield
-    finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
 
 
 def run_command(command, needs_stdout: bool, bad_argument) -> int:
@@ -60,16 +31,14 @@ def run_command(command, needs_stdout: bool, bad_argument) -> int:
             if needs_stdout:
                 raise OutputError("stdout", "it is closed, and it is this command's only output")
             sys.stdout = open(os.devnull, "w")  # the files are the output; the summary has nowhere to go
-        _announce_ready()
+        signals.announce("working")
         code = command()
         write_stdout("")  # flushed: a full stdout is an error of the command
         return code
     except (ArgumentError, ArgumentTypeError) as e:  # raised by the checks, before any work
         bad_argument(e)
     except KeyboardInterrupt as e:
-        terminated = isinstance(e, Terminated)
-        stderr("jaxgd: terminated" if terminated else "jaxgd: interrupted")
-        return 143 if terminated else 130
+        return signals.stopped(e)
     except BrokenPipeError:  # e.g. `jaxgd grads | head`: the reader left; stop quietly
         _quiet_stdout()
         return 1
@@ -94,32 +63,6 @@ def run_command(command, needs_stdout: bool, bad_argument) -> int:
         if sys.stdout is not stdout:
             sys.stdout.close()
             sys.stdout = stdout
-
-
-def _announce_ready() -> None:
-    """Create ``$JAXGD_READY_FILE`` if set (see the module); a path that cannot be made is skipped."""
-    path = os.environ.get(READY_FILE)
-    if path:
-        try:
-            with open(path, "w"):
-                pass
-        except OSError:
-            pass
-
-
-def leave(code) -> None:
-    """End the process with ``code`` by ``os._exit``, after flushing both streams once more.
-
-    That skips the interpreter's teardown: freeing every compiled program and a last garbage
-    collection took about 0.25 s of every command here, and after Ctrl-C or SIGTERM an interrupt
-    can land while XLA compiles on its own threads, where a normal shutdown may crash (a segfault
-    was seen here). Call it only once every output file is finished or removed."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
-    os._exit(code if isinstance(code, int) else 0)
 
 
 # ----------------------------------------------------------------------------- the streams
