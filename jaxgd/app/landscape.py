@@ -14,10 +14,11 @@ from functools import partial
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import jaxgd
-from jaxgd import _checks, datasets, models, survey
+from jaxgd import _checks, datasets, flows, models, planes, survey
 from jaxgd._checks import ArgumentError
 from jaxgd.app.config import GRID_MAX, parse_optimizers
 from jaxgd.app.terminal import stderr
@@ -48,6 +49,13 @@ class LandscapeConfig:
     out: str = "out"
     png: bool = True
     yes: bool = False  # go on past an hour of estimated work
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FlowLandscape(Landscape):
+    """A :class:`jaxgd.Landscape` with gd's flows projected on its plane (:func:`gd_flows`)."""
+
+    flows: dict = dataclasses.field(default_factory=dict)  # kind -> jaxgd.planes.Projection of (T+1,) arrays
 
 
 class LandscapePlan(NamedTuple):
@@ -128,4 +136,26 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
     config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr),
                                         "loss_every": plan.runs[0].loss_every}
     config.pop("yes")
-    return dataclasses.replace(ls, what=what, config=config, meta=meta)
+    ls = dataclasses.replace(ls, what=what, config=config, meta=meta)
+    return FlowLandscape(**vars(ls), flows=gd_flows(ls, dict(zip(cfg.optimizers, plan.runs)), progress))
+
+
+def gd_flows(ls: Landscape, runs: dict, progress=None) -> dict:
+    """gd's flows (:mod:`jaxgd.flows`: one compiled call per kind, at its lr for its steps from its
+    start) beside the full-batch gd run of ``runs`` (name -> RunConfig), projected on the plane
+    (:func:`jaxgd.planes.project`): gradient and modified flow, and the central flow where gd's
+    measured sharpness reached 2/lr (:func:`jaxgd.flows.crossing`; below it the central flow is
+    gradient flow). ``{}`` without such a run."""
+    gd = next((k for k, rc in runs.items() if rc.optimizer == "gd" and rc.batch_size is None), None)
+    if gd is None:
+        return {}
+    rc, lr = runs[gd], float(runs[gd].spec.hyper["lr"])
+    sharp = ls.trajectories[gd].sharpness
+    kinds = flows.KINDS if sharp is not None and flows.crossing(sharp, lr) is not None else flows.KINDS[:2]
+    say, out = progress or (lambda *a: None), {}
+    for i, k in enumerate(kinds):
+        say("gd's flows", i, len(kinds))
+        t = flows.flow(k, ls.problem, rc.init, lr, rc.steps)
+        out[k] = jax.tree.map(np.asarray, planes.project(ls.plane, jax.tree.map(jnp.asarray, t.params), ls.problem))
+    say("gd's flows", len(kinds), len(kinds))
+    return out

@@ -60,6 +60,15 @@ def _every(ls) -> str:
     return "/".join(map(str, sorted(every))) or "some"
 
 
+def _flows(ls) -> str:
+    """The sentence on gd's flows (a :class:`jaxgd.app.landscape.FlowLandscape`'s), or ""."""
+    fl = getattr(ls, "flows", None)
+    if not fl:
+        return ""
+    central = fill("landscape.html", f"central-{'yes' if 'central' in fl else 'no'}")
+    return fill("landscape.html", "flows", lr=f"{ls.settings['gd']['lr']:g}", central=central)
+
+
 def page(ls, v: dict, pack_dir=None) -> str:
     """The self-contained page (:func:`jaxgd.app.shell.figures_page`, plotly.js packed in
     ``pack_dir``): ``landscape.html`` filled in with ``ls`` and the versions ``v``, and :func:`figures`."""
@@ -73,7 +82,8 @@ def page(ls, v: dict, pack_dir=None) -> str:
     worst = max(summ.items(), key=lambda kv: -1 if kv[1]["max_loss_gap"] is None else kv[1]["max_loss_gap"])
     pct = {} if ls.explained is None else {k: f"{100 * x:.1f}" for k, x in zip(
         ("pc1", "pc2", "rw1", "rw2"), (*ls.explained, *ls.random_walk_explained))}
-    values = {"sharpness": {"every": _every(ls)}, "gaps": {"gap": _largest_gap(ls, *worst)}, "variance": pct}
+    values = {"sharpness": {"every": _every(ls)}, "gaps": {"gap": _largest_gap(ls, *worst)}, "variance": pct,
+              "contour": {"flows": _flows(ls)}}
     body = fill("landscape.html", what=html.escape(ls.what), trained=_trained(ls),
                 first=html.escape(next(iter(ls.trajectories))),
                 plane=html.escape(fill("landscape.html", f"plane-{ls.plane_kind}")), dtype=str(ls.problem.dtype),
@@ -91,7 +101,9 @@ def write(ls, out: str | os.PathLike, png: bool = True, pack_dir=None) -> list[P
     device, *rest = doc["meta"].items()
     doc["meta"] = dict([device, ("versions", v), *rest])
     writers = {"landscape.json": jio.text_writer(jio.dumps(doc, indent=1) + "\n"),
-               "landscape.npz": jio.npz_writer(ls.arrays),
+               "landscape.npz": jio.npz_writer(lambda: ls.arrays() | {f"flow/{k}/{f}": v for k, p in getattr(
+                   ls, "flows", {}).items() for f, v in (("plane_a", p.a), ("plane_b", p.b), ("loss", p.loss),
+                                                         ("distance", p.distance))}),
                "landscape.html": jio.text_writer(page(ls, v, pack_dir))}
     if png:
         for name, fig in mpl_figures(ls).items():

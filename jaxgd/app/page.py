@@ -17,6 +17,7 @@ from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
 from jaxgd.plots.common import LOG_LABEL, log_excess, style_for
+from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS
 from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
 from jaxgd.app.shell import asset, fill, html_page
@@ -73,7 +74,9 @@ def page_data(data) -> dict:
 
     ``grid``: the axes ``w (n,)``, ``b (m,)`` and the surface as plotly wants it, ``S (m, n)``
     (row j along b); ``runs``: per run its style, settings, state, the drawn step indices ``t``
-    with ``w``, ``b``, ``loss`` at them, and the per-step records at ``tb`` (the steps < T of ``t``).
+    with ``w``, ``b``, ``loss`` at them, and the per-step records at ``tb`` (the steps < T of ``t``);
+    ``flows`` (with :attr:`ReportData.flows`): ``run`` (gd's index), ``lr`` and per flow its look
+    (:data:`jaxgd.plots.flow_figs.FLOWS`) with ``w``, ``b`` at gd's ``t`` (times ``t·lr``), and their ``key``.
     """
     cfg, p = data.config, data.problem
     S = _f64(data.surface)
@@ -99,6 +102,10 @@ def page_data(data) -> dict:
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
         grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S))),
         minima=minima, minLoss=data.losses["minima"], runs=runs, lossRange=loss_range(runs), maxPoints=MAX_POINTS)
+    if data.flows:
+        g = runs[data.flow_run]
+        out["flows"] = dict(run=data.flow_run, lr=g["lr"], key=FLOW_KEY, items=[dict(kind=k, label=FLOWS[k][0], color=FLOWS[k][1],
+            dash=FLOWS[k][2], w=_f64(f.params.w)[g["t"]], b=_f64(f.params.b)[g["t"]]) for k, f in data.flows.items()])
     if p.data is not None:
         x, y = (_f64(a) for a in p.data)
         keep = _sample(len(x))
@@ -299,7 +306,8 @@ def page(data, pack_dir=None) -> str:
         v_jaxgd=_esc(v["jaxgd"]), v_jax=_esc(v["jax"]), v_optax=_esc(v["optax"]),
         modes="".join(f"<li>{fill('report.html', 'mode-' + m.name)}</li>" for m in mds if p.num_examples),
         epoch=epoch, optimizer_rows=_optimizer_rows(data), toggles=toggles, quick=quick,
-        data_section=_data_section(data, D), name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
+        data_section=_data_section(data, D), flows="\n" + fill("report.html", "flows", lr=f"{D['flows']['lr']:g}",
+        central=_text("central", "central" in data.flows)) if data.flows else "", name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
         z="loss (MSE)" if p.data is not None else "loss",
         look_surface=_text("look-surface", p.data is not None),
         explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),

@@ -21,7 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxgd import engine, explore, optim
+from jaxgd import engine, explore, flows as jflows, optim
 from jaxgd._checks import check_params
 from jaxgd.app import files as jio
 from jaxgd.app import shell
@@ -55,6 +55,8 @@ class ReportData:
     theory: object = None  # jaxgd.curvature.Theory at the minimum, for a quadratic loss
     explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.explore)
     losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss} (basics)
+    flows: dict = dataclasses.field(default_factory=dict)  # kind -> Trajectory beside runs[flow_run] (see flow_kinds)
+    flow_run: int | None = None
 
 
 def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> ReportData:
@@ -98,6 +100,9 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # needed first (the theory)
         pack_f = pool.submit(shell.plotly_packed, pack_dir)  # the page's plotly.js, packed while the programs compile
+        fr, kinds = flow_kinds(plan)
+        flows_f = {k: pool.submit(jflows.flow, k, problem, plan.runs[fr].config.init, plan.runs[fr].lr, plan.runs[fr].steps)
+                   for k in kinds}
         stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
         folding = _foldable(plan) if cfg.sweep else {}
@@ -122,7 +127,23 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
         pack_f.result()
     noisy = noisy_y()  # drawn on the host (NumPy): no compiled program
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
-    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more, losses)
+    flows = {k: jax.tree.map(np.asarray, f.result()) for k, f in flows_f.items()}
+    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more, losses, flows, fr)
+
+
+FLOW_MAX_STEPS = 5000  # gd runs up to this long get their flows (RK4 substeps and a Lanczos per step)
+
+
+def flow_kinds(plan: Plan) -> tuple[int | None, tuple]:
+    """``(i, kinds)``: the plan's full-batch gd run and the flows drawn beside it (:mod:`jaxgd.flows`,
+    one compiled call per kind, at its lr for its steps from its start): gradient and modified flow,
+    and the central flow where the loss is not quadratic (on a quadratic the sharpness cannot move:
+    it is gradient flow). ``(None, ())`` without such a run, for a schedule, past
+    :data:`FLOW_MAX_STEPS` steps and on big data (:func:`jaxgd.app.plan.big_data`)."""
+    i = next((i for i, r in enumerate(plan.runs) if r.optimizer == "gd" and r.mode.batch_size is None), None)
+    if i is None or callable(plan.runs[i].lr) or plan.runs[i].steps > FLOW_MAX_STEPS or big_data(plan.problem):
+        return None, ()
+    return i, jflows.KINDS[:2] if plan.problem.quadratic else jflows.KINDS
 
 
 def basics(problem: Problem, w, b, gw, gb):
@@ -330,7 +351,7 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
     the paths written. ``pack_dir``: where the page's packed plotly.js is kept (:func:`jaxgd.app.shell.plotly_packed`)."""
     res = results(data)
     writers = {"results.json": jio.text_writer(jio.dumps(res, indent=1) + "\n"),
-               "results.npz": jio.npz_writer(lambda: npz_arrays(data, res)),
+               "results.npz": jio.npz_writer(lambda: npz_arrays(data, res) | flow_arrays(data)),
                "metrics.csv": jio.text_writer(metrics_csv(data, res)), "report.html": jio.text_writer(page(data, pack_dir))}
     if png:
         for name, fig in figures(data).items():
@@ -338,6 +359,12 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
     if gif:
         writers["paths.gif"] = lambda tmp: _gif(data, tmp)
     return jio.write_all(out, writers)
+
+
+def flow_arrays(data: ReportData) -> dict:
+    """results.npz's flows: ``flow/KIND/w``, ``/b``, ``/loss`` ``(T+1,)`` at gd's step times (every step)."""
+    return {f"flow/{k}/{f}": np.asarray(v) for k, t in data.flows.items()
+            for f, v in (("w", t.params.w), ("b", t.params.b), ("loss", t.loss))}
 
 
 def _gif(data: ReportData, tmp) -> None:

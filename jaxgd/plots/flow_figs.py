@@ -2,7 +2,8 @@
 of a two-parameter problem (:func:`contour`), the same on a landscape's plane (:func:`plane`, the
 flows projected by :func:`jaxgd.project`), and the distances to gd with the sharpness against 2/η
 (:func:`gaps`). gd's steps are drawn as dots (discrete), the flows as lines, each flow with small
-ticks at gd's step times ``t = k·η``. Nothing here computes a loss: the projections come in.
+ticks at gd's step times ``t = k·η``, in the look of :data:`FLOWS` (the pages' too). Nothing here computes a
+loss: the projections come in.
 """
 
 from __future__ import annotations
@@ -14,21 +15,37 @@ import numpy as np
 from jaxgd.plots.common import LOG_LABEL, Path, _points, log_excess
 from jaxgd.plots.mpl_figs import _blank, _mpl_figure
 
-FLOW_COLORS = {"gd": "#d62728", "gradient flow": "#1f77b4", "modified flow": "#2ca02c", "central flow": "#000000"}
-FLOW_STYLES = {"central flow": "--"}  # dashed: where it equals gradient flow (S < 2/η), both show
+# kind -> (label, colour, plotly dash): the flows' look on every page and PNG (jaxgd report, jaxgd landscape and
+# the figures here) — thin lines in three dashes, in colours no optimizer has (gd is red), light enough for the
+# dark valleys of the viridis contours, where the paths end
+FLOWS = {"gradient": ("gradient flow", "#ffffff", "dash"),
+         "modified": ("modified flow (Barrett & Dherin 2021)", "#ff8cf0", "dot"),
+         "central": ("central flow (Cohen et al. 2024)", "#9cf7ff", "dashdot")}
+# their key (a plotly legend) under a contour: dark, as the valleys where their light dashes run
+FLOW_KEY = dict(orientation="h", x=0, yanchor="top", bgcolor="#2b2f36", font=dict(color="#ffffff"),
+                title=dict(text="beside gd, click to draw:"))
+FLOW_COLORS = {"gd": "#d62728", **{v[0].split(" (")[0]: v[1] for v in FLOWS.values()}}
+FLOW_STYLES = {v[0].split(" (")[0]: {"dash": "--", "dot": ":", "dashdot": "-."}[v[2]] for v in FLOWS.values()}
 _MORE = ("#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
 
 def color(name: str, i: int = 0) -> str:
-    """A path's colour: gd red, gradient flow blue, the modified flow green, the central flow black."""
-    return FLOW_COLORS.get(name, _MORE[i % len(_MORE)])
+    """A path's colour: gd red, each flow its own (:data:`FLOWS`; a label may add " (who, year)")."""
+    return FLOW_COLORS.get(name.split(" (")[0], _MORE[i % len(_MORE)])
+
+
+def draw_flows(ax, flows: dict, width: float = 1.8) -> None:
+    """Each flow ``kind -> (x, y)`` (a kind of :data:`FLOWS`) on ``ax`` as a line in its colour and
+    dash, labelled, with small ticks at gd's step times."""
+    for kind, (x, y) in flows.items():
+        _draw(ax, FLOWS[kind][0], np.asarray(x, np.float64), np.asarray(y, np.float64), 0, False, width)
 
 
 def _ticks(n: int, most: int = 40) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
 
 
-def _draw(ax, label, x, y, i, gd: bool):
+def _draw(ax, label, x, y, i, gd: bool, width: float = 1.8):
     c = color(label, i)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = np.asarray(x)[ok], np.asarray(y)[ok]
@@ -36,7 +53,7 @@ def _draw(ax, label, x, y, i, gd: bool):
         ax.plot(x, y, "-", color=c, linewidth=0.6, alpha=0.6)
         ax.plot(x, y, "o", color=c, markersize=2.5, label=label)
     else:
-        ax.plot(x, y, FLOW_STYLES.get(label, "-"), color=c, linewidth=1.8, label=label)
+        ax.plot(x, y, FLOW_STYLES.get(label.split(" (")[0], "-"), color=c, linewidth=width, label=label)
         k = _ticks(len(x))
         ax.plot(x[k], y[k], "|", color=c, markersize=5)
     if len(x):
