@@ -14,7 +14,6 @@ from functools import partial
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxgd
@@ -141,21 +140,18 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
 
 
 def gd_flows(ls: Landscape, runs: dict, progress=None) -> dict:
-    """gd's flows (:mod:`jaxgd.flows`: one compiled call per kind, at its lr for its steps from its
-    start) beside the full-batch gd run of ``runs`` (name -> RunConfig), projected on the plane
-    (:func:`jaxgd.planes.project`): gradient and modified flow, and the central flow where gd's
-    measured sharpness reached 2/lr (:func:`jaxgd.flows.crossing`; below it the central flow is
-    gradient flow). ``{}`` without such a run."""
+    """gd's flows (:mod:`jaxgd.flows`) beside the full-batch gd run of ``runs`` (name -> RunConfig), projected
+    on the plane; the central flow only where gd's sharpness reached 2/lr (:func:`jaxgd.flows.crossing`;
+    below it, it is gradient flow). ``{}`` without such a run."""
     gd = next((k for k, rc in runs.items() if rc.optimizer == "gd" and rc.batch_size is None), None)
     if gd is None:
         return {}
     rc, lr = runs[gd], float(runs[gd].spec.hyper["lr"])
     sharp = ls.trajectories[gd].sharpness
     kinds = flows.KINDS if sharp is not None and flows.crossing(sharp, lr) is not None else flows.KINDS[:2]
-    say, out = progress or (lambda *a: None), {}
+    out = {}
     for i, k in enumerate(kinds):
-        say("gd's flows", i, len(kinds))
-        t = flows.flow(k, ls.problem, rc.init, lr, rc.steps)
-        out[k] = jax.tree.map(np.asarray, planes.project(ls.plane, jax.tree.map(jnp.asarray, t.params), ls.problem))
-    say("gd's flows", len(kinds), len(kinds))
+        (progress or (lambda *a: None))("gd's flows", i, len(kinds))
+        out[k] = jax.tree.map(np.asarray, planes.project(ls.plane, flows.flow(k, ls.problem, rc.init, lr, rc.steps).params,
+                                                         ls.problem))
     return out

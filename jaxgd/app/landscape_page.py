@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from jaxgd.app import files as jio
+from jaxgd.app.page import flows_note
 from jaxgd.app.results import versions
 from jaxgd.app.shell import figures_page, fill
 from jaxgd.plots.landscape_figs import figures, mpl_figures
@@ -60,15 +61,6 @@ def _every(ls) -> str:
     return "/".join(map(str, sorted(every))) or "some"
 
 
-def _flows(ls) -> str:
-    """The sentence on gd's flows (a :class:`jaxgd.app.landscape.FlowLandscape`'s), or ""."""
-    fl = getattr(ls, "flows", None)
-    if not fl:
-        return ""
-    central = fill("landscape.html", f"central-{'yes' if 'central' in fl else 'no'}")
-    return fill("landscape.html", "flows", lr=f"{ls.settings['gd']['lr']:g}", central=central)
-
-
 def page(ls, v: dict, pack_dir=None) -> str:
     """The self-contained page (:func:`jaxgd.app.shell.figures_page`, plotly.js packed in
     ``pack_dir``): ``landscape.html`` filled in with ``ls`` and the versions ``v``, and :func:`figures`."""
@@ -83,7 +75,8 @@ def page(ls, v: dict, pack_dir=None) -> str:
     pct = {} if ls.explained is None else {k: f"{100 * x:.1f}" for k, x in zip(
         ("pc1", "pc2", "rw1", "rw2"), (*ls.explained, *ls.random_walk_explained))}
     values = {"sharpness": {"every": _every(ls)}, "gaps": {"gap": _largest_gap(ls, *worst)}, "variance": pct,
-              "contour": {"flows": _flows(ls)}}
+              "contour": {"flows": flows_note(ls.settings["gd"]["lr"], ls.flows, ", projected") if getattr(
+                  ls, "flows", None) else ""}}
     body = fill("landscape.html", what=html.escape(ls.what), trained=_trained(ls),
                 first=html.escape(next(iter(ls.trajectories))),
                 plane=html.escape(fill("landscape.html", f"plane-{ls.plane_kind}")), dtype=str(ls.problem.dtype),

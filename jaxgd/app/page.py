@@ -164,6 +164,11 @@ def _text(name: str, yes: bool) -> str:
     return fill("report.html", f"{name}-{'yes' if yes else 'no'}")
 
 
+def flows_note(lr: float, flows: dict, how: str) -> str:
+    """The sentence on gd's ``flows`` (kind -> path) at ``lr`` on the report's page and the landscape's."""
+    return fill("report.html", "flows", lr=f"{lr:g}", how=how, central=_text("central", "central" in flows))
+
+
 def _describe(data) -> str:
     p, cfg = data.problem, data.config
     if cfg.problem != "notebook":
@@ -306,11 +311,11 @@ def page(data, pack_dir=None) -> str:
         v_jaxgd=_esc(v["jaxgd"]), v_jax=_esc(v["jax"]), v_optax=_esc(v["optax"]),
         modes="".join(f"<li>{fill('report.html', 'mode-' + m.name)}</li>" for m in mds if p.num_examples),
         epoch=epoch, optimizer_rows=_optimizer_rows(data), toggles=toggles, quick=quick,
-        data_section=_data_section(data, D), flows="\n" + fill("report.html", "flows", lr=f"{D['flows']['lr']:g}",
-        central=_text("central", "central" in data.flows)) if data.flows else "", name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
+        data_section=_data_section(data, D), name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
         z="loss (MSE)" if p.data is not None else "loss",
         look_surface=_text("look-surface", p.data is not None),
         explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
-        run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
+        flows=f"\n<p class='note'>{flows_note(D['flows']['lr'], data.flows, ' (each moves with the slider)')}</p>"
+        if data.flows else "", run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
         **_grad_check(data))
     return html_page("jaxgd report", body, D, asset("page.js"), pack_dir)

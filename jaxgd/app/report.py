@@ -131,17 +131,12 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
     return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more, losses, flows, fr)
 
 
-FLOW_MAX_STEPS = 5000  # gd runs up to this long get their flows (RK4 substeps and a Lanczos per step)
-
-
 def flow_kinds(plan: Plan) -> tuple[int | None, tuple]:
-    """``(i, kinds)``: the plan's full-batch gd run and the flows drawn beside it (:mod:`jaxgd.flows`,
-    one compiled call per kind, at its lr for its steps from its start): gradient and modified flow,
-    and the central flow where the loss is not quadratic (on a quadratic the sharpness cannot move:
-    it is gradient flow). ``(None, ())`` without such a run, for a schedule, past
-    :data:`FLOW_MAX_STEPS` steps and on big data (:func:`jaxgd.app.plan.big_data`)."""
+    """``(i, kinds)``: the plan's full-batch gd run and its flows (:mod:`jaxgd.flows`), the central flow only
+    where the loss is not quadratic (on a quadratic it is gradient flow); ``(None, ())`` without such a run,
+    for a schedule, past :data:`MANY_MAX_STEPS` steps and on big data (:func:`jaxgd.app.plan.big_data`)."""
     i = next((i for i, r in enumerate(plan.runs) if r.optimizer == "gd" and r.mode.batch_size is None), None)
-    if i is None or callable(plan.runs[i].lr) or plan.runs[i].steps > FLOW_MAX_STEPS or big_data(plan.problem):
+    if i is None or callable(plan.runs[i].lr) or plan.runs[i].steps > MANY_MAX_STEPS or big_data(plan.problem):
         return None, ()
     return i, jflows.KINDS[:2] if plan.problem.quadratic else jflows.KINDS
 
@@ -174,7 +169,7 @@ def _basics_program(loss_fn, grad_fn, rows, grad_rows, data, w, b, gw, gb, at, p
     return S, grads, H, jax.vmap(lambda p: loss_fn(p, data, None))(points)
 
 
-MANY_MAX_STEPS = 5000  # runs up to this long share compiled calls (longer ones run alone, in chunks, with progress)
+MANY_MAX_STEPS = 5000  # runs up to this long share compiled calls (longer ones run alone, in chunks, with progress; no flows)
 
 
 def _groups(plan: Plan, idx) -> list[list[int]]:
@@ -351,7 +346,8 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
     the paths written. ``pack_dir``: where the page's packed plotly.js is kept (:func:`jaxgd.app.shell.plotly_packed`)."""
     res = results(data)
     writers = {"results.json": jio.text_writer(jio.dumps(res, indent=1) + "\n"),
-               "results.npz": jio.npz_writer(lambda: npz_arrays(data, res) | flow_arrays(data)),
+               "results.npz": jio.npz_writer(lambda: npz_arrays(data, res) | {f"flow/{k}/{f}": np.asarray(v) for k, t in
+                                             data.flows.items() for f, v in zip(("w", "b", "loss"), (*t.params, t.loss))}),
                "metrics.csv": jio.text_writer(metrics_csv(data, res)), "report.html": jio.text_writer(page(data, pack_dir))}
     if png:
         for name, fig in figures(data).items():
@@ -359,12 +355,6 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
     if gif:
         writers["paths.gif"] = lambda tmp: _gif(data, tmp)
     return jio.write_all(out, writers)
-
-
-def flow_arrays(data: ReportData) -> dict:
-    """results.npz's flows: ``flow/KIND/w``, ``/b``, ``/loss`` ``(T+1,)`` at gd's step times (every step)."""
-    return {f"flow/{k}/{f}": np.asarray(v) for k, t in data.flows.items()
-            for f, v in (("w", t.params.w), ("b", t.params.b), ("loss", t.loss))}
 
 
 def _gif(data: ReportData, tmp) -> None:

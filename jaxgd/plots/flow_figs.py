@@ -24,8 +24,10 @@ FLOWS = {"gradient": ("gradient flow", "#ffffff", "dash"),
 # their key (a plotly legend) under a contour: dark, as the valleys where their light dashes run
 FLOW_KEY = dict(orientation="h", x=0, yanchor="top", bgcolor="#2b2f36", font=dict(color="#ffffff"),
                 title=dict(text="beside gd, click to draw:"))
+MPL_KEY = dict(facecolor="#2b2f36", labelcolor="#ffffff", framealpha=0.9, fontsize=8)  # the same in matplotlib
 FLOW_COLORS = {"gd": "#d62728", **{v[0].split(" (")[0]: v[1] for v in FLOWS.values()}}
-FLOW_STYLES = {v[0].split(" (")[0]: {"dash": "--", "dot": ":", "dashdot": "-."}[v[2]] for v in FLOWS.values()}
+_MPL_DASH = {"dash": "--", "dot": ":", "dashdot": "-."}
+FLOW_STYLES = {v[0].split(" (")[0]: _MPL_DASH[v[2]] for v in FLOWS.values()}
 _MORE = ("#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
 
@@ -34,18 +36,18 @@ def color(name: str, i: int = 0) -> str:
     return FLOW_COLORS.get(name.split(" (")[0], _MORE[i % len(_MORE)])
 
 
-def draw_flows(ax, flows: dict, width: float = 1.8) -> None:
-    """Each flow ``kind -> (x, y)`` (a kind of :data:`FLOWS`) on ``ax`` as a line in its colour and
-    dash, labelled, with small ticks at gd's step times."""
+def draw_flows(ax, flows: dict) -> None:
+    """Each flow ``kind -> (x, y)`` (a kind of :data:`FLOWS`) on ``ax`` as a labelled line in its look."""
     for kind, (x, y) in flows.items():
-        _draw(ax, FLOWS[kind][0], np.asarray(x, np.float64), np.asarray(y, np.float64), 0, False, width)
+        ax.plot(np.asarray(x), np.asarray(y), _MPL_DASH[FLOWS[kind][2]], color=FLOWS[kind][1], linewidth=1.5,
+                label=FLOWS[kind][0])
 
 
 def _ticks(n: int, most: int = 40) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
 
 
-def _draw(ax, label, x, y, i, gd: bool, width: float = 1.8):
+def _draw(ax, label, x, y, i, gd: bool):
     c = color(label, i)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = np.asarray(x)[ok], np.asarray(y)[ok]
@@ -53,7 +55,7 @@ def _draw(ax, label, x, y, i, gd: bool, width: float = 1.8):
         ax.plot(x, y, "-", color=c, linewidth=0.6, alpha=0.6)
         ax.plot(x, y, "o", color=c, markersize=2.5, label=label)
     else:
-        ax.plot(x, y, FLOW_STYLES.get(label.split(" (")[0], "-"), color=c, linewidth=width, label=label)
+        ax.plot(x, y, FLOW_STYLES.get(label.split(" (")[0], "-"), color=c, linewidth=1.8, label=label)
         k = _ticks(len(x))
         ax.plot(x[k], y[k], "|", color=c, markersize=5)
     if len(x):
@@ -75,7 +77,7 @@ def contour(w, b, S, gd: Path, flows: Sequence[Path] = (), minimum=None, names=(
     if len(pts):
         ax.plot(pts[:, 0], pts[:, 1], "*", markersize=15, color="white", markeredgecolor="black", label="minimum")
     ax.set(xlabel=names[0], ylabel=names[1], title=title, xlim=(np.min(w), np.max(w)), ylim=(np.min(b), np.max(b)))
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(loc="best", **MPL_KEY)
     return fig
 
 
@@ -95,7 +97,7 @@ def plane(landscape, flows: dict, gd: str | None = None, ax=None, title=None):
     ax.set(xlabel="a (along d1)", ylabel="b (along d2)", title=title or f"{landscape.name}: gd and its flows "
            f"on the {landscape.plane_kind} plane", xlim=(landscape.a[0], landscape.a[-1]),
            ylim=(landscape.b[0], landscape.b[-1]))
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper left", **MPL_KEY)
     return fig
 
 

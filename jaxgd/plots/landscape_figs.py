@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxgd.plots.common import LOG_LABEL, log_excess, style_for
-from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS, draw_flows
+from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS, MPL_KEY, draw_flows
 from jaxgd.plots.mpl_figs import _mpl_figure
 from jaxgd.plots.plotly_figs import _go
 from jaxgd.engine import Trajectory
@@ -280,9 +280,10 @@ def mpl_figures(ls) -> dict:
                    zorder=3)
         ax.plot(p.a[0], p.b[0], "o", mfc="none", mec=_color(opt, i), ms=11, mew=2)
         ax.plot(p.a[-1], p.b[-1], "x", color=_color(opt, i), ms=10, mew=2)
-    draw_flows(ax, {k: (p.a, p.b) for k, p in getattr(ls, "flows", {}).items()})
+    flows = getattr(ls, "flows", {})
+    draw_flows(ax, {k: (p.a, p.b) for k, p in flows.items()})
     ax.set(xlabel="a (along d1)", ylabel="b (along d2)", title=f"Loss on the {ls.plane_kind} plane")
-    ax.legend(fontsize=8)
+    ax.legend(**(MPL_KEY if flows else dict(fontsize=8)))
     figs["contour"] = fig
     if any(t.sharpness is not None for t in ls.trajectories.values()):
         fig, ax = _mpl_figure(None, (8, 4.5))
