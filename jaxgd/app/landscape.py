@@ -51,10 +51,8 @@ class LandscapeConfig:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class FlowLandscape(Landscape):
-    """A :class:`jaxgd.Landscape` with gd's flows projected on its plane (:func:`gd_flows`)."""
-
-    flows: dict = dataclasses.field(default_factory=dict)  # kind -> jaxgd.planes.Projection of (T+1,) arrays
+class FlowLandscape(Landscape):  # with gd's flows on its plane (gd_flows): kind -> Projection of (T+1,) arrays
+    flows: dict = dataclasses.field(default_factory=dict)
 
 
 class LandscapePlan(NamedTuple):

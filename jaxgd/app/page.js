@@ -274,11 +274,9 @@ jaxgdPage(async (D, P, times, t0) => {
         ...(z ? {} : { "marker.symbol": [cur.map((p) => p.symbol), undefined] }),
         customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [first, first + 1] });
     }
-    if (D.flows) { // its points up to gd's step (those inside the grid)
-      const g = runs[D.flows.run], n = shown(g, stepOf(g, u)), fl = specs.contour.data.slice(figs.contour.start + 4);
-      const part = (key) => fl.map((f, j) => D.flows.items[j][key].slice(0, Math.min(n, f.meta.kept)));
-      out.push({ id: "contour", update: { x: part("w"), y: part("b") }, idx: fl.map((_, j) => figs.contour.start + 4 + j) });
-    }
+    const g = D.flows && runs[D.flows.run], n = g && shown(g, stepOf(g, u)), fl = specs.contour.data.slice(figs.contour.start + 4);
+    const part = (key) => fl.map((f, j) => D.flows.items[j][key].slice(0, Math.min(n, f.meta.kept))); // up to gd's step, in the grid
+    if (g) out.push({ id: "contour", update: { x: part("w"), y: part("b") }, idx: fl.map((_, j) => figs.contour.start + 4 + j) });
     out.push({ id: "loss", kind: "relayout", update: { "shapes[0].x0": u, "shapes[0].x1": u, "shapes[1].x0": u, "shapes[1].x1": u } });
     if (D.data) {
       const i = +document.getElementById("data-run").value || 0, r = runs[i], p = parts[i], n = p.w.length;

@@ -43,7 +43,8 @@ def _f64(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def _norms(m, idx):
+def norms(m, idx):
+    """``‖(w, b)‖`` of a moment (``Params`` of arrays) at ``idx``, float64; None without one."""
     return None if m is None else np.hypot(_f64(m.w), _f64(m.b))[idx]
 
 
@@ -95,7 +96,7 @@ def page_data(data) -> dict:
             batch=r.mode.batch_size, t=idx, w=_f64(t.params.w)[idx], b=_f64(t.params.b)[idx],
             loss=_f64(t.loss)[idx], tb=bidx, batch_loss=_f64(t.batch_loss)[bidx],
             grad_norm=_f64(t.grad_norm)[bidx], update_norm=_f64(t.update_norm)[bidx],
-            first=_norms(t.first_moment, bidx), second=_norms(t.second_moment, bidx),
+            first=norms(t.first_moment, bidx), second=norms(t.second_moment, bidx),
             diverged_at=int(t.diverged_at), state=row["state"], why=row["why"], hyper=_hyper(r.optimizer, r.lr)))
     minima = [list(map(float, m)) for m in p.minima]
     out = dict(

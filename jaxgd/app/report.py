@@ -26,7 +26,7 @@ from jaxgd._checks import check_params
 from jaxgd.app import files as jio
 from jaxgd.app import shell
 from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
-from jaxgd.app.page import data_line, page
+from jaxgd.app.page import data_line, norms, page
 from jaxgd.app.plan import Plan, big_data, modes, run_settings
 from jaxgd.plots import Path as PlotPath
 from jaxgd.plots import mpl_figs, style_for
@@ -92,11 +92,6 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
             report(i, plan.runs[i].steps)
         return dict(zip(idx, out))
 
-    def noisy_y():
-        if cfg.data is None and cfg.problem == "notebook":
-            return np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])
-        return None
-
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # needed first (the theory)
         pack_f = pool.submit(shell.plotly_packed, pack_dir)  # the page's plotly.js, packed while the programs compile
@@ -125,7 +120,8 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
         scan, more = more_f.result() if more_f else (None, {})
         more.update(stoch_f.result() if stoch_f else {})
         pack_f.result()
-    noisy = noisy_y()  # drawn on the host (NumPy): no compiled program
+    noisy = (np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])  # on the host: no compiled program
+             if cfg.data is None and cfg.problem == "notebook" else None)
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
     flows = {k: jax.tree.map(np.asarray, f.result()) for k, f in flows_f.items()}
     return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more, losses, flows, fr)
@@ -247,11 +243,7 @@ def _lr_sweeps(plan: Plan):
         extra.setdefault(opt, []).append((i, lr, e))
     sweeps, folded = explore.lr_sweeps(problem, cfg.optimizers, np.geomspace(*SWEEP_LR_RANGE, points), epochs,
                                        extra={k: [lr for _, lr, _ in v] for k, v in extra.items()})
-    out = {}
-    for opt, items in extra.items():
-        for (i, _, e), t in zip(items, folded[opt]):
-            out[i] = truncate(t, e)
-    return sweeps, out
+    return sweeps, {i: truncate(t, e) for opt, items in extra.items() for (i, _, e), t in zip(items, folded[opt])}
 
 
 def _sweeps(plan: Plan, th, sweeps):
@@ -301,17 +293,11 @@ def diagnostics(data: ReportData) -> list[dict]:
     """Per run: gradient and update norms and the norms of the moments, each ``(T,)`` or None."""
     out = []
     for i, r in enumerate(data.runs):
-        t = r.traj
-        color, dash = style_for(r.optimizer, r.mode.name, i)
-        k = int(t.diverged_at)
-        n = t.steps if k < 0 else k  # a diverged run: the steps before it left, as in the other figures
-
-        def norm(p):
-            return None if p is None else np.hypot(np.asarray(p.w), np.asarray(p.b))[:n]
-
-        out.append(dict(label=r.label, color=color, dash=dash, grad_norm=np.asarray(t.grad_norm)[:n],
-                        update_norm=np.asarray(t.update_norm)[:n], first=norm(t.first_moment),
-                        second=norm(t.second_moment)))
+        t, (color, dash) = r.traj, style_for(r.optimizer, r.mode.name, i)
+        n = slice(t.steps if t.diverged_at < 0 else int(t.diverged_at))  # a diverged run: the steps before it left
+        out.append(dict(label=r.label, color=color, dash=dash, grad_norm=np.asarray(t.grad_norm)[n],
+                        update_norm=np.asarray(t.update_norm)[n], first=norms(t.first_moment, n),
+                        second=norms(t.second_moment, n)))
     return out
 
 
