@@ -94,9 +94,7 @@ def write(ls, out: str | os.PathLike, png: bool = True, pack_dir=None) -> list[P
     device, *rest = doc["meta"].items()
     doc["meta"] = dict([device, ("versions", v), *rest])
     writers = {"landscape.json": jio.text_writer(jio.dumps(doc, indent=1) + "\n"),
-               "landscape.npz": jio.npz_writer(lambda: ls.arrays() | {f"flow/{k}/{f}": v for k, p in getattr(
-                   ls, "flows", {}).items() for f, v in (("plane_a", p.a), ("plane_b", p.b), ("loss", p.loss),
-                                                         ("distance", p.distance))}),
+               "landscape.npz": jio.npz_writer(ls.arrays),
                "landscape.html": jio.text_writer(page(ls, v, pack_dir))}
     if png:
         for name, fig in mpl_figures(ls).items():
