@@ -184,3 +184,11 @@ def open_page(browser, path, width):
     pg.goto(Path(path).as_uri())
     pg.wait_for_selector("body[data-ready='1']", timeout=90_000)
     return pg
+
+
+def click_key(page, fig, i):
+    """A click on entry ``i`` of figure ``fig``'s legends (the mouse's, where the entry is: no actionability wait)."""
+    entry = page.locator(f"#{fig} .traces").nth(i)
+    entry.scroll_into_view_if_needed()
+    box = entry.bounding_box()
+    page.mouse.click(box["x"] + 10, box["y"] + box["height"] / 2)

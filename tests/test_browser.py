@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import CHROMIUM, needs_chromium
+from helpers import CHROMIUM, click_key, needs_chromium
 from helpers import open_page as _open
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -107,6 +107,28 @@ def test_play_pause_drag_unit_and_toggles_raise_no_error(page):
     page.evaluate("document.querySelector(\".quick button[data-only='all']\").click()")
     page.wait_for_function("document.getElementById('contour').data[1].visible === true", timeout=10_000)
     page.evaluate("window.jaxgd.draw()")
+    assert page.errors == []
+
+
+def test_flows_beside_gd_are_drawn_from_their_key(page):
+    """gd's flows (gradient, modified: the notebook is quadratic) after every other trace of the contour, off
+    at first and named in the key under the plot; a click on an entry draws that flow from gd's start up to
+    gd's step at the slider, a second click takes it off; no page error."""
+    flows = "document.getElementById('contour').data.slice(-2)"
+    assert page.evaluate(f"{flows}.map(t => [t.name, t.visible])") == [
+        ["gradient flow", "legendonly"], ["modified flow (Barrett & Dherin 2021)", "legendonly"]]
+    assert page.eval_on_selector_all("#contour .legend .traces", "els => els.map(e => e.textContent)") == [
+        "gradient flow", "modified flow (Barrett & Dherin 2021)"]
+    click_key(page, "contour", 0)
+    page.wait_for_function(f"{flows}[0].visible === true", timeout=10_000)
+    page.evaluate("window.jaxgd.setPosition(0)")
+    assert page.evaluate(f"{flows}.map(t => t.x.length)") == [1, 1]
+    gd = "document.getElementById('contour').data[1]"  # gd · full batch
+    assert page.evaluate(f"[{flows}[0].x[0], {flows}[0].y[0]]") == page.evaluate(f"[{gd}.x[0], {gd}.y[0]]")
+    page.evaluate(f"window.jaxgd.setPosition({page.get_attribute('#pos', 'max')})")
+    assert page.evaluate(f"{flows}.map(t => t.x.length)") == [21, 21]  # gd's 20 steps
+    click_key(page, "contour", 0)
+    page.wait_for_function(f"{flows}[0].visible === 'legendonly'", timeout=10_000)
     assert page.errors == []
 
 

@@ -1,7 +1,7 @@
 """The page of a landscape with several minima in the real browser (as tests/test_browser.py, but
 not tied to the session's report, so it runs on whichever worker is free)."""
 
-from helpers import needs_chromium
+from helpers import click_key, needs_chromium
 from helpers import open_page as _open  # the name test_browser.py uses
 
 pytestmark = needs_chromium
@@ -42,8 +42,11 @@ def test_the_landscape_page_draws_every_figure(browser, cli, tmp_path):
     try:
         ids = pg.eval_on_selector_all(".js-plotly-plot", "els => els.map(e => e.id)")
         assert ids == ["contour", "surface3d", "interpolation", "sharpness", "gaps", "variance"]
-        traces = pg.evaluate("document.getElementById('contour').data.length")
-        assert traces == 1 + 3 * 2  # the contour, then per optimizer its path, start and end
+        names = pg.evaluate("document.getElementById('contour').data.map(t => t.name)")
+        assert len(names) == 1 + 3 * 2 + 2  # the contour, per optimizer its path, start and end, and gd's flows
+        assert names[-2:] == ["gradient flow", "modified flow (Barrett & Dherin 2021)"]  # gd stays below 2/lr
+        click_key(pg, "contour", 3)  # the modified flow's entry in the flows' key (after gd's and adam's)
+        pg.wait_for_function("document.getElementById('contour').data.at(-1).visible === true", timeout=10_000)
         assert pg.locator("#surface3d canvas").count() >= 1
         assert pg.inner_text("#loading") == ""
         assert pg.evaluate("document.documentElement.scrollWidth") <= 1400

@@ -52,6 +52,27 @@ def test_paths_are_projected_honestly(computed):
         np.sum(np.square(v)) for v in jax.tree.leaves(end)))))
 
 
+def test_gd_flows_projected_on_the_plane(computed):
+    """gd's flows (below 2/lr: gradient and modified flow) at its lr for its steps from its start,
+    projected as jaxgd.flows and jaxgd.project give them; the page's contour carries each, off at first."""
+    from jaxgd import flows
+    from jaxgd.plots.flow_figs import FLOWS
+    from jaxgd.plots.landscape_figs import figures
+
+    d = computed
+    assert np.nanmax(d.trajectories["gd"].sharpness) < 2 / 0.5 and list(d.flows) == ["gradient", "modified"]
+    traces = {t.name: t for t in figures(d)["contour"].data}
+    for kind, f in (("gradient", flows.gradient_flow), ("modified", flows.modified_flow)):
+        ref = planes.project(d.plane, jax.tree.map(jnp.asarray, f(d.problem, lr=0.5, steps=40).params), d.problem)
+        p = d.flows[kind]
+        for got, want in zip(p, ref):
+            np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12, atol=1e-12)
+        assert (p.a[0], p.b[0]) == (d.projections["gd"].a[0], d.projections["gd"].b[0])  # gd's start
+        t = traces[FLOWS[kind][0]]
+        assert t.visible == "legendonly" and t.legend == "legend2"
+        np.testing.assert_array_equal(t.x, p.a)
+
+
 def test_pca_ratios_and_interpolation(computed):
     d = computed
     assert 0 < d.explained[1] <= d.explained[0] and d.explained.sum() <= 1 + 1e-12

@@ -225,6 +225,36 @@ def test_folded_full_batch_runs_equal_run(small):
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.nanmax(np.abs(b), initial=0.0))
 
 
+def test_flows_beside_full_batch_gd(small, written):
+    """gd's flows at its lr for its steps from its start, each jaxgd.flows' own numbers (one call per
+    kind); on the notebook's quadratic no central flow (it is gradient flow there). The page carries
+    them at gd's drawn steps; results.npz every step."""
+    from jaxgd import flows
+    from jaxgd.app.page import page_data
+
+    gd = small.runs[small.flow_run]
+    assert (gd.optimizer, gd.mode.name, gd.lr, gd.traj.steps) == ("gd", "full", 0.05, 20)
+    assert list(small.flows) == ["gradient", "modified"]
+    D = page_data(small)["flows"]
+    assert D["run"] == small.flow_run and D["lr"] == 0.05 and [f["kind"] for f in D["items"]] == list(small.flows)
+    with np.load(written[0] / "results.npz") as z:
+        for f, (kind, t) in zip(D["items"], small.flows.items()):
+            ref = {"gradient": flows.gradient_flow, "modified": flows.modified_flow}[kind](small.problem, lr=0.05, steps=20)
+            for got in (t.params, (z[f"flow/{kind}/w"], z[f"flow/{kind}/b"]), (f["w"], f["b"])):
+                np.testing.assert_allclose(got[0], ref.params.w, rtol=1e-12)
+                np.testing.assert_allclose(got[1], ref.params.b, rtol=1e-12)
+            assert (f["w"][0], f["b"][0]) == (gd.traj.params.w[0], gd.traj.params.b[0])  # gd's start
+    assert "modified flow</b> of L + (η/4)‖∇L‖²" in (written[0] / "report.html").read_text()
+
+
+@pytest.mark.parametrize("problem,kinds", [("notebook", ("gradient", "modified")), ("rosenbrock", ("gradient", "modified", "central"))])
+def test_flow_kinds(problem, kinds):
+    """The central flow where the loss is not quadratic; none without a full-batch gd run of plain lr."""
+    p = plan(config.check(config.ReportConfig(problem=problem, optimizers=("adam", "gd"))))
+    assert report.flow_kinds(p) == (1 if problem == "rosenbrock" else 3, kinds)
+    assert report.flow_kinds(plan(config.check(config.ReportConfig(problem=problem, optimizers=("adam",))))) == (None, ())
+
+
 def test_basics_are_the_library_functions_numbers(small):
     """The report's one compiled call gives loss_surface's, grad_check's and theory's numbers."""
     import jaxgd

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd import _checks, datasets, models, survey
+from jaxgd import _checks, datasets, flows, models, planes, survey
 from jaxgd._checks import ArgumentError
 from jaxgd.app.config import GRID_MAX, parse_optimizers
 from jaxgd.app.terminal import stderr
@@ -48,6 +48,11 @@ class LandscapeConfig:
     out: str = "out"
     png: bool = True
     yes: bool = False  # go on past an hour of estimated work
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FlowLandscape(Landscape):  # with gd's flows on its plane (gd_flows): kind -> Projection of (T+1,) arrays
+    flows: dict = dataclasses.field(default_factory=dict)
 
 
 class LandscapePlan(NamedTuple):
@@ -128,4 +133,23 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
     config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr),
                                         "loss_every": plan.runs[0].loss_every}
     config.pop("yes")
-    return dataclasses.replace(ls, what=what, config=config, meta=meta)
+    ls = dataclasses.replace(ls, what=what, config=config, meta=meta)
+    return FlowLandscape(**vars(ls), flows=gd_flows(ls, dict(zip(cfg.optimizers, plan.runs)), progress))
+
+
+def gd_flows(ls: Landscape, runs: dict, progress=None) -> dict:
+    """gd's flows (:mod:`jaxgd.flows`) beside the full-batch gd run of ``runs`` (name -> RunConfig), projected
+    on the plane; the central flow only where gd's sharpness reached 2/lr (:func:`jaxgd.flows.crossing`;
+    below it, it is gradient flow). ``{}`` without such a run."""
+    gd = next((k for k, rc in runs.items() if rc.optimizer == "gd" and rc.batch_size is None), None)
+    if gd is None:
+        return {}
+    rc, lr = runs[gd], float(runs[gd].spec.hyper["lr"])
+    sharp = ls.trajectories[gd].sharpness
+    kinds = flows.KINDS if sharp is not None and flows.crossing(sharp, lr) is not None else flows.KINDS[:2]
+    out = {}
+    for i, k in enumerate(kinds):
+        (progress or (lambda *a: None))("gd's flows", i, len(kinds))
+        out[k] = jax.tree.map(np.asarray, planes.project(ls.plane, flows.flow(k, ls.problem, rc.init, lr, rc.steps).params,
+                                                         ls.problem))
+    return out

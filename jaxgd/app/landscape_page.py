@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from jaxgd.app import files as jio
+from jaxgd.app.page import flows_note
 from jaxgd.app.results import versions
 from jaxgd.app.shell import figures_page, fill
 from jaxgd.plots.landscape_figs import figures, mpl_figures
@@ -73,7 +74,9 @@ def page(ls, v: dict, pack_dir=None) -> str:
     worst = max(summ.items(), key=lambda kv: -1 if kv[1]["max_loss_gap"] is None else kv[1]["max_loss_gap"])
     pct = {} if ls.explained is None else {k: f"{100 * x:.1f}" for k, x in zip(
         ("pc1", "pc2", "rw1", "rw2"), (*ls.explained, *ls.random_walk_explained))}
-    values = {"sharpness": {"every": _every(ls)}, "gaps": {"gap": _largest_gap(ls, *worst)}, "variance": pct}
+    values = {"sharpness": {"every": _every(ls)}, "gaps": {"gap": _largest_gap(ls, *worst)}, "variance": pct,
+              "contour": {"flows": flows_note(ls.settings["gd"]["lr"], ls.flows, ", projected") if getattr(
+                  ls, "flows", None) else ""}}
     body = fill("landscape.html", what=html.escape(ls.what), trained=_trained(ls),
                 first=html.escape(next(iter(ls.trajectories))),
                 plane=html.escape(fill("landscape.html", f"plane-{ls.plane_kind}")), dtype=str(ls.problem.dtype),

@@ -159,8 +159,15 @@ jaxgdPage(async (D, P, times, t0) => {
     const exits2d = { type: "scatter", mode: "markers", name: "left the plot", x: [], y: [], text: [],
       marker: { size: 14, color: [], symbol: "x", line: { color: "black", width: 1 } }, hovertemplate: "%{text}<extra></extra>" };
     const min2d = stars(18, { name: D.minima.length > 1 ? "minima" : "minimum", hovertemplate: "minimum<br>%{x:.4g}, %{y:.4g}<extra></extra>" });
-    specs.contour = { data: [cont, ...paths2d, start2d, marks2d, exits2d, min2d], layout: {
-      title: { text: "Contours of the loss and paths" }, showlegend: false,
+    // gd's flows (D.flows), off at first: the legend turns each on; the point at time k·η moves with gd's step k
+    const F = D.flows ? D.flows.items : [], gt = F.length ? runs[D.flows.run].t : [];
+    const flows2d = F.map((f) => ({ type: "scatter", mode: "lines", name: f.label, x: [], y: [], visible: "legendonly",
+      line: { color: f.color, dash: f.dash, width: 1.5 }, customdata: gt.map((k) => [k, k * D.flows.lr]), meta: { kept: clip(f.w, f.b).k },
+      hovertemplate: `${f.label}<br>t = %{customdata[1]:.4g} (gd's step %{customdata[0]})<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}<extra></extra>` }));
+    [cont, ...paths2d, start2d, marks2d, exits2d, min2d].forEach((t) => { t.showlegend = false; });
+    specs.contour = { data: [cont, ...paths2d, start2d, marks2d, exits2d, min2d, ...flows2d], layout: {
+      title: { text: "Contours of the loss and paths" }, showlegend: F.length > 0,
+      legend: { ...(D.flows || {}).key, y: narrow() ? -0.25 : -0.15 }, margin: { t: 40, r: 10, l: 60, b: D.flows ? 90 : 50 },
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
       yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain" } } };
     figs.contour = { start: 1 + runs.length };
@@ -267,6 +274,9 @@ jaxgdPage(async (D, P, times, t0) => {
         ...(z ? {} : { "marker.symbol": [cur.map((p) => p.symbol), undefined] }),
         customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [first, first + 1] });
     }
+    const g = D.flows && runs[D.flows.run], n = g && shown(g, stepOf(g, u)), fl = specs.contour.data.slice(figs.contour.start + 4);
+    const part = (key) => fl.map((f, j) => D.flows.items[j][key].slice(0, Math.min(n, f.meta.kept))); // up to gd's step, in the grid
+    if (g) out.push({ id: "contour", update: { x: part("w"), y: part("b") }, idx: fl.map((_, j) => figs.contour.start + 4 + j) });
     out.push({ id: "loss", kind: "relayout", update: { "shapes[0].x0": u, "shapes[0].x1": u, "shapes[1].x0": u, "shapes[1].x1": u } });
     if (D.data) {
       const i = +document.getElementById("data-run").value || 0, r = runs[i], p = parts[i], n = p.w.length;

@@ -17,6 +17,7 @@ from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
 from jaxgd.plots.common import LOG_LABEL, log_excess, style_for
+from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS
 from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
 from jaxgd.app.shell import asset, fill, html_page
@@ -42,7 +43,8 @@ def _f64(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def _norms(m, idx):
+def norms(m, idx):
+    """``‖(w, b)‖`` of a moment (``Params`` of arrays) at ``idx``, float64; None without one."""
     return None if m is None else np.hypot(_f64(m.w), _f64(m.b))[idx]
 
 
@@ -73,7 +75,9 @@ def page_data(data) -> dict:
 
     ``grid``: the axes ``w (n,)``, ``b (m,)`` and the surface as plotly wants it, ``S (m, n)``
     (row j along b); ``runs``: per run its style, settings, state, the drawn step indices ``t``
-    with ``w``, ``b``, ``loss`` at them, and the per-step records at ``tb`` (the steps < T of ``t``).
+    with ``w``, ``b``, ``loss`` at them, and the per-step records at ``tb`` (the steps < T of ``t``);
+    ``flows`` (with :attr:`ReportData.flows`): ``run`` (gd's index), ``lr`` and per flow its look
+    (:data:`jaxgd.plots.flow_figs.FLOWS`) with ``w``, ``b`` at gd's ``t`` (times ``t·lr``), and their ``key``.
     """
     cfg, p = data.config, data.problem
     S = _f64(data.surface)
@@ -92,13 +96,17 @@ def page_data(data) -> dict:
             batch=r.mode.batch_size, t=idx, w=_f64(t.params.w)[idx], b=_f64(t.params.b)[idx],
             loss=_f64(t.loss)[idx], tb=bidx, batch_loss=_f64(t.batch_loss)[bidx],
             grad_norm=_f64(t.grad_norm)[bidx], update_norm=_f64(t.update_norm)[bidx],
-            first=_norms(t.first_moment, bidx), second=_norms(t.second_moment, bidx),
+            first=norms(t.first_moment, bidx), second=norms(t.second_moment, bidx),
             diverged_at=int(t.diverged_at), state=row["state"], why=row["why"], hyper=_hyper(r.optimizer, r.lr)))
     minima = [list(map(float, m)) for m in p.minima]
     out = dict(
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
         grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S))),
         minima=minima, minLoss=data.losses["minima"], runs=runs, lossRange=loss_range(runs), maxPoints=MAX_POINTS)
+    if data.flows:
+        g = runs[data.flow_run]
+        out["flows"] = dict(run=data.flow_run, lr=g["lr"], key=FLOW_KEY, items=[dict(kind=k, label=FLOWS[k][0], color=FLOWS[k][1],
+            dash=FLOWS[k][2], w=_f64(f.params.w)[g["t"]], b=_f64(f.params.b)[g["t"]]) for k, f in data.flows.items()])
     if p.data is not None:
         x, y = (_f64(a) for a in p.data)
         keep = _sample(len(x))
@@ -155,6 +163,11 @@ def _esc(s) -> str:
 def _text(name: str, yes: bool) -> str:
     """One of report.html's two wordings ``NAME-yes`` / ``NAME-no`` (e.g. on a quadratic or not)."""
     return fill("report.html", f"{name}-{'yes' if yes else 'no'}")
+
+
+def flows_note(lr: float, flows: dict, how: str) -> str:
+    """The sentence on gd's ``flows`` (kind -> path) at ``lr`` on the report's page and the landscape's."""
+    return fill("report.html", "flows", lr=f"{lr:g}", how=how, central=_text("central", "central" in flows))
 
 
 def _describe(data) -> str:
@@ -303,6 +316,7 @@ def page(data, pack_dir=None) -> str:
         z="loss (MSE)" if p.data is not None else "loss",
         look_surface=_text("look-surface", p.data is not None),
         explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
-        run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
+        flows=f"\n<p class='note'>{flows_note(D['flows']['lr'], data.flows, ' (each moves with the slider)')}</p>"
+        if data.flows else "", run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
         **_grad_check(data))
     return html_page("jaxgd report", body, D, asset("page.js"), pack_dir)

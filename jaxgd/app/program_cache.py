@@ -192,12 +192,21 @@ def _header(key: str) -> str:
 def _load(path: Path, key: str):
     """The executable of the entry at ``path`` for ``key`` (:func:`read_entry`), or None."""
     blob = read_entry(path, _header(key))
+    if blob is not None:
+        _lapack_ready()
     try:
         exe = None if blob is None else se.deserialize_and_load(*pickle.loads(blob))
     except Exception:  # one of ours that this jaxlib cannot load: compile instead
         exe = None
     _state["misses" if exe is None else "hits"] += 1
     return exe
+
+
+@functools.cache
+def _lapack_ready() -> None:
+    """Lower an eigh once: XLA:CPU registers its LAPACK kernels when a program calling them is lowered, and
+    a loaded one (Lanczos: the sharpness, the flows) would jump to nothing without them (a segfault)."""
+    jax.jit(jax.numpy.linalg.eigh).lower(jax.numpy.eye(2))
 
 
 def _stable(obj) -> str | None:

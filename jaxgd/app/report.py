@@ -21,12 +21,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxgd import engine, explore, optim
+from jaxgd import engine, explore, flows as jflows, optim
 from jaxgd._checks import check_params
 from jaxgd.app import files as jio
 from jaxgd.app import shell
 from jaxgd.app.config import SWEEP_LR_RANGE, ReportConfig
-from jaxgd.app.page import data_line, page
+from jaxgd.app.page import data_line, norms, page
 from jaxgd.app.plan import Plan, big_data, modes, run_settings
 from jaxgd.plots import Path as PlotPath
 from jaxgd.plots import mpl_figs, style_for
@@ -55,6 +55,8 @@ class ReportData:
     theory: object = None  # jaxgd.curvature.Theory at the minimum, for a quadratic loss
     explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.explore)
     losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss} (basics)
+    flows: dict = dataclasses.field(default_factory=dict)  # kind -> Trajectory beside runs[flow_run] (see flow_kinds)
+    flow_run: int | None = None
 
 
 def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> ReportData:
@@ -90,14 +92,12 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
             report(i, plan.runs[i].steps)
         return dict(zip(idx, out))
 
-    def noisy_y():
-        if cfg.data is None and cfg.problem == "notebook":
-            return np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])
-        return None
-
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # needed first (the theory)
         pack_f = pool.submit(shell.plotly_packed, pack_dir)  # the page's plotly.js, packed while the programs compile
+        fr, kinds = flow_kinds(plan)
+        flows_f = {k: pool.submit(jflows.flow, k, problem, plan.runs[fr].config.init, plan.runs[fr].lr, plan.runs[fr].steps)
+                   for k in kinds}
         stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
         folding = _foldable(plan) if cfg.sweep else {}
@@ -120,9 +120,21 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
         scan, more = more_f.result() if more_f else (None, {})
         more.update(stoch_f.result() if stoch_f else {})
         pack_f.result()
-    noisy = noisy_y()  # drawn on the host (NumPy): no compiled program
+    noisy = (np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])  # on the host: no compiled program
+             if cfg.data is None and cfg.problem == "notebook" else None)
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
-    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more, losses)
+    flows = {k: jax.tree.map(np.asarray, f.result()) for k, f in flows_f.items()}
+    return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more, losses, flows, fr)
+
+
+def flow_kinds(plan: Plan) -> tuple[int | None, tuple]:
+    """``(i, kinds)``: the plan's full-batch gd run and its flows (:mod:`jaxgd.flows`), the central flow only
+    where the loss is not quadratic (on a quadratic it is gradient flow); ``(None, ())`` without such a run,
+    for a schedule, past :data:`MANY_MAX_STEPS` steps and on big data (:func:`jaxgd.app.plan.big_data`)."""
+    i = next((i for i, r in enumerate(plan.runs) if r.optimizer == "gd" and r.mode.batch_size is None), None)
+    if i is None or callable(plan.runs[i].lr) or plan.runs[i].steps > MANY_MAX_STEPS or big_data(plan.problem):
+        return None, ()
+    return i, jflows.KINDS[:2] if plan.problem.quadratic else jflows.KINDS
 
 
 def basics(problem: Problem, w, b, gw, gb):
@@ -153,7 +165,7 @@ def _basics_program(loss_fn, grad_fn, rows, grad_rows, data, w, b, gw, gb, at, p
     return S, grads, H, jax.vmap(lambda p: loss_fn(p, data, None))(points)
 
 
-MANY_MAX_STEPS = 5000  # runs up to this long share compiled calls (longer ones run alone, in chunks, with progress)
+MANY_MAX_STEPS = 5000  # runs up to this long share compiled calls (longer ones run alone, in chunks, with progress; no flows)
 
 
 def _groups(plan: Plan, idx) -> list[list[int]]:
@@ -231,11 +243,7 @@ def _lr_sweeps(plan: Plan):
         extra.setdefault(opt, []).append((i, lr, e))
     sweeps, folded = explore.lr_sweeps(problem, cfg.optimizers, np.geomspace(*SWEEP_LR_RANGE, points), epochs,
                                        extra={k: [lr for _, lr, _ in v] for k, v in extra.items()})
-    out = {}
-    for opt, items in extra.items():
-        for (i, _, e), t in zip(items, folded[opt]):
-            out[i] = truncate(t, e)
-    return sweeps, out
+    return sweeps, {i: truncate(t, e) for opt, items in extra.items() for (i, _, e), t in zip(items, folded[opt])}
 
 
 def _sweeps(plan: Plan, th, sweeps):
@@ -285,17 +293,11 @@ def diagnostics(data: ReportData) -> list[dict]:
     """Per run: gradient and update norms and the norms of the moments, each ``(T,)`` or None."""
     out = []
     for i, r in enumerate(data.runs):
-        t = r.traj
-        color, dash = style_for(r.optimizer, r.mode.name, i)
-        k = int(t.diverged_at)
-        n = t.steps if k < 0 else k  # a diverged run: the steps before it left, as in the other figures
-
-        def norm(p):
-            return None if p is None else np.hypot(np.asarray(p.w), np.asarray(p.b))[:n]
-
-        out.append(dict(label=r.label, color=color, dash=dash, grad_norm=np.asarray(t.grad_norm)[:n],
-                        update_norm=np.asarray(t.update_norm)[:n], first=norm(t.first_moment),
-                        second=norm(t.second_moment)))
+        t, (color, dash) = r.traj, style_for(r.optimizer, r.mode.name, i)
+        n = slice(t.steps if t.diverged_at < 0 else int(t.diverged_at))  # a diverged run: the steps before it left
+        out.append(dict(label=r.label, color=color, dash=dash, grad_norm=np.asarray(t.grad_norm)[n],
+                        update_norm=np.asarray(t.update_norm)[n], first=norms(t.first_moment, n),
+                        second=norms(t.second_moment, n)))
     return out
 
 
@@ -330,7 +332,8 @@ def write(data: ReportData, out: str | os.PathLike, png: bool = True, gif: bool 
     the paths written. ``pack_dir``: where the page's packed plotly.js is kept (:func:`jaxgd.app.shell.plotly_packed`)."""
     res = results(data)
     writers = {"results.json": jio.text_writer(jio.dumps(res, indent=1) + "\n"),
-               "results.npz": jio.npz_writer(lambda: npz_arrays(data, res)),
+               "results.npz": jio.npz_writer(lambda: npz_arrays(data, res) | {f"flow/{k}/{f}": np.asarray(v) for k, t in
+                                             data.flows.items() for f, v in zip(("w", "b", "loss"), (*t.params, t.loss))}),
                "metrics.csv": jio.text_writer(metrics_csv(data, res)), "report.html": jio.text_writer(page(data, pack_dir))}
     if png:
         for name, fig in figures(data).items():

@@ -2,7 +2,8 @@
 of a two-parameter problem (:func:`contour`), the same on a landscape's plane (:func:`plane`, the
 flows projected by :func:`jaxgd.project`), and the distances to gd with the sharpness against 2/η
 (:func:`gaps`). gd's steps are drawn as dots (discrete), the flows as lines, each flow with small
-ticks at gd's step times ``t = k·η``. Nothing here computes a loss: the projections come in.
+ticks at gd's step times ``t = k·η``, in the look of :data:`FLOWS` (the pages' too). Nothing here computes a
+loss: the projections come in.
 """
 
 from __future__ import annotations
@@ -14,14 +15,32 @@ import numpy as np
 from jaxgd.plots.common import LOG_LABEL, Path, _points, log_excess
 from jaxgd.plots.mpl_figs import _blank, _mpl_figure
 
-FLOW_COLORS = {"gd": "#d62728", "gradient flow": "#1f77b4", "modified flow": "#2ca02c", "central flow": "#000000"}
-FLOW_STYLES = {"central flow": "--"}  # dashed: where it equals gradient flow (S < 2/η), both show
+# kind -> (label, colour, plotly dash): the flows' look on every page and PNG (jaxgd report, jaxgd landscape and
+# the figures here) — thin lines in three dashes, in colours no optimizer has (gd is red), light enough for the
+# dark valleys of the viridis contours, where the paths end
+FLOWS = {"gradient": ("gradient flow", "#ffffff", "dash"),
+         "modified": ("modified flow (Barrett & Dherin 2021)", "#ff8cf0", "dot"),
+         "central": ("central flow (Cohen et al. 2024)", "#9cf7ff", "dashdot")}
+# their key (a plotly legend) under a contour: dark, as the valleys where their light dashes run
+FLOW_KEY = dict(orientation="h", x=0, yanchor="top", bgcolor="#2b2f36", font=dict(color="#ffffff"),
+                title=dict(text="beside gd, click to draw:"))
+MPL_KEY = dict(facecolor="#2b2f36", labelcolor="#ffffff", framealpha=0.9, fontsize=8)  # the same in matplotlib
+FLOW_COLORS = {"gd": "#d62728", **{v[0].split(" (")[0]: v[1] for v in FLOWS.values()}}
+_MPL_DASH = {"dash": "--", "dot": ":", "dashdot": "-."}
+FLOW_STYLES = {v[0].split(" (")[0]: _MPL_DASH[v[2]] for v in FLOWS.values()}
 _MORE = ("#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
 
 def color(name: str, i: int = 0) -> str:
-    """A path's colour: gd red, gradient flow blue, the modified flow green, the central flow black."""
-    return FLOW_COLORS.get(name, _MORE[i % len(_MORE)])
+    """A path's colour: gd red, each flow its own (:data:`FLOWS`; a label may add " (who, year)")."""
+    return FLOW_COLORS.get(name.split(" (")[0], _MORE[i % len(_MORE)])
+
+
+def draw_flows(ax, flows: dict) -> None:
+    """Each flow ``kind -> (x, y)`` (a kind of :data:`FLOWS`) on ``ax`` as a labelled line in its look."""
+    for kind, (x, y) in flows.items():
+        ax.plot(np.asarray(x), np.asarray(y), _MPL_DASH[FLOWS[kind][2]], color=FLOWS[kind][1], linewidth=1.5,
+                label=FLOWS[kind][0])
 
 
 def _ticks(n: int, most: int = 40) -> np.ndarray:
@@ -36,7 +55,7 @@ def _draw(ax, label, x, y, i, gd: bool):
         ax.plot(x, y, "-", color=c, linewidth=0.6, alpha=0.6)
         ax.plot(x, y, "o", color=c, markersize=2.5, label=label)
     else:
-        ax.plot(x, y, FLOW_STYLES.get(label, "-"), color=c, linewidth=1.8, label=label)
+        ax.plot(x, y, FLOW_STYLES.get(label.split(" (")[0], "-"), color=c, linewidth=1.8, label=label)
         k = _ticks(len(x))
         ax.plot(x[k], y[k], "|", color=c, markersize=5)
     if len(x):
@@ -58,7 +77,7 @@ def contour(w, b, S, gd: Path, flows: Sequence[Path] = (), minimum=None, names=(
     if len(pts):
         ax.plot(pts[:, 0], pts[:, 1], "*", markersize=15, color="white", markeredgecolor="black", label="minimum")
     ax.set(xlabel=names[0], ylabel=names[1], title=title, xlim=(np.min(w), np.max(w)), ylim=(np.min(b), np.max(b)))
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(loc="best", **MPL_KEY)
     return fig
 
 
@@ -78,7 +97,7 @@ def plane(landscape, flows: dict, gd: str | None = None, ax=None, title=None):
     ax.set(xlabel="a (along d1)", ylabel="b (along d2)", title=title or f"{landscape.name}: gd and its flows "
            f"on the {landscape.plane_kind} plane", xlim=(landscape.a[0], landscape.a[-1]),
            ylim=(landscape.b[0], landscape.b[-1]))
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper left", **MPL_KEY)
     return fig
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxgd.plots.common import LOG_LABEL, log_excess, style_for
+from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS, MPL_KEY, draw_flows
 from jaxgd.plots.mpl_figs import _mpl_figure
 from jaxgd.plots.plotly_figs import _go
 from jaxgd.engine import Trajectory
@@ -44,11 +45,13 @@ def _grid(x, a, b, surface):
     return (None if v is None else np.asarray(v) for v in (a, b, surface))
 
 
-def contour(x, a=None, b=None, surface=None):
+def contour(x, a=None, b=None, surface=None, flows=None):
     """Contours of log10(loss − min) on the plane (when there is a surface), with each path's
     projection; the markers' shade is the point's distance from the plane (dark: far), so a path
     that leaves the plane shows. ``x``: a Landscape, or a Projection / dict name -> Projection
-    with ``a`` ``(A,)``, ``b`` ``(B,)`` and ``surface`` ``(A, B)`` optional."""
+    with ``a`` ``(A,)``, ``b`` ``(B,)`` and ``surface`` ``(A, B)`` optional. ``flows``: kind ->
+    Projection of gd's flows (:mod:`jaxgd.flows`), lines in their look (:data:`jaxgd.plots.flow_figs.FLOWS`),
+    off at first, in a key of their own under the plot."""
     go = _go()
     paths = _paths(x)
     a, b, S = _grid(x, a, b, surface)
@@ -76,6 +79,15 @@ def contour(x, a=None, b=None, surface=None):
         fig.add_trace(go.Scatter(x=[p.a[-1]], y=[p.b[-1]], mode="markers", legendgroup=opt, showlegend=False,
                                  marker=dict(symbol="x", size=12, color=c, line=dict(width=1, color="white")),
                                  hovertemplate=f"{opt}: end<extra></extra>"))
+    for kind, p in (flows or {}).items():
+        label, c, dash = FLOWS[kind]
+        k = _drawn(len(p.a))
+        fig.add_trace(go.Scatter(x=p.a[k], y=p.b[k], mode="lines", name=label, legend="legend2", visible="legendonly",
+                                 line=dict(color=c, dash=dash, width=1.5), customdata=np.stack([k, p.distance[k]], axis=1),
+                                 hovertemplate=f"{label}<br>time k·lr, k = %{{customdata[0]:d}}<br>distance from the "
+                                               "plane %{customdata[1]:.3g}<extra></extra>"))
+    if flows:
+        fig.update_layout(legend2=dict(FLOW_KEY, y=-0.36))
     fig.update_layout(
         title=dict(text="Loss on the plane (○ start, ✕ end)", y=0.98),
         xaxis=dict(title="a (along d1)", range=None if a is None else [a[0], a[-1]]),
@@ -246,7 +258,7 @@ def variance(x):
 
 def figures(ls) -> dict:
     """A Landscape's plotly figures, by the id of their place on the page."""
-    figs = {"contour": contour(ls), "surface3d": surface(ls), "interpolation": interpolation(ls)}
+    figs = {"contour": contour(ls, flows=getattr(ls, "flows", None)), "surface3d": surface(ls), "interpolation": interpolation(ls)}
     if any(t.sharpness is not None for t in ls.trajectories.values()):
         figs["sharpness"] = sharpness(ls)
     figs["gaps"] = gaps(ls)
@@ -268,8 +280,10 @@ def mpl_figures(ls) -> dict:
                    zorder=3)
         ax.plot(p.a[0], p.b[0], "o", mfc="none", mec=_color(opt, i), ms=11, mew=2)
         ax.plot(p.a[-1], p.b[-1], "x", color=_color(opt, i), ms=10, mew=2)
+    flows = getattr(ls, "flows", {})
+    draw_flows(ax, {k: (p.a, p.b) for k, p in flows.items()})
     ax.set(xlabel="a (along d1)", ylabel="b (along d2)", title=f"Loss on the {ls.plane_kind} plane")
-    ax.legend(fontsize=8)
+    ax.legend(**(MPL_KEY if flows else dict(fontsize=8)))
     figs["contour"] = fig
     if any(t.sharpness is not None for t in ls.trajectories.values()):
         fig, ax = _mpl_figure(None, (8, 4.5))
