@@ -82,11 +82,9 @@ def test_play_pause_drag_unit_and_toggles_raise_no_error(page):
     click = lambda: page.mouse.click(play["x"] + 5, play["y"] + 5)  # noqa: E731  (no actionability wait)
     page.evaluate("window.jaxgd.setPosition(0)")
     click()
-    page.wait_for_timeout(600)
-    assert page.evaluate("window.jaxgd.playing")
+    page.wait_for_function("window.jaxgd.playing && document.getElementById('pos').value > 0", timeout=60_000)
     click()  # pause: today's plotly animate raised "Plotly.animate rejected" here
-    page.wait_for_timeout(400)
-    assert not page.evaluate("window.jaxgd.playing")
+    page.wait_for_function("!window.jaxgd.playing", timeout=60_000)
     moved = int(page.input_value("#pos"))
     assert moved > 0
     box = page.locator("#pos").bounding_box()
@@ -95,17 +93,16 @@ def test_play_pause_drag_unit_and_toggles_raise_no_error(page):
     page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)  # a drag (each move: one draw)
     page.mouse.up()
     page.select_option("#unit", "updates")
-    page.wait_for_timeout(300)
-    assert page.inner_text("#pos-label").startswith("update ")
+    page.wait_for_function("document.getElementById('pos-label').innerText.startsWith('update ')", timeout=60_000)
     page.select_option("#unit", "epochs")
     # the run toggles: a click on the element itself (Playwright's actionability wait costs seconds here)
     page.evaluate("document.querySelector('.player details').open = true")
     page.evaluate("document.querySelector(\".quick button[data-only='sgd']\").click()")
-    page.wait_for_function("document.getElementById('contour').data[1].visible === false", timeout=10_000)
+    page.wait_for_function("document.getElementById('contour').data[1].visible === false", timeout=60_000)
     vis = page.evaluate("document.getElementById('contour').data.slice(1, 13).map(t => t.visible)")
     assert vis == [m == "SGD" for _ in range(4) for m in ("full", "SGD", "mini")]
     page.evaluate("document.querySelector(\".quick button[data-only='all']\").click()")
-    page.wait_for_function("document.getElementById('contour').data[1].visible === true", timeout=10_000)
+    page.wait_for_function("document.getElementById('contour').data[1].visible === true", timeout=60_000)
     page.evaluate("window.jaxgd.draw()")
     assert page.errors == []
 
@@ -120,7 +117,7 @@ def test_flows_beside_gd_are_drawn_from_their_key(page):
     assert page.eval_on_selector_all("#contour .legend .traces", "els => els.map(e => e.textContent)") == [
         "gradient flow", "modified flow (Barrett & Dherin 2021)"]
     click_key(page, "contour", 0)
-    page.wait_for_function(f"{flows}[0].visible === true", timeout=10_000)
+    page.wait_for_function(f"{flows}[0].visible === true", timeout=60_000)
     page.evaluate("window.jaxgd.setPosition(0)")
     assert page.evaluate(f"{flows}.map(t => t.x.length)") == [1, 1]
     gd = "document.getElementById('contour').data[1]"  # gd · full batch
@@ -128,7 +125,7 @@ def test_flows_beside_gd_are_drawn_from_their_key(page):
     page.evaluate(f"window.jaxgd.setPosition({page.get_attribute('#pos', 'max')})")
     assert page.evaluate(f"{flows}.map(t => t.x.length)") == [21, 21]  # gd's 20 steps
     click_key(page, "contour", 0)
-    page.wait_for_function(f"{flows}[0].visible === 'legendonly'", timeout=10_000)
+    page.wait_for_function(f"{flows}[0].visible === 'legendonly'", timeout=60_000)
     assert page.errors == []
 
 

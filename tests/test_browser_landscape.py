@@ -46,7 +46,7 @@ def test_the_landscape_page_draws_every_figure(browser, cli, tmp_path):
         assert len(names) == 1 + 3 * 2 + 2  # the contour, per optimizer its path, start and end, and gd's flows
         assert names[-2:] == ["gradient flow", "modified flow (Barrett & Dherin 2021)"]  # gd stays below 2/lr
         click_key(pg, "contour", 3)  # the modified flow's entry in the flows' key (after gd's and adam's)
-        pg.wait_for_function("document.getElementById('contour').data.at(-1).visible === true", timeout=10_000)
+        pg.wait_for_function("document.getElementById('contour').data.at(-1).visible === true", timeout=60_000)
         assert pg.locator("#surface3d canvas").count() >= 1
         assert pg.inner_text("#loading") == ""
         assert pg.evaluate("document.documentElement.scrollWidth") <= 1400
