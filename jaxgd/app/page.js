@@ -286,7 +286,8 @@ jaxgdPage(async (D, P, times, t0) => {
           name: [`${r.label}, step ${r.t[n - 1]}: y = ${fmt(w)}x + ${fmt(b)}`] }, idx: [figs.data.line] });
       }
     }
-    posLabel.textContent = unit === "epochs" ? `epoch ${fmt(u, 3)} of ${fmt(maxEpochs, 4)}` : `update ${Math.round(u)} of ${maxSteps}`;
+    const ep = (v) => (v < 100 ? fmt(v, 3) : `${Math.floor(v)}`);  // whole epochs past 100, never "1e+3"
+    posLabel.textContent = unit === "epochs" ? `epoch ${ep(u)} of ${ep(maxEpochs)}` : `update ${Math.round(u)} of ${maxSteps}`;
     return out;
   }
   // the loss and diagnostics curves, x in the slider's unit, for the runs shown
