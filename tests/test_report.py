@@ -440,3 +440,33 @@ def test_big_data_skips_the_sweeps_and_takes_one_epoch(tmp_path, monkeypatch):
     report.write(data, tmp_path / "out", png=False)
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Skipped: the data have 300 examples" in html and "11×11 points of the grid" in html
+
+
+def test_ctrl_c_drops_the_queued_work(monkeypatch):
+    """Ctrl-C during ``compute`` (the main thread interrupted, as SIGINT does) stops the report's work: the
+    queued runs are dropped and a chunked run ends at its next chunk. (Before, the thread pool's exit ran
+    every queued run first: 223 more progress calls and 27 s on a 20,000-epoch report.) The worker that
+    asked for the interrupt waits until ``compute`` has seen it, so nothing here depends on timing."""
+    import _thread
+    import threading
+
+    seen = threading.Event()
+
+    class Stop(threading.Event):  # compute's stop flag, which also tells the worker below
+        def set(self):
+            super().set()
+            seen.set()
+
+    monkeypatch.setattr(report, "Event", Stop)
+    calls = []
+
+    def callback(done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            _thread.interrupt_main()
+            assert seen.wait(120), "compute did not stop its work on Ctrl-C"
+
+    p = plan(config.check(config.ReportConfig(optimizers=("gd", "adam"), epochs=600, grid=11, sweep=False)))
+    with pytest.raises(KeyboardInterrupt):
+        report.compute(p, callback=callback, threads=1)
+    assert len(calls) == 2  # no progress after the Ctrl-C: every later report() raised before calling back

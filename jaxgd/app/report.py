@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from threading import Event, Lock
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Pending
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -73,9 +75,12 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
     cfg, problem = plan.config, plan.problem
     w = np.linspace(*problem.w_range, cfg.grid)
     b = np.linspace(*problem.b_range, cfg.grid)
-    total, lock, progress = plan.total_steps, threading.Lock(), {}
+    total, lock, progress = plan.total_steps, Lock(), {}
+    stop = Event()  # set on Ctrl-C: the queued work is dropped, a chunked run ends at its next chunk
 
     def report(i, k):
+        if stop.is_set():
+            raise KeyboardInterrupt
         if callback is not None:
             with lock:
                 progress[i] = k
@@ -92,7 +97,7 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
             report(i, plan.runs[i].steps)
         return dict(zip(idx, out))
 
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, _stopping(pool, stop):
         basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # needed first (the theory)
         pack_f = pool.submit(shell.plotly_packed, pack_dir)  # the page's plotly.js, packed while the programs compile
         fr, kinds = flow_kinds(plan)
@@ -107,23 +112,23 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
         for g in groups:
             f = pool.submit(many, g)
             runs_f.update({i: f for i in g})
-        S, gc, th, losses = basics_f.result()
-        sweeps, folded = sweeps_f.result() if sweeps_f else (None, {})
+        S, gc, th, losses = _result(basics_f)
+        sweeps, folded = _result(sweeps_f) if sweeps_f else (None, {})
         more_f = pool.submit(_sweeps, plan, th, sweeps) if cfg.sweep else None
         runs = []
         for i, r in enumerate(plan.runs):
-            t = jax.tree.map(np.asarray, folded[i]) if i in folded else runs_f[i].result()
+            t = jax.tree.map(np.asarray, folded[i]) if i in folded else _result(runs_f[i])
             t = t[i] if isinstance(t, dict) else t
             if i in folded:
                 report(i, r.steps)
             runs.append(r._replace(traj=t))
-        scan, more = more_f.result() if more_f else (None, {})
-        more.update(stoch_f.result() if stoch_f else {})
-        pack_f.result()
+        scan, more = _result(more_f) if more_f else (None, {})
+        more.update(_result(stoch_f) if stoch_f else {})
+        _result(pack_f)
     noisy = (np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])  # on the host: no compiled program
              if cfg.data is None and cfg.problem == "notebook" else None)
     meta = {"dtype": cfg.dtype, "device": jax.devices()[0].platform, "versions": versions()}
-    flows = {k: jax.tree.map(np.asarray, f.result()) for k, f in flows_f.items()}
+    flows = {k: jax.tree.map(np.asarray, _result(f)) for k, f in flows_f.items()}
     return ReportData(cfg, problem, w, b, S, gc, runs, noisy, meta, scan, th, more, losses, flows, fr)
 
 
@@ -135,6 +140,28 @@ def flow_kinds(plan: Plan) -> tuple[int | None, tuple]:
     if i is None or callable(plan.runs[i].lr) or plan.runs[i].steps > MANY_MAX_STEPS or big_data(plan.problem):
         return None, ()
     return i, jflows.KINDS[:2] if plan.problem.quadratic else jflows.KINDS
+
+
+def _result(f: Future):
+    """``f.result()``, waking every 0.1 s: a signal that the system handed to another thread (XLA's) is
+    acted on only when the main thread runs, not when the whole run it waits for ends."""
+    while True:
+        try:
+            return f.result(timeout=0.1)
+        except Pending:
+            pass
+
+
+@contextmanager
+def _stopping(pool: ThreadPoolExecutor, stop: Event):
+    """On an exception (Ctrl-C) in the block: ``stop`` is set and ``pool``'s queued work cancelled, so the
+    pool's exit waits only for the work running now (a chunked run stops at its next chunk)."""
+    try:
+        yield
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def basics(problem: Problem, w, b, gw, gb):
