@@ -390,12 +390,15 @@ def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, stage, 
 
 
 def _signal_after(monkeypatch, module, name):
-    """``module.name`` (a function) raises SIGINT just after it returns: the handler runs there."""
-    real = getattr(module, name)
+    """``module.name`` (a function) raises SIGINT just after it first returns: the handler runs there. Once
+    only: a later call (anything in this process, until the test ends) must not send a stray SIGINT."""
+    real, sent = getattr(module, name), []
 
     def then_signal(*args, **kwargs):
         out = real(*args, **kwargs)
-        signal.raise_signal(signal.SIGINT)
+        if not sent:
+            sent.append(True)
+            signal.raise_signal(signal.SIGINT)
         return out
 
     monkeypatch.setattr(module, name, then_signal)
