@@ -50,6 +50,8 @@ def leave(code) -> None:
     was seen here). Call it only once every output file is finished or removed."""
     for s in signals.LINES:
         signal.signal(s, signal.SIG_IGN)
+    if (files := sys.modules.get("jaxgd.app.files")) is not None:
+        files.remove_temporaries()  # another thread's, writing a cache entry after Ctrl-C (signals.on_a_thread)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

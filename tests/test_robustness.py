@@ -449,6 +449,77 @@ def test_an_interrupt_python_would_drop_still_stops_the_command(where):
         threading.Event().wait(60)  # the signal again, from a thread: it interrupts this wait
 
 
+def test_a_dropped_interrupt_is_not_sent_again_after_the_block():
+    """A Ctrl-C dropped just as the command's block ends is not sent again into the caller's code (there
+    it raised at random, e.g. in another library's garbage-collection callback, and was dropped again)."""
+    seen = []
+    old = signal.signal(signal.SIGINT, lambda *a: seen.append("SIGINT"))
+    try:
+        with signals.as_exceptions():
+            _Dropping()  # its __del__'s KeyboardInterrupt is dropped: sent again in 20 ms, from a thread
+        assert signals._sent.wait(60)  # the thread has decided
+        for _ in range(1000):  # a pending signal runs its handler within these bytecodes
+            pass
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert seen == []
+
+
+def test_a_signal_ends_the_wait_for_one_long_call_at_once():
+    """A command's work runs on a thread of its own (signals.on_a_thread): Ctrl-C raises in the main thread
+    while the work is still inside one call that nothing interrupts (here a wait, as an XLA call), and
+    ``stop`` is set, so the work's next callback (signals.unless) ends it."""
+    release, stops = threading.Event(), []
+    main = threading.main_thread().ident
+
+    def work(stop):
+        stops.append(stop)
+        signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C while this "call" runs
+        release.wait(60)
+        signals.unless(stop)()  # the next callback
+
+    try:
+        with pytest.raises(KeyboardInterrupt), signals.as_exceptions():
+            signals.on_a_thread(work)
+        assert not release.is_set() and stops[0].is_set()  # raised without waiting for the call; stop set
+        with pytest.raises(KeyboardInterrupt):
+            signals.unless(stops[0], lambda *a: pytest.fail("called after stop"))(1, 2)
+    finally:
+        release.set()
+    assert signals.on_a_thread(lambda stop: 7) == 7
+    with pytest.raises(ValueError, match="raised in the work"):
+        signals.on_a_thread(lambda stop: (_ for _ in ()).throw(ValueError("raised in the work")))
+
+
+def test_leaving_removes_another_threads_temporary(tmp_path, monkeypatch):
+    """The process leaves by os._exit while another thread writes a cache entry (its work goes on after
+    Ctrl-C): jaxgd.__main__.leave removes that thread's temporary file, and no new one is made."""
+    monkeypatch.setattr(jio, "_leaving", False)  # put back after the test: this process goes on
+    inside, release, errors = threading.Event(), threading.Event(), []
+
+    def writer():
+        try:
+            with jio.atomic_path(tmp_path / "entry") as tmp:
+                Path(tmp).write_text("half")
+                inside.set()
+                release.wait(60)
+        except jio.OutputError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert inside.wait(60) and len(list(tmp_path.iterdir())) == 1
+        jio.remove_temporaries()
+        assert list(tmp_path.iterdir()) == []
+        with pytest.raises(jio.OutputError, match="leaving"), jio.atomic_path(tmp_path / "other"):
+            pass
+    finally:
+        release.set()
+        t.join(60)
+    assert list(tmp_path.iterdir()) == [] and len(errors) == 1  # its rename failed: no entry, nothing left
+
+
 # ----------------------------------------------------------------------------- determinism
 
 

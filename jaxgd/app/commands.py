@@ -19,7 +19,7 @@ import jaxgd
 from jaxgd import _checks, comparison
 from jaxgd._checks import ArgumentError
 from jaxgd import plots
-from jaxgd.app import compare_page, config, landscape, presets, report
+from jaxgd.app import compare_page, config, landscape, presets, report, signals
 from jaxgd.app.files import check_file_target, check_folder_target, dumps, text_writer, write_all, write_json
 from jaxgd.app.plan import big_data, plan
 from jaxgd.app.results import run_rows, sweep_doc, versions
@@ -102,7 +102,7 @@ def _run(args, setup) -> int:
                                     args.final_fraction))
     _data_note(args.data)
     thin_note(problem.num_examples, {"the run": [cfg.loss_every]}, args.loss_every)
-    t = jaxgd.runs.run_checked(cfg)
+    t = signals.on_a_thread(lambda stop: jaxgd.runs.run_checked(cfg))  # Ctrl-C at once, even in one long call
     div = int(t.diverged_at)
     settings = {
         "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "steps": cfg.steps,
@@ -178,7 +178,8 @@ def _report(args, setup) -> int:
     with Progress(p.total_steps, unit="step") as bar:
         bar.say(f"computing {len(p.runs)} runs ({p.total_steps:,} steps)"
                 + (", the sweeps and the explorables" if cfg.sweep and not big else ""))
-        data = report.compute(p, callback=partial(bar.update, "runs") if bar.active else None, pack_dir=pack_dir)
+        data = signals.on_a_thread(lambda stop: report.compute(
+            p, callback=partial(bar.update, "runs") if bar.active else None, pack_dir=pack_dir, stop=stop))
     bar.say(f"writing {cfg.out}")
     files = report.write(data, cfg.out, png=cfg.png, gif=cfg.gif, pack_dir=pack_dir)
     echo(f"jaxgd report: {len(data.runs)} runs on {data.meta['device']} ({cfg.dtype}); "
@@ -213,8 +214,9 @@ def _sweep(args, setup) -> int:
     num = _checks.check_int("num", args.num, 1, 1_000_000)
 
     # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
-    sc = jaxgd.lr_scan(problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs, batch_size=args.batch_size,
-                       sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=args.loss_every or "auto")
+    sc = signals.on_a_thread(lambda stop: jaxgd.lr_scan(
+        problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs, batch_size=args.batch_size,
+        sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=args.loss_every or "auto"))
     _data_note(args.data)
     m, bs = problem.num_examples, args.batch_size  # checked: each run's steps, and the loss_every "auto" took
     every = args.loss_every or jaxgd.runs.auto_loss_every(m, bs, args.epochs * (bs and steps_per_epoch(m, bs) or 1))
@@ -255,7 +257,8 @@ def _landscape(args, setup) -> int:
     check_folder_target("out", cfg.out, landscape.FILES)
     thin_note(p.problem.num_examples, {"each run": [p.runs[0].loss_every]}, flag="--batch-size or --epochs to change it")
     with Progress() as bar:
-        data = landscape.compute(p, progress=bar.update if bar.active else None)
+        data = signals.on_a_thread(lambda stop: landscape.compute(
+            p, progress=signals.unless(stop, bar.update if bar.active else None)))
     files = landscape.write(data, cfg.out, png=cfg.png, pack_dir=pack_dir)
     m = data.meta
     echo(f"jaxgd landscape: {cfg.model} ({m['num_params']:,} parameters) on {p.dataset.name} "
@@ -294,10 +297,11 @@ def _compare(args, setup) -> int:
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     with Progress() as bar:
-        c = comparison.compare(tasks, optimizers, seeds=v["seeds"], budget=v["budget"], num_lrs=v["num_lrs"],
-                          num_second=v["num_second"], lr_range=(lo, hi), target=args.target,
-                          progress=lambda t, i, n, s: (bar.update("tasks", i, n),
-                                                       stderr(f"jaxgd: task {i}/{n} {t}: {s:.1f} s")))
+        c = signals.on_a_thread(lambda stop: comparison.compare(
+            tasks, optimizers, seeds=v["seeds"], budget=v["budget"], num_lrs=v["num_lrs"], num_second=v["num_second"],
+            lr_range=(lo, hi), target=args.target,
+            progress=signals.unless(stop, lambda t, i, n, s: (bar.update("tasks", i, n),
+                                                              stderr(f"jaxgd: task {i}/{n} {t}: {s:.1f} s")))))
     files = compare_page.write(c, args.out, pack_dir=pack_dir)
     m, p = c.meta, c.stats["profile"]
     echo(f"jaxgd compare: {len(c.tasks)} tasks × {len(c.optimizers)} optimizers, {m['runs']:,} runs of "

@@ -223,6 +223,25 @@ def check_folder_target(name: str, out, files=()) -> str:
 # ----------------------------------------------------------------------------- one file
 
 
+_live: set[str] = set()  # atomic_path's temporary files now open, in any thread (see remove_temporaries)
+_live_lock = threading.Lock()
+_leaving = False
+
+
+def remove_temporaries() -> None:
+    """Remove :func:`atomic_path`'s temporary files still open, and refuse new ones: for a process that
+    leaves by ``os._exit`` while another thread writes (a compiled program's cache entry after Ctrl-C,
+    :func:`jaxgd.app.signals.on_a_thread`)."""
+    global _leaving
+    with _live_lock:
+        _leaving = True
+        for tmp in _live:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
 def _temp_in(folder: str, name: str) -> str:
     """A new empty temporary file in ``folder``, named after ``name`` (a dot file, short)."""
     suffix = Path(name).suffix
@@ -256,8 +275,11 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None):
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     tmp = None
     try:
-        with _signals_deferred():  # a signal here: the temporary made and known (removed below), or not made
+        with _signals_deferred(), _live_lock:  # a signal here: the temporary made and known (removed below), or not made
+            if _leaving:
+                raise OutputError(path, "the process is leaving")
             tmp = _temp_in(str(target.parent), path.name)
+            _live.add(tmp)
         yield tmp
         os.chmod(tmp, _file_mode() if mode is None else mode)
         os.replace(tmp, target)
@@ -266,8 +288,11 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None):
     except OSError as e:
         raise OutputError(path, _strerror(e)) from None
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None:
+            with _live_lock:
+                _live.discard(tmp)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

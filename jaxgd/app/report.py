@@ -61,9 +61,11 @@ class ReportData:
     flow_run: int | None = None
 
 
-def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> ReportData:
+def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None, stop: Event | None = None) -> ReportData:
     """Run everything the report shows. ``callback(steps_done, steps_total)`` reports progress;
     the page's plotly.js is packed meanwhile (:func:`jaxgd.app.shell.plotly_packed`, kept in ``pack_dir``).
+    Once ``stop`` is set (by Ctrl-C here, or by the caller) the queued work is dropped and the runs end at
+    their next chunk, with KeyboardInterrupt.
 
     With the sweep section on, each optimizer's full-batch run is one more run of its
     learning-rate sweep (same start, same settings: the first ``epochs`` steps of it), so it
@@ -76,7 +78,7 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None) -> Repor
     w = np.linspace(*problem.w_range, cfg.grid)
     b = np.linspace(*problem.b_range, cfg.grid)
     total, lock, progress = plan.total_steps, Lock(), {}
-    stop = Event()  # set on Ctrl-C: the queued work is dropped, a chunked run ends at its next chunk
+    stop = Event() if stop is None else stop  # set on Ctrl-C: the queued work is dropped, a chunked run ends at its next chunk
 
     def report(i, k):
         if stop.is_set():

@@ -22,6 +22,9 @@ from jaxgd.progress import write
 
 READY_FILE = "JAXGD_READY_FILE"
 LINES = {signal.SIGINT: (130, "jaxgd: interrupted\n"), signal.SIGTERM: (143, "jaxgd: terminated\n")}
+_lock = threading.Lock()  # held while a dropped signal is sent again
+_open = 0  # as_exceptions blocks open in the main thread: a signal is sent again only into one
+_sent = threading.Event()  # set when the last signal to send again was sent or given up (a test waits on it)
 
 
 class Terminated(KeyboardInterrupt):
@@ -45,23 +48,86 @@ def as_exceptions():
         if handler is not signal.SIG_IGN or s == signal.SIGINT:
             signal.signal(s, _raise)
     hook, sys.unraisablehook = sys.unraisablehook, partial(_again, sys.unraisablehook)
+    global _open
+    _open += 1  # only the main thread writes it
     try:
         yield
     finally:
-        sys.unraisablehook = hook
-        for s, handler in old.items():
-            if handler is not None:
-                signal.signal(s, handler)
+        _open -= 1
+        try:
+            with _lock:  # a signal being sent again as the block ends lands here, still as an exception
+                pass
+        finally:
+            sys.unraisablehook = hook
+            for s, handler in old.items():
+                if handler is not None:
+                    signal.signal(s, handler)
 
 
 def _again(hook, unraisable) -> None:
     """``sys.unraisablehook``: a KeyboardInterrupt that Python dropped is signalled again, in a moment, from
-    a thread (the main thread leaves the callback meanwhile); anything else goes to ``hook``."""
+    a thread (the main thread leaves the callback meanwhile), if the block is still open; anything else goes
+    to ``hook``."""
     if not isinstance(unraisable.exc_value, KeyboardInterrupt):
         return hook(unraisable)
     sig = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-    main = threading.main_thread().ident
-    _thread.start_new_thread(lambda: (time.sleep(0.02), signal.pthread_kill(main, sig)), ())  # no wait for it
+    _sent.clear()
+    _thread.start_new_thread(_send_again, (threading.main_thread().ident, sig))  # no wait for it
+
+
+def _send_again(main: int, sig: int) -> None:
+    time.sleep(0.02)
+    try:
+        with _lock:
+            if _open:  # not once the block has ended: there the signal would land in the caller's code
+                signal.pthread_kill(main, sig)
+    finally:
+        _sent.set()
+
+
+def on_a_thread(work):
+    """``work(stop)`` on a thread of its own while the main thread waits in 0.1 s slices: Ctrl-C or SIGTERM
+    raises here within a moment, although ``work`` may be inside one long XLA call that nothing interrupts;
+    ``stop`` (a :class:`threading.Event`) is then set, for ``work``'s callbacks to end it at their next
+    call (:func:`unless`). Otherwise it goes on until the process leaves by ``os._exit``
+    (:func:`jaxgd.__main__.leave`, which removes a cache entry's temporary file), so ``work`` writes no
+    output. ``work``'s exception is raised here. Off the main thread, ``work`` runs in the caller's."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return work(stop)
+    done, box = threading.Event(), {}
+
+    def body():
+        try:
+            box["value"] = work(stop)
+        except BaseException as e:  # raised in the main thread below
+            box["error"] = e
+        finally:
+            done.set()
+
+    try:
+        threading.Thread(target=body, name="jaxgd-work", daemon=True).start()
+        while not done.wait(0.1):
+            pass
+    except BaseException:
+        stop.set()
+        raise
+    if "error" in box:
+        raise box.pop("error")
+    return box["value"]
+
+
+def unless(stop: threading.Event, callback=None):
+    """``callback`` (None: nothing) once ``stop`` is set raises KeyboardInterrupt instead: how a callback
+    of :func:`on_a_thread`'s work ends it."""
+
+    def call(*args):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        if callback is not None:
+            callback(*args)
+
+    return call
 
 
 def stopped(e: KeyboardInterrupt) -> int:
