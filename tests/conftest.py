@@ -4,6 +4,7 @@ here: the notebook's problem (``problem``), the CLI called in-process (``cli``),
 ``jaxgd report`` run per session (``cli_report``) and the session's headless browser
 (``browser``). Helpers that are not fixtures live in helpers.py."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -33,6 +34,16 @@ import pytest  # noqa: E402
 # The command of the session's one real report (CLI in a subprocess): the browser tests look at
 # its page, the Ctrl-C tests interrupt a second run of it, the determinism test repeats it.
 REPORT_CMD = ["report", "--no-png"]  # the page and the results files; the PNGs are tested in test_report.py
+
+
+def pytest_sessionfinish(session):
+    """Collect, then freeze the heap before an xdist worker reports that it has finished (xdist's hook
+    sends that after this one), so pytest's five last collections (at unconfigure) skip it. With both
+    cores busy those collections over this suite's heap ran past 5 s, and execnet sends a worker still
+    busy 5 s after the controller's exit a SIGINT (``execnet.gateway_base._terminate_execution``): it
+    landed in a garbage-collection callback, and pytest printed a dropped KeyboardInterrupt."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")

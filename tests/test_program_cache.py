@@ -170,8 +170,36 @@ def test_an_entry_is_unpickled_only_from_the_users_own_folder(tmp_path, keyed, p
     _plant(folder / name, header, tmp_path / "marker")
     (folder / name).chmod(0o600)
     place(folder, folder / name)
-    assert program_cache._load(folder / name, key) is None  # nothing runnable, whatever the case
-    assert (tmp_path / "marker").exists() == (place is PLACES["the user's own (the control: unpickled)"])
+    said = []
+    program_cache.tell(said.append)  # the command's -v
+    try:
+        assert program_cache._load(folder / name, key) is None  # nothing runnable, whatever the case
+        program_cache._load(folder / name, key)  # said once only
+    finally:
+        program_cache.tell(None)
+    control = place is PLACES["the user's own (the control: unpickled)"]
+    assert (tmp_path / "marker").exists() == control
+    assert len(said) == (0 if control else 1) and all(s.startswith("jaxgd: cache: ") for s in said), said
+
+
+def test_refusals_are_said_only_when_asked(tmp_path, keyed, capsys):
+    """Silent by default; with ``tell`` (``-v``) each refusal once, naming the path and the reason."""
+    name, header, key = keyed
+    _plant(tmp_path / name, HEADERS["another format"](header, key), tmp_path / "marker")
+    assert program_cache._load(tmp_path / name, key) is None
+    said = []
+    program_cache.tell(said.append)
+    try:
+        for _ in range(2):
+            program_cache._load(tmp_path / name, key)
+        tmp_path.chmod(0o770)
+        program_cache._load(tmp_path / name, key)
+    finally:
+        program_cache.tell(None)
+        tmp_path.chmod(0o700)
+    assert said == [f"jaxgd: cache: {tmp_path / name} skipped: of another program, format or version; made anew",
+                    f"jaxgd: cache: {tmp_path} not used: it is another user's or writable by others"]
+    assert capsys.readouterr().err == ""
 
 
 def test_a_folder_others_can_write_is_no_cache(tmp_path, monkeypatch):
@@ -188,6 +216,19 @@ def test_a_folder_others_can_write_is_no_cache(tmp_path, monkeypatch):
         assert jax.config.jax_compilation_cache_dir == jax_cache
     tmp_path.chmod(0o1777)  # sticky, as /tmp: no one else can rename or remove what is in it
     assert program_cache.own_folder(tmp_path / "sub") == tmp_path / "sub"
+
+
+def test_the_command_says_why_with_v(tmp_path, monkeypatch, cli):
+    """``jaxgd run -v``: the refused cache folder in one line on stderr; without -v nothing."""
+    monkeypatch.setenv("JAXGD_CACHE_DIR", str(tmp_path / "xla"))
+    tmp_path.chmod(0o777)
+    try:
+        quiet, loud = cli(["run", "--epochs", "2"]), cli(["run", "--epochs", "2", "-v"])
+    finally:
+        tmp_path.chmod(0o700)
+        program_cache.tell(None)
+    assert quiet[0] == loud[0] == 0 and quiet[2] == ""
+    assert loud[2] == f"jaxgd: cache: {tmp_path / 'xla'} not used: a folder above it is another user's or writable by others\n"
 
 
 def test_a_run_never_loads_an_entry_from_a_folder_others_came_to_write(cache, keyed):

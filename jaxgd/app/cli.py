@@ -16,6 +16,7 @@ with status 2 and one line on stderr, naming the flag; nothing is written to std
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import jax
 
@@ -188,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "compare.json")
     n = sub.add_parser("notebook", help="the notebook's numbers, and every optimizer × sampling mode")
     n.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    for p in sub.choices.values():
+        p.add_argument("-v", "--verbose", action="store_true",
+                       help="say on stderr, once each, a cache folder not used and a cache entry skipped")
     return parser
 
 
@@ -198,23 +202,25 @@ def main(argv=None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         needs_stdout = args.command in ("grads", "notebook") or (args.command == "run" and args.json in (None, "-"))
-        return terminal.run_command(lambda: COMMANDS[args.command](args, _setup_dtype), needs_stdout,
+        setup = partial(_setup_dtype, verbose=args.verbose)
+        return terminal.run_command(lambda: COMMANDS[args.command](args, setup), needs_stdout,
                                     bad_argument=lambda e: parser.error(f"{flag(e.name)} {e.detail}"))
 
 
-def _setup_dtype(dtype: str) -> str | None:
-    """Set up JAX for a command: its precision, then the caches (:func:`_setup_cache`, whose page folder it returns)."""
+def _setup_dtype(dtype: str, verbose: bool = False) -> str | None:
+    """Set up JAX for a command: its precision, then the caches (:func:`_setup_cache`, whose page folder it
+    returns; ``verbose``: a folder or entry of it refused is said on stderr)."""
     jax.config.update("jax_enable_x64", dtype == "float64")
-    return _setup_cache()
+    return _setup_cache(verbose)
 
 
-def _setup_cache() -> str | None:
+def _setup_cache(verbose: bool = False) -> str | None:
     """JAX's persistent compilation cache, so a second ``jaxgd`` command skips compiling, and in its
     ``programs`` subfolder jaxgd's own cache of compiled runs (:mod:`jaxgd.app.program_cache`), so it
     also skips tracing them.
 
     In ``$JAXGD_CACHE_DIR`` (default ``$HOME/.cache/jaxgd/xla``); ``JAXGD_CACHE_DIR=off`` disables both,
-    as do, with no word, a folder :func:`jaxgd.app.program_cache.own_folder` refuses (made 0700; the
+    as do, with no word (unless ``-v``), a folder :func:`jaxgd.app.program_cache.own_folder` refuses (made 0700; the
     user's to write alone, and writable: not a file, /proc or a read-only mount) and, without
     ``$JAXGD_CACHE_DIR``, a ``$HOME`` unset or not a folder (jaxgd never creates a home folder). JAX's
     warnings on failing to read or write its cache (a full disk) are silenced. Returns the folder for
@@ -227,6 +233,7 @@ def _setup_cache() -> str | None:
 
     from jaxgd.app import program_cache
 
+    program_cache.tell(terminal.stderr if verbose else None)
     d = os.environ.get("JAXGD_CACHE_DIR")
     if d is None:
         home = os.environ.get("HOME")

@@ -132,7 +132,7 @@ def _grads(args, setup) -> int:
     problem = _problem(args)
     n = args.grid
     w, b = np.linspace(*problem.w_range, n), np.linspace(*problem.b_range, n)
-    gc = jaxgd.grad_check(problem, w, b)
+    gc = signals.on_a_thread(lambda stop: jaxgd.grad_check(problem, w, b))
     _data_note(args.data)
     na, nb = problem.param_names
     echo(f"jax.grad vs analytic gradient on a {n}×{n} grid over "

@@ -17,7 +17,8 @@ entry (:func:`read_entry`) is read only from a regular file of the user's that n
 write, past a header — this format, the program's whole key, the jaxgd sources' hash, the jax and
 jaxlib versions — and the SHA-256 of the rest. Anything else (another program's or version's
 entry, a damaged one) is never unpickled: the program is compiled and its entry written anew. A
-cache that cannot be trusted or written is no cache, with no word. Only public JAX API is used.
+cache that cannot be trusted or written is no cache, with no word unless asked (:func:`tell`, the
+command's ``-v``: each once). Only public JAX API is used.
 
 Only a freshly compiled executable is stored: one that JAX's own cache handed back serializes
 without its kernels on the CPU (jax 0.10: "Function … not found" when run). So a miss compiles the
@@ -29,6 +30,7 @@ is process-wide); should a loaded entry fail that way all the same, it is delete
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import os
@@ -46,7 +48,8 @@ import optax
 from jaxgd import engine
 from jaxgd.app.files import atomic_path
 
-_state = {"dir": None, "hits": 0, "misses": 0, "stored": 0}
+_state = {"dir": None, "hits": 0, "misses": 0, "stored": 0, "say": None}
+_said: set = set()  # (what, why) already said (tell)
 _loaded: dict = {}
 _lock = threading.Lock()
 
@@ -56,6 +59,19 @@ def enable(folder) -> None:
     _state["dir"] = None if folder is None else own_folder(folder)
     _loaded.clear()
     engine.set_compiled_call(None if _state["dir"] is None else call)
+
+
+def tell(say) -> None:
+    """From now on say each refused folder and each skipped entry once, as ``say(line)`` (the ``jaxgd``
+    command's ``-v``); ``tell(None)``: silent, the default."""
+    _said.clear()
+    _state["say"] = say
+
+
+def _skipped(what: str, why: str) -> None:
+    if (say := _state["say"]) is not None and (what, why) not in _said:
+        _said.add((what, why))
+        say(f"jaxgd: cache: {what} {why}")
 
 
 def own_folder(folder) -> Path | None:
@@ -73,10 +89,21 @@ def own_folder(folder) -> Path | None:
                     os.chmod(p, 0o700)  # whatever the umask
         path = Path(os.path.realpath(path))
         st, above = os.lstat(path), [os.lstat(p) for p in path.parents]
-    except OSError:
+    except OSError as e:
+        _skipped(f"{path} not used:", f"it cannot be made or read ({e.strerror or e})")
         return None
-    safe = all(s.st_uid in (0, os.getuid()) and (not s.st_mode & 0o022 or s.st_mode & stat.S_ISVTX) for s in above)
-    return path if safe and stat.S_ISDIR(st.st_mode) and _own(st) and os.access(path, os.W_OK | os.X_OK) else None
+    if not all(s.st_uid in (0, os.getuid()) and (not s.st_mode & 0o022 or s.st_mode & stat.S_ISVTX) for s in above):
+        why = "a folder above it is another user's or writable by others"
+    elif not stat.S_ISDIR(st.st_mode):
+        why = "it is not a folder"
+    elif not _own(st):
+        why = "it is another user's or writable by others"
+    elif not os.access(path, os.W_OK | os.X_OK):
+        why = "it cannot be written (read-only)"
+    else:
+        return path
+    _skipped(f"{path} not used:", why)
+    return None
 
 
 def _own(st: os.stat_result) -> bool:
@@ -92,12 +119,24 @@ def read_entry(path: Path, header: str) -> bytes | None:
             return None
         with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
             st = os.fstat(f.fileno())
-            data = f.read() if stat.S_ISREG(st.st_mode) and _own(st) else b""
-    except OSError:
+            data = f.read() if stat.S_ISREG(st.st_mode) and _own(st) else None
+    except FileNotFoundError:  # not there yet: a miss
+        return None
+    except OSError as e:
+        _skipped(f"{path} skipped:", "a link" if e.errno == errno.ELOOP else (e.strerror or str(e)))
         return None
     head = header.encode() + b"\n"
-    digest, _, payload = data[len(head):].partition(b"\n")
-    return payload if data.startswith(head) and digest == hashlib.sha256(payload).hexdigest().encode() else None
+    digest, _, payload = (data or b"")[len(head):].partition(b"\n")
+    if data is None:
+        why = "not a regular file of the user's that no one else can write"
+    elif not data.startswith(head):
+        why = "of another program, format or version"
+    elif digest != hashlib.sha256(payload).hexdigest().encode():
+        why = "damaged (its SHA-256 does not match)"
+    else:
+        return payload
+    _skipped(f"{path} skipped:", why + "; made anew")
+    return None
 
 
 def write_entry(path: Path, header: str, payload: bytes) -> bool:
@@ -111,14 +150,15 @@ def write_entry(path: Path, header: str, payload: bytes) -> bool:
         with atomic_path(path, mode=0o600) as tmp:
             Path(tmp).write_bytes(b"%s\n%s\n%s" % (header.encode(), hashlib.sha256(payload).hexdigest().encode(),
                                                   payload))
-    except OSError:  # a full disk, a folder made read-only meanwhile: no cache
+    except OSError as e:  # a full disk, a folder made read-only meanwhile: no cache
+        _skipped(f"{path} not written:", getattr(e, "strerror", None) or str(e))
         return False
     return True
 
 
 def stats() -> dict:
     """``{"dir", "hits", "misses", "stored"}`` since this process started (hits: loaded from disk)."""
-    return dict(_state)
+    return {k: v for k, v in _state.items() if k != "say"}
 
 
 def call(jitted, name: str, statics: tuple, *args):
