@@ -16,8 +16,9 @@ from jaxgd.app import signals
 def entry() -> None:
     """The ``jaxgd`` program: :func:`jaxgd.app.cli.main` of ``sys.argv``, then :func:`leave`."""
     signal.signal(signal.SIGINT, _now)  # also where the shell ignored SIGINT (a background job)
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _now)
+    for s in (signal.SIGTERM, signal.SIGHUP):  # not where ignored (nohup)
+        if signal.getsignal(s) is signal.SIG_DFL:
+            signal.signal(s, _now)
     signals.announce("handlers")
     try:
         from jaxgd.app import cli  # here, not above: a signal in these imports ends the process at once

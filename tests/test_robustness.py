@@ -344,14 +344,16 @@ SIGNAL_COMMANDS = {
     "landscape": (["landscape", "--data", "iris", "--model", "mlp:4", "--epochs", "5", "--grid", "5", "--out", "{out}"],
                   ["landscape.json", "landscape.npz", "landscape.html"]),
 }
-SIGNALS = {signal.SIGINT: (130, "jaxgd: interrupted\n"), signal.SIGTERM: (143, "jaxgd: terminated\n")}
+SIGNALS = {signal.SIGINT: (130, "jaxgd: interrupted\n"), signal.SIGTERM: (143, "jaxgd: terminated\n"),
+           signal.SIGHUP: (129, "jaxgd: hung up\n")}
 # Every stage the command announces (signals.READY_FILE) × both signals, the four commands spread over them
-# (eight processes): "handlers" lands in the imports, "imported" in the parsing or set-up, "working" in the
+# (eight processes), and SIGHUP (the terminal closed; issue 23: it left the lock and two temporaries) twice: "handlers" lands in the imports, "imported" in the parsing or set-up, "working" in the
 # data, compile and run, "lock" (the output folder's lock appears) in the writing.
 STAGES = [("handlers", signal.SIGINT, "run"), ("handlers", signal.SIGTERM, "landscape"),
           ("imported", signal.SIGINT, "landscape"), ("imported", signal.SIGTERM, "run"),
           ("working", signal.SIGINT, "report"), ("working", signal.SIGTERM, "sweep"),
-          ("lock", signal.SIGINT, "sweep"), ("lock", signal.SIGTERM, "report")]  # (landscape: seconds to its files)
+          ("lock", signal.SIGINT, "sweep"), ("lock", signal.SIGTERM, "report"),
+          ("lock", signal.SIGHUP, "report"), ("imported", signal.SIGHUP, "sweep")]  # (landscape: seconds to its files)
 
 
 @pytest.mark.parametrize("stage,sig,command", [

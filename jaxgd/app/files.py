@@ -370,12 +370,12 @@ def _lock(folder: str):
 
 @contextmanager
 def _signals_deferred():
-    """SIGINT and SIGTERM wait until the block ends (it renames a set of files), then act."""
+    """SIGINT, SIGTERM and SIGHUP wait until the block ends (it renames a set of files), then act."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     got, old = [], {}
-    for s in (signal.SIGINT, signal.SIGTERM):
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         old[s] = signal.signal(s, lambda n, frame: got.append(n))
     try:
         yield

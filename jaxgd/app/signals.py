@@ -1,5 +1,6 @@
-"""Ctrl-C and SIGTERM in a ``jaxgd`` command's work (:func:`as_exceptions`): exceptions, so every ``finally``
-removes its temporaries, then one line (``jaxgd: interrupted``, exit 130; ``jaxgd: terminated``, 143); one
+"""Ctrl-C, SIGTERM and SIGHUP in a ``jaxgd`` command's work (:func:`as_exceptions`): exceptions, so every
+``finally`` removes its temporaries, then one line (``jaxgd: interrupted``, exit 130; ``jaxgd: terminated``,
+143; ``jaxgd: hung up``, 129, where a closed terminal can still take it); one
 that Python drops (raised in a garbage-collection callback, as JAX's, or a ``__del__``) is sent again. Before,
 the door (:mod:`jaxgd.__main__`) ends the process at once. Standard library only: the door imports it first.
 
@@ -21,24 +22,36 @@ from functools import partial
 from jaxgd.progress import write
 
 READY_FILE = "JAXGD_READY_FILE"
-LINES = {signal.SIGINT: (130, "jaxgd: interrupted\n"), signal.SIGTERM: (143, "jaxgd: terminated\n")}
+LINES = {signal.SIGINT: (130, "jaxgd: interrupted\n"), signal.SIGTERM: (143, "jaxgd: terminated\n"),
+         signal.SIGHUP: (129, "jaxgd: hung up\n")}  # SIGHUP: the terminal closed
 _lock = threading.Lock()  # held while a dropped signal is sent again
 _open = 0  # as_exceptions blocks open in the main thread: a signal is sent again only into one
 _sent = threading.Event()  # set when the last signal to send again was sent or given up (a test waits on it)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so every ``finally`` removes its temporaries."""
+    """SIGTERM (or SIGHUP: ``signum``), raised like Ctrl-C's KeyboardInterrupt so every ``finally`` removes
+    its temporaries."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__()
+        self.signum = signum
 
 
 def _raise(signum, frame):
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def signal_of(e: KeyboardInterrupt) -> int:
+    """The signal ``e`` stands for: SIGINT for a plain KeyboardInterrupt."""
+    return getattr(e, "signum", signal.SIGINT)
 
 
 @contextmanager
 def as_exceptions():
     """For the block, in the main thread: Ctrl-C raises KeyboardInterrupt (also where the shell ignored
-    SIGINT, e.g. a background job) and SIGTERM :class:`Terminated` (unless ignored); the handlers before
+    SIGINT, e.g. a background job), SIGTERM and SIGHUP :class:`Terminated` (unless ignored: ``nohup``); the
+    handlers before
     (the door's, which end the process at once) are put back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -70,7 +83,7 @@ def _again(hook, unraisable) -> None:
     to ``hook``."""
     if not isinstance(unraisable.exc_value, KeyboardInterrupt):
         return hook(unraisable)
-    sig = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+    sig = signal_of(unraisable.exc_value)
     _sent.clear()
     _thread.start_new_thread(_send_again, (threading.main_thread().ident, sig))  # no wait for it
 
@@ -133,7 +146,7 @@ def unless(stop: threading.Event, callback=None):
 def stopped(e: KeyboardInterrupt) -> int:
     """Say that ``e`` stopped the command; its exit code. Later signals are ignored (its clean-up is done)."""
     _ignore()
-    code, line = LINES[signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT]
+    code, line = LINES[signal_of(e)]
     write(line)
     return code
 
