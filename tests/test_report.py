@@ -294,6 +294,20 @@ def test_run_status(loss, w, b, diverged, state):
     t = Trajectory(Params(np.full(n, w), np.full(n, b)), np.array(loss), np.zeros(n - 1), np.zeros(n - 1),
                    np.zeros(n - 1), np.int32(diverged), np.int32(n - 1))
     assert run_status(t, [(2.0, 3.0)], 16.0)[0] == state
+    if state == "converged":  # with no minimum known (the saddle's a² − b²), there is nothing to converge to
+        state, why = run_status(t, (), 16.0)
+        assert state == "did not converge" and why.startswith("there is no minimum to reach"), why
+
+
+def test_a_problem_without_a_minimum_gets_a_report(tmp_path):
+    """The saddle a² − b² (quadratic, no minimum): it was refused with an internal name ("at must be two
+    finite numbers (w, b), got None"); no theory is drawn, and no run is called converged."""
+    data = report.compute(plan(config.check(config.ReportConfig(problem="saddle", optimizers=("gd",), epochs=400,
+                                                                  grid=11, sweep=False))))
+    assert data.theory is None and float(data.runs[0].traj.loss[-1]) < -1  # fell along b, unbounded below
+    report.write(data, tmp_path, png=False)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert {r["state"] for r in doc["runs"]} == {"did not converge"}
 
 
 def test_diverged_runs_stay_valid_everywhere(tmp_path):

@@ -120,6 +120,8 @@ BAD = [
     ("report --config boolgrid.toml", "key 'grid' must be an integer, got bool"),
     ("report --config lrtable.toml", "--lr has a value for 'adam', which is not among the optimizers (gd)"),
     ("report --config lrbad.toml", "--lr for gd must be a finite number > 0, got -1"),
+    ("report --lr 1e308", "--lr must be at most 3.595e+307: the seed cloud tries up to 5× it, and float64 ends at"),
+    ("report --lr 1e38 --dtype float32", "--lr must be at most 6.806e+37: the seed cloud tries up to 5× it"),
     ("report --data nope.csv", "--data file 'nope.csv' does not exist"),
     ("report --data small.csv --batch-size 8", "--batch-size must be an integer in [1, 3], got 8"),
     ("report --problem bowl", "--problem must be one of 'notebook', 'data', 'rosenbrock'"),

@@ -10,7 +10,10 @@ import dataclasses
 import numbers
 from pathlib import Path
 
+import numpy as np
+
 from jaxgd import _checks, optim
+from jaxgd.explore import SPREAD_LR_FACTORS
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.app import presets
 
@@ -138,6 +141,12 @@ def check(cfg: ReportConfig) -> ReportConfig:
     dtype = _checks.check_choice("dtype", cfg.dtype, ("float64", "float32"))
     sweep_points = _checks.check_int("sweep_points", cfg.sweep_points, 2, 100_000)
     sweep_epochs = _checks.check_int("sweep_epochs", cfg.sweep_epochs, 1, 1_000_000)
+    top = float(np.finfo(dtype).max) / max(SPREAD_LR_FACTORS)  # the explorables try up to that multiple of it
+    for k, v in (lr.items() if isinstance(lr, dict) else [(None, lr)] if lr is not None else []):
+        if v > top and cfg.sweep:
+            raise ArgumentError("lr", f"{'for ' + k + ' ' if k else ''}must be at most {top:.4g}: the seed cloud tries "
+                                      f"up to {max(SPREAD_LR_FACTORS):g}× it, and {dtype} ends at "
+                                      f"{float(np.finfo(dtype).max):.4g}; got {v!r}")
     loss_every = None if cfg.loss_every is None else _checks.check_int("loss_every", cfg.loss_every, 1, 2**31 - 1)
     if not isinstance(cfg.out, str) or not cfg.out:
         raise ArgumentError("out", f"must be a folder path, got {cfg.out!r}")

@@ -173,7 +173,8 @@ def basics(problem: Problem, w, b, gw, gb):
     numbers from one compiled call instead of four (:func:`_basics_program`)."""
     dt = problem.dtype
     w, b, gw, gb = (np.asarray(a, dt) for a in (w, b, gw, gb))
-    at = check_params("at", problem.minimum, problem.init, dt) if problem.quadratic else None
+    at = (check_params("at", problem.minimum, problem.init, dt) if problem.quadratic and problem.minimum is not None
+          else None)  # no minimum (the saddle): no theory at one, as off a quadratic
     points = [tuple(map(float, m)) for m in problem.minima] + [(float(problem.init.w), float(problem.init.b))]
     pts = Params(*(np.asarray(c, dt) for c in zip(*points)))
     statics = (problem.loss_fn, problem.grad_fn, _rows_per_chunk(problem, len(b)), _rows_per_chunk(problem, len(gb)))

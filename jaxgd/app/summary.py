@@ -88,7 +88,8 @@ def run_status(traj, minima=(), span: float | None = None, min_loss: float | Non
     Diverged: the engine's rule (``diverged_at``). Did not converge: the final loss is above the
     start's, or — where the minima are known — the final point is farther than 1 % of ``span``
     (the plot's width) from every minimum, or (``min_loss`` known) less than 99 % of the loss
-    above ``min_loss`` was removed. Else converged.
+    above ``min_loss`` was removed; with neither known (the saddle: no minimum), it did not converge
+    either, as there is nothing to converge to. Else converged.
     """
     d = int(traj.diverged_at)
     if d >= 0:
@@ -104,4 +105,6 @@ def run_status(traj, minima=(), span: float | None = None, min_loss: float | Non
             return "did not converge", f"still {number(dist, 3)} from the nearest minimum"
     elif min_loss is not None and last - min_loss > 0.01 * (first - min_loss):
         return "did not converge", f"{100 * (last - min_loss) / (first - min_loss):.0f} % of the loss above the minimum is left"
+    elif min_loss is None:
+        return "did not converge", f"there is no minimum to reach (the loss fell to {number(last)})"
     return "converged", "ended near a minimum"
