@@ -416,7 +416,7 @@ def model_problem(loss_per_example: Callable, params0, data, name: str = "model"
 
 def _check_loss(fn: Callable, takes_key: bool, per: str, trials: list) -> None:
     """Trace ``fn`` on each ``(what, args)`` of ``trials`` (with ``key=None`` and a key when it
-    takes one) by ``jax.eval_shape``; a failure or a result that is not a scalar is an
+    takes one) by ``jax.eval_shape``; a failure or a result that is not a real floating-point scalar is an
     ``ArgumentError`` named ``loss_per_example``, in one line."""
     keys = [((None,), " with key=None"), ((jax.random.key(0),), " with a key")] if takes_key else [((), "")]
     for what, args in trials:
@@ -433,4 +433,7 @@ def _check_loss(fn: Callable, takes_key: bool, per: str, trials: list) -> None:
                 got = f"shape {shape}" if shape is not None else type(v).__name__
                 where = f" (on params0 and {what}{how})" if how or per != "per example" else ""
                 raise ArgumentError("loss_per_example", f"must return a scalar {per}, got {got}{where}")
+            if not jnp.issubdtype(v.dtype, jnp.floating):  # an integer loss has zero gradients; a complex one none
+                raise ArgumentError("loss_per_example", f"must return a real floating-point scalar (its gradient is "
+                                                        f"taken), got dtype {v.dtype}")
 

@@ -186,6 +186,11 @@ def test_the_same_loss_function_does_not_recompile(regression):
      "loss_per_example failed on params0 and one example"),
     ((lambda p, x, y: p["w"] * x, {"w": np.zeros(2)}, (np.zeros((3, 2)), np.zeros(3))), ValueError,
      r"loss_per_example must return a scalar per example, got shape \(2,\)"),
+    # issue 23: an int32 loss trained with zero gradients (a constant loss); a complex one failed inside JAX later
+    ((lambda p, x, y: jnp.int32(p["w"] @ x - y), {"w": np.zeros(2)}, (np.zeros((3, 2)), np.zeros(3))), ValueError,
+     r"loss_per_example must return a real floating-point scalar \(its gradient is taken\), got dtype int32"),
+    ((lambda p, x, y: (p["w"] @ x - y) * 1j, {"w": np.zeros(2)}, (np.zeros((3, 2)), np.zeros(3))), ValueError,
+     r"must return a real floating-point scalar \(its gradient is taken\), got dtype complex"),
 ])
 def test_bad_model_problems(args, exc, match):
     with pytest.raises(exc, match=match):
