@@ -110,8 +110,27 @@ def plane_surface(problem: ProblemOrLoss, plane: Plane, a, b, *, max_elements: i
     pieces of a row when one does not, never the whole grid × parameters. Jitted, the loss and
     ``max_elements`` static: pass the same problem (or function object) to reuse the compilation.
     """
-    dtype = _float_dtype(plane.origin)
-    return _surface(loss_of(problem), plane, _axis("a", a, dtype), _axis("b", b, dtype), max_elements)
+    f, dtype = loss_of(problem), _float_dtype(plane.origin)
+    _check_plane(plane)
+    return _surface(f, plane, _axis("a", a, dtype), _axis("b", b, dtype), max_elements)
+
+
+def _check_plane(plane: Plane) -> None:
+    """A plane's origin and directions finite, the directions non-zero and not parallel (else the surface is
+    NaN, or the projection's coordinates NaN or inf, with no word); an ``ArgumentError`` naming ``plane``."""
+    try:
+        o, d1, d2 = (np.asarray(ravel_pytree(v)[0]) for v in plane[:3])
+    except jax.errors.TracerArrayConversionError:  # under the caller's jit: the values are not known here
+        return
+    for name, v in (("origin", o), ("d1", d1), ("d2", d2)):
+        if not np.all(np.isfinite(v)):
+            raise ArgumentError("plane", f"{name} must be finite, got a non-finite value at flat index "
+                                         f"{int(np.argmax(~np.isfinite(v)))}")
+    n1, n2 = float(np.linalg.norm(d1)), float(np.linalg.norm(d2))
+    if n1 == 0 or n2 == 0:
+        raise ArgumentError("plane", f"{'d1' if n1 == 0 else 'd2'} must not be zero")
+    if 1 - abs(float(d1 @ d2)) / (n1 * n2) <= 100 * np.finfo(d1.dtype).eps:
+        raise ArgumentError("plane", "d1 and d2 must not be parallel: they span no plane")
 
 
 def _rescaled(d: jax.Array, p: jax.Array, axes: tuple[int, ...]) -> jax.Array:
@@ -203,9 +222,12 @@ def _centred(X: jax.Array, center: str) -> jax.Array:
 
 def _top_components(D: jax.Array):
     """Thin SVD of ``D`` ``(P, n)`` through its ``(P, P)`` Gram matrix (``P ≪ n``: never ``n × n``):
-    the top two squared singular values ``(2,)``, their sum over all of them, and the top two
-    right singular vectors ``(2, n)``, orthonormalised (Gram-Schmidt; so ``v2`` is still a unit
+    the top two squared singular values ``(2,)`` and their sum over all of them (both of ``D`` scaled by
+    a power of two, so that paths out to 1e300 do not overflow: only their ratio means something), and
+    the top two right singular vectors ``(2, n)``, orthonormalised (Gram-Schmidt; so ``v2`` is still a unit
     vector ⟂ ``v1`` when ``D`` has rank 1 — then it is arbitrary and its ratio is 0)."""
+    big = jnp.max(jnp.abs(D))  # D scaled by a power of two near its largest entry (exact): no overflow in G
+    D = D / jnp.where(big > 0, jnp.exp2(jnp.round(jnp.log2(jnp.where(big > 0, big, 1)))), 1).astype(D.dtype)
     G = D @ D.T
     power, U = jnp.linalg.eigh((G + G.T) / 2)  # ascending
     v1, v2 = U[:, ::-1][:, :2].T @ D
@@ -293,6 +315,11 @@ def pca_plane(*paths: PyTree, key: jax.Array | None = None, center: str = "mean"
             p = jax.tree_util.tree_map(lambda a: a[i], p)
         parts.append(p)
     path = parts[0] if len(parts) == 1 else jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
+    bad = np.logical_or.reduce([~np.isfinite(np.asarray(leaf)).reshape(len(leaf), -1).all(axis=1)
+                                for leaf in jax.tree_util.tree_leaves(path)])  # (P,): a point not finite
+    if bad.any():
+        raise ArgumentError("path", f"must be finite: point {int(np.argmax(bad))} of the {len(bad)} stacked is not "
+                                    "(a diverged run? cut it before, e.g. at its diverged_at)")
     total = jnp.shape(jax.tree_util.tree_leaves(path)[0])[0]
     if total < 3:
         raise ValueError(f"path: needs at least 3 points in all, got {total}")
@@ -408,4 +435,6 @@ def project(plane: Plane, path: PyTree, problem: ProblemOrLoss, *, max_elements:
     2×2 normal equations, without squaring their condition number. Returns :class:`Projection`
     of ``(T+1,)`` arrays. Batched like :func:`plane_surface`; jitted with the loss static.
     """
-    return _project(plane, path, loss_of(problem), max_elements)
+    f = loss_of(problem)
+    _check_plane(plane)
+    return _project(plane, path, f, max_elements)

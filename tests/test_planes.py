@@ -214,6 +214,39 @@ def test_pca_plane_bad_arguments():
         pca_plane({"x": jnp.zeros((4, 5))}, center="median")
 
 
+def test_pca_of_a_far_path_and_a_path_that_is_not_finite():
+    """Issue 23: a path out to 1e300 (one optimizer far gone) made the Gram matrix overflow and the whole
+    plane NaN; now it is scaled (by a power of two, exact) and gives the same plane as the path at 1.
+    A NaN point is refused, naming it, where it gave a NaN plane with no word."""
+    X = np.random.default_rng(3).standard_normal((12, 7))
+    near, far = pca_plane({"x": jnp.asarray(X)}), pca_plane({"x": jnp.asarray(X * 1e300)})
+    np.testing.assert_allclose(far.explained, near.explained, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(flat(far.plane.d1), flat(near.plane.d1), rtol=0, atol=1e-13)
+    X[5, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^path must be finite: point 5 of the 12 stacked is not"):
+        pca_plane({"x": jnp.asarray(X)})
+
+
+@pytest.mark.parametrize("d1,d2,message", [
+    ([1.0, 0.0, 0.0], [0.0, 0.0, 0.0], "d2 must not be zero"),
+    ([0.0, 0.0, 0.0], [0.0, 1.0, 0.0], "d1 must not be zero"),
+    ([1.0, 2.0, 0.0], [-2.0, -4.0, 0.0], "d1 and d2 must not be parallel"),
+    ([1.0, np.inf, 0.0], [0.0, 1.0, 0.0], "d1 must be finite"),
+])
+def test_a_plane_that_is_no_plane_is_refused(d1, d2, message):
+    """Issue 23: zero or parallel directions gave NaN or inf coordinates, a NaN origin an all-NaN
+    surface, with no word."""
+    f = lambda p: jnp.sum(p["w"] ** 2)
+    plane = Plane({"w": jnp.zeros(3)}, {"w": jnp.asarray(d1)}, {"w": jnp.asarray(d2)})
+    with pytest.raises(ValueError, match="^plane " + message):
+        project(plane, {"w": jnp.ones((2, 3))}, f)
+    with pytest.raises(ValueError, match="^plane " + message):
+        plane_surface(f, plane, [0.0], [0.0])
+    nan_origin = Plane({"w": jnp.array([0.0, np.nan, 0.0])}, {"w": jnp.eye(3)[0]}, {"w": jnp.eye(3)[1]})
+    with pytest.raises(ValueError, match="^plane origin must be finite"):
+        plane_surface(f, nan_origin, [0.0], [0.0])
+
+
 # --- hessian_plane, interpolate, project -----------------------------------------------------
 
 def test_hessian_plane_matches_dense_eigenvectors():
