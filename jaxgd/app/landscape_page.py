@@ -81,7 +81,8 @@ def page(ls, v: dict, pack_dir=None) -> str:
     """The self-contained page (:func:`jaxgd.app.shell.figures_page`, plotly.js packed in
     ``pack_dir``): ``landscape.html`` filled in with ``ls`` and the versions ``v``, and :func:`figures`."""
     figs = figures(ls)
-    P, shared, first = ls.projections, _same_start(ls), html.escape(next(iter(ls.trajectories)))
+    P, first = ls.projections, html.escape(next(iter(ls.trajectories)))
+    shared = len(P) > 1 and _same_start(ls)
     rows = "\n".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
             opt, _num(r["lr"]), r["steps"], _num(r["final_loss"]), "no" if r["diverged_at"] is None else
