@@ -201,4 +201,4 @@ def test_the_page_gives_the_planes_verdict(computed, page_html):
     want = "no" if e < w + 0.05 else "yes" if 1 - e <= (1 - w) / 2 else "partly"  # the rule, restated
     said = [v for v in ("Yes", "Partly", "No") if f"<b>{v}:</b>" in page_html]
     assert said == [want.capitalize()]
-    assert f"the paths leave {100 * (1 - e):.1f} % of their variance off the plane" in page_html
+    assert f"the paths leave {100 * (1 - e):.1f}&nbsp;% of their variance off the plane" in page_html

@@ -128,9 +128,9 @@ def surface(x, a=None, b=None, surface=None):
                                    hovertemplate=(f"{opt}<br>step %{{customdata[0]:d}}<br>{AB}<br>loss at the "
                                                   "projection %{z:.4g}<br>true loss %{customdata[1]:.4g}<br>distance "
                                                   "%{customdata[2]:.3g}<extra></extra>")))
-    titles = axis_titles(x)
     fig.update_layout(title="The plane in 3-D (paths at their projection's loss)", height=640,
-                      scene=dict(xaxis_title=titles[0], yaxis_title=titles[1], zaxis_title="loss", xaxis_zeroline=False,
+                      scene=dict(xaxis_title="a (along d1)", yaxis_title="b (along d2)", zaxis_title="loss",
+                                 xaxis_zeroline=False,
                                  yaxis_zeroline=False, zaxis_zeroline=False),  # dark lines on white
                       legend=dict(orientation="h", y=-0.05), margin=dict(l=0, r=0, t=50, b=0))
     return fig
