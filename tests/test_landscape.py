@@ -1,12 +1,16 @@
 """``jaxgd landscape`` and ``loss_surface`` on a plane: a real model's landscape, its files, and
 that what is drawn is what was computed. (Bad invocations are in test_robustness.py's table.)"""
 
+import base64
+import gzip
 import json
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
 import jaxgd
 from jaxgd import planes
@@ -113,3 +117,88 @@ def test_cli_writes_the_page_and_files(tmp_path, cli):
     html = (out / "landscape.html").read_text()
     assert "<script" in html and "https://" not in html.split("<body>")[1]  # offline
     assert 'id="sharpness"' in html and 'id="variance"' not in html and "Largest gap" in html
+    assert "along two orthogonal unit directions" in html and "Every run starts at one point" in html  # the Hessian's
+
+
+@pytest.fixture(scope="module")
+def page_html(computed):
+    """The page of the small landscape (the library's Landscape as the command computes it)."""
+    from jaxgd.app import landscape_page
+
+    return landscape_page.page(computed, {"jaxgd": "0", "jax": "0", "optax": "0"})
+
+
+def _unpacked(page, script_id: str) -> str:
+    return gzip.decompress(base64.b64decode(re.search(f'id="{script_id}"[^>]*>([^<]*)<', page).group(1))).decode()
+
+
+def test_the_page_is_on_the_reports_shell(computed, page_html):
+    """Packed as the report's page (plotly.js gzip + base64, not inline; the figures' JSON packed too),
+    on plotly.js's white look (no plotly.py template), under 3 MB; every hover on the plane gives a and b."""
+    from plotly.offline import get_plotlyjs
+
+    bundle = get_plotlyjs()
+    assert len(page_html.encode()) <= 3_000_000 < len(bundle.encode())
+    assert _unpacked(page_html, "plotly-gz") == bundle and bundle[-3000:] not in page_html
+    figs = json.loads(_unpacked(page_html, "jaxgd-data"))["figures"]
+    assert list(figs) == ["contour", "surface3d", "interpolation", "sharpness", "gaps", "variance"]
+    assert all("template" not in f["layout"] and "plot_bgcolor" not in f["layout"] for f in figs.values())
+    hovers = [t["hovertemplate"] for k in ("contour", "surface3d") for t in figs[k]["data"]]
+    assert len(hovers) == 1 + 3 * 2 + 2 + 1 + 2  # grid, paths, starts, ends, flows; surface and paths
+    assert all("a = %{x" in h and "b = %{y" in h for h in hovers)
+    assert figs["contour"]["layout"]["xaxis"]["title"]["text"] == "a: distance along unit d1"
+
+
+def _cells(page_html) -> dict:
+    table = page_html.split('id="runs"')[1].split("</table>")[0]
+    return {r[0]: r[1:] for r in (re.findall(r"<td>([^<]*)</td>", row) for row in table.split("<tr>")) if r}
+
+
+def test_the_runs_table_gives_each_ends_gap_and_distance(computed, page_html):
+    """The two columns are at each run's end (they differ per optimizer): the distance from the end to
+    its least-squares projection on the plane, and the loss gap there, computed here from the parameters;
+    the shared start is given once, under the table; a and b are distances along unit directions (so said)."""
+    d = computed
+    flat = lambda tree: np.concatenate([np.ravel(v) for v in jax.tree.leaves(tree)])  # noqa: E731
+    origin, D = flat(d.plane.origin), np.stack([flat(d.plane.d1), flat(d.plane.d2)], axis=1)
+    np.testing.assert_allclose(np.linalg.norm(D, axis=0), 1, rtol=1e-10)  # the page's "unit directions"
+    unravel = ravel_pytree(d.plane.origin)[1]
+    cells = _cells(page_html)
+
+    def truth(opt, i):
+        x = flat(jax.tree.map(lambda v: v[i], d.trajectories[opt].params))
+        on = origin + D @ np.linalg.lstsq(D, x - origin, rcond=None)[0]
+        f = lambda v: float(d.problem.full_loss(unravel(jnp.asarray(v))))  # noqa: E731
+        return abs(f(x) - f(on)), float(np.linalg.norm(x - on))
+
+    for opt in ("gd", "adam"):
+        gap, dist = truth(opt, -1)
+        np.testing.assert_allclose([float(c) for c in cells[opt][4:6]], [gap, dist], rtol=1e-3, atol=1e-9)
+    assert float(cells["gd"][5]) < 1e-9 < float(cells["adam"][5]) and cells["gd"][4] != cells["adam"][4]
+    said = re.search(r"Every run starts at one point \(○\), ([-\d.e+]+) from the plane, where the true loss is "
+                     r"([-\d.e+]+) and the loss at its projection ([-\d.e+]+)\.", page_html).groups()
+    gap, dist = truth("adam", 0)
+    np.testing.assert_allclose([float(said[0]), abs(float(said[1]) - float(said[2]))], [dist, gap], rtol=2e-3)
+    assert "along two orthogonal unit directions" in page_html
+
+
+@pytest.mark.parametrize("explained, walk, verdict", [
+    ((0.61, 0.30), (0.615, 0.155), "yes"),  # 9 % off the plane against the walk's 23 %: at most half
+    ((0.70, 0.186), (0.615, 0.155), "yes"),  # 11.4 % off, just under half the walk's 23 %
+    ((0.70, 0.16), (0.615, 0.155), "partly"),  # 14 %: less than 23 %, more than half
+    ((0.64, 0.181), (0.615, 0.155), "partly"),  # 82.1 % explained: 5.1 points above the walk's 77 %
+    ((0.64, 0.179), (0.615, 0.155), "no"),  # 4.9 points above the walk: within a walk's spread
+    ((0.40, 0.20), (0.615, 0.155), "no"),  # below the walk
+])
+def test_the_planes_verdict_follows_its_rule(explained, walk, verdict):
+    from jaxgd.app.landscape_page import plane_verdict
+
+    assert plane_verdict(np.array(explained), np.array(walk)) == verdict
+
+
+def test_the_page_gives_the_planes_verdict(computed, page_html):
+    e, w = float(np.sum(computed.explained)), float(np.sum(computed.random_walk_explained))
+    want = "no" if e < w + 0.05 else "yes" if 1 - e <= (1 - w) / 2 else "partly"  # the rule, restated
+    said = [v for v in ("Yes", "Partly", "No") if f"<b>{v}:</b>" in page_html]
+    assert said == [want.capitalize()]
+    assert f"the paths leave {100 * (1 - e):.1f}&nbsp;% of their variance off the plane" in page_html

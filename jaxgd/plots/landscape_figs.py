@@ -38,6 +38,17 @@ def _paths(x) -> dict:
     return {str(k): Projection(*map(np.asarray, p)) for k, p in x.items()}
 
 
+AB = "a = %{x:.4g}, b = %{y:.4g}"  # the plane's coordinates in every hover of the contour and the 3-D plane
+
+
+def axis_titles(x) -> tuple[str, str]:
+    """The plane's axis titles: distances along the unit directions d1, d2 (PCA, Hessian plane), or
+    multiples of d1, d2 (a random plane's, as large as the parameters); "a (along d1)" without a kind."""
+    how = {"pca": "distance along unit d", "hessian": "distance along unit d", "random": "multiples of d"}.get(
+        getattr(x, "plane_kind", None))
+    return tuple(f"{v}: {how}{i}" if how else f"{v} (along d{i})" for i, v in ((1, "a"), (2, "b")))
+
+
 def _grid(x, a, b, surface):
     """The grid ``(a, b, surface)``: the Landscape's, else the arrays given (each may be None)."""
     if hasattr(x, "surface"):
@@ -60,7 +71,7 @@ def contour(x, a=None, b=None, surface=None, flows=None):
         fig.add_trace(go.Contour(x=a, y=b, z=log_excess(S).T, colorscale="Viridis", ncontours=30,
                                  customdata=S.T, name=LOG_LABEL,
                                  colorbar=dict(title=dict(text=LOG_LABEL, side="right"), x=1.0, len=0.9),
-                                 hovertemplate="a=%{x:.3g}<br>b=%{y:.3g}<br>loss=%{customdata:.4g}<extra></extra>"))
+                                 hovertemplate=AB + "<br>loss %{customdata:.4g}<extra></extra>"))
     dmax = max([float(np.nanmax(p.distance)) for p in paths.values() if np.isfinite(p.distance).any()] + [1e-12])
     for i, (opt, p) in enumerate(paths.items()):
         k = _drawn(len(p.a))
@@ -70,28 +81,29 @@ def contour(x, a=None, b=None, surface=None, flows=None):
             x=p.a[k], y=p.b[k], mode="lines+markers", name=opt, legendgroup=opt, line=dict(color=c, width=2),
             customdata=custom,
             marker=dict(size=7, color=p.distance[k], coloraxis="coloraxis", line=dict(color=c, width=1.5)),
-            hovertemplate=(f"{opt}<br>step %{{customdata[0]:d}}<br>loss %{{customdata[1]:.4g}}"
+            hovertemplate=(f"{opt}<br>step %{{customdata[0]:d}}<br>{AB}<br>loss %{{customdata[1]:.4g}}"
                            "<br>loss at the projection %{customdata[2]:.4g}<br>distance from the plane "
                            "%{customdata[3]:.3g}<extra></extra>")))
         fig.add_trace(go.Scatter(x=[p.a[0]], y=[p.b[0]], mode="markers", legendgroup=opt, showlegend=False,
                                  marker=dict(symbol="circle-open", size=14, color=c, line=dict(width=3)),
-                                 hovertemplate=f"{opt}: start<extra></extra>"))
+                                 hovertemplate=f"{opt}: start<br>{AB}<extra></extra>"))
         fig.add_trace(go.Scatter(x=[p.a[-1]], y=[p.b[-1]], mode="markers", legendgroup=opt, showlegend=False,
                                  marker=dict(symbol="x", size=12, color=c, line=dict(width=1, color="white")),
-                                 hovertemplate=f"{opt}: end<extra></extra>"))
+                                 hovertemplate=f"{opt}: end<br>{AB}<extra></extra>"))
     for kind, p in (flows or {}).items():
         label, c, dash = FLOWS[kind]
         k = _drawn(len(p.a))
         fig.add_trace(go.Scatter(x=p.a[k], y=p.b[k], mode="lines", name=label, legend="legend2", visible="legendonly",
                                  line=dict(color=c, dash=dash, width=1.5), customdata=np.stack([k, p.distance[k]], axis=1),
-                                 hovertemplate=f"{label}<br>time k·lr, k = %{{customdata[0]:d}}<br>distance from the "
-                                               "plane %{customdata[1]:.3g}<extra></extra>"))
+                                 hovertemplate=f"{label}<br>time k·lr, k = %{{customdata[0]:d}}<br>{AB}<br>"
+                                               "distance from the plane %{customdata[1]:.3g}<extra></extra>"))
     if flows:
         fig.update_layout(legend2=dict(FLOW_KEY, y=-0.36))
+    titles = axis_titles(x)
     fig.update_layout(
         title=dict(text="Loss on the plane (○ start, ✕ end)", y=0.98),
-        xaxis=dict(title="a (along d1)", range=None if a is None else [a[0], a[-1]]),
-        yaxis=dict(title="b (along d2)", range=None if b is None else [b[0], b[-1]]),
+        xaxis=dict(title=titles[0], range=None if a is None else [a[0], a[-1]]),
+        yaxis=dict(title=titles[1], range=None if b is None else [b[0], b[-1]]),
         coloraxis=dict(colorscale="Greys", cmin=0, cmax=dmax,
                        colorbar=dict(title=dict(text="marker shade: distance from the plane", side="top"),
                                      orientation="h", x=0.5, xanchor="center", y=-0.22, yanchor="top", len=0.7,
@@ -107,17 +119,18 @@ def surface(x, a=None, b=None, surface=None):
     a, b, S = _grid(x, a, b, surface)
     fig = go.Figure(go.Surface(x=a, y=b, z=S.T, colorscale="Viridis", opacity=0.85,
                                colorbar=dict(title=dict(text="loss", side="right")), name="loss on the plane",
-                               hovertemplate="a=%{x:.3g}<br>b=%{y:.3g}<br>loss=%{z:.4g}<extra></extra>"))
+                               hovertemplate=AB + "<br>loss %{z:.4g}<extra></extra>"))
     for i, (opt, p) in enumerate(_paths(x).items()):
         k = _drawn(len(p.a))
         fig.add_trace(go.Scatter3d(x=p.a[k], y=p.b[k], z=p.projected_loss[k], mode="lines+markers", name=opt,
                                    line=dict(color=_color(opt, i), width=5), marker=dict(size=2.5, color=_color(opt, i)),
                                    customdata=np.stack([k, p.loss[k], p.distance[k]], axis=1),
-                                   hovertemplate=(f"{opt}<br>step %{{customdata[0]:d}}<br>loss at the projection "
-                                                  "%{z:.4g}<br>true loss %{customdata[1]:.4g}<br>distance "
+                                   hovertemplate=(f"{opt}<br>step %{{customdata[0]:d}}<br>{AB}<br>loss at the "
+                                                  "projection %{z:.4g}<br>true loss %{customdata[1]:.4g}<br>distance "
                                                   "%{customdata[2]:.3g}<extra></extra>")))
     fig.update_layout(title="The plane in 3-D (paths at their projection's loss)", height=640,
-                      scene=dict(xaxis_title="a", yaxis_title="b", zaxis_title="loss", xaxis_zeroline=False,
+                      scene=dict(xaxis_title="a (along d1)", yaxis_title="b (along d2)", zaxis_title="loss",
+                                 xaxis_zeroline=False,
                                  yaxis_zeroline=False, zaxis_zeroline=False),  # dark lines on white
                       legend=dict(orientation="h", y=-0.05), margin=dict(l=0, r=0, t=50, b=0))
     return fig
@@ -282,7 +295,8 @@ def mpl_figures(ls) -> dict:
         ax.plot(p.a[-1], p.b[-1], "x", color=_color(opt, i), ms=10, mew=2)
     flows = getattr(ls, "flows", {})
     draw_flows(ax, {k: (p.a, p.b) for k, p in flows.items()})
-    ax.set(xlabel="a (along d1)", ylabel="b (along d2)", title=f"Loss on the {ls.plane_kind} plane")
+    xlabel, ylabel = axis_titles(ls)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"Loss on the {ls.plane_kind} plane")
     ax.legend(**(MPL_KEY if flows else dict(fontsize=8)))
     figs["contour"] = fig
     if any(t.sharpness is not None for t in ls.trajectories.values()):
