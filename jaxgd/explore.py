@@ -241,7 +241,7 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
 def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict | None:
     """For a problem with several known minima: per optimizer, the index of the minimum each of
     ``n × n`` starts on the plot's grid ends within ``1 %`` of the plot's span of (−1: none; −2:
-    diverged) and the steps it took to first come that close (−1: never), both ``(n, n)`` indexed
+    diverged) and the steps it took to first come that close to that minimum (−1: none), both ``(n, n)`` indexed
     ``[i_w, j_b]``. One compiled call for every optimizer of one budget (:func:`jaxgd.sweep` with
     optimizer and start columns)."""
     if len(problem.minima) < 2:
@@ -269,5 +269,6 @@ def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict 
             lab = np.where(np.take_along_axis(d, near[:, None], 1)[:, 0] < tol, near, -1)
             lab = np.where(t.diverged_at[part] >= 0, -2, lab)
             labels[opt] = lab.reshape(n, n).astype(np.int8)
-            reached[opt] = np.where(lab >= 0, t.reached_at[part], -1).reshape(n, n).astype(np.int32)
+            first = np.take_along_axis(t.reached_at[part], np.maximum(lab, 0)[:, None], 1)[:, 0]  # of its own minimum
+            reached[opt] = np.where(lab >= 0, first, -1).reshape(n, n).astype(np.int32)
     return dict(w=w, b=b, minima=mins, labels=labels, steps=reached, tol=tol)

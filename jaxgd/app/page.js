@@ -574,7 +574,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const ticks = [0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000].filter((v) => v <= most);
     const st = { type: "heatmap", x: B.w, y: B.b, z: sOf(sel.value), customdata: nOf(sel.value), colorscale: "Viridis", zmin: 0,
       zmax: Math.log10(most + 1), colorbar: { title: { text: "steps" }, thickness: 14, tickvals: ticks.map((v) => Math.log10(v + 1)), ticktext: ticks.map(String) },
-      hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{customdata} steps to a minimum<extra></extra>` };
+      hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{customdata} steps to its minimum<extra></extra>` };
     const div2 = await newPlot("basins-steps", [st, { ...mins, textfont: { color: "white" } }], { title: { text: "Steps taken to reach it (dark: fast)" },
       showlegend: false, plot_bgcolor: "#bbb", ...axes });
     sel.addEventListener("change", () => {
