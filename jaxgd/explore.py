@@ -120,9 +120,18 @@ def lr_limit(optimizer: str, lam_max: float, beta: float = 0.9) -> float | None:
     return None if s is None or not lam_max > 0 or not np.isfinite(s) else s / lam_max
 
 
+def stop_at(lrs, lr: float | None) -> float | None:
+    """Where ``lr`` falls among a slider's stops ``lrs`` (increasing), in stops: ``i + f`` for
+    ``lrs[i] ≤ lr ≤ lrs[i+1]``, ``f`` linear in log lr; None for None or outside ``(lrs[0], lrs[-1])``."""
+    if lr is None or not lrs[0] < lr < lrs[-1]:
+        return None
+    return float(np.interp(np.log(lr), np.log(lrs), np.arange(len(lrs))))
+
+
 def whatif(sw: LRSweep, lam_max: float | None, points: int = WHATIF_POINTS) -> dict:
     """The what-if slider's data: ``points`` of the sweep's learning rates (evenly in log) × the
-    knob's stops; paths ``(points, K', T+1)``, and the stability limit for each stop."""
+    knob's stops; paths ``(points, K', T+1)``, and the stability limit for each stop with where it
+    falls among the lr slider's stops (:func:`stop_at`; the page's mark)."""
     li = np.unique(np.linspace(0, len(sw.lrs) - 1, min(points, len(sw.lrs))).round().astype(int))
     if sw.knob == "beta":
         ki = np.array([int(np.argmin(np.abs(sw.values - v))) for v in WHATIF_BETAS])
@@ -133,7 +142,7 @@ def whatif(sw: LRSweep, lam_max: float | None, points: int = WHATIF_POINTS) -> d
     return dict(optimizer=sw.optimizer, lrs=sw.lrs[li], knob=sw.knob, values=sw.values[ki],
                 default=int(np.flatnonzero(ki == sw.default)[0]) if sw.default in ki else 0,
                 w=sw.w[np.ix_(li, ki)], b=sw.b[np.ix_(li, ki)], loss=sw.loss[np.ix_(li, ki)],
-                diverged_at=sw.diverged_at[np.ix_(li, ki)], limit=lim)
+                diverged_at=sw.diverged_at[np.ix_(li, ki)], limit=lim, limit_at=[stop_at(sw.lrs[li], v) for v in lim])
 
 
 def phase(sw: LRSweep, lam_max: float | None) -> dict:

@@ -44,8 +44,19 @@ def test_lr_sweeps_feed_scan_whatif_and_phase(problem):
     wf = explore.whatif(mo, float(th.eigenvalues[-1]), points=6)
     assert wf["w"].shape == (6, 5, 31) and list(wf["values"]) == [0.0, 0.5, 0.8, 0.9, 0.98]
     assert wf["limit"][3] == pytest.approx(explore.lr_limit("momentum", float(th.eigenvalues[-1]), 0.9))
+    for lim, at in zip(wf["limit"], wf["limit_at"]):  # the slider's mark: between the stops around the limit
+        inside = wf["lrs"][0] < lim < wf["lrs"][-1]
+        assert (at is not None) == inside and (not inside or wf["lrs"][int(at)] <= lim <= wf["lrs"][int(at) + 1])
     ph = explore.phase(mo, float(th.eigenvalues[-1]))
     assert ph["final_loss"].shape == (12, 50) and len(ph["boundary"]) == 50
+
+
+def test_stop_at_places_an_lr_among_the_slider_stops_in_log():
+    """The what-if's limit mark (issue 22): stops uneven in log lr, the mark interpolated in log between two."""
+    lrs = np.array([0.01, 0.1, 1.0, 100.0])
+    assert explore.stop_at(lrs, 10 ** -1.5) == pytest.approx(0.5) and explore.stop_at(lrs, 1.0) == pytest.approx(2)
+    assert explore.stop_at(lrs, 10.0) == pytest.approx(2.5)  # halfway in log between 1 and 100, not 2 + 9/99
+    assert [explore.stop_at(lrs, v) for v in (None, 0.01, 100.0, 1e-3, 1e3)] == [None] * 5
 
 
 def test_seed_cloud(problem):

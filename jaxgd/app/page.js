@@ -404,13 +404,10 @@ jaxgdPage(async (D, P, times, t0) => {
         document.getElementById("whatif-knob-name").textContent = wf.knob;
         document.getElementById("whatif-knob-value").textContent = `${wf.knob} = ${fmt(wf.values[ki], 3)}`;
       }
-      const lim = wf.limit[ki];
-      const lo = Math.log(wf.lrs[0]), hi = Math.log(wf.lrs[wf.lrs.length - 1]);
-      if (lim && lim > wf.lrs[0] && lim < wf.lrs[wf.lrs.length - 1]) {
-        limit.hidden = false;
-        limit.style.left = `${(100 * (Math.log(lim) - lo) / (hi - lo)).toFixed(2)}%`;
-        limit.title = `stability limit lr = ${fmt(lim)}`;
-      } else limit.hidden = true;
+      const lim = wf.limit[ki], at = wf.limit_at[ki];  // at: the limit among the stops (page.css puts stop i under the thumb)
+      limit.hidden = at == null;
+      limit.style.setProperty("--at", at / (wf.lrs.length - 1));
+      limit.title = `stability limit lr = ${fmt(lim)}`;
       const state = d >= 0 ? `diverged at step ${d}` : `final loss ${fmt(loss[loss.length - 1])} after ${loss.length - 1} steps`;
       document.getElementById("whatif-state").textContent = `${wf.optimizer}, lr = ${fmt(wf.lrs[li], 3)}` +
         (wf.knob ? `, ${wf.knob} = ${fmt(wf.values[ki], 3)}` : "") + `: ${state}` +
