@@ -550,7 +550,8 @@ jaxgdPage(async (D, P, times, t0) => {
     colors.forEach((c, i) => { scale.push([i / colors.length, c], [(i + 1) / colors.length, c]); });
     Object.keys(B.labels).forEach((o) => sel.add(new Option(o, o)));
     const txt = (v) => (v === -2 ? "diverged" : v === -1 ? "no minimum" : `minimum ${v + 1}: (${fmt(B.minima[v][0])}, ${fmt(B.minima[v][1])})`);
-    function zOf(o) { const L = B.labels[o]; return B.b.map((_, j) => B.w.map((_, i) => L[i][j])); }
+    const T = (M, f = (v) => v) => B.b.map((_, j) => B.w.map((_, i) => f(M[i][j])));  // [i_w][j_b] -> plotly's z[j][i]
+    const zOf = (o) => T(B.labels[o]), nOf = (o) => T(B.steps[o]), sOf = (o) => T(B.steps[o], (v) => (v >= 0 ? Math.log10(v + 1) : null));
     const hm = { type: "heatmap", x: B.w, y: B.b, z: zOf(sel.value), zmin: -2.5, zmax: k - 0.5, colorscale: scale, showscale: false,
       text: zOf(sel.value).map((row) => row.map(txt)), hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{text}<extra></extra>` };
     const mins = { type: "scatter", mode: "markers+text", x: B.minima.map((m) => m[0]), y: B.minima.map((m) => m[1]),
@@ -566,8 +567,6 @@ jaxgdPage(async (D, P, times, t0) => {
     // steps to come within the tolerance of a minimum, on one log scale for every optimizer; null (grey) for never
     let most = 1; // a loop, not Math.max(...): 201² values per optimizer are too many arguments
     for (const S of Object.values(B.steps)) for (const row of S) for (const v of row) if (v > most) most = v;
-    function sOf(o) { const S = B.steps[o]; return B.b.map((_, j) => B.w.map((_, i) => (S[i][j] >= 0 ? Math.log10(S[i][j] + 1) : null))); }
-    function nOf(o) { const S = B.steps[o]; return B.b.map((_, j) => B.w.map((_, i) => S[i][j])); }
     const ticks = [0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000].filter((v) => v <= most);
     const st = { type: "heatmap", x: B.w, y: B.b, z: sOf(sel.value), customdata: nOf(sel.value), colorscale: "Viridis", zmin: 0,
       zmax: Math.log10(most + 1), colorbar: { title: { text: "steps" }, thickness: 14, tickvals: ticks.map((v) => Math.log10(v + 1)), ticktext: ticks.map(String) },
