@@ -69,8 +69,8 @@ class Trajectory(NamedTuple):
       preconditioner of step t's update (:func:`preconditioner`, from the state after step t).
     sharpness_hvps: ``(T,)`` int32 — the Hessian-vector products each measurement used (0 where
       none was made); None without sharpness.
-    reached_at: int32 — with :attr:`Static.targets`, the first index t at which ``params[t]`` lies
-      within ``target_tol`` (Euclidean, over all parameters) of one of the targets; −1 if none does;
+    reached_at: ``(K,)`` int32 — with K :attr:`Static.targets`, per target the first index t at which
+      ``params[t]`` lies within ``target_tol`` of it (Euclidean, over all parameters); −1 if none does;
       else None.
 
     A sweep with ``final_only=True`` keeps only the last entry of every step axis (length 1):
@@ -178,8 +178,8 @@ class Static(NamedTuple):
     stop: runs of different lengths in one sweep — a step leaves the run's point, state and count
     unchanged when its batch is empty (every mask entry False: past a :class:`~jaxgd.data.Draw`'s
     epochs or its batch size's steps) or, with :attr:`Knobs.steps` (per run), from that step on.
-    targets, target_tol: points (tuples of the flattened parameters) whose first visit within
-    ``target_tol`` each run records (``Trajectory.reached_at``); ``()`` for none.
+    targets, target_tol: points (tuples of the flattened parameters) whose first visits within
+    ``target_tol`` each run records, one per point (``Trajectory.reached_at``); ``()`` for none.
     takes_key: the loss takes a PRNG key, ``loss_fn(params, batch, mask, key)``; the run's step
     ``t`` (its own index: see :func:`advance`) gets ``fold_in(knobs.key, t)`` (:attr:`Knobs.key`),
     every full-data measurement ``key=None``.
@@ -399,10 +399,10 @@ def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None, knobs:
 
 
 def _reach(static: Static, reached, params, t, on=None):
-    """``t`` if ``reached`` is still −1 and ``params`` lies within ``target_tol`` of a target."""
+    """``reached`` ``(K,)`` with ``t`` for each target still at −1 that ``params`` lies within ``target_tol`` of."""
     flat = ravel_pytree(params)[0]
     targets = jnp.asarray(static.targets, flat.dtype)
-    hit = jnp.min(jnp.sqrt(jnp.sum(jnp.square(flat[None] - targets), axis=1))) < static.target_tol
+    hit = jnp.sqrt(jnp.sum(jnp.square(flat[None] - targets), axis=1)) < static.target_tol
     if on is not None:
         hit = hit & on
     return jnp.where((reached < 0) & hit, t, reached)
@@ -424,7 +424,7 @@ def start(static: Static, data, knobs: Knobs, init) -> Carry:
     """The carry before step 0."""
     tx = _tx(static, knobs)
     vec = jnp.zeros_like(ravel_pytree(init)[0]) if static.sharpness_every else None
-    reached = jnp.int32(-1) if static.targets else None
+    reached = jnp.full(len(static.targets), -1, jnp.int32) if static.targets else None
     carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec,
                   reached)
     if static.final_only:  # a zero record of the right shapes, replaced at every step

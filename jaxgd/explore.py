@@ -120,9 +120,18 @@ def lr_limit(optimizer: str, lam_max: float, beta: float = 0.9) -> float | None:
     return None if s is None or not lam_max > 0 or not np.isfinite(s) else s / lam_max
 
 
+def stop_at(lrs, lr: float | None) -> float | None:
+    """Where ``lr`` falls among a slider's stops ``lrs`` (increasing), in stops: ``i + f`` for
+    ``lrs[i] ≤ lr ≤ lrs[i+1]``, ``f`` linear in log lr; None for None or outside ``(lrs[0], lrs[-1])``."""
+    if lr is None or not lrs[0] < lr < lrs[-1]:
+        return None
+    return float(np.interp(np.log(lr), np.log(lrs), np.arange(len(lrs))))
+
+
 def whatif(sw: LRSweep, lam_max: float | None, points: int = WHATIF_POINTS) -> dict:
     """The what-if slider's data: ``points`` of the sweep's learning rates (evenly in log) × the
-    knob's stops; paths ``(points, K', T+1)``, and the stability limit for each stop."""
+    knob's stops; paths ``(points, K', T+1)``, and the stability limit for each stop with where it
+    falls among the lr slider's stops (:func:`stop_at`; the page's mark)."""
     li = np.unique(np.linspace(0, len(sw.lrs) - 1, min(points, len(sw.lrs))).round().astype(int))
     if sw.knob == "beta":
         ki = np.array([int(np.argmin(np.abs(sw.values - v))) for v in WHATIF_BETAS])
@@ -133,7 +142,7 @@ def whatif(sw: LRSweep, lam_max: float | None, points: int = WHATIF_POINTS) -> d
     return dict(optimizer=sw.optimizer, lrs=sw.lrs[li], knob=sw.knob, values=sw.values[ki],
                 default=int(np.flatnonzero(ki == sw.default)[0]) if sw.default in ki else 0,
                 w=sw.w[np.ix_(li, ki)], b=sw.b[np.ix_(li, ki)], loss=sw.loss[np.ix_(li, ki)],
-                diverged_at=sw.diverged_at[np.ix_(li, ki)], limit=lim)
+                diverged_at=sw.diverged_at[np.ix_(li, ki)], limit=lim, limit_at=[stop_at(sw.lrs[li], v) for v in lim])
 
 
 def phase(sw: LRSweep, lam_max: float | None) -> dict:
@@ -241,7 +250,7 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
 def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict | None:
     """For a problem with several known minima: per optimizer, the index of the minimum each of
     ``n × n`` starts on the plot's grid ends within ``1 %`` of the plot's span of (−1: none; −2:
-    diverged) and the steps it took to first come that close (−1: never), both ``(n, n)`` indexed
+    diverged) and the steps it took to first come that close to that minimum (−1: none), both ``(n, n)`` indexed
     ``[i_w, j_b]``. One compiled call for every optimizer of one budget (:func:`jaxgd.sweep` with
     optimizer and start columns)."""
     if len(problem.minima) < 2:
@@ -269,5 +278,6 @@ def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict 
             lab = np.where(np.take_along_axis(d, near[:, None], 1)[:, 0] < tol, near, -1)
             lab = np.where(t.diverged_at[part] >= 0, -2, lab)
             labels[opt] = lab.reshape(n, n).astype(np.int8)
-            reached[opt] = np.where(lab >= 0, t.reached_at[part], -1).reshape(n, n).astype(np.int32)
+            first = np.take_along_axis(t.reached_at[part], np.maximum(lab, 0)[:, None], 1)[:, 0]  # of its own minimum
+            reached[opt] = np.where(lab >= 0, first, -1).reshape(n, n).astype(np.int32)
     return dict(w=w, b=b, minima=mins, labels=labels, steps=reached, tol=tol)

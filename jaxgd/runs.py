@@ -418,7 +418,7 @@ def truncate(t: Trajectory, steps: int) -> Trajectory:
                       diverged_at=np.int32(d if d <= steps else -1), num_steps=np.int32(steps),
                       sharpness=cut(t.sharpness, steps), sharpness_hvps=cut(t.sharpness_hvps, steps),
                       reached_at=None if t.reached_at is None else
-                      np.int32(t.reached_at if t.reached_at <= steps else -1))
+                      np.where(t.reached_at <= steps, t.reached_at, -1).astype(np.int32))
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -735,8 +735,8 @@ def sweep(
     the per-run ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On
     several JAX devices the runs are sharded over all of them. ``sharpness_every``, ``sharpness_of`` and
     ``loss_every`` are :func:`run`'s (default every step's loss; ``"auto"`` from the longest run);
-    ``targets`` (points, each a sequence of the flattened parameters) and ``target_tol``: each
-    run's first visit within the tolerance of one (``Trajectory.reached_at``).
+    ``targets`` (K points, each a sequence of the flattened parameters) and ``target_tol``: each
+    run's first visit within the tolerance of each point (``Trajectory.reached_at``, ``(R, K)``).
 
     ``progress=True`` shows a bar on stderr (off by default): "compiling", then done. A sweep is
     one compiled call of ``jit(vmap(one_run))`` that the engine does not scan in chunks, so the bar

@@ -150,6 +150,34 @@ def test_whatif_shows_the_second_knob_only_where_there_is_one(page):
     assert page.errors == []
 
 
+def test_whatif_limit_mark_sits_where_the_thumb_would_be(page, cli_report):
+    """momentum at β 0.9: the red mark sits where the lr slider's thumb would be for the limit lr
+    (issue 22: it sat under the 2.72 stop, which diverges). Thumb centres run from 8 px to width − 8
+    (Chromium's 16 px thumb), one stop per index; the limit is placed between its stops by log lr."""
+    import base64
+    import gzip
+    import re
+
+    html = (cli_report / "report.html").read_text()
+    D = json.loads(gzip.decompress(base64.b64decode(
+        re.search(r'<script id="jaxgd-data" type="application/octet-stream">([^<]*)</script>', html).group(1))))
+    opt = [w["optimizer"] for w in D["whatif"]].index("momentum")
+    wf = D["whatif"][opt]
+    k = wf["values"].index(0.9)
+    lrs, lim = np.array(wf["lrs"]), wf["limit"][k]
+    first = int(np.flatnonzero(np.array(wf["diverged_at"])[:, k] >= 0)[0])  # the first stop whose run diverges
+    assert lrs[first - 1] < lim < lrs[first] and (round(lim, 3), round(lrs[first], 2)) == (2.192, 2.72)
+    page.select_option("#whatif-opt", "gd")
+    page.select_option("#whatif-opt", str(opt))  # β back at its default, 0.9
+    assert page.inner_text("#whatif-knob-value") == "β = 0.9"
+    left, width, mark = page.evaluate("""() => { const r = document.getElementById('whatif-lr').getBoundingClientRect();
+        const m = document.getElementById('whatif-limit').getBoundingClientRect(); return [r.left, r.width, m.left + m.width / 2]; }""")
+    x = lambda i: left + 8 + i / (len(lrs) - 1) * (width - 16)  # the thumb's centre at stop i (fractional: between)
+    assert x(first - 1) < mark < x(first)
+    assert abs(mark - x(np.interp(np.log(lim), np.log(lrs), np.arange(len(lrs))))) < 1
+    assert page.errors == []
+
+
 def test_batch_phase_tells_no_change_from_diverged(page):
     """The colour of a loss that did not move (log ratio 0) is far from the grey of a diverged run."""
     g = page.evaluate("""() => { const g = document.getElementById('batch-phase');

@@ -44,8 +44,19 @@ def test_lr_sweeps_feed_scan_whatif_and_phase(problem):
     wf = explore.whatif(mo, float(th.eigenvalues[-1]), points=6)
     assert wf["w"].shape == (6, 5, 31) and list(wf["values"]) == [0.0, 0.5, 0.8, 0.9, 0.98]
     assert wf["limit"][3] == pytest.approx(explore.lr_limit("momentum", float(th.eigenvalues[-1]), 0.9))
+    for lim, at in zip(wf["limit"], wf["limit_at"]):  # the slider's mark: between the stops around the limit
+        inside = wf["lrs"][0] < lim < wf["lrs"][-1]
+        assert (at is not None) == inside and (not inside or wf["lrs"][int(at)] <= lim <= wf["lrs"][int(at) + 1])
     ph = explore.phase(mo, float(th.eigenvalues[-1]))
     assert ph["final_loss"].shape == (12, 50) and len(ph["boundary"]) == 50
+
+
+def test_stop_at_places_an_lr_among_the_slider_stops_in_log():
+    """The what-if's limit mark (issue 22): stops uneven in log lr, the mark interpolated in log between two."""
+    lrs = np.array([0.01, 0.1, 1.0, 100.0])
+    assert explore.stop_at(lrs, 10 ** -1.5) == pytest.approx(0.5) and explore.stop_at(lrs, 1.0) == pytest.approx(2)
+    assert explore.stop_at(lrs, 10.0) == pytest.approx(2.5)  # halfway in log between 1 and 100, not 2 + 9/99
+    assert [explore.stop_at(lrs, v) for v in (None, 0.01, 100.0, 1e-3, 1e3)] == [None] * 5
 
 
 def test_seed_cloud(problem):
@@ -98,3 +109,30 @@ def test_basins_of_himmelblau_find_all_four_minima():
         i, j = np.argmin(np.abs(b["w"] - mw)), np.argmin(np.abs(b["b"] - mb))
         assert lab[i, j] == k
     assert explore.basins(jaxgd.notebook(), ["gd"], lambda o: (0.05, 20)) is None  # one minimum: no section
+
+
+def test_basin_steps_count_to_the_minimum_the_run_ends_at():
+    """The steps of the basin map are the first visit of the minimum the run ends at, not of any
+    minimum (issue 22): every start of a 21² grid against a NumPy heavy ball (v ← βv + (1−β)g,
+    θ ← θ − lr·v) at the page's himmelblau momentum settings (lr 0.01, β 0.9, 500 steps). From
+    (−5, 3) the path passes minimum 2 at step 4 and ends at minimum 1, first reached at step 62."""
+    p = jaxgd.problem("himmelblau")
+    b = explore.basins(p, ["momentum"], lambda o: (1e-2, 500), n=21)
+    lab, steps = b["labels"]["momentum"], b["steps"]["momentum"]
+    W, B = np.meshgrid(b["w"], b["b"], indexing="ij")
+    x, v, path = np.stack([W, B]), np.zeros((2, 21, 21)), []
+    for _ in range(501):
+        path.append(x)
+        u, s = x[0] ** 2 + x[1] - 11, x[0] + x[1] ** 2 - 7
+        v = 0.9 * v + 0.1 * np.stack([4 * x[0] * u + 2 * s, 2 * u + 4 * x[1] * s])
+        x = x - 1e-2 * v
+    path = np.stack(path)  # (501, 2, 21, 21)
+    d = np.hypot(path[:, None, 0] - b["minima"][:, 0, None, None], path[:, None, 1] - b["minima"][:, 1, None, None])
+    end = np.argmin(d[-1], axis=0)  # (21, 21): the minimum each run ends nearest
+    ok = np.take_along_axis(d[-1], end[None], 0)[0] < b["tol"]
+    np.testing.assert_array_equal(lab, np.where(ok, end, -1))
+    near = np.take_along_axis(d, end[None, None], 1)[:, 0] < b["tol"]  # (501, 21, 21): near the final minimum
+    np.testing.assert_array_equal(steps, np.where(ok, np.argmax(near, axis=0), -1))
+    i, j = 0, 16  # the start (−5, 3)
+    assert (b["w"][i], b["b"][j]) == (-5.0, 3.0) and lab[i, j] == 0 and steps[i, j] == 62
+    assert np.argmax(d[:, 1, i, j] < b["tol"]) == 4  # the first minimum it passes: what the page said

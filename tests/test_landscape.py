@@ -13,7 +13,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxgd
-from jaxgd import planes
+from jaxgd import datasets, planes
 from jaxgd.app import landscape
 
 pytestmark = pytest.mark.xdist_group("landscape")  # its module fixtures are made once (make test: --dist loadgroup)
@@ -26,6 +26,16 @@ SMALL = dict(data="iris", model="mlp:6", optimizers=("gd", "adam"), lr=(0.5, 0.0
 def computed():
     """The PCA plane (the CLI test below takes the Hessian plane; test_planes.py covers the random one)."""
     return landscape.compute(landscape.check(landscape.LandscapeConfig(plane="pca", **SMALL)))
+
+
+def test_the_page_names_the_loss_used(computed):
+    """--loss mse is said as squared error against one-hot targets, not cross-entropy (issue 22)."""
+    assert "(softmax cross-entropy)." in computed.what
+    iris, cfg = datasets.load_data("iris"), landscape.LandscapeConfig(loss="mse", **SMALL)
+    what = landscape.sentence(cfg, iris, (4, 6, 3), 51, 150)
+    assert what.endswith("(squared error against one-hot targets).") and "entropy" not in what
+    assert landscape.sentence(cfg, datasets.load_data("diabetes"), (10, 6, 1), 73, 442).endswith(
+        "regression (squared error).")
 
 
 def test_the_grid_is_the_loss_on_the_plane(computed):

@@ -419,6 +419,23 @@ def test_notebook_figures_script(tmp_path):
     np.testing.assert_allclose(float(t.final.w), 2.527263422032023, rtol=1e-12)
 
 
+def test_the_sweep_text_points_to_a_theory_line_only_where_one_is_drawn(written, tmp_path):
+    """The sweep's "Look for" names the theory's line on a quadratic (the notebook), not on himmelblau,
+    whose sweep draws none (issue 22)."""
+    import re
+
+    def text(html):  # what the page says, without its scripts and tags
+        return " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", html, flags=re.S)).split())
+
+    cfg = config.ReportConfig(problem="himmelblau", optimizers=("gd",), grid=21, sweep_points=10, sweep_epochs=20,
+                              epochs=20)
+    html = report.page(report.compute(plan(config.check(cfg))), tmp_path)
+    black = [s for s in _page_data(html)["sweep"]["layout"].get("shapes", []) if s["line"].get("color") == "black"]
+    assert 'id="sweep"' in html and black == []  # a sweep, and no theory line on it
+    assert "theory's line" not in text(html) and "where runs start to diverge: where the path" in text(html)
+    assert "theory's line" in text((written[0] / "report.html").read_text())
+
+
 def test_sweep_theory_labels_sit_on_their_lines():
     """On the log lr axis a label's x is log10 of the value, while its line's is the value itself."""
     fig = plots.plotly_figs.sweep(np.geomspace(1e-3, 10, 9), {"gd": np.ones(9)}, {"gd": -np.ones(9, int)},

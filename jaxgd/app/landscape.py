@@ -25,6 +25,9 @@ from jaxgd.app.landscape_page import FILES, write  # noqa: F401  (the command's 
 from jaxgd.survey import Landscape
 
 
+LOSS_WORDS = {"xent": "softmax cross-entropy", "mse": "squared error against one-hot targets"}  # --loss, said on the page
+
+
 @dataclasses.dataclass(frozen=True)
 class LandscapeConfig:
     """The settings of ``jaxgd landscape`` (flag names with ``_``)."""
@@ -125,9 +128,7 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
     cfg, ds = plan.config, plan.dataset
     ls = jaxgd.landscape(plan.problem, dict(zip(cfg.optimizers, plan.runs)), cfg.plane, cfg.grid,
                          key=jax.random.key(cfg.seed), name=cfg.model, callback=progress)
-    what = (f"{cfg.model} ({' → '.join(map(str, plan.sizes))}, {ls.meta['num_params']:,} parameters, "
-            f"{cfg.activation}) on {ds.name}: {ls.meta['num_examples']} examples, {ds.task} "
-            f"({'softmax cross-entropy' if ds.task == 'classification' else 'squared error'}).")
+    what = sentence(cfg, ds, plan.sizes, ls.meta['num_params'], ls.meta['num_examples'])
     meta = {k: ls.meta[k] for k in ("device", "num_params", "num_examples")} | {"task": ds.task,
                                                                                 "sizes": list(plan.sizes)}
     config = dataclasses.asdict(cfg) | {"optimizers": list(cfg.optimizers), "lr": list(cfg.lr),
@@ -135,6 +136,12 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
     config.pop("yes")
     ls = dataclasses.replace(ls, what=what, config=config, meta=meta)
     return FlowLandscape(**vars(ls), flows=gd_flows(ls, dict(zip(cfg.optimizers, plan.runs)), progress))
+
+
+def sentence(cfg: LandscapeConfig, ds, sizes, num_params: int, num_examples: int) -> str:
+    """The page's sentence on the model: its layers, the data, the task and the loss fitted (``cfg.loss``)."""
+    return (f"{cfg.model} ({' → '.join(map(str, sizes))}, {num_params:,} parameters, {cfg.activation}) on {ds.name}: "
+            f"{num_examples} examples, {ds.task} ({LOSS_WORDS[cfg.loss] if ds.task == 'classification' else 'squared error'}).")
 
 
 def gd_flows(ls: Landscape, runs: dict, progress=None) -> dict:

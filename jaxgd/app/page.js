@@ -404,13 +404,10 @@ jaxgdPage(async (D, P, times, t0) => {
         document.getElementById("whatif-knob-name").textContent = wf.knob;
         document.getElementById("whatif-knob-value").textContent = `${wf.knob} = ${fmt(wf.values[ki], 3)}`;
       }
-      const lim = wf.limit[ki];
-      const lo = Math.log(wf.lrs[0]), hi = Math.log(wf.lrs[wf.lrs.length - 1]);
-      if (lim && lim > wf.lrs[0] && lim < wf.lrs[wf.lrs.length - 1]) {
-        limit.hidden = false;
-        limit.style.left = `${(100 * (Math.log(lim) - lo) / (hi - lo)).toFixed(2)}%`;
-        limit.title = `stability limit lr = ${fmt(lim)}`;
-      } else limit.hidden = true;
+      const lim = wf.limit[ki], at = wf.limit_at[ki];  // at: the limit among the stops (page.css puts stop i under the thumb)
+      limit.hidden = at == null;
+      limit.style.setProperty("--at", at / (wf.lrs.length - 1));
+      limit.title = `stability limit lr = ${fmt(lim)}`;
       const state = d >= 0 ? `diverged at step ${d}` : `final loss ${fmt(loss[loss.length - 1])} after ${loss.length - 1} steps`;
       document.getElementById("whatif-state").textContent = `${wf.optimizer}, lr = ${fmt(wf.lrs[li], 3)}` +
         (wf.knob ? `, ${wf.knob} = ${fmt(wf.values[ki], 3)}` : "") + `: ${state}` +
@@ -553,7 +550,8 @@ jaxgdPage(async (D, P, times, t0) => {
     colors.forEach((c, i) => { scale.push([i / colors.length, c], [(i + 1) / colors.length, c]); });
     Object.keys(B.labels).forEach((o) => sel.add(new Option(o, o)));
     const txt = (v) => (v === -2 ? "diverged" : v === -1 ? "no minimum" : `minimum ${v + 1}: (${fmt(B.minima[v][0])}, ${fmt(B.minima[v][1])})`);
-    function zOf(o) { const L = B.labels[o]; return B.b.map((_, j) => B.w.map((_, i) => L[i][j])); }
+    const T = (M, f = (v) => v) => B.b.map((_, j) => B.w.map((_, i) => f(M[i][j])));  // [i_w][j_b] -> plotly's z[j][i]
+    const zOf = (o) => T(B.labels[o]), nOf = (o) => T(B.steps[o]), sOf = (o) => T(B.steps[o], (v) => (v >= 0 ? Math.log10(v + 1) : null));
     const hm = { type: "heatmap", x: B.w, y: B.b, z: zOf(sel.value), zmin: -2.5, zmax: k - 0.5, colorscale: scale, showscale: false,
       text: zOf(sel.value).map((row) => row.map(txt)), hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{text}<extra></extra>` };
     const mins = { type: "scatter", mode: "markers+text", x: B.minima.map((m) => m[0]), y: B.minima.map((m) => m[1]),
@@ -569,12 +567,10 @@ jaxgdPage(async (D, P, times, t0) => {
     // steps to come within the tolerance of a minimum, on one log scale for every optimizer; null (grey) for never
     let most = 1; // a loop, not Math.max(...): 201² values per optimizer are too many arguments
     for (const S of Object.values(B.steps)) for (const row of S) for (const v of row) if (v > most) most = v;
-    function sOf(o) { const S = B.steps[o]; return B.b.map((_, j) => B.w.map((_, i) => (S[i][j] >= 0 ? Math.log10(S[i][j] + 1) : null))); }
-    function nOf(o) { const S = B.steps[o]; return B.b.map((_, j) => B.w.map((_, i) => S[i][j])); }
     const ticks = [0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000].filter((v) => v <= most);
     const st = { type: "heatmap", x: B.w, y: B.b, z: sOf(sel.value), customdata: nOf(sel.value), colorscale: "Viridis", zmin: 0,
       zmax: Math.log10(most + 1), colorbar: { title: { text: "steps" }, thickness: 14, tickvals: ticks.map((v) => Math.log10(v + 1)), ticktext: ticks.map(String) },
-      hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{customdata} steps to a minimum<extra></extra>` };
+      hovertemplate: `start ${names[0]} = %{x:.3g}, ${names[1]} = %{y:.3g}<br>%{customdata} steps to its minimum<extra></extra>` };
     const div2 = await newPlot("basins-steps", [st, { ...mins, textfont: { color: "white" } }], { title: { text: "Steps taken to reach it (dark: fast)" },
       showlegend: false, plot_bgcolor: "#bbb", ...axes });
     sel.addEventListener("change", () => {

@@ -250,7 +250,7 @@ def _sweep_section(data) -> str:
         "report.html", "sweep-theory", limit=f"{sc.stability_limit:.5g}", optimal=f"{sc.optimal_lr:.5g}",
         epochs=sc.epochs, beta=f"{th.polyak_beta:.4g}", polyak_lr=f"{th.polyak_lr:.4g}")
     return fill("report.html", "sweep", n=len(sc.lrs), lo=f"{sc.lrs[0]:g}", hi=f"{sc.lrs[-1]:g}", epochs=sc.epochs,
-                theory=theory, items="".join(items))
+                theory=theory, items="".join(items), cliff=_text("cliff", bool(theory)))
 
 
 def _explorables(data) -> list[str]:
