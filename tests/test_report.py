@@ -415,9 +415,10 @@ def test_sweep_theory_labels_sit_on_their_lines():
     assert labels == pytest.approx({"2/λmax = 0.1154": np.log10(0.11538), "2/(λmin+λmax) = 0.1035": np.log10(0.10345)})
 
 
-# six significant digits; an integer reads as one ("412", not "412.000000"), and trailing zeros go only where
-# nothing is lost (1.9999998 stays "2.00000": a "2" would read as exact); scientific outside [1e-3, 1e6)
-@pytest.mark.parametrize("v,text", [(412.0, "412"), (2.0, "2"), (-155.564453, "-155.564"), (0.0, "0"), (-0.0, "0"),
+# six significant digits; an integer reads as one ("412", not "412.000000"; also 412 computed as 411.99999999999994),
+# and trailing zeros go only where the short number is the value (1.9999998 stays "2.00000": a "2" would read as
+# exact); scientific outside [1e-3, 1e6)
+@pytest.mark.parametrize("v,text", [(412.0, "412"), (411.99999999999994, "412"), (412.00003, "412.000"), (2.0, "2"), (-155.564453, "-155.564"), (0.0, "0"), (-0.0, "0"),
                                     (1.9999998, "2.00000"), (2.5, "2.5"), (0.0048800123, "0.00488001"), (0.001, "0.001"),
                                     (999999.7, "1.00000e+06"), (1234567.0, "1.23457e+06"), (1.77e300, "1.77e+300"),
                                     (-5.4e13, "-5.4e+13"), (2e-27, "2e-27"), (2.1000003e-27, "2.10000e-27"),

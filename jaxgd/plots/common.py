@@ -91,9 +91,9 @@ def style_for(optimizer: str, mode: str, index: int = 0) -> tuple[str, str]:
 
 def number(v, digits: int = 6) -> str:
     """A number for people: ``digits`` significant digits, fixed point for ``1e-3 ≤ |v| < 1e6``
-    (and 0), else scientific (``1.77e+300``); trailing zeros dropped only where nothing is lost
-    (412.0 is "412", 2.5 is "2.5", but 1.9999998 is "2.00000", not a "2" that reads as exact);
-    "—" for None or a non-finite value."""
+    (and 0), else scientific (``1.77e+300``); trailing zeros dropped only where the short number is
+    the value to 9 digits, float rounding aside (412.0 and 412 − 6e-14 are "412", 2.5 is "2.5", but
+    1.9999998 is "2.00000", not a "2" that reads as exact); "—" for None or a non-finite value."""
     if v is None or not np.isfinite(v):
         return "—"
     v = float(v) + 0.0  # -0.0 is 0
@@ -103,7 +103,7 @@ def number(v, digits: int = 6) -> str:
     s = f"{v:.{max(digits - 1 - e, 0)}f}" if fixed else m
     end = "" if fixed else f"e{e:+03d}"
     short = s.rstrip("0").rstrip(".") if "." in s else s
-    return (short if float(short + end) == v else s) + end
+    return (short if abs(float(short + end) - v) <= 1e-9 * abs(v) else s) + end
 
 
 def line_text(w: float, b: float, digits: int = 4) -> str:
