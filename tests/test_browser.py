@@ -255,3 +255,67 @@ def test_a_diverging_lr_keeps_the_axes_on_the_grid(browser, run_report, tmp_path
     finally:
         pg.close()
 
+
+
+def _rgb(hex_color):
+    h = hex_color.lstrip("#")
+    return "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (0, 2, 4)))
+
+
+KEY = """() => { const k = document.getElementById('key'), box = (e) => { const r = e.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height}; };
+  return {box: box(k), height: innerHeight, width: innerWidth, closed: !!k.closest('details:not([open])'),
+    chips: [...k.querySelectorAll('.chip')].map((c) => { const s = getComputedStyle(c.querySelector('line')), m = c.querySelector('g > *');
+      return {text: c.textContent, stroke: s.stroke, dash: s.strokeDasharray, mark: m ? m.tagName : null, box: box(c)}; })}; }"""
+# the contour's path traces as plotly drew them: name, colour and (the SVG's own) dash; the current points' symbols
+TRACES = """() => { const g = document.getElementById('contour'), n = document.querySelectorAll('.toggles input').length;
+  const lines = [...g.querySelectorAll('.scatterlayer .trace')].slice(0, n).map((t) => getComputedStyle(t.querySelector('.js-line')).strokeDasharray);
+  const cur = g.data.find((t) => t.name === 'current point');
+  return {paths: g.data.slice(1, 1 + n).map((t, i) => [t.name, t.line.color, lines[i]]),
+          marks: cur.customdata.map((c, i) => [c[2], cur.marker.symbol[i]])}; }"""
+SVG_MARK = {"circle": "circle", "diamond": "path", "square": "rect"}  # how the key draws plotly's marker symbols
+
+
+@pytest.mark.parametrize("width", [1400, 420])
+def test_the_key_is_on_screen_and_agrees_with_the_traces(browser, cli_report, width):
+    """Which colour is which optimizer and which mark (and dash) is which sampling mode, without a click: the key
+    sits in the sticky player bar, in the first screen at load at 1400 px (one line) and, on a phone, in view (two
+    lines at most) once the figures are: with the contour scrolled to the top. Its chips' drawn colours and dashes
+    are those plotly drew on the contour, and each mode's mark is the contour's current-point symbol of that mode's
+    runs; every optimizer and mode of the page is listed (a phone drops the batch sizes: "SGD", not "SGD (batch 1)")."""
+    pg = _open(browser, cli_report / "report.html", width)
+    try:
+        k = pg.evaluate(KEY)
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / f"report-key-{width}.png"))
+        assert not k["closed"] and k["box"]["width"] > 0 and k["box"]["height"] > 0
+        assert all(0 <= c["box"]["left"] and c["box"]["right"] <= k["width"] and c["box"]["height"] > 0 for c in k["chips"])
+        if width == 1400:
+            assert 0 <= k["box"]["top"] and k["box"]["bottom"] <= k["height"], k["box"]  # the first screen
+        assert k["box"]["height"] < (36 if width == 1400 else 60), k["box"]  # one line; two on a phone
+        t = pg.evaluate(TRACES)
+        short = (lambda m: m.split(" (")[0]) if width < 600 else (lambda m: m)  # noqa: E731
+        chips = {c["text"]: c for c in k["chips"]}
+        optimizers = {name.split(" · ")[0] for name, _, _ in t["paths"]}
+        modes = {short(name.split(" · ")[1]) for name, _, _ in t["paths"]}
+        assert optimizers == {"gd", "momentum", "rmsprop", "adam"} and len(modes) == 3
+        assert set(chips) == optimizers | modes
+        for name, color, dash in t["paths"]:
+            opt, mode = name.split(" · ")
+            mode = short(mode)
+            assert chips[opt]["stroke"] == _rgb(color), (name, chips[opt]["stroke"], color)
+            assert chips[mode]["dash"] == dash, (name, chips[mode]["dash"], dash)
+        assert {"none", "3px, 3px", "9px, 9px"} == {chips[m]["dash"] for m in modes}  # solid, dot, dash all told apart
+        for label, symbol in t["marks"]:
+            assert chips[short(label.split(" · ")[1])]["mark"] == SVG_MARK[symbol], (label, symbol)
+        assert len(t["marks"]) == 12  # every run's current point (none left the plot on the default page)
+        # with the contour scrolled to the top of the window, the key stays in view, above the figure
+        pg.evaluate("document.getElementById('contour').scrollIntoView()")
+        k2 = pg.evaluate(KEY)
+        assert 0 <= k2["box"]["top"] and k2["box"]["bottom"] <= k2["height"] and k2["box"]["height"] > 0
+        # the data's lines read with their signs: the true line and gd's start (-4, -7), not "y = -4x + -7"
+        names = pg.evaluate("window.jaxgd.setPosition(0).then(() => document.getElementById('data').data.map(t => t.name))")
+        assert "true line y = 2x + 3" in names and names[-1] == "gd · full batch, step 0: y = −4x − 7"
+        assert pg.errors == []
+    finally:
+        pg.close()

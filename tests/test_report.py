@@ -446,13 +446,28 @@ def test_sweep_theory_labels_sit_on_their_lines():
     assert labels == pytest.approx({"2/λmax = 0.1154": np.log10(0.11538), "2/(λmin+λmax) = 0.1035": np.log10(0.10345)})
 
 
-@pytest.mark.parametrize("v,text", [(2.0, "2.000000"), (-155.564453, "-155.564453"), (0.0, "0.000000"),
-                                    (1.77e300, "1.7700e+300"), (-5.4e13, "-5.4000e+13"), (2e-27, "2.0000e-27"),
-                                    (float("nan"), "—"), (None, "—")])
+# six significant digits; an integer reads as one ("412", not "412.000000"; also 412 computed as 411.99999999999994),
+# and trailing zeros go only where the short number is the value (1.9999998 stays "2.00000": a "2" would read as
+# exact); scientific outside [1e-3, 1e6)
+@pytest.mark.parametrize("v,text", [(412.0, "412"), (411.99999999999994, "412"), (412.00003, "412.000"), (2.0, "2"), (-155.564453, "-155.564"), (0.0, "0"), (-0.0, "0"),
+                                    (1.9999998, "2.00000"), (2.5, "2.5"), (0.0048800123, "0.00488001"), (0.001, "0.001"),
+                                    (999999.7, "1.00000e+06"), (1234567.0, "1.23457e+06"), (1.77e300, "1.77e+300"),
+                                    (-5.4e13, "-5.4e+13"), (2e-27, "2e-27"), (2.1000003e-27, "2.10000e-27"),
+                                    (float("nan"), "—"), (float("inf"), "—"), (None, "—")])
 def test_numbers_are_formatted_for_people(v, text):
     from jaxgd.app.summary import number
 
     assert number(v) == text
+
+
+@pytest.mark.parametrize("w,b,text", [(2.0, -0.4868, "y = 2x − 0.4868"), (2.0, 3.0, "y = 2x + 3"),
+                                      (-4.0, -7.0, "y = −4x − 7"), (1.5, 0.0, "y = 1.5x"),
+                                      (1.99999, 0.123456, "y = 2.000x + 0.1235")])
+def test_a_line_reads_with_its_sign(w, b, text):
+    """The data's line as the page and the PNG name it: never "y = 2x + -0.4868"."""
+    from jaxgd.plots.common import line_text
+
+    assert line_text(w, b) == text
 
 
 def test_big_data_skips_the_sweeps_and_takes_one_epoch(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ jaxgdPage(async (D, P, times, t0) => {
   const fmt = (v, d = 4) => (v === null || !isFinite(v) ? "—" : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 || v === 0
     ? trim((+v).toPrecision(d)) : trim((+v).toExponential(d - 1)));
   const fin = (v) => v !== null && isFinite(v);
+  const lineText = (w, b) => `y = ${w < 0 ? "−" : ""}${fmt(Math.abs(w))}x` + (b ? ` ${b < 0 ? "−" : "+"} ${fmt(Math.abs(b))}` : "");
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const narrow = () => window.innerWidth < 600;
 
   // --- geometry: bilinear surface value, and clipping a path at the grid's edge
@@ -124,7 +126,7 @@ jaxgdPage(async (D, P, times, t0) => {
       lighting: { ambient: 0.9, diffuse: 0.4, specular: 0.05, fresnel: 0.1 },
       hovertemplate: `${names[0]} = %{x:.3f}<br>${names[1]} = %{y:.3f}<br>loss = %{z:.4g}<extra></extra>` };
     const paths3d = runs.map((r) => ({ type: "scatter3d", mode: "lines", name: r.label, x: [], y: [], z: [],
-      line: { color: r.color, width: width3d[r.mode] || 4 }, hovertemplate: hoverPath, customdata: [] }));
+      line: { color: r.color, width: width3d[r.mode] || 4, dash: r.dash }, hovertemplate: hoverPath, customdata: [] }));
     const start3d = { type: "scatter3d", mode: "markers", name: "start", showlegend: false,
       x: runs.map((r) => r.w[0]), y: runs.map((r) => r.b[0]), z: runs.map((r) => r.loss[0] + lift),
       marker: { size: 6, color: "white", line: { color: "black", width: 2 }, symbol: "circle-open" },
@@ -220,7 +222,7 @@ jaxgdPage(async (D, P, times, t0) => {
       if (D.data.noisy) tr.push({ type: "scatter", mode: "markers", x, y: D.data.noisy, name: "noisy sample (σ = 1)", marker: { color: "#7f7f7f", size: 7, opacity: 0.6 } });
       tr.push({ type: "scatter", mode: "markers", x, y: D.data.y, name: "data fitted", marker: { color: "#1f77b4", size: 6 } });
       const L = D.data.line;
-      tr.push({ type: "scatter", mode: "lines", x: xs, y: xs.map((v) => L.w * v + L.b), name: `${L.label} y = ${fmt(L.w)}x + ${fmt(L.b)}`, line: { color: "#d62728" } });
+      tr.push({ type: "scatter", mode: "lines", x: xs, y: xs.map((v) => L.w * v + L.b), name: `${L.label} ${L.text}`, line: { color: "#d62728" } });
       tr.push({ type: "scatter", mode: "lines", x: xs, y: [0, 0], name: "fit of the run", line: { color: "#333", dash: "dash", width: 3 } });
       specs.data = { data: tr, layout: { title: { text: "The data and the line of the chosen run" }, legend,
         xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } } } };
@@ -262,8 +264,8 @@ jaxgdPage(async (D, P, times, t0) => {
     const ids = runs.map((r, i) => 1 + i);
     const withExit = (p, key) => (p.exit ? [...p[key], key === "z" ? p.exit.z + lift : p.exit[key]] : p[key]);
     const curData = cur.map((p) => [p.step, p.loss, p.label]);
-    // the paths (traces 1..runs), then the current points and the exits (their two traces after the start's, the 3-D
-    // view's after its minimum too): the same in both views, the 3-D one with z, the contour's with the mode's symbol
+    // the paths (traces 1..runs), then the current points (the mode's symbol) and the exits (their two traces after the
+    // start's, the 3-D view's after its minimum too): the same in both views, the 3-D one with z
     const out = [];
     for (const [id, z, next] of [["surface3d", true, 2], ["contour", false, 1]]) {
       const zs = (f) => (z ? { z: f("z") } : {}), first = figs[id].start + next;
@@ -271,7 +273,7 @@ jaxgdPage(async (D, P, times, t0) => {
         ...zs((k) => parts.map((p) => withExit(p, k))), customdata: parts.map((p) => p.c), visible: vis }, idx: ids });
       out.push({ id, update: { x: [cur.map((p) => p.w), exits.map((p) => p.w)], y: [cur.map((p) => p.b), exits.map((p) => p.b)],
         ...zs((k) => [cur.map((p) => p[k]), exits.map((p) => p[k])]), "marker.color": [cur.map((p) => p.color), exits.map((p) => p.color)],
-        ...(z ? {} : { "marker.symbol": [cur.map((p) => p.symbol), undefined] }),
+        "marker.symbol": [cur.map((p) => p.symbol), undefined],
         customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [first, first + 1] });
     }
     const g = D.flows && runs[D.flows.run], n = g && shown(g, stepOf(g, u)), fl = specs.contour.data.slice(figs.contour.start + 4);
@@ -283,7 +285,7 @@ jaxgdPage(async (D, P, times, t0) => {
       if (n) {
         const w = p.w[n - 1], b = p.b[n - 1];
         out.push({ id: "data", update: { x: [dataRange], y: [dataRange.map((v) => w * v + b)],
-          name: [`${r.label}, step ${r.t[n - 1]}: y = ${fmt(w)}x + ${fmt(b)}`] }, idx: [figs.data.line] });
+          name: [`${r.label}, step ${r.t[n - 1]}: ${lineText(w, b)}`] }, idx: [figs.data.line] });
       }
     }
     const ep = (v) => (v < 100 ? fmt(v, 3) : `${Math.floor(v)}`);  // whole epochs past 100, never "1e+3"
@@ -324,6 +326,20 @@ jaxgdPage(async (D, P, times, t0) => {
     return chain;
   }
   const drawCurves = () => send(curves());
+
+  // --- the key in the player bar (always shown): each optimizer's colour, each sampling mode's mark and dash (where
+  // there are several), drawn from the runs' own styles as the traces are; each run toggle's swatch is drawn the same way
+  const SVG_DASH = { dot: "3 3", dash: "9 9" }; // plotly's dashes of a 2 px line
+  const SHAPE = { circle: '<circle cx="15" cy="6" r="4"/>', diamond: '<path d="M15 1 20 6 15 11 10 6z"/>', square: '<rect x="11" y="2" width="8" height="8"/>' };
+  const swatch = (color, r) => `<svg class="sw" width="30" height="12" viewBox="0 0 30 12" aria-hidden="true"><line x1="0" y1="6" x2="30" y2="6" stroke="${color}" ` +
+    `stroke-width="2.5" stroke-dasharray="${r ? SVG_DASH[r.dash] || "" : ""}"/>${r ? `<g fill="${color}" stroke="#000">${SHAPE[r.symbol]}</g>` : ""}</svg>`;
+  const firstOf = (k) => runs.filter((r, i) => runs.findIndex((s) => s[k] === r[k]) === i);
+  const chip = (sw, text) => `<span class="chip">${sw}${esc(text)}</span>`, modes = firstOf("mode");
+  const group = (head, chips) => `<span class="key-g"><span class="key-h">${head}</span>${chips.join("")}</span>`;
+  document.getElementById("key").innerHTML = group("optimizer", firstOf("optimizer").map((r) => chip(swatch(r.color), r.optimizer))) +
+    (modes.length > 1 ? group("sampling", modes.map((r) => chip(swatch("#666", r), narrow() ? r.modeLabel.replace(/ \(.*/, "") : r.modeLabel))) : "");
+  document.querySelector(".toggles").innerHTML = runs.map((r, i) =>
+    `<label><input type="checkbox" checked data-run="${i}">${swatch(r.color, r)}${esc(r.label)}</label>`).join("");
 
   // --- controls: play / pause, slider, unit, run toggles
   let playing = false;

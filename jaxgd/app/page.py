@@ -16,7 +16,7 @@ import numpy as np
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.plots.common import LOG_LABEL, log_excess, style_for
+from jaxgd.plots.common import LOG_LABEL, line_text, log_excess, style_for
 from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS
 from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
@@ -82,13 +82,13 @@ def page_data(data) -> dict:
     cfg, p = data.config, data.problem
     S = _f64(data.surface)
     w, b = _f64(data.w), _f64(data.b)
-    runs = []
-    for i, (r, row) in enumerate(zip(data.runs, run_rows(data))):
+    runs, optimizers = [], list(dict.fromkeys(r.optimizer for r in data.runs))
+    for r, row in zip(data.runs, run_rows(data)):
         t = r.traj
         T = int(t.steps)
         idx = evenly(T + 1, MAX_POINTS)
         bidx = idx[idx < T]
-        color, dash = style_for(r.optimizer, r.mode.name, i)
+        color, dash = style_for(r.optimizer, r.mode.name, optimizers.index(r.optimizer))  # one colour per optimizer
         spe = 1 if r.mode.batch_size is None else steps_per_epoch(p.num_examples, r.mode.batch_size)
         runs.append(dict(
             label=r.label, optimizer=r.optimizer, mode=r.mode.name, modeLabel=r.mode.label, color=color, dash=dash,
@@ -112,7 +112,7 @@ def page_data(data) -> dict:
         keep = _sample(len(x))
         (lw, lb), label = data_line(data)
         out["data"] = dict(x=x[keep], y=y[keep], noisy=None if data.noisy_y is None else _f64(data.noisy_y),
-                           line=dict(w=lw, b=lb, label=label), shown=len(keep), total=len(x))
+                           line=dict(w=lw, b=lb, label=label, text=line_text(lw, lb)), shown=len(keep), total=len(x))
     if data.scan is not None:
         out["sweep"] = sweep_figure(data)
     ex = data.explore
@@ -290,7 +290,7 @@ def _data_section(data, D) -> str:
     d = D["data"]
     return "\n" + fill("report.html", "data", m=f"{data.problem.num_examples:,}", label=_esc(d["line"]["label"]),
                 shown=f" ({d['shown']:,} of them, drawn at random, are shown)" if d["shown"] < d["total"] else "",
-                w=f"{d['line']['w']:.4g}", b=f"{d['line']['b']:.4g}",
+                line=d["line"]["text"],
                 noisy=fill("report.html", "data-noisy", seed=data.config.data_seed) if data.noisy_y is not None else "")
 
 
@@ -302,16 +302,13 @@ def page(data, pack_dir=None) -> str:
     D = page_data(data)
     mds = modes(cfg, p)
     epoch = fill("report.html", "epoch", m=f"{p.num_examples:,}") if p.num_examples else ""
-    marks = {"full": "●", "sgd": "◆", "minibatch": "■"}
-    toggles = "".join(f"<label><input type='checkbox' checked data-run='{i}'><span class='sw' style='color:{r['color']}'>"
-                      f"{marks.get(r['mode'], '●')}</span> {_esc(r['label'])}</label>" for i, r in enumerate(D["runs"]))
     quick = "".join(f"<button type='button' data-only='{m.name}'>only {_esc(m.label)}</button>" for m in mds) \
         if len(mds) > 1 else ""
     body = fill(
         "report.html", describe=_esc(_describe(data)), dtype=_esc(cfg.dtype), device=_esc(data.meta["device"]),
         v_jaxgd=_esc(v["jaxgd"]), v_jax=_esc(v["jax"]), v_optax=_esc(v["optax"]),
         modes="".join(f"<li>{fill('report.html', 'mode-' + m.name)}</li>" for m in mds if p.num_examples),
-        epoch=epoch, optimizer_rows=_optimizer_rows(data), toggles=toggles, quick=quick,
+        epoch=epoch, optimizer_rows=_optimizer_rows(data), quick=quick,
         data_section=_data_section(data, D), name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
         z="loss (MSE)" if p.data is not None else "loss",
         look_surface=_text("look-surface", p.data is not None),

@@ -7,19 +7,10 @@ import numpy as np
 from jaxgd.app import presets
 from jaxgd.engine import Trajectory
 from jaxgd.model import Params, mse
+from jaxgd.plots.common import number
 from jaxgd.problems import Problem, notebook
 from jaxgd.runs import run
 from jaxgd.surface import grad_check, loss_surface
-
-
-def number(v, decimals: int = 6) -> str:
-    """A number for people: fixed point with ``decimals`` decimals for ``1e-3 ≤ |v| < 1e6`` (and 0),
-    else scientific with 4 significant decimals; "—" for None or a non-finite value. A diverged
-    run's 1e300 stays ten characters wide, not three hundred."""
-    if v is None or not np.isfinite(v):
-        return "—"
-    v = float(v)
-    return f"{v:.{decimals}f}" if v == 0 or 1e-3 <= abs(v) < 1e6 else f"{v:.4e}"
 
 
 def notebook_seed1_init() -> Params:
@@ -102,7 +93,7 @@ def run_status(traj, minima=(), span: float | None = None, min_loss: float | Non
         w, b = float(np.asarray(traj.params.w)[-1]), float(np.asarray(traj.params.b)[-1])
         dist = min(float(np.hypot(w - m[0], b - m[1])) for m in minima)
         if dist > 0.01 * span:
-            return "did not converge", f"still {number(dist, 3)} from the nearest minimum"
+            return "did not converge", f"still {number(dist, 4)} from the nearest minimum"
     elif min_loss is not None and last - min_loss > 0.01 * (first - min_loss):
         return "did not converge", f"{100 * (last - min_loss) / (first - min_loss):.0f} % of the loss above the minimum is left"
     elif min_loss is None:

@@ -89,6 +89,29 @@ def style_for(optimizer: str, mode: str, index: int = 0) -> tuple[str, str]:
     return color, MODE_DASH.get(mode, "solid")
 
 
+def number(v, digits: int = 6) -> str:
+    """A number for people: ``digits`` significant digits, fixed point for ``1e-3 ≤ |v| < 1e6``
+    (and 0), else scientific (``1.77e+300``); trailing zeros dropped only where the short number is
+    the value to 9 digits, float rounding aside (412.0 and 412 − 6e-14 are "412", 2.5 is "2.5", but
+    1.9999998 is "2.00000", not a "2" that reads as exact); "—" for None or a non-finite value."""
+    if v is None or not np.isfinite(v):
+        return "—"
+    v = float(v) + 0.0  # -0.0 is 0
+    m, e = f"{v:.{digits - 1}e}".split("e")  # rounded first: 999999.7 is 1.00000e+06
+    e = int(e)
+    fixed = v == 0 or -3 <= e < 6
+    s = f"{v:.{max(digits - 1 - e, 0)}f}" if fixed else m
+    end = "" if fixed else f"e{e:+03d}"
+    short = s.rstrip("0").rstrip(".") if "." in s else s
+    return (short if abs(float(short + end) - v) <= 1e-9 * abs(v) else s) + end
+
+
+def line_text(w: float, b: float, digits: int = 4) -> str:
+    """``y = wx ± |b|`` with real minus signs: "y = 2x − 0.4868", not "y = 2x + -0.4868" (:func:`number`)."""
+    sign = lambda v: "−" if v < 0 else ""  # noqa: E731
+    return f"y = {sign(w)}{number(abs(w), digits)}x" + ("" if b == 0 else f" {'−' if b < 0 else '+'} {number(abs(b), digits)}")
+
+
 def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
     """The steps the slider stops at: up to ``max_frames`` from 0 to the longest path's end."""
     return evenly(max(len(p.w) for p in paths), max_frames).tolist()

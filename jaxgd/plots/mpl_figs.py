@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from jaxgd.plots.common import (_MPL_DASH, DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
-                                    _sweep_top, frame_steps, log_excess, path_name, style_for)
+                                    _sweep_top, frame_steps, line_text, log_excess, path_name, style_for)
 
 
 def _blank(figsize):
@@ -37,7 +37,7 @@ def data(x, y, y_noisy=None, true_line=(2.0, 3.0), line_label="true line", ax=No
     ax.scatter(x, np.asarray(y), s=14, color="#1f77b4", label="data fitted")
     w, b = true_line
     ax.plot([x.min(), x.max()], [w * x.min() + b, w * x.max() + b], color="#d62728",
-            label=f"{line_label} y = {w:.4g}x + {b:.4g}")
+            label=f"{line_label} {line_text(w, b)}")
     ax.set(xlabel="x", ylabel="y", title="The data")
     ax.legend()
     return fig

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from jaxgd.plots.common import (DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
-                                    _sweep_top, frame_steps, log_excess, path_name, style_for)
+                                    _sweep_top, frame_steps, line_text, log_excess, path_name, style_for)
 
 if TYPE_CHECKING:  # plotly is imported lazily, when a figure is made
     import plotly.graph_objects as go
@@ -32,7 +32,7 @@ def data(x, y, y_noisy=None, true_line=(2.0, 3.0), line_label="true line") -> "g
                              marker=dict(color="#1f77b4", size=6)))
     w, b = true_line
     fig.add_trace(go.Scatter(x=[x.min(), x.max()], y=[w * x.min() + b, w * x.max() + b], mode="lines",
-                             name=f"{line_label} y = {w:.4g}x + {b:.4g}", line=dict(color="#d62728")))
+                             name=f"{line_label} {line_text(w, b)}", line=dict(color="#d62728")))
     fig.update_layout(title="The data", xaxis_title="x", yaxis_title="y", height=420, margin=dict(t=50))
     return fig
 
