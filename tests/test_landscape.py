@@ -124,6 +124,12 @@ def test_cli_writes_the_page_and_files(tmp_path, cli):
     assert doc["runs"]["gd"]["stability_limit"] == 4.0 and doc["runs"]["adam"]["stability_limit"] is None
     with np.load(out / "landscape.npz") as z:
         assert z["surface"].shape == (9, 9) and z["gd/sharpness"].shape == (40,)
+        for opt in ("gd", "adam"):  # each run's line: its own end, as the page's table (not the shared start's)
+            line = next(s for s in stdout.splitlines() if s.strip().startswith(opt + " "))
+            gap, dist = re.search(r"at the end: gap to the projection (\S+), (\S+) from the plane$", line).groups()
+            want = abs(float(z[f"{opt}/loss"][-1]) - float(z[f"{opt}/projected_loss"][-1]))  # (npz: the run's loss)
+            np.testing.assert_allclose([float(gap), float(dist)], [want, float(z[f"{opt}/distance"][-1])],
+                                       rtol=5e-3, atol=1e-12)  # printed to 3 significant digits
     html = (out / "landscape.html").read_text()
     assert "<script" in html and "https://" not in html.split("<body>")[1]  # offline
     assert 'id="sharpness"' in html and 'id="variance"' not in html and "Largest gap" in html

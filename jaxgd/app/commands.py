@@ -9,6 +9,7 @@ returns the folder a page keeps its packed plotly.js in (or None); the command r
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from functools import partial
 
@@ -271,9 +272,11 @@ def _landscape(args, setup) -> int:
         state = "" if r["diverged_at"] is None else f", diverged at step {r['diverged_at']}"
         lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
         sharp = "" if r["final_sharpness"] is None else f", sharpness {r['final_sharpness']:.4g}{lim}"
-        gap = "—" if r["max_loss_gap"] is None else f"{r['max_loss_gap']:.3g}"
+        p = data.projections[opt]  # at the end, as the page's table (the largest was the shared start's)
+        gap = abs(float(p.loss[-1]) - float(p.projected_loss[-1]))
         echo(f"  {opt:<10} {r['steps']} steps, final loss {r['final_loss']:.4g}{state}{sharp}; "
-             f"largest gap to the projection {gap}")
+             f"at the end: gap to the projection {'—' if not math.isfinite(gap) else f'{gap:.3g}'}, "
+             f"{float(p.distance[-1]):.3g} from the plane")
     echo(f"wrote {', '.join(str(f) for f in files)} in {time.perf_counter() - t0:.1f} s")
     return 0
 
