@@ -130,6 +130,9 @@ def test_cli_writes_the_page_and_files(tmp_path, cli):
             want = abs(float(z[f"{opt}/loss"][-1]) - float(z[f"{opt}/projected_loss"][-1]))  # (npz: the run's loss)
             np.testing.assert_allclose([float(gap), float(dist)], [want, float(z[f"{opt}/distance"][-1])],
                                        rtol=5e-3, atol=1e-12)  # printed to 3 significant digits
+            measured = np.flatnonzero(np.isfinite(z[f"{opt}/sharpness"]))  # every 8th of 40 steps: the last at 32
+            assert measured[-1] == 32 and (f"sharpness {float(z[f'{opt}/sharpness'][32]):.4g} at step 32 (" in line
+                                           or f"sharpness {float(z[f'{opt}/sharpness'][32]):.4g} at step 32;" in line)
     html = (out / "landscape.html").read_text()
     assert "<script" in html and "https://" not in html.split("<body>")[1]  # offline
     assert 'id="sharpness"' in html and 'id="variance"' not in html and "Largest gap" in html

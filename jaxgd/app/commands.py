@@ -271,7 +271,9 @@ def _landscape(args, setup) -> int:
     for opt, r in data.summary().items():
         state = "" if r["diverged_at"] is None else f", diverged at step {r['diverged_at']}"
         lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
-        sharp = "" if r["final_sharpness"] is None else f", sharpness {r['final_sharpness']:.4g}{lim}"
+        sh = np.asarray(data.trajectories[opt].sharpness if data.trajectories[opt].sharpness is not None else [])
+        at = f" at step {int(np.flatnonzero(np.isfinite(sh))[-1])}" if np.isfinite(sh).any() else ""  # the last measured
+        sharp = "" if r["final_sharpness"] is None else f", sharpness {r['final_sharpness']:.4g}{at}{lim}"
         p = data.projections[opt]  # at the end, as the page's table (the largest was the shared start's)
         gap = abs(float(p.loss[-1]) - float(p.projected_loss[-1]))
         echo(f"  {opt:<10} {r['steps']} steps, final loss {r['final_loss']:.4g}{state}{sharp}; "
