@@ -375,12 +375,16 @@ def test_ctrl_c_and_sigterm_exit_with_one_line_and_whole_files(tmp_path, stage, 
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     ready = tmp_path / "ready"
     monkeypatch.setenv(signals.READY_FILE, str(ready))
-    if command == "report":
-        proc = request.getfixturevalue("run_report")(out, "--png", "--gif", popen=True)
-    else:
-        argv = [a.format(out=out) for a in SIGNAL_COMMANDS[command][0]]
-        proc = subprocess.Popen([sys.executable, "-m", "jaxgd", *argv], env=dict(os.environ, JAXGD_CACHE_DIR="off"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hup = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # the child as from a terminal: under nohup (a CI's runner,
+    try:                                                 # a test script) it inherits SIGHUP ignored, and keeps it so
+        if command == "report":
+            proc = request.getfixturevalue("run_report")(out, "--png", "--gif", popen=True)
+        else:
+            argv = [a.format(out=out) for a in SIGNAL_COMMANDS[command][0]]
+            proc = subprocess.Popen([sys.executable, "-m", "jaxgd", *argv], env=dict(os.environ, JAXGD_CACHE_DIR="off"),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGHUP, hup)
     lock = out / jio.LOCK_NAME
     announced = _wait_for(lock.exists if stage == "lock" else
                           lambda: ready.exists() and stage in ready.read_text().split(), proc)
