@@ -110,8 +110,15 @@ def plane_surface(problem: ProblemOrLoss, plane: Plane, a, b, *, max_elements: i
     pieces of a row when one does not, never the whole grid × parameters. Jitted, the loss and
     ``max_elements`` static: pass the same problem (or function object) to reuse the compilation.
     """
-    f, dtype = loss_of(problem), _float_dtype(plane.origin)
+    f = loss_of(problem)
     _check_plane(plane)
+    return checked_surface(f, plane, a, b, max_elements)
+
+
+def checked_surface(f: Loss, plane: Plane, a, b, max_elements: int = MAX_ELEMENTS) -> jax.Array:
+    """:func:`plane_surface` of a loss function on a plane already checked (:func:`_check_plane`): for a
+    caller that evaluates one plane in many blocks (:func:`jaxgd.landscape`), checked once."""
+    dtype = _float_dtype(plane.origin)
     return _surface(f, plane, _axis("a", a, dtype), _axis("b", b, dtype), max_elements)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from jaxgd import _checks, planes, runs as _runs
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import sharpness_limit
+from jaxgd.problems import loss_of
 from jaxgd.engine import Trajectory
 from jaxgd.problems import Problem
 
@@ -415,13 +416,14 @@ def _surface(problem: Problem, plane: planes.Plane, a: np.ndarray, b: np.ndarray
     """:func:`jaxgd.plane_surface` in blocks of about ``points`` points: whole rows, or pieces of a
     row where one row is more (the last block padded so every block reuses one compilation)."""
     rows, cols = max(1, points // len(b)), min(points, len(b))
-    out = []
+    f, out = loss_of(problem), []
+    planes._check_plane(plane)  # once, not at every block
     for i in range(0, len(a), rows):
         block, row = a[i:i + rows], []
         for j in range(0, len(b), cols):
             piece = b[j:j + cols]
-            S = planes.plane_surface(problem, plane, np.pad(block, (0, rows - len(block)), mode="edge"),
-                                     np.pad(piece, (0, cols - len(piece)), mode="edge"))
+            S = planes.checked_surface(f, plane, np.pad(block, (0, rows - len(block)), mode="edge"),
+                                       np.pad(piece, (0, cols - len(piece)), mode="edge"))
             row.append(np.asarray(S)[:len(block), :len(piece)])
         out.append(np.concatenate(row, axis=1))
         say("loss on the plane", min(i + rows, len(a)), len(a))

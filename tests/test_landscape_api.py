@@ -272,8 +272,9 @@ def test_blocks_small_enough_for_a_signal_give_the_same_numbers(problem, monkeyp
     the grid 3 points a call (pieces of a row of 5, not whole rows): the run is bit-identical to one
     scan, the surface equal to one plane_surface call."""
     calls, chunks = [], []
-    surface, run_checked = planes.plane_surface, jaxgd.runs.run_checked
-    monkeypatch.setattr(planes, "plane_surface", lambda p, pl, a, b: calls.append((len(a), len(b))) or surface(p, pl, a, b))
+    run_checked = jaxgd.runs.run_checked
+    surface = planes.checked_surface  # what the landscape calls per block (the plane checked once before)
+    monkeypatch.setattr(planes, "checked_surface", lambda f, pl, a, b: calls.append((len(a), len(b))) or surface(f, pl, a, b))
     monkeypatch.setattr(jaxgd.runs, "run_checked", lambda rc, chunk, callback: chunks.append(chunk) or run_checked(
         rc, chunk=chunk, callback=callback))
     monkeypatch.setattr(jaxgd.survey, "BLOCK_FLOPS", 6 * COUNT * 200)
