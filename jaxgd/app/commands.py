@@ -268,6 +268,9 @@ def _landscape(args, setup) -> int:
         echo(f"  PCA: the plane explains {100 * data.explained[0]:.1f} % + {100 * data.explained[1]:.1f} % of the "
              f"paths' variance (a random walk: {100 * data.random_walk_explained[0]:.1f} % + "
              f"{100 * data.random_walk_explained[1]:.1f} %)")
+    if data.left_out:
+        echo(f"  the plane leaves out {', '.join(f'{k} from step {d}' for k, d in data.left_out.items())}: "
+             f"{'it' if len(data.left_out) == 1 else 'they'} diverged there")
     for opt, r in data.summary().items():
         state = "" if r["diverged_at"] is None else f", diverged at step {r['diverged_at']}"
         lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
