@@ -171,11 +171,12 @@ def phase_batches(m: int) -> np.ndarray:
 def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_seeds: int = SPREAD_SEEDS,
                max_steps: int = CLOUD_STEPS, batch_phase: bool = False):
     """gd under each minibatch mode over ``seeds`` seeds (the notebook's ``np.random`` orders, seeds
-    0, 1, …, as ``run(..., rng="numpy", seed=i)``) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut to fit in
-    ``max_steps``); the spread of the final point — the RMS distance to the seeds' mean — over
+    0, 1, …, as ``run(..., rng="numpy", seed=i)``) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut so
+    that every run, the batch-1 runs of the spread included, fits in ``max_steps``); the spread of the final point — the RMS distance to the seeds' mean — over
     ``spread_seeds`` seeds at each of :data:`SPREAD_LR_FACTORS` × that lr and at each of
     :data:`SPREAD_BATCHES` (≤ m) as batch size; and with ``batch_phase`` the lr × batch size
-    diagram of SGD: gd's final loss after the most epochs of the modes, over 100 learning rates
+    diagram of SGD: gd's final loss after the most epochs of the modes (cut so that its batch-1 row
+    takes at most ``max_steps`` steps, as the cloud's: its orders grow with steps × batch), over 100 learning rates
     × the batch sizes of :func:`phase_batches`. Two compiled calls of
     :func:`jaxgd.sweep` (batch size, epochs, sampling and seed columns): batches up to
     :data:`SMALL_BATCH`, and larger.
@@ -189,14 +190,15 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
     info = []
     for md in modes:
         lr, epochs = settings(md)
-        epochs = max(1, min(epochs, max_steps // steps_per_epoch(m, md.batch_size)))
+        # every run of the cloud within max_steps, its batch-size spread's batch 1 too (the orders grow with the steps)
+        epochs = max(1, min(epochs, max_steps // steps_per_epoch(m, min(md.batch_size, *sizes))))
         rep = md.sampling == "replacement"
         parts += [(np.full(seeds, lr), md.batch_size, epochs, rep, np.arange(seeds)),
                   (np.repeat(lr * f, spread_seeds), md.batch_size, epochs, rep, np.tile(np.arange(spread_seeds), len(f))),
                   (lr, np.repeat(sizes, spread_seeds), epochs, rep, np.tile(np.arange(spread_seeds), len(sizes)))]
         info.append((md, lr, epochs))
     if batch_phase:
-        ph_epochs = max(e for _, _, e in info)
+        ph_epochs = max(1, min(max(e for _, _, e in info), max_steps // m))  # its batch-1 row within max_steps too
         lrs, bsz = np.geomspace(*BATCH_PHASE_LRS, BATCH_PHASE_POINTS), phase_batches(m)
         parts.append((np.repeat(lrs, len(bsz)), np.tile(bsz, len(lrs)), ph_epochs, False, 0))
     cols = [[], [], [], [], []]

@@ -59,6 +59,21 @@ def test_stop_at_places_an_lr_among_the_slider_stops_in_log():
     assert [explore.stop_at(lrs, v) for v in (None, 0.01, 100.0, 1e-3, 1e3)] == [None] * 5
 
 
+def test_seed_cloud_epochs_are_cut_so_every_run_fits_its_steps(problem):
+    """With many epochs (``report --epochs 4000``), every run of the cloud, the spread's batch-1 runs
+    included, and the lr × batch diagram's batch-1 row stay within ``max_steps``: their sample orders
+    grow with steps × batch (10 GB before, where the minibatch mode's 714 epochs ran at batch 1)."""
+    modes = [m for m in MODES if m.batch_size]
+    cloud, ph = explore.seed_cloud(problem, modes, lambda m: (0.01, 4000), seeds=3, spread_seeds=2, max_steps=200,
+                                   batch_phase=True)
+    assert [cloud[m.name]["epochs"] for m in modes] == [200 // 51] * 2 and ph["epochs"] == 200 // 51
+    assert ph["steps"].max() <= 200
+    again, ph2 = explore.seed_cloud(problem, modes, lambda m: (0.01, 3), seeds=3, spread_seeds=2, max_steps=200,
+                                    batch_phase=True)  # the same as asking for those epochs
+    np.testing.assert_array_equal(cloud["minibatch"]["w"], again["minibatch"]["w"])
+    np.testing.assert_array_equal(ph["final_loss"], ph2["final_loss"])
+
+
 def test_seed_cloud(problem):
     modes = [m for m in MODES if m.batch_size]
     cloud = explore.seed_cloud(problem, modes[:1], lambda m: (0.01, 2), seeds=100, spread_seeds=50)

@@ -230,7 +230,8 @@ WHATIF_MAX_EPOCHS = 1000  # the what-if and phase sweeps keep every path: at mos
 WHATIF_MAX_POINTS = 100
 
 
-def _sweep_shape(cfg: ReportConfig) -> tuple[int, int]:
+def sweep_shape(cfg: ReportConfig) -> tuple[int, int]:
+    """The report's learning-rate sweeps: ``(learning rates, epochs)`` each, within the what-if's bounds."""
     return min(cfg.sweep_points, WHATIF_MAX_POINTS), min(cfg.sweep_epochs, WHATIF_MAX_EPOCHS)
 
 
@@ -252,7 +253,7 @@ def _foldable(plan: Plan) -> dict[int, tuple[str, float, int]]:
     ``{plan index: (optimizer, lr, epochs)}`` — full batch, default start and settings, no
     longer than the sweep."""
     cfg = plan.config
-    _, epochs = _sweep_shape(cfg)
+    _, epochs = sweep_shape(cfg)
     if big_data(plan.problem):
         return {}
     return {i: (r.optimizer, float(r.lr), r.config.epochs) for i, r in enumerate(plan.runs)
@@ -267,7 +268,7 @@ def _lr_sweeps(plan: Plan):
     cfg, problem = plan.config, plan.problem
     if big_data(problem):
         return None, {}
-    points, epochs = _sweep_shape(cfg)
+    points, epochs = sweep_shape(cfg)
     extra = {}
     for i, (opt, lr, e) in _foldable(plan).items():
         extra.setdefault(opt, []).append((i, lr, e))
@@ -282,7 +283,7 @@ def _sweeps(plan: Plan, th, sweeps):
     if sweeps is None:  # too much data for the sweeps (big_data)
         return None, {}
     lam = None if th is None else float(th.eigenvalues[-1])
-    points, epochs = _sweep_shape(cfg)
+    points, epochs = sweep_shape(cfg)
     if (points, epochs) == (cfg.sweep_points, cfg.sweep_epochs):
         scan = explore.scan_from(sweeps, epochs, th)  # the same runs at each optimizer's default β
     else:
