@@ -174,7 +174,8 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
     0, 1, …, as ``run(..., rng="numpy", seed=i)``) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut to fit in
     ``max_steps``); the spread of the final point — the RMS distance to the seeds' mean — over
     ``spread_seeds`` seeds at each of :data:`SPREAD_LR_FACTORS` × that lr and at each of
-    :data:`SPREAD_BATCHES` (≤ m) as batch size; and with ``batch_phase`` the lr × batch size
+    :data:`SPREAD_BATCHES` (≤ m) as batch size (with, per batch size, ``centre_by_batch``: the
+    mean final W, b and loss of the seeds that did not diverge); and with ``batch_phase`` the lr × batch size
     diagram of SGD: gd's final loss after the most epochs of the modes, over 100 learning rates
     × the batch sizes of :func:`phase_batches`. Two compiled calls of
     :func:`jaxgd.sweep` (batch size, epochs, sampling and seed columns): batches up to
@@ -220,25 +221,27 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
             w[sel], b[sel], loss[sel] = t.params.w[:, -1], t.params.b[:, -1], t.loss[:, -1]
             div[sel], steps[sel] = t.diverged_at, t.num_steps
 
-    def spread(sl, groups, n):
-        out, lost = [], []
+    def spread(sl, groups, n):  # per group of n runs: spread, diverged, and the survivors' centre and mean final loss
+        out, lost, centre = [], [], []
         for k in range(groups):
             s = slice(sl.start + k * n, sl.start + (k + 1) * n)
             ok = div[s] < 0
             ws, bs = w[s][ok], b[s][ok]
             lost.append(int((~ok).sum()))
             out.append(float(np.sqrt(np.mean((ws - ws.mean()) ** 2 + (bs - bs.mean()) ** 2))) if ok.sum() > 1 else None)
-        return out, lost
+            centre.append([float(ws.mean()), float(bs.mean()), float(loss[s][ok].mean())] if ok.any() else [None] * 3)
+        return out, lost, centre
 
     out, at = {}, 0
     for md, lr, epochs in info:
         cloud = slice(at, at + seeds)
-        s_lr, lost_lr = spread(slice(cloud.stop, None), len(f), spread_seeds)
-        s_bs, lost_bs = spread(slice(cloud.stop + len(f) * spread_seeds, None), len(sizes), spread_seeds)
+        s_lr, lost_lr, _ = spread(slice(cloud.stop, None), len(f), spread_seeds)
+        s_bs, lost_bs, c_bs = spread(slice(cloud.stop + len(f) * spread_seeds, None), len(sizes), spread_seeds)
         at = cloud.stop + (len(f) + len(sizes)) * spread_seeds
         out[md.name] = dict(label=md.label, batch_size=md.batch_size, lr=lr, epochs=epochs, w=w[cloud], b=b[cloud],
                             diverged=div[cloud] >= 0, spread_lrs=lr * f, spread=s_lr, spread_diverged=lost_lr,
-                            spread_batches=sizes, spread_by_batch=s_bs, spread_by_batch_diverged=lost_bs)
+                            spread_batches=sizes, spread_by_batch=s_bs, spread_by_batch_diverged=lost_bs,
+                            centre_by_batch=c_bs, spread_seeds=spread_seeds)
     if not batch_phase:
         return out
     shape = (len(lrs), len(bsz))
@@ -281,3 +284,95 @@ def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict 
             first = np.take_along_axis(t.reached_at[part], np.maximum(lab, 0)[:, None], 1)[:, 0]  # of its own minimum
             reached[opt] = np.where(lab >= 0, first, -1).reshape(n, n).astype(np.int32)
     return dict(w=w, b=b, minima=mins, labels=labels, steps=reached, tol=tol)
+
+
+EXERCISE_FRACTION = 0.01  # "steps to 1 %": the loss has come 99 % of its way down to the minimum's
+
+
+def steps_to(loss, floor: float, diverged_at, frac: float = EXERCISE_FRACTION) -> np.ndarray:
+    """The first step ``k`` from which ``loss[..., j] − floor ≤ frac · (loss[..., 0] − floor)`` holds
+    at every step ``j ≥ k`` to the end: the loss has come ``1 − frac`` of its way from the start down
+    to ``floor``, the minimum's loss, and stays there (a heavy ball that only swings through does not
+    count); −1 where the last step is not there, or the run diverged. ``loss`` ``(..., T+1)``,
+    ``diverged_at`` ``(...)``. Measured above the minimum and relative to the start, so a minimum of
+    0 (the notebook's noiseless line) and one at the noise level read alike (``loss ≤ 1.01·min``
+    never holds on the way to a minimum of 0)."""
+    loss, d = np.asarray(loss, np.float64), np.asarray(diverged_at)[..., None]
+    n = loss.shape[-1]
+    with np.errstate(invalid="ignore"):
+        out = ~(loss - floor <= frac * (loss[..., :1] - floor)) | ((d >= 0) & (np.arange(n) >= d))
+    last = n - 1 - np.argmax(out[..., ::-1], axis=-1)  # the last step outside (where there is one)
+    return np.where(~out.any(-1), 0, np.where(last < n - 1, last + 1, -1))
+
+
+def readouts(wf: dict, floor: float) -> dict:
+    """The exercise cards' readouts of every stop of a what-if (:func:`whatif`), each ``(L', K')``:
+    ``steps`` to 1 % (:func:`steps_to`), the final ``loss``, ``w``, ``b`` after the budget and
+    ``diverged_at`` (−1: never). A diverged run's final values are NaN: past the divergence they are
+    rounding noise (on the notebook's line an overflowing W swamps b's gradient), different in
+    every compiled program."""
+    div = wf["diverged_at"] >= 0
+    final = {k: np.where(div, np.nan, wf[k][..., -1]) for k in ("loss", "w", "b")}
+    return dict(steps=steps_to(wf["loss"], floor, wf["diverged_at"]), diverged_at=wf["diverged_at"], **final)
+
+
+def _fastest(r: dict, k: int):
+    """The stop of knob column ``k`` that gets to 1 % in the fewest steps (ties: the lower final loss); None if none does."""
+    ok = np.flatnonzero(r["steps"][:, k] >= 0)
+    return None if not len(ok) else int(ok[np.lexsort((r["loss"][ok, k], r["steps"][ok, k]))[0]])
+
+
+def exercises(whatifs: list[dict] | None, cloud: dict | None, floor: float | None) -> dict | None:
+    """The exercise mode's numbers: per what-if (:func:`whatif`) its :func:`readouts`, and the cards
+    that this problem's sweeps can answer, each ``dict(id, optimizer, start, answer, ...)`` with
+    ``start`` and ``answer`` the views ``dict(lr=stop, knob=stop, batch=size)``:
+
+    - ``a`` the lr stop of gd (else the first optimizer) that gets to 1 % in the fewest steps;
+    - ``b`` its smallest stop that still gets there (``crawl``: the readouts of the smallest stop);
+    - ``c`` its smallest stop that diverges (``below``: the stop before it);
+    - ``d`` heavy ball (momentum, else nesterov): its fastest stop at the default β (the start), then
+      at the largest β stop (the answer);
+    - ``e`` the seed cloud's spread against the batch size (:func:`seed_cloud`), per mode the batch
+      sizes of the ``largest`` and the ``smallest`` spread.
+
+    ``floor``: the minimum's loss; None (no known minimum), or no what-if: None."""
+    if not whatifs or floor is None:
+        return None
+    R = [readouts(wf, floor) for wf in whatifs]
+    names = [wf["optimizer"] for wf in whatifs]
+    o = names.index("gd") if "gd" in names else 0
+    r, k0 = R[o], whatifs[o]["default"]
+    cards, view = [], lambda lr, knob=k0: dict(lr=int(lr), knob=int(knob))
+    best = _fastest(r, k0)
+    if best is not None:
+        cards.append(dict(id="a", optimizer=names[o], start=view(0), answer=view(best)))
+        first = int(np.flatnonzero(r["steps"][:, k0] >= 0)[0])
+        cards.append(dict(id="b", optimizer=names[o], start=view(0), answer=view(first), crawl=view(0)))
+    div = np.flatnonzero(r["diverged_at"][:, k0] >= 0)
+    if len(div) and div[0] > 0:
+        cards.append(dict(id="c", optimizer=names[o], start=view(best or 0), answer=view(div[0]), below=view(div[0] - 1)))
+    hb = next((i for i, n in enumerate(names) if n in ("momentum", "nesterov")), None)
+    if hb is not None:
+        wf = whatifs[hb]
+        top = int(np.argmax(wf["values"]))
+        fast = _fastest(R[hb], wf["default"])
+        if fast is not None and top != wf["default"]:
+            cards.append(dict(id="d", optimizer=names[hb], start=view(fast, wf["default"]), answer=view(fast, top)))
+    batch = None
+    if cloud:
+        rows = [dict(mode=k, label=c["label"], lr=c["lr"], epochs=c["epochs"], seeds=c["spread_seeds"],
+                     spread=c["spread_by_batch"], diverged=c["spread_by_batch_diverged"],
+                     w=[v[0] for v in c["centre_by_batch"]], b=[v[1] for v in c["centre_by_batch"]],
+                     loss=[v[2] for v in c["centre_by_batch"]]) for k, c in cloud.items()]
+        sizes = [int(s) for s in next(iter(cloud.values()))["spread_batches"]]
+        batch = dict(sizes=sizes, rows=rows)
+        ext = []
+        for row in rows:
+            sp = np.array([np.nan if v is None else v for v in row["spread"]])
+            if np.isfinite(sp).any():
+                ext.append(dict(mode=row["mode"], largest=sizes[int(np.nanargmax(sp))], smallest=sizes[int(np.nanargmin(sp))]))
+        if len(sizes) > 1 and ext:
+            cards.append(dict(id="e", optimizer="gd", start=dict(batch=sizes[0]), answer=dict(batch=ext[0]["largest"]),
+                              modes=ext))
+    return dict(fraction=EXERCISE_FRACTION, floor=float(floor), steps=int(whatifs[0]["loss"].shape[-1] - 1),
+                optimizers=names, readouts=R, cards=cards, batch=batch)

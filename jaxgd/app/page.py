@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 import math
+from urllib.parse import urlencode
 
 import numpy as np
 
-from jaxgd import landscapes
+from jaxgd import explore, landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
 from jaxgd.plots.common import LOG_LABEL, line_text, log_excess, style_for
@@ -119,7 +120,7 @@ def page_data(data) -> dict:
     if ex.get("whatif"):
         out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
                          for wf in ex["whatif"]]
-    for key in ("phase", "cloud", "basins"):
+    for key in ("phase", "cloud", "basins", "exercise"):
         if ex.get(key):
             out[key] = ex[key]
     if ex.get("batch_phase"):
@@ -258,6 +259,8 @@ def _explorables(data) -> list[str]:
     out = []
     quadratic = data.theory is not None  # the theory's limits (the red mark, the black lines) exist
     noiseless = data.config.noise == 0 and data.config.data is None
+    if ex.get("exercise"):
+        out.append(_exercises(data, noiseless))
     if ex.get("whatif"):
         out.append(fill("report.html", "whatif", limit=_text("whatif-limit", quadratic),
                         look=_text("whatif-look", quadratic)))
@@ -281,6 +284,66 @@ def _explorables(data) -> list[str]:
                             if r.mode.batch_size is None and r.optimizer in bs["labels"])
         out.append(fill("report.html", "basins", n=len(bs["w"]), budgets=budgets, tol=f"{bs['tol']:.3g}"))
     return out
+
+
+def _exercises(data, noiseless: bool) -> str:
+    """The exercise cards (report.html's ``exercise-card``, one per card of :func:`jaxgd.explore.exercises`,
+    its words in ``ex-ID``: title, task and answer lines) and the readouts' tables, filled by page.js."""
+    E, wfs, th, T = data.explore["exercise"], data.explore["whatif"], data.theory, data.explore["exercise"]["steps"]
+    how = {m.name: "drawn with replacement" if m.sampling == "replacement" else "shuffled" for m in modes(data.config, data.problem)}
+    names = [_esc(n) for n in data.problem.param_names]
+    g = lambda v: f"{v:.4g}"  # noqa: E731
+    cards = []
+    for c in E["cards"]:
+        o = E["optimizers"].index(c["optimizer"]) if c["id"] != "e" else 0
+        wf, R = wfs[o], E["readouts"][o]
+        at = lambda v, key: R[key][v["lr"], v["knob"]]  # noqa: E731
+        steps = lambda v: f"{at(v, 'steps')} steps" if at(v, "steps") >= 0 else f"not within {T} steps"  # noqa: E731
+        lr, knob = (lambda v: g(wf["lrs"][v["lr"]])), (lambda v: g(wf["values"][v["knob"]]))
+
+        def link(v):
+            if "batch" in v:
+                return urlencode(dict(card=c["id"], batch=v["batch"]))
+            return urlencode(dict(card=c["id"], opt=c["optimizer"], lr=lr(v), **({"beta": knob(v)} if wf["knob"] else {})))
+
+        quad_gd = th is not None and c["optimizer"] == "gd"
+        v = dict(opt=_esc(c["optimizer"]), T=T, floor=g(E["floor"]))
+        if c["id"] in "abc":
+            v.update(lr=lr(c["answer"]), steps=steps(c["answer"]), lo=lr(c["start"]), start=lr(c["start"]))
+        if c["id"] == "a":
+            v.update(theory=fill("report.html", "ex-a-theory", best=g(th.optimal_lr)) if quad_gd else "")
+        elif c["id"] == "b":
+            left = (at(c["crawl"], "loss") - E["floor"]) / (wf["loss"][c["crawl"]["lr"], c["crawl"]["knob"], 0] - E["floor"])
+            v.update(loss=g(at(c["crawl"], "loss")), left=f"{100 * left:.3g}")
+        elif c["id"] == "c":
+            v.update(at=at(c["answer"], "diverged_at"), below=lr(c["below"]), bloss=g(at(c["below"], "loss")),
+                     bsteps=steps(c["below"]), theory=fill("report.html", "ex-c-theory", limit=g(2 / th.eigenvalues[-1]))
+                     if quad_gd else "")
+        elif c["id"] == "d":
+            b0, b1 = wf["values"][c["start"]["knob"]], wf["values"][c["answer"]["knob"]]
+            lam = None if th is None or c["optimizer"] != "momentum" else float(th.eigenvalues[-1])
+            v.update(start=lr(c["start"]), b0=g(b0), b1=g(b1), s0=steps(c["start"]), s1=steps(c["answer"]), pct=g(100 * b1),
+                     l0=g(at(c["start"], "loss")), l1=g(at(c["answer"], "loss")), swing=g(b1 ** 0.5), tau=g(1 / (1 - b1)),
+                     theory="" if lam is None else fill("report.html", "ex-d-theory", b0=g(b0), b1=g(b1),
+                                                        lim0=g(explore.lr_limit("momentum", lam, b0)),
+                                                        lim1=g(explore.lr_limit("momentum", lam, b1))))
+        else:
+            B = E["batch"]
+            rows = {r["mode"]: r for r in B["rows"]}
+            v.update(seeds=B["rows"][0]["seeds"], noise=_text("ex-noise", noiseless), modes=" ".join(fill(
+                "report.html", "ex-e-mode", how=how[m["mode"]].capitalize(), lr=g(rows[m["mode"]]["lr"]),
+                epochs=rows[m["mode"]]["epochs"], hi=m["largest"], lo=m["smallest"],
+                shi=g(rows[m["mode"]]["spread"][B["sizes"].index(m["largest"])]),
+                slo=g(rows[m["mode"]]["spread"][B["sizes"].index(m["smallest"])])) for m in c["modes"]))
+        title, task, answer = fill("report.html", f"ex-{c['id']}", **v).split("\n")
+        cards.append(fill("report.html", "exercise-card", id=c["id"], title=title, task=task, answer=answer,
+                          start=_esc(link(c["start"])), end=_esc(link(c["answer"]))))
+    cells = lambda keys: "".join(f"<td data-k='{k}'></td>" for k in keys)  # noqa: E731
+    batch = "" if not E["batch"] else fill("report.html", "exercise-batch", name0=names[0], name1=names[1], rows="".join(
+        f"<tr id='ex-batch-{i}'><td>{how[r['mode']]}, lr {g(r['lr'])}, {r['epochs']} epoch(s), {r['seeds']} seeds</td>"
+        + cells(("spread", "loss", "w", "b", "diverged")) + "</tr>" for i, r in enumerate(E["batch"]["rows"])))
+    return fill("report.html", "exercises", T=T, floor=g(E["floor"]), cards="".join(cards), name0=names[0], name1=names[1],
+                cells=cells(("setting", "steps", "loss", "w", "b", "diverged")), batch=batch)
 
 
 def _data_section(data, D) -> str:
