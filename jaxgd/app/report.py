@@ -126,7 +126,8 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None, stop: Ev
             runs.append(r._replace(traj=t))
         scan, more = _result(more_f) if more_f else (None, {})
         more.update(_result(stoch_f) if stoch_f else {})
-        more["exercise"] = explore.exercises(more.get("whatif"), more.get("cloud"), min(losses["minima"], default=None))
+        if ex := explore.exercises(more.get("whatif"), more.get("cloud"), min(losses["minima"], default=None)):
+            more["exercise"] = ex
         _result(pack_f)
     noisy = (np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])  # on the host: no compiled program
              if cfg.data is None and cfg.problem == "notebook" else None)
