@@ -241,7 +241,7 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
         out[md.name] = dict(label=md.label, batch_size=md.batch_size, lr=lr, epochs=epochs, w=w[cloud], b=b[cloud],
                             diverged=div[cloud] >= 0, spread_lrs=lr * f, spread=s_lr, spread_diverged=lost_lr,
                             spread_batches=sizes, spread_by_batch=s_bs, spread_by_batch_diverged=lost_bs,
-                            centre_by_batch=c_bs, spread_seeds=spread_seeds)
+                            centre_by_batch=c_bs, spread_seeds=spread_seeds, sampling=md.sampling)
     if not batch_phase:
         return out
     shape = (len(lrs), len(bsz))
@@ -324,55 +324,67 @@ def _fastest(r: dict, k: int):
 
 def exercises(whatifs: list[dict] | None, cloud: dict | None, floor: float | None) -> dict | None:
     """The exercise mode's numbers: per what-if (:func:`whatif`) its :func:`readouts`, and the cards
-    that this problem's sweeps can answer, each ``dict(id, optimizer, start, answer, ...)`` with
-    ``start`` and ``answer`` the views ``dict(lr=stop, knob=stop, batch=size)``:
+    that this problem's sweeps can answer, each ``dict(id, optimizer, start=view, answer=view, ...)``;
+    a view is a what-if stop ``dict(lr, knob)`` (indices) with its values (``lr_value``, ``knob_value``:
+    None without a knob, ``limit``: the what-if's theory limit there) and readouts (``steps``,
+    ``loss``, ``w``, ``b``, ``diverged_at``, and ``left``: the final loss's fraction of the start's
+    height above ``floor``), or for card e ``dict(batch)``:
 
     - ``a`` the lr stop of gd (else the first optimizer) that gets to 1 % in the fewest steps;
-    - ``b`` its smallest stop that still gets there (``crawl``: the readouts of the smallest stop);
-    - ``c`` its smallest stop that diverges (``below``: the stop before it);
+    - ``b`` its smallest stop that still gets there (``crawl``: the smallest stop);
+    - ``c`` its smallest stop that diverges (``below``: the stop before it; the start: card a's answer);
     - ``d`` heavy ball (momentum, else nesterov): its fastest stop at the default β (the start), then
       at the largest β stop (the answer);
-    - ``e`` the seed cloud's spread against the batch size (:func:`seed_cloud`), per mode the batch
-      sizes of the ``largest`` and the ``smallest`` spread.
+    - ``e`` the seed cloud's spread against the batch size (:func:`seed_cloud`): per mode (``modes``)
+      the batch sizes of the ``largest`` and the ``smallest`` spread, and those spreads.
 
-    ``floor``: the minimum's loss; None (no known minimum), or no what-if: None."""
+    ``batch``: the cloud's readouts per batch size (``sizes``; per mode ``rows``). ``floor``: the
+    minimum's loss; None (no known minimum), or no what-if: None."""
     if not whatifs or floor is None:
         return None
     R = [readouts(wf, floor) for wf in whatifs]
     names = [wf["optimizer"] for wf in whatifs]
+
+    def view(o, lr, knob):
+        wf, r, at = whatifs[o], R[o], (int(lr), int(knob))
+        start = wf["loss"][at][0]
+        return dict(lr=at[0], knob=at[1], lr_value=float(wf["lrs"][at[0]]), limit=wf["limit"][at[1]],
+                    knob_value=float(wf["values"][at[1]]) if wf["knob"] else None,
+                    left=float((r["loss"][at] - floor) / (start - floor)) if start != floor else 0.0,
+                    **{k: r[k][at].item() for k in ("steps", "loss", "w", "b", "diverged_at")})
+
     o = names.index("gd") if "gd" in names else 0
-    r, k0 = R[o], whatifs[o]["default"]
-    cards, view = [], lambda lr, knob=k0: dict(lr=int(lr), knob=int(knob))
-    best = _fastest(r, k0)
+    k0, cards = whatifs[o]["default"], []
+    card = lambda i, o, start, answer, **more: cards.append(dict(  # noqa: E731
+        id=i, optimizer=names[o], start=view(o, *start), answer=view(o, *answer), **{k: view(o, *v) for k, v in more.items()}))
+    best = _fastest(R[o], k0)
     if best is not None:
-        cards.append(dict(id="a", optimizer=names[o], start=view(0), answer=view(best)))
-        first = int(np.flatnonzero(r["steps"][:, k0] >= 0)[0])
-        cards.append(dict(id="b", optimizer=names[o], start=view(0), answer=view(first), crawl=view(0)))
-    div = np.flatnonzero(r["diverged_at"][:, k0] >= 0)
+        card("a", o, (0, k0), (best, k0))
+        card("b", o, (0, k0), (np.flatnonzero(R[o]["steps"][:, k0] >= 0)[0], k0), crawl=(0, k0))
+    div = np.flatnonzero(R[o]["diverged_at"][:, k0] >= 0)
     if len(div) and div[0] > 0:
-        cards.append(dict(id="c", optimizer=names[o], start=view(best or 0), answer=view(div[0]), below=view(div[0] - 1)))
+        card("c", o, (best or 0, k0), (div[0], k0), below=(div[0] - 1, k0))
     hb = next((i for i, n in enumerate(names) if n in ("momentum", "nesterov")), None)
     if hb is not None:
         wf = whatifs[hb]
-        top = int(np.argmax(wf["values"]))
-        fast = _fastest(R[hb], wf["default"])
+        top, fast = int(np.argmax(wf["values"])), _fastest(R[hb], wf["default"])
         if fast is not None and top != wf["default"]:
-            cards.append(dict(id="d", optimizer=names[hb], start=view(fast, wf["default"]), answer=view(fast, top)))
+            card("d", hb, (fast, wf["default"]), (fast, top))
     batch = None
     if cloud:
-        rows = [dict(mode=k, label=c["label"], lr=c["lr"], epochs=c["epochs"], seeds=c["spread_seeds"],
-                     spread=c["spread_by_batch"], diverged=c["spread_by_batch_diverged"],
-                     w=[v[0] for v in c["centre_by_batch"]], b=[v[1] for v in c["centre_by_batch"]],
-                     loss=[v[2] for v in c["centre_by_batch"]]) for k, c in cloud.items()]
         sizes = [int(s) for s in next(iter(cloud.values()))["spread_batches"]]
-        batch = dict(sizes=sizes, rows=rows)
-        ext = []
+        rows = [dict(mode=k, sampling=c["sampling"], lr=c["lr"], epochs=c["epochs"], seeds=c["spread_seeds"],
+                     spread=c["spread_by_batch"], diverged=c["spread_by_batch_diverged"],
+                     **{key: [v[j] for v in c["centre_by_batch"]] for j, key in enumerate(("w", "b", "loss"))}) for k, c in cloud.items()]
+        batch, ext = dict(sizes=sizes, rows=rows), []
         for row in rows:
             sp = np.array([np.nan if v is None else v for v in row["spread"]])
             if np.isfinite(sp).any():
-                ext.append(dict(mode=row["mode"], largest=sizes[int(np.nanargmax(sp))], smallest=sizes[int(np.nanargmin(sp))]))
+                hi, lo = int(np.nanargmax(sp)), int(np.nanargmin(sp))
+                ext.append(dict(mode=row["mode"], sampling=row["sampling"], lr=row["lr"], epochs=row["epochs"],
+                                largest=sizes[hi], smallest=sizes[lo], spread_largest=sp[hi], spread_smallest=sp[lo]))
         if len(sizes) > 1 and ext:
             cards.append(dict(id="e", optimizer="gd", start=dict(batch=sizes[0]), answer=dict(batch=ext[0]["largest"]),
-                              modes=ext))
+                              modes=ext, seeds=rows[0]["seeds"]))
     return dict(fraction=EXERCISE_FRACTION, floor=float(floor), steps=int(whatifs[0]["loss"].shape[-1] - 1),
                 optimizers=names, readouts=R, cards=cards, batch=batch)

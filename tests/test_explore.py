@@ -84,10 +84,11 @@ def test_seed_cloud(problem):
     np.testing.assert_allclose(sgd["spread_by_batch"][j], np.sqrt(np.mean((w - w.mean()) ** 2 + (b - b.mean()) ** 2)), rtol=1e-9)
     w, b, loss, div = _reference(0.01, 0.0, 5, "gd")
     one = dict(optimizer="gd", lrs=np.array([0.01]), knob=None, values=np.zeros(1), default=0, w=w[None, None],
-               b=b[None, None], loss=loss[None, None], diverged_at=np.array([[div]]))
+               b=b[None, None], loss=loss[None, None], diverged_at=np.array([[div]]), limit=[None])
     e = {c["id"]: c for c in explore.exercises([one], cloud, 0.0)["cards"]}["e"]
     sp = np.array(sgd["spread_by_batch"])
-    assert e["modes"] == [dict(mode="sgd", largest=sgd["spread_batches"][sp.argmax()], smallest=sgd["spread_batches"][sp.argmin()])]
+    assert e["modes"] == [dict(mode="sgd", sampling="replacement", lr=0.01, epochs=2, largest=sgd["spread_batches"][sp.argmax()],
+                               smallest=sgd["spread_batches"][sp.argmin()], spread_largest=sp.max(), spread_smallest=sp.min())]
 
 
 def test_batch_phase_full_batch_row_is_gd_with_its_boundary(problem):
@@ -195,7 +196,7 @@ def test_exercise_cards_pick_their_stops():
         runs = [[_reference(lr, v, T, opt) for v in values] for lr in lrs]
         arr = lambda j: np.array([[run[j] for run in row] for row in runs])  # noqa: E731
         return dict(optimizer=opt, lrs=lrs, knob="β" if opt == "momentum" else None, values=values, default=default,
-                    w=arr(0), b=arr(1), loss=arr(2), diverged_at=arr(3))
+                    w=arr(0), b=arr(1), loss=arr(2), diverged_at=arr(3), limit=[None] * len(values))
 
     gd, hb = record("gd", np.zeros(1), 0), record("momentum", betas, 1)
     ex = explore.exercises([gd, hb], None, 0.0)
@@ -209,7 +210,12 @@ def test_exercise_cards_pick_their_stops():
     assert cards["c"]["answer"]["lr"] == first and cards["c"]["below"]["lr"] == first - 1
     hs = np.array([[helpers.settled_steps(hb["loss"][i, k]) if hb["diverged_at"][i, k] < 0 else -1 for k in range(3)] for i in range(13)])
     fastest = lambda k: min((i for i in range(13) if hs[i, k] >= 0), key=lambda i: (hs[i, k], hb["loss"][i, k, -1]))  # noqa: E731
-    assert cards["d"]["start"] == dict(lr=fastest(1), knob=1) and cards["d"]["answer"] == dict(lr=fastest(1), knob=2)
+    at = lambda v: (v["lr"], v["knob"])  # noqa: E731
+    assert at(cards["d"]["start"]) == (fastest(1), 1) and at(cards["d"]["answer"]) == (fastest(1), 2)
+    d = cards["d"]["answer"]  # a view carries its values and readouts
+    assert (d["lr_value"], d["knob_value"], d["steps"], d["diverged_at"]) == (lrs[fastest(1)], 0.98, -1, -1)
+    np.testing.assert_allclose([d["loss"], d["w"], d["b"], d["left"]], [*(hb[k][fastest(1), 2, -1] for k in ("loss", "w", "b")),
+                               hb["loss"][fastest(1), 2, -1] / hb["loss"][fastest(1), 2, 0]], rtol=1e-12)
     assert (hs[:, 2] < 0).all()  # β 0.98 swings on: its loss shrinks by about β per step (√β its swing), 0.98¹⁰⁰ = 0.13
     np.testing.assert_array_equal(ex["readouts"][1]["steps"], hs)
     assert explore.exercises([gd], None, None) is None and explore.exercises([], None, 0.0) is None

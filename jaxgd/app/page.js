@@ -660,7 +660,7 @@ jaxgdPage(async (D, P, times, t0) => {
       write();
     }));
     window.addEventListener("hashchange", apply);
-    return apply();
+    return location.hash.length > 1 ? apply() : readout();
   }
 
   setUnit("epochs");

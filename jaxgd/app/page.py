@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from jaxgd import explore, landscapes
+from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
 from jaxgd.plots.common import LOG_LABEL, line_text, log_excess, style_for
@@ -287,61 +287,36 @@ def _explorables(data) -> list[str]:
 
 
 def _exercises(data, noiseless: bool) -> str:
-    """The exercise cards (report.html's ``exercise-card``, one per card of :func:`jaxgd.explore.exercises`,
-    its words in ``ex-ID``: title, task and answer lines) and the readouts' tables, filled by page.js."""
-    E, wfs, th, T = data.explore["exercise"], data.explore["whatif"], data.theory, data.explore["exercise"]["steps"]
-    how = {m.name: "drawn with replacement" if m.sampling == "replacement" else "shuffled" for m in modes(data.config, data.problem)}
-    names = [_esc(n) for n in data.problem.param_names]
-    g = lambda v: f"{v:.4g}"  # noqa: E731
+    """The exercise cards (report.html's ``exercise-card``, one per card of :func:`jaxgd.explore.exercises`, its
+    words in ``ex-ID``: title, task and answer lines, with ``$VIEW_lr``, ``$VIEW_steps``, … of each of its views)
+    and the readouts' tables, which page.js fills."""
+    E, th = data.explore["exercise"], data.theory
+    T, g, names = E["steps"], (lambda v: f"{v:.4g}"), [_esc(n) for n in data.problem.param_names]
+    how = {"replacement": "drawn with replacement"}
     cards = []
     for c in E["cards"]:
-        o = E["optimizers"].index(c["optimizer"]) if c["id"] != "e" else 0
-        wf, R = wfs[o], E["readouts"][o]
-        at = lambda v, key: R[key][v["lr"], v["knob"]]  # noqa: E731
-        steps = lambda v: f"{at(v, 'steps')} steps" if at(v, "steps") >= 0 else f"not within {T} steps"  # noqa: E731
-        lr, knob = (lambda v: g(wf["lrs"][v["lr"]])), (lambda v: g(wf["values"][v["knob"]]))
-
-        def link(v):
-            if "batch" in v:
-                return urlencode(dict(card=c["id"], batch=v["batch"]))
-            return urlencode(dict(card=c["id"], opt=c["optimizer"], lr=lr(v), **({"beta": knob(v)} if wf["knob"] else {})))
-
-        quad_gd = th is not None and c["optimizer"] == "gd"
-        v = dict(opt=_esc(c["optimizer"]), T=T, floor=g(E["floor"]))
-        if c["id"] in "abc":
-            v.update(lr=lr(c["answer"]), steps=steps(c["answer"]), lo=lr(c["start"]), start=lr(c["start"]))
-        if c["id"] == "a":
-            v.update(theory=fill("report.html", "ex-a-theory", best=g(th.optimal_lr)) if quad_gd else "")
-        elif c["id"] == "b":
-            left = (at(c["crawl"], "loss") - E["floor"]) / (wf["loss"][c["crawl"]["lr"], c["crawl"]["knob"], 0] - E["floor"])
-            v.update(loss=g(at(c["crawl"], "loss")), left=f"{100 * left:.3g}")
-        elif c["id"] == "c":
-            v.update(at=at(c["answer"], "diverged_at"), below=lr(c["below"]), bloss=g(at(c["below"], "loss")),
-                     bsteps=steps(c["below"]), theory=fill("report.html", "ex-c-theory", limit=g(2 / th.eigenvalues[-1]))
-                     if quad_gd else "")
-        elif c["id"] == "d":
-            b0, b1 = wf["values"][c["start"]["knob"]], wf["values"][c["answer"]["knob"]]
-            lam = None if th is None or c["optimizer"] != "momentum" else float(th.eigenvalues[-1])
-            v.update(start=lr(c["start"]), b0=g(b0), b1=g(b1), s0=steps(c["start"]), s1=steps(c["answer"]), pct=g(100 * b1),
-                     l0=g(at(c["start"], "loss")), l1=g(at(c["answer"], "loss")), swing=g(b1 ** 0.5), tau=g(1 / (1 - b1)),
-                     theory="" if lam is None else fill("report.html", "ex-d-theory", b0=g(b0), b1=g(b1),
-                                                        lim0=g(explore.lr_limit("momentum", lam, b0)),
-                                                        lim1=g(explore.lr_limit("momentum", lam, b1))))
-        else:
-            B = E["batch"]
-            rows = {r["mode"]: r for r in B["rows"]}
-            v.update(seeds=B["rows"][0]["seeds"], noise=_text("ex-noise", noiseless), modes=" ".join(fill(
-                "report.html", "ex-e-mode", how=how[m["mode"]].capitalize(), lr=g(rows[m["mode"]]["lr"]),
-                epochs=rows[m["mode"]]["epochs"], hi=m["largest"], lo=m["smallest"],
-                shi=g(rows[m["mode"]]["spread"][B["sizes"].index(m["largest"])]),
-                slo=g(rows[m["mode"]]["spread"][B["sizes"].index(m["smallest"])])) for m in c["modes"]))
+        v = dict(opt=_esc(c["optimizer"]), T=T, best="" if th is None or c["optimizer"] != "gd" else fill(
+            "report.html", "ex-best", best=g(th.optimal_lr)), noise=_text("ex-noise", noiseless), seeds=c.get("seeds"))
+        for name, w in c.items():
+            if isinstance(w, dict) and "lr" in w:
+                v.update({f"{name}_{k}": x for k, x in dict(
+                    lr=g(w["lr_value"]), beta=g(w["knob_value"] or 0), loss=g(w["loss"]), at=w["diverged_at"],
+                    left=f"{100 * w['left']:.3g}", swing=g((w["knob_value"] or 0) ** 0.5),
+                    tau=g(1 / (1 - (w["knob_value"] or 0))), limit="" if w["limit"] is None else fill(
+                        "report.html", "ex-limit", lr=g(w["limit"]), beta=g(w["knob_value"] or 0)),
+                    steps=f"{w['steps']} steps" if w["steps"] >= 0 else f"not within {T} steps").items()})
+        v["modes"] = " ".join(fill("report.html", "ex-e-mode", how=how.get(m["sampling"], "shuffled").capitalize(),
+                                   lr=g(m["lr"]), epochs=m["epochs"], hi=m["largest"], lo=m["smallest"],
+                                   shi=g(m["spread_largest"]), slo=g(m["spread_smallest"])) for m in c.get("modes", ()))
+        link = lambda w: urlencode(dict(card=c["id"], batch=w["batch"]) if "batch" in w else dict(  # noqa: E731
+            card=c["id"], opt=c["optimizer"], lr=g(w["lr_value"]), **{} if w["knob_value"] is None else {"beta": g(w["knob_value"])}))
         title, task, answer = fill("report.html", f"ex-{c['id']}", **v).split("\n")
         cards.append(fill("report.html", "exercise-card", id=c["id"], title=title, task=task, answer=answer,
                           start=_esc(link(c["start"])), end=_esc(link(c["answer"]))))
     cells = lambda keys: "".join(f"<td data-k='{k}'></td>" for k in keys)  # noqa: E731
     batch = "" if not E["batch"] else fill("report.html", "exercise-batch", name0=names[0], name1=names[1], rows="".join(
-        f"<tr id='ex-batch-{i}'><td>{how[r['mode']]}, lr {g(r['lr'])}, {r['epochs']} epoch(s), {r['seeds']} seeds</td>"
-        + cells(("spread", "loss", "w", "b", "diverged")) + "</tr>" for i, r in enumerate(E["batch"]["rows"])))
+        f"<tr id='ex-batch-{i}'><td>{how.get(r['sampling'], 'shuffled')}, lr {g(r['lr'])}, {r['epochs']} epoch(s), "
+        f"{r['seeds']} seeds</td>" + cells(("spread", "loss", "w", "b", "diverged")) + "</tr>" for i, r in enumerate(E["batch"]["rows"])))
     return fill("report.html", "exercises", T=T, floor=g(E["floor"]), cards="".join(cards), name0=names[0], name1=names[1],
                 cells=cells(("setting", "steps", "loss", "w", "b", "diverged")), batch=batch)
 
