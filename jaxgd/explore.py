@@ -331,7 +331,7 @@ def exercises(whatifs: list[dict] | None, cloud: dict | None, floor: float | Non
     height above ``floor``), or for card e ``dict(batch)``:
 
     - ``a`` the lr stop of gd (else the first optimizer) that gets to 1 % in the fewest steps;
-    - ``b`` its smallest stop that still gets there (``crawl``: the smallest stop);
+    - ``b`` its smallest stop that still gets there, if not the smallest (``crawl``);
     - ``c`` its smallest stop that diverges (``below``: the stop before it; the start: card a's answer);
     - ``d`` heavy ball (momentum, else nesterov): its fastest stop at the default β (the start), then
       at the largest β stop (the answer);
@@ -360,7 +360,8 @@ def exercises(whatifs: list[dict] | None, cloud: dict | None, floor: float | Non
     best = _fastest(R[o], k0)
     if best is not None:
         card("a", o, (0, k0), (best, k0))
-        card("b", o, (0, k0), (np.flatnonzero(R[o]["steps"][:, k0] >= 0)[0], k0), crawl=(0, k0))
+        if (first := np.flatnonzero(R[o]["steps"][:, k0] >= 0)[0]) > 0:  # else even the smallest lr gets there
+            card("b", o, (0, k0), (first, k0), crawl=(0, k0))
     div = np.flatnonzero(R[o]["diverged_at"][:, k0] >= 0)
     if len(div) and div[0] > 0:
         card("c", o, (best or 0, k0), (div[0], k0), below=(div[0] - 1, k0))

@@ -219,3 +219,5 @@ def test_exercise_cards_pick_their_stops():
     assert (hs[:, 2] < 0).all()  # β 0.98 swings on: its loss shrinks by about β per step (√β its swing), 0.98¹⁰⁰ = 0.13
     np.testing.assert_array_equal(ex["readouts"][1]["steps"], hs)
     assert explore.exercises([gd], None, None) is None and explore.exercises([], None, 0.0) is None
+    fast = {k: (v[ok[0]:] if k in ("lrs", "w", "b", "loss", "diverged_at") else v) for k, v in gd.items()}
+    assert [c["id"] for c in explore.exercises([fast], None, 0.0)["cards"]] == ["a", "c"]  # even the smallest lr gets there: no (b)
