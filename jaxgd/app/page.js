@@ -596,11 +596,79 @@ jaxgdPage(async (D, P, times, t0) => {
     });
   }
 
+  // --- exercises for class (issue 22): the cards' readouts (D.exercise, jaxgd.explore.exercises) for the what-if's
+  // setting and a batch size, and the page's state in the address's hash, #opt=gd&lr=0.08698&beta=0.9&batch=4&step=1000&card=a
+  // (beta: the what-if's second slider; step: the player's slider), read at load and on hashchange, written
+  // (replaceState) when a control moves. A missing, unknown or malformed value leaves that part at its default.
+  function exercises() {
+    const E = D.exercise, $ = (id) => document.getElementById(id);
+    if (!E || !$("exercises") || !D.whatif) return;
+    const optSel = $("whatif-opt"), lrIn = $("whatif-lr"), knobIn = $("whatif-knob"), bs = $("ex-batch-size");
+    const fire = (el, type) => el.dispatchEvent(new Event(type)), int = (v) => (v >= 0 ? `${v}` : "—");
+    const put = (row, vals) => Object.entries(vals).forEach(([k, v]) => { row.querySelector(`[data-k=${k}]`).textContent = v; });
+    const cards = [...document.querySelectorAll("#exercises .card")].map((c) => c.id.slice(5));
+    if (bs) E.batch.sizes.forEach((s) => bs.add(new Option(s, s)));
+    const def = { opt: optSel.value, step: slider.value };
+    let card = "", applying = false;
+    function readout() {
+      const o = +optSel.value, wf = D.whatif[o], R = E.readouts[o], i = +lrIn.value, k = wf.knob ? +knobIn.value : 0;
+      put($("ex-path"), { setting: `${wf.optimizer}, lr ${fmt(wf.lrs[i])}` + (wf.knob ? `, ${wf.knob} ${fmt(wf.values[k])}` : ""),
+        steps: int(R.steps[i][k]), loss: fmt(R.loss[i][k]), w: fmt(R.w[i][k]), b: fmt(R.b[i][k]), diverged: int(R.diverged_at[i][k]) });
+      if (bs) E.batch.rows.forEach((r, m) => { const j = bs.selectedIndex;
+        put($(`ex-batch-${m}`), { spread: fmt(r.spread[j]), loss: fmt(r.loss[j]), w: fmt(r.w[j]), b: fmt(r.b[j]), diverged: `${r.diverged[j]} of ${r.seeds}` }); });
+      document.querySelectorAll("#exercises .card").forEach((c) => c.classList.toggle("current", c.id === `card-${card}`));
+    }
+    function write() {
+      readout();
+      if (applying) return;
+      const wf = D.whatif[+optSel.value], q = new URLSearchParams({ opt: wf.optimizer, lr: fmt(wf.lrs[+lrIn.value]) });
+      if (wf.knob) q.set("beta", fmt(wf.values[+knobIn.value]));
+      if (bs) q.set("batch", bs.value);
+      q.set("step", slider.value);
+      if (card) q.set("card", card);
+      history.replaceState(null, "", `#${q}`);
+      $("ex-link").href = `#${q}`;
+    }
+    function apply() {
+      const q = new URLSearchParams(location.hash.slice(1)), num = (k) => (/^\s*[-+.\deE]+\s*$/.test(q.get(k) || "") ? +q.get(k) : NaN);
+      const near = (vals, v, ok) => { const i = vals.reduce((a, x, j) => (Math.abs(x - v) < Math.abs(vals[a] - v) ? j : a), 0); return ok(vals[i]) ? i : -1; };
+      applying = true;
+      const o = D.whatif.findIndex((w) => w.optimizer === q.get("opt"));
+      optSel.value = o >= 0 ? o : def.opt;
+      fire(optSel, "change"); // the what-if's own: that optimizer's default lr and β
+      const wf = D.whatif[+optSel.value], lr = num("lr"), beta = num("beta"), b = num("batch"), s = num("step");
+      const li = lr > 0 ? near(wf.lrs.map(Math.log), Math.log(lr), (x) => Math.abs(x - Math.log(lr)) < 0.2) : -1;
+      const ki = wf.knob && isFinite(beta) ? near(wf.values, beta, (x) => Math.abs(x - beta) < 1e-4) : -1;
+      if (li >= 0) lrIn.value = li;
+      if (ki >= 0) knobIn.value = ki;
+      fire(lrIn, "input");
+      if (bs) bs.value = E.batch.sizes.includes(b) ? b : E.batch.sizes[0];
+      const pos = `${Number.isInteger(s) && s >= 0 && s <= +slider.max ? s : def.step}`, moved = pos !== slider.value;
+      slider.value = pos;
+      card = cards.includes(q.get("card")) ? q.get("card") : "";
+      applying = false;
+      readout();
+      $("ex-link").href = location.hash || "#";
+      if (card) $(`card-${card}`).scrollIntoView({ block: "start" });
+      return moved ? draw() : null;
+    }
+    [optSel, knobIn, lrIn, bs, slider].forEach((el) => el && el.addEventListener(el.tagName === "SELECT" ? "change" : "input", write));
+    $("play").addEventListener("click", write);
+    document.querySelectorAll("#exercises button[data-hash]").forEach((btn) => btn.addEventListener("click", async () => {
+      history.replaceState(null, "", `#${btn.dataset.hash}`);
+      await apply();
+      write();
+    }));
+    window.addEventListener("hashchange", apply);
+    return location.hash.length > 1 ? apply() : readout();
+  }
+
   setUnit("epochs");
   slider.value = N;
   await drawStatic();
   times.moving = performance.now() - t0;
   await Promise.all([drawSweep(), drawWhatif(), drawPhase(), drawCloud(), drawBatchPhase(), drawBasins()]);
+  await exercises();
   times.explorables = performance.now() - t0;
   window.jaxgdTimes = times;
   window.jaxgd = { draw, setPosition: (v) => { slider.value = v; return draw(); }, get playing() { return playing; } };

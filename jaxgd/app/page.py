@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from urllib.parse import urlencode
 
 import numpy as np
 
@@ -119,7 +120,7 @@ def page_data(data) -> dict:
     if ex.get("whatif"):
         out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
                          for wf in ex["whatif"]]
-    for key in ("phase", "cloud", "basins"):
+    for key in ("phase", "cloud", "basins", "exercise"):
         if ex.get(key):
             out[key] = ex[key]
     if ex.get("batch_phase"):
@@ -258,6 +259,8 @@ def _explorables(data) -> list[str]:
     out = []
     quadratic = data.theory is not None  # the theory's limits (the red mark, the black lines) exist
     noiseless = data.config.noise == 0 and data.config.data is None
+    if ex.get("exercise"):
+        out.append(_exercises(data, noiseless))
     if ex.get("whatif"):
         out.append(fill("report.html", "whatif", limit=_text("whatif-limit", quadratic),
                         look=_text("whatif-look", quadratic)))
@@ -281,6 +284,41 @@ def _explorables(data) -> list[str]:
                             if r.mode.batch_size is None and r.optimizer in bs["labels"])
         out.append(fill("report.html", "basins", n=len(bs["w"]), budgets=budgets, tol=f"{bs['tol']:.3g}"))
     return out
+
+
+def _exercises(data, noiseless: bool) -> str:
+    """The exercise cards (report.html's ``exercise-card``, one per card of :func:`jaxgd.explore.exercises`, its
+    words in ``ex-ID``: title, task and answer lines, with ``$VIEW_lr``, ``$VIEW_steps``, … of each of its views)
+    and the readouts' tables, which page.js fills."""
+    E, th = data.explore["exercise"], data.theory
+    T, g, names = E["steps"], (lambda v: f"{v:.4g}"), [_esc(n) for n in data.problem.param_names]
+    how = {"replacement": "drawn with replacement"}
+    cards = []
+    for c in E["cards"]:
+        v = dict(opt=_esc(c["optimizer"]), T=T, best="" if th is None or c["optimizer"] != "gd" else fill(
+            "report.html", "ex-best", best=g(th.optimal_lr)), noise=_text("ex-noise", noiseless), seeds=c.get("seeds"))
+        for name, w in c.items():
+            if isinstance(w, dict) and "lr" in w:
+                v.update({f"{name}_{k}": x for k, x in dict(
+                    lr=g(w["lr_value"]), beta=g(w["knob_value"] or 0), loss=g(w["loss"]), at=w["diverged_at"],
+                    left=f"{100 * w['left']:.3g}", swing=g((w["knob_value"] or 0) ** 0.5),
+                    tau=g(1 / (1 - (w["knob_value"] or 0))), limit="" if w["limit"] is None else fill(
+                        "report.html", "ex-limit", lr=g(w["limit"]), beta=g(w["knob_value"] or 0)),
+                    steps=f"{w['steps']} steps" if w["steps"] >= 0 else f"not within {T} steps").items()})
+        v["modes"] = " ".join(fill("report.html", "ex-e-mode", how=how.get(m["sampling"], "shuffled").capitalize(),
+                                   lr=g(m["lr"]), epochs=m["epochs"], hi=m["largest"], lo=m["smallest"],
+                                   shi=g(m["spread_largest"]), slo=g(m["spread_smallest"])) for m in c.get("modes", ()))
+        link = lambda w: urlencode(dict(card=c["id"], batch=w["batch"]) if "batch" in w else dict(  # noqa: E731
+            card=c["id"], opt=c["optimizer"], lr=g(w["lr_value"]), **{} if w["knob_value"] is None else {"beta": g(w["knob_value"])}))
+        title, task, answer = fill("report.html", f"ex-{c['id']}", **v).split("\n")
+        cards.append(fill("report.html", "exercise-card", id=c["id"], title=title, task=task, answer=answer,
+                          start=_esc(link(c["start"])), end=_esc(link(c["answer"]))))
+    cells = lambda keys: "".join(f"<td data-k='{k}'></td>" for k in keys)  # noqa: E731
+    batch = "" if not E["batch"] else fill("report.html", "exercise-batch", name0=names[0], name1=names[1], rows="".join(
+        f"<tr id='ex-batch-{i}'><td>{how.get(r['sampling'], 'shuffled')}, lr {g(r['lr'])}, {r['epochs']} epoch(s), "
+        f"{r['seeds']} seeds</td>" + cells(("spread", "loss", "w", "b", "diverged")) + "</tr>" for i, r in enumerate(E["batch"]["rows"])))
+    return fill("report.html", "exercises", T=T, floor=g(E["floor"]), cards="".join(cards), name0=names[0], name1=names[1],
+                cells=cells(("setting", "steps", "loss", "w", "b", "diverged")), batch=batch)
 
 
 def _data_section(data, D) -> str:

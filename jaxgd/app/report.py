@@ -55,7 +55,7 @@ class ReportData:
     meta: dict
     scan: object = None  # jaxgd.LRScan, or None without the sweep section
     theory: object = None  # jaxgd.curvature.Theory at the minimum, for a quadratic loss
-    explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.explore)
+    explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins, exercise (see jaxgd.explore)
     losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss} (basics)
     flows: dict = dataclasses.field(default_factory=dict)  # kind -> Trajectory beside runs[flow_run] (see flow_kinds)
     flow_run: int | None = None
@@ -126,6 +126,8 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None, stop: Ev
             runs.append(r._replace(traj=t))
         scan, more = _result(more_f) if more_f else (None, {})
         more.update(_result(stoch_f) if stoch_f else {})
+        if ex := explore.exercises(more.get("whatif"), more.get("cloud"), min(losses["minima"], default=None)):
+            more["exercise"] = ex
         _result(pack_f)
     noisy = (np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])  # on the host: no compiled program
              if cfg.data is None and cfg.problem == "notebook" else None)
