@@ -70,6 +70,8 @@ jaxgdPage(async (D, P, times, t0) => {
   const stars = (size, more) => ({ type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
     marker: { symbol: "star", size, color: "white", line: { color: "black", width: 1.5 } }, ...more });
   const dataRange = D.data && [Math.min(...D.data.x), Math.max(...D.data.x)]; // the data figure's lines span it
+  // 1:1 where both axes are one unit (a landscape's a, b); a line's W and b are not (score/hour, score: a file's b may span 10× W)
+  const square = D.data ? {} : { scaleanchor: "x", scaleratio: 1, constrain: "domain" };
 
   // --- the slider: a position on one scale for every run (epochs = data seen, or updates)
   const maxSteps = Math.max(...runs.map((r) => r.steps));
@@ -174,7 +176,7 @@ jaxgdPage(async (D, P, times, t0) => {
       title: { text: "Contours of the loss and paths" }, showlegend: F.length > 0,
       legend: { ...(D.flows || {}).key, y: narrow() ? -0.25 : -0.15 }, margin: { t: 40, r: 10, l: 60, b: D.flows ? 90 : 50 },
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
-      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain" } } };
+      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, ...square } } };
     figs.contour = { start: 1 + runs.length };
     // loss per step
     const lossTraces = [];
@@ -397,7 +399,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const path = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728", width: 2 }, marker: { size: 3 },
       name: "path", xaxis: "x", yaxis: "y", hovertemplate: `step %{text}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}<extra></extra>`, text: [] };
     const exit = { type: "scatter", mode: "markers", x: [], y: [], marker: { symbol: [], size: 12, color: "#d62728", line: { width: 2, color: "#d62728" } },
-      xaxis: "x", yaxis: "y", text: [], hovertemplate: "%{text}<extra></extra>" };
+      xaxis: "x", yaxis: "y", text: [], hovertemplate: "%{text}<extra></extra>", cliponaxis: false };
     const min = stars(16, { xaxis: "x", yaxis: "y", hoverinfo: "skip" });
     const curve = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728" }, marker: { size: 3 }, xaxis: "x2", yaxis: "y2",
       text: [], hovertemplate: "step %{x}<br>loss = %{text}<extra></extra>" };
@@ -406,7 +408,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const layout = { showlegend: false,
       grid: narrow() ? { rows: 2, columns: 1, pattern: "independent" } : { rows: 1, columns: 2, pattern: "independent" },
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
-      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, scaleanchor: "x", constrain: "domain" }, xaxis2: { title: { text: "step" }, tickformat: "d", rangemode: "tozero" }, yaxis2: { ...decades(D.whatifRange.map((v) => 10 ** v)), title: { text: "full-data loss" }, range: D.whatifRange } };
+      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, ...square }, xaxis2: { title: { text: "step" }, tickformat: "d", rangemode: "tozero" }, yaxis2: { ...decades(D.whatifRange.map((v) => 10 ** v)), title: { text: "full-data loss" }, range: D.whatifRange } };
     function update() {
       const wf = D.whatif[+optSel.value], li = +lrIn.value, ki = wf.knob ? +knobIn.value : 0;
       const w = wf.w[li][ki], b = wf.b[li][ki], loss = wf.loss[li][ki], d = wf.diverged_at[li][ki];
@@ -601,7 +603,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const key = [...B.minima.map((m, i) => [`${i + 1}: (${fmt(m[0], 3)}, ${fmt(m[1], 3)})`, colors[i + 2]]), ["none", colors[1]], ["diverged", colors[0]]]
       .map(([name, color]) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name, marker: { symbol: "square", size: 12, color },
         hoverinfo: "skip" }));
-    const bottom = { orientation: "h", y: narrow() ? -0.35 : -0.18, x: 0.5, xanchor: "center" };
+    const bottom = { orientation: "h", y: narrow() ? -0.35 : -0.14, x: 0.5, xanchor: "center" };
     const div = await newPlot("basins", [hm, { ...mins, showlegend: false }, ...key], { title: { text: "Which minimum each start reaches" }, showlegend: true,
       legend: bottom, ...axes });
     // steps to come within the tolerance of a minimum, on one log scale for every optimizer; null (grey) for never

@@ -123,7 +123,7 @@ def _animation_setup(w, b, S, paths, minimum, names, max_frames):
                      label=p.label)[0] for p in paths]
     ax.set(xlabel=names[0], ylabel=names[1], xlim=(w.min(), w.max()), ylim=(b.min(), b.max()),
            title="Paths over the log loss")
-    fig.legend(handles=lines, fontsize=GIF_LEGEND_PT, loc="outside lower center", ncols=3, frameon=False)
+    fig.legend(handles=lines, fontsize=GIF_LEGEND_PT, loc="outside lower center", ncols=2, frameon=False)
     label = ax.text(0.98, 0.02, "", transform=ax.transAxes, ha="right", va="bottom", color="white", fontsize=11)
     fig.canvas.draw()  # lay out once, then freeze: the constrained layout would rerun every frame
     fig.set_layout_engine("none")
