@@ -381,9 +381,7 @@ jaxgdPage(async (D, P, times, t0) => {
   // --- the learning-rate sweep: its figure as plotly_figs.sweep_spec built it, on the page's log axes
   async function drawSweep() {
     if (!D.sweep) return;
-    const { data, layout } = D.sweep;
-    Object.assign(layout.xaxis, LOG);
-    Object.assign(layout.yaxis, LOG);
+    const { data, layout } = D.sweep;  // log axes at decades (plotly_figs.sweep_spec)
     if (narrow()) layout.title.text = "Final loss against lr";
     await newPlot("sweep", data, layout);
   }
@@ -412,23 +410,19 @@ jaxgdPage(async (D, P, times, t0) => {
     function update() {
       const wf = D.whatif[+optSel.value], li = +lrIn.value, ki = wf.knob ? +knobIn.value : 0;
       const w = wf.w[li][ki], b = wf.b[li][ki], loss = wf.loss[li][ki], d = wf.diverged_at[li][ki];
-      // the path in the box: each stretch ends and starts again on the edge where it leaves and comes back (○ where it
-      // left), up to where it diverged (✕ at its last point drawn, only then)
-      const pw = [], pb = [], pt = [], mw = [], mb = [], mt = [];
+      // the path in the box up to where it diverged: a stretch ends on the edge where it leaves (○) and starts again
+      // where it comes back; a ✕ only for a run that diverged, at its last point drawn (its exit, if it ended outside)
+      const pw = [], pb = [], pt = [], mw = [], mb = [], mt = [], put = (p, t) => { pw.push(p[0]); pb.push(p[1]); pt.push(t); };
       for (let i = 0; i < w.length && fin(w[i]) && fin(b[i]) && (d < 0 || i <= d); i++) {
-        const now = inside(w[i], b[i]), was = i > 0 && inside(w[i - 1], b[i - 1]);
-        if (i > 0 && now !== was) {
-          const [ew, eb] = now ? edgePoint(w[i], b[i], w[i - 1], b[i - 1]) : edgePoint(w[i - 1], b[i - 1], w[i], b[i]);
-          pw.push(ew); pb.push(eb); pt.push(`${i - 1}–${i}, on the edge`);
-          if (!now) { pw.push(null); pb.push(null); pt.push(null); mw.push(ew); mb.push(eb); mt.push(`left the view at step ${i}`); }
-        }
-        if (now) { pw.push(w[i]); pb.push(b[i]); pt.push(i); }
+        const now = inside(w[i], b[i]), e = i && now !== inside(w[i - 1], b[i - 1]) &&
+          (now ? edgePoint(w[i], b[i], w[i - 1], b[i - 1]) : edgePoint(w[i - 1], b[i - 1], w[i], b[i]));
+        if (e) put(e, `${i - 1}–${i}, on the edge`);
+        if (e && !now) { put([null, null], null); mw.push(e[0]); mb.push(e[1]); mt.push(`left the view at step ${i}`); }
+        if (now) put([w[i], b[i]], i);
       }
       const ms = mw.map(() => "circle-open");
-      if (d >= 0 && pw.length) {
-        if (pw[pw.length - 1] !== null) { mw.push(pw[pw.length - 1]); mb.push(pb[pb.length - 1]); ms.push("x"); } // else its exit
-        ms[ms.length - 1] = "x"; mt[mt.length - 1] = `diverged at step ${d}`;
-      }
+      if (d >= 0 && pw.at(-1) !== null) { mw.push(pw.at(-1)); mb.push(pb.at(-1)); ms.push("x"); }
+      if (d >= 0) { ms[ms.length - 1] = "x"; mt[ms.length - 1] = `diverged at step ${d}`; }
       let n = 0;
       while (n < loss.length && fin(loss[n]) && loss[n] > 0 && (d < 0 || n <= d)) n++;
       const cy = loss.slice(0, n), e = d >= 0 ? n - 1 : -1;
@@ -509,11 +503,10 @@ jaxgdPage(async (D, P, times, t0) => {
     if (full) tr.push({ type: "scatter", mode: "lines+markers", x: full.w.slice(0, full.kept), y: full.b.slice(0, full.kept),
       name: "gd · full batch path", line: { color: "#d62728", width: 2 }, marker: { size: 3 } });
     tr.push(stars(16, { name: "minimum" }));
-    const ws = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.w[i]));
-    const bs = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.b[i]));
-    const pad = (lo, hi, span) => { const d = Math.max(hi - lo, 0.02 * span); return [lo - 0.1 * d, hi + 0.1 * d]; };
-    const xr = ws.length ? pad(Math.min(...ws, ...D.minima.map((m) => m[0])), Math.max(...ws, ...D.minima.map((m) => m[0])), whi - wlo) : [wlo, whi];
-    const yr = bs.length ? pad(Math.min(...bs, ...D.minima.map((m) => m[1])), Math.max(...bs, ...D.minima.map((m) => m[1])), bhi - blo) : [blo, bhi];
+    const ws = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.w[i])), around = (k, lo, hi) => { // the sane ends and the minima
+      const v = [...Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c[k][i])), ...D.minima.map((m) => m[+(k === "b")])];
+      const a = Math.min(...v), z = Math.max(...v), d = Math.max(z - a, 0.02 * (hi - lo)); return ws.length ? [a - 0.1 * d, z + 0.1 * d] : [lo, hi]; };
+    const xr = around("w", wlo, whi), yr = around("b", blo, bhi);
     const none = ws.length ? [] : [{ text: "every run diverged at this learning rate", xref: "paper", yref: "paper", x: 0.5, y: 0.9,
       showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
     await newPlot("cloud", tr, { title: { text: narrow() ? "1,000 seeds of gd" : "Final points of 1,000 seeds of gd (colour: sampling mode)" },
