@@ -17,7 +17,7 @@ import numpy as np
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.plots.common import LOG_LABEL, line_text, log_excess, style_for
+from jaxgd.plots.common import LOG_LABEL, camera_eye, line_text, log_excess, style_for
 from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS
 from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
@@ -49,15 +49,16 @@ def norms(m, idx):
     return None if m is None else np.hypot(_f64(m.w), _f64(m.b))[idx]
 
 
-def loss_range(runs: list[dict]) -> list[float]:
-    """log10 of the loss axis's ``[floor, top]``: top a hundred times the largest starting loss,
-    floor the smallest loss drawn but at most 12 decades below the top (a run that reaches 1e-27
-    would otherwise squeeze the others into the top of the plot)."""
-    starts = [float(r["loss"][0]) for r in runs if np.isfinite(r["loss"][0]) and r["loss"][0] > 0]
-    top = 100 * max(starts, default=1.0)
-    lows = [float(np.min(r["loss"][np.isfinite(r["loss"]) & (r["loss"] > 0)])) for r in runs
-            if np.any(np.isfinite(r["loss"]) & (r["loss"] > 0))]
-    floor = max(min(lows, default=top * 1e-12), top * 1e-12)
+def loss_range(runs: list[dict], decades: float = 12) -> list[float]:
+    """log10 of the loss axis's ``[floor, top]`` for ``runs`` (``loss`` at steps ``t``, ``diverged_at``): top 3× the
+    largest loss before a run diverged (room for its ✕; a diverging run's curve stays on the axis until it diverges),
+    floor the smallest loss drawn but at most ``decades`` below the top (a run that reaches 1e-27 would otherwise
+    squeeze the others into the top of the plot)."""
+    ok = lambda r: np.isfinite(r["loss"]) & (r["loss"] > 0)  # noqa: E731
+    before = [r["loss"][ok(r) & ((r["diverged_at"] < 0) | (np.asarray(r["t"]) < r["diverged_at"]))] for r in runs]
+    top = 3 * max((float(v.max()) for v in before if v.size), default=1.0)
+    lows = [float(np.min(r["loss"][ok(r)])) for r in runs if np.any(ok(r))]
+    floor = max(min(lows, default=top / 10 ** decades), top / 10 ** decades)
     return [math.log10(floor), math.log10(top)]
 
 
@@ -102,7 +103,7 @@ def page_data(data) -> dict:
     minima = [list(map(float, m)) for m in p.minima]
     out = dict(
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
-        grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S))),
+        grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S)), eye=camera_eye(S)),
         minima=minima, minLoss=data.losses["minima"], runs=runs, lossRange=loss_range(runs), maxPoints=MAX_POINTS)
     if data.flows:
         g = runs[data.flow_run]
@@ -120,6 +121,9 @@ def page_data(data) -> dict:
     if ex.get("whatif"):
         out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
                          for wf in ex["whatif"]]
+        # one axis for every stop: a diverging run on it until it diverges, a converging one down to its end
+        out["whatifRange"] = loss_range([dict(loss=v, t=np.arange(v.shape[-1]), diverged_at=d) for wf in ex["whatif"] for v, d
+                                         in zip(_f64(wf["loss"]).reshape(-1, np.shape(wf["loss"])[-1]), np.ravel(wf["diverged_at"]))], 40)
     for key in ("phase", "cloud", "basins", "exercise"):
         if ex.get(key):
             out[key] = ex[key]
