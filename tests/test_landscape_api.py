@@ -267,6 +267,31 @@ def test_a_landscape_past_an_hour_asks_for_yes(monkeypatch, capsys):
         "jaxgd: --yes: about 2.1 h of work (training 2 min, the grid 2.1 h; a full-data gradient took 2 s here)\n")
 
 
+def test_a_deep_model_is_refused_before_compiling_it(monkeypatch, capsys):
+    """Past DEEP hidden layers, the compile time is estimated from the first 16 layers' (one compile,
+    scaled by the square of the depth) and refused past an hour: 1,000 layers of width 1 ran for over
+    10 minutes compiling before (issue 23)."""
+    from jaxgd.app import landscape as app
+
+    clock = iter(range(100))
+    monkeypatch.setattr(app.time, "perf_counter", lambda: float(next(clock)))  # the one compile "takes" 1 s
+    ds = jaxgd.datasets.load("iris")
+    assert app.compile_seconds((4, *[1] * 64, 3), "tanh", ds, "xent", "float64") == app.PROGRAMS * 1.0 * (64 / 16) ** 2
+    monkeypatch.setattr(app, "compile_seconds", lambda sizes, *a: 4 * (len(sizes) - 2) ** 2 / 16**2)
+    cfg = app.LandscapeConfig(data="iris", model="mlp:" + ",".join(["1"] * 1000), epochs=1, grid=3, sharpness_every=0)
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: pytest.fail("compiled the model"))
+    with pytest.raises(ArgumentError, match=r"^model has 1,000 hidden layers: compiling it is estimated at about "
+                                            r"4\.3 h here \(.*\): past an hour, give --yes to go on$"):
+        app.check(cfg)  # 4·1000²/256 = 15,625 s
+    monkeypatch.setattr(app, "compile_seconds", lambda *a: pytest.fail("probed a shallow model"))
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: 1e-6)
+    assert app.check(dataclasses.replace(cfg, model="mlp:" + ",".join(["1"] * app.DEEP))).runs
+    monkeypatch.setattr(app, "compile_seconds", lambda *a: 2 * 3600.0)
+    assert app.check(dataclasses.replace(cfg, yes=True)).runs
+    assert capsys.readouterr().err.startswith("jaxgd: --yes: --model has 1,000 hidden layers: compiling it is "
+                                              "estimated at about 2.0 h here")
+
+
 def test_blocks_small_enough_for_a_signal_give_the_same_numbers(problem, monkeypatch):
     """With blocks of one gradient's flops a run goes one step a chunk (not a twentieth of 40) and
     the grid 3 points a call (pieces of a row of 5, not whole rows): the run is bit-identical to one
