@@ -358,3 +358,17 @@ def test_a_full_disk_keeps_the_previous_landscape(ls, tmp_path, monkeypatch):
     with pytest.raises(jio.OutputError, match="landscape.npz.*No space left on device"):
         ls.write(out, png=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary left, the old set whole
+
+
+def test_png_names_are_checked_before_any_work(ls, cli, tmp_path, monkeypatch):
+    """A folder where a PNG goes is refused at once (it was refused after the training, issue 23);
+    the names checked are the ones the writer makes."""
+    from jaxgd.app import landscape as app
+    from jaxgd.app.landscape_page import mpl_figures
+
+    assert {f"landscape-{k}.png" for k in mpl_figures(ls)} == set(app.PNGS)  # pca plane, sharpness measured: all
+    (tmp_path / "landscape-interpolation.png").mkdir()
+    monkeypatch.setattr(app, "check", lambda cfg: pytest.fail("loaded the data"))
+    code, out, err = cli(["landscape", "--data", "iris", "--out", tmp_path])
+    assert code == 2 and out == "" and err == (f"jaxgd: error: --out '{tmp_path}/landscape-interpolation.png' is a "
+                                               "folder, where the file landscape-interpolation.png goes\n")

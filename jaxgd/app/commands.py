@@ -268,9 +268,9 @@ def _landscape(args, setup) -> int:
     (:mod:`jaxgd.app.landscape`); a line per optimizer."""
     pack_dir = setup(args.dtype)
     t0 = time.perf_counter()
+    check_folder_target("out", args.out, landscape.FILES + landscape.PNGS * args.png)  # before any work
     p = landscape.check(landscape.LandscapeConfig(**_flags(landscape.LandscapeConfig, args)))
     cfg = p.config
-    check_folder_target("out", cfg.out, landscape.FILES)
     thin_note(p.problem.num_examples, {"each run": [p.runs[0].loss_every]}, flag="--batch-size or --epochs to change it")
     with Progress() as bar:
         data = signals.on_a_thread(lambda stop: landscape.compute(

@@ -22,7 +22,7 @@ from jaxgd import _checks, budget, datasets, flows, models, planes, survey
 from jaxgd._checks import ArgumentError
 from jaxgd.app.config import GRID_MAX, parse_optimizers
 from jaxgd.app.terminal import stderr
-from jaxgd.app.landscape_page import FILES, write  # noqa: F401  (the command's files and their writer)
+from jaxgd.app.landscape_page import FILES, PNGS, write  # noqa: F401  (the command's files and their writer)
 from jaxgd.survey import Landscape
 
 

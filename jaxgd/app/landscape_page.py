@@ -18,7 +18,8 @@ from jaxgd.app.results import versions
 from jaxgd.app.shell import figures_page, fill
 from jaxgd.plots.landscape_figs import figures, mpl_figures
 
-FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and landscape-NAME.png with png
+FILES = ("landscape.json", "landscape.npz", "landscape.html")  # and PNGS with png
+PNGS = ("landscape-contour.png", "landscape-sharpness.png", "landscape-interpolation.png")  # those of mpl_figures
 
 
 def _num(v, spec=".4g") -> str:
