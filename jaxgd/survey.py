@@ -75,8 +75,9 @@ class Landscape:
         out, gaps = {}, self.gaps()
         for name, t in self.trajectories.items():
             p, gap = self.projections[name], gaps[name]
-            s = None if t.sharpness is None else t.sharpness[np.isfinite(t.sharpness)]
             d = int(t.diverged_at)
+            s = None if t.sharpness is None else t.sharpness[:None if d < 0 else d]  # none measured past divergence
+            s = None if s is None else s[np.isfinite(s)]
             seen = np.isfinite(gap).any()
             out[name] = {"lr": (self.settings[name] or {}).get("lr"), "steps": int(t.num_steps),
                          "final_loss": float(t.loss[-1]), "diverged_at": None if d < 0 else d,

@@ -321,10 +321,11 @@ def test_a_diverged_run_is_left_out_of_the_plane(ls, problem, tmp_path):
     """A run that diverges (momentum at lr 1e300, first: its points reach ~1e300 at once) is left out
     of the plane from the step it diverged at: the PCA is the one of the other paths and its points
     before that, the origin is the first run that did not diverge, and everyone's map is finite."""
-    runs = {"boom": {"optimizer": "momentum", "lr": 1e300, "epochs": EPOCHS, "sharpness_every": 0}, **ls.trajectories}
+    runs = {"boom": {"optimizer": "momentum", "lr": 1e300, "epochs": EPOCHS, "sharpness_every": 4}, **ls.trajectories}
     x = jaxgd.landscape(problem, runs, grid=7)
-    d = int(x.trajectories["boom"].diverged_at)
+    d, sharp = int(x.trajectories["boom"].diverged_at), x.trajectories["boom"].sharpness
     assert d >= 1 and x.left_out == {"boom": d} and x.summary()["boom"]["diverged_at"] == d
+    assert x.summary()["boom"]["final_sharpness"] == sharp[0] and np.isfinite(sharp[4])  # none past divergence
     assert x.document()["plane"]["left_out"] == {"boom": d} and ls.left_out == {}
     before = jax.tree.map(lambda v: v[:d], x.trajectories["boom"].params)
     want = planes.pca_plane(ls.trajectories["gd"].params, ls.trajectories["adam"].params, before,
@@ -340,7 +341,7 @@ def test_a_diverged_run_is_left_out_of_the_plane(ls, problem, tmp_path):
     x.write(tmp_path / "page", png=False)
     assert f"It leaves out boom's points from step {d}, where it diverged." in (tmp_path / "page" / "landscape.html").read_text()
     with pytest.raises(ArgumentError, match=r"^runs diverged \(boom at step 1\): the points before that are too few"):
-        jaxgd.landscape(problem, {"boom": {**runs["boom"], "epochs": 2}}, grid=3)
+        jaxgd.landscape(problem, {"boom": {**runs["boom"], "epochs": 2, "sharpness_every": 0}}, grid=3)
 
 
 def test_a_full_disk_keeps_the_previous_landscape(ls, tmp_path, monkeypatch):

@@ -290,6 +290,7 @@ def _landscape(args, setup) -> int:
         state = "" if r["diverged_at"] is None else f", diverged at step {r['diverged_at']}"
         lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
         sh = np.asarray(data.trajectories[opt].sharpness if data.trajectories[opt].sharpness is not None else [])
+        sh = sh[:None if r["diverged_at"] is None else r["diverged_at"]]  # as the summary: none past divergence
         at = f" at step {int(np.flatnonzero(np.isfinite(sh))[-1])}" if np.isfinite(sh).any() else ""  # the last measured
         sharp = "" if r["final_sharpness"] is None else f", sharpness {r['final_sharpness']:.4g}{at}{lim}"
         p = data.projections[opt]  # at the end, as the page's table (the largest was the shared start's)
