@@ -98,7 +98,7 @@ jaxgdPage(async (D, P, times, t0) => {
     return lo;
   }
   const xOf = (r, t) => (unit === "epochs" ? t / r.spe : t);
-  const xTitle = () => (unit === "epochs" ? "epoch (passes over the data)" : "update (step)");
+  const xTitle = () => (unit === "epochs" && D.data ? "epoch (passes over the data)" : "update (step)");  // no data: a step
 
   // The part of run r drawn at step k: points, and the exit ✕ once reached.
   function partOf(r, k) {
@@ -472,7 +472,7 @@ jaxgdPage(async (D, P, times, t0) => {
         line: { color: "black", width: 3 } });
     }
     if (ph.polyak) tr.push({ type: "scatter", mode: "markers", x: [ph.polyak[0]], y: [ph.polyak[1]], name: "Polyak's optimum",
-      marker: { symbol: "x-thin", size: 16, color: "white", line: { color: "white", width: 3 } },
+      marker: { symbol: "x", size: 14, color: "white", line: { color: "black", width: 1 } },
       hovertemplate: `Polyak's optimum: lr = ${fmt(ph.polyak[0])}, β = ${fmt(ph.polyak[1])}<extra></extra>` });
     // the axes end at the outer cells' edges: no padding, which the grey background would draw as diverged runs
     const edges = (v) => [v[0] - (v[1] - v[0]) / 2, v[v.length - 1] + (v[v.length - 1] - v[v.length - 2]) / 2];

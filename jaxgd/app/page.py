@@ -229,9 +229,14 @@ def _why_lengths(data) -> str:
     """Why the runs differ in length, and (gd at full batch on a quadratic) why it stops short."""
     p, th = data.problem, data.theory
     labels = {m.name: m.label for m in modes(data.config, p)}
-    lost = [f"{r['optimizer']} {labels[r['mode']]} ({r['why'] if r['state'] == 'diverged' else r['state']})"
-            for r in run_rows(data) if r["state"] != "converged"]
-    lost = fill("report.html", "lost", n=len(lost), total=len(data.runs), runs=_esc(", ".join(lost))) if lost else ""
+    by: dict = {}  # optimizer -> its runs that did not converge (the runs table says how each ended)
+    for r in run_rows(data):
+        if r["state"] != "converged":
+            by.setdefault(r["optimizer"], []).append(r)
+    lost = [f"{o} ({rs[0]['state']}{' in every mode' if len(labels) > 1 else ''})" if len(rs) == len(labels) and
+            len({r["state"] for r in rs}) == 1 else f"{o} ({', '.join(labels[r['mode']] + ': ' + r['state'] for r in rs)})"
+            for o, rs in by.items()]
+    lost = fill("report.html", "lost", n=sum(map(len, by.values())), total=len(data.runs), runs=_esc(", ".join(lost))) if lost else ""
     parts = [fill("report.html", "lengths-data", lost=lost) if p.num_examples is not None
              else fill("report.html", "lengths-landscape") + lost]
     gd = next((r for r in data.runs if r.optimizer == "gd" and r.mode.batch_size is None), None)
@@ -346,16 +351,15 @@ def _problem_texts(data, mds) -> dict:
     p, m = data.problem, loss_min(data)
     has_data = p.data is not None
     name = "data" if has_data else data.config.problem
-    several = len(mds) > 1
-    glyphs = " ".join(GLYPH.get(md.name, "●") for md in mds)
+    glyphs, short = [GLYPH.get(md.name, "●") for md in mds], [md.label.split(" (")[0] for md in mds]  # "SGD (batch 1)": SGD
     scale = "linear" if m is None else "log" if m == 0 else "excess"
     return dict(
         g="the batch's gradient" if has_data else "the gradient", line=", the data's line" if has_data else "",
-        marks=f"; the marker ({', '.join(f'{GLYPH.get(md.name, chr(9679))} {md.label}' for md in mds)}) and the dash tell "
-              "the sampling modes apart" if several else "",
-        current=f"{glyphs} current point" + (f" ({', '.join(md.label for md in mds)})" if several else ""),
+        marks="" if len(mds) == 1 else f"; the marker ({', '.join(map(' '.join, zip(glyphs, short)))}) and the dash tell "
+                                       "the sampling modes apart",
+        current=" ".join(glyphs) + " current point" + (f" ({', '.join(short)})" if len(mds) > 1 else ""),
         star="" if not p.minima else ", ☆ minimum" if len(p.minima) == 1 else ", ☆ minima",
-        look3d=fill("report.html", f"look3d-{name}"), look2d=fill("report.html", f"look2d-{name}"),
+        **dict(zip(("look3d", "look2d"), fill("report.html", f"look-{name}").split("\n"))),  # the 3-D view's, the contour's
         loss_panels=_text("loss-panels", has_data),
         loss_scale=fill("report.html", f"scale-{scale}", min=number(m) if m else ""),
         look_loss=fill("report.html", "look-loss-linear") if m is None else _text("look-loss", has_data))
