@@ -142,17 +142,14 @@ def page_data(data) -> dict:
             out[key] = ex[key]
     if ex.get("phase"):  # its budget (the momentum what-if's sweep), and Polyak's optimum where there is theory
         steps = np.shape(next(wf["loss"] for wf in ex["whatif"] if wf["optimizer"] == "momentum"))[-1] - 1
-        out["phase"] = dict(ex["phase"], steps=steps, polyak=_polyak(data.theory))
+        th = data.theory  # Polyak's optimum [lr, β] (jaxgd's EMA convention)
+        out["phase"] = dict(ex["phase"], steps=steps, polyak=None if th is None or not np.isfinite(th.polyak_lr)
+                            else [float(th.polyak_lr), float(th.polyak_beta)])
     if ex.get("batch_phase"):
         th = data.theory
         out["batchPhase"] = dict(ex["batch_phase"], limit=None if th is None else float(th.stability_limit),
                                  m=p.num_examples, start_loss=data.losses["start"])
     return out
-
-
-def _polyak(th) -> list[float] | None:
-    """Polyak's heavy-ball optimum ``[lr, β]`` (jaxgd's EMA convention) where the theory has one."""
-    return None if th is None or not np.isfinite(th.polyak_lr) else [float(th.polyak_lr), float(th.polyak_beta)]
 
 
 MAX_DATA_POINTS = 2000  # of the data figure; more are sampled evenly at random (seed 0)
@@ -274,6 +271,12 @@ def _run_rows(data) -> str:
     return "\n".join(rows)
 
 
+def _kind(data) -> str:
+    """Which wording of a theory text: "yes" where the theory's limits (the red mark, the black lines) are drawn,
+    "no" where they are not, "none" where there is no minimum (the saddle)."""
+    return "none" if not data.problem.minima else "yes" if data.theory is not None else "no"
+
+
 def _sweep_section(data) -> str:
     if data.scan is None:
         if data.config.sweep and big_data(data.problem):
@@ -289,17 +292,14 @@ def _sweep_section(data) -> str:
         "report.html", "sweep-theory", limit=f"{sc.stability_limit:.5g}", optimal=f"{sc.optimal_lr:.5g}",
         epochs=sc.epochs, beta=f"{th.polyak_beta:.4g}", polyak_lr=f"{th.polyak_lr:.4g}",
         marked=": the white cross on the lr × β diagram" if data.explore.get("phase") else "")
-    kind = "none" if not data.problem.minima else "yes" if theory else "no"
     return fill("report.html", "sweep", n=len(sc.lrs), lo=f"{sc.lrs[0]:g}", hi=f"{sc.lrs[-1]:g}", epochs=sc.epochs,
-                theory=theory, items="".join(items), look=fill("report.html", f"sweep-look-{kind}"))
+                theory=theory, items="".join(items), look=fill("report.html", f"sweep-look-{_kind(data)}"))
 
 
 def _explorables(data, D) -> list[str]:
     ex = data.explore
     out = []
-    # the theory's limits (the red mark, the black lines) exist, or not; "none": no minimum (the saddle)
-    kind = "none" if not data.problem.minima else "yes" if data.theory is not None else "no"
-    text = lambda name: fill("report.html", f"{name}-{kind}")  # noqa: E731
+    text = lambda name: fill("report.html", f"{name}-{_kind(data)}")  # noqa: E731
     noiseless = data.config.noise == 0 and data.config.data is None
     if ex.get("whatif"):
         out.append(fill("report.html", "whatif", limit=text("whatif-limit"), look=text("whatif-look")))
