@@ -292,6 +292,32 @@ def test_a_pca_plane_of_two_points_is_refused(problem):
         jaxgd.landscape(problem, {"gd": {"epochs": 1, "sharpness_every": 0}}, grid=3)
 
 
+def test_a_diverged_run_is_left_out_of_the_plane(ls, problem, tmp_path):
+    """A run that diverges (momentum at lr 1e300, first: its points reach ~1e300 at once) is left out
+    of the plane from the step it diverged at: the PCA is the one of the other paths and its points
+    before that, the origin is the first run that did not diverge, and everyone's map is finite."""
+    runs = {"boom": {"optimizer": "momentum", "lr": 1e300, "epochs": EPOCHS, "sharpness_every": 0}, **ls.trajectories}
+    x = jaxgd.landscape(problem, runs, grid=7)
+    d = int(x.trajectories["boom"].diverged_at)
+    assert d >= 1 and x.left_out == {"boom": d} and x.summary()["boom"]["diverged_at"] == d
+    assert x.document()["plane"]["left_out"] == {"boom": d} and ls.left_out == {}
+    before = jax.tree.map(lambda v: v[:d], x.trajectories["boom"].params)
+    want = planes.pca_plane(ls.trajectories["gd"].params, ls.trajectories["adam"].params, before,
+                            key=jax.random.key(0), max_points=300)
+    np.testing.assert_allclose(x.explained, want.explained, rtol=1e-12)
+    for got, w, end in zip(jax.tree.leaves(x.plane.origin), jax.tree.leaves(want.plane.origin),
+                           jax.tree.leaves(ls.trajectories["gd"].params)):
+        np.testing.assert_array_equal(got, w)
+        np.testing.assert_array_equal(got, end[-1])
+    assert np.isfinite(x.surface).all() and np.isfinite(x.explained).all()
+    for k in ("gd", "adam"):
+        assert np.isfinite(x.projections[k].a).all() and np.isfinite(x.projections[k].distance).all()
+    x.write(tmp_path / "page", png=False)
+    assert f"It leaves out boom's points from step {d}, where it diverged." in (tmp_path / "page" / "landscape.html").read_text()
+    with pytest.raises(ArgumentError, match=r"^runs diverged \(boom at step 1\): the points before that are too few"):
+        jaxgd.landscape(problem, {"boom": {**runs["boom"], "epochs": 2}}, grid=3)
+
+
 def test_a_full_disk_keeps_the_previous_landscape(ls, tmp_path, monkeypatch):
     import errno
     import os

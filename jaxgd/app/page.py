@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import html
 import math
+from urllib.parse import urlencode
 
 import numpy as np
 
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.plots.common import LOG_LABEL, SYMLOG_LABEL, line_text, log_excess, style_for, symlog
+from jaxgd.plots.common import LOG_LABEL, SYMLOG_LABEL, camera_eye, line_text, log_excess, style_for, symlog
 from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS
 from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
@@ -64,15 +65,17 @@ def loss_title(m: float | None, what: str = "loss") -> str:
     return what if not m else f"{what} − min (min = {number(m)})"
 
 
-def loss_range(runs: list[dict], m: float = 0.0) -> list[float]:
-    """log10 of the loss axis's ``[floor, top]`` for ``loss − m``: top a hundred times the largest
-    starting one, floor the smallest drawn but at most 12 decades below the top (a run that reaches
-    1e-27 would otherwise squeeze the others into the top of the plot)."""
-    ex = [r["loss"] - m for r in runs]
-    starts = [float(e[0]) for e in ex if np.isfinite(e[0]) and e[0] > 0]
-    top = 100 * max(starts, default=1.0)
-    lows = [float(np.min(e[np.isfinite(e) & (e > 0)])) for e in ex if np.any(np.isfinite(e) & (e > 0))]
-    floor = max(min(lows, default=top * 1e-12), top * 1e-12)
+def loss_range(runs: list[dict], m: float = 0.0, decades: float = 12) -> list[float]:
+    """log10 of the loss axis's ``[floor, top]`` for ``loss − m`` of ``runs`` (``loss`` at steps ``t``,
+    ``diverged_at``): top 3× the largest one before a run diverged (room for its ✕; a diverging run's curve
+    stays on the axis until it diverges), floor the smallest drawn but at most ``decades`` below the top (a
+    run that reaches 1e-27 would otherwise squeeze the others into the top of the plot)."""
+    ex = [np.asarray(r["loss"]) - m for r in runs]
+    ok = [np.isfinite(e) & (e > 0) for e in ex]
+    before = [e[k & ((r["diverged_at"] < 0) | (np.asarray(r["t"]) < r["diverged_at"]))] for e, k, r in zip(ex, ok, runs)]
+    top = 3 * max((float(v.max()) for v in before if v.size), default=1.0)
+    lows = [float(np.min(e[k])) for e, k in zip(ex, ok) if np.any(k)]
+    floor = max(min(lows, default=top / 10 ** decades), top / 10 ** decades)
     return [math.log10(floor), math.log10(top)]
 
 
@@ -118,7 +121,7 @@ def page_data(data) -> dict:
     m = loss_min(data)
     out = dict(
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
-        grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S))),
+        grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S)), eye=camera_eye(S)),
         minima=minima, minLoss=data.losses["minima"], runs=runs, maxPoints=MAX_POINTS, lossMin=m,
         lossRange=None if m is None else loss_range(runs, m), lossTitle=loss_title(m))
     if data.flows:
@@ -137,7 +140,12 @@ def page_data(data) -> dict:
     if ex.get("whatif"):
         out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
                          for wf in ex["whatif"]]
-    for key in ("phase", "cloud", "basins"):
+        # one axis for every stop, of loss − min as the loss axes (none: linear): a diverging run on it until it
+        # diverges, a converging one down to its end
+        out["whatifRange"] = None if m is None else loss_range(
+            [dict(loss=v, t=np.arange(v.shape[-1]), diverged_at=d) for wf in ex["whatif"] for v, d
+             in zip(_f64(wf["loss"]).reshape(-1, np.shape(wf["loss"])[-1]), np.ravel(wf["diverged_at"]))], m, 40)
+    for key in ("phase", "cloud", "basins", "exercise"):
         if ex.get(key):
             out[key] = ex[key]
     if ex.get("phase"):  # its budget (the momentum what-if's sweep), and Polyak's optimum where there is theory
@@ -301,6 +309,8 @@ def _explorables(data, D) -> list[str]:
     out = []
     text = lambda name: fill("report.html", f"{name}-{_kind(data)}")  # noqa: E731
     noiseless = data.config.noise == 0 and data.config.data is None
+    if ex.get("exercise"):
+        out.append(_exercises(data, noiseless))
     if ex.get("whatif"):
         out.append(fill("report.html", "whatif", limit=text("whatif-limit"), look=text("whatif-look")))
     if ex.get("phase"):
@@ -330,6 +340,41 @@ def _explorables(data, D) -> list[str]:
                             if r.mode.batch_size is None and r.optimizer in bs["labels"])
         out.append(fill("report.html", "basins", n=len(bs["w"]), budgets=budgets, tol=f"{bs['tol']:.3g}"))
     return out
+
+
+def _exercises(data, noiseless: bool) -> str:
+    """The exercise cards (report.html's ``exercise-card``, one per card of :func:`jaxgd.explore.exercises`, its
+    words in ``ex-ID``: title, task and answer lines, with ``$VIEW_lr``, ``$VIEW_steps``, … of each of its views)
+    and the readouts' tables, which page.js fills."""
+    E, th = data.explore["exercise"], data.theory
+    T, g, names = E["steps"], (lambda v: f"{v:.4g}"), [_esc(n) for n in data.problem.param_names]
+    how = {"replacement": "drawn with replacement"}
+    cards = []
+    for c in E["cards"]:
+        v = dict(opt=_esc(c["optimizer"]), T=T, best="" if th is None or c["optimizer"] != "gd" else fill(
+            "report.html", "ex-best", best=g(th.optimal_lr)), noise=_text("ex-noise", noiseless), seeds=c.get("seeds"))
+        for name, w in c.items():
+            if isinstance(w, dict) and "lr" in w:
+                v.update({f"{name}_{k}": x for k, x in dict(
+                    lr=g(w["lr_value"]), beta=g(w["knob_value"] or 0), loss=g(w["loss"]), at=w["diverged_at"],
+                    left=f"{100 * w['left']:.3g}", swing=g((w["knob_value"] or 0) ** 0.5),
+                    tau=g(1 / (1 - (w["knob_value"] or 0))), limit="" if w["limit"] is None else fill(
+                        "report.html", "ex-limit", lr=g(w["limit"]), beta=g(w["knob_value"] or 0)),
+                    steps=f"{w['steps']} steps" if w["steps"] >= 0 else f"not within {T} steps").items()})
+        v["modes"] = " ".join(fill("report.html", "ex-e-mode", how=how.get(m["sampling"], "shuffled").capitalize(),
+                                   lr=g(m["lr"]), epochs=m["epochs"], hi=m["largest"], lo=m["smallest"],
+                                   shi=g(m["spread_largest"]), slo=g(m["spread_smallest"])) for m in c.get("modes", ()))
+        link = lambda w: urlencode(dict(card=c["id"], batch=w["batch"]) if "batch" in w else dict(  # noqa: E731
+            card=c["id"], opt=c["optimizer"], lr=g(w["lr_value"]), **{} if w["knob_value"] is None else {"beta": g(w["knob_value"])}))
+        title, task, answer = fill("report.html", f"ex-{c['id']}", **v).split("\n")
+        cards.append(fill("report.html", "exercise-card", id=c["id"], title=title, task=task, answer=answer,
+                          start=_esc(link(c["start"])), end=_esc(link(c["answer"]))))
+    cells = lambda keys: "".join(f"<td data-k='{k}'></td>" for k in keys)  # noqa: E731
+    batch = "" if not E["batch"] else fill("report.html", "exercise-batch", name0=names[0], name1=names[1], rows="".join(
+        f"<tr id='ex-batch-{i}'><td>{how.get(r['sampling'], 'shuffled')}, lr {g(r['lr'])}, {r['epochs']} epoch(s), "
+        f"{r['seeds']} seeds</td>" + cells(("spread", "loss", "w", "b", "diverged")) + "</tr>" for i, r in enumerate(E["batch"]["rows"])))
+    return fill("report.html", "exercises", T=T, floor=g(E["floor"]), cards="".join(cards), name0=names[0], name1=names[1],
+                cells=cells(("setting", "steps", "loss", "w", "b", "diverged")), batch=batch)
 
 
 def _data_section(data, D) -> str:
