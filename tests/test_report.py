@@ -615,7 +615,7 @@ def test_loss_views_draw_the_loss_above_its_minimum_on_noisy_data(csv_lr100_page
     floor: they draw loss − min, and their axes say so. The minimum is checked against NumPy's least squares."""
     from types import SimpleNamespace
 
-    from jaxgd.app.page import sweep_figure
+    from jaxgd.app.page import loss_range, sweep_figure
 
     data, html = csv_lr100_page
     x, y = (np.array(v, np.float64) for v in zip(*CSV_ROWS))
@@ -623,8 +623,12 @@ def test_loss_views_draw_the_loss_above_its_minimum_on_noisy_data(csv_lr100_page
     D = _page_data(html)
     assert best > 1 and D["lossMin"] == pytest.approx(best, rel=1e-5)
     assert D["lossTitle"] == f"loss − min (min = {best:.6g})"
-    loss = np.asarray(data.runs[0].traj.loss, np.float64)
-    assert D["lossRange"][1] == pytest.approx(np.log10(100 * (loss[0] - best)), rel=1e-5)
+    # the axis's top: 3× the largest loss − min of any run before it diverged (figures' rule, on loss − min)
+    before = [np.asarray(r.traj.loss, np.float64)[:int(r.traj.diverged_at)] - best for r in data.runs]
+    assert all(r.traj.diverged_at > 0 for r in data.runs)
+    assert D["lossRange"][1] == pytest.approx(np.log10(3 * max(float(np.nanmax(v)) for v in before)), rel=1e-5)
+    lo, hi = loss_range([dict(loss=best + np.array([4.0, 1.0, 1e-3]), t=np.arange(3), diverged_at=-1)], best)
+    assert (lo, hi) == (pytest.approx(-3), pytest.approx(np.log10(12)))  # 3 × (loss₀ − min), floor at the last
     assert "Log scale of the loss minus its minimum" in _words(html)
     # the sweep: final losses 5, 3, 2 above a minimum of 1.5 are drawn as 3.5, 1.5, 0.5
     scan = SimpleNamespace(lrs=np.array([0.1, 0.2, 0.3]), final_loss={"gd": np.array([5.0, 3.0, 2.0])}, epochs=4,
