@@ -485,7 +485,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const lin = D.lossMin === null, what = lin ? "sign·log10(1 + |final loss|)" : `log10 final ${D.lossTitle}`;
     const z = ph.betas.map((_, k) => ph.lrs.map((_, l) => { const v = ph.final_loss[l][k];
       return ph.diverged_at[l][k] >= 0 || !fin(v) ? null : lin ? Math.sign(v) * Math.log10(1 + Math.abs(v)) : Math.log10(Math.max(excess(v), 1e-30)); }));
-    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.betas, z, colorscale: "Viridis", colorbar: { title: { text: what }, thickness: 14 },
+    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.betas, z, colorscale: "Viridis", colorbar: { title: { text: what, ...(narrow() ? { side: "right" } : {}) }, thickness: 14 },
       hovertemplate: `lr = %{x:.3g}<br>β = %{y:.2f}<br>${what} = %{z:.3g}<extra></extra>` }];
     if (ph.boundary) {
       const keep = ph.boundary.map((v, k) => [v, ph.betas[k]]).filter(([v]) => v && v >= ph.lrs[0] && v <= ph.lrs[ph.lrs.length - 1]);
@@ -497,7 +497,7 @@ jaxgdPage(async (D, P, times, t0) => {
       hovertemplate: `Polyak's optimum: lr = ${fmt(ph.polyak[0])}, β = ${fmt(ph.polyak[1])}<extra></extra>` });
     // the axes end at the outer cells' edges: no padding, which the grey background would draw as diverged runs
     const edges = (v) => [v[0] - (v[1] - v[0]) / 2, v[v.length - 1] + (v[v.length - 1] - v[v.length - 2]) / 2];
-    await newPlot("phase", tr, { title: { text: `Final loss of heavy-ball momentum, ${ph.steps} steps (grey: diverged)` }, plot_bgcolor: "#bbb",
+    await newPlot("phase", tr, { title: { text: `${narrow() ? "Heavy ball" : "Final loss of heavy-ball momentum"}, ${ph.steps} steps (grey: diverged)` }, plot_bgcolor: "#bbb",
       xaxis: { ...decades(ph.lrs), title: { text: "learning rate" }, range: edges(ph.lrs.map(Math.log10)) },
       yaxis: { title: { text: "β" }, zeroline: false, range: edges(ph.betas) }, legend: { orientation: "h", y: -0.2 } });
   }
