@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from jaxgd import _checks
 from jaxgd._checks import ArgumentError, ArgumentTypeError
-from jaxgd.datasets import load_csv
+from jaxgd.datasets import read_xy
 from jaxgd.landscapes import LANDSCAPES
 from jaxgd.problems import Problem, _regression, notebook
 
@@ -38,10 +39,11 @@ def problem(name: str = "notebook", *, data=None, noise: float = 0.0, data_seed:
         if noise:
             raise ArgumentError("noise", "applies to the notebook's data, not to your own data; leave it 0")
         if isinstance(data, (str, os.PathLike)):
-            xs, ys = load_csv(data)
+            xs, ys, header, _ = read_xy(data)
             where = "stdin" if data == "-" else f"file {str(data)!r}"
         else:
-            xs, ys = _checks.check_data(*_pair("data", data))
+            (xs, ys), header = _checks.check_data(*_pair("data", data)), None
             where = "the data"
-        return _regression(xs, ys, _checks.check_dtype(dtype), "data", ("data", f"{where} makes", "rescale it"))
+        p = _regression(xs, ys, _checks.check_dtype(dtype), "data", ("data", f"{where} makes", "rescale it"))
+        return dataclasses.replace(p, data_names=header) if header else p
     return notebook(noise=noise, seed=data_seed, dtype=dtype)

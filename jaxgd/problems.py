@@ -52,6 +52,8 @@ class Problem:
       init: default starting point (a pytree; ``Params(w, b)`` for two parameters).
       minimum: the known global minimiser, or None.
       param_names: axis labels of the two parameters.
+      data_names: the names of a regression's two data columns ``(x, y)``: a CSV file's header, or
+        ``("x", "y")``.
       minima: every known minimiser to mark on plots (by default just ``minimum``).
       quadratic: True when the loss is a quadratic, so its Hessian is the same everywhere.
       neuron_axis: which axis of each weight indexes the neuron, for filter-normalised random
@@ -81,6 +83,7 @@ class Problem:
     quadratic: bool = False
     neuron_axis: Any = None
     takes_key: bool = False
+    data_names: tuple[str, str] = ("x", "y")
 
     def __post_init__(self):
         if self.minima is None:

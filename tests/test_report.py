@@ -528,3 +528,154 @@ def test_ctrl_c_drops_the_queued_work(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         report.compute(p, callback=callback, threads=1)
     assert len(calls) == 2  # no progress after the Ctrl-C: every later report() raised before calling back
+
+
+# --- issue 22: the texts and panels depend on the problem, so that nothing on a page talks about what is not drawn
+
+def _words(html):
+    """What a page says, without its scripts and tags."""
+    import re
+
+    return " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", html, flags=re.S)).split())
+
+
+@pytest.fixture(scope="module")
+def saddle_page(tmp_path_factory):
+    """``(data, html)`` of the saddle a² − b², no sweeps."""
+    data = report.compute(plan(config.check(config.ReportConfig(problem="saddle", optimizers=("gd",), grid=11, epochs=400,
+                                                                  sweep=False))))
+    return data, report.page(data, tmp_path_factory.mktemp("saddle"))
+
+
+def test_a_landscape_page_talks_of_no_data(saddle_page):
+    """A landscape has no data, hence one sampling mode and no batch: "How to read" named ◆ SGD and
+    ■ minibatch and the batch's gradient, the loss section a batch-loss panel, the contour SGD's noise."""
+    words = _words(saddle_page[1])
+    for absent in ("SGD", "minibatch", "◆", "■", "batch's gradient", "data's line", "noise of the batch losses",
+                   "Left:", "Right:"):
+        assert absent not in words, absent
+    assert "g: the gradient at θ" in words and "● current point," in words
+    assert "there is no batch loss to draw apart from it" in words
+
+
+def test_the_saddle_page_speaks_of_a_saddle(saddle_page):
+    """The saddle a² − b² has no minimum and no basins: its page said "which basin each path falls
+    into", "zig-zags ... SGD's noise near the minimum" and drew the loss on a log axis, which drops
+    every negative loss. Its loss views now draw the loss as it is, on a linear axis."""
+    data, html = saddle_page
+    words = _words(html)
+    for absent in ("basin", "minimum at", "near the minimum", "☆", "zig-zag"):
+        assert absent not in words, absent
+    assert "Look for: the saddle at (0, 0)" in words and "Linear scale: this loss has no minimum" in words
+    D = _page_data(html)
+    assert D["lossMin"] is None and D["lossRange"] is None and D["lossTitle"] == "loss"
+    assert float(data.runs[0].traj.loss[-1]) < 0  # the losses the log axis dropped
+
+
+def test_a_loss_without_minimum_sweeps_on_a_linear_axis():
+    """A sweep's negative final losses were drawn at the log axis's floor 1e-30."""
+    from jaxgd.plots.plotly_figs import sweep_spec
+
+    spec = sweep_spec(np.array([0.1, 1.0, 10.0]), {"gd": np.array([-1.0, -50.0, 7.0])}, {"gd": np.array([-1, -1, 3])},
+                      log=False, ylabel="final loss")
+    assert spec["data"][0]["y"].tolist() == [-1.0, -50.0] and "type" not in spec["layout"]["yaxis"]
+    assert spec["layout"]["yaxis"]["title"]["text"] == "final loss" and spec["layout"]["xaxis"]["type"] == "log"
+
+
+CSV_ROWS = [(1, 47), (2, 52.5), (4, 58), (5, 66), (7, 73), (8, 81.5)]
+
+
+@pytest.fixture(scope="module")
+def csv_lr100_page(tmp_path_factory):
+    """``(data, html)`` of a noisy CSV file with the header ``hours,score``, fitted at --lr 100 (every run diverges)."""
+    d = tmp_path_factory.mktemp("csv")
+    (d / "scores.csv").write_text("hours,score\n" + "".join(f"{h},{s}\n" for h, s in CSV_ROWS))
+    data = report.compute(plan(config.check(config.ReportConfig(optimizers=("gd",), data=str(d / "scores.csv"), lr=100.0,
+                                                                  epochs=4, grid=11, sweep=False))))
+    return data, report.page(data, d)
+
+
+def test_a_csv_page_uses_the_files_column_names(csv_lr100_page):
+    """A file with the header ``hours,score``: the page said x and y."""
+    from jaxgd.plots.common import line_text
+
+    data, html = csv_lr100_page
+    assert data.problem.data_names == ("hours", "score")
+    D = _page_data(html)
+    w, b = np.polyfit(*zip(*CSV_ROWS), 1)
+    assert D["data"]["names"] == ["hours", "score"] and D["data"]["line"]["text"] == line_text(w, b, names=("hours", "score"))
+    assert line_text(w, b, names=("hours", "score")).startswith(f"score = {w:.4g}·hours + ")
+    words = _words(html)
+    assert "Fitting score = W·hours + b" in words and "dashed: the line score = W·hours + b" in words
+    assert line_text(2.0, 3.0) == "y = 2x + 3"  # no header: x and y, as before
+
+
+def test_loss_views_draw_the_loss_above_its_minimum_on_noisy_data(csv_lr100_page):
+    """On noisy data the loss cannot go below the best line's, so log-loss views read flat at that
+    floor: they draw loss − min, and their axes say so. The minimum is checked against NumPy's least squares."""
+    from types import SimpleNamespace
+
+    from jaxgd.app.page import loss_range, sweep_figure
+
+    data, html = csv_lr100_page
+    x, y = (np.array(v, np.float64) for v in zip(*CSV_ROWS))
+    best = float(np.mean((np.polyval(np.polyfit(x, y, 1), x) - y) ** 2))
+    D = _page_data(html)
+    assert best > 1 and D["lossMin"] == pytest.approx(best, rel=1e-5)
+    assert D["lossTitle"] == f"loss − min (min = {best:.6g})"
+    # the axis's top: 3× the largest loss − min of any run before it diverged (figures' rule, on loss − min)
+    before = [np.asarray(r.traj.loss, np.float64)[:int(r.traj.diverged_at)] - best for r in data.runs]
+    assert all(r.traj.diverged_at > 0 for r in data.runs)
+    assert D["lossRange"][1] == pytest.approx(np.log10(3 * max(float(np.nanmax(v)) for v in before)), rel=1e-5)
+    lo, hi = loss_range([dict(loss=best + np.array([4.0, 1.0, 1e-3]), t=np.arange(3), diverged_at=-1)], best)
+    assert (lo, hi) == (pytest.approx(-3), pytest.approx(np.log10(12)))  # 3 × (loss₀ − min), floor at the last
+    assert "Log scale of the loss minus its minimum" in _words(html)
+    # the sweep: final losses 5, 3, 2 above a minimum of 1.5 are drawn as 3.5, 1.5, 0.5
+    scan = SimpleNamespace(lrs=np.array([0.1, 0.2, 0.3]), final_loss={"gd": np.array([5.0, 3.0, 2.0])}, epochs=4,
+                           diverged_at={"gd": np.array([-1, -1, -1])}, stability_limit=None, optimal_lr=None)
+    sweep = sweep_figure(SimpleNamespace(scan=scan, losses={"minima": [1.5], "start": 9.0}, theory=None, explore={}))
+    assert sweep["data"][0]["y"].tolist() == [3.5, 1.5, 0.5] and sweep["layout"]["yaxis"]["type"] == "log"
+    assert sweep["layout"]["yaxis"]["title"]["text"] == "final full-data loss − min (min = 1.5)"
+    # the notebook's noiseless data: a minimum of about 0, nothing subtracted
+    assert sweep_figure(SimpleNamespace(scan=scan, losses={"minima": [1e-29], "start": 9.0}, theory=None,
+                                        explore={}))["data"][0]["y"].tolist() == [5.0, 3.0, 2.0]
+
+
+def test_diverged_runs_are_named_where_budgets_were_said_to_reach_the_minimum(csv_lr100_page):
+    """At --lr 100 the runs table's note said budgets were "chosen so that every path ends near the
+    minimum" while every run diverged: it now says which runs did not reach it, and how they ended."""
+    data, html = csv_lr100_page
+    steps = [int(r.traj.diverged_at) for r in data.runs]
+    assert all(s > 0 for s in steps)
+    words = _words(html)
+    assert "Here 3 of the 3 runs did not end near a minimum: gd (diverged in every mode)." in words
+    assert [words.count(f"diverged at step {s}") for s in sorted(set(steps))] == [steps.count(s) for s in sorted(set(steps))]
+
+
+def test_explorable_texts_name_their_panels_and_explain_their_diagrams(written):
+    """The explorables said "Left:"/"Right:" (false on a phone, where the panels stack), drew a grey
+    noisy sample that no run fits, and left the lr × batch diagram's paler rows unexplained: those
+    batch sizes B whose last batch holds one of the m = 51 examples (51 mod B = 1)."""
+    html = (written[0] / "report.html").read_text()
+    words, D = _words(html), _page_data(html)
+    assert "Left:" not in words and "Right:" not in words
+    assert "“Spread of the final point”" in words and "“Spread of the final point against the batch size”" in words
+    assert "noisy" not in D["data"] and "noisy sample" not in words and "Y_rand" not in words
+    ragged = [B for B in range(2, 52) if 51 % B == 1]
+    assert ragged == [2, 5, 10, 25, 50]
+    assert "a single example for B = 2, 5, 10, 25, 50 (m mod B = 1, m = 51)" in words and "One row per batch size, 1 … 51." in words
+
+
+def test_the_lr_beta_diagram_states_its_budget_and_marks_polyaks_optimum(tmp_path):
+    """Its budget was not stated, and Polyak's optimum was quoted under the sweep but not marked.
+    On 0.1·a² + 2·b² (curvatures 0.2 and 4): β = ((√κ − 1)/(√κ + 1))², lr = 4/(√4 + √0.2)²/(1 − β)."""
+    data = report.compute(plan(config.check(config.ReportConfig(problem="ill_conditioned", optimizers=("momentum",),
+                                                                  grid=11, epochs=30, sweep_points=10, sweep_epochs=30))))
+    html = report.page(data, tmp_path)
+    ph = _page_data(html)["phase"]
+    k = np.sqrt(4 / 0.2)
+    beta = ((k - 1) / (k + 1)) ** 2
+    assert ph["steps"] == 30 and ph["polyak"] == pytest.approx([4 / (2 + np.sqrt(0.2)) ** 2 / (1 - beta), beta], rel=1e-5)
+    words = _words(html)
+    assert "Each cell is one full-batch run of 30 steps" in words
+    assert f"The white cross marks Polyak's optimum for heavy ball on this quadratic, β = {beta:.4g}" in words

@@ -19,7 +19,11 @@ jaxgdPage(async (D, P, times, t0) => {
   const fmt = (v, d = 4) => (v === null || !isFinite(v) ? "—" : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 || v === 0
     ? trim((+v).toPrecision(d)) : trim((+v).toExponential(d - 1)));
   const fin = (v) => v !== null && isFinite(v);
-  const lineText = (w, b) => `y = ${w < 0 ? "−" : ""}${fmt(Math.abs(w))}x` + (b ? ` ${b < 0 ? "−" : "+"} ${fmt(Math.abs(b))}` : "");
+  const [xName, yName] = D.data ? D.data.names : ["x", "y"];  // the data's columns (a CSV file's header)
+  const lineText = (w, b) => `${yName} = ${w < 0 ? "−" : ""}${fmt(Math.abs(w))}${xName === "x" ? "x" : "·" + xName}` +
+    (b ? ` ${b < 0 ? "−" : "+"} ${fmt(Math.abs(b))}` : "");
+  // the loss as the loss views draw it: loss − min on a log axis, or as it is on a linear one (no minimum: D.lossMin null)
+  const excess = (v) => (D.lossMin === null ? v : v - D.lossMin), drawn = (v) => fin(v) && (D.lossMin === null || v > 0);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const narrow = () => window.innerWidth < 600;
 
@@ -61,7 +65,8 @@ jaxgdPage(async (D, P, times, t0) => {
     r.visible = true;
     // the loss curve: every measured (finite) point, up to and including where the run diverged
     r.lossAt = [];
-    r.t.forEach((t, i) => { if (fin(r.loss[i]) && r.loss[i] > 0 && (r.diverged_at < 0 || t <= r.diverged_at)) r.lossAt.push(i); });
+    r.lossY = r.loss.map(excess);
+    r.t.forEach((t, i) => { if (drawn(r.lossY[i]) && (r.diverged_at < 0 || t <= r.diverged_at)) r.lossAt.push(i); });
     r.lossN = r.lossAt.length;
     r.lossLast = r.lossN ? r.lossAt[r.lossN - 1] : -1;
   }
@@ -98,7 +103,7 @@ jaxgdPage(async (D, P, times, t0) => {
     return lo;
   }
   const xOf = (r, t) => (unit === "epochs" ? t / r.spe : t);
-  const xTitle = () => (unit === "epochs" ? "epoch (passes over the data)" : "update (step)");
+  const xTitle = () => (unit === "epochs" && D.data ? "epoch (passes over the data)" : "update (step)");  // no data: a step
 
   // The part of run r drawn at step k: points, and the exit ✕ once reached.
   function partOf(r, k) {
@@ -183,24 +188,27 @@ jaxgdPage(async (D, P, times, t0) => {
     runs.forEach((r) => lossTraces.push({ type: "scatter", mode: r.lossN < 3 ? "lines+markers" : "lines", name: r.label,
       x: [], y: [], line: { color: r.color, dash: r.dash, width: 2 }, marker: { size: 5 }, xaxis: "x", yaxis: "y",
       hovertemplate: `${r.label}<br>%{x:.4g}<br>loss = %{y:.4g}<extra></extra>` }));
+    const two = !!D.data; // a landscape's batch loss is its loss: one panel (its batch traces lie under the loss's)
     runs.forEach((r) => lossTraces.push({ type: "scatter", mode: "lines", name: r.label, x: [], y: [], showlegend: false,
-      line: { color: r.color, dash: r.dash, width: 1 }, xaxis: "x2", yaxis: "y2",
+      line: { color: r.color, dash: r.dash, width: 1 }, xaxis: two ? "x2" : "x", yaxis: two ? "y2" : "y",
       hovertemplate: `${r.label}<br>%{x:.4g}<br>batch loss = %{y:.4g}<extra></extra>` }));
     const divMarks = runs.filter((r) => r.diverged_at >= 0 && r.lossN > 0);
     lossTraces.push({ type: "scatter", mode: "markers", name: "diverged", xaxis: "x", yaxis: "y", showlegend: false,
-      x: [], y: divMarks.map((r) => Math.min(r.loss[r.lossLast], 10 ** (D.lossRange[1] - 0.3))), cliponaxis: false,
+      x: [], y: divMarks.map((r) => (D.lossRange ? Math.min(r.lossY[r.lossLast], 10 ** (D.lossRange[1] - 0.3)) : r.lossY[r.lossLast])), cliponaxis: false,
       marker: { symbol: "x", size: 12, color: divMarks.map((r) => r.color) }, text: divMarks.map((r) => `${r.label}: diverged at step ${r.diverged_at}`),
       hovertemplate: "%{text}<extra></extra>" });
-    const ax = (t) => ({ ...decades(D.lossRange.map((v) => 10 ** v)), title: { text: t }, range: D.lossRange });
+    // log axes of loss − min at decades (no range: the batch loss's own), linear where there is no minimum
+    const ax = (t, range) => (D.lossMin === null ? { title: { text: t } }
+      : { ...decades(range ? range.map((v) => 10 ** v) : runs.map((r) => r.batch_loss)), title: { text: t }, range });
     specs.loss = { data: lossTraces, layout: {
       title: { text: "Loss per step" }, showlegend: false,
-      grid: narrow() ? { rows: 2, columns: 1, pattern: "independent", ygap: 0.25 } : { rows: 1, columns: 2, pattern: "independent" },
+      ...(two ? { grid: narrow() ? { rows: 2, columns: 1, pattern: "independent", ygap: 0.25 } : { rows: 1, columns: 2, pattern: "independent" } } : {}),
       xaxis: { title: { text: xTitle() } }, xaxis2: { title: { text: xTitle() } },
-      yaxis: ax(D.data ? "full-data loss (MSE)" : "loss"), yaxis2: ax("batch loss"),
-      annotations: [{ text: "full-data loss at each point", x: 0.5, xref: "x domain", y: 1.06, yref: "y domain", showarrow: false },
-                    { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }],
-      shapes: [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } },
-               { type: "line", xref: "x2", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } }] } };
+      yaxis: ax(D.data ? `full-data ${D.lossTitle} (MSE)` : D.lossTitle, D.lossRange),
+      yaxis2: ax("batch loss", D.lossMin ? undefined : D.lossRange),  // a batch's loss is drawn as it is: it can be under the minimum
+      annotations: two ? [{ text: "full-data loss at each point", x: 0.5, xref: "x domain", y: 1.06, yref: "y domain", showarrow: false },
+                    { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }] : [],
+      shapes: [0, 1].map((k) => ({ type: "line", xref: two && k ? "x2" : "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } })) } };
     figs.loss = { divMarks };
     // diagnostics: four panels, static (x in the slider's unit)
     const keys = ["grad_norm", "update_norm", "first", "second"];
@@ -224,13 +232,13 @@ jaxgdPage(async (D, P, times, t0) => {
     if (D.data) {
       const x = D.data.x, xs = dataRange;
       const tr = [];
-      if (D.data.noisy) tr.push({ type: "scatter", mode: "markers", x, y: D.data.noisy, name: "noisy sample (σ = 1)", marker: { color: "#7f7f7f", size: 7, opacity: 0.6 } });
-      tr.push({ type: "scatter", mode: "markers", x, y: D.data.y, name: "data fitted", marker: { color: "#1f77b4", size: 6 } });
+      tr.push({ type: "scatter", mode: "markers", x, y: D.data.y, name: "data fitted", marker: { color: "#1f77b4", size: 6 },
+        hovertemplate: `${esc(xName)} = %{x:.4g}<br>${esc(yName)} = %{y:.4g}<extra></extra>` });
       const L = D.data.line;
       tr.push({ type: "scatter", mode: "lines", x: xs, y: xs.map((v) => L.w * v + L.b), name: `${L.label} ${L.text}`, line: { color: "#d62728" } });
       tr.push({ type: "scatter", mode: "lines", x: xs, y: [0, 0], name: "fit of the run", line: { color: "#333", dash: "dash", width: 3 } });
       specs.data = { data: tr, layout: { title: { text: "The data and the line of the chosen run" }, legend,
-        xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } } } };
+        xaxis: { title: { text: xName } }, yaxis: { title: { text: yName } } } };
       figs.data = { line: tr.length - 1 };
       const sel = document.getElementById("data-run");
       runs.forEach((r, i) => sel.add(new Option(r.label, i)));
@@ -290,7 +298,7 @@ jaxgdPage(async (D, P, times, t0) => {
       if (n) {
         const w = p.w[n - 1], b = p.b[n - 1];
         out.push({ id: "data", update: { x: [dataRange], y: [dataRange.map((v) => w * v + b)],
-          name: [`${r.label}, step ${r.t[n - 1]}: ${lineText(w, b)}`] }, idx: [figs.data.line] });
+          name: [`${r.label}, step ${r.t[n - 1]}: ${lineText(w, b)}${p.exit ? `; then ${p.exit.why}` : ""}`] }, idx: [figs.data.line] });
       }
     }
     const ep = (v) => (v < 100 ? fmt(v, 3) : `${Math.floor(v)}`);  // whole epochs past 100, never "1e+3"
@@ -302,7 +310,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const n = runs.length, vis = runs.map((r) => r.visible);
     const out = [
       { id: "loss", update: { x: [...runs.map((r) => r.lossAt.map((i) => xOf(r, r.t[i]))), ...runs.map((r) => r.tb.map((t) => xOf(r, t)))],
-        y: [...runs.map((r) => r.lossAt.map((i) => r.loss[i])), ...runs.map((r) => r.batch_loss.map((v) => (fin(v) && v > 0 ? v : null)))],
+        y: [...runs.map((r) => r.lossAt.map((i) => r.lossY[i])), ...runs.map((r) => r.batch_loss.map((v) => (fin(v) && v > 0 ? v : null)))],
         visible: [...vis, ...vis] }, idx: [...Array(2 * n).keys()] },
       { id: "loss", update: { x: [figs.loss.divMarks.map((r) => xOf(r, r.t[r.lossLast]))] }, idx: [2 * n] },
       { id: "loss", kind: "relayout", update: { "xaxis.title.text": xTitle(), "xaxis2.title.text": xTitle() } },
@@ -381,7 +389,7 @@ jaxgdPage(async (D, P, times, t0) => {
   // --- the learning-rate sweep: its figure as plotly_figs.sweep_spec built it, on the page's log axes
   async function drawSweep() {
     if (!D.sweep) return;
-    const { data, layout } = D.sweep;  // log axes at decades (plotly_figs.sweep_spec)
+    const { data, layout } = D.sweep;  // log axes at decades, its loss axis linear without a minimum (plotly_figs.sweep_spec)
     if (narrow()) layout.title.text = "Final loss against lr";
     await newPlot("sweep", data, layout);
   }
@@ -406,7 +414,9 @@ jaxgdPage(async (D, P, times, t0) => {
     const layout = { showlegend: false,
       grid: narrow() ? { rows: 2, columns: 1, pattern: "independent" } : { rows: 1, columns: 2, pattern: "independent" },
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
-      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, ...square }, xaxis2: { title: { text: "step" }, tickformat: "d", rangemode: "tozero" }, yaxis2: { ...decades(D.whatifRange.map((v) => 10 ** v)), title: { text: "full-data loss" }, range: D.whatifRange } };
+      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, ...square }, xaxis2: { title: { text: "step" }, tickformat: "d", rangemode: "tozero" },
+      yaxis2: D.lossMin === null ? { title: { text: "full-data loss" } }
+        : { ...decades(D.whatifRange.map((v) => 10 ** v)), title: { text: `full-data ${D.lossTitle}` }, range: D.whatifRange } };
     function update() {
       const wf = D.whatif[+optSel.value], li = +lrIn.value, ki = wf.knob ? +knobIn.value : 0;
       const w = wf.w[li][ki], b = wf.b[li][ki], loss = wf.loss[li][ki], d = wf.diverged_at[li][ki];
@@ -424,9 +434,9 @@ jaxgdPage(async (D, P, times, t0) => {
       if (d >= 0 && pw.at(-1) !== null) { mw.push(pw.at(-1)); mb.push(pb.at(-1)); ms.push("x"); }
       if (d >= 0) { ms[ms.length - 1] = "x"; mt[ms.length - 1] = `diverged at step ${d}`; }
       let n = 0;
-      while (n < loss.length && fin(loss[n]) && loss[n] > 0 && (d < 0 || n <= d)) n++;
-      const cy = loss.slice(0, n), e = d >= 0 ? n - 1 : -1;
-      if (e >= 0) cy[e] = Math.min(cy[e], 10 ** (D.whatifRange[1] - 0.3));  // its ✕ on the axis (the hover gives the loss)
+      while (n < loss.length && drawn(excess(loss[n])) && (d < 0 || n <= d)) n++;
+      const cy = loss.slice(0, n).map(excess), e = d >= 0 ? n - 1 : -1;
+      if (e >= 0 && D.whatifRange) cy[e] = Math.min(cy[e], 10 ** (D.whatifRange[1] - 0.3));  // its ✕ on the axis (the hover gives the loss)
       const upd = { x: [pw, mw, [...Array(n).keys()]], y: [pb, mb, cy], text: [pt, mt, loss.slice(0, n).map((v) => fmt(v))],
         "marker.symbol": [undefined, ms, cy.map((_, i) => (i === e ? "x" : "circle"))],
         "marker.size": [undefined, undefined, cy.map((_, i) => (i === e ? 14 : 3))] };
@@ -471,17 +481,25 @@ jaxgdPage(async (D, P, times, t0) => {
     if (!D.phase) return;
     const ph = D.phase;
     // a loss of exactly 0 (reached in float64) is drawn at 1e-30, as in the sweep; null (grey) only for diverged runs
-    const z = ph.betas.map((_, k) => ph.lrs.map((_, l) => (ph.diverged_at[l][k] >= 0 || !fin(ph.final_loss[l][k])
-      ? null : Math.log10(Math.max(ph.final_loss[l][k], 1e-30)))));
-    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.betas, z, colorscale: "Viridis", colorbar: { title: { text: "log10 final loss" }, thickness: 14 },
-      hovertemplate: "lr = %{x:.3g}<br>β = %{y:.2f}<br>log10 final loss = %{z:.3g}<extra></extra>" }];
+    // no minimum (D.lossMin null): sign(loss)·log10(1 + |loss|), as the sweep's axis (plots.common.symlog)
+    const lin = D.lossMin === null, what = lin ? "sign·log10(1 + |final loss|)" : `log10 final ${D.lossTitle}`;
+    const z = ph.betas.map((_, k) => ph.lrs.map((_, l) => { const v = ph.final_loss[l][k];
+      return ph.diverged_at[l][k] >= 0 || !fin(v) ? null : lin ? Math.sign(v) * Math.log10(1 + Math.abs(v)) : Math.log10(Math.max(excess(v), 1e-30)); }));
+    const tr = [{ type: "heatmap", x: ph.lrs, y: ph.betas, z, colorscale: "Viridis", colorbar: { title: { text: what, ...(narrow() ? { side: "right" } : {}) }, thickness: 14 },
+      hovertemplate: `lr = %{x:.3g}<br>β = %{y:.2f}<br>${what} = %{z:.3g}<extra></extra>` }];
     if (ph.boundary) {
       const keep = ph.boundary.map((v, k) => [v, ph.betas[k]]).filter(([v]) => v && v >= ph.lrs[0] && v <= ph.lrs[ph.lrs.length - 1]);
       tr.push({ type: "scatter", mode: "lines", x: keep.map((p) => p[0]), y: keep.map((p) => p[1]), name: "theory: lr = 2(1+β)/((1−β)λmax)",
         line: { color: "black", width: 3 } });
     }
-    await newPlot("phase", tr, { title: { text: "Final loss of heavy-ball momentum (grey: diverged)" }, plot_bgcolor: "#bbb",
-      xaxis: { ...decades(ph.lrs), title: { text: "learning rate" } }, yaxis: { title: { text: "β" }, zeroline: false }, legend: { orientation: "h", y: -0.2 } });
+    if (ph.polyak) tr.push({ type: "scatter", mode: "markers", x: [ph.polyak[0]], y: [ph.polyak[1]], name: "Polyak's optimum",
+      marker: { symbol: "x", size: 14, color: "white", line: { color: "black", width: 1 } },
+      hovertemplate: `Polyak's optimum: lr = ${fmt(ph.polyak[0])}, β = ${fmt(ph.polyak[1])}<extra></extra>` });
+    // the axes end at the outer cells' edges: no padding, which the grey background would draw as diverged runs
+    const edges = (v) => [v[0] - (v[1] - v[0]) / 2, v[v.length - 1] + (v[v.length - 1] - v[v.length - 2]) / 2];
+    await newPlot("phase", tr, { title: { text: `${narrow() ? "Heavy ball" : "Final loss of heavy-ball momentum"}, ${ph.steps} steps (grey: diverged)` }, plot_bgcolor: "#bbb",
+      xaxis: { ...decades(ph.lrs), title: { text: "learning rate" }, range: edges(ph.lrs.map(Math.log10)) },
+      yaxis: { title: { text: "β" }, zeroline: false, range: edges(ph.betas) }, legend: { orientation: "h", y: -0.2 } });
   }
 
   // --- the seed cloud
@@ -536,23 +554,25 @@ jaxgdPage(async (D, P, times, t0) => {
   // --- phase diagram (SGD, lr × batch size)
   async function drawBatchPhase() {
     if (!D.batchPhase) return;
-    const ph = D.batchPhase, s0 = Math.max(ph.start_loss, 1e-300);
+    const ph = D.batchPhase, s0 = Math.max(excess(ph.start_loss), 1e-300);
     // colour: log10(final loss / starting loss), white at 0 (blue: fell, clipped at −8 decades; red: grew, up to the
     // divergence rule's 10⁶); null (grey) only for runs the divergence rule stopped — a row of few steps grows without
     // reaching it
     const LO = -8, HI = 6;
-    const rel = (l, k) => Math.max(LO, Math.min(HI, Math.log10(Math.max(ph.final_loss[l][k], 1e-300) / s0)));
+    const rel = (l, k) => Math.max(LO, Math.min(HI, Math.log10(Math.max(excess(ph.final_loss[l][k]), 1e-300) / s0)));
     const z = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => (ph.diverged_at[l][k] >= 0 || !fin(ph.final_loss[l][k]) ? null : rel(l, k))));
     const info = ph.batch_sizes.map((_, k) => ph.lrs.map((_, l) => [ph.steps[l][k], fmt(ph.final_loss[l][k], 3)]));
     // plotly's own "RdBu" is grey (190) in the middle: a loss that barely moved would look like a diverged run
     const tr = [{ type: "heatmap", x: ph.lrs, y: ph.batch_sizes, z, customdata: info, colorscale: diverging(LO, HI),
-      zmin: LO, zmax: HI, colorbar: { title: { text: "log10(final / start loss)" }, thickness: 14 },
+      zmin: LO, zmax: HI, colorbar: { title: { text: D.lossMin ? "log10 of (loss − min), final / start" : "log10(final / start loss)" }, thickness: 14 },
       hovertemplate: "lr = %{x:.3g}, batch size %{y}: %{customdata[0]} steps<br>final loss %{customdata[1]} (log10 ratio %{z:.2f})<extra></extra>" }];
-    const lo = ph.lrs[0], hi = ph.lrs[ph.lrs.length - 1], top = ph.batch_sizes[ph.batch_sizes.length - 1];
+    const lo = ph.lrs[0], hi = ph.lrs[ph.lrs.length - 1], bs = ph.batch_sizes, K = bs.length, top = bs[K - 1];
+    // rows' edges: halfway between sizes; log-spaced sizes (not every 1 … m) on a log axis
+    const logY = top > K, y0 = bs[0] - 0.5, y1 = K > 1 ? top + (top - bs[K - 2]) / 2 : top + 0.5, mid = K > 1 ? (top + bs[K - 2]) / 2 : y0;
     const notes = [];
     if (ph.limit && ph.limit >= lo && ph.limit <= hi) {
-      tr.push({ type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [top - 0.5, top + 0.5], showlegend: false, hoverinfo: "skip",
-        line: { color: "black", width: 4 } }, { type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [ph.batch_sizes[0] - 0.5, top - 0.5],
+      tr.push({ type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [mid, y1], showlegend: false, hoverinfo: "skip",
+        line: { color: "black", width: 4 } }, { type: "scatter", mode: "lines", x: [ph.limit, ph.limit], y: [y0, mid],
         showlegend: false, hoverinfo: "skip", line: { color: "black", width: 2, dash: "dash" } });
       notes.push({ x: Math.log10(ph.limit), y: 1, yref: "paper", yanchor: "bottom", xanchor: "center", showarrow: false,
         text: `2/λmax = ${fmt(ph.limit, 3)} (full batch)`, font: { size: 12 } });
@@ -566,7 +586,8 @@ jaxgdPage(async (D, P, times, t0) => {
     const ep = `${ph.epochs} epoch${ph.epochs === 1 ? "" : "s"}`;
     await newPlot("batch-phase", tr, { title: { text: narrow() ? `gd, ${ep} (grey: diverged)` : `gd on shuffled minibatches, ${ep} each (grey: diverged)` }, plot_bgcolor: "#bbb",
       xaxis: { ...decades(lo, hi), title: { text: "learning rate" }, range: [Math.log10(lo), Math.log10(hi)] },
-      yaxis: { title: { text: "batch size" }, zeroline: false, range: [ph.batch_sizes[0] - 0.5, top + 0.5] }, annotations: notes,
+      yaxis: { title: { text: "batch size" }, zeroline: false, ...(logY ? { type: "log", range: [Math.log10(y0), Math.log10(y1)] } : { range: [y0, y1] }) },
+      annotations: notes,
       margin: { t: 60, r: 10, l: 60, b: 50 },
       legend: { orientation: "h", y: -0.2 } });
   }

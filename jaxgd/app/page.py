@@ -17,7 +17,7 @@ import numpy as np
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.plots.common import LOG_LABEL, camera_eye, line_text, log_excess, style_for
+from jaxgd.plots.common import LOG_LABEL, SYMLOG_LABEL, camera_eye, line_text, log_excess, style_for, symlog
 from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS
 from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
@@ -49,15 +49,32 @@ def norms(m, idx):
     return None if m is None else np.hypot(_f64(m.w), _f64(m.b))[idx]
 
 
-def loss_range(runs: list[dict], decades: float = 12) -> list[float]:
-    """log10 of the loss axis's ``[floor, top]`` for ``runs`` (``loss`` at steps ``t``, ``diverged_at``): top 3× the
-    largest loss before a run diverged (room for its ✕; a diverging run's curve stays on the axis until it diverges),
-    floor the smallest loss drawn but at most ``decades`` below the top (a run that reaches 1e-27 would otherwise
-    squeeze the others into the top of the plot)."""
-    ok = lambda r: np.isfinite(r["loss"]) & (r["loss"] > 0)  # noqa: E731
-    before = [r["loss"][ok(r) & ((r["diverged_at"] < 0) | (np.asarray(r["t"]) < r["diverged_at"]))] for r in runs]
+def loss_min(data) -> float | None:
+    """The loss the page's log-loss views subtract (they draw ``log10(loss − min)``): the smallest
+    loss at a known minimum, 0 where that is under 10⁻⁶ of the starting loss (noiseless data, the
+    landscapes' minima of 0), None where there is no minimum (the saddle: a linear axis)."""
+    mins, start = data.losses.get("minima") or [], abs(data.losses.get("start", 1.0))
+    if not mins:
+        return None
+    m = float(min(mins))
+    return 0.0 if abs(m) <= 1e-6 * start else m
+
+
+def loss_title(m: float | None, what: str = "loss") -> str:
+    """What a loss axis plots (:func:`loss_min`): ``what``, or ``what − min (min = 1.234)``."""
+    return what if not m else f"{what} − min (min = {number(m)})"
+
+
+def loss_range(runs: list[dict], m: float = 0.0, decades: float = 12) -> list[float]:
+    """log10 of the loss axis's ``[floor, top]`` for ``loss − m`` of ``runs`` (``loss`` at steps ``t``,
+    ``diverged_at``): top 3× the largest one before a run diverged (room for its ✕; a diverging run's curve
+    stays on the axis until it diverges), floor the smallest drawn but at most ``decades`` below the top (a
+    run that reaches 1e-27 would otherwise squeeze the others into the top of the plot)."""
+    ex = [np.asarray(r["loss"]) - m for r in runs]
+    ok = [np.isfinite(e) & (e > 0) for e in ex]
+    before = [e[k & ((r["diverged_at"] < 0) | (np.asarray(r["t"]) < r["diverged_at"]))] for e, k, r in zip(ex, ok, runs)]
     top = 3 * max((float(v.max()) for v in before if v.size), default=1.0)
-    lows = [float(np.min(r["loss"][ok(r)])) for r in runs if np.any(ok(r))]
+    lows = [float(np.min(e[k])) for e, k in zip(ex, ok) if np.any(k)]
     floor = max(min(lows, default=top / 10 ** decades), top / 10 ** decades)
     return [math.log10(floor), math.log10(top)]
 
@@ -101,10 +118,12 @@ def page_data(data) -> dict:
             first=norms(t.first_moment, bidx), second=norms(t.second_moment, bidx),
             diverged_at=int(t.diverged_at), state=row["state"], why=row["why"], hyper=_hyper(r.optimizer, r.lr)))
     minima = [list(map(float, m)) for m in p.minima]
+    m = loss_min(data)
     out = dict(
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
         grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S)), eye=camera_eye(S)),
-        minima=minima, minLoss=data.losses["minima"], runs=runs, lossRange=loss_range(runs), maxPoints=MAX_POINTS)
+        minima=minima, minLoss=data.losses["minima"], runs=runs, maxPoints=MAX_POINTS, lossMin=m,
+        lossRange=None if m is None else loss_range(runs, m), lossTitle=loss_title(m))
     if data.flows:
         g = runs[data.flow_run]
         out["flows"] = dict(run=data.flow_run, lr=g["lr"], key=FLOW_KEY, items=[dict(kind=k, label=FLOWS[k][0], color=FLOWS[k][1],
@@ -113,20 +132,27 @@ def page_data(data) -> dict:
         x, y = (_f64(a) for a in p.data)
         keep = _sample(len(x))
         (lw, lb), label = data_line(data)
-        out["data"] = dict(x=x[keep], y=y[keep], noisy=None if data.noisy_y is None else _f64(data.noisy_y),
-                           line=dict(w=lw, b=lb, label=label, text=line_text(lw, lb)), shown=len(keep), total=len(x))
+        out["data"] = dict(x=x[keep], y=y[keep], names=list(p.data_names), shown=len(keep), total=len(x),
+                           line=dict(w=lw, b=lb, label=label, text=line_text(lw, lb, names=p.data_names)))
     if data.scan is not None:
         out["sweep"] = sweep_figure(data)
     ex = data.explore
     if ex.get("whatif"):
         out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
                          for wf in ex["whatif"]]
-        # one axis for every stop: a diverging run on it until it diverges, a converging one down to its end
-        out["whatifRange"] = loss_range([dict(loss=v, t=np.arange(v.shape[-1]), diverged_at=d) for wf in ex["whatif"] for v, d
-                                         in zip(_f64(wf["loss"]).reshape(-1, np.shape(wf["loss"])[-1]), np.ravel(wf["diverged_at"]))], 40)
+        # one axis for every stop, of loss − min as the loss axes (none: linear): a diverging run on it until it
+        # diverges, a converging one down to its end
+        out["whatifRange"] = None if m is None else loss_range(
+            [dict(loss=v, t=np.arange(v.shape[-1]), diverged_at=d) for wf in ex["whatif"] for v, d
+             in zip(_f64(wf["loss"]).reshape(-1, np.shape(wf["loss"])[-1]), np.ravel(wf["diverged_at"]))], m, 40)
     for key in ("phase", "cloud", "basins", "exercise"):
         if ex.get(key):
             out[key] = ex[key]
+    if ex.get("phase"):  # its budget (the momentum what-if's sweep), and Polyak's optimum where there is theory
+        steps = np.shape(next(wf["loss"] for wf in ex["whatif"] if wf["optimizer"] == "momentum"))[-1] - 1
+        th = data.theory  # Polyak's optimum [lr, β] (jaxgd's EMA convention)
+        out["phase"] = dict(ex["phase"], steps=steps, polyak=None if th is None or not np.isfinite(th.polyak_lr)
+                            else [float(th.polyak_lr), float(th.polyak_beta)])
     if ex.get("batch_phase"):
         th = data.theory
         out["batchPhase"] = dict(ex["batch_phase"], limit=None if th is None else float(th.stability_limit),
@@ -153,8 +179,10 @@ def data_line(data):
 
 def sweep_figure(data) -> dict:
     """The learning-rate sweep figure, as plotly's dict (:func:`jaxgd.plots.plotly_figs.sweep_spec`)."""
-    sc = data.scan
-    return sweep_spec(sc.lrs, sc.final_loss, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr,
+    sc, m = data.scan, loss_min(data)  # no minimum: sign(loss)·log10(1 + |loss|) on a linear axis
+    y = {k: symlog(v) if m is None else np.asarray(v, np.float64) - m for k, v in sc.final_loss.items()}
+    return sweep_spec(sc.lrs, y, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr, log=m is not None,
+                      ylabel=SYMLOG_LABEL if m is None else loss_title(m, "final full-data loss"),
                       title=f"Final loss after {sc.epochs} full-batch steps against learning rate (✕: diverged)")
 
 
@@ -181,8 +209,9 @@ def _describe(data) -> str:
         doc = landscapes.LANDSCAPES[cfg.problem].__doc__.split(":")[0].strip("`")
         mins = "; ".join(f"({m[0]:.4g}, {m[1]:.4g})" for m in p.minima) or "none"
         return f"The {cfg.problem} function f(a, b) = {doc}. Known minima: {mins}."
+    x, y = p.data_names
     what = (f"y = 2x + 3 on {p.num_examples} points of [-5, 5]" if cfg.data is None
-            else f"y = W·x + b to the {p.num_examples:,} points of {cfg.data}")
+            else f"{y} = W·{x} + b to the {p.num_examples:,} points of {cfg.data}")
     return f"Fitting {what} by mean squared error in (W, b); minimum at W = {p.minimum.w:.6g}, b = {p.minimum.b:.6g}."
 
 
@@ -204,7 +233,17 @@ def _optimizer_rows(data) -> str:
 def _why_lengths(data) -> str:
     """Why the runs differ in length, and (gd at full batch on a quadratic) why it stops short."""
     p, th = data.problem, data.theory
-    parts = [fill("report.html", "lengths-data" if p.num_examples is not None else "lengths-landscape")]
+    labels = {m.name: m.label for m in modes(data.config, p)}
+    by: dict = {}  # optimizer -> its runs that did not converge (the runs table says how each ended)
+    for r in run_rows(data):
+        if r["state"] != "converged":
+            by.setdefault(r["optimizer"], []).append(r)
+    lost = [f"{o} ({rs[0]['state']}{' in every mode' if len(labels) > 1 else ''})" if len(rs) == len(labels) and
+            len({r["state"] for r in rs}) == 1 else f"{o} ({', '.join(labels[r['mode']] + ': ' + r['state'] for r in rs)})"
+            for o, rs in by.items()]
+    lost = fill("report.html", "lost", n=sum(map(len, by.values())), total=len(data.runs), runs=_esc(", ".join(lost))) if lost else ""
+    parts = [fill("report.html", "lengths-data", lost=lost) if p.num_examples is not None
+             else fill("report.html", "lengths-landscape") + lost]
     gd = next((r for r in data.runs if r.optimizer == "gd" and r.mode.batch_size is None), None)
     if gd is not None and th is not None and int(gd.traj.diverged_at) < 0 and th.eigenvalues[0] > 0:
         lo, hi = float(th.eigenvalues[0]), float(th.eigenvalues[-1])
@@ -240,6 +279,12 @@ def _run_rows(data) -> str:
     return "\n".join(rows)
 
 
+def _kind(data) -> str:
+    """Which wording of a theory text: "yes" where the theory's limits (the red mark, the black lines) are drawn,
+    "no" where they are not, "none" where there is no minimum (the saddle)."""
+    return "none" if not data.problem.minima else "yes" if data.theory is not None else "no"
+
+
 def _sweep_section(data) -> str:
     if data.scan is None:
         if data.config.sweep and big_data(data.problem):
@@ -253,24 +298,28 @@ def _sweep_section(data) -> str:
                                             f"runs diverge from lr = {bnd:.4g} (its dashed line)") + "</li>")
     theory = "" if sc.stability_limit is None or th is None else fill(
         "report.html", "sweep-theory", limit=f"{sc.stability_limit:.5g}", optimal=f"{sc.optimal_lr:.5g}",
-        epochs=sc.epochs, beta=f"{th.polyak_beta:.4g}", polyak_lr=f"{th.polyak_lr:.4g}")
+        epochs=sc.epochs, beta=f"{th.polyak_beta:.4g}", polyak_lr=f"{th.polyak_lr:.4g}",
+        marked=": the white cross on the lr × β diagram" if data.explore.get("phase") else "")
     return fill("report.html", "sweep", n=len(sc.lrs), lo=f"{sc.lrs[0]:g}", hi=f"{sc.lrs[-1]:g}", epochs=sc.epochs,
-                theory=theory, items="".join(items), cliff=_text("cliff", bool(theory)))
+                theory=theory, items="".join(items), look=fill("report.html", f"sweep-look-{_kind(data)}"))
 
 
-def _explorables(data) -> list[str]:
+def _explorables(data, D) -> list[str]:
     ex = data.explore
     out = []
-    quadratic = data.theory is not None  # the theory's limits (the red mark, the black lines) exist
+    text = lambda name: fill("report.html", f"{name}-{_kind(data)}")  # noqa: E731
     noiseless = data.config.noise == 0 and data.config.data is None
     if ex.get("exercise"):
         out.append(_exercises(data, noiseless))
     if ex.get("whatif"):
-        out.append(fill("report.html", "whatif", limit=_text("whatif-limit", quadratic),
-                        look=_text("whatif-look", quadratic)))
+        out.append(fill("report.html", "whatif", limit=text("whatif-limit"), look=text("whatif-look")))
     if ex.get("phase"):
-        out.append(fill("report.html", "phase", theory=_text("phase-theory", quadratic),
-                        look=_text("phase-look", quadratic)))
+        ph = D["phase"]
+        polyak = "" if ph["polyak"] is None else fill("report.html", "polyak", lr=f"{ph['polyak'][0]:.4g}", beta=f"{ph['polyak'][1]:.4g}")
+        colour = "sign(loss)·log10(1 + |loss|) of its final loss" if D["lossMin"] is None else \
+            f"log10 of its final {_esc(D['lossTitle'])} (0 is drawn at 10⁻³⁰)"
+        out.append(fill("report.html", "phase", theory=text("phase-theory"), look=text("phase-look"), steps=ph["steps"],
+                        colour=colour, polyak=polyak))
     if ex.get("cloud"):
         budgets = ", ".join(f"{_esc(v['label'])}: lr {v['lr']:g}, {v['epochs']} epoch(s)" for v in ex["cloud"].values())
         out.append(fill("report.html", "cloud", budgets=budgets, look=_text("cloud-look", noiseless)))
@@ -280,8 +329,11 @@ def _explorables(data) -> list[str]:
         lo, hi = float(np.min(bp["lrs"])), float(np.max(bp["lrs"]))
         marked = [c["label"] for c in ex.get("cloud", {}).values() if lo <= c["lr"] <= hi]
         circles = fill("report.html", f"circles-{'yes' if marked else 'no'}", marked=" and ".join(map(_esc, marked)))
+        ragged = [int(b) for b in bp["batch_sizes"] if b > 1 and m % b == 1]
+        ragged = fill("report.html", "ragged", sizes=", ".join(map(str, ragged)), m=m) if ragged else ""
         out.append(fill("report.html", "batch-phase", budget=f"{E} epoch{'' if E == 1 else 's'}", E=E, m=m, Em=E * m,
-                        circles=circles, noiseless=fill("report.html", "noiseless") if noiseless else ""))
+                        circles=circles, noiseless=fill("report.html", "noiseless") if noiseless else "", ragged=ragged,
+                        rows=fill("report.html", f"rows-{'yes' if len(bp['batch_sizes']) == m else 'no'}", m=m, k=len(bp["batch_sizes"]))))
     if ex.get("basins"):
         bs = ex["basins"]
         budgets = "; ".join(f"{_esc(r.optimizer)}: lr {r.lr:g}, {r.traj.steps:,} steps" for r in data.runs
@@ -332,8 +384,30 @@ def _data_section(data, D) -> str:
     d = D["data"]
     return "\n" + fill("report.html", "data", m=f"{data.problem.num_examples:,}", label=_esc(d["line"]["label"]),
                 shown=f" ({d['shown']:,} of them, drawn at random, are shown)" if d["shown"] < d["total"] else "",
-                line=d["line"]["text"],
-                noisy=fill("report.html", "data-noisy", seed=data.config.data_seed) if data.noisy_y is not None else "")
+                line=_esc(d["line"]["text"]), x=_esc(d["names"][0]), y=_esc(d["names"][1]))
+
+
+GLYPH = {"full": "●", "sgd": "◆", "minibatch": "■"}  # the current point's marker per mode (MODE_SYMBOL)
+
+
+def _problem_texts(data, mds) -> dict:
+    """The texts that depend on the problem: data or a landscape (and which), its sampling modes,
+    its minima, and what the loss plots draw (:func:`loss_min`)."""
+    p, m = data.problem, loss_min(data)
+    has_data = p.data is not None
+    name = "data" if has_data else data.config.problem
+    glyphs, short = [GLYPH.get(md.name, "●") for md in mds], [md.label.split(" (")[0] for md in mds]  # "SGD (batch 1)": SGD
+    scale = "linear" if m is None else "log" if m == 0 else "excess"
+    return dict(
+        g="the batch's gradient" if has_data else "the gradient", line=", the data's line" if has_data else "",
+        marks="" if len(mds) == 1 else f"; the marker ({', '.join(map(' '.join, zip(glyphs, short)))}) and the dash tell "
+                                       "the sampling modes apart",
+        current=" ".join(glyphs) + " current point" + (f" ({', '.join(short)})" if len(mds) > 1 else ""),
+        star="" if not p.minima else ", ☆ minimum" if len(p.minima) == 1 else ", ☆ minima",
+        **dict(zip(("look3d", "look2d"), fill("report.html", f"look-{name}").split("\n"))),  # the 3-D view's, the contour's
+        loss_panels=_text("loss-panels", has_data),
+        loss_scale=fill("report.html", f"scale-{scale}", min=number(m) if m else ""),
+        look_loss=fill("report.html", "look-loss-linear") if m is None else _text("look-loss", has_data))
 
 
 def page(data, pack_dir=None) -> str:
@@ -350,11 +424,10 @@ def page(data, pack_dir=None) -> str:
         "report.html", describe=_esc(_describe(data)), dtype=_esc(cfg.dtype), device=_esc(data.meta["device"]),
         v_jaxgd=_esc(v["jaxgd"]), v_jax=_esc(v["jax"]), v_optax=_esc(v["optax"]),
         modes="".join(f"<li>{fill('report.html', 'mode-' + m.name)}</li>" for m in mds if p.num_examples),
-        epoch=epoch, optimizer_rows=_optimizer_rows(data), quick=quick,
+        epoch=epoch, optimizer_rows=_optimizer_rows(data), quick=quick, **_problem_texts(data, mds),
         data_section=_data_section(data, D), name0=_esc(p.param_names[0]), name1=_esc(p.param_names[1]),
         z="loss (MSE)" if p.data is not None else "loss",
-        look_surface=_text("look-surface", p.data is not None),
-        explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data)] if s),
+        explorables="\n".join(s for s in [_sweep_section(data), *_explorables(data, D)] if s),
         flows=f"\n<p class='note'>{flows_note(D['flows']['lr'], data.flows, ' (each moves with the slider)')}</p>"
         if data.flows else "", run_rows=_run_rows(data), why_lengths=_why_lengths(data), config=_esc(dumps(config_dict(cfg))),
         **_grad_check(data))

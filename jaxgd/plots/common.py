@@ -106,10 +106,12 @@ def number(v, digits: int = 6) -> str:
     return (short if abs(float(short + end) - v) <= 1e-9 * abs(v) else s) + end
 
 
-def line_text(w: float, b: float, digits: int = 4) -> str:
-    """``y = wx ± |b|`` with real minus signs: "y = 2x − 0.4868", not "y = 2x + -0.4868" (:func:`number`)."""
+def line_text(w: float, b: float, digits: int = 4, names=("x", "y")) -> str:
+    """``y = wx ± |b|`` with real minus signs: "y = 2x − 0.4868", not "y = 2x + -0.4868" (:func:`number`);
+    ``names`` the data's columns ("score = 5·hours + 40")."""
     sign = lambda v: "−" if v < 0 else ""  # noqa: E731
-    return f"y = {sign(w)}{number(abs(w), digits)}x" + ("" if b == 0 else f" {'−' if b < 0 else '+'} {number(abs(b), digits)}")
+    x = names[0] if names[0] == "x" else f"·{names[0]}"
+    return f"{names[1]} = {sign(w)}{number(abs(w), digits)}{x}" + ("" if b == 0 else f" {'−' if b < 0 else '+'} {number(abs(b), digits)}")
 
 
 def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
@@ -117,15 +119,26 @@ def frame_steps(paths: Sequence[Path], max_frames: int = 60) -> list[int]:
     return evenly(max(len(p.w) for p in paths), max_frames).tolist()
 
 
+SYMLOG_LABEL = "sign(loss)·log10(1 + |loss|)"
+
+
+def symlog(v) -> np.ndarray:
+    """``sign(v)·log10(1 + |v|)``, float64: a loss without a minimum (it goes below 0) on a linear
+    axis, with its decades still apart (:data:`SYMLOG_LABEL`)."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.sign(v) * np.log10(1 + np.abs(v))
+
+
 SWEEP_FLOOR = 1e-30  # final losses below this (exact zeros included) are drawn at it
 
 
-def _sweep_series(lrs, loss, diverged_at):
-    """Points of runs that stayed sane, and the learning rates of the diverged ones."""
+def _sweep_series(lrs, loss, diverged_at, floor=SWEEP_FLOOR):
+    """Points of runs that stayed sane (losses under ``floor`` drawn at it; None: as they are, for
+    a linear axis), and the learning rates of the diverged ones."""
     lrs, loss = np.asarray(lrs), np.asarray(loss, dtype=np.float64)
     div = np.asarray(diverged_at) >= 0
     ok = ~div & np.isfinite(loss)
-    return lrs[ok], np.maximum(loss[ok], SWEEP_FLOOR), lrs[div]
+    return lrs[ok], loss[ok] if floor is None else np.maximum(loss[ok], floor), lrs[div]
 
 
 def _sweep_top(final_loss: dict, diverged_at: dict) -> float:

@@ -183,8 +183,10 @@ def loss_curves(paths: Sequence[Path]) -> "go.Figure":
 
 
 def sweep_spec(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, colors=None, optimal_lr=None,
-               title: str = "Final loss against learning rate (✕: diverged; losses below 1e-30 drawn at 1e-30)") -> dict:
-    """:func:`sweep` as plotly's dict (``data``, ``layout``), as the report's page draws it."""
+               title: str = "Final loss against learning rate (✕: diverged; losses below 1e-30 drawn at 1e-30)",
+               ylabel: str = "final full-data loss", log: bool = True) -> dict:
+    """:func:`sweep` as plotly's dict (``data``, ``layout``), as the report's page draws it; ``log``
+    False: a linear loss axis (a loss without a minimum goes negative), the losses as they are."""
     data, shapes, notes = [], [], []
 
     def vline(x, color, text, y, **line):
@@ -196,7 +198,7 @@ def sweep_spec(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, c
     top = _sweep_top(final_loss, diverged_at)
     for i, (name, loss) in enumerate(final_loss.items()):
         color = (colors or {}).get(name) or style_for(name, "full", i)[0]
-        x, y, xd = _sweep_series(lrs, loss, diverged_at[name])
+        x, y, xd = _sweep_series(lrs, loss, diverged_at[name], *([] if log else [None]))
         data.append(dict(type="scatter", mode="lines+markers", name=name, x=x, y=y, line=dict(color=color),
                          marker=dict(size=4), hovertemplate=f"{name}<br>lr = %{{x:.4g}}<br>final loss = %{{y:.4g}}<extra></extra>"))
         if len(xd):
@@ -208,12 +210,10 @@ def sweep_spec(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, c
         vline(stability_limit, "black", f"2/λmax = {stability_limit:.4g}", 0.04, width=2)
     if optimal_lr is not None:
         vline(optimal_lr, "black", f"2/(λmin+λmax) = {optimal_lr:.4g}", 0.96, width=1.5, dash="dot")
-    log = dict(type="log", exponentformat="power", showexponent="all")
-    ys = [top, *(np.asarray(t["y"], dtype=np.float64) for t in data)]
-    return dict(data=data, layout=dict(title=dict(text=title), xaxis=dict(log, title=dict(text="learning rate"),
-                                                                          **decade_ticks(lrs)),
-                                       yaxis=dict(log, title=dict(text="final full-data loss"),
-                                                  **decade_ticks(np.concatenate([np.ravel(y) for y in ys]))), shapes=shapes,
+    lg = dict(type="log", exponentformat="power", showexponent="all")
+    ys = np.concatenate([np.ravel(y) for y in [top, *(np.asarray(t["y"], dtype=np.float64) for t in data)]]) if log else ()
+    return dict(data=data, layout=dict(title=dict(text=title), xaxis=dict(lg, title=dict(text="learning rate"), **decade_ticks(lrs)),
+                                       yaxis=dict(dict(lg, **decade_ticks(ys)) if log else {}, title=dict(text=ylabel)), shapes=shapes,
                                        annotations=notes, legend=dict(orientation="h", y=-0.2)))
 
 
