@@ -629,6 +629,10 @@ def test_loss_views_draw_the_loss_above_its_minimum_on_noisy_data(csv_lr100_page
     assert D["lossRange"][1] == pytest.approx(np.log10(3 * max(float(np.nanmax(v)) for v in before)), rel=1e-5)
     lo, hi = loss_range([dict(loss=best + np.array([4.0, 1.0, 1e-3]), t=np.arange(3), diverged_at=-1)], best)
     assert (lo, hi) == (pytest.approx(-3), pytest.approx(np.log10(12)))  # 3 × (loss₀ − min), floor at the last
+    # under the page's 6 digits' reach (1e-5·|min|), loss − min is floored there, as page.js draws it
+    lo, _ = loss_range([dict(loss=best + np.array([4.0, 1e-9]), t=np.arange(2), diverged_at=-1)], best)
+    assert lo == pytest.approx(np.log10(best * 1e-5))
+    assert "Math.max(v - D.lossMin, RES)" in (Path(report.__file__).parent / "page.js").read_text()
     assert "Log scale of the loss minus its minimum" in _words(html)
     # the sweep: final losses 5, 3, 2 above a minimum of 1.5 are drawn as 3.5, 1.5, 0.5
     scan = SimpleNamespace(lrs=np.array([0.1, 0.2, 0.3]), final_loss={"gd": np.array([5.0, 3.0, 2.0])}, epochs=4,

@@ -22,8 +22,10 @@ jaxgdPage(async (D, P, times, t0) => {
   const [xName, yName] = D.data ? D.data.names : ["x", "y"];  // the data's columns (a CSV file's header)
   const lineText = (w, b) => `${yName} = ${w < 0 ? "−" : ""}${fmt(Math.abs(w))}${xName === "x" ? "x" : "·" + xName}` +
     (b ? ` ${b < 0 ? "−" : "+"} ${fmt(Math.abs(b))}` : "");
-  // the loss as the loss views draw it: loss − min on a log axis, or as it is on a linear one (no minimum: D.lossMin null)
-  const excess = (v) => (D.lossMin === null ? v : v - D.lossMin), drawn = (v) => fin(v) && (D.lossMin === null || v > 0);
+  // the loss as the loss views draw it: loss − min on a log axis, or as it is on a linear one (no minimum: D.lossMin null).
+  // The page's numbers have 6 digits, so loss − min is known to about 1e-5·|min|: below that it is drawn at that floor
+  const RES = Math.abs(D.lossMin || 0) * 1e-5;
+  const excess = (v) => (D.lossMin === null ? v : Math.max(v - D.lossMin, RES)), drawn = (v) => fin(v) && (D.lossMin === null || v > 0);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const narrow = () => window.innerWidth < 600;
 

@@ -69,8 +69,9 @@ def loss_range(runs: list[dict], m: float = 0.0, decades: float = 12) -> list[fl
     """log10 of the loss axis's ``[floor, top]`` for ``loss − m`` of ``runs`` (``loss`` at steps ``t``,
     ``diverged_at``): top 3× the largest one before a run diverged (room for its ✕; a diverging run's curve
     stays on the axis until it diverges), floor the smallest drawn but at most ``decades`` below the top (a
-    run that reaches 1e-27 would otherwise squeeze the others into the top of the plot)."""
-    ex = [np.asarray(r["loss"]) - m for r in runs]
+    run that reaches 1e-27 would otherwise squeeze the others into the top of the plot) and, where ``m`` is not
+    0, at least ``1e-5·|m|`` (the page's 6 digits know ``loss − m`` no closer: page.js draws less at that floor)."""
+    ex = [np.maximum(np.asarray(r["loss"]) - m, abs(m) * 1e-5) if m else np.asarray(r["loss"]) for r in runs]
     ok = [np.isfinite(e) & (e > 0) for e in ex]
     before = [e[k & ((r["diverged_at"] < 0) | (np.asarray(r["t"]) < r["diverged_at"]))] for e, k, r in zip(ex, ok, runs)]
     top = 3 * max((float(v.max()) for v in before if v.size), default=1.0)
