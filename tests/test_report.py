@@ -637,12 +637,34 @@ def test_loss_views_draw_the_loss_above_its_minimum_on_noisy_data(csv_lr100_page
     # the sweep: final losses 5, 3, 2 above a minimum of 1.5 are drawn as 3.5, 1.5, 0.5
     scan = SimpleNamespace(lrs=np.array([0.1, 0.2, 0.3]), final_loss={"gd": np.array([5.0, 3.0, 2.0])}, epochs=4,
                            diverged_at={"gd": np.array([-1, -1, -1])}, stability_limit=None, optimal_lr=None)
-    sweep = sweep_figure(SimpleNamespace(scan=scan, losses={"minima": [1.5], "start": 9.0}, theory=None, explore={}))
+    sweep = sweep_figure(SimpleNamespace(scan=scan, losses={"minima": [1.5], "start": 9.0}, theory=None, explore={},
+                                         runs=[]))
     assert sweep["data"][0]["y"].tolist() == [3.5, 1.5, 0.5] and sweep["layout"]["yaxis"]["type"] == "log"
     assert sweep["layout"]["yaxis"]["title"]["text"] == "final full-data loss − min (min = 1.5)"
     # the notebook's noiseless data: a minimum of about 0, nothing subtracted
     assert sweep_figure(SimpleNamespace(scan=scan, losses={"minima": [1e-29], "start": 9.0}, theory=None,
-                                        explore={}))["data"][0]["y"].tolist() == [5.0, 3.0, 2.0]
+                                        explore={}, runs=[]))["data"][0]["y"].tolist() == [5.0, 3.0, 2.0]
+
+
+def test_the_pages_own_learning_rates_are_starred_on_the_sweep():
+    """Issue 22, Missing: the page's presets marked on the learning-rate sweep. Each optimizer's
+    full-batch lr is a star on its curve, log-log between the stops around it (none outside the
+    sweep's range, none for a run in batches)."""
+    from types import SimpleNamespace
+
+    from jaxgd.app.page import sweep_figure
+
+    scan = SimpleNamespace(lrs=np.array([0.01, 0.1, 1.0]), final_loss={"gd": np.array([1.0, 1e-4, np.inf]),
+                                                                      "adam": np.array([2.0, 2.0, 2.0])}, epochs=4,
+                           diverged_at={"gd": np.array([-1, -1, 3]), "adam": np.array([-1, -1, -1])},
+                           stability_limit=None, optimal_lr=None)
+    run = lambda o, lr, b=None: SimpleNamespace(optimizer=o, lr=lr, config=SimpleNamespace(batch_size=b))  # noqa: E731
+    runs = [run("gd", 0.5, 8), run("gd", np.sqrt(0.1 * 0.01)), run("adam", 5.0)]
+    fig = sweep_figure(SimpleNamespace(scan=scan, losses={"minima": [0.0], "start": 9.0}, theory=None, explore={}, runs=runs))
+    stars = [t for t in fig["data"] if t.get("marker", {}).get("symbol") == "star"]
+    assert [t["name"] for t in stars] == ["gd", "this page's runs"]  # adam's 5.0 is past the sweep's 1.0; the key
+    assert stars[0]["x"] == [pytest.approx(np.sqrt(1e-3))] and stars[0]["y"] == [pytest.approx(1e-2)]  # halfway, log-log
+    assert "★" in fig["layout"]["title"]["text"]
 
 
 def test_diverged_runs_are_named_where_budgets_were_said_to_reach_the_minimum(csv_lr100_page):

@@ -17,7 +17,7 @@ import numpy as np
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.plots.common import LOG_LABEL, SYMLOG_LABEL, camera_eye, line_text, log_excess, style_for, symlog
+from jaxgd.plots.common import LOG_LABEL, SWEEP_FLOOR, SYMLOG_LABEL, camera_eye, line_text, log_excess, style_for, symlog
 from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS
 from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
@@ -182,9 +182,25 @@ def sweep_figure(data) -> dict:
     """The learning-rate sweep figure, as plotly's dict (:func:`jaxgd.plots.plotly_figs.sweep_spec`)."""
     sc, m = data.scan, loss_min(data)  # no minimum: sign(loss)·log10(1 + |loss|) on a linear axis
     y = {k: symlog(v) if m is None else np.asarray(v, np.float64) - m for k, v in sc.final_loss.items()}
-    return sweep_spec(sc.lrs, y, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr, log=m is not None,
-                      ylabel=SYMLOG_LABEL if m is None else loss_title(m, "final full-data loss"),
-                      title=f"Final loss after {sc.epochs} full-batch steps against learning rate (✕: diverged)")
+    fig = sweep_spec(sc.lrs, y, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr, log=m is not None,
+                     ylabel=SYMLOG_LABEL if m is None else loss_title(m, "final full-data loss"),
+                     title=f"Final loss after {sc.epochs} full-batch steps against learning rate (✕: diverged; "
+                           "★: this page's full-batch runs)")
+    # each optimizer's lr on this page (its full-batch run), on its curve: log-log interpolation between the stops
+    stars = []
+    for i, k in enumerate(y):
+        lr = next((float(r.lr) for r in data.runs if r.optimizer == k and r.config.batch_size is None), None)
+        v, ok = np.maximum(y[k], SWEEP_FLOOR) if m is not None else y[k], np.asarray(sc.diverged_at[k]) < 0
+        if lr is not None and sc.lrs[0] <= lr <= sc.lrs[-1] and ok.sum() >= 2:
+            f = (np.log10, lambda u: 10 ** u) if m is not None else (lambda u: u, lambda u: u)
+            stars.append((k, lr, float(f[1](np.interp(np.log10(lr), np.log10(sc.lrs[ok]), f[0](v[ok])))), style_for(k, "full", i)[0]))
+    star = lambda color, **k: dict(type="scatter", mode="markers", marker=dict(symbol="star", size=13, color=color,  # noqa: E731
+                                                                               line=dict(color="black", width=1)), **k)
+    fig["data"] += [star(c, x=[lr], y=[v], name=k, showlegend=False,
+                         hovertemplate=f"{k}: this page's full-batch run, lr = %{{x:.4g}}<extra></extra>") for k, lr, v, c in stars]
+    if stars:  # the key: one grey star (each star takes its optimizer's colour)
+        fig["data"].append(star("#bbbbbb", x=[None], y=[None], name="this page's runs"))
+    return fig
 
 
 # ----------------------------------------------------------------------------- text
