@@ -254,6 +254,92 @@ class Carry(NamedTuple):
     reached: jax.Array | None = None
 
 
+FLAT_LEAVES = 16
+"""A run whose parameters have at least this many leaves runs on one flat vector (see :func:`flat`)."""
+ELEMENTWISE = ("gd", "momentum", "nesterov", "rmsprop", "adam", "newton")
+"""The built-in optimizers whose numbers do not depend on how the parameters are cut into leaves
+(each acts elementwise; newton ravels them itself)."""
+
+
+class Flat(NamedTuple):
+    """A loss on the parameters raveled into one vector ``(n,)`` — each leaf of ``shapes`` flattened
+    (C order) and concatenated in ``jax.tree.leaves`` order, all of one dtype:
+    ``Flat(loss_fn, ...)(v, *rest) = loss_fn(unravel(v), *rest)``. Hashable, as a :class:`Static`'s
+    ``loss_fn`` must be."""
+
+    loss_fn: Callable
+    treedef: Any
+    shapes: tuple
+
+    def __call__(self, v, *rest):
+        return self.loss_fn(self.unravel(v), *rest)
+
+    def unravel(self, v, split=jnp.split):
+        """The pytree of the vectors ``v`` ``(..., n)``, each leaf ``(..., *shape)``; ``split``:
+        ``jnp.split`` (traced) or ``np.split`` (host arrays, whose leaves are then views)."""
+        sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        parts = split(v, np.cumsum(sizes)[:-1].tolist(), axis=-1)
+        return self.treedef.unflatten([a.reshape(*v.shape[:-1], *s) for a, s in zip(parts, self.shapes)])
+
+
+def _elementwise(kind: tuple) -> bool:
+    if kind[0] == optim.UNION:
+        return all(map(_elementwise, kind[1]))
+    return isinstance(kind[0], str) and kind[0] in ELEMENTWISE
+
+
+def flat(static: Static, init, runs: int = 0):
+    """``(static, init)`` for the compiled run: its loss on one flat vector (:class:`Flat`) and
+    ``init`` raveled on the host (``(n,)``, or ``(R, n)`` with ``runs=1`` for a sweep's leading
+    axis of runs) where that changes no number and saves work; else both as they are.
+
+    Each leaf of a tree costs the compiled program its own operations (the update, the norms, the
+    checks, the scan's carry, and above all one output per recorded leaf, each its own kernel for
+    XLA to compile): a tree of 1,000 scalars took a minute to compile where one vector of 1,000
+    took a second. On one vector the program no longer grows with the leaves; the loss gets them
+    back by slicing inside it, and :func:`unflat` cuts the trajectory back into the tree on the host.
+
+    The rule: at least :data:`FLAT_LEAVES` leaves, all of one dtype (one vector would promote
+    mixed dtypes), and an optimizer of :data:`ELEMENTWISE` (in a union, every member). A user's
+    optimizer (a factory, a built transformation, ``"optax:NAME"``) and lbfgs keep the tree:
+    they may depend on it (``optax.masked``, ``multi_transform``, the per-leaf norms of lars and
+    lamb), or sum over leaves in their own order. Smaller trees keep the programs they always had."""
+    leaves = jax.tree.leaves(init)
+    if isinstance(static.loss_fn, Flat) or len(leaves) < FLAT_LEAVES or not _elementwise(static.kind):
+        return static, init
+    if len({np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in leaves}) != 1:
+        return static, init
+    lead = [np.shape(a)[:runs] for a in leaves]
+    shapes = tuple(tuple(np.shape(a)[runs:]) for a in leaves)
+    vec = np.concatenate([np.asarray(a).reshape(*lead[0], -1) for a in leaves], axis=-1)
+    return static._replace(loss_fn=Flat(static.loss_fn, jax.tree.structure(init), shapes)), vec
+
+
+def unflat(static: Static, t: "Trajectory") -> "Trajectory":
+    """A trajectory of a :func:`flat` run with its points and moments cut back into the run's tree
+    (NumPy views of host arrays; device arrays as device arrays, one compiled slice per leaf); any
+    other as it is."""
+    if not isinstance(static.loss_fn, Flat):
+        return t
+    f = static.loss_fn
+
+    def cut(a):
+        if a is None or not isinstance(a, jax.Array):
+            return None if a is None else f.unravel(a, np.split)
+        offsets = np.cumsum([0, *(int(np.prod(s, dtype=np.int64)) for s in f.shapes)])
+        return f.treedef.unflatten([_leaf(a, int(o), s) for o, s in zip(offsets, f.shapes)])
+
+    return t._replace(params=cut(t.params), first_moment=cut(t.first_moment), second_moment=cut(t.second_moment))
+
+
+@partial(jax.jit, static_argnums=2)
+def _leaf(a, start, shape):
+    """The leaf of ``shape`` at offset ``start`` of the vectors ``a`` ``(..., n)``: one compiled
+    program per shape (not per leaf, as a program with one output per leaf would be)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    return jax.lax.dynamic_slice_in_dim(a, start, size, axis=-1).reshape(*a.shape[:-1], *shape)
+
+
 def norm(tree) -> jax.Array:
     """The Euclidean norm over all leaves of a pytree."""
     return jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in jax.tree.leaves(tree)))

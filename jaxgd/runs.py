@@ -312,13 +312,14 @@ def _run_planned(cfg: RunConfig, static: engine.Static, source, chunk: int | Non
     key = _run_key_column(cfg.problem, np.asarray([cfg.seed]))
     knobs = engine.Knobs(_hyper_arrays(cfg.spec, cfg.problem.dtype), key=None if key is None else key[0])
     data = cfg.problem.data
+    static, init = engine.flat(static, cfg.init)
     if chunk is not None and chunk < cfg.steps:
         blocks = max(1, -(-chunk // static.block_steps))
-        return engine.run_chunked(static, data, knobs, cfg.init, source, blocks, callback)
-    out = engine.compiled_call(engine.run_compiled, "run", (static,), data, knobs, cfg.init, source)
+        return engine.unflat(static, engine.run_chunked(static, data, knobs, init, source, blocks, callback))
+    out = engine.compiled_call(engine.run_compiled, "run", (static,), data, knobs, init, source)
     if callback is not None:
         callback(cfg.steps, cfg.steps)
-    return out
+    return engine.unflat(static, out)
 
 
 def run(
@@ -619,6 +620,7 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     static, steps, source = _orders(problem, kind, b, rng, more)
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
+    static, p0 = engine.flat(static, p0, runs=1)
     knobs, p0, source = _shard((knobs, p0, source), R)
     return Batch(static, knobs, p0, source, problem.data, R)
 
@@ -660,7 +662,7 @@ def _call(batch: Batch) -> Trajectory:
                                batch.init, batch.source)
     if jax.process_count() > 1:  # runs sharded over the processes of jax.distributed: every process gets them all
         out = multihost_utils.process_allgather(out, tiled=True)
-    return jax.tree.map(lambda a: np.asarray(a)[:batch.R], out)
+    return engine.unflat(batch.static, jax.tree.map(lambda a: np.asarray(a)[:batch.R], out))
 
 
 def split(t: Trajectory, optimizer, runs=None) -> list[Trajectory]:
