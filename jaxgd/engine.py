@@ -14,6 +14,8 @@ divergence rule is applied inside the scan, so ``final_only`` runs need no per-s
 
 Parameters are any pytree of arrays (``Params(w, b)`` for the two-parameter problems); the loss is
 ``loss_fn(params, data, mask)`` with ``data`` a tuple of arrays whose leading axis is the example.
+A tree of many leaves runs as one flat vector where that changes no number (:func:`flat`: the
+loss a :class:`Flat`, unravelling it), cut back into the tree after the compiled call (:func:`unflat`).
 With :attr:`Static.takes_key` the step's loss also gets a PRNG key, ``fold_in(Knobs.key, t)`` for
 step ``t`` (the global index, so a chunked run sees the same keys); measurements of the loss
 (the full-data loss, the sharpness) pass none. Without it the program is the one it always was.
@@ -29,6 +31,9 @@ from __future__ import annotations
 
 from functools import partial
 from typing import Any, Callable, NamedTuple
+
+import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -274,12 +279,25 @@ class Flat(NamedTuple):
     def __call__(self, v, *rest):
         return self.loss_fn(self.unravel(v), *rest)
 
-    def unravel(self, v, split=jnp.split):
-        """The pytree of the vectors ``v`` ``(..., n)``, each leaf ``(..., *shape)``; ``split``:
-        ``jnp.split`` (traced) or ``np.split`` (host arrays, whose leaves are then views)."""
-        sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
-        parts = split(v, np.cumsum(sizes)[:-1].tolist(), axis=-1)
-        return self.treedef.unflatten([a.reshape(*v.shape[:-1], *s) for a, s in zip(parts, self.shapes)])
+    def unravel(self, v):
+        """The pytree of the vector ``v`` ``(n,)`` (traced). Each run of consecutive leaves of one
+        shape is cut as one block and unstacked (``lax.unstack``), so the program, and its
+        gradient, hold a few operations per shape, not one per leaf."""
+        runs = [(s, len(list(g))) for s, g in itertools.groupby(self.shapes)]
+        sizes = [k * math.prod(s) for s, k in runs]
+        leaves = []
+        for part, (s, k) in zip(jnp.split(v, np.cumsum(sizes)[:-1].tolist()), runs):
+            leaves += [part.reshape(s)] if k == 1 else jax.lax.unstack(part.reshape(k, *s))
+        return self.treedef.unflatten(leaves)
+
+    def unravel_host(self, a):
+        """The pytree of the host vectors ``a`` ``(..., n)``, each leaf ``(..., *shape)``, as NumPy views."""
+        a, at, leaves = np.asarray(a), 0, []
+        for s in self.shapes:
+            size = math.prod(s)
+            leaves.append(a[..., at:at + size].reshape(*a.shape[:-1], *s))
+            at += size
+        return self.treedef.unflatten(leaves)
 
 
 def _elementwise(kind: tuple) -> bool:
@@ -297,7 +315,8 @@ def flat(static: Static, init, runs: int = 0):
     checks, the scan's carry, and above all one output per recorded leaf, each its own kernel for
     XLA to compile): a tree of 1,000 scalars took a minute to compile where one vector of 1,000
     took a second. On one vector the program no longer grows with the leaves; the loss gets them
-    back by slicing inside it, and :func:`unflat` cuts the trajectory back into the tree on the host.
+    back by slicing inside it, and :func:`unflat` cuts the trajectory back into the tree on the host
+    (NumPy arrays, as a sweep's always are).
 
     The rule: at least :data:`FLAT_LEAVES` leaves, all of one dtype (one vector would promote
     mixed dtypes), and an optimizer of :data:`ELEMENTWISE` (in a union, every member). A user's
@@ -316,28 +335,13 @@ def flat(static: Static, init, runs: int = 0):
 
 
 def unflat(static: Static, t: "Trajectory") -> "Trajectory":
-    """A trajectory of a :func:`flat` run with its points and moments cut back into the run's tree
-    (NumPy views of host arrays; device arrays as device arrays, one compiled slice per leaf); any
-    other as it is."""
+    """A trajectory of a :func:`flat` run with its points and moments cut back into the run's tree,
+    each leaf a NumPy view of the host copy (one array per leaf made on the device would cost a
+    dispatch each, or a program with one output per leaf); any other trajectory as it is."""
     if not isinstance(static.loss_fn, Flat):
         return t
-    f = static.loss_fn
-
-    def cut(a):
-        if a is None or not isinstance(a, jax.Array):
-            return None if a is None else f.unravel(a, np.split)
-        offsets = np.cumsum([0, *(int(np.prod(s, dtype=np.int64)) for s in f.shapes)])
-        return f.treedef.unflatten([_leaf(a, int(o), s) for o, s in zip(offsets, f.shapes)])
-
+    cut = lambda a: None if a is None else static.loss_fn.unravel_host(a)
     return t._replace(params=cut(t.params), first_moment=cut(t.first_moment), second_moment=cut(t.second_moment))
-
-
-@partial(jax.jit, static_argnums=2)
-def _leaf(a, start, shape):
-    """The leaf of ``shape`` at offset ``start`` of the vectors ``a`` ``(..., n)``: one compiled
-    program per shape (not per leaf, as a program with one output per leaf would be)."""
-    size = int(np.prod(shape, dtype=np.int64))
-    return jax.lax.dynamic_slice_in_dim(a, start, size, axis=-1).reshape(*a.shape[:-1], *shape)
 
 
 def norm(tree) -> jax.Array:

@@ -399,7 +399,10 @@ def run(
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or the factory's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
-    ``Trajectory.diverged_at``.
+    ``Trajectory.diverged_at``. A tree of many leaves (16 or more, one dtype) with a built-in
+    elementwise optimizer runs on one flat vector (:func:`jaxgd.engine.flat`: the same numbers, a
+    program that does not grow with the leaves); its points and moments come back as NumPy arrays,
+    in the tree.
     """
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
                          sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of)
@@ -460,7 +463,8 @@ class Batch(NamedTuple):
     static: the engine's configuration, one for all runs (a union of the runs' optimizers when
     they differ: :func:`jaxgd.optim.union_kind`). knobs: :class:`~jaxgd.engine.Knobs` of ``(R,)``
     columns — the hyperparameters (a dict, or a tuple of per-member dicts), the member each run
-    uses, each run's own step count, each run's key (a loss that takes one). init: the starts, each leaf ``(R, *leaf shape)``. source: the
+    uses, each run's own step count, each run's key (a loss that takes one). init: the starts, each leaf ``(R, *leaf shape)``
+    (or one ``(R, n)`` vector: :func:`jaxgd.engine.flat`). source: the
     sample orders — None (full batch), ``(R,)`` keys, an :class:`Order` ``(R, blocks, block_steps,
     B)`` or a :class:`Draw` of ``(R,)`` columns. data: the problem's data. R: the number of runs
     (the columns may be padded to a multiple of the device count).

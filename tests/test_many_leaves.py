@@ -16,7 +16,7 @@ pytestmark = pytest.mark.xdist_group("many_leaves")
 N = 300  # leaves of the tree model (scalars), features of the linear model
 SMALL = 20  # leaves of the small one (still run flat: at least engine.FLAT_LEAVES)
 M = 24  # examples
-OPTIMIZERS = ["gd", "momentum", "nesterov", "rmsprop", "adam"]
+OPTIMIZERS = [o for o in engine.ELEMENTWISE if o != "newton"]  # gd, momentum, nesterov, rmsprop, adam
 rng = np.random.default_rng(0)
 X = rng.normal(size=(M, N)) / np.sqrt(N)
 Y = X @ rng.normal(size=N) + 0.1 * rng.normal(size=M)
@@ -61,12 +61,12 @@ def _same(a, b, tol=1e-12):
 
 def test_a_tree_of_300_scalars_moves_as_the_vector_does(problems):
     """``run`` on 300 scalar leaves gives the one-leaf model's trajectory, moments included, to
-    1e-12, as the tree it went in as (device arrays, cut into leaves after the compiled call);
+    1e-12, as the tree it went in as (NumPy arrays, cut into leaves after the compiled call);
     scanned in chunks for a progress bar, the same bits."""
     tree, vector = problems
     one = jaxgd.run(tree, "adam", lr=0.05, epochs=4)
     assert isinstance(one.params, list) and len(one.params) == N
-    assert all(isinstance(v, jax.Array) and v.shape == (5,) and v.dtype == jnp.float64 for v in one.params)
+    assert all(isinstance(v, np.ndarray) and v.shape == (5,) and v.dtype == np.float64 for v in one.params)
     _same(_as_vector(one), jaxgd.run(vector, "adam", lr=0.05, epochs=4))
     chunked = jaxgd.run(tree, "adam", lr=0.05, epochs=4, chunk=2)
     for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(chunked)):
@@ -76,8 +76,8 @@ def test_a_tree_of_300_scalars_moves_as_the_vector_does(problems):
 
 def test_every_elementwise_optimizer_in_a_sweep(small):
     """Every built-in elementwise optimizer in one sweep (minibatches of 7: a ragged last batch),
-    with the sharpness preconditioned by adam's and rmsprop's P: the 20-leaf tree's trajectories
-    are the one-leaf model's to 1e-12, as host arrays in the tree."""
+    with the sharpness preconditioned by adam's and rmsprop's P, and newton in a run: the 20-leaf
+    tree's trajectories are the one-leaf model's to 1e-12, as host arrays in the tree."""
     tree, vector = small
     kw = dict(lr=0.05, epochs=3, batch_size=7, sharpness_every=2, sharpness_of="preconditioned")
     a = jaxgd.sweep(tree, OPTIMIZERS, **kw)
@@ -85,6 +85,8 @@ def test_every_elementwise_optimizer_in_a_sweep(small):
     assert isinstance(a.second_moment[0], np.ndarray)
     _same(_as_vector(a), jaxgd.sweep(vector, OPTIMIZERS, **kw))
     assert np.all(np.isfinite(a.sharpness[:, ::2]))
+    newton = [jaxgd.run(p, "newton", lr=0.5, epochs=2, damping=0.1) for p in (tree, vector)]
+    _same(_as_vector(newton[0]), newton[1])
 
 
 def _seen(problem, optimizer="gd", **kw):
