@@ -612,8 +612,8 @@ def many_leaves_cases(quick):
                       "compiled step (jaxgd.engine.flat), its trajectory cut back into the leaves after"),
              dict(case=f"{n:,} scalar leaves, adam 2 steps: warm call", peer=f"one ({n},) leaf: warm call",
                   peer_s=warm["vector"], jaxgd_s=warm["tree"], compile_s=None, target=1 / 2, inverse=True,
-                  note="the whole jaxgd.run: checking each leaf, raveling the start, the compiled run, and one "
-                       "array per leaf and step axis back (a device slice each)")]
+                  note="the whole jaxgd.run: checking each leaf, raveling the start, the compiled run, and the "
+                       "trajectory cut back into 1,000 leaves (NumPy views): host work per leaf, tens of µs in all")]
     try:
         import equinox as eqx
     except ImportError:
