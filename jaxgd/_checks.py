@@ -212,21 +212,33 @@ def check_params(name: str, v, like, dtype):
     if isinstance(like, Params) and not isinstance(v, Params) and all(np.ndim(x) == 0 for x in like):
         return Params(*(jnp.asarray(t, dtype) for t in check_pair(name, v)))
     check_same_tree(name, v, like)
-    out = []
-    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(v), jax.tree.leaves(like)):
-        where = jax.tree_util.keystr(path) or "the root"
+    leaves, out, host = jax.tree.leaves(v), [], []
+
+    def where(i):  # the leaf's path, found only for an error (a tree may have thousands of leaves)
+        return jax.tree_util.keystr(jax.tree_util.tree_leaves_with_path(v)[i][0]) or "the root"
+
+    def finite():  # the leaves so far, in one check; an error names the first non-finite one
+        if not np.all(np.isfinite(np.concatenate(host or [np.zeros(0)]))):
+            i = next(i for i, arr in enumerate(host) if not np.all(np.isfinite(arr)))
+            raise ArgumentError(name, f"must be finite, got a non-finite value at {where(i)}")
+
+    for i, (a, b) in enumerate(zip(leaves, jax.tree.leaves(like))):
         if not _is_array_like(a):
-            raise ArgumentTypeError(name, f"holds a {type(a).__name__} at {where}, not an array: for an Equinox or Flax "
-                                          "model use jaxgd.from_equinox, from_nnx or from_linen; else pass only its arrays")
+            finite()
+            raise ArgumentTypeError(name, f"holds a {type(a).__name__} at {where(i)}, not an array: for an Equinox or "
+                                          "Flax model use jaxgd.from_equinox, from_nnx or from_linen; else pass only its arrays")
         try:
             arr = np.asarray(a, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ArgumentTypeError(name, f"must hold real numbers, got {type(a).__name__} at {where}") from None
+            finite()
+            raise ArgumentTypeError(name, f"must hold real numbers, got {type(a).__name__} at {where(i)}") from None
         if arr.shape != np.shape(b):
-            raise ArgumentError(name, f"must have shape {np.shape(b)} at {where}, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ArgumentError(name, f"must be finite, got a non-finite value at {where}")
-        out.append(jnp.asarray(arr, dtype))
+            finite()
+            raise ArgumentError(name, f"must have shape {np.shape(b)} at {where(i)}, got {arr.shape}")
+        host.append(arr.reshape(-1))
+        kept = isinstance(a, jax.Array) and a.dtype == dtype and not (a.weak_type or a.committed)  # no copy per leaf
+        out.append(a if kept else jnp.asarray(arr, dtype))
+    finite()
     return jax.tree.unflatten(jax.tree.structure(like), out)
 
 

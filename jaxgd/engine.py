@@ -14,6 +14,8 @@ divergence rule is applied inside the scan, so ``final_only`` runs need no per-s
 
 Parameters are any pytree of arrays (``Params(w, b)`` for the two-parameter problems); the loss is
 ``loss_fn(params, data, mask)`` with ``data`` a tuple of arrays whose leading axis is the example.
+A tree of many leaves runs as one flat vector where that changes no number (:func:`flat`: the
+loss a :class:`Flat`, unravelling it), cut back into the tree after the compiled call (:func:`unflat`).
 With :attr:`Static.takes_key` the step's loss also gets a PRNG key, ``fold_in(Knobs.key, t)`` for
 step ``t`` (the global index, so a chunked run sees the same keys); measurements of the loss
 (the full-data loss, the sharpness) pass none. Without it the program is the one it always was.
@@ -29,6 +31,9 @@ from __future__ import annotations
 
 from functools import partial
 from typing import Any, Callable, NamedTuple
+
+import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -252,6 +257,91 @@ class Carry(NamedTuple):
     last: Record | None
     vec: jax.Array | None = None
     reached: jax.Array | None = None
+
+
+FLAT_LEAVES = 16
+"""A run whose parameters have at least this many leaves runs on one flat vector (see :func:`flat`)."""
+ELEMENTWISE = ("gd", "momentum", "nesterov", "rmsprop", "adam", "newton")
+"""The built-in optimizers whose numbers do not depend on how the parameters are cut into leaves
+(each acts elementwise; newton ravels them itself)."""
+
+
+class Flat(NamedTuple):
+    """A loss on the parameters raveled into one vector ``(n,)`` — each leaf of ``shapes`` flattened
+    (C order) and concatenated in ``jax.tree.leaves`` order, all of one dtype:
+    ``Flat(loss_fn, ...)(v, *rest) = loss_fn(unravel(v), *rest)``. Hashable, as a :class:`Static`'s
+    ``loss_fn`` must be."""
+
+    loss_fn: Callable
+    treedef: Any
+    shapes: tuple
+
+    def __call__(self, v, *rest):
+        return self.loss_fn(self.unravel(v), *rest)
+
+    def unravel(self, v):
+        """The pytree of the vector ``v`` ``(n,)`` (traced). Each run of consecutive leaves of one
+        shape is cut as one block and unstacked (``lax.unstack``), so the program, and its
+        gradient, hold a few operations per shape, not one per leaf."""
+        runs = [(s, len(list(g))) for s, g in itertools.groupby(self.shapes)]
+        sizes = [k * math.prod(s) for s, k in runs]
+        leaves = []
+        for part, (s, k) in zip(jnp.split(v, np.cumsum(sizes)[:-1].tolist()), runs):
+            leaves += [part.reshape(s)] if k == 1 else jax.lax.unstack(part.reshape(k, *s))
+        return self.treedef.unflatten(leaves)
+
+    def unravel_host(self, a):
+        """The pytree of the host vectors ``a`` ``(..., n)``, each leaf ``(..., *shape)``, as NumPy views."""
+        a, at, leaves = np.asarray(a), 0, []
+        for s in self.shapes:
+            size = math.prod(s)
+            leaves.append(a[..., at:at + size].reshape(*a.shape[:-1], *s))
+            at += size
+        return self.treedef.unflatten(leaves)
+
+
+def _elementwise(kind: tuple) -> bool:
+    if kind[0] == optim.UNION:
+        return all(map(_elementwise, kind[1]))
+    return isinstance(kind[0], str) and kind[0] in ELEMENTWISE
+
+
+def flat(static: Static, init, runs: int = 0):
+    """``(static, init)`` for the compiled run: its loss on one flat vector (:class:`Flat`) and
+    ``init`` raveled on the host (``(n,)``, or ``(R, n)`` with ``runs=1`` for a sweep's leading
+    axis of runs) where that changes no number and saves work; else both as they are.
+
+    Each leaf of a tree costs the compiled program its own operations (the update, the norms, the
+    checks, the scan's carry, and above all one output per recorded leaf, each its own kernel for
+    XLA to compile): a tree of 1,000 scalars took a minute to compile where one vector of 1,000
+    took a second. On one vector the program no longer grows with the leaves; the loss gets them
+    back by slicing inside it, and :func:`unflat` cuts the trajectory back into the tree on the host
+    (NumPy arrays, as a sweep's always are).
+
+    The rule: at least :data:`FLAT_LEAVES` leaves, all of one dtype (one vector would promote
+    mixed dtypes), and an optimizer of :data:`ELEMENTWISE` (in a union, every member). A user's
+    optimizer (a factory, a built transformation, ``"optax:NAME"``) and lbfgs keep the tree:
+    they may depend on it (``optax.masked``, ``multi_transform``, the per-leaf norms of lars and
+    lamb), or sum over leaves in their own order. Smaller trees keep the programs they always had."""
+    leaves = jax.tree.leaves(init)
+    if isinstance(static.loss_fn, Flat) or len(leaves) < FLAT_LEAVES or not _elementwise(static.kind):
+        return static, init
+    if len({np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in leaves}) != 1:
+        return static, init
+    lead = [np.shape(a)[:runs] for a in leaves]
+    shapes = tuple(tuple(np.shape(a)[runs:]) for a in leaves)
+    vec = np.concatenate([np.asarray(a).reshape(*lead[0], -1) for a in leaves], axis=-1)
+    return static._replace(loss_fn=Flat(static.loss_fn, jax.tree.structure(init), shapes)), vec
+
+
+def unflat(static: Static, t: "Trajectory") -> "Trajectory":
+    """A trajectory of a :func:`flat` run with its points and moments cut back into the run's tree,
+    each leaf a NumPy view of the host copy (one array per leaf made on the device would cost a
+    dispatch each, or a program with one output per leaf); any other trajectory as it is."""
+    if not isinstance(static.loss_fn, Flat):
+        return t
+    cut = lambda a: None if a is None else static.loss_fn.unravel_host(a)
+    return t._replace(params=cut(t.params), first_moment=cut(t.first_moment), second_moment=cut(t.second_moment))
 
 
 def norm(tree) -> jax.Array:

@@ -312,13 +312,14 @@ def _run_planned(cfg: RunConfig, static: engine.Static, source, chunk: int | Non
     key = _run_key_column(cfg.problem, np.asarray([cfg.seed]))
     knobs = engine.Knobs(_hyper_arrays(cfg.spec, cfg.problem.dtype), key=None if key is None else key[0])
     data = cfg.problem.data
+    static, init = engine.flat(static, cfg.init)
     if chunk is not None and chunk < cfg.steps:
         blocks = max(1, -(-chunk // static.block_steps))
-        return engine.run_chunked(static, data, knobs, cfg.init, source, blocks, callback)
-    out = engine.compiled_call(engine.run_compiled, "run", (static,), data, knobs, cfg.init, source)
+        return engine.unflat(static, engine.run_chunked(static, data, knobs, init, source, blocks, callback))
+    out = engine.compiled_call(engine.run_compiled, "run", (static,), data, knobs, init, source)
     if callback is not None:
         callback(cfg.steps, cfg.steps)
-    return out
+    return engine.unflat(static, out)
 
 
 def run(
@@ -398,7 +399,10 @@ def run(
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or the factory's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
-    ``Trajectory.diverged_at``.
+    ``Trajectory.diverged_at``. A tree of many leaves (16 or more, one dtype) with a built-in
+    elementwise optimizer runs on one flat vector (:func:`jaxgd.engine.flat`: the same numbers, a
+    program that does not grow with the leaves); its points and moments come back as NumPy arrays,
+    in the tree.
     """
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
                          sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of)
@@ -459,7 +463,8 @@ class Batch(NamedTuple):
     static: the engine's configuration, one for all runs (a union of the runs' optimizers when
     they differ: :func:`jaxgd.optim.union_kind`). knobs: :class:`~jaxgd.engine.Knobs` of ``(R,)``
     columns — the hyperparameters (a dict, or a tuple of per-member dicts), the member each run
-    uses, each run's own step count, each run's key (a loss that takes one). init: the starts, each leaf ``(R, *leaf shape)``. source: the
+    uses, each run's own step count, each run's key (a loss that takes one). init: the starts, each leaf ``(R, *leaf shape)``
+    (or one ``(R, n)`` vector: :func:`jaxgd.engine.flat`). source: the
     sample orders — None (full batch), ``(R,)`` keys, an :class:`Order` ``(R, blocks, block_steps,
     B)`` or a :class:`Draw` of ``(R,)`` columns. data: the problem's data. R: the number of runs
     (the columns may be padded to a multiple of the device count).
@@ -619,6 +624,7 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     static, steps, source = _orders(problem, kind, b, rng, more)
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
+    static, p0 = engine.flat(static, p0, runs=1)
     knobs, p0, source = _shard((knobs, p0, source), R)
     return Batch(static, knobs, p0, source, problem.data, R)
 
@@ -660,7 +666,7 @@ def _call(batch: Batch) -> Trajectory:
                                batch.init, batch.source)
     if jax.process_count() > 1:  # runs sharded over the processes of jax.distributed: every process gets them all
         out = multihost_utils.process_allgather(out, tiled=True)
-    return jax.tree.map(lambda a: np.asarray(a)[:batch.R], out)
+    return engine.unflat(batch.static, jax.tree.map(lambda a: np.asarray(a)[:batch.R], out))
 
 
 def split(t: Trajectory, optimizer, runs=None) -> list[Trajectory]:
