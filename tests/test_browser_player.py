@@ -61,7 +61,8 @@ def test_a_step_sends_only_what_moves(page):
     assert contour and all(c[0] == "animate" and 0 not in c[2] and set(paths) <= set(c[2]) for c in contour), contour
     assert not [c for c in calls if c[1] == "surface3d"]  # out of the window: nothing drawn
     assert {c[1] for c in calls} <= {"contour", "loss", "data"}, calls
-    assert all(c[3] == [] for c in calls if c[1] == "loss")  # the loss figure: only its cursor (a relayout of the shapes)
+    loss = [c for c in calls if c[1] == "loss"]  # the loss figure: only its cursor, a frame of its two traces
+    assert loss and all(c[0] == "animate" and c[2] == [2 * n + 1, 2 * n + 2] and c[3] == ["x", "x"] for c in loss), loss
     assert page.errors == []
 
 

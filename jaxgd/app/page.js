@@ -193,10 +193,10 @@ jaxgdPage(async (D, P, times, t0) => {
       xaxis: { title: { text: xTitle() } }, xaxis2: { title: { text: xTitle() } },
       yaxis: ax(D.data ? "full-data loss (MSE)" : "loss"), yaxis2: ax("batch loss"),
       annotations: [{ text: "full-data loss at each point", x: 0.5, xref: "x domain", y: 1.06, yref: "y domain", showarrow: false },
-                    { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }],
-      shapes: [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } },
-               { type: "line", xref: "x2", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } }] } };
-    figs.loss = { divMarks };
+                    { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }] } };
+    for (const k of ["", "2"]) lossTraces.push({ type: "scatter", mode: "lines", name: "slider", x: [0, 0], y: D.lossRange.map((v) => 10 ** v),
+      xaxis: "x" + k, yaxis: "y" + k, showlegend: false, hoverinfo: "skip", line: { color: "#888", dash: "dot", width: 1 } }); // the cursor
+    figs.loss = { divMarks, quick: true };
     // diagnostics: four panels, static (x in the slider's unit)
     const keys = ["grad_norm", "update_norm", "first", "second"];
     const titles = ["gradient norm ‖g‖", "update norm ‖Δθ‖", "first moment ‖m‖ (velocity)", "second moment ‖v‖"];
@@ -276,7 +276,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const g = D.flows && runs[D.flows.run], n = g && shown(g, stepOf(g, u)), fl = specs.contour.data.slice(figs.contour.start + 4);
     if (g) fl.forEach((f, j) => { const it = D.flows.items[j], k = Math.min(n, f.meta.kept);  // up to gd's step, in the grid
       put(U, "contour", figs.contour.start + 4 + j, { x: it.w.slice(0, k), y: it.b.slice(0, k) }); });
-    put(U, "loss", null, { "shapes[0].x0": u, "shapes[0].x1": u, "shapes[1].x0": u, "shapes[1].x1": u });
+    [1, 2].forEach((k) => put(U, "loss", 2 * runs.length + k, { x: [u, u] }));
     if (D.data) {
       const i = +document.getElementById("data-run").value || 0, r = runs[i], p = parts[i], n = p.w.length;
       if (n) {
@@ -304,11 +304,16 @@ jaxgdPage(async (D, P, times, t0) => {
   }
   // Each figure draws its updates in turn, the latest of those that came while it drew replacing the others; a figure
   // out of the window only takes the numbers (stale) and draws them when scrolled to; one not drawn yet, into its spec.
+  // A trace's values unchanged since they were last sent are not sent again (a path's prefix: its length and end).
+  const sig = (t) => JSON.stringify(Object.entries(t).map(([k, v]) => [k, Array.isArray(v) && v.length > 50 ? [v.length, v[v.length - 1]] : v]));
   function send(U) {
     const todo = [];
     for (const [id, u] of Object.entries(U)) {
       const f = figs[id];
       if (!f) continue;
+      f.sent = f.sent || {};
+      for (const [i, t] of Object.entries(u.traces)) { const s = sig(t); if (f.sent[i] === s) delete u.traces[i]; else f.sent[i] = s; }
+      if (!Object.keys(u.traces).length && !Object.keys(u.layout).length) continue;
       if (!f.drawn) { apply(specs[id], u); f.stale = f.stale || f.drawing; continue; }
       if (!f.run && !f.shown) { apply(f.div, u); f.stale = true; continue; }
       if (!f.next) f.next = u;
@@ -331,7 +336,7 @@ jaxgdPage(async (D, P, times, t0) => {
     if (f.quick && !Object.keys(u.layout).length && tr.every((t) => Object.keys(t).every((k) => QUICK.has(k))))
       return P.animate(f.div, { data: tr.map((t) => { const o = {}; apply({ data: [o] }, { traces: [t], layout: {} }); return o; }), traces: idx }, STILL);
     const keys = [...new Set(tr.flatMap(Object.keys))];
-    return P.update(f.div, Object.fromEntries(keys.map((k) => [k, tr.map((t) => t[k])])), u.layout, idx);
+    return idx.length ? P.update(f.div, Object.fromEntries(keys.map((k) => [k, tr.map((t) => t[k])])), u.layout, idx) : P.relayout(f.div, u.layout);
   }
   const seen = new IntersectionObserver((es) => es.forEach((e) => {
     const f = Object.values(figs).find((g) => g.div === e.target);
