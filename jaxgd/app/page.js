@@ -349,6 +349,13 @@ jaxgdPage(async (D, P, times, t0) => {
     f.div = await newPlot(id, specs[id].data, specs[id].layout);
     f.drawn = !!f.div;
     if (f.div) seen.observe(f.div);
+    // plotly rebuilds every trace of a 3-D scene at each update: the surface (101² points, half of a step) only when
+    // its z is a new array, which on this page it never is (plotly's own objects: without them, as before)
+    const scene = f.div && f.div._fullLayout.scene && f.div._fullLayout.scene._scene, surf = scene && scene.traces && scene.traces[f.div._fullData[0].uid];
+    if (id === "surface3d" && surf && typeof surf.update === "function") {
+      const update = surf.update;
+      surf.update = function (d) { if (d.z !== this.keptZ) { this.keptZ = d.z; update.call(this, d); } };
+    }
   }
   const draw = () => send(moving());
   const drawCurves = () => send(curves());
