@@ -338,11 +338,8 @@ jaxgdPage(async (D, P, times, t0) => {
     const keys = [...new Set(tr.flatMap(Object.keys))];
     return idx.length ? P.update(f.div, Object.fromEntries(keys.map((k) => [k, tr.map((t) => t[k])])), u.layout, idx) : P.relayout(f.div, u.layout);
   }
-  const seen = new IntersectionObserver((es) => es.forEach((e) => {
-    const f = Object.values(figs).find((g) => g.div === e.target);
-    f.shown = e.isIntersecting;
-    if (f.shown) kick(f);
-  }), { rootMargin: "100px" });
+  const seen = new IntersectionObserver((es) => es.forEach((e) => { const f = Object.values(figs).find((g) => g.div === e.target);
+    if ((f.shown = e.isIntersecting)) kick(f); }), { rootMargin: "100px" });
   async function plot(id) { // a moving figure, from its spec
     const f = figs[id];
     f.drawing = true;
@@ -351,11 +348,9 @@ jaxgdPage(async (D, P, times, t0) => {
     if (f.div) seen.observe(f.div);
     // plotly rebuilds every trace of a 3-D scene at each update: the surface (101² points, half of a step) only when
     // its z is a new array, which on this page it never is (plotly's own objects: without them, as before)
-    const scene = f.div && f.div._fullLayout.scene && f.div._fullLayout.scene._scene, surf = scene && scene.traces && scene.traces[f.div._fullData[0].uid];
-    if (id === "surface3d" && surf && typeof surf.update === "function") {
-      const update = surf.update;
-      surf.update = function (d) { if (d.z !== this.keptZ) { this.keptZ = d.z; update.call(this, d); } };
-    }
+    const scene = id === "surface3d" && f.div && f.div._fullLayout.scene._scene, surf = scene && scene.traces && scene.traces[f.div._fullData[0].uid];
+    const update = surf && surf.update;
+    if (typeof update === "function") surf.update = function (d) { if (d.z !== this.keptZ) { this.keptZ = d.z; update.call(this, d); } };
   }
   const draw = () => send(moving());
   const drawCurves = () => send(curves());
@@ -651,13 +646,12 @@ jaxgdPage(async (D, P, times, t0) => {
     .sort((a, b) => a.el.getBoundingClientRect().top - b.el.getBoundingClientRect().top);
   const inView = (j) => { const r = j.el.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; };
   const first = new Set(jobs.filter(inView));
-  while (jobs.length) {
-    if (!first.size) times.firstScreen = times.firstScreen || performance.now() - t0;
-    const j = jobs.find(inView) || jobs[0];
+  for (let j; (j = jobs.find(inView) || jobs[0]); await new Promise((res) => setTimeout(res))) { // input and scrolling between figures
+    if (!first.size && !times.firstScreen) times.firstScreen = performance.now() - t0;
     jobs.splice(jobs.indexOf(j), 1);
     await j.fn();
     first.delete(j);
-    await new Promise((res) => setTimeout(res)); // input and scrolling between two figures
   }
   times.drawn = performance.now() - t0;
+  times.firstScreen = times.firstScreen || times.drawn;
 });
