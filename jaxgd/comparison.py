@@ -45,6 +45,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxgd import _checks, compare_stats, datasets, models, optim, runs
+from jaxgd import budget as _budget
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.landscapes import LANDSCAPES
 from jaxgd.problems import Problem, model_problem, notebook
@@ -389,7 +390,8 @@ def _lr_range(lrs, lr_range, num_lrs) -> tuple[tuple, int]:
 
 def compare(tasks=None, optimizers=None, lrs=None, second=None, seeds=10, budget: int = 200, *, num_lrs: int = 25,
             num_second: int = 8, lr_range=(1e-4, 10.0), target: float = 1e-2, k: int | None = None,
-            jitter: float = 0.1, windows=None, n_boot: int = 1000, progress: Callable | None = None) -> Comparison:
+            jitter: float = 0.1, windows=None, n_boot: int = 1000, progress: Callable | None = None,
+            go_on: bool = False) -> Comparison:
     """Compare optimizers fairly over a suite of tasks (see the module's docstring for the rules).
 
     tasks: names of :data:`SUITE` (default all ten) or :class:`jaxgd.Problem`s. optimizers: built-in
@@ -402,6 +404,8 @@ def compare(tasks=None, optimizers=None, lrs=None, second=None, seeds=10, budget
     reach it (default ⌈0.6·S⌉, AlgoPerf's 3 of 5). windows: ``(lo, hi)`` lr ranges for the ranking
     stability (default: the lower and upper halves, the middle half and the range shifted down
     and up by a quarter, in decades). ``progress(task, i, K, seconds)``: called after each task.
+    Work estimated past an hour (:func:`jaxgd.budget.check`, each task's configurations × seeds
+    lanes of ``budget`` gradient steps) is refused, naming ``budget``, unless ``go_on``.
     """
     seed_list = _seeds(seeds)
     budget = _checks.check_int("budget", budget, 1, runs.MAX_STEPS)
@@ -430,6 +434,10 @@ def compare(tasks=None, optimizers=None, lrs=None, second=None, seeds=10, budget
         a = np.asarray(lrs, np.float64).reshape(-1)
         grids = {m.label: Grid(np.tile(a, len(m.values)), np.repeat(m.values, L)) if m.second is not None
                  else grids[m.label] for m in first}
+    work = {t.name: [(len(grids[m.label].lr) * S, budget, None) for m in first] for t in task_list}
+    _budget.refuse(sum(_budget.seconds(t.problem, work[t.name])[0] for t in task_list),
+                   sum(lanes * steps for w in work.values() for lanes, steps, _ in w), "budget", go_on=go_on,
+                   how="go on with --yes (go_on=True in Python)")
     results, t_start = {}, time.perf_counter()
     for i, t in enumerate(task_list):
         results[t.name] = run_task(t, members[t.name], grids, seed_list, budget, jitter)

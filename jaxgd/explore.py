@@ -171,11 +171,13 @@ def phase_batches(m: int) -> np.ndarray:
 def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_seeds: int = SPREAD_SEEDS,
                max_steps: int = CLOUD_STEPS, batch_phase: bool = False):
     """gd under each minibatch mode over ``seeds`` seeds (the notebook's ``np.random`` orders, seeds
-    0, 1, …, as ``run(..., rng="numpy", seed=i)``) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut to fit in
-    ``max_steps``); the spread of the final point — the RMS distance to the seeds' mean — over
+    0, 1, …, as ``run(..., rng="numpy", seed=i)``) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut so
+    that every run, the batch-1 runs of the spread included, fits in ``max_steps``); the spread of the final point — the RMS distance to the seeds' mean — over
     ``spread_seeds`` seeds at each of :data:`SPREAD_LR_FACTORS` × that lr and at each of
-    :data:`SPREAD_BATCHES` (≤ m) as batch size; and with ``batch_phase`` the lr × batch size
-    diagram of SGD: gd's final loss after the most epochs of the modes, over 100 learning rates
+    :data:`SPREAD_BATCHES` (≤ m) as batch size (with, per batch size, ``centre_by_batch``: the
+    mean final W, b and loss of the seeds that did not diverge); and with ``batch_phase`` the lr × batch size
+    diagram of SGD: gd's final loss after the most epochs of the modes (cut so that its batch-1 row
+    takes at most ``max_steps`` steps, as the cloud's: its orders grow with steps × batch), over 100 learning rates
     × the batch sizes of :func:`phase_batches`. Two compiled calls of
     :func:`jaxgd.sweep` (batch size, epochs, sampling and seed columns): batches up to
     :data:`SMALL_BATCH`, and larger.
@@ -189,14 +191,15 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
     info = []
     for md in modes:
         lr, epochs = settings(md)
-        epochs = max(1, min(epochs, max_steps // steps_per_epoch(m, md.batch_size)))
+        # every run of the cloud within max_steps, its batch-size spread's batch 1 too (the orders grow with the steps)
+        epochs = max(1, min(epochs, max_steps // steps_per_epoch(m, min(md.batch_size, *sizes))))
         rep = md.sampling == "replacement"
         parts += [(np.full(seeds, lr), md.batch_size, epochs, rep, np.arange(seeds)),
                   (np.repeat(lr * f, spread_seeds), md.batch_size, epochs, rep, np.tile(np.arange(spread_seeds), len(f))),
                   (lr, np.repeat(sizes, spread_seeds), epochs, rep, np.tile(np.arange(spread_seeds), len(sizes)))]
         info.append((md, lr, epochs))
     if batch_phase:
-        ph_epochs = max(e for _, _, e in info)
+        ph_epochs = max(1, min(max(e for _, _, e in info), max_steps // m))  # its batch-1 row within max_steps too
         lrs, bsz = np.geomspace(*BATCH_PHASE_LRS, BATCH_PHASE_POINTS), phase_batches(m)
         parts.append((np.repeat(lrs, len(bsz)), np.tile(bsz, len(lrs)), ph_epochs, False, 0))
     cols = [[], [], [], [], []]
@@ -220,25 +223,27 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
             w[sel], b[sel], loss[sel] = t.params.w[:, -1], t.params.b[:, -1], t.loss[:, -1]
             div[sel], steps[sel] = t.diverged_at, t.num_steps
 
-    def spread(sl, groups, n):
-        out, lost = [], []
+    def spread(sl, groups, n):  # per group of n runs: spread, diverged, and the survivors' centre and mean final loss
+        out, lost, centre = [], [], []
         for k in range(groups):
             s = slice(sl.start + k * n, sl.start + (k + 1) * n)
             ok = div[s] < 0
             ws, bs = w[s][ok], b[s][ok]
             lost.append(int((~ok).sum()))
             out.append(float(np.sqrt(np.mean((ws - ws.mean()) ** 2 + (bs - bs.mean()) ** 2))) if ok.sum() > 1 else None)
-        return out, lost
+            centre.append([float(ws.mean()), float(bs.mean()), float(loss[s][ok].mean())] if ok.any() else [None] * 3)
+        return out, lost, centre
 
     out, at = {}, 0
     for md, lr, epochs in info:
         cloud = slice(at, at + seeds)
-        s_lr, lost_lr = spread(slice(cloud.stop, None), len(f), spread_seeds)
-        s_bs, lost_bs = spread(slice(cloud.stop + len(f) * spread_seeds, None), len(sizes), spread_seeds)
+        s_lr, lost_lr, _ = spread(slice(cloud.stop, None), len(f), spread_seeds)
+        s_bs, lost_bs, c_bs = spread(slice(cloud.stop + len(f) * spread_seeds, None), len(sizes), spread_seeds)
         at = cloud.stop + (len(f) + len(sizes)) * spread_seeds
         out[md.name] = dict(label=md.label, batch_size=md.batch_size, lr=lr, epochs=epochs, w=w[cloud], b=b[cloud],
                             diverged=div[cloud] >= 0, spread_lrs=lr * f, spread=s_lr, spread_diverged=lost_lr,
-                            spread_batches=sizes, spread_by_batch=s_bs, spread_by_batch_diverged=lost_bs)
+                            spread_batches=sizes, spread_by_batch=s_bs, spread_by_batch_diverged=lost_bs,
+                            centre_by_batch=c_bs, spread_seeds=spread_seeds, sampling=md.sampling)
     if not batch_phase:
         return out
     shape = (len(lrs), len(bsz))
@@ -281,3 +286,108 @@ def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict 
             first = np.take_along_axis(t.reached_at[part], np.maximum(lab, 0)[:, None], 1)[:, 0]  # of its own minimum
             reached[opt] = np.where(lab >= 0, first, -1).reshape(n, n).astype(np.int32)
     return dict(w=w, b=b, minima=mins, labels=labels, steps=reached, tol=tol)
+
+
+EXERCISE_FRACTION = 0.01  # "steps to 1 %": the loss has come 99 % of its way down to the minimum's
+
+
+def steps_to(loss, floor: float, diverged_at, frac: float = EXERCISE_FRACTION) -> np.ndarray:
+    """The first step ``k`` from which ``loss[..., j] − floor ≤ frac · (loss[..., 0] − floor)`` holds
+    at every step ``j ≥ k`` to the end: the loss has come ``1 − frac`` of its way from the start down
+    to ``floor``, the minimum's loss, and stays there (a heavy ball that only swings through does not
+    count); −1 where the last step is not there, or the run diverged. ``loss`` ``(..., T+1)``,
+    ``diverged_at`` ``(...)``. Measured above the minimum and relative to the start, so a minimum of
+    0 (the notebook's noiseless line) and one at the noise level read alike (``loss ≤ 1.01·min``
+    never holds on the way to a minimum of 0)."""
+    loss, d = np.asarray(loss, np.float64), np.asarray(diverged_at)[..., None]
+    n = loss.shape[-1]
+    with np.errstate(invalid="ignore"):
+        out = ~(loss - floor <= frac * (loss[..., :1] - floor)) | ((d >= 0) & (np.arange(n) >= d))
+    last = n - 1 - np.argmax(out[..., ::-1], axis=-1)  # the last step outside (where there is one)
+    return np.where(~out.any(-1), 0, np.where(last < n - 1, last + 1, -1))
+
+
+def readouts(wf: dict, floor: float) -> dict:
+    """The exercise cards' readouts of every stop of a what-if (:func:`whatif`), each ``(L', K')``:
+    ``steps`` to 1 % (:func:`steps_to`), the final ``loss``, ``w``, ``b`` after the budget and
+    ``diverged_at`` (−1: never). A diverged run's final values are NaN: past the divergence they are
+    rounding noise (on the notebook's line an overflowing W swamps b's gradient), different in
+    every compiled program."""
+    div = wf["diverged_at"] >= 0
+    final = {k: np.where(div, np.nan, wf[k][..., -1]) for k in ("loss", "w", "b")}
+    return dict(steps=steps_to(wf["loss"], floor, wf["diverged_at"]), diverged_at=wf["diverged_at"], **final)
+
+
+def _fastest(r: dict, k: int):
+    """The stop of knob column ``k`` that gets to 1 % in the fewest steps (ties: the lower final loss); None if none does."""
+    ok = np.flatnonzero(r["steps"][:, k] >= 0)
+    return None if not len(ok) else int(ok[np.lexsort((r["loss"][ok, k], r["steps"][ok, k]))[0]])
+
+
+def exercises(whatifs: list[dict] | None, cloud: dict | None, floor: float | None) -> dict | None:
+    """The exercise mode's numbers: per what-if (:func:`whatif`) its :func:`readouts`, and the cards
+    that this problem's sweeps can answer, each ``dict(id, optimizer, start=view, answer=view, ...)``;
+    a view is a what-if stop ``dict(lr, knob)`` (indices) with its values (``lr_value``, ``knob_value``:
+    None without a knob, ``limit``: the what-if's theory limit there) and readouts (``steps``,
+    ``loss``, ``w``, ``b``, ``diverged_at``, and ``left``: the final loss's fraction of the start's
+    height above ``floor``), or for card e ``dict(batch)``:
+
+    - ``a`` the lr stop of gd (else the first optimizer) that gets to 1 % in the fewest steps;
+    - ``b`` its smallest stop that still gets there, if not the smallest (``crawl``);
+    - ``c`` its smallest stop that diverges (``below``: the stop before it; the start: card a's answer);
+    - ``d`` heavy ball (momentum, else nesterov): its fastest stop at the default β (the start), then
+      at the largest β stop (the answer);
+    - ``e`` the seed cloud's spread against the batch size (:func:`seed_cloud`): per mode (``modes``)
+      the batch sizes of the ``largest`` and the ``smallest`` spread, and those spreads.
+
+    ``batch``: the cloud's readouts per batch size (``sizes``; per mode ``rows``). ``floor``: the
+    minimum's loss; None (no known minimum), or no what-if: None."""
+    if not whatifs or floor is None:
+        return None
+    R = [readouts(wf, floor) for wf in whatifs]
+    names = [wf["optimizer"] for wf in whatifs]
+
+    def view(o, lr, knob):
+        wf, r, at = whatifs[o], R[o], (int(lr), int(knob))
+        start = wf["loss"][at][0]
+        return dict(lr=at[0], knob=at[1], lr_value=float(wf["lrs"][at[0]]), limit=wf["limit"][at[1]],
+                    knob_value=float(wf["values"][at[1]]) if wf["knob"] else None,
+                    left=float((r["loss"][at] - floor) / (start - floor)) if start != floor else 0.0,
+                    **{k: r[k][at].item() for k in ("steps", "loss", "w", "b", "diverged_at")})
+
+    o = names.index("gd") if "gd" in names else 0
+    k0, cards = whatifs[o]["default"], []
+    card = lambda i, o, start, answer, **more: cards.append(dict(  # noqa: E731
+        id=i, optimizer=names[o], start=view(o, *start), answer=view(o, *answer), **{k: view(o, *v) for k, v in more.items()}))
+    best = _fastest(R[o], k0)
+    if best is not None:
+        card("a", o, (0, k0), (best, k0))
+        if (first := np.flatnonzero(R[o]["steps"][:, k0] >= 0)[0]) > 0:  # else even the smallest lr gets there
+            card("b", o, (0, k0), (first, k0), crawl=(0, k0))
+    div = np.flatnonzero(R[o]["diverged_at"][:, k0] >= 0)
+    if len(div) and div[0] > 0:
+        card("c", o, (best or 0, k0), (div[0], k0), below=(div[0] - 1, k0))
+    hb = next((i for i, n in enumerate(names) if n in ("momentum", "nesterov")), None)
+    if hb is not None:
+        wf = whatifs[hb]
+        top, fast = int(np.argmax(wf["values"])), _fastest(R[hb], wf["default"])
+        if fast is not None and top != wf["default"]:
+            card("d", hb, (fast, wf["default"]), (fast, top))
+    batch = None
+    if cloud:
+        sizes = [int(s) for s in next(iter(cloud.values()))["spread_batches"]]
+        rows = [dict(mode=k, sampling=c["sampling"], lr=c["lr"], epochs=c["epochs"], seeds=c["spread_seeds"],
+                     spread=c["spread_by_batch"], diverged=c["spread_by_batch_diverged"],
+                     **{key: [v[j] for v in c["centre_by_batch"]] for j, key in enumerate(("w", "b", "loss"))}) for k, c in cloud.items()]
+        batch, ext = dict(sizes=sizes, rows=rows), []
+        for row in rows:
+            sp = np.array([np.nan if v is None else v for v in row["spread"]])
+            if np.isfinite(sp).any():
+                hi, lo = int(np.nanargmax(sp)), int(np.nanargmin(sp))
+                ext.append(dict(mode=row["mode"], sampling=row["sampling"], lr=row["lr"], epochs=row["epochs"],
+                                largest=sizes[hi], smallest=sizes[lo], spread_largest=sp[hi], spread_smallest=sp[lo]))
+        if len(sizes) > 1 and ext:
+            cards.append(dict(id="e", optimizer="gd", start=dict(batch=sizes[0]), answer=dict(batch=ext[0]["largest"]),
+                              modes=ext, seeds=rows[0]["seeds"]))
+    return dict(fraction=EXERCISE_FRACTION, floor=float(floor), steps=int(whatifs[0]["loss"].shape[-1] - 1),
+                optimizers=names, readouts=R, cards=cards, batch=batch)

@@ -34,6 +34,9 @@ def _grid_axis(name: str, v, dtype) -> np.ndarray:
         raise ArgumentError(name, f"must be a non-empty 1-D array, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ArgumentError(name, "must be finite")
+    top = float(np.finfo(dtype).max)
+    if np.abs(a).max() > top:
+        raise ArgumentError(name, f"must be finite in {np.dtype(dtype).name} (|value| ≤ {top:.4g}), got {a[np.argmax(np.abs(a))]:g}")
     return a.astype(dtype, copy=False)
 
 

@@ -50,7 +50,7 @@ class Landscape:
     settings: dict  # name -> the run's settings, JSON-ready (None for a trajectory given)
     limits: dict  # name -> largest stable sharpness on a quadratic (2/lr for gd; of P⁻¹H where preconditioned), or None
     plane_kind: str  # "pca", "random" or "hessian"
-    plane: planes.Plane  # through the end of the first run
+    plane: planes.Plane  # through the end of the first run that did not diverge (the first run if all did)
     explained: np.ndarray | None  # (2,) PCA variance ratios of d1, d2 (pca plane), else None
     random_walk_explained: np.ndarray | None  # (2,) the same for a random walk of the stacked paths' shape
     a: np.ndarray  # (A,) grid along d1
@@ -61,6 +61,8 @@ class Landscape:
     interpolation: dict  # name -> (K,) loss((1 − t)·start + t·end) of that run
     config: dict  # the settings, JSON-ready (landscape.json's "config")
     meta: dict  # device, num_params, num_examples, ... (landscape.json's "meta")
+    left_out: dict = dataclasses.field(default_factory=dict)  # name -> step a run diverged at: its points from
+    # there on are not in the plane (the PCA, the origin), so a diverged path never poisons the others
 
     def gaps(self) -> dict:
         """Per run, ``(T+1,)`` ``|loss − projected loss|``: what the projection hides."""
@@ -88,7 +90,7 @@ class Landscape:
     def document(self) -> dict:
         """``landscape.json``'s content (``write`` adds the versions to ``meta``)."""
         return {"config": self.config, "meta": self.meta,
-                "plane": {"kind": self.plane_kind, "explained": self.explained,
+                "plane": {"kind": self.plane_kind, "explained": self.explained, "left_out": self.left_out,
                           "random_walk_explained": self.random_walk_explained,
                           "a_range": [self.a[0], self.a[-1]], "b_range": [self.b[0], self.b[-1]]},
                 "runs": self.summary()}
@@ -334,6 +336,8 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
         each path thinned to :data:`PCA_POINTS`), through the first run's end; ``"random"`` —
         filter-normalised Gaussian directions (:func:`jaxgd.random_plane`, the problem's neuron
         axis) at the first run's end; ``"hessian"`` — the top two Hessian eigenvectors there.
+        A run that diverged is left out of the plane from the step it diverged at (its earlier
+        points stay in the PCA; ``left_out`` names it), and "the first run" is the first that did not.
       grid: points along each axis (≥ 2; refused when the surface would not fit in memory).
       span: ``"auto"`` covers every projected path and the problem's known minima with a margin of
         :data:`jaxgd.planes.AUTO_MARGIN` (15 %) of their range on each side, and on a random plane
@@ -373,12 +377,19 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
         cb = lambda done, total, k=k: say(f"training {k}", done, total)
         chunk = _blocks(problem, seconds_needed(1.0, [rc], 0)["training"] / rc.steps, rc.steps // 20)
         trajs[k] = jax.tree.map(np.asarray, _runs.run_checked(rc, chunk=chunk, callback=cb))
-    first = next(iter(trajs.values()))
-    end = jax.tree.map(lambda v: jnp.asarray(v[-1]), first.params)
+    # a diverged run's points from the step it diverged at on are left out of the plane (PCA and origin)
+    cut = {k: int(t.diverged_at) for k, t in trajs.items() if int(t.diverged_at) >= 0}
+    kept = {k: jax.tree.map(lambda v, d=cut.get(k): v[:d], t.params) for k, t in trajs.items() if cut.get(k) != 0}
+    order = sorted(kept, key=lambda k: k in cut)  # the origin: the first run that did not diverge, if one did not
+    if not kept or plane == "pca" and sum(len(jax.tree.leaves(p)[0]) for p in kept.values()) < 3:
+        raise ArgumentError("runs", f"diverged ({', '.join(f'{k} at step {d}' for k, d in cut.items())}): the "
+                                    "points before that are too few for a 'pca' plane; lower the lr or choose "
+                                    "the 'random' or 'hessian' plane")
+    end = jax.tree.map(lambda v: jnp.asarray(v[-1]), kept[order[0]])
     key = jax.random.key(0) if key is None else key
     explained = walk = None
     if plane == "pca":
-        pca = planes.pca_plane(*(t.params for t in trajs.values()), key=key, max_points=PCA_POINTS)
+        pca = planes.pca_plane(*(kept[k] for k in order), key=key, max_points=PCA_POINTS)
         the_plane, explained, walk = pca.plane, np.asarray(pca.explained), np.asarray(pca.random_walk_explained)
     elif plane == "random":
         the_plane = planes.random_plane(problem, end, key)
@@ -403,7 +414,7 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
             "model": model, "dtype": str(problem.dtype)}
     return Landscape(label, model, what, problem, trajs, settings, {k: _limit(rc) for k, rc in configs.items()},
                      plane, jax.tree.map(np.asarray, the_plane), explained, walk, a, b, S, projections,
-                     INTERPOLATION.copy(), interp, config, meta)
+                     INTERPOLATION.copy(), interp, config, meta, cut)
 
 
 def _in_blocks(fn, xs: np.ndarray, k: int) -> np.ndarray:

@@ -116,6 +116,15 @@ def notebook_minibatches(seed, epochs, batch_size=8, m=51):
     return out
 
 
+def settled_steps(loss, floor=0.0):
+    """The exercise cards' "steps to 1 %", the naive way: the first k from which every loss[j] (j ≥ k, to the
+    end) is finite with loss[j] − floor ≤ 0.01·(loss[0] − floor); −1 if the last is not."""
+    for k in range(len(loss)):
+        if all(np.isfinite(v) and v - floor <= 0.01 * (loss[0] - floor) for v in loss[k:]):
+            return k
+    return -1
+
+
 # --- a small MLP for the numerics tests (data from NumPy: nothing compiles at import) -----------
 
 def mlp_params(seed, sizes):
@@ -175,13 +184,14 @@ needs_chromium = pytest.mark.skipif(  # a browser test's skip where there is no 
            "(never `playwright install`), or set JAXGD_CHROMIUM")
 
 
-def open_page(browser, path, width):
-    """A page at ``width`` px, loaded and drawn; ``pg.errors`` collects page errors and console errors."""
+def open_page(browser, path, width, fragment=""):
+    """A page at ``width`` px (with the address's ``fragment``, "#…"), loaded and drawn; ``pg.errors`` collects page
+    errors and console errors."""
     pg = browser.new_page(viewport={"width": width, "height": 900})
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
     pg.on("console", lambda m: m.type == "error" and pg.errors.append(f"console.error: {m.text}"))
-    pg.goto(Path(path).as_uri())
+    pg.goto(Path(path).as_uri() + fragment)
     pg.wait_for_selector("body[data-ready='1']", timeout=90_000)
     return pg
 

@@ -267,6 +267,31 @@ def test_a_landscape_past_an_hour_asks_for_yes(monkeypatch, capsys):
         "jaxgd: --yes: about 2.1 h of work (training 2 min, the grid 2.1 h; a full-data gradient took 2 s here)\n")
 
 
+def test_a_deep_model_is_refused_before_compiling_it(monkeypatch, capsys):
+    """Past DEEP hidden layers, the compile time is estimated from the first 16 layers' (one compile,
+    scaled by the square of the depth) and refused past an hour: 1,000 layers of width 1 ran for over
+    10 minutes compiling before (issue 23)."""
+    from jaxgd.app import landscape as app
+
+    clock = iter(range(100))
+    monkeypatch.setattr(app.time, "perf_counter", lambda: float(next(clock)))  # the one compile "takes" 1 s
+    ds = jaxgd.datasets.load("iris")
+    assert app.compile_seconds((4, *[1] * 64, 3), "tanh", ds, "xent", "float64") == app.PROGRAMS * 1.0 * (64 / 16) ** 2
+    monkeypatch.setattr(app, "compile_seconds", lambda sizes, *a: 4 * (len(sizes) - 2) ** 2 / 16**2)
+    cfg = app.LandscapeConfig(data="iris", model="mlp:" + ",".join(["1"] * 1000), epochs=1, grid=3, sharpness_every=0)
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: pytest.fail("compiled the model"))
+    with pytest.raises(ArgumentError, match=r"^model has 1,000 hidden layers: compiling it is estimated at about "
+                                            r"4\.3 h here \(.*\): past an hour, give --yes to go on$"):
+        app.check(cfg)  # 4·1000²/256 = 15,625 s
+    monkeypatch.setattr(app, "compile_seconds", lambda *a: pytest.fail("probed a shallow model"))
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: 1e-6)
+    assert app.check(dataclasses.replace(cfg, model="mlp:" + ",".join(["1"] * app.DEEP))).runs
+    monkeypatch.setattr(app, "compile_seconds", lambda *a: 2 * 3600.0)
+    assert app.check(dataclasses.replace(cfg, yes=True)).runs
+    assert capsys.readouterr().err.startswith("jaxgd: --yes: --model has 1,000 hidden layers: compiling it is "
+                                              "estimated at about 2.0 h here")
+
+
 def test_blocks_small_enough_for_a_signal_give_the_same_numbers(problem, monkeypatch):
     """With blocks of one gradient's flops a run goes one step a chunk (not a twentieth of 40) and
     the grid 3 points a call (pieces of a row of 5, not whole rows): the run is bit-identical to one
@@ -290,6 +315,32 @@ def test_a_pca_plane_of_two_points_is_refused(problem):
     with pytest.raises(ArgumentError, match=r"^plane 'pca' needs at least 3 points on the paths in all; 1 run\(s\) of "
                                             r"1 step\(s\) have 2"):
         jaxgd.landscape(problem, {"gd": {"epochs": 1, "sharpness_every": 0}}, grid=3)
+
+
+def test_a_diverged_run_is_left_out_of_the_plane(ls, problem, tmp_path):
+    """A run that diverges (momentum at lr 1e300, first: its points reach ~1e300 at once) is left out
+    of the plane from the step it diverged at: the PCA is the one of the other paths and its points
+    before that, the origin is the first run that did not diverge, and everyone's map is finite."""
+    runs = {"boom": {"optimizer": "momentum", "lr": 1e300, "epochs": EPOCHS, "sharpness_every": 0}, **ls.trajectories}
+    x = jaxgd.landscape(problem, runs, grid=7)
+    d = int(x.trajectories["boom"].diverged_at)
+    assert d >= 1 and x.left_out == {"boom": d} and x.summary()["boom"]["diverged_at"] == d
+    assert x.document()["plane"]["left_out"] == {"boom": d} and ls.left_out == {}
+    before = jax.tree.map(lambda v: v[:d], x.trajectories["boom"].params)
+    want = planes.pca_plane(ls.trajectories["gd"].params, ls.trajectories["adam"].params, before,
+                            key=jax.random.key(0), max_points=300)
+    np.testing.assert_allclose(x.explained, want.explained, rtol=1e-12)
+    for got, w, end in zip(jax.tree.leaves(x.plane.origin), jax.tree.leaves(want.plane.origin),
+                           jax.tree.leaves(ls.trajectories["gd"].params)):
+        np.testing.assert_array_equal(got, w)
+        np.testing.assert_array_equal(got, end[-1])
+    assert np.isfinite(x.surface).all() and np.isfinite(x.explained).all()
+    for k in ("gd", "adam"):
+        assert np.isfinite(x.projections[k].a).all() and np.isfinite(x.projections[k].distance).all()
+    x.write(tmp_path / "page", png=False)
+    assert f"It leaves out boom's points from step {d}, where it diverged." in (tmp_path / "page" / "landscape.html").read_text()
+    with pytest.raises(ArgumentError, match=r"^runs diverged \(boom at step 1\): the points before that are too few"):
+        jaxgd.landscape(problem, {"boom": {**runs["boom"], "epochs": 2}}, grid=3)
 
 
 def test_a_full_disk_keeps_the_previous_landscape(ls, tmp_path, monkeypatch):

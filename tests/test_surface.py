@@ -63,3 +63,11 @@ def _comment_grad(params, data, mask):
 def test_bad_grid(problem, bad):
     with pytest.raises(ValueError, match="w_values"):
         jaxgd.loss_surface(problem, bad, [0.0])
+
+
+def test_an_axis_past_the_working_dtype_is_refused():
+    """1e308 is finite in float64 but not in float32: it was accepted and became inf (issue 23)."""
+    p = jaxgd.notebook(dtype="float32")
+    with pytest.raises(jaxgd.ArgumentError, match=r"^w_values must be finite in float32 \(\|value\| ≤ 3\.403e\+38\), got 1e\+308$"):
+        jaxgd.loss_surface(p, [1e308], [1.0])
+    assert np.asarray(jaxgd.loss_surface(p, [1.0], [1.0])).shape == (1, 1)

@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "compare.json")
     n = sub.add_parser("notebook", help="the notebook's numbers, and every optimizer × sampling mode")
     n.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    for p in (r, rp, sw, cp):
+        p.add_argument("--yes", action="store_true", help="go on when the work is estimated at more than an hour")
     for p in sub.choices.values():
         p.add_argument("-v", "--verbose", action="store_true",
                        help="say on stderr, once each, a cache folder not used and a cache entry skipped")

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd import _checks, comparison
+from jaxgd import _checks, budget, comparison
 from jaxgd._checks import ArgumentError
 from jaxgd import plots
 from jaxgd.app import compare_page, config, landscape, presets, report, signals
@@ -101,6 +101,7 @@ def _run(args, setup) -> int:
                                     args.sampling, args.rng, args.seed, hyper, loss_every=args.loss_every or "auto")
     cfg = cfg.with_lr(make_schedule(args.schedule, args.lr, cfg.steps, args.decay_rate, args.warmup,
                                     args.final_fraction))
+    _budget(problem, [(1, cfg.steps, args.batch_size)], "epochs", args)
     _data_note(args.data)
     thin_note(problem.num_examples, {"the run": [cfg.loss_every]}, args.loss_every)
     t = signals.on_a_thread(lambda stop: jaxgd.runs.run_checked(cfg))  # Ctrl-C at once, even in one long call
@@ -123,6 +124,13 @@ def _run(args, setup) -> int:
     echo(f"{args.optimizer}: {cfg.steps} steps on {settings['device']} ({args.dtype}) -> "
          f"W = {float(t.final.w)!r}, b = {float(t.final.b)!r}, loss = {float(t.loss[-1])!r} ({state})")
     return 0
+
+
+def _budget(problem, work, name: str, args) -> None:
+    """Refuse work estimated past an hour (:func:`jaxgd.budget.check`) unless ``--yes``; with it, say the estimate."""
+    words = budget.check(problem, work, name, go_on=args.yes, how="give --yes to go on")
+    if words:
+        stderr(f"jaxgd: --yes: {words}")
 
 
 def _grads(args, setup) -> int:
@@ -166,6 +174,9 @@ def _report(args, setup) -> int:
     check_folder_target("out", cfg.out, REPORT_FILES)
     pack_dir = setup(cfg.dtype)
     p = plan(cfg)
+    points, epochs = report.sweep_shape(cfg)
+    _budget(p.problem, [(1, r.steps, r.config.batch_size) for r in p.runs]
+            + [(points * len(cfg.optimizers), epochs, None)] * bool(cfg.sweep), "epochs", args)
     _data_note(cfg.data)
     m, b = p.problem.num_examples, p.config.batch_size
     if cfg.batch_size is None and m is not None and b != presets.MODES[-1].batch_size:
@@ -213,13 +224,17 @@ def _sweep(args, setup) -> int:
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     num = _checks.check_int("num", args.num, 1, 1_000_000)
+    epochs = _checks.check_int("epochs", args.epochs, 1, jaxgd.runs.MAX_STEPS)
+    m, bs = problem.num_examples, args.batch_size
+    if bs is not None and m is not None:
+        bs = _checks.check_int("batch_size", bs, 1, m)
+    _budget(problem, [(num, epochs * (steps_per_epoch(m, bs) if bs and m else 1), bs)] * len(optimizers), "epochs", args)
 
     # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
     sc = signals.on_a_thread(lambda stop: jaxgd.lr_scan(
         problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs, batch_size=args.batch_size,
         sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=args.loss_every or "auto"))
-    _data_note(args.data)
-    m, bs = problem.num_examples, args.batch_size  # checked: each run's steps, and the loss_every "auto" took
+    _data_note(args.data)  # m, bs checked above and by the sweep: each run's steps, and the loss_every "auto" took
     every = args.loss_every or jaxgd.runs.auto_loss_every(m, bs, args.epochs * (bs and steps_per_epoch(m, bs) or 1))
     thin_note(m, {"each run": [every]}, args.loss_every)
     device = jax.devices()[0].platform
@@ -268,6 +283,9 @@ def _landscape(args, setup) -> int:
         echo(f"  PCA: the plane explains {100 * data.explained[0]:.1f} % + {100 * data.explained[1]:.1f} % of the "
              f"paths' variance (a random walk: {100 * data.random_walk_explained[0]:.1f} % + "
              f"{100 * data.random_walk_explained[1]:.1f} %)")
+    if data.left_out:
+        echo(f"  the plane leaves out {', '.join(f'{k} from step {d}' for k, d in data.left_out.items())}: "
+             f"{'it' if len(data.left_out) == 1 else 'they'} diverged there")
     for opt, r in data.summary().items():
         state = "" if r["diverged_at"] is None else f", diverged at step {r['diverged_at']}"
         lim = "" if r["stability_limit"] is None else f" (stable below {r['stability_limit']:.4g})"
@@ -304,7 +322,7 @@ def _compare(args, setup) -> int:
     with Progress() as bar:
         c = signals.on_a_thread(lambda stop: comparison.compare(
             tasks, optimizers, seeds=v["seeds"], budget=v["budget"], num_lrs=v["num_lrs"], num_second=v["num_second"],
-            lr_range=(lo, hi), target=args.target,
+            lr_range=(lo, hi), target=args.target, go_on=args.yes,
             progress=signals.unless(stop, lambda t, i, n, s: (bar.update("tasks", i, n),
                                                               stderr(f"jaxgd: task {i}/{n} {t}: {s:.1f} s")))))
     files = compare_page.write(c, args.out, pack_dir=pack_dir)

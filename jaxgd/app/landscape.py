@@ -10,6 +10,7 @@ the page is computed there), described in the command's words; ``write(ls, out)`
 from __future__ import annotations
 
 import dataclasses
+import time
 from functools import partial
 from typing import NamedTuple
 
@@ -17,7 +18,7 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd import _checks, datasets, flows, models, planes, survey
+from jaxgd import _checks, budget, datasets, flows, models, planes, survey
 from jaxgd._checks import ArgumentError
 from jaxgd.app.config import GRID_MAX, parse_optimizers
 from jaxgd.app.terminal import stderr
@@ -26,6 +27,9 @@ from jaxgd.survey import Landscape
 
 
 LOSS_WORDS = {"xent": "softmax cross-entropy", "mse": "squared error against one-hot targets"}  # --loss, said on the page
+DEEP = 32  # hidden layers past which the compile time is estimated (it grows about with the square of the depth)
+PROBE_DEPTH = 16  # the depth compiled to estimate it
+PROGRAMS = 4  # programs of the model's size a landscape compiles: the probe, the training scan, the grid, the interpolation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +108,12 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     model = models.mlp(sizes, cfg.activation, ds.task, cfg.loss)
     problem = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(seed), dtype=dtype),
                                   (ds.x, ds.y), name=f"{cfg.model} on {ds.name}", dtype=dtype)
+    if len(hidden) > DEEP and (need := compile_seconds(sizes, cfg.activation, ds, cfg.loss, dtype)) > budget.HOUR:
+        words = (f"has {len(hidden):,} hidden layers: compiling it is estimated at about {budget.say_seconds(need)} here "
+                 f"(the compile time grows about with the square of the depth)")
+        if not cfg.yes:
+            raise ArgumentError("model", f"{words}: past an hour, give --yes to go on")
+        stderr(f"jaxgd: --yes: --model {words}")
     runs = tuple(jaxgd.runs.check_run_args(problem, opt, lr, cfg.epochs, cfg.batch_size, None, "shuffle", "jax", seed,
                                       sharpness_every=cfg.sharpness_every, sharpness_of=cfg.sharpness_of,
                                       loss_every="auto") for opt, lr in zip(optimizers, lrs))  # said on stderr
@@ -119,6 +129,18 @@ def check(cfg: LandscapeConfig) -> LandscapePlan:
     if work:
         stderr(f"jaxgd: --yes: {work}")
     return LandscapePlan(cfg, ds, sizes, problem, runs)
+
+
+def compile_seconds(sizes, activation: str, ds, loss: str, dtype) -> float:
+    """Seconds, roughly, that compiling a landscape of the MLP ``sizes`` takes here: its full-data loss and
+    gradient compiled with its first :data:`PROBE_DEPTH` hidden layers, scaled by the square of the depth (as
+    XLA's compile time of a chain of layers grows here: 16, 32, 50, 100 layers of width 1 took about 4, 17, 30,
+    100 s on 2 busy cores), times :data:`PROGRAMS`."""
+    m = models.mlp((sizes[0], *sizes[1:PROBE_DEPTH + 1], sizes[-1]), activation, ds.task, loss)
+    p = jaxgd.model_problem(m.loss_per_example, m.init(jax.random.key(0), dtype=dtype), (ds.x, ds.y), dtype=dtype)
+    t0 = time.perf_counter()
+    jax.jit(jax.value_and_grad(p.full_loss)).lower(p.init).compile()
+    return PROGRAMS * (time.perf_counter() - t0) * ((len(sizes) - 2) / PROBE_DEPTH) ** 2
 
 
 def compute(plan: LandscapePlan, progress=None) -> Landscape:

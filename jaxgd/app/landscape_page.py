@@ -81,7 +81,9 @@ def page(ls, v: dict, pack_dir=None) -> str:
     """The self-contained page (:func:`jaxgd.app.shell.figures_page`, plotly.js packed in
     ``pack_dir``): ``landscape.html`` filled in with ``ls`` and the versions ``v``, and :func:`figures`."""
     figs = figures(ls)
-    P, first = ls.projections, html.escape(next(iter(ls.trajectories)))
+    P, first = ls.projections, html.escape(next((k for k in ls.trajectories if k not in ls.left_out),
+                                                next(iter(ls.trajectories))))
+    gone = "".join(f" It leaves out {html.escape(k)}'s points from step {d}, where it diverged." for k, d in ls.left_out.items())
     shared = len(P) > 1 and _same_start(ls)
     rows = "\n".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
@@ -102,7 +104,7 @@ def page(ls, v: dict, pack_dir=None) -> str:
     values = {"sharpness": {"every": _every(ls)}, "gaps": {"gap": _largest_gap(ls, shared)}, "variance": variance,
               "contour": {"axes": axes, "flows": flows_note(ls.settings["gd"]["lr"], ls.flows, ", projected")
                           if getattr(ls, "flows", None) else ""}}
-    body = fill("landscape.html", what=html.escape(ls.what), trained=_trained(ls), first=first, start=start,
+    body = fill("landscape.html", what=html.escape(ls.what), trained=_trained(ls), first=first, start=start, gone=gone,
                 plane=html.escape(fill("landscape.html", f"plane-{ls.plane_kind}")), dtype=str(ls.problem.dtype),
                 device=ls.meta["device"], v_jaxgd=v["jaxgd"], v_jax=v["jax"], v_optax=v["optax"], rows=rows,
                 sections="\n".join(fill("landscape.html", k, **values.get(k, {})) for k in figs))

@@ -5,6 +5,9 @@ jaxgdPage(async (D, P, times, t0) => {
   const CONFIG = { displaylogo: false, responsive: true };
   // on a phone a log axis labels only its decades: the 2s and 5s between them run into "10⁻¹" and read as 10⁻¹²
   const LOG = { type: "log", exponentformat: "power", showexponent: "all", ...(window.innerWidth < 600 ? { nticks: 5 } : {}) };
+  // a log axis over the values given, labelled at whole decades only from 1.5 decades on (jaxgd.plots.common.decade_ticks)
+  const decades = (...vs) => { const l = vs.flat(3).filter((v) => v > 0 && isFinite(v)).map(Math.log10);
+    const s = l.length ? Math.max(...l) - Math.min(...l) : 0; return { ...LOG, ...(s >= 1.5 ? { dtick: Math.ceil(s / (narrow() ? 5 : 8)) } : {}) }; };
   // ColorBrewer's RdBu (11 classes) over [lo, hi] with its white at 0: blues below, reds above
   const RDBU = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"];
   const diverging = (lo, hi) => { const w = -lo / (hi - lo);
@@ -67,6 +70,8 @@ jaxgdPage(async (D, P, times, t0) => {
   const stars = (size, more) => ({ type: "scatter", mode: "markers", x: D.minima.map((m) => m[0]), y: D.minima.map((m) => m[1]),
     marker: { symbol: "star", size, color: "white", line: { color: "black", width: 1.5 } }, ...more });
   const dataRange = D.data && [Math.min(...D.data.x), Math.max(...D.data.x)]; // the data figure's lines span it
+  // 1:1 where both axes are one unit (a landscape's a, b); a line's W and b are not (score/hour, score: a file's b may span 10× W)
+  const square = D.data ? {} : { scaleanchor: "x", scaleratio: 1, constrain: "domain" };
 
   // --- the slider: a position on one scale for every run (epochs = data seen, or updates)
   const maxSteps = Math.max(...runs.map((r) => r.steps));
@@ -138,13 +143,13 @@ jaxgdPage(async (D, P, times, t0) => {
     const marks3d = { type: "scatter3d", mode: "markers", name: "current point", showlegend: false, x: [], y: [], z: [],
       marker: { size: 6, color: [], line: { color: "black", width: 1 } }, hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<extra></extra>" };
     const exits3d = { type: "scatter3d", mode: "markers", name: "left the plot", showlegend: false, x: [], y: [], z: [],
-      marker: { size: 7, color: [], symbol: "x" }, hovertemplate: "%{text}<extra></extra>", text: [] };
+      marker: { size: 9, color: [], symbol: "cross" }, hovertemplate: "%{text}<extra></extra>", text: [] }; // 3-D "x" is ❌: no font has it
     const z0 = G.zmin, z1 = G.zmax;
     specs.surface3d = { data: [surf, ...paths3d, start3d, min3d, marks3d, exits3d], layout: {
       title: { text: "Loss surface and paths" }, showlegend: false, margin: { l: 0, r: 0, t: 40, b: 0 },
       scene: { xaxis: { title: { text: names[0] }, range: [wlo, whi] }, yaxis: { title: { text: names[1] }, range: [blo, bhi] },
                zaxis: { title: { text: D.data ? "loss (MSE)" : "loss" }, range: [z0 - 0.02 * (z1 - z0), z1 + 0.05 * (z1 - z0)] },
-               camera: { eye: !D.data ? { x: 0.9, y: -1.5, z: 1.9 } : { x: 1.6, y: 1.5, z: 1.0 } },
+               camera: { eye: !D.data ? { x: 0.9, y: -1.5, z: 1.9 } : G.eye }, // data: over the lowest corner (camera_eye)
                aspectmode: "cube" } } };
     figs.surface3d = { start: 1 + runs.length };
     // contour
@@ -171,7 +176,7 @@ jaxgdPage(async (D, P, times, t0) => {
       title: { text: "Contours of the loss and paths" }, showlegend: F.length > 0,
       legend: { ...(D.flows || {}).key, y: narrow() ? -0.25 : -0.15 }, margin: { t: 40, r: 10, l: 60, b: D.flows ? 90 : 50 },
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
-      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain" } } };
+      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, ...square } } };
     figs.contour = { start: 1 + runs.length, quick: true };
     // loss per step
     const lossTraces = [];
@@ -183,10 +188,10 @@ jaxgdPage(async (D, P, times, t0) => {
       hovertemplate: `${r.label}<br>%{x:.4g}<br>batch loss = %{y:.4g}<extra></extra>` }));
     const divMarks = runs.filter((r) => r.diverged_at >= 0 && r.lossN > 0);
     lossTraces.push({ type: "scatter", mode: "markers", name: "diverged", xaxis: "x", yaxis: "y", showlegend: false,
-      x: [], y: divMarks.map((r) => Math.min(r.loss[r.lossLast], 0.7 * 10 ** D.lossRange[1])),
+      x: [], y: divMarks.map((r) => Math.min(r.loss[r.lossLast], 10 ** (D.lossRange[1] - 0.3))), cliponaxis: false,
       marker: { symbol: "x", size: 12, color: divMarks.map((r) => r.color) }, text: divMarks.map((r) => `${r.label}: diverged at step ${r.diverged_at}`),
       hovertemplate: "%{text}<extra></extra>" });
-    const ax = (t) => ({ ...LOG, title: { text: t }, range: D.lossRange });
+    const ax = (t) => ({ ...decades(D.lossRange.map((v) => 10 ** v)), title: { text: t }, range: D.lossRange });
     specs.loss = { data: lossTraces, layout: {
       title: { text: "Loss per step" }, showlegend: false,
       grid: narrow() ? { rows: 2, columns: 1, pattern: "independent", ygap: 0.25 } : { rows: 1, columns: 2, pattern: "independent" },
@@ -212,7 +217,7 @@ jaxgdPage(async (D, P, times, t0) => {
       grid: narrow() ? { rows: 4, columns: 1, pattern: "independent", ygap: 0.3 } : { rows: 2, columns: 2, pattern: "independent", ygap: 0.25 },
       annotations: titles.map((t, k) => ({ text: t, showarrow: false, xref: "x" + (k ? k + 1 : "") + " domain",
         yref: "y" + (k ? k + 1 : "") + " domain", x: 0.5, y: 1.08 })) };
-    for (let k = 1; k <= 4; k++) { dl["yaxis" + (k > 1 ? k : "")] = { ...LOG }; dl["xaxis" + (k > 1 ? k : "")] = { title: { text: k > 2 || narrow() ? xTitle() : "" } }; }
+    for (let k = 1; k <= 4; k++) { dl["yaxis" + (k > 1 ? k : "")] = decades(diag.filter((t) => t.yaxis === "y" + (k > 1 ? k : "")).map((t) => t.y)); dl["xaxis" + (k > 1 ? k : "")] = { title: { text: k > 2 || narrow() ? xTitle() : "" } }; }
     specs.diagnostics = { data: diag, layout: dl };
     figs.diagnostics = {};
     // the data and the line of a chosen run
@@ -414,16 +419,15 @@ jaxgdPage(async (D, P, times, t0) => {
   // --- the learning-rate sweep: its figure as plotly_figs.sweep_spec built it, on the page's log axes
   async function drawSweep() {
     if (!D.sweep) return;
-    const { data, layout } = D.sweep;
-    Object.assign(layout.xaxis, LOG);
-    Object.assign(layout.yaxis, LOG);
+    const { data, layout } = D.sweep;  // log axes at decades (plotly_figs.sweep_spec)
     if (narrow()) layout.title.text = "Final loss against lr";
     await newPlot("sweep", data, layout);
   }
 
-  // --- what if: precomputed paths for a grid of lr (and β / β₂)
-  async function drawWhatif() {
-    if (!D.whatif) return;
+  // --- what if: precomputed paths for a grid of lr (and β / β₂); its controls work at once (the address sets them,
+  // see exercises), its figure is drawn in its turn by the function returned
+  function whatif() {
+    if (!D.whatif) return null;
     const optSel = document.getElementById("whatif-opt"), lrIn = document.getElementById("whatif-lr");
     const knobIn = document.getElementById("whatif-knob"), limit = document.getElementById("whatif-limit");
     D.whatif.forEach((wf, i) => optSel.add(new Option(wf.optimizer, i)));
@@ -431,26 +435,41 @@ jaxgdPage(async (D, P, times, t0) => {
       hoverinfo: "skip", xaxis: "x", yaxis: "y" };
     const path = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728", width: 2 }, marker: { size: 3 },
       name: "path", xaxis: "x", yaxis: "y", hovertemplate: `step %{text}<br>${names[0]} = %{x:.4g}<br>${names[1]} = %{y:.4g}<extra></extra>`, text: [] };
-    const exit = { type: "scatter", mode: "markers", x: [], y: [], marker: { symbol: "x", size: 14, color: "#d62728" }, xaxis: "x", yaxis: "y", hoverinfo: "skip" };
+    const exit = { type: "scatter", mode: "markers", x: [], y: [], marker: { symbol: [], size: 12, color: "#d62728", line: { width: 2, color: "#d62728" } },
+      xaxis: "x", yaxis: "y", text: [], hovertemplate: "%{text}<extra></extra>", cliponaxis: false };
     const min = stars(16, { xaxis: "x", yaxis: "y", hoverinfo: "skip" });
     const curve = { type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: "#d62728" }, marker: { size: 3 }, xaxis: "x2", yaxis: "y2",
-      hovertemplate: "step %{x}<br>loss = %{y:.4g}<extra></extra>" };
+      text: [], hovertemplate: "step %{x}<br>loss = %{text}<extra></extra>" };
     let div = null;
     const traces = [cont, path, exit, min, curve];
     const layout = { showlegend: false,
       grid: narrow() ? { rows: 2, columns: 1, pattern: "independent" } : { rows: 1, columns: 2, pattern: "independent" },
-      xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false }, yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false },
-      xaxis2: { title: { text: "step" }, tickformat: "d", rangemode: "tozero" }, yaxis2: { ...LOG, title: { text: "full-data loss" }, range: D.lossRange } };
+      xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
+      yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, ...square }, xaxis2: { title: { text: "step" }, tickformat: "d", rangemode: "tozero" }, yaxis2: { ...decades(D.whatifRange.map((v) => 10 ** v)), title: { text: "full-data loss" }, range: D.whatifRange } };
     function update() {
       const wf = D.whatif[+optSel.value], li = +lrIn.value, ki = wf.knob ? +knobIn.value : 0;
       const w = wf.w[li][ki], b = wf.b[li][ki], loss = wf.loss[li][ki], d = wf.diverged_at[li][ki];
-      const { k, exit } = clip(w, b);
-      const pw = w.slice(0, k), pb = b.slice(0, k), ex = exit ? { x: [exit[0]], y: [exit[1]] } : { x: [], y: [] };
+      // the path in the box up to where it diverged: a stretch ends on the edge where it leaves (○) and starts again
+      // where it comes back; a ✕ only for a run that diverged, at its last point drawn (its exit, if it ended outside)
+      const pw = [], pb = [], pt = [], mw = [], mb = [], mt = [], put = (p, t) => { pw.push(p[0]); pb.push(p[1]); pt.push(t); };
+      for (let i = 0; i < w.length && fin(w[i]) && fin(b[i]) && (d < 0 || i <= d); i++) {
+        const now = inside(w[i], b[i]), e = i && now !== inside(w[i - 1], b[i - 1]) &&
+          (now ? edgePoint(w[i], b[i], w[i - 1], b[i - 1]) : edgePoint(w[i - 1], b[i - 1], w[i], b[i]));
+        if (e) put(e, `${i - 1}–${i}, on the edge`);
+        if (e && !now) { put([null, null], null); mw.push(e[0]); mb.push(e[1]); mt.push(`left the view at step ${i}`); }
+        if (now) put([w[i], b[i]], i);
+      }
+      const ms = mw.map(() => "circle-open");
+      if (d >= 0 && pw.at(-1) !== null) { mw.push(pw.at(-1)); mb.push(pb.at(-1)); ms.push("x"); }
+      if (d >= 0) { ms[ms.length - 1] = "x"; mt[ms.length - 1] = `diverged at step ${d}`; }
       let n = 0;
       while (n < loss.length && fin(loss[n]) && loss[n] > 0 && (d < 0 || n <= d)) n++;
-      const upd = { x: [[...pw, ...ex.x], ex.x, [...Array(n).keys()]], y: [[...pb, ...ex.y], ex.y, loss.slice(0, n)],
-        text: [pw.map((_, i) => i), undefined, undefined] };
-      if (div) P.restyle(div, upd, [1, 2, 4]); else [1, 2, 4].forEach((ti, j) => { for (const k in upd) if (upd[k][j]) traces[ti][k] = upd[k][j]; });
+      const cy = loss.slice(0, n), e = d >= 0 ? n - 1 : -1;
+      if (e >= 0) cy[e] = Math.min(cy[e], 10 ** (D.whatifRange[1] - 0.3));  // its ✕ on the axis (the hover gives the loss)
+      const upd = { x: [pw, mw, [...Array(n).keys()]], y: [pb, mb, cy], text: [pt, mt, loss.slice(0, n).map((v) => fmt(v))],
+        "marker.symbol": [undefined, ms, cy.map((_, i) => (i === e ? "x" : "circle"))],
+        "marker.size": [undefined, undefined, cy.map((_, i) => (i === e ? 14 : 3))] };
+      if (div) P.restyle(div, upd, [1, 2, 4]); else [1, 2, 4].forEach((ti, j) => { for (const k in upd) if (upd[k][j] !== undefined) setPath(traces[ti], k, upd[k][j]); });
       document.getElementById("whatif-lr-value").textContent = `lr = ${fmt(wf.lrs[li], 3)}`;
       const kl = document.getElementById("whatif-knob-label");
       kl.hidden = !wf.knob;
@@ -483,7 +502,7 @@ jaxgdPage(async (D, P, times, t0) => {
     lrIn.addEventListener("input", update);
     knobIn.addEventListener("input", update);
     setOpt();
-    div = await newPlot("whatif", traces, layout);
+    return async () => { div = await newPlot("whatif", traces, layout); };
   }
 
   // --- phase diagram (heavy-ball momentum, lr × β)
@@ -501,7 +520,7 @@ jaxgdPage(async (D, P, times, t0) => {
         line: { color: "black", width: 3 } });
     }
     await newPlot("phase", tr, { title: { text: "Final loss of heavy-ball momentum (grey: diverged)" }, plot_bgcolor: "#bbb",
-      xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { title: { text: "β" }, zeroline: false }, legend: { orientation: "h", y: -0.2 } });
+      xaxis: { ...decades(ph.lrs), title: { text: "learning rate" } }, yaxis: { title: { text: "β" }, zeroline: false }, legend: { orientation: "h", y: -0.2 } });
   }
 
   // --- the seed cloud
@@ -523,11 +542,10 @@ jaxgdPage(async (D, P, times, t0) => {
     if (full) tr.push({ type: "scatter", mode: "lines+markers", x: full.w.slice(0, full.kept), y: full.b.slice(0, full.kept),
       name: "gd · full batch path", line: { color: "#d62728", width: 2 }, marker: { size: 3 } });
     tr.push(stars(16, { name: "minimum" }));
-    const ws = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.w[i]));
-    const bs = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.b[i]));
-    const pad = (lo, hi, span) => { const d = Math.max(hi - lo, 0.02 * span); return [lo - 0.1 * d, hi + 0.1 * d]; };
-    const xr = ws.length ? pad(Math.min(...ws, ...D.minima.map((m) => m[0])), Math.max(...ws, ...D.minima.map((m) => m[0])), whi - wlo) : [wlo, whi];
-    const yr = bs.length ? pad(Math.min(...bs, ...D.minima.map((m) => m[1])), Math.max(...bs, ...D.minima.map((m) => m[1])), bhi - blo) : [blo, bhi];
+    const ws = Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c.w[i])), around = (k, lo, hi) => { // the sane ends and the minima
+      const v = [...Object.values(D.cloud).flatMap((c) => sane(c).map((i) => c[k][i])), ...D.minima.map((m) => m[+(k === "b")])];
+      const a = Math.min(...v), z = Math.max(...v), d = Math.max(z - a, 0.02 * (hi - lo)); return ws.length ? [a - 0.1 * d, z + 0.1 * d] : [lo, hi]; };
+    const xr = around("w", wlo, whi), yr = around("b", blo, bhi);
     const none = ws.length ? [] : [{ text: "every run diverged at this learning rate", xref: "paper", yref: "paper", x: 0.5, y: 0.9,
       showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }];
     await newPlot("cloud", tr, { title: { text: narrow() ? "1,000 seeds of gd" : "Final points of 1,000 seeds of gd (colour: sampling mode)" },
@@ -540,7 +558,8 @@ jaxgdPage(async (D, P, times, t0) => {
       xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, bgcolor: "rgba(255,255,255,0.85)" }] : []);
     await newPlot("spread", sp, { title: { text: "Spread of the final point" }, legend: { orientation: "h", y: -0.2 },
       annotations: lostNote(sp),
-      xaxis: { ...LOG, title: { text: "learning rate" } }, yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
+      xaxis: { ...decades(sp.map((t) => t.x)), title: { text: "learning rate" } },
+      yaxis: { ...decades(sp.map((t) => t.y)), title: { text: "RMS distance to the cloud's centre" } } });
     if (!document.getElementById("spread-batch")) return;
     const how = (c) => (c.batch_size === 1 ? "drawn with replacement (as SGD)" : "shuffled (as minibatch)");
     const sb = Object.entries(D.cloud).map(([name, c]) => ({ type: "scatter", mode: "lines+markers", x: c.spread_batches, y: c.spread_by_batch,
@@ -550,7 +569,7 @@ jaxgdPage(async (D, P, times, t0) => {
     await newPlot("spread-batch", sb, { title: { text: "Spread of the final point against the batch size" }, legend: { orientation: "h", y: -0.2 },
       annotations: lostNote(sb),
       xaxis: { type: "log", tickvals: ticks, ticktext: ticks.map(String), title: { text: "batch size" } },
-      yaxis: { ...LOG, title: { text: "RMS distance to the cloud's centre" } } });
+      yaxis: { ...decades(sb.map((t) => t.y)), title: { text: "RMS distance to the cloud's centre" } } });
   }
 
   // --- phase diagram (SGD, lr × batch size)
@@ -585,7 +604,7 @@ jaxgdPage(async (D, P, times, t0) => {
     }
     const ep = `${ph.epochs} epoch${ph.epochs === 1 ? "" : "s"}`;
     await newPlot("batch-phase", tr, { title: { text: narrow() ? `gd, ${ep} (grey: diverged)` : `gd on shuffled minibatches, ${ep} each (grey: diverged)` }, plot_bgcolor: "#bbb",
-      xaxis: { ...LOG, ...(narrow() ? { dtick: 1 } : {}), title: { text: "learning rate" }, range: [Math.log10(lo), Math.log10(hi)] },
+      xaxis: { ...decades(lo, hi), title: { text: "learning rate" }, range: [Math.log10(lo), Math.log10(hi)] },
       yaxis: { title: { text: "batch size" }, zeroline: false, range: [ph.batch_sizes[0] - 0.5, top + 0.5] }, annotations: notes,
       margin: { t: 60, r: 10, l: 60, b: 50 },
       legend: { orientation: "h", y: -0.2 } });
@@ -611,11 +630,12 @@ jaxgdPage(async (D, P, times, t0) => {
     const mins = { type: "scatter", mode: "markers+text", x: B.minima.map((m) => m[0]), y: B.minima.map((m) => m[1]),
       text: B.minima.map((_, i) => `${i + 1}`), textposition: "top center", marker: { symbol: "star", size: 18, color: "white", line: { color: "black", width: 1.5 } }, hoverinfo: "skip" };
     const axes = { xaxis: { title: { text: `start ${names[0]}` }, constrain: "domain" },
-      yaxis: { title: { text: `start ${names[1]}` }, scaleanchor: "x", constrain: "domain" } };
+      yaxis: { title: { text: `start ${names[1]}` }, scaleanchor: "x", constrain: "domain" },  // both maps in one box: the key under
+      margin: { t: 40, l: 60, r: 90, b: narrow() ? 150 : 110, autoexpand: false } };  // the left, the colour bar right of the other
     const key = [...B.minima.map((m, i) => [`${i + 1}: (${fmt(m[0], 3)}, ${fmt(m[1], 3)})`, colors[i + 2]]), ["none", colors[1]], ["diverged", colors[0]]]
       .map(([name, color]) => ({ type: "scatter", mode: "markers", x: [null], y: [null], name, marker: { symbol: "square", size: 12, color },
         hoverinfo: "skip" }));
-    const bottom = { orientation: "h", y: narrow() ? -0.35 : -0.18, x: 0.5, xanchor: "center" };
+    const bottom = { orientation: "h", y: narrow() ? -0.35 : -0.14, x: 0.5, xanchor: "center" };
     const div = await newPlot("basins", [hm, { ...mins, showlegend: false }, ...key], { title: { text: "Which minimum each start reaches" }, showlegend: true,
       legend: bottom, ...axes });
     // steps to come within the tolerance of a minimum, on one log scale for every optimizer; null (grey) for never
@@ -634,15 +654,85 @@ jaxgdPage(async (D, P, times, t0) => {
     });
   }
 
+  // --- exercises for class (issue 22): the cards' readouts (D.exercise, jaxgd.explore.exercises) for the what-if's
+  // setting and a batch size, and the page's state in the address's hash, #opt=gd&lr=0.08698&beta=0.9&batch=4&step=1000&card=a
+  // (beta: the what-if's second slider; step: the player's slider), read at load and on hashchange, written
+  // (replaceState) when a control moves. A missing, unknown or malformed value leaves that part at its default.
+  function exercises() {
+    const E = D.exercise, $ = (id) => document.getElementById(id);
+    if (!E || !$("exercises") || !D.whatif) return;
+    const optSel = $("whatif-opt"), lrIn = $("whatif-lr"), knobIn = $("whatif-knob"), bs = $("ex-batch-size");
+    const fire = (el, type) => el.dispatchEvent(new Event(type)), int = (v) => (v >= 0 ? `${v}` : "—");
+    const put = (row, vals) => Object.entries(vals).forEach(([k, v]) => { row.querySelector(`[data-k=${k}]`).textContent = v; });
+    const cards = [...document.querySelectorAll("#exercises .card")].map((c) => c.id.slice(5));
+    if (bs) E.batch.sizes.forEach((s) => bs.add(new Option(s, s)));
+    const def = { opt: optSel.value, step: slider.value };
+    let card = "", applying = false;
+    function readout() {
+      const o = +optSel.value, wf = D.whatif[o], R = E.readouts[o], i = +lrIn.value, k = wf.knob ? +knobIn.value : 0;
+      put($("ex-path"), { setting: `${wf.optimizer}, lr ${fmt(wf.lrs[i])}` + (wf.knob ? `, ${wf.knob} ${fmt(wf.values[k])}` : ""),
+        steps: int(R.steps[i][k]), loss: fmt(R.loss[i][k]), w: fmt(R.w[i][k]), b: fmt(R.b[i][k]), diverged: int(R.diverged_at[i][k]) });
+      if (bs) E.batch.rows.forEach((r, m) => { const j = bs.selectedIndex;
+        put($(`ex-batch-${m}`), { spread: fmt(r.spread[j]), loss: fmt(r.loss[j]), w: fmt(r.w[j]), b: fmt(r.b[j]), diverged: `${r.diverged[j]} of ${r.seeds}` }); });
+      document.querySelectorAll("#exercises .card").forEach((c) => c.classList.toggle("current", c.id === `card-${card}`));
+    }
+    function write() {
+      readout();
+      if (applying) return;
+      const wf = D.whatif[+optSel.value], q = new URLSearchParams({ opt: wf.optimizer, lr: fmt(wf.lrs[+lrIn.value]) });
+      if (wf.knob) q.set("beta", fmt(wf.values[+knobIn.value]));
+      if (bs) q.set("batch", bs.value);
+      q.set("step", slider.value);
+      if (card) q.set("card", card);
+      history.replaceState(null, "", `#${q}`);
+      $("ex-link").href = `#${q}`;
+    }
+    function apply() {
+      const q = new URLSearchParams(location.hash.slice(1)), num = (k) => (/^\s*[-+.\deE]+\s*$/.test(q.get(k) || "") ? +q.get(k) : NaN);
+      const near = (vals, v, ok) => { const i = vals.reduce((a, x, j) => (Math.abs(x - v) < Math.abs(vals[a] - v) ? j : a), 0); return ok(vals[i]) ? i : -1; };
+      applying = true;
+      const o = D.whatif.findIndex((w) => w.optimizer === q.get("opt"));
+      optSel.value = o >= 0 ? o : def.opt;
+      fire(optSel, "change"); // the what-if's own: that optimizer's default lr and β
+      const wf = D.whatif[+optSel.value], lr = num("lr"), beta = num("beta"), b = num("batch"), s = num("step");
+      const li = lr > 0 ? near(wf.lrs.map(Math.log), Math.log(lr), (x) => Math.abs(x - Math.log(lr)) < 0.2) : -1;
+      const ki = wf.knob && isFinite(beta) ? near(wf.values, beta, (x) => Math.abs(x - beta) < 1e-4) : -1;
+      if (li >= 0) lrIn.value = li;
+      if (ki >= 0) knobIn.value = ki;
+      fire(lrIn, "input");
+      if (bs) bs.value = E.batch.sizes.includes(b) ? b : E.batch.sizes[0];
+      const pos = `${Number.isInteger(s) && s >= 0 && s <= +slider.max ? s : def.step}`, moved = pos !== slider.value;
+      slider.value = pos;
+      card = cards.includes(q.get("card")) ? q.get("card") : "";
+      applying = false;
+      readout();
+      $("ex-link").href = location.hash || "#";
+      if (card) $(`card-${card}`).scrollIntoView({ block: "start" });
+      return moved ? draw() : null;
+    }
+    [optSel, knobIn, lrIn, bs, slider].forEach((el) => el && el.addEventListener(el.tagName === "SELECT" ? "change" : "input", write));
+    ["play", "back", "fwd"].forEach((id) => $(id).addEventListener("click", write));  // after the player's own: the new position
+    $("goto").addEventListener("change", write);
+    document.querySelectorAll("#exercises button[data-hash]").forEach((btn) => btn.addEventListener("click", async () => {
+      history.replaceState(null, "", `#${btn.dataset.hash}`);
+      await apply();
+      write();
+    }));
+    window.addEventListener("hashchange", apply);
+    return location.hash.length > 1 ? apply() : readout();
+  }
+
   setUnit("epochs");
   slider.value = N;
   drawStatic();
+  const drawWhatif = whatif();
   window.jaxgd = { draw, setPosition: (v) => { slider.value = v; return draw(); }, get playing() { return playing; } };
   window.jaxgdTimes = times;
+  await exercises(); // the address's view (the what-if's controls, the player's position) before any figure is drawn
   // the figures in the window first, then the others in page order, one at a time (the player works meanwhile)
   const jobs = [...Object.keys(specs).map((id) => [id, () => plot(id)]), ["sweep", drawSweep], ["whatif", drawWhatif], ["phase", drawPhase],
     ["cloud", drawCloud], ["batch-phase", drawBatchPhase], ["basins", drawBasins]]
-    .map(([id, fn]) => ({ el: document.getElementById(id), fn })).filter((j) => j.el)
+    .map(([id, fn]) => ({ el: document.getElementById(id), fn })).filter((j) => j.el && j.fn)
     .sort((a, b) => a.el.getBoundingClientRect().top - b.el.getBoundingClientRect().top);
   const inView = (j) => { const r = j.el.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; };
   const first = new Set(jobs.filter(inView));

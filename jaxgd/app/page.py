@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import html
 import math
+from urllib.parse import urlencode
 
 import numpy as np
 
 from jaxgd import landscapes
 from jaxgd.app.files import dumps
 from jaxgd.app.plan import big_data, modes
-from jaxgd.plots.common import LOG_LABEL, line_text, log_excess, style_for
+from jaxgd.plots.common import LOG_LABEL, camera_eye, line_text, log_excess, style_for
 from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS
 from jaxgd.plots.plotly_figs import sweep_spec
 from jaxgd.app.results import config_dict, run_rows
@@ -48,15 +49,16 @@ def norms(m, idx):
     return None if m is None else np.hypot(_f64(m.w), _f64(m.b))[idx]
 
 
-def loss_range(runs: list[dict]) -> list[float]:
-    """log10 of the loss axis's ``[floor, top]``: top a hundred times the largest starting loss,
-    floor the smallest loss drawn but at most 12 decades below the top (a run that reaches 1e-27
-    would otherwise squeeze the others into the top of the plot)."""
-    starts = [float(r["loss"][0]) for r in runs if np.isfinite(r["loss"][0]) and r["loss"][0] > 0]
-    top = 100 * max(starts, default=1.0)
-    lows = [float(np.min(r["loss"][np.isfinite(r["loss"]) & (r["loss"] > 0)])) for r in runs
-            if np.any(np.isfinite(r["loss"]) & (r["loss"] > 0))]
-    floor = max(min(lows, default=top * 1e-12), top * 1e-12)
+def loss_range(runs: list[dict], decades: float = 12) -> list[float]:
+    """log10 of the loss axis's ``[floor, top]`` for ``runs`` (``loss`` at steps ``t``, ``diverged_at``): top 3× the
+    largest loss before a run diverged (room for its ✕; a diverging run's curve stays on the axis until it diverges),
+    floor the smallest loss drawn but at most ``decades`` below the top (a run that reaches 1e-27 would otherwise
+    squeeze the others into the top of the plot)."""
+    ok = lambda r: np.isfinite(r["loss"]) & (r["loss"] > 0)  # noqa: E731
+    before = [r["loss"][ok(r) & ((r["diverged_at"] < 0) | (np.asarray(r["t"]) < r["diverged_at"]))] for r in runs]
+    top = 3 * max((float(v.max()) for v in before if v.size), default=1.0)
+    lows = [float(np.min(r["loss"][ok(r)])) for r in runs if np.any(ok(r))]
+    floor = max(min(lows, default=top / 10 ** decades), top / 10 ** decades)
     return [math.log10(floor), math.log10(top)]
 
 
@@ -101,7 +103,7 @@ def page_data(data) -> dict:
     minima = [list(map(float, m)) for m in p.minima]
     out = dict(
         names=list(p.param_names), logLabel=LOG_LABEL, dtype=cfg.dtype,
-        grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S))),
+        grid=dict(w=w, b=b, S=S.T, logS=log_excess(S).T, zmin=float(np.nanmin(S)), zmax=float(np.nanmax(S)), eye=camera_eye(S)),
         minima=minima, minLoss=data.losses["minima"], runs=runs, lossRange=loss_range(runs), maxPoints=MAX_POINTS)
     if data.flows:
         g = runs[data.flow_run]
@@ -119,7 +121,10 @@ def page_data(data) -> dict:
     if ex.get("whatif"):
         out["whatif"] = [dict(wf, knob=None if wf["knob"] is None else HYPER_NAMES.get(wf["knob"], wf["knob"]))
                          for wf in ex["whatif"]]
-    for key in ("phase", "cloud", "basins"):
+        # one axis for every stop: a diverging run on it until it diverges, a converging one down to its end
+        out["whatifRange"] = loss_range([dict(loss=v, t=np.arange(v.shape[-1]), diverged_at=d) for wf in ex["whatif"] for v, d
+                                         in zip(_f64(wf["loss"]).reshape(-1, np.shape(wf["loss"])[-1]), np.ravel(wf["diverged_at"]))], 40)
+    for key in ("phase", "cloud", "basins", "exercise"):
         if ex.get(key):
             out[key] = ex[key]
     if ex.get("batch_phase"):
@@ -258,6 +263,8 @@ def _explorables(data) -> list[str]:
     out = []
     quadratic = data.theory is not None  # the theory's limits (the red mark, the black lines) exist
     noiseless = data.config.noise == 0 and data.config.data is None
+    if ex.get("exercise"):
+        out.append(_exercises(data, noiseless))
     if ex.get("whatif"):
         out.append(fill("report.html", "whatif", limit=_text("whatif-limit", quadratic),
                         look=_text("whatif-look", quadratic)))
@@ -281,6 +288,41 @@ def _explorables(data) -> list[str]:
                             if r.mode.batch_size is None and r.optimizer in bs["labels"])
         out.append(fill("report.html", "basins", n=len(bs["w"]), budgets=budgets, tol=f"{bs['tol']:.3g}"))
     return out
+
+
+def _exercises(data, noiseless: bool) -> str:
+    """The exercise cards (report.html's ``exercise-card``, one per card of :func:`jaxgd.explore.exercises`, its
+    words in ``ex-ID``: title, task and answer lines, with ``$VIEW_lr``, ``$VIEW_steps``, … of each of its views)
+    and the readouts' tables, which page.js fills."""
+    E, th = data.explore["exercise"], data.theory
+    T, g, names = E["steps"], (lambda v: f"{v:.4g}"), [_esc(n) for n in data.problem.param_names]
+    how = {"replacement": "drawn with replacement"}
+    cards = []
+    for c in E["cards"]:
+        v = dict(opt=_esc(c["optimizer"]), T=T, best="" if th is None or c["optimizer"] != "gd" else fill(
+            "report.html", "ex-best", best=g(th.optimal_lr)), noise=_text("ex-noise", noiseless), seeds=c.get("seeds"))
+        for name, w in c.items():
+            if isinstance(w, dict) and "lr" in w:
+                v.update({f"{name}_{k}": x for k, x in dict(
+                    lr=g(w["lr_value"]), beta=g(w["knob_value"] or 0), loss=g(w["loss"]), at=w["diverged_at"],
+                    left=f"{100 * w['left']:.3g}", swing=g((w["knob_value"] or 0) ** 0.5),
+                    tau=g(1 / (1 - (w["knob_value"] or 0))), limit="" if w["limit"] is None else fill(
+                        "report.html", "ex-limit", lr=g(w["limit"]), beta=g(w["knob_value"] or 0)),
+                    steps=f"{w['steps']} steps" if w["steps"] >= 0 else f"not within {T} steps").items()})
+        v["modes"] = " ".join(fill("report.html", "ex-e-mode", how=how.get(m["sampling"], "shuffled").capitalize(),
+                                   lr=g(m["lr"]), epochs=m["epochs"], hi=m["largest"], lo=m["smallest"],
+                                   shi=g(m["spread_largest"]), slo=g(m["spread_smallest"])) for m in c.get("modes", ()))
+        link = lambda w: urlencode(dict(card=c["id"], batch=w["batch"]) if "batch" in w else dict(  # noqa: E731
+            card=c["id"], opt=c["optimizer"], lr=g(w["lr_value"]), **{} if w["knob_value"] is None else {"beta": g(w["knob_value"])}))
+        title, task, answer = fill("report.html", f"ex-{c['id']}", **v).split("\n")
+        cards.append(fill("report.html", "exercise-card", id=c["id"], title=title, task=task, answer=answer,
+                          start=_esc(link(c["start"])), end=_esc(link(c["answer"]))))
+    cells = lambda keys: "".join(f"<td data-k='{k}'></td>" for k in keys)  # noqa: E731
+    batch = "" if not E["batch"] else fill("report.html", "exercise-batch", name0=names[0], name1=names[1], rows="".join(
+        f"<tr id='ex-batch-{i}'><td>{how.get(r['sampling'], 'shuffled')}, lr {g(r['lr'])}, {r['epochs']} epoch(s), "
+        f"{r['seeds']} seeds</td>" + cells(("spread", "loss", "w", "b", "diverged")) + "</tr>" for i, r in enumerate(E["batch"]["rows"])))
+    return fill("report.html", "exercises", T=T, floor=g(E["floor"]), cards="".join(cards), name0=names[0], name1=names[1],
+                cells=cells(("setting", "steps", "loss", "w", "b", "diverged")), batch=batch)
 
 
 def _data_section(data, D) -> str:

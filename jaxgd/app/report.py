@@ -55,7 +55,7 @@ class ReportData:
     meta: dict
     scan: object = None  # jaxgd.LRScan, or None without the sweep section
     theory: object = None  # jaxgd.curvature.Theory at the minimum, for a quadratic loss
-    explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins (see jaxgd.explore)
+    explore: dict = dataclasses.field(default_factory=dict)  # whatif, phase, cloud, basins, exercise (see jaxgd.explore)
     losses: dict = dataclasses.field(default_factory=dict)  # {"minima": [loss at each known minimum], "start": loss} (basics)
     flows: dict = dataclasses.field(default_factory=dict)  # kind -> Trajectory beside runs[flow_run] (see flow_kinds)
     flow_run: int | None = None
@@ -126,6 +126,8 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None, stop: Ev
             runs.append(r._replace(traj=t))
         scan, more = _result(more_f) if more_f else (None, {})
         more.update(_result(stoch_f) if stoch_f else {})
+        if ex := explore.exercises(more.get("whatif"), more.get("cloud"), min(losses["minima"], default=None)):
+            more["exercise"] = ex
         _result(pack_f)
     noisy = (np.asarray(notebook_data(noise=1.0, seed=cfg.data_seed, dtype=cfg.dtype)[1])  # on the host: no compiled program
              if cfg.data is None and cfg.problem == "notebook" else None)
@@ -230,7 +232,8 @@ WHATIF_MAX_EPOCHS = 1000  # the what-if and phase sweeps keep every path: at mos
 WHATIF_MAX_POINTS = 100
 
 
-def _sweep_shape(cfg: ReportConfig) -> tuple[int, int]:
+def sweep_shape(cfg: ReportConfig) -> tuple[int, int]:
+    """The report's learning-rate sweeps: ``(learning rates, epochs)`` each, within the what-if's bounds."""
     return min(cfg.sweep_points, WHATIF_MAX_POINTS), min(cfg.sweep_epochs, WHATIF_MAX_EPOCHS)
 
 
@@ -252,7 +255,7 @@ def _foldable(plan: Plan) -> dict[int, tuple[str, float, int]]:
     ``{plan index: (optimizer, lr, epochs)}`` — full batch, default start and settings, no
     longer than the sweep."""
     cfg = plan.config
-    _, epochs = _sweep_shape(cfg)
+    _, epochs = sweep_shape(cfg)
     if big_data(plan.problem):
         return {}
     return {i: (r.optimizer, float(r.lr), r.config.epochs) for i, r in enumerate(plan.runs)
@@ -267,7 +270,7 @@ def _lr_sweeps(plan: Plan):
     cfg, problem = plan.config, plan.problem
     if big_data(problem):
         return None, {}
-    points, epochs = _sweep_shape(cfg)
+    points, epochs = sweep_shape(cfg)
     extra = {}
     for i, (opt, lr, e) in _foldable(plan).items():
         extra.setdefault(opt, []).append((i, lr, e))
@@ -282,7 +285,7 @@ def _sweeps(plan: Plan, th, sweeps):
     if sweeps is None:  # too much data for the sweeps (big_data)
         return None, {}
     lam = None if th is None else float(th.eigenvalues[-1])
-    points, epochs = _sweep_shape(cfg)
+    points, epochs = sweep_shape(cfg)
     if (points, epochs) == (cfg.sweep_points, cfg.sweep_epochs):
         scan = explore.scan_from(sweeps, epochs, th)  # the same runs at each optimizer's default β
     else:

@@ -134,6 +134,26 @@ def _sweep_top(final_loss: dict, diverged_at: dict) -> float:
     return 10 * max([float(v.max()) for v in sane if v.size] + [1.0])
 
 
+def decade_ticks(values, labels: int = 8) -> dict:
+    """A log axis's ``dtick`` in whole decades (plotly labels "2" and "5" between decades otherwise,
+    and "10⁻¹ 2 5" reads as 10⁻¹²⁵) for the positive finite ``values`` it spans, at most ``labels``
+    of them; {} (plotly's choice) where they span under 1.5 decades."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    span = float(np.log10(v.max()) - np.log10(v.min())) if v.size else 0.0
+    return {"dtick": max(1, int(np.ceil(span / labels)))} if span >= 1.5 else {}
+
+
+def camera_eye(S, eye=(1.6, 1.5, 1.0)) -> dict:
+    """plotly's 3-D camera ``eye`` over the surface's lowest corner (``S[i, j] = loss(w[i], b[j])``), so
+    the walls nearest the viewer are low and the paths in the bowl stay in view (a line with a negative slope
+    has its high wall where a positive one has its low one)."""
+    S = np.asarray(S, dtype=np.float64)
+    corner = {(sx, sy): S[-1 if sx > 0 else 0, -1 if sy > 0 else 0] for sx in (-1, 1) for sy in (-1, 1)}
+    sx, sy = min(corner, key=lambda k: corner[k] if np.isfinite(corner[k]) else np.inf)
+    return dict(x=sx * eye[0], y=sy * eye[1], z=eye[2])
+
+
 DIAGNOSTICS = ("gradient norm", "update norm", "first moment ‖m‖", "second moment ‖v‖")
 
 

@@ -21,11 +21,11 @@ def _blank(figsize):
     return fig
 
 
-def _mpl_figure(ax=None, figsize=(7, 6), projection=None):
+def _mpl_figure(ax=None, figsize=(7, 6), **subplot):
     if ax is not None:
         return ax.figure, ax
     fig = _blank(figsize)
-    return fig, fig.add_subplot(projection=projection)
+    return fig, fig.add_subplot(**subplot)
 
 
 def data(x, y, y_noisy=None, true_line=(2.0, 3.0), line_label="true line", ax=None):
@@ -84,15 +84,17 @@ def loss_curves(paths: Sequence[Path]):
 
 
 def surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b")):
-    """A 3-D view (matplotlib has no depth buffer: paths may show through the surface)."""
-    fig, ax = _mpl_figure(None, (8, 7), projection="3d")
+    """A 3-D view; the paths are drawn after the surface, on top of it, in their own colours (matplotlib has no
+    depth buffer: sorted by depth, the half-transparent surface tinted every path behind it)."""
+    fig, ax = _mpl_figure(None, (8, 7), projection="3d", computed_zorder=False)
     W, B = np.meshgrid(np.asarray(w), np.asarray(b), indexing="ij")  # W[i, j] = w[i], matching S[i, j]
-    ax.plot_surface(W, B, np.asarray(S), cmap="viridis", alpha=0.6, linewidth=0)
+    ax.plot_surface(W, B, np.asarray(S), cmap="viridis", alpha=0.6, linewidth=0, zorder=1)
     for p in paths:
         f = p.finite()
-        ax.plot(f.w, f.b, f.loss, _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2, label=path_name(p))
+        ax.plot(f.w, f.b, f.loss, _MPL_DASH.get(p.dash, "-"), color=p.color, marker="o", markersize=2, label=path_name(p),
+                zorder=3)
         if p.diverged_at >= 0 and len(f.w):
-            ax.plot([f.w[-1]], [f.b[-1]], [f.loss[-1]], "x", color=p.color, markersize=12, markeredgewidth=2.5)
+            ax.plot([f.w[-1]], [f.b[-1]], [f.loss[-1]], "x", color=p.color, markersize=12, markeredgewidth=2.5, zorder=3)
     ax.set(xlabel=names[0], ylabel=names[1], zlabel="loss", title="Loss surface and paths")
     ax.view_init(elev=30, azim=45)  # from the low (W, b) corner, the high one behind
     if paths:
@@ -100,9 +102,13 @@ def surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b")):
     return fig
 
 
+GIF_LEGEND_PT = 10
+
+
 def _animation_setup(w, b, S, paths, minimum, names, max_frames):
-    """The figure of the animation: a log-loss image with contour lines, empty path lines."""
-    fig, ax = _mpl_figure(None, (7, 6.2))
+    """The figure of the animation: a log-loss image with contour lines, empty path lines, and their key under
+    the axes in :data:`GIF_LEGEND_PT` point type (11 px at the GIF's 80 dpi; it was 6 pt, 7 px, over the paths)."""
+    fig, ax = _mpl_figure(None, (7, 7))
     w, b = np.asarray(w), np.asarray(b)
     z = log_excess(S).T
     im = ax.imshow(z, origin="lower", extent=(w[0], w[-1], b[0], b[-1]), cmap="viridis", aspect="equal",
@@ -117,7 +123,7 @@ def _animation_setup(w, b, S, paths, minimum, names, max_frames):
                      label=p.label)[0] for p in paths]
     ax.set(xlabel=names[0], ylabel=names[1], xlim=(w.min(), w.max()), ylim=(b.min(), b.max()),
            title="Paths over the log loss")
-    ax.legend(fontsize=6, loc="upper left", ncols=2)
+    fig.legend(handles=lines, fontsize=GIF_LEGEND_PT, loc="outside lower center", ncols=2, frameon=False)
     label = ax.text(0.98, 0.02, "", transform=ax.transAxes, ha="right", va="bottom", color="white", fontsize=11)
     fig.canvas.draw()  # lay out once, then freeze: the constrained layout would rerun every frame
     fig.set_layout_engine("none")

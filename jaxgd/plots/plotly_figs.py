@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from jaxgd.plots.common import (DIAGNOSTICS, LOG_LABEL, Path, _diagnostic_panels, _points, _sweep_series,
-                                    _sweep_top, frame_steps, line_text, log_excess, path_name, style_for)
+                                    _sweep_top, camera_eye, decade_ticks, frame_steps, line_text, log_excess, path_name,
+                                    style_for)
 
 if TYPE_CHECKING:  # plotly is imported lazily, when a figure is made
     import plotly.graph_objects as go
@@ -50,7 +51,7 @@ def _path_trace_3d(p: Path, upto: int | None = None, lift: float = 0.0) -> dict:
     n = len(f.w) if upto is None else min(upto + 1, len(f.w))
     return dict(type="scatter3d", x=f.w[:n], y=f.b[:n], z=f.loss[:n] + lift, customdata=f.loss[:n],
                 mode="lines+markers", name=path_name(p), legendgroup=p.label,
-                line=dict(color=p.color, width=5, dash=p.dash), marker=_markers(p, n, len(f.w), 2.5, 8),
+                line=dict(color=p.color, width=5, dash=p.dash), marker=_markers(p, n, len(f.w), 2.5, 8, "cross"),
                 hovertemplate="%{fullData.name}<br>W=%{x:.4f}<br>b=%{y:.4f}<br>loss=%{customdata:.4g}<extra></extra>")
 
 
@@ -61,11 +62,12 @@ def _path_trace_2d(p: Path, upto: int | None = None) -> dict:
                 line=dict(color=p.color, width=2, dash=p.dash), marker=_markers(p, n, len(f.w), 4, 14))
 
 
-def _markers(p: Path, n: int, drawn: int, size: float, big: float) -> dict:
-    """Dots; a diverged path's last drawn point (where it left) is a large ✕ once shown."""
+def _markers(p: Path, n: int, drawn: int, size: float, big: float, end: str = "x") -> dict:
+    """Dots; a diverged path's last drawn point (where it left) is a large ``end`` once shown: ✕ in 2-D,
+    "cross" (+) in 3-D, where plotly draws markers as text and its "x" is ❌, missing from common fonts (empty boxes)."""
     if p.diverged_at < 0 or n < drawn or n == 0:
         return dict(size=size, color=p.color)
-    return dict(size=[size] * (n - 1) + [big], color=p.color, symbol=["circle"] * (n - 1) + ["x"])
+    return dict(size=[size] * (n - 1) + [big], color=p.color, symbol=["circle"] * (n - 1) + [end])
 
 
 def surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: bool = True,
@@ -89,7 +91,7 @@ def surface(w, b, S, paths: Sequence[Path] = (), names=("W", "b"), slider: bool 
         title=dict(text="Loss surface and paths"),
         scene=dict(xaxis=dict(title=dict(text=names[0])), yaxis=dict(title=dict(text=names[1])),
                    zaxis=dict(title=dict(text="loss")),
-                   camera=dict(eye=dict(x=1.6, y=1.5, z=1.0))),  # from the low (W, b) corner
+                   camera=dict(eye=camera_eye(S))),  # from the lowest corner
         height=720, margin=dict(l=0, r=0, t=50, b=0), legend=dict(itemsizing="constant"),
     )
     spec = dict(data=[surface, *(trace(p) for p in paths)], layout=layout)
@@ -207,8 +209,11 @@ def sweep_spec(lrs, final_loss: dict, diverged_at: dict, stability_limit=None, c
     if optimal_lr is not None:
         vline(optimal_lr, "black", f"2/(λmin+λmax) = {optimal_lr:.4g}", 0.96, width=1.5, dash="dot")
     log = dict(type="log", exponentformat="power", showexponent="all")
-    return dict(data=data, layout=dict(title=dict(text=title), xaxis=dict(log, title=dict(text="learning rate")),
-                                       yaxis=dict(log, title=dict(text="final full-data loss")), shapes=shapes,
+    ys = [top, *(np.asarray(t["y"], dtype=np.float64) for t in data)]
+    return dict(data=data, layout=dict(title=dict(text=title), xaxis=dict(log, title=dict(text="learning rate"),
+                                                                          **decade_ticks(lrs)),
+                                       yaxis=dict(log, title=dict(text="final full-data loss"),
+                                                  **decade_ticks(np.concatenate([np.ravel(y) for y in ys]))), shapes=shapes,
                                        annotations=notes, legend=dict(orientation="h", y=-0.2)))
 
 
