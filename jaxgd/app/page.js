@@ -343,8 +343,10 @@ jaxgdPage(async (D, P, times, t0) => {
     const keys = [...new Set(tr.flatMap(Object.keys))];
     return idx.length ? P.update(f.div, Object.fromEntries(keys.map((k) => [k, tr.map((t) => t[k])])), u.layout, idx) : P.relayout(f.div, u.layout);
   }
+  // shown: in the window or within 100 px below it; above it the opaque bar hides a figure coming in (the 3-D's bottom
+  // is 12 px above the window when the contour, beside its text, is at its top: not drawn at every step)
   const seen = new IntersectionObserver((es) => es.forEach((e) => { const f = Object.values(figs).find((g) => g.div === e.target);
-    if ((f.shown = e.isIntersecting)) kick(f); }), { rootMargin: "100px" });
+    if ((f.shown = e.isIntersecting)) kick(f); }), { rootMargin: "0px 0px 100px" });
   async function plot(id) { // a moving figure, from its spec
     const f = figs[id];
     f.drawing = true;
