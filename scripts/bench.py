@@ -382,6 +382,60 @@ def end_to_end_cases(quick):
     return rows
 
 
+# ----------------------------------------------------------------------------- the page in a browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-background-networking"]
+PAGE_STEP = """async (v) => { const t = performance.now(); await window.jaxgd.setPosition(v); return performance.now() - t; }"""
+
+
+def page_cases(quick):
+    """The default report page in headless Chromium with software WebGL (tests/helpers.py's settings): its first
+    screen and all its figures drawn after load (median of loads), and a slider step (median of steps over the
+    slider) with the contour, then the 3-D view, at the top of the window. Issue 22's targets: ≤ 3 s, ≤ 0.25 s."""
+    chromium = os.environ.get("JAXGD_CHROMIUM", "/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("  page: skipped (no playwright)", file=sys.stderr)
+        return []
+    if not os.path.exists(chromium):
+        print(f"  page: skipped (no chromium at {chromium})", file=sys.stderr)
+        return []
+    loads, steps = (2, 6) if quick else (3, 12)
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([sys.executable, "-m", "jaxgd", "report", "--no-png", "--out", d], check=True,
+                       env=dict(os.environ, JAXGD_CACHE_DIR="off"), stdout=subprocess.DEVNULL)
+        first, drawn, step = [], [], {"contour": [], "surface3d": []}
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+            for _ in range(loads):
+                pg = browser.new_page(viewport={"width": 1400, "height": 900})
+                pg.goto("file://" + os.path.join(d, "report.html"))
+                pg.wait_for_selector("body[data-ready='1']", timeout=300_000)
+                t = pg.evaluate("window.jaxgdTimes")
+                first.append(t["firstScreen"] / 1000)
+                drawn.append(t["drawn"] / 1000)
+                top = int(pg.get_attribute("#pos", "max"))
+                for view, ts in step.items():
+                    pg.evaluate(f"document.getElementById('{view}').scrollIntoView()")
+                    pg.evaluate(PAGE_STEP, 0)
+                    ts += [pg.evaluate(PAGE_STEP, top * k // steps) / 1000 for k in range(1, steps + 1)]
+                pg.close()
+            browser.close()
+    load = os.getloadavg()[0]
+    how = f"headless Chromium, software WebGL, 1400 × 900; load average {load:.1f} on {os.cpu_count()} cores at the end"
+    med = statistics.median
+    return [dict(case="report page: first screen drawn", peer="the issue's budget", peer_s=3.0, jaxgd_s=med(first),
+                 compile_s=None, target=1, inverse=True,
+                 note=f"{how}; median of {loads} loads, every figure drawn after {med(drawn):.1f} s (the others are "
+                      "drawn one at a time after the first screen's, in page order)"),
+            *[dict(case=f"report page: a slider step, {name} in view", peer="the issue's budget", peer_s=0.25,
+                   jaxgd_s=med(step[view]), compile_s=None, target=1, inverse=True,
+                   note=f"{how}; median of {len(step[view])} steps across the slider, each awaited until every figure "
+                        "in the window shows it")
+              for view, name in (("contour", "the contour"), ("surface3d", "the 3-D view"))]]
+
+
 # ----------------------------------------------------------------------------- landscapes of real models
 
 
@@ -733,8 +787,7 @@ def main(argv=None):
     groups = (("surface", surface_cases), ("long run", long_run_cases), ("report runs", report_runs_cases),
               ("sweep", sweep_cases), ("landscapes", landscape_cases), ("sharpness per lr", sharpness_per_lr_cases),
               ("flows", flow_cases), ("adapters", adapter_cases), ("many leaves", many_leaves_cases),
-              ("compare", compare_cases),
-              ("end to end", end_to_end_cases))
+              ("compare", compare_cases), ("end to end", end_to_end_cases), ("page", page_cases))
     ap.add_argument("--only", action="append", choices=[g for g, _ in groups],
                     help="run only this group (repeatable); then nothing is written unless --out/--json are given")
     ap.add_argument("--out", default=None, help="default BENCHMARKS.md")

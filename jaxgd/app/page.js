@@ -130,7 +130,7 @@ jaxgdPage(async (D, P, times, t0) => {
     (window.jaxgdPlotMs = window.jaxgdPlotMs || {})[id] = Math.round(performance.now() - t);
     return div;
   }
-  async function drawStatic() {
+  function drawStatic() {
     const legend = { orientation: "h", y: -0.15 };
     // 3-D
     const surf = { type: "surface", x: G.w, y: G.b, z: G.S, colorscale: "Viridis", opacity: 0.85, name: "loss surface",
@@ -184,7 +184,7 @@ jaxgdPage(async (D, P, times, t0) => {
       legend: { ...(D.flows || {}).key, y: narrow() ? -0.25 : -0.15 }, margin: { t: 40, r: 10, l: 60, b: D.flows ? 90 : 50 },
       xaxis: { title: { text: names[0] }, range: [wlo, whi], zeroline: false, constrain: "domain" },
       yaxis: { title: { text: names[1] }, range: [blo, bhi], zeroline: false, ...square } } };
-    figs.contour = { start: 1 + runs.length };
+    figs.contour = { start: 1 + runs.length, quick: true };
     // loss per step
     const lossTraces = [];
     runs.forEach((r) => lossTraces.push({ type: "scatter", mode: r.lossN < 3 ? "lines+markers" : "lines", name: r.label,
@@ -209,9 +209,14 @@ jaxgdPage(async (D, P, times, t0) => {
       yaxis: ax(D.data ? `full-data ${D.lossTitle} (MSE)` : D.lossTitle, D.lossRange),
       yaxis2: ax("batch loss", D.lossMin ? undefined : D.lossRange),  // a batch's loss is drawn as it is: it can be under the minimum
       annotations: two ? [{ text: "full-data loss at each point", x: 0.5, xref: "x domain", y: 1.06, yref: "y domain", showarrow: false },
-                    { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }] : [],
-      shapes: [0, 1].map((k) => ({ type: "line", xref: two && k ? "x2" : "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", dash: "dot" } })) } };
-    figs.loss = { divMarks };
+                    { text: "loss of each step's batch", x: 0.5, xref: "x2 domain", y: 1.06, yref: "y2 domain", showarrow: false }] : [] } };
+    // the cursor: a dotted trace per panel across its y range (a layout shape would replot every trace when it moves)
+    const span = (vs) => { const v = vs.filter((x) => fin(x) && (D.lossMin === null || x > 0)); return [v.reduce((a, x) => Math.min(a, x), Infinity), v.reduce((a, x) => Math.max(a, x), -Infinity)]; };
+    const cursorY = [D.lossRange ? D.lossRange.map((v) => 10 ** v) : span(runs.flatMap((r) => r.lossY)),
+                     D.lossRange && !D.lossMin ? D.lossRange.map((v) => 10 ** v) : span(runs.flatMap((r) => r.batch_loss))];
+    for (const k of ["", "2"]) lossTraces.push({ type: "scatter", mode: "lines", name: "slider", x: [0, 0], y: cursorY[+!!k],
+      xaxis: "x" + (two ? k : ""), yaxis: "y" + (two ? k : ""), showlegend: false, hoverinfo: "skip", line: { color: "#888", dash: "dot", width: 1 } });
+    figs.loss = { divMarks, quick: true };
     // diagnostics: four panels, static (x in the slider's unit)
     const keys = ["grad_norm", "update_norm", "first", "second"];
     const titles = ["gradient norm ‖g‖", "update norm ‖Δθ‖", "first moment ‖m‖ (velocity)", "second moment ‖v‖"];
@@ -246,9 +251,8 @@ jaxgdPage(async (D, P, times, t0) => {
       runs.forEach((r, i) => sel.add(new Option(r.label, i)));
       sel.addEventListener("change", () => draw());
     }
-    // the first frame goes into the traces themselves: each figure is drawn once, not drawn and redrawn
-    for (const u of [...moving(), ...curves()]) apply(specs[u.id], u);
-    for (const [id, sp] of Object.entries(specs)) figs[id].div = await newPlot(id, sp.data, sp.layout);
+    // the first frame goes into the specs themselves: each figure is drawn once, when its turn comes (see the end)
+    send(moving(curves()));
   }
   function setPath(obj, path, value) { // "marker.color", "shapes[0].x0"
     const keys = path.replace(/\[(\d+)\]/g, ".$1").split(".");
@@ -256,16 +260,18 @@ jaxgdPage(async (D, P, times, t0) => {
     for (const k of keys.slice(0, -1)) o = o[k] = o[k] === undefined ? {} : o[k];
     o[keys[keys.length - 1]] = value;
   }
-  function apply(spec, u) {
-    for (const [key, vals] of Object.entries(u.update)) {
-      if (u.kind === "relayout") setPath(spec.layout, key, vals);
-      else u.idx.forEach((ti, j) => { if (vals[j] !== undefined) setPath(spec.data[ti], key, vals[j]); });
-    }
+  function apply(spec, u) { // u: {traces: {index: {path: value}}, layout: {path: value}}; undefined leaves a value as it is
+    for (const [i, t] of Object.entries(u.traces)) for (const [key, v] of Object.entries(t)) if (v !== undefined) setPath(spec.data[i], key, v);
+    for (const [key, v] of Object.entries(u.layout)) setPath(spec.layout, key, v);
   }
   const specs = {};
 
-  // --- a slider position as updates of the moving traces (restyle / relayout per figure)
-  function moving() {
+  // --- a slider position (moving) and the runs shown in the slider's unit (curves) as one update per figure, U[id]
+  function put(U, id, i, vals) { // i: a trace's index, or null for the layout
+    const f = (U[id] = U[id] || { traces: {}, layout: {} });
+    Object.assign(i === null ? f.layout : (f.traces[i] = f.traces[i] || {}), vals);
+  }
+  function moving(U = {}) {
     const u = scale();
     const parts = runs.map((r) => partOf(r, stepOf(r, u)));
     const vis = runs.map((r) => r.visible);
@@ -276,70 +282,100 @@ jaxgdPage(async (D, P, times, t0) => {
       if (p.exit) exits.push({ w: p.exit.w, b: p.exit.b, z: p.exit.z + lift, color: r.color, text: `${r.label}: ${p.exit.why}` });
       else if (n) cur.push({ w: p.w[n - 1], b: p.b[n - 1], z: p.z[n - 1], color: r.color, symbol: r.symbol, step: r.t[n - 1], loss: r.loss[n - 1], label: r.label });
     });
-    const ids = runs.map((r, i) => 1 + i);
     const withExit = (p, key) => (p.exit ? [...p[key], key === "z" ? p.exit.z + lift : p.exit[key]] : p[key]);
-    const curData = cur.map((p) => [p.step, p.loss, p.label]);
+    const xyz = (ps, z) => ({ x: ps.map((p) => p.w), y: ps.map((p) => p.b), ...(z ? { z: ps.map((p) => p.z) } : {}) });
     // the paths (traces 1..runs), then the current points (the mode's symbol) and the exits (their two traces after the
     // start's, the 3-D view's after its minimum too): the same in both views, the 3-D one with z
-    const out = [];
     for (const [id, z, next] of [["surface3d", true, 2], ["contour", false, 1]]) {
-      const zs = (f) => (z ? { z: f("z") } : {}), first = figs[id].start + next;
-      out.push({ id, update: { x: parts.map((p) => withExit(p, "w")), y: parts.map((p) => withExit(p, "b")),
-        ...zs((k) => parts.map((p) => withExit(p, k))), customdata: parts.map((p) => p.c), visible: vis }, idx: ids });
-      out.push({ id, update: { x: [cur.map((p) => p.w), exits.map((p) => p.w)], y: [cur.map((p) => p.b), exits.map((p) => p.b)],
-        ...zs((k) => [cur.map((p) => p[k]), exits.map((p) => p[k])]), "marker.color": [cur.map((p) => p.color), exits.map((p) => p.color)],
-        "marker.symbol": [cur.map((p) => p.symbol), undefined],
-        customdata: [curData, undefined], text: [undefined, exits.map((p) => p.text)] }, idx: [first, first + 1] });
+      const first = figs[id].start + next;
+      parts.forEach((p, i) => put(U, id, 1 + i, { x: withExit(p, "w"), y: withExit(p, "b"), ...(z ? { z: withExit(p, "z") } : {}), customdata: p.c }));
+      put(U, id, first, { ...xyz(cur, z), "marker.color": cur.map((p) => p.color), "marker.symbol": cur.map((p) => p.symbol),
+        customdata: cur.map((p) => [p.step, p.loss, p.label]) });
+      put(U, id, first + 1, { ...xyz(exits, z), "marker.color": exits.map((p) => p.color), text: exits.map((p) => p.text) });
     }
     const g = D.flows && runs[D.flows.run], n = g && shown(g, stepOf(g, u)), fl = specs.contour.data.slice(figs.contour.start + 4);
-    const part = (key) => fl.map((f, j) => D.flows.items[j][key].slice(0, Math.min(n, f.meta.kept))); // up to gd's step, in the grid
-    if (g) out.push({ id: "contour", update: { x: part("w"), y: part("b") }, idx: fl.map((_, j) => figs.contour.start + 4 + j) });
-    out.push({ id: "loss", kind: "relayout", update: { "shapes[0].x0": u, "shapes[0].x1": u, "shapes[1].x0": u, "shapes[1].x1": u } });
+    if (g) fl.forEach((f, j) => { const it = D.flows.items[j], k = Math.min(n, f.meta.kept);  // up to gd's step, in the grid
+      put(U, "contour", figs.contour.start + 4 + j, { x: it.w.slice(0, k), y: it.b.slice(0, k) }); });
+    [1, 2].forEach((k) => put(U, "loss", 2 * runs.length + k, { x: [u, u] }));
     if (D.data) {
       const i = +document.getElementById("data-run").value || 0, r = runs[i], p = parts[i], n = p.w.length;
       if (n) {
         const w = p.w[n - 1], b = p.b[n - 1];
-        out.push({ id: "data", update: { x: [dataRange], y: [dataRange.map((v) => w * v + b)],
-          name: [`${r.label}, step ${r.t[n - 1]}: ${lineText(w, b)}${p.exit ? `; then ${p.exit.why}` : ""}`] }, idx: [figs.data.line] });
+        put(U, "data", figs.data.line, { x: dataRange, y: dataRange.map((v) => w * v + b),
+          name: `${r.label}, step ${r.t[n - 1]}: ${lineText(w, b)}${p.exit ? `; then ${p.exit.why}` : ""}` });
       }
     }
     const ep = (v) => (v < 100 ? fmt(v, 3) : `${Math.floor(v)}`);  // whole epochs past 100, never "1e+3"
     posLabel.textContent = unit === "epochs" ? `epoch ${ep(u)} of ${ep(maxEpochs)}` : `update ${Math.round(u)} of ${maxSteps}`;
-    return out;
+    return U;
   }
-  // the loss and diagnostics curves, x in the slider's unit, for the runs shown
-  function curves() {
-    const n = runs.length, vis = runs.map((r) => r.visible);
-    const out = [
-      { id: "loss", update: { x: [...runs.map((r) => r.lossAt.map((i) => xOf(r, r.t[i]))), ...runs.map((r) => r.tb.map((t) => xOf(r, t)))],
-        y: [...runs.map((r) => r.lossAt.map((i) => r.lossY[i])), ...runs.map((r) => r.batch_loss.map((v) => (fin(v) && v > 0 ? v : null)))],
-        visible: [...vis, ...vis] }, idx: [...Array(2 * n).keys()] },
-      { id: "loss", update: { x: [figs.loss.divMarks.map((r) => xOf(r, r.t[r.lossLast]))] }, idx: [2 * n] },
-      { id: "loss", kind: "relayout", update: { "xaxis.title.text": xTitle(), "xaxis2.title.text": xTitle() } },
-    ];
-    const diag = specs.diagnostics.data;
-    out.push({ id: "diagnostics", update: { x: diag.map((t) => runs[t.meta.run].tb.map((s) => xOf(runs[t.meta.run], s))),
-      visible: diag.map((t) => runs[t.meta.run].visible) }, idx: diag.map((_, i) => i) });
-    out.push({ id: "diagnostics", kind: "relayout", update: { "xaxis3.title.text": xTitle(), "xaxis4.title.text": xTitle() } });
-    return out;
+  // the loss and diagnostics curves, x in the slider's unit, and the paths, for the runs shown
+  function curves(U = {}) {
+    const n = runs.length;
+    runs.forEach((r, i) => {
+      put(U, "loss", i, { x: r.lossAt.map((k) => xOf(r, r.t[k])), y: r.lossAt.map((k) => r.lossY[k]), visible: r.visible });
+      put(U, "loss", n + i, { x: r.tb.map((t) => xOf(r, t)), y: r.batch_loss.map((v) => (fin(v) && v > 0 ? v : null)), visible: r.visible });
+      for (const id of ["surface3d", "contour"]) put(U, id, 1 + i, { visible: r.visible });
+    });
+    put(U, "loss", 2 * n, { x: figs.loss.divMarks.map((r) => xOf(r, r.t[r.lossLast])) });
+    put(U, "loss", null, { "xaxis.title.text": xTitle(), "xaxis2.title.text": xTitle() });
+    specs.diagnostics.data.forEach((t, i) => { const r = runs[t.meta.run]; put(U, "diagnostics", i, { x: r.tb.map((s) => xOf(r, s)), visible: r.visible }); });
+    put(U, "diagnostics", null, { "xaxis3.title.text": xTitle(), "xaxis4.title.text": xTitle() });
+    return U;
   }
-  function send(updates) { // one restyle / relayout call per update, in order per figure
-    const byFig = {};
-    for (const u of updates) {
-      const div = figs[u.id] && figs[u.id].div;
-      if (!div) continue;
-      byFig[u.id] = (byFig[u.id] || Promise.resolve()).then(() =>
-        u.kind === "relayout" ? P.relayout(div, u.update) : P.restyle(div, u.update, u.idx));
+  // Each figure draws its updates in turn, the latest of those that came while it drew replacing the others; a figure
+  // out of the window only takes the numbers (stale) and draws them when scrolled to; one not drawn yet, into its spec.
+  // A trace's values unchanged since they were last sent are not sent again (a path's prefix: its length and end).
+  const sig = (t) => JSON.stringify(Object.entries(t).map(([k, v]) => [k, Array.isArray(v) && v.length > 50 ? [v.length, v[v.length - 1]] : v]));
+  function send(U) {
+    const todo = [];
+    for (const [id, u] of Object.entries(U)) {
+      const f = figs[id];
+      if (!f) continue;
+      f.sent = f.sent || {};
+      for (const [i, t] of Object.entries(u.traces)) { const s = sig(t); if (f.sent[i] === s) delete u.traces[i]; else f.sent[i] = s; }
+      if (!Object.keys(u.traces).length && !Object.keys(u.layout).length) continue;
+      if (!f.drawn) { apply(specs[id], u); f.stale = f.stale || f.drawing; continue; }
+      if (!f.run && !f.shown) { apply(f.div, u); f.stale = true; continue; }
+      if (!f.next) f.next = u;
+      else { for (const [i, t] of Object.entries(u.traces)) Object.assign(f.next.traces[i] = f.next.traces[i] || {}, t); Object.assign(f.next.layout, u.layout); }
+      todo.push(kick(f));
     }
-    return Promise.all(Object.values(byFig));
+    return Promise.all(todo);
   }
-  let chain = Promise.resolve(), queued = false;
-  function draw() { // at most one draw at a time; requests during a draw draw the latest position once
-    if (queued) return chain;
-    queued = true;
-    chain = chain.then(() => { queued = false; return send(moving()); });
-    return chain;
+  const kick = (f) => (f.run = f.run || (f.next || f.stale ? turns(f) : null));
+  async function turns(f) {
+    await null; // f.run is set before the loop can end
+    try { while (f.next || f.stale) { const u = f.next || { traces: {}, layout: {} }; f.next = null; await show(f, u); } } finally { f.run = null; }
   }
+  // 2-D paths and markers move by a frame of their traces alone (plotly redraws nothing else); anything else by one update
+  const QUICK = new Set(["x", "y", "customdata", "text", "marker.color", "marker.symbol"]);
+  const STILL = { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" };
+  function show(f, u) {
+    const idx = Object.keys(u.traces).map(Number), tr = idx.map((i) => u.traces[i]);
+    if (f.stale) { f.stale = false; apply(f.div, u); return P.redraw(f.div); }
+    if (f.quick && !Object.keys(u.layout).length && tr.every((t) => Object.keys(t).every((k) => QUICK.has(k))))
+      return P.animate(f.div, { data: tr.map((t) => { const o = {}; apply({ data: [o] }, { traces: [t], layout: {} }); return o; }), traces: idx }, STILL);
+    const keys = [...new Set(tr.flatMap(Object.keys))];
+    return idx.length ? P.update(f.div, Object.fromEntries(keys.map((k) => [k, tr.map((t) => t[k])])), u.layout, idx) : P.relayout(f.div, u.layout);
+  }
+  // shown: in the window or within 100 px below it; above it the opaque bar hides a figure coming in (the 3-D's bottom
+  // is 12 px above the window when the contour, beside its text, is at its top: not drawn at every step)
+  const seen = new IntersectionObserver((es) => es.forEach((e) => { const f = Object.values(figs).find((g) => g.div === e.target);
+    if ((f.shown = e.isIntersecting)) kick(f); }), { rootMargin: "0px 0px 100px" });
+  async function plot(id) { // a moving figure, from its spec
+    const f = figs[id];
+    f.drawing = true;
+    f.div = await newPlot(id, specs[id].data, specs[id].layout);
+    f.drawn = !!f.div;
+    if (f.div) seen.observe(f.div);
+    // plotly rebuilds every trace of a 3-D scene at each update: the surface (101² points, half of a step) only when
+    // its z is a new array, which on this page it never is (plotly's own objects: without them, as before)
+    const scene = id === "surface3d" && f.div && f.div._fullLayout.scene._scene, surf = scene && scene.traces && scene.traces[f.div._fullData[0].uid];
+    const update = surf && surf.update;
+    if (typeof update === "function") surf.update = function (d) { if (d.z !== this.keptZ) { this.keptZ = d.z; update.call(this, d); } };
+  }
+  const draw = () => send(moving());
   const drawCurves = () => send(curves());
 
   // --- the key in the player bar (always shown): each optimizer's colour, each sampling mode's mark and dash (where
@@ -356,30 +392,40 @@ jaxgdPage(async (D, P, times, t0) => {
   document.querySelector(".toggles").innerHTML = runs.map((r, i) =>
     `<label><input type="checkbox" checked data-run="${i}">${swatch(r.color, r)}${esc(r.label)}</label>`).join("");
 
-  // --- controls: play / pause, slider, unit, run toggles
+  // --- controls: play / pause at a speed, step ± 1, go to, slider, unit, run toggles
   let playing = false;
   const frame = () => new Promise((res) => requestAnimationFrame(() => res()));
-  async function play() {
+  const speedSel = document.getElementById("speed"), goto = document.getElementById("goto");
+  async function play() { // through the slider in the speed's seconds (positions a slow draw skips are skipped), or each in turn
     playing = true;
-    playBtn.textContent = "❚❚ pause";
-    if (+slider.value >= N) slider.value = 0;
-    const inc = Math.max(1, Math.round(N / 240));
-    while (playing && +slider.value < N) {
-      slider.value = Math.min(N, +slider.value + inc);
-      await draw();
+    playBtn.textContent = narrow() ? "❚❚" : "❚❚ pause";
+    if (+slider.value >= N) { slider.value = 0; await draw(); }
+    let p = +slider.value, last = performance.now();
+    while (playing && p < N) {
       await frame();
+      const now = performance.now(), secs = +speedSel.value;
+      p = Math.min(N, secs ? p + ((now - last) * N) / (1000 * secs) : p + 1);
+      last = now;
+      if (playing && Math.floor(p) > +slider.value) { slider.value = Math.floor(p); await draw(); }
     }
     playing = false;
-    playBtn.textContent = "▶ play";
+    playBtn.textContent = narrow() ? "▶" : "▶ play";
   }
+  const moveTo = (v) => { playing = false; slider.value = Math.max(0, Math.min(N, Math.round(v))); return draw(); };
   playBtn.addEventListener("click", () => { if (playing) playing = false; else play(); });
   slider.addEventListener("input", () => { playing = false; draw(); });
-  unitSel.addEventListener("change", async () => { setUnit(unitSel.value); await drawCurves(); await draw(); });
+  document.getElementById("back").addEventListener("click", () => moveTo(+slider.value - 1));
+  document.getElementById("fwd").addEventListener("click", () => moveTo(+slider.value + 1));
+  goto.addEventListener("change", () => goto.value !== "" && moveTo((+goto.value * N) / (unit === "epochs" ? maxEpochs : maxSteps)));
+  const bar = document.getElementById("player"); // a figure scrolled to starts under the bar, not behind it
+  new ResizeObserver(() => { document.documentElement.style.scrollPaddingTop = `${bar.offsetHeight}px`; }).observe(bar);
+  if (narrow()) { unitSel.options[0].text = "epochs"; playBtn.textContent = "▶"; }
+  const redo = () => send(moving(curves())); // the unit or the runs shown changed
+  unitSel.addEventListener("change", () => { setUnit(unitSel.value); goto.placeholder = `go to ${unit === "epochs" ? "epoch" : "update"}`; redo(); });
   const boxes = [...document.querySelectorAll(".toggles input[type=checkbox]")];
-  async function applyToggles() {
+  function applyToggles() {
     boxes.forEach((b) => { runs[+b.dataset.run].visible = b.checked; });
-    await drawCurves();
-    await draw();
+    return redo();
   }
   boxes.forEach((b) => b.addEventListener("change", applyToggles));
   document.querySelectorAll(".quick button").forEach((btn) => btn.addEventListener("click", () => {
@@ -396,9 +442,10 @@ jaxgdPage(async (D, P, times, t0) => {
     await newPlot("sweep", data, layout);
   }
 
-  // --- what if: precomputed paths for a grid of lr (and β / β₂)
-  async function drawWhatif() {
-    if (!D.whatif) return;
+  // --- what if: precomputed paths for a grid of lr (and β / β₂); its controls work at once (the address sets them,
+  // see exercises), its figure is drawn in its turn by the function returned
+  function whatif() {
+    if (!D.whatif) return null;
     const optSel = document.getElementById("whatif-opt"), lrIn = document.getElementById("whatif-lr");
     const knobIn = document.getElementById("whatif-knob"), limit = document.getElementById("whatif-limit");
     D.whatif.forEach((wf, i) => optSel.add(new Option(wf.optimizer, i)));
@@ -442,7 +489,7 @@ jaxgdPage(async (D, P, times, t0) => {
       const upd = { x: [pw, mw, [...Array(n).keys()]], y: [pb, mb, cy], text: [pt, mt, loss.slice(0, n).map((v) => fmt(v))],
         "marker.symbol": [undefined, ms, cy.map((_, i) => (i === e ? "x" : "circle"))],
         "marker.size": [undefined, undefined, cy.map((_, i) => (i === e ? 14 : 3))] };
-      if (div) P.restyle(div, upd, [1, 2, 4]); else apply({ data: traces }, { update: upd, idx: [1, 2, 4] });
+      if (div) P.restyle(div, upd, [1, 2, 4]); else [1, 2, 4].forEach((ti, j) => { for (const k in upd) if (upd[k][j] !== undefined) setPath(traces[ti], k, upd[k][j]); });
       document.getElementById("whatif-lr-value").textContent = `lr = ${fmt(wf.lrs[li], 3)}`;
       const kl = document.getElementById("whatif-knob-label");
       kl.hidden = !wf.knob;
@@ -475,7 +522,7 @@ jaxgdPage(async (D, P, times, t0) => {
     lrIn.addEventListener("input", update);
     knobIn.addEventListener("input", update);
     setOpt();
-    div = await newPlot("whatif", traces, layout);
+    return async () => { div = await newPlot("whatif", traces, layout); };
   }
 
   // --- phase diagram (heavy-ball momentum, lr × β)
@@ -695,7 +742,8 @@ jaxgdPage(async (D, P, times, t0) => {
       return moved ? draw() : null;
     }
     [optSel, knobIn, lrIn, bs, slider].forEach((el) => el && el.addEventListener(el.tagName === "SELECT" ? "change" : "input", write));
-    $("play").addEventListener("click", write);
+    ["play", "back", "fwd"].forEach((id) => $(id).addEventListener("click", write));  // after the player's own: the new position
+    $("goto").addEventListener("change", write);
     document.querySelectorAll("#exercises button[data-hash]").forEach((btn) => btn.addEventListener("click", async () => {
       history.replaceState(null, "", `#${btn.dataset.hash}`);
       await apply();
@@ -707,11 +755,24 @@ jaxgdPage(async (D, P, times, t0) => {
 
   setUnit("epochs");
   slider.value = N;
-  await drawStatic();
-  times.moving = performance.now() - t0;
-  await Promise.all([drawSweep(), drawWhatif(), drawPhase(), drawCloud(), drawBatchPhase(), drawBasins()]);
-  await exercises();
-  times.explorables = performance.now() - t0;
-  window.jaxgdTimes = times;
+  drawStatic();
+  const drawWhatif = whatif();
   window.jaxgd = { draw, setPosition: (v) => { slider.value = v; return draw(); }, get playing() { return playing; } };
+  window.jaxgdTimes = times;
+  await exercises(); // the address's view (the what-if's controls, the player's position) before any figure is drawn
+  // the figures in the window first, then the others in page order, one at a time (the player works meanwhile)
+  const jobs = [...Object.keys(specs).map((id) => [id, () => plot(id)]), ["sweep", drawSweep], ["whatif", drawWhatif], ["phase", drawPhase],
+    ["cloud", drawCloud], ["batch-phase", drawBatchPhase], ["basins", drawBasins]]
+    .map(([id, fn]) => ({ el: document.getElementById(id), fn })).filter((j) => j.el && j.fn)
+    .sort((a, b) => a.el.getBoundingClientRect().top - b.el.getBoundingClientRect().top);
+  const inView = (j) => { const r = j.el.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; };
+  const first = new Set(jobs.filter(inView));
+  for (let j; (j = jobs.find(inView) || jobs[0]); await new Promise((res) => setTimeout(res))) { // input and scrolling between figures
+    if (!first.size && !times.firstScreen) times.firstScreen = performance.now() - t0;
+    jobs.splice(jobs.indexOf(j), 1);
+    await j.fn();
+    first.delete(j);
+  }
+  times.drawn = performance.now() - t0;
+  times.firstScreen = times.firstScreen || times.drawn;
 });
