@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import _checks, planes, runs as _runs
+from jaxgd import _checks, budget, planes, runs as _runs
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import sharpness_limit
 from jaxgd.problems import loss_of
@@ -184,7 +184,7 @@ def check_grid(problem: Problem, grid, steps=(), lanczos: int = 0) -> int:
     return grid
 
 
-HOUR = 3600.0  # the command asks for --yes past this much estimated work
+HOUR = budget.HOUR  # the command asks for --yes past this much estimated work
 BLOCK_FLOPS = 1e9  # a block of a run's steps or of the grid is about this much work (~0.1-1 s on a CPU core), a
 # signal acted on between blocks; sized from the problem alone, so a landscape's numbers never depend on timing
 LANCZOS_GUESS = 10  # Hessian-vector products a sharpness measurement is counted at (warm-started: usually 1-5)
@@ -322,7 +322,7 @@ def _trajectory(problem: Problem, name: str, t: Trajectory) -> Trajectory:
 
 
 def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="auto", *, key=None,
-              name: str | None = None, callback=None) -> Landscape:
+              name: str | None = None, callback=None, go_on: bool = False) -> Landscape:
     """The loss landscape of ``problem`` on a plane through its runs' paths.
 
     Args:
@@ -348,6 +348,8 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
       name: the model's label on the page (default: the problem's name, or :func:`describe` of its
         parameters for an unnamed ``model_problem``).
       callback: ``callback(stage, done, total)`` as the runs and the grid advance.
+      go_on: go on with work estimated past :data:`HOUR` (:func:`check_seconds`, measured by
+        :func:`probe` only where a lower bound from the flops passes a minute), else refused.
 
     The interpolation goes from each run's start to its end, ``t`` = :data:`INTERPOLATION`. The
     runs go in chunks of at most a twentieth of their steps and the grid in blocks of at most a
@@ -369,6 +371,9 @@ def landscape(problem: Problem, runs, plane: str = "pca", grid: int = 51, span="
     steps = [np.shape(r.loss)[-1] - 1 if rc is None else rc.steps for rc, r in zip(configs.values(), named.values())]
     check_paths(plane, steps)
     check_grid(problem, grid, steps, max([rc.sharpness[1] for rc in configs.values() if rc and rc.sharpness], default=0))
+    trained = [rc for rc in configs.values() if rc is not None]
+    if not go_on and sum(seconds_needed(budget.optimistic(problem, [(1, 1, None)]), trained, grid).values()) > budget.MINUTE:
+        check_seconds(probe(problem), trained, grid, go_on=go_on)  # before any compiling of the runs or the grid
     trajs = {}
     for k, r in named.items():
         rc = configs[k]

@@ -292,6 +292,27 @@ def test_a_deep_model_is_refused_before_compiling_it(monkeypatch, capsys):
                                               "estimated at about 2.0 h here")
 
 
+def test_the_library_refuses_past_an_hour_unless_going_on(problem, monkeypatch):
+    """jaxgd.landscape from Python is bounded as the command is: work whose lower bound from the flops
+    passes a minute is timed by the probe and refused past an hour, before anything is compiled."""
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: 1.0)  # a made-up second a gradient
+    def trained(*a, **k):
+        raise RuntimeError("trained")
+
+    monkeypatch.setattr(jaxgd.runs, "run_checked", trained)
+    runs = {"gd": {"optimizer": "gd", "lr": 0.5, "epochs": 5, "sharpness_every": 0}}
+    low = jaxgd.survey.seconds_needed(jaxgd.budget.optimistic(problem, [(1, 1, None)]), [], 6000)["grid"]
+    assert low > jaxgd.budget.MINUTE  # 6000² points at a third of the fastest gradient each: past a minute
+    with pytest.raises(ArgumentError, match=r"^grid asks for about .* h of work \(training 5 s, the grid .*\): past an hour, "
+                                            r"pass go_on=True$"):
+        jaxgd.landscape(problem, runs, grid=6000)
+    monkeypatch.setattr(jaxgd.survey, "probe", lambda problem: pytest.fail("probed"))
+    with pytest.raises(RuntimeError, match="trained"):  # no probe under a minute's lower bound, nor with go_on
+        jaxgd.landscape(problem, runs, grid=7)
+    with pytest.raises(RuntimeError, match="trained"):
+        jaxgd.landscape(problem, runs, grid=6000, go_on=True)
+
+
 def test_blocks_small_enough_for_a_signal_give_the_same_numbers(problem, monkeypatch):
     """With blocks of one gradient's flops a run goes one step a chunk (not a twentieth of 40) and
     the grid 3 points a call (pieces of a row of 5, not whole rows): the run is bit-identical to one

@@ -149,7 +149,7 @@ def compute(plan: LandscapePlan, progress=None) -> Landscape:
     data's task and the layer sizes in ``meta``, its sentence on the model."""
     cfg, ds = plan.config, plan.dataset
     ls = jaxgd.landscape(plan.problem, dict(zip(cfg.optimizers, plan.runs)), cfg.plane, cfg.grid,
-                         key=jax.random.key(cfg.seed), name=cfg.model, callback=progress)
+                         key=jax.random.key(cfg.seed), name=cfg.model, callback=progress, go_on=True)  # checked
     what = sentence(cfg, ds, plan.sizes, ls.meta['num_params'], ls.meta['num_examples'])
     meta = {k: ls.meta[k] for k in ("device", "num_params", "num_examples")} | {"task": ds.task,
                                                                                 "sizes": list(plan.sizes)}
