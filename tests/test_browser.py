@@ -247,6 +247,12 @@ def test_a_diverging_lr_keeps_the_axes_on_the_grid(browser, run_report, tmp_path
             assert all(wlo - 1e-9 <= v <= whi + 1e-9 for v in xs) and all(blo - 1e-9 <= v <= bhi + 1e-9 for v in ys)
         diverged = [r for r in doc["runs"] if r["diverged_at"] is not None]
         assert diverged and info["exits"] >= 1
+        # a path's end off the grid: ✕ (3-D: +) only where the run diverged, ○ where it just left the plot
+        ends = pg.evaluate("""() => ['surface3d', 'contour'].map((id) => {
+            const t = document.getElementById(id).data.find((t) => t.name === 'left the plot'); return [t.text, t.marker.symbol]; })""")
+        for (texts, symbols), cross in zip(ends, ("cross", "x")):
+            assert texts and list(symbols) == [cross if t.split(": ", 1)[1].startswith("diverged") else "circle-open" for t in texts]
+        assert any(t.split(": ", 1)[1].startswith("diverged") for t in ends[0][0])
         assert all(n >= 1 for n in info["loss"])  # every run's loss curve, up to its divergence
         states = pg.eval_on_selector_all("#runs tr td:last-child", "tds => tds.map(t => t.textContent)")
         assert any(s.startswith("did not converge") for s in states) and any(s.startswith("diverged") for s in states)

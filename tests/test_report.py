@@ -665,6 +665,11 @@ def test_the_pages_own_learning_rates_are_starred_on_the_sweep():
     assert [t["name"] for t in stars] == ["gd", "this page's runs"]  # adam's 5.0 is past the sweep's 1.0; the key
     assert stars[0]["x"] == [pytest.approx(np.sqrt(1e-3))] and stars[0]["y"] == [pytest.approx(1e-2)]  # halfway, log-log
     assert "★" in fig["layout"]["title"]["text"]
+    # no star where the curve is broken by a divergence around the lr (gd at 0.5: the 1.0 stop diverged), nor a word of it
+    fig = sweep_figure(SimpleNamespace(scan=scan, losses={"minima": [0.0], "start": 9.0}, theory=None, explore={},
+                                       runs=[run("gd", 0.5), run("adam", 5.0)]))
+    assert not [t for t in fig["data"] if t.get("marker", {}).get("symbol") == "star"]
+    assert "★" not in fig["layout"]["title"]["text"]
 
 
 def test_diverged_runs_are_named_where_budgets_were_said_to_reach_the_minimum(csv_lr100_page):

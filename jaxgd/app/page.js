@@ -150,7 +150,7 @@ jaxgdPage(async (D, P, times, t0) => {
     const marks3d = { type: "scatter3d", mode: "markers", name: "current point", showlegend: false, x: [], y: [], z: [],
       marker: { size: 6, color: [], line: { color: "black", width: 1 } }, hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<extra></extra>" };
     const exits3d = { type: "scatter3d", mode: "markers", name: "left the plot", showlegend: false, x: [], y: [], z: [],
-      marker: { size: 9, color: [], symbol: "cross" }, hovertemplate: "%{text}<extra></extra>", text: [] }; // 3-D "x" is ❌: no font has it
+      marker: { size: 9, color: [], symbol: [] }, hovertemplate: "%{text}<extra></extra>", text: [] }; // 3-D "x" is ❌: no font has it
     const z0 = G.zmin, z1 = G.zmax;
     specs.surface3d = { data: [surf, ...paths3d, start3d, min3d, marks3d, exits3d], layout: {
       title: { text: "Loss surface and paths" }, showlegend: false, margin: { l: 0, r: 0, t: 40, b: 0 },
@@ -170,8 +170,8 @@ jaxgdPage(async (D, P, times, t0) => {
     const marks2d = { type: "scatter", mode: "markers", name: "current point", x: [], y: [], customdata: [],
       marker: { size: 11, color: [], symbol: [], line: { color: "black", width: 1.5 } },
       hovertemplate: "%{customdata[2]}<br>step %{customdata[0]}<br>loss = %{customdata[1]:.4g}<extra></extra>" };
-    const exits2d = { type: "scatter", mode: "markers", name: "left the plot", x: [], y: [], text: [],
-      marker: { size: 14, color: [], symbol: "x", line: { color: "black", width: 1 } }, hovertemplate: "%{text}<extra></extra>" };
+    const exits2d = { type: "scatter", mode: "markers", name: "left the plot", x: [], y: [], text: [], cliponaxis: false,
+      marker: { size: 14, color: [], symbol: [], line: { color: "black", width: 1 } }, hovertemplate: "%{text}<extra></extra>" };
     const min2d = stars(18, { name: D.minima.length > 1 ? "minima" : "minimum", hovertemplate: "minimum<br>%{x:.4g}, %{y:.4g}<extra></extra>" });
     // gd's flows (D.flows), off at first: the legend turns each on; the point at time k·η moves with gd's step k
     const F = D.flows ? D.flows.items : [], gt = F.length ? runs[D.flows.run].t : [];
@@ -279,7 +279,8 @@ jaxgdPage(async (D, P, times, t0) => {
     runs.forEach((r, i) => {
       const p = parts[i], n = p.w.length;
       if (!vis[i]) return;
-      if (p.exit) exits.push({ w: p.exit.w, b: p.exit.b, z: p.exit.z + lift, color: r.color, text: `${r.label}: ${p.exit.why}` });
+      if (p.exit) exits.push({ w: p.exit.w, b: p.exit.b, z: p.exit.z + lift, color: r.color, text: `${r.label}: ${p.exit.why}`,
+                               diverged: p.exit.why.startsWith("diverged") });  // ✕ (+ in 3-D) only where it diverged, else ○
       else if (n) cur.push({ w: p.w[n - 1], b: p.b[n - 1], z: p.z[n - 1], color: r.color, symbol: r.symbol, step: r.t[n - 1], loss: r.loss[n - 1], label: r.label });
     });
     const withExit = (p, key) => (p.exit ? [...p[key], key === "z" ? p.exit.z + lift : p.exit[key]] : p[key]);
@@ -291,7 +292,8 @@ jaxgdPage(async (D, P, times, t0) => {
       parts.forEach((p, i) => put(U, id, 1 + i, { x: withExit(p, "w"), y: withExit(p, "b"), ...(z ? { z: withExit(p, "z") } : {}), customdata: p.c }));
       put(U, id, first, { ...xyz(cur, z), "marker.color": cur.map((p) => p.color), "marker.symbol": cur.map((p) => p.symbol),
         customdata: cur.map((p) => [p.step, p.loss, p.label]) });
-      put(U, id, first + 1, { ...xyz(exits, z), "marker.color": exits.map((p) => p.color), text: exits.map((p) => p.text) });
+      put(U, id, first + 1, { ...xyz(exits, z), "marker.color": exits.map((p) => p.color), text: exits.map((p) => p.text),
+        "marker.symbol": exits.map((p) => (p.diverged ? (z ? "cross" : "x") : "circle-open")) });
     }
     const g = D.flows && runs[D.flows.run], n = g && shown(g, stepOf(g, u)), fl = specs.contour.data.slice(figs.contour.start + 4);
     if (g) fl.forEach((f, j) => { const it = D.flows.items[j], k = Math.min(n, f.meta.kept);  // up to gd's step, in the grid

@@ -182,18 +182,22 @@ def sweep_figure(data) -> dict:
     """The learning-rate sweep figure, as plotly's dict (:func:`jaxgd.plots.plotly_figs.sweep_spec`)."""
     sc, m = data.scan, loss_min(data)  # no minimum: sign(loss)·log10(1 + |loss|) on a linear axis
     y = {k: symlog(v) if m is None else np.asarray(v, np.float64) - m for k, v in sc.final_loss.items()}
-    fig = sweep_spec(sc.lrs, y, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr, log=m is not None,
-                     ylabel=SYMLOG_LABEL if m is None else loss_title(m, "final full-data loss"),
-                     title=f"Final loss after {sc.epochs} full-batch steps against learning rate (✕: diverged; "
-                           "★: this page's full-batch runs)")
-    # each optimizer's lr on this page (its full-batch run), on its curve: log-log interpolation between the stops
+    # each optimizer's lr on this page (its full-batch run), on its curve: log-log between the two stops around it,
+    # where both are drawn (no star past the sweep's range, nor where the curve is broken by a divergence)
     stars = []
     for i, k in enumerate(y):
         lr = next((float(r.lr) for r in data.runs if r.optimizer == k and r.config.batch_size is None), None)
-        v, ok = np.maximum(y[k], SWEEP_FLOOR) if m is not None else y[k], np.asarray(sc.diverged_at[k]) < 0
-        if lr is not None and sc.lrs[0] <= lr <= sc.lrs[-1] and ok.sum() >= 2:
+        v = np.maximum(y[k], SWEEP_FLOOR) if m is not None else np.asarray(y[k], np.float64)
+        ok = (np.asarray(sc.diverged_at[k]) < 0) & np.isfinite(v)
+        j = None if lr is None or not sc.lrs[0] <= lr <= sc.lrs[-1] else min(int(np.searchsorted(sc.lrs, lr)), len(sc.lrs) - 1)
+        if j is not None and ok[j] and ok[max(j - 1, 0)]:
             f = (np.log10, lambda u: 10 ** u) if m is not None else (lambda u: u, lambda u: u)
-            stars.append((k, lr, float(f[1](np.interp(np.log10(lr), np.log10(sc.lrs[ok]), f[0](v[ok])))), style_for(k, "full", i)[0]))
+            pair = [max(j - 1, 0), j]
+            stars.append((k, lr, float(f[1](np.interp(np.log10(lr), np.log10(sc.lrs[pair]), f[0](v[pair])))), style_for(k, "full", i)[0]))
+    fig = sweep_spec(sc.lrs, y, sc.diverged_at, sc.stability_limit, optimal_lr=sc.optimal_lr, log=m is not None,
+                     ylabel=SYMLOG_LABEL if m is None else loss_title(m, "final full-data loss"),
+                     title=f"Final loss after {sc.epochs} full-batch steps against learning rate (✕: diverged"
+                           + ("; ★: this page's full-batch runs)" if stars else ")"))
     star = lambda color, **k: dict(type="scatter", mode="markers", marker=dict(symbol="star", size=13, color=color,  # noqa: E731
                                                                                line=dict(color="black", width=1)), **k)
     fig["data"] += [star(c, x=[lr], y=[v], name=k, showlegend=False,
