@@ -681,6 +681,10 @@ def test_diverged_runs_are_named_where_budgets_were_said_to_reach_the_minimum(cs
     words = _words(html)
     assert "Here 3 of the 3 runs did not end near a minimum: gd (diverged in every mode)." in words
     assert [words.count(f"diverged at step {s}") for s in sorted(set(steps))] == [steps.count(s) for s in sorted(set(steps))]
+    # and the "Look for" texts say where the paths go, not how they settle (the screenshot review's lr 100 page)
+    assert "swinging from its start towards the data" not in words and "crawl along its floor" not in words
+    assert "Look for: the dashed line leaving the data: no run here ends near the best fit" in words
+    assert "Look for: where the paths go: no run here ends near the minimum" in words
 
 
 def test_explorable_texts_name_their_panels_and_explain_their_diagrams(written):
@@ -690,6 +694,7 @@ def test_explorable_texts_name_their_panels_and_explain_their_diagrams(written):
     html = (written[0] / "report.html").read_text()
     words, D = _words(html), _page_data(html)
     assert "Left:" not in words and "Right:" not in words
+    assert "swinging from its start towards the data" in words and "no run here ends near" not in words  # runs converge
     assert "“Spread of the final point”" in words and "“Spread of the final point against the batch size”" in words
     assert "noisy" not in D["data"] and "noisy sample" not in words and "Y_rand" not in words
     ragged = [B for B in range(2, 52) if 51 % B == 1]

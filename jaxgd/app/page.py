@@ -398,12 +398,18 @@ def _exercises(data, noiseless: bool) -> str:
                 cells=cells(("setting", "steps", "loss", "w", "b", "diverged")), batch=batch)
 
 
+def _none_converged(data) -> bool:
+    """No run ends near a minimum (``--lr 100``): the "Look for" texts then say where the paths go instead."""
+    return not any(r["state"] == "converged" for r in run_rows(data))
+
+
 def _data_section(data, D) -> str:
     """The data figure's section (on a new line), or "" without data."""
     if "data" not in D:
         return ""
     d = D["data"]
     return "\n" + fill("report.html", "data", m=f"{data.problem.num_examples:,}", label=_esc(d["line"]["label"]),
+                lookdata=fill("report.html", "look-data-none" if _none_converged(data) else "look-data-line"),
                 shown=f" ({d['shown']:,} of them, drawn at random, are shown)" if d["shown"] < d["total"] else "",
                 line=_esc(d["line"]["text"]), x=_esc(d["names"][0]), y=_esc(d["names"][1]))
 
@@ -425,7 +431,8 @@ def _problem_texts(data, mds) -> dict:
                                        "the sampling modes apart",
         current=" ".join(glyphs) + " current point" + (f" ({', '.join(short)})" if len(mds) > 1 else ""),
         star="" if not p.minima else ", ☆ minimum" if len(p.minima) == 1 else ", ☆ minima",
-        **dict(zip(("look3d", "look2d"), fill("report.html", f"look-{name}").split("\n"))),  # the 3-D view's, the contour's
+        **dict(zip(("look3d", "look2d"), fill("report.html", "look-none" if _none_converged(data) and p.minima
+                                              else f"look-{name}").split("\n"))),  # the 3-D view's, the contour's
         loss_panels=_text("loss-panels", has_data),
         loss_scale=fill("report.html", f"scale-{scale}", min=number(m) if m else ""),
         look_loss=fill("report.html", "look-loss-linear") if m is None else _text("look-loss", has_data))
