@@ -105,3 +105,16 @@ def test_gif_key_is_readable_and_off_the_paths():
     assert min(t.get_fontsize() for t in legend.get_texts()) * dpi / 72 >= 10  # px; it was 6 pt, under 7 px
     box, axes = legend.get_window_extent(), fig.axes[0].get_window_extent()
     assert box.y1 <= axes.y0  # under the map, not over the paths
+
+
+def test_the_interpolation_axis_is_log_at_decades_or_linear():
+    """The landscape page's 1-D interpolation labelled "2 5" between decades on a log axis spanning one
+    decade (the screenshot review): log at whole decades from 1.5 decades, linear below."""
+    from jaxgd.plots.landscape_figs import interpolation
+
+    t = np.linspace(-0.25, 1.25, 7)
+    short = interpolation({"gd": np.linspace(0.2, 2.0, 7)}, t).layout.yaxis
+    assert short.type == "linear"
+    long = interpolation({"gd": np.geomspace(1e-4, 2.0, 7)}, t).layout.yaxis
+    assert long.type == "log" and long.dtick == 1
+    assert interpolation({"gd": np.linspace(-1.0, 2.0, 7)}, t).layout.yaxis.type == "linear"  # a loss at or under 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgd.plots.common import LOG_LABEL, log_excess, style_for
+from jaxgd.plots.common import LOG_LABEL, decade_ticks, log_excess, style_for
 from jaxgd.plots.flow_figs import FLOW_KEY, FLOWS, MPL_KEY, draw_flows
 from jaxgd.plots.mpl_figs import _mpl_figure
 from jaxgd.plots.plotly_figs import _go
@@ -153,8 +153,10 @@ def interpolation(x, t=None):
     for x0, label in ((0.0, "start"), (1.0, "end")):
         fig.add_vline(x=x0, line=dict(color="#888", dash="dot"), annotation_text=label, annotation_position="top")
     positive = all(np.all(v[np.isfinite(v)] > 0) for v in curves.values())
+    # log at whole decades where the losses span 1.5 of them or more, else linear (no "2 5" labels between decades)
+    ticks = decade_ticks(np.concatenate([np.ravel(v) for v in curves.values()])) if positive else {}
     fig.update_layout(title="1-D interpolation: loss((1 − t)·start + t·end)", height=420,
-                      xaxis_title="t", yaxis=dict(title="loss", type="log" if positive else "linear", nticks=6),
+                      xaxis_title="t", yaxis=dict(title="loss", **(dict(type="log", **ticks) if ticks else dict(type="linear", nticks=6))),
                       legend=dict(orientation="h", y=-0.2), margin=dict(t=50))
     return fig
 
