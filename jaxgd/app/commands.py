@@ -224,7 +224,7 @@ def _sweep(args, setup) -> int:
     if hi < lo:
         raise ArgumentError("lr_max", f"must be >= --lr-min ({lo!r}), got {hi!r}")
     num = _checks.check_int("num", args.num, 1, 1_000_000)
-    epochs = _checks.check_int("epochs", args.epochs, 1, jaxgd.runs.MAX_STEPS)
+    epochs = _checks.check_int("epochs", args.epochs, 1)  # as the sweep checks it (its steps: there too)
     m, bs = problem.num_examples, args.batch_size
     if bs is not None and m is not None:
         bs = _checks.check_int("batch_size", bs, 1, m)
