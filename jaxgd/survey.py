@@ -24,9 +24,8 @@ import numpy as np
 from jaxgd import _checks, budget, planes, runs as _runs
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import sharpness_limit
-from jaxgd.problems import loss_of
 from jaxgd.engine import Trajectory
-from jaxgd.problems import Problem
+from jaxgd.problems import Problem, loss_of
 
 PLANES = ("pca", "random", "hessian")
 PCA_POINTS = 300  # points of each path in the PCA of the paths
@@ -190,19 +189,10 @@ BLOCK_FLOPS = 1e9  # a block of a run's steps or of the grid is about this much 
 LANCZOS_GUESS = 10  # Hessian-vector products a sharpness measurement is counted at (warm-started: usually 1-5)
 
 
-def probe(problem: Problem, repeats: int = 3) -> float:
-    """Seconds one full-data loss-and-gradient of ``problem`` takes here at its ``init``: jitted,
-    compiled and run once, then the fastest of ``repeats`` timed calls."""
-    import time
-
-    f = jax.jit(jax.value_and_grad(problem.full_loss))
-    jax.block_until_ready(f(problem.init))
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(problem.init))
-        best = min(best, time.perf_counter() - t0)
-    return max(best, 1e-9)
+def probe(problem: Problem) -> float:
+    """Seconds one full-data gradient of ``problem`` takes here at its ``init``
+    (:func:`jaxgd.budget.probe` of one lane: a compiled scan of gradient steps, timed)."""
+    return budget.probe(problem)
 
 
 def seconds_needed(grad_seconds: float, runs, grid: int) -> dict:
@@ -221,9 +211,7 @@ def seconds_needed(grad_seconds: float, runs, grid: int) -> dict:
     return {"training": grad_seconds * train, "grid": grad_seconds * points / 3}
 
 
-def say_seconds(s: float) -> str:
-    """``"40 s"``, ``"12 min"``, ``"3.5 h"``."""
-    return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:,.1f} h"
+say_seconds = budget.say_seconds  # "40 s", "12 min", "3.5 h"
 
 
 def check_seconds(grad_seconds: float, runs, grid: int, *, go_on: bool = False, how: str = "pass go_on=True",
