@@ -291,11 +291,14 @@ class Flat(NamedTuple):
         return self.treedef.unflatten(leaves)
 
     def unravel_host(self, a):
-        """The pytree of the host vectors ``a`` ``(..., n)``, each leaf ``(..., *shape)``, as NumPy views."""
+        """The pytree of the host vectors ``a`` ``(..., n)``, each leaf ``(..., *shape)``, as NumPy views
+        (a run of leaves of one shape cut as one block, its views taken at C speed)."""
         a, at, leaves = np.asarray(a), 0, []
-        for s in self.shapes:
-            size = math.prod(s)
-            leaves.append(a[..., at:at + size].reshape(*a.shape[:-1], *s))
+        lead = a.shape[:-1]
+        for s, k in ((s, len(list(g))) for s, g in itertools.groupby(self.shapes)):
+            size = k * math.prod(s)
+            block = a[..., at:at + size].reshape(*lead, k, *s)
+            leaves += list(np.moveaxis(block, len(lead), 0))
             at += size
         return self.treedef.unflatten(leaves)
 
@@ -326,12 +329,22 @@ def flat(static: Static, init, runs: int = 0):
     leaves = jax.tree.leaves(init)
     if isinstance(static.loss_fn, Flat) or len(leaves) < FLAT_LEAVES or not _elementwise(static.kind):
         return static, init
-    if len({np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in leaves}) != 1:
-        return static, init
-    lead = [np.shape(a)[:runs] for a in leaves]
-    shapes = tuple(tuple(np.shape(a)[runs:]) for a in leaves)
-    vec = np.concatenate([np.asarray(a).reshape(*lead[0], -1) for a in leaves], axis=-1)
-    return static._replace(loss_fn=Flat(static.loss_fn, jax.tree.structure(init), shapes)), vec
+    global _RAVELED
+    last = _RAVELED  # one read: threads may replace it
+    if last[0] is init and last[1] == runs:  # the same start again (Problem.checked_init): raveled once
+        treedef, shapes, vec = last[2:]
+    else:
+        if len({np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in leaves}) != 1:
+            return static, init
+        treedef, shapes = jax.tree.structure(init), tuple(tuple(np.shape(a)[runs:]) for a in leaves)
+        lead = np.shape(leaves[0])[:runs]
+        vec = np.concatenate([np.asarray(a).reshape(*lead, -1) for a in leaves], axis=-1)
+        vec.flags.writeable = False
+        _RAVELED = (init, runs, treedef, shapes, vec)
+    return static._replace(loss_fn=Flat(static.loss_fn, treedef, shapes)), vec
+
+
+_RAVELED = (None, 0)  # flat's last (start tree, runs, treedef, shapes, host vector): jax arrays do not change
 
 
 def unflat(static: Static, t: "Trajectory") -> "Trajectory":

@@ -22,7 +22,7 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgd import _checks, engine, optim, progress as progress_bar
+from jaxgd import _checks, budget, engine, optim, progress as progress_bar
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import theory
 from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, numpy_orders, order_key, run_key, steps_per_epoch
@@ -152,7 +152,7 @@ def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     rng = _checks.check_choice("rng", rng, RNGS)
     seed = _checks.check_seed(seed)
     lr = _check_lr_in_dtype(lr, problem.dtype)
-    init = _checks.check_params("init", problem.init if init is None else init, problem.init, problem.dtype)
+    init = problem.checked_init() if init is None else _checks.check_params("init", init, problem.init, problem.dtype)
     spec = optim.resolve(optimizer, lr, dict(hyper or {}))
     batch_size = check_batch_size(problem, batch_size)
     steps = epochs if batch_size is None else epochs * steps_per_epoch(problem.num_examples, batch_size)
@@ -277,6 +277,12 @@ def _run_key_column(problem: Problem, seeds: np.ndarray):
     return engine.compiled_call(_run_keys, "run_keys", (), np.asarray(seeds, np.uint32).reshape(-1))
 
 
+def _check_go_on(go_on) -> bool:
+    if not isinstance(go_on, bool):
+        raise ArgumentTypeError("go_on", f"must be True or False, got {go_on!r}")
+    return go_on
+
+
 def _check_progress(progress) -> bool:
     if not isinstance(progress, bool):
         raise ArgumentTypeError("progress", f"must be True or False, got {progress!r}")
@@ -342,6 +348,7 @@ def run(
     sharpness_tol: float = 1e-4,
     loss_every: int | str = 1,
     sharpness_of: str = "hessian",
+    go_on: bool = False,
     **hyper,
 ) -> Trajectory:
     """Run ``optimizer`` on ``problem`` and return its :class:`~jaxgd.Trajectory`.
@@ -396,6 +403,9 @@ def run(
         divergence rule sees the loss only where it is measured: between, only the parameters (a
         non-finite one), so a loss that blows up with finite parameters is caught at the next
         measured step.
+      go_on: run work estimated past an hour (:func:`jaxgd.budget.check`: ``T`` steps on batches of
+        ``batch_size``, bounded from the flops, measured by a short probe only past a minute) instead
+        of refusing it with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate.
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or the factory's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
@@ -406,6 +416,7 @@ def run(
     """
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
                          sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of)
+    budget.check(cfg.problem, [(1, cfg.steps, cfg.batch_size)], "epochs", go_on=_check_go_on(go_on))
     return run_checked(cfg, chunk=chunk, callback=callback, progress=progress)
 
 
@@ -714,6 +725,7 @@ def sweep(
     targets=(),
     target_tol: float = 0.0,
     progress: bool = False,
+    go_on: bool = False,
     **hyper,
 ) -> Trajectory:
     """Run ``R`` configurations in one compiled call: :func:`run`'s arguments as per-run columns.
@@ -747,14 +759,20 @@ def sweep(
     ``progress=True`` shows a bar on stderr (off by default): "compiling", then done. A sweep is
     one compiled call of ``jit(vmap(one_run))`` that the engine does not scan in chunks, so the bar
     cannot count its steps as :func:`run`'s does; the results are the same with or without it.
+
+    Work estimated past an hour (:func:`jaxgd.budget.check`: ``R`` lanes of the longest run's
+    steps) is refused with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate,
+    before compiling, unless ``go_on=True``.
     """
     _check_progress(progress)
+    _check_go_on(go_on)
     batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
                   final_only=final_only, sharpness=check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
                   loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of)
+    steps = batch.static.blocks * batch.static.block_steps
+    budget.check(problem, [(batch.R, steps, batch.static.batch_size)], "epochs", go_on=go_on)
     if not progress:
         return _call(batch)
-    steps = batch.static.blocks * batch.static.block_steps
     shown = progress_bar.bar(steps, f"sweep of {batch.R} runs")
     try:
         out = _call(batch)
@@ -809,10 +827,11 @@ class LRScan(NamedTuple):
 
 
 def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=None, sampling="shuffle",
-            rng="jax", seed=0, loss_every: int = 1) -> LRScan:
+            rng="jax", seed=0, loss_every: int = 1, go_on: bool = False) -> LRScan:
     """:func:`sweep` with ``final_only=True`` over ``lrs`` (1-D) for each of ``optimizers`` (a
     sequence of names, or one name as a string): one compiled call per optimizer. ``loss_every``:
-    :func:`run`'s (the final loss is always measured; the divergence rule sees the loss where it is)."""
+    :func:`run`'s (the final loss is always measured; the divergence rule sees the loss where it is).
+    ``go_on``: :func:`sweep`'s, for each optimizer's call."""
     if isinstance(optimizers, str) or optim.is_custom(optimizers):
         optimizers = (optimizers,)
     try:
@@ -826,7 +845,7 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
     final, div = {}, {}
     for opt in optimizers:
         f = sweep(problem, opt, lr=lrs, epochs=epochs, batch_size=batch_size, sampling=sampling, rng=rng, seed=seed,
-                  final_only=True, loss_every=loss_every)
+                  final_only=True, loss_every=loss_every, go_on=go_on)
         final[opt] = np.asarray(f.loss[:, -1], dtype=np.float64)
         div[opt] = np.asarray(f.diverged_at)
     limit = best = None
