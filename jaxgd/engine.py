@@ -191,6 +191,9 @@ class Static(NamedTuple):
     sharpness_of: what the sharpness is the top eigenvalue of: ``"hessian"``, H; or
     ``"preconditioned"``, P⁻¹H with P the diagonal preconditioner of the step's update
     (:func:`preconditioner`; the identity for an optimizer without one).
+    lanes: how a sweep lays its runs over the device (:func:`_many_runs`): 0, all of them vmapped
+    side by side; ``k ≥ 1``, ``k`` at a time (``lax.map`` with ``batch_size=k``; 1: one run after
+    another), inside the same compiled program. Ignored by a single run.
     """
 
     loss_fn: Callable
@@ -209,6 +212,7 @@ class Static(NamedTuple):
     target_tol: float = 0.0
     takes_key: bool = False
     sharpness_of: str = "hessian"
+    lanes: int = 0
 
 
 class Knobs(NamedTuple):
@@ -612,7 +616,14 @@ def one_run(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
 
 
 def _many_runs(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
-    return jax.vmap(partial(one_run, static, data))(knobs, init, source)
+    """``R`` runs (a leading axis on ``knobs``, ``init``, ``source``), laid out by
+    :attr:`Static.lanes`: all vmapped, or ``lanes`` at a time by ``lax.map`` — where each lane's
+    work is big, a CPU runs them as fast one after another, and a lane's Lanczos loop (sharpness)
+    then stops when that lane has converged instead of running until the slowest one has."""
+    one = partial(one_run, static, data)
+    if static.lanes == 0:
+        return jax.vmap(one)(knobs, init, source)
+    return jax.lax.map(lambda a: one(*a), (knobs, init, source), batch_size=static.lanes if static.lanes > 1 else None)
 
 
 run_compiled = jax.jit(one_run, static_argnums=0)

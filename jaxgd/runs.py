@@ -583,7 +583,7 @@ def _takes(optimizer: str) -> set:
 
 def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
           rng: str = "jax", seed=0, hyper: dict | None = None, *, final_only: bool = False, sharpness: tuple = (),
-          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian") -> Batch:
+          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian", lanes=None) -> Batch:
     """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
     padded (orders to the largest batch and the most steps) and sharded: a :class:`Batch`."""
     problem = _check_problem(problem)
@@ -633,11 +633,43 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, bmin, longest),
                                   check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
+    static = static._replace(lanes=lane_layout(problem, R, static) if lanes is None else _checks.check_int("lanes", lanes, 0))
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     static, p0 = engine.flat(static, p0, runs=1)
     knobs, p0, source = _shard((knobs, p0, source), R)
     return Batch(static, knobs, p0, source, problem.data, R)
+
+
+LANE_FLOPS = 10**6
+"""On one CPU, a sweep that measures the sharpness runs its lanes one after another (``lanes=1``)
+once a lane-step passes this many flops (``6·n·batch``: a gradient of ``n`` parameters on ``batch``
+examples), else vmapped side by side. See :func:`lane_layout`."""
+
+
+def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
+    """The layout (:attr:`jaxgd.engine.Static.lanes`) of a sweep of ``runs`` runs, measured on a 2-core
+    CPU (BENCHMARKS.md, "sweeps of real models"):
+
+    - one run: 1 — the run's own program in a loop of one, so it equals :func:`run` bit for bit;
+    - on one CPU device, sharpness measured and a lane-step past :data:`LANE_FLOPS`: 1. Vmapped, each
+      lane's matrix products become batched products, no faster on a CPU than the lanes one after
+      another, and every lane's Lanczos loop runs until the slowest lane's has converged (a 3,466-parameter
+      MLP, 8 lrs of gd with sharpness every 10: 5.7 s vmapped, 3.9 s one after another; first call
+      22 s against 14 s);
+    - else 0, all vmapped: small lanes are where one program over many of them wins (the notebook's
+      100 lrs: 21 ms vmapped, 122 ms one after another), and on an accelerator or several devices
+      (the runs are sharded over them) always.
+
+    ``sweep(..., lanes=)`` overrides it: 0, or ``k ≥ 1`` lanes at a time."""
+    if runs == 1:
+        return 1
+    devices = jax.devices()
+    if len(devices) > 1 or devices[0].platform != "cpu" or not static.sharpness_every:
+        return 0
+    m = problem.num_examples
+    batch = 1 if m is None else static.batch_size or m
+    return 1 if 6 * problem.num_params * batch > LANE_FLOPS else 0
 
 
 def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
@@ -726,6 +758,7 @@ def sweep(
     target_tol: float = 0.0,
     progress: bool = False,
     go_on: bool = False,
+    lanes: int | None = None,
     **hyper,
 ) -> Trajectory:
     """Run ``R`` configurations in one compiled call: :func:`run`'s arguments as per-run columns.
@@ -760,6 +793,11 @@ def sweep(
     one compiled call of ``jit(vmap(one_run))`` that the engine does not scan in chunks, so the bar
     cannot count its steps as :func:`run`'s does; the results are the same with or without it.
 
+    ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
+    all vmapped side by side; ``k ≥ 1``, ``k`` at a time in the same compiled program (1: one after
+    another). Every layout gives the same numbers (to rounding; a sweep of one run is :func:`run`'s
+    program and equals it bit for bit).
+
     Work estimated past an hour (:func:`jaxgd.budget.check`: ``R`` lanes of the longest run's
     steps) is refused with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate,
     before compiling, unless ``go_on=True``.
@@ -768,7 +806,8 @@ def sweep(
     _check_go_on(go_on)
     batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
                   final_only=final_only, sharpness=check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
-                  loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of)
+                  loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of,
+                  lanes=lanes)
     steps = batch.static.blocks * batch.static.block_steps
     budget.check(problem, [(batch.R, steps, batch.static.batch_size)], "epochs", go_on=go_on)
     if not progress:
