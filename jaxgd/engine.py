@@ -629,7 +629,8 @@ def _many_runs(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
 run_compiled = jax.jit(one_run, static_argnums=0)
 """``jit(one_run)``: one run in one compiled call."""
 sweep_compiled = jax.jit(_many_runs, static_argnums=0)
-"""``jit(vmap(one_run))``: ``R`` runs (leading axis of ``knobs``, ``init``, ``source``) in one call."""
+"""``jit(_many_runs)``: ``R`` runs (leading axis of ``knobs``, ``init``, ``source``) in one call, vmapped or
+mapped as :attr:`Static.lanes` says."""
 
 _start, _advance, _finish = (jax.jit(f, static_argnums=0) for f in (start, advance, finish))
 
