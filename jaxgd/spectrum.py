@@ -20,6 +20,15 @@ The curvature audit — estimators checked against the truth, whole model or one
 (:func:`dense_hessian`, :func:`dense_spectrum`: ``jax.hessian`` and ``eigh``), and :func:`audit`,
 all of them against the truth at a few points of a run (:func:`run_points`: start, edge of
 stability, end) in one compiled call. Figure: ``jaxgd.plots.audit_figs.density``.
+
+Compiled once, reused: every function here is one compiled call per loss — the same function object
+(a new ``lambda`` compiles anew), or a Problem's ``loss_fn``, its data an argument of the call —
+shapes, dtypes and static arguments (``k``, ``max_iter``, counts, ``leaf``, chunk size); a second
+direct call at another point reuses it. A Problem's HVPs (and dense Hessians) run over its data in
+chunks of ``examples_per_chunk`` examples, a ``lax.scan`` summing the chunks' weighted HVPs, so that
+memory is one chunk's: by default :func:`default_chunk` (2²² numbers over the parameters, as the
+planes batch their points), which leaves data of up to ``2²² / n`` examples in one piece; see
+:func:`objective`.
 """
 
 from __future__ import annotations
