@@ -49,7 +49,7 @@ class RunConfig(NamedTuple):
     rng: str
     seed: int
     order: Order | None = None
-    sharpness: tuple = ()  # (every, iters, tol) when measured, else ()
+    sharpness: tuple = ()  # (every, iters, tol) when measured, (every, iters, tol, k) for the top k, else ()
     loss_every: int = 1  # the full-data loss at every this many steps (see check_loss_every)
     sharpness_of: str = "hessian"  # or "preconditioned" (see check_sharpness_of)
 
@@ -109,13 +109,21 @@ def check_batch_size(problem: Problem, batch_size) -> int | None:
     return _checks.check_int("batch_size", batch_size, 1, m)
 
 
-def check_sharpness(every, iters, tol) -> tuple:
+def check_sharpness(every, iters, tol, k=None, n: int | None = None) -> tuple:
     """``(every, iters, tol)`` checked: ``every`` an integer ≥ 0 (0: never), ``iters`` in
-    [1, 10⁴], ``tol`` in (0, 1); ``()`` when ``every`` is 0."""
+    [1, 10⁴], ``tol`` in (0, 1); ``()`` when ``every`` is 0. With ``k`` (``sharpness_k``, the top k
+    eigenvalues: an integer in [1, min(iters, n)], ``n`` the parameters; only with ``every`` ≥ 1)
+    ``(every, iters, tol, k)``."""
     every = _checks.check_int("sharpness_every", every, 0)
     iters = _checks.check_int("sharpness_iters", iters, 1, 10_000)
     tol = _checks.check_number("sharpness_tol", tol, low=0, low_open=True, high=1, high_open=True)
-    return (every, iters, tol) if every else ()
+    if k is None:
+        return (every, iters, tol) if every else ()
+    if not every:
+        raise ArgumentError("sharpness_k", "needs sharpness_every ≥ 1 (the steps at which the top k are measured)")
+    high = iters if n is None else min(iters, n)
+    k = _checks.check_int("sharpness_k", k, 1, high)
+    return every, iters, tol, k
 
 
 SHARPNESS_OF = ("hessian", "preconditioned")
@@ -142,7 +150,7 @@ def check_sharpness_of(of, kind: tuple) -> str:
 
 def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
                    rng="jax", seed=0, hyper=None, order=None, sharpness_every=0, sharpness_iters=50,
-                   sharpness_tol=1e-4, loss_every=1, sharpness_of="hessian") -> RunConfig:
+                   sharpness_tol=1e-4, loss_every=1, sharpness_of="hessian", sharpness_k=None) -> RunConfig:
     """Validate :func:`run`'s arguments into a :class:`RunConfig`; raises
     :class:`~jaxgd._checks.ArgumentError` / ``ArgumentTypeError`` naming the argument."""
     problem = _check_problem(problem)
@@ -159,7 +167,7 @@ def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     if order is not None:
         order = _check_order(order, problem.num_examples, batch_size)
         steps = int(order.idx.shape[0])
-    sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol)
+    sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol, sharpness_k, problem.num_params)
     check_steps("epochs" if order is None else "order", steps, problem.num_params)
     every = check_loss_every(loss_every, problem.num_examples, batch_size, steps)
     return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp,
@@ -226,7 +234,8 @@ def _hyper_arrays(spec: optim.Spec, dtype) -> dict:
 def _sharpness_fields(sharp: tuple, loss_every: int = 1, of: str = "hessian") -> dict:
     """The engine's sharpness and loss fields (``sharpness_of`` only where it is measured and not the Hessian's)."""
     more = {"sharpness_of": of} if sharp and of != "hessian" else {}
-    return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol"), sharp), loss_every=loss_every, **more)
+    return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol", "sharpness_k"), sharp), loss_every=loss_every,
+                **more)
 
 
 def _epoch_static(problem: Problem, kind: tuple, batch_size, epochs: int, sampling: str, **more) -> engine.Static:
@@ -342,6 +351,7 @@ def run(
     sharpness_tol: float = 1e-4,
     loss_every: int | str = 1,
     sharpness_of: str = "hessian",
+    sharpness_k: int | None = None,
     **hyper,
 ) -> Trajectory:
     """Run ``optimizer`` on ``problem`` and return its :class:`~jaxgd.Trajectory`.
@@ -388,6 +398,12 @@ def run(
         rmsprop's √s + ε, adam's (1 − β₁ᵗ)(√v̂ + ε); the identity for gd, momentum and nesterov),
         found as λ₁ of P^(−1/2)·H·P^(−1/2) by the same warm-started Lanczos. Its stability limits:
         :func:`jaxgd.curvature.sharpness_limit` with ``preconditioned=True``.
+      sharpness_k: None (default): the top eigenvalue alone; an integer k in [1, min(sharpness_iters,
+        n)]: the top k eigenvalues too, at the same steps, in ``Trajectory.top_eigenvalues`` ``(T, k)``
+        (descending; column 0 is ``sharpness``; NaN rows where not measured): one Lanczos with k Ritz
+        pairs per measurement (not block Lanczos), warm-started from the sum of the previous
+        measurement's k Ritz vectors, to the same ``sharpness_tol`` on each pair. Needs
+        ``sharpness_every``.
       loss_every: compute the full-data loss (``Trajectory.loss``) at every step (1, the default),
         or only at the steps divisible by this and at the last point: every other entry is NaN, a
         value not computed (not a divergence). Each costs a pass over all m examples, a batch step
@@ -405,7 +421,7 @@ def run(
     in the tree.
     """
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
-                         sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of)
+                         sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of, sharpness_k)
     return run_checked(cfg, chunk=chunk, callback=callback, progress=progress)
 
 
@@ -421,6 +437,7 @@ def truncate(t: Trajectory, steps: int) -> Trajectory:
                       first_moment=cut(t.first_moment, steps), second_moment=cut(t.second_moment, steps),
                       diverged_at=np.int32(d if d <= steps else -1), num_steps=np.int32(steps),
                       sharpness=cut(t.sharpness, steps), sharpness_hvps=cut(t.sharpness_hvps, steps),
+                      top_eigenvalues=cut(t.top_eigenvalues, steps),
                       reached_at=None if t.reached_at is None else
                       np.where(t.reached_at <= steps, t.reached_at, -1).astype(np.int32))
 
@@ -711,6 +728,7 @@ def sweep(
     sharpness_tol: float = 1e-4,
     loss_every: int | str = 1,
     sharpness_of: str = "hessian",
+    sharpness_k: int | None = None,
     targets=(),
     target_tol: float = 0.0,
     progress: bool = False,
@@ -739,8 +757,9 @@ def sweep(
     cuts it back into runs, each to its own steps). With ``final_only=True`` every step axis
     keeps only its last entry (length 1: the final point, its loss, the last step's records), with
     the per-run ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On
-    several JAX devices the runs are sharded over all of them. ``sharpness_every``, ``sharpness_of`` and
-    ``loss_every`` are :func:`run`'s (default every step's loss; ``"auto"`` from the longest run);
+    several JAX devices the runs are sharded over all of them. ``sharpness_every``, ``sharpness_of``,
+    ``sharpness_k`` (``top_eigenvalues`` ``(R, T, k)``) and ``loss_every`` are :func:`run`'s (default
+    every step's loss; ``"auto"`` from the longest run);
     ``targets`` (K points, each a sequence of the flattened parameters) and ``target_tol``: each
     run's first visit within the tolerance of each point (``Trajectory.reached_at``, ``(R, K)``).
 
@@ -750,7 +769,9 @@ def sweep(
     """
     _check_progress(progress)
     batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
-                  final_only=final_only, sharpness=check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
+                  final_only=final_only, sharpness=check_sharpness(
+                      sharpness_every, sharpness_iters, sharpness_tol, sharpness_k,
+                      None if sharpness_k is None else _check_problem(problem).num_params),
                   loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of)
     if not progress:
         return _call(batch)
