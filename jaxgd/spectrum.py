@@ -25,7 +25,7 @@ Compiled once, reused: every function here is one compiled call per loss — the
 (a new ``lambda`` compiles anew), or a Problem's ``loss_fn``, its data an argument of the call —
 shapes, dtypes and static arguments (``k``, ``max_iter``, counts, ``leaf``, chunk size); a second
 direct call at another point reuses it. A Problem's HVPs (and dense Hessians) run over its data in
-chunks of ``examples_per_chunk`` examples, a ``lax.scan`` summing the chunks' weighted HVPs, so that
+chunks of ``examples_per_chunk`` examples, a ``lax.fori_loop`` summing the chunks' weighted HVPs, so that
 memory is one chunk's: by default :func:`default_chunk` (2²² numbers over the parameters, as the
 planes batch their points), which leaves data of up to ``2²² / n`` examples in one piece; see
 :func:`objective`.
@@ -120,8 +120,8 @@ def objective(f: Problem | Callable[[PyTree], jax.Array], params: PyTree,
 
 def _over_data(obj: Objective, data, g):
     """``g(batch, mask)`` (any pytree of arrays) over the data: ``g(data, None)`` in one piece, or
-    ``Σ_i (c_i / m)·g(chunk_i, mask_i)`` in a ``lax.scan`` over the chunks (``c_i`` the examples chunk
-    ``i`` counts: the memory of one chunk's ``g``)."""
+    ``Σ_i (c_i / m)·g(chunk_i, mask_i)`` in a ``lax.fori_loop`` over the chunks (``c_i`` the examples
+    chunk ``i`` counts: the memory of one chunk's ``g``)."""
     if obj.chunk is None:
         return g(data, None)
     m, c = data[0].shape[0], obj.chunk
@@ -132,14 +132,14 @@ def _over_data(obj: Objective, data, g):
         mask = start + jnp.arange(c) >= first
         return tuple(jax.lax.dynamic_slice_in_dim(a, start, c) for a in data), mask
 
-    def body(acc, i):
+    def body(i, acc):
         batch, mask = piece(i)
         out = g(batch, mask)
         w = jnp.sum(mask) / m
-        return jax.tree_util.tree_map(lambda a, o: a + w.astype(o.dtype) * o, acc, out), None
+        return jax.tree_util.tree_map(lambda a, o: a + w.astype(o.dtype) * o, acc, out)
 
     zero = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(lambda: g(*piece(0))))
-    return jax.lax.scan(body, zero, jnp.arange(-(-m // c)))[0]
+    return jax.lax.fori_loop(0, -(-m // c), body, zero)
 
 
 def _loss_on(obj: Objective, batch, mask):
@@ -289,7 +289,7 @@ def top_eigenpairs(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, v
     ``residual² / gap``, so the default ``tol = 1e-6`` gives eigenvalues to ~1e-12 relative when
     the spectrum is well separated. In one piece ``H`` is linearised once (``jax.linearize`` of
     ``jax.grad``), then each HVP is one JVP; in chunks of the data (``examples_per_chunk``) each HVP
-    is a ``lax.scan`` of forward-over-reverse HVPs over the chunks (see :func:`objective`).
+    is a ``lax.fori_loop`` of forward-over-reverse HVPs over the chunks (see :func:`objective`).
 
     Compiled once per loss (``f``: the same function object, or a Problem's ``loss_fn``), shapes,
     dtypes, ``k``, ``max_iter`` and chunk size, and reused by every later call (``tol`` is traced); the
@@ -386,7 +386,7 @@ def _restriction(params, leaf: int | None):
 
 def _matvec(obj: Objective, data, params, leaf):
     """``(matvec, x, unravel)``: the HVP ``v -> H·v`` on flat vectors and the point. In one piece ``H`` is
-    linearised once (each HVP one JVP); in chunks each HVP is a scan of ``jvp(grad)`` over the chunks."""
+    linearised once (each HVP one JVP); in chunks each HVP is a loop of ``jvp(grad)`` over the chunks."""
     lift, x, unravel = _restriction(params, leaf)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise ArgumentTypeError("params", f"must be floating point, got {x.dtype}")
