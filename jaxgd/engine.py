@@ -184,6 +184,10 @@ class Static(NamedTuple):
     from the last measurement's eigenvector. sharpness_k: 0 to measure the top eigenvalue alone; k ≥ 1
     to measure the top k (``Trajectory.top_eigenvalues``), by Lanczos with k Ritz pairs warm-started
     from the sum of the last measurement's k Ritz vectors (see :func:`_sharpness`).
+    sharpness_examples: None, or the indices (a tuple of ints) of the fixed subset of the examples whose
+    loss the sharpness is measured on. sharpness_leaf: None, or ``(offset, size)`` of one leaf in the
+    flattened parameters (``jax.tree.leaves`` order): the sharpness of that leaf's diagonal block of the
+    Hessian, the other leaves held fixed (per layer).
     loss_every: compute the full-data loss at the points of steps divisible by this (and at the
     last point); NaN at the others. Between them the divergence rule sees only the parameters.
     stop: runs of different lengths in one sweep — a step leaves the run's point, state and count
@@ -216,6 +220,8 @@ class Static(NamedTuple):
     takes_key: bool = False
     sharpness_of: str = "hessian"
     sharpness_k: int = 0
+    sharpness_examples: tuple | None = None
+    sharpness_leaf: tuple | None = None
 
 
 class Knobs(NamedTuple):
@@ -409,18 +415,30 @@ def _sharpness(static: Static, data, params, vec, scale=None):
 
     With ``scale`` (flat ``(n,)``, d = P^(−1/2)): the top eigenvalue(s) of ``diag(d)·H·diag(d)`` — the
     Hessian at y = 0 of ``y ↦ loss(params + d·y)`` — which has the eigenvalues of P⁻¹H; ``vec`` and
-    the eigenvectors returned then live in y's coordinates."""
+    the eigenvectors returned then live in y's coordinates. With :attr:`Static.sharpness_leaf`
+    ``(o, s)`` the same of ``y ↦ loss(params + embed(d[o:o+s]·y))``, ``y`` ``(s,)`` placed at
+    ``[o, o + s)`` of the flat parameters: the leaf's diagonal block. With
+    :attr:`Static.sharpness_examples` the loss is that on those examples."""
     k = max(1, static.sharpness_k)
     v0 = vec if vec.ndim == 1 else jnp.sum(vec, axis=0)
     kw = dict(k=k, max_iter=static.sharpness_iters, tol=static.sharpness_tol)
-    if scale is None:
+    if static.sharpness_examples is not None:
+        idx = np.asarray(static.sharpness_examples)
+        data = tuple(a[idx] for a in data)
+    if scale is None and static.sharpness_leaf is None:
         ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, v0, **kw)
         if not static.sharpness_k:
             top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
             return ep.eigenvalues[0], top, ep.num_hvps
         return ep.eigenvalues, jax.vmap(lambda e: ravel_pytree(e)[0])(ep.eigenvectors), ep.num_hvps
     x, unravel = ravel_pytree(params)
-    ep = top_eigenpairs(lambda y: static.loss_fn(unravel(x + scale * y), data, None), jnp.zeros_like(x), v0, **kw)
+    if static.sharpness_leaf is None:
+        move = lambda y: x + scale * y
+    else:
+        o, size = static.sharpness_leaf
+        d = 1 if scale is None else scale[o:o + size]
+        move = lambda y: jax.lax.dynamic_update_slice(x, x[o:o + size] + d * y, (o,))
+    ep = top_eigenpairs(lambda y: static.loss_fn(unravel(move(y)), data, None), jnp.zeros_like(v0), v0, **kw)
     if not static.sharpness_k:
         return ep.eigenvalues[0], ep.eigenvectors[0], ep.num_hvps
     return ep.eigenvalues, ep.eigenvectors, ep.num_hvps
@@ -539,6 +557,7 @@ def start(static: Static, data, knobs: Knobs, init) -> Carry:
     vec = None
     if static.sharpness_every:
         vec = jnp.zeros_like(ravel_pytree(init)[0])
+        vec = vec if static.sharpness_leaf is None else vec[:static.sharpness_leaf[1]]
         vec = jnp.tile(vec, (static.sharpness_k, 1)) if static.sharpness_k else vec
     reached = jnp.full(len(static.targets), -1, jnp.int32) if static.targets else None
     carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec,

@@ -1,5 +1,6 @@
 """The top k Hessian eigenvalues along a run (``sharpness_k``, issue 25): against the dense eigenvalues
-at every measured step, under sweep, saved and loaded, and the argument checks."""
+at every measured step, under sweep, saved and loaded, of one leaf on a subset of the examples, and the
+argument checks."""
 
 import jax
 import jax.numpy as jnp
@@ -72,11 +73,34 @@ def test_top_k_under_sweep_equals_run(small, ran, swept, tmp_path):
     np.testing.assert_allclose(last.top_eigenvalues[:, 0], swept.top_eigenvalues[:, STEPS - 3], rtol=1e-9)
 
 
+def test_top_k_of_one_leaf_on_a_subset(small):
+    """sharpness_leaf and sharpness_examples: the top 2 of the first weight matrix's diagonal block of the
+    Hessian of the loss on every third example, against the dense block, at every measured step."""
+    idx = np.arange(0, 60, 3)
+    t = jaxgd.run(small, "gd", lr=0.5, epochs=7, sharpness_every=EVERY, sharpness_k=2, sharpness_tol=1e-6,
+                  sharpness_examples=idx, sharpness_leaf="layer00/w")
+    sizes = [int(np.size(a)) for a in jax.tree.leaves(small.init)]  # layer00/b (10), layer00/w (40), ...
+    block = slice(sizes[0], sizes[0] + sizes[1])
+
+    def eig(params):
+        flat, unravel = ravel_pytree(params)
+        H = jax.hessian(lambda f: small.loss_fn(unravel(f), tuple(a[idx] for a in small.data), None))(flat)
+        return jnp.linalg.eigvalsh(H[block, block])[::-1][:2]
+
+    at = jax.tree.map(lambda a: a[:7:EVERY], t.params)
+    np.testing.assert_allclose(t.top_eigenvalues[::EVERY], jax.jit(jax.vmap(eig))(at), rtol=1e-6)
+
+
 @pytest.mark.parametrize("kw,match", [
     (dict(sharpness_k=2), "^sharpness_k needs sharpness_every"),
     (dict(sharpness_every=1, sharpness_k=0), "^sharpness_k "),
     (dict(sharpness_every=1, sharpness_k=6, sharpness_iters=5), "^sharpness_k "),
     (dict(sharpness_every=1, sharpness_k=3), "^sharpness_k "),  # more than the 2 parameters
+    (dict(sharpness_leaf=0), "^sharpness_leaf needs sharpness_every"),
+    (dict(sharpness_every=1, sharpness_leaf="nope"), "^sharpness_leaf must be one of the leaves"),
+    (dict(sharpness_every=1, sharpness_leaf=0, sharpness_k=2), "^sharpness_k "),  # the leaf is one number
+    (dict(sharpness_every=1, sharpness_examples=[0, 51]), r"^sharpness_examples must be .* in \[0, 51\)"),
+    (dict(sharpness_every=1, sharpness_examples=[]), "^sharpness_examples must be a non-empty"),
 ])
 def test_bad_sharpness_k(problem, kw, match):
     for call in (jaxgd.run, jaxgd.sweep):
