@@ -201,6 +201,9 @@ class Static(NamedTuple):
     sharpness_of: what the sharpness is the top eigenvalue of: ``"hessian"``, H; or
     ``"preconditioned"``, P⁻¹H with P the diagonal preconditioner of the step's update
     (:func:`preconditioner`; the identity for an optimizer without one).
+    lanes: how a sweep lays its runs over the device (:func:`_many_runs`): 0, all of them vmapped
+    side by side; ``k ≥ 1``, ``k`` at a time (``lax.map`` with ``batch_size=k``; 1: one run after
+    another), inside the same compiled program. Ignored by a single run.
     """
 
     loss_fn: Callable
@@ -219,6 +222,7 @@ class Static(NamedTuple):
     target_tol: float = 0.0
     takes_key: bool = False
     sharpness_of: str = "hessian"
+    lanes: int = 0
     sharpness_k: int = 0
     sharpness_examples: tuple | None = None
     sharpness_leaf: tuple | None = None
@@ -306,11 +310,14 @@ class Flat(NamedTuple):
         return self.treedef.unflatten(leaves)
 
     def unravel_host(self, a):
-        """The pytree of the host vectors ``a`` ``(..., n)``, each leaf ``(..., *shape)``, as NumPy views."""
+        """The pytree of the host vectors ``a`` ``(..., n)``, each leaf ``(..., *shape)``, as NumPy views
+        (a run of leaves of one shape cut as one block, its views taken at C speed)."""
         a, at, leaves = np.asarray(a), 0, []
-        for s in self.shapes:
-            size = math.prod(s)
-            leaves.append(a[..., at:at + size].reshape(*a.shape[:-1], *s))
+        lead = a.shape[:-1]
+        for s, k in ((s, len(list(g))) for s, g in itertools.groupby(self.shapes)):
+            size = k * math.prod(s)
+            block = a[..., at:at + size].reshape(*lead, k, *s)
+            leaves += list(np.moveaxis(block, len(lead), 0))
             at += size
         return self.treedef.unflatten(leaves)
 
@@ -341,12 +348,22 @@ def flat(static: Static, init, runs: int = 0):
     leaves = jax.tree.leaves(init)
     if isinstance(static.loss_fn, Flat) or len(leaves) < FLAT_LEAVES or not _elementwise(static.kind):
         return static, init
-    if len({np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in leaves}) != 1:
-        return static, init
-    lead = [np.shape(a)[:runs] for a in leaves]
-    shapes = tuple(tuple(np.shape(a)[runs:]) for a in leaves)
-    vec = np.concatenate([np.asarray(a).reshape(*lead[0], -1) for a in leaves], axis=-1)
-    return static._replace(loss_fn=Flat(static.loss_fn, jax.tree.structure(init), shapes)), vec
+    global _RAVELED
+    last = _RAVELED  # one read: threads may replace it
+    if last[0] is init and last[1] == runs:  # the same start again (Problem.checked_init): raveled once
+        treedef, shapes, vec = last[2:]
+    else:
+        if len({np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in leaves}) != 1:
+            return static, init
+        treedef, shapes = jax.tree.structure(init), tuple(tuple(np.shape(a)[runs:]) for a in leaves)
+        lead = np.shape(leaves[0])[:runs]
+        vec = np.concatenate([np.asarray(a).reshape(*lead, -1) for a in leaves], axis=-1)
+        vec.flags.writeable = False
+        _RAVELED = (init, runs, treedef, shapes, vec)
+    return static._replace(loss_fn=Flat(static.loss_fn, treedef, shapes)), vec
+
+
+_RAVELED = (None, 0)  # flat's last (start tree, runs, treedef, shapes, host vector): jax arrays do not change
 
 
 def unflat(static: Static, t: "Trajectory") -> "Trajectory":
@@ -645,13 +662,21 @@ def one_run(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
 
 
 def _many_runs(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
-    return jax.vmap(partial(one_run, static, data))(knobs, init, source)
+    """``R`` runs (a leading axis on ``knobs``, ``init``, ``source``), laid out by
+    :attr:`Static.lanes`: all vmapped, or ``lanes`` at a time by ``lax.map`` — where each lane's
+    work is big, a CPU runs them as fast one after another, and a lane's Lanczos loop (sharpness)
+    then stops when that lane has converged instead of running until the slowest one has."""
+    one = partial(one_run, static, data)
+    if static.lanes == 0:
+        return jax.vmap(one)(knobs, init, source)
+    return jax.lax.map(lambda a: one(*a), (knobs, init, source), batch_size=static.lanes if static.lanes > 1 else None)
 
 
 run_compiled = jax.jit(one_run, static_argnums=0)
 """``jit(one_run)``: one run in one compiled call."""
 sweep_compiled = jax.jit(_many_runs, static_argnums=0)
-"""``jit(vmap(one_run))``: ``R`` runs (leading axis of ``knobs``, ``init``, ``source``) in one call."""
+"""``jit(_many_runs)``: ``R`` runs (leading axis of ``knobs``, ``init``, ``source``) in one call, vmapped or
+mapped as :attr:`Static.lanes` says."""
 
 _start, _advance, _finish = (jax.jit(f, static_argnums=0) for f in (start, advance, finish))
 

@@ -22,7 +22,7 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgd import _checks, engine, optim, progress as progress_bar, spectrum
+from jaxgd import _checks, budget, engine, optim, progress as progress_bar, spectrum
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import theory
 from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, numpy_orders, order_key, run_key, steps_per_epoch
@@ -184,7 +184,7 @@ def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     rng = _checks.check_choice("rng", rng, RNGS)
     seed = _checks.check_seed(seed)
     lr = _check_lr_in_dtype(lr, problem.dtype)
-    init = _checks.check_params("init", problem.init if init is None else init, problem.init, problem.dtype)
+    init = problem.checked_init() if init is None else _checks.check_params("init", init, problem.init, problem.dtype)
     spec = optim.resolve(optimizer, lr, dict(hyper or {}))
     batch_size = check_batch_size(problem, batch_size)
     steps = epochs if batch_size is None else epochs * steps_per_epoch(problem.num_examples, batch_size)
@@ -311,6 +311,12 @@ def _run_key_column(problem: Problem, seeds: np.ndarray):
     return engine.compiled_call(_run_keys, "run_keys", (), np.asarray(seeds, np.uint32).reshape(-1))
 
 
+def _check_go_on(go_on) -> bool:
+    if not isinstance(go_on, bool):
+        raise ArgumentTypeError("go_on", f"must be True or False, got {go_on!r}")
+    return go_on
+
+
 def _check_progress(progress) -> bool:
     if not isinstance(progress, bool):
         raise ArgumentTypeError("progress", f"must be True or False, got {progress!r}")
@@ -379,6 +385,7 @@ def run(
     sharpness_k: int | None = None,
     sharpness_examples=None,
     sharpness_leaf=None,
+    go_on: bool = False,
     **hyper,
 ) -> Trajectory:
     """Run ``optimizer`` on ``problem`` and return its :class:`~jaxgd.Trajectory`.
@@ -448,6 +455,9 @@ def run(
         divergence rule sees the loss only where it is measured: between, only the parameters (a
         non-finite one), so a loss that blows up with finite parameters is caught at the next
         measured step.
+      go_on: run work estimated past an hour (:func:`jaxgd.budget.check`: ``T`` steps on batches of
+        ``batch_size``, bounded from the flops, measured by a short probe only past a minute) instead
+        of refusing it with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate.
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or the factory's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
@@ -459,6 +469,7 @@ def run(
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
                          sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of, sharpness_k,
                          sharpness_examples, sharpness_leaf)
+    budget.check(cfg.problem, [(1, cfg.steps, cfg.batch_size)], "epochs", go_on=_check_go_on(go_on))
     return run_checked(cfg, chunk=chunk, callback=callback, progress=progress)
 
 
@@ -626,7 +637,7 @@ def _takes(optimizer: str) -> set:
 
 def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
           rng: str = "jax", seed=0, hyper: dict | None = None, *, final_only: bool = False, sharpness: tuple = (),
-          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian") -> Batch:
+          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian", lanes=None) -> Batch:
     """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
     padded (orders to the largest batch and the most steps) and sharded: a :class:`Batch`."""
     problem = _check_problem(problem)
@@ -676,11 +687,43 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, bmin, longest),
                                   check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
+    static = static._replace(lanes=lane_layout(problem, R, static) if lanes is None else _checks.check_int("lanes", lanes, 0))
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     static, p0 = engine.flat(static, p0, runs=1)
     knobs, p0, source = _shard((knobs, p0, source), R)
     return Batch(static, knobs, p0, source, problem.data, R)
+
+
+LANE_FLOPS = 10**6
+"""On one CPU, a sweep that measures the sharpness runs its lanes one after another (``lanes=1``)
+once a lane-step passes this many flops (``6·n·batch``: a gradient of ``n`` parameters on ``batch``
+examples), else vmapped side by side. See :func:`lane_layout`."""
+
+
+def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
+    """The layout (:attr:`jaxgd.engine.Static.lanes`) of a sweep of ``runs`` runs, measured on a 2-core
+    CPU (BENCHMARKS.md, "sweeps of real models"):
+
+    - one run: 1 — the run's own program in a loop of one, so it equals :func:`run` bit for bit;
+    - on one CPU device, sharpness measured and a lane-step past :data:`LANE_FLOPS`: 1. Vmapped, each
+      lane's matrix products become batched products, no faster on a CPU than the lanes one after
+      another, and every lane's Lanczos loop runs until the slowest lane's has converged (a 3,466-parameter
+      MLP, 8 lrs of gd with sharpness every 10: 5.7 s vmapped, 3.9 s one after another; first call
+      22 s against 14 s);
+    - else 0, all vmapped: small lanes are where one program over many of them wins (the notebook's
+      100 lrs: 21 ms vmapped, 122 ms one after another), and on an accelerator or several devices
+      (the runs are sharded over them) always.
+
+    ``sweep(..., lanes=)`` overrides it: 0, or ``k ≥ 1`` lanes at a time."""
+    if runs == 1:
+        return 1
+    devices = jax.devices()
+    if len(devices) > 1 or devices[0].platform != "cpu" or not static.sharpness_every:
+        return 0
+    m = problem.num_examples
+    batch = 1 if m is None else static.batch_size or m
+    return 1 if 6 * problem.num_params * batch > LANE_FLOPS else 0
 
 
 def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
@@ -771,6 +814,8 @@ def sweep(
     targets=(),
     target_tol: float = 0.0,
     progress: bool = False,
+    go_on: bool = False,
+    lanes: int | None = None,
     **hyper,
 ) -> Trajectory:
     """Run ``R`` configurations in one compiled call: :func:`run`'s arguments as per-run columns.
@@ -806,17 +851,29 @@ def sweep(
     ``progress=True`` shows a bar on stderr (off by default): "compiling", then done. A sweep is
     one compiled call of ``jit(vmap(one_run))`` that the engine does not scan in chunks, so the bar
     cannot count its steps as :func:`run`'s does; the results are the same with or without it.
+
+    ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
+    all vmapped side by side; ``k ≥ 1``, ``k`` at a time in the same compiled program (1: one after
+    another). Every layout gives the same numbers (to rounding; a sweep of one run is :func:`run`'s
+    program and equals it bit for bit).
+
+    Work estimated past an hour (:func:`jaxgd.budget.check`: ``R`` lanes of the longest run's
+    steps) is refused with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate,
+    before compiling, unless ``go_on=True``.
     """
     _check_progress(progress)
+    _check_go_on(go_on)
     batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
                   final_only=final_only, sharpness=check_sharpness(
                       sharpness_every, sharpness_iters, sharpness_tol, sharpness_k,
                       None if all(v is None for v in (sharpness_k, sharpness_examples, sharpness_leaf)) else _check_problem(problem),
                       sharpness_examples, sharpness_leaf),
-                  loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of)
+                  loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of,
+                  lanes=lanes)
+    steps = batch.static.blocks * batch.static.block_steps
+    budget.check(problem, [(batch.R, steps, batch.static.batch_size)], "epochs", go_on=go_on)
     if not progress:
         return _call(batch)
-    steps = batch.static.blocks * batch.static.block_steps
     shown = progress_bar.bar(steps, f"sweep of {batch.R} runs")
     try:
         out = _call(batch)
@@ -871,10 +928,11 @@ class LRScan(NamedTuple):
 
 
 def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=None, sampling="shuffle",
-            rng="jax", seed=0, loss_every: int = 1) -> LRScan:
+            rng="jax", seed=0, loss_every: int = 1, go_on: bool = False) -> LRScan:
     """:func:`sweep` with ``final_only=True`` over ``lrs`` (1-D) for each of ``optimizers`` (a
     sequence of names, or one name as a string): one compiled call per optimizer. ``loss_every``:
-    :func:`run`'s (the final loss is always measured; the divergence rule sees the loss where it is)."""
+    :func:`run`'s (the final loss is always measured; the divergence rule sees the loss where it is).
+    ``go_on``: :func:`sweep`'s, for each optimizer's call."""
     if isinstance(optimizers, str) or optim.is_custom(optimizers):
         optimizers = (optimizers,)
     try:
@@ -888,7 +946,7 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
     final, div = {}, {}
     for opt in optimizers:
         f = sweep(problem, opt, lr=lrs, epochs=epochs, batch_size=batch_size, sampling=sampling, rng=rng, seed=seed,
-                  final_only=True, loss_every=loss_every)
+                  final_only=True, loss_every=loss_every, go_on=go_on)
         final[opt] = np.asarray(f.loss[:, -1], dtype=np.float64)
         div[opt] = np.asarray(f.diverged_at)
     limit = best = None
