@@ -74,6 +74,9 @@ class Trajectory(NamedTuple):
       preconditioner of step t's update (:func:`preconditioner`, from the state after step t).
     sharpness_hvps: ``(T,)`` int32 — the Hessian-vector products each measurement used (0 where
       none was made); None without sharpness.
+    top_eigenvalues: ``(T, k)`` — with ``sharpness_k = k``, the ``k`` largest eigenvalues (descending)
+      of the same matrix at the same steps (column 0 is ``sharpness``), NaN rows at the other steps;
+      else None.
     reached_at: ``(K,)`` int32 — with K :attr:`Static.targets`, per target the first index t at which
       ``params[t]`` lies within ``target_tol`` of it (Euclidean, over all parameters); −1 if none does;
       else None.
@@ -95,6 +98,7 @@ class Trajectory(NamedTuple):
     sharpness: jax.Array | None = None
     sharpness_hvps: jax.Array | None = None
     reached_at: jax.Array | None = None
+    top_eigenvalues: jax.Array | None = None
 
     @property
     def steps(self) -> int:
@@ -177,7 +181,13 @@ class Static(NamedTuple):
     final_only: keep only the last point and step (see :class:`Trajectory`).
     sharpness_every: measure the sharpness every this many steps (0: never), with at most
     sharpness_iters Lanczos iterations to a residual of sharpness_tol (relative), warm-started
-    from the last measurement's eigenvector.
+    from the last measurement's eigenvector. sharpness_k: 0 to measure the top eigenvalue alone; k ≥ 1
+    to measure the top k (``Trajectory.top_eigenvalues``), by Lanczos with k Ritz pairs warm-started
+    from the sum of the last measurement's k Ritz vectors (see :func:`_sharpness`).
+    sharpness_examples: None, or the indices (a tuple of ints) of the fixed subset of the examples whose
+    loss the sharpness is measured on. sharpness_leaf: None, or ``(offset, size)`` of one leaf in the
+    flattened parameters (``jax.tree.leaves`` order): the sharpness of that leaf's diagonal block of the
+    Hessian, the other leaves held fixed (per layer).
     loss_every: compute the full-data loss at the points of steps divisible by this (and at the
     last point); NaN at the others. Between them the divergence rule sees only the parameters.
     stop: runs of different lengths in one sweep — a step leaves the run's point, state and count
@@ -213,6 +223,9 @@ class Static(NamedTuple):
     takes_key: bool = False
     sharpness_of: str = "hessian"
     lanes: int = 0
+    sharpness_k: int = 0
+    sharpness_examples: tuple | None = None
+    sharpness_leaf: tuple | None = None
 
 
 class Knobs(NamedTuple):
@@ -245,13 +258,15 @@ class Record(NamedTuple):
     second_moment: Any
     sharpness: jax.Array | None = None
     sharpness_hvps: jax.Array | None = None
+    top_eigenvalues: jax.Array | None = None
 
 
 class Carry(NamedTuple):
     """The state between steps: the point, the optimizer state, the starting loss, the first
     divergent index so far (−1), the step count, (``final_only``) the last step's record, and
-    (with sharpness) the last top eigenvector, flat ``(n,)`` (zeros before the first; for a
-    preconditioned sharpness, of ``diag(d)·H·diag(d)``: see :func:`_sharpness`)."""
+    (with sharpness) the last top eigenvector, flat ``(n,)`` (with ``sharpness_k = k``, the last k Ritz
+    vectors ``(k, n)``; zeros before the first; for a preconditioned sharpness, of
+    ``diag(d)·H·diag(d)``: see :func:`_sharpness`)."""
 
     params: Any
     opt_state: Any
@@ -407,20 +422,43 @@ def step(loss_fn, tx, data, params, opt_state, xs, measure=None, key=None):
 
 
 def _sharpness(static: Static, data, params, vec, scale=None):
-    """The top Hessian eigenvalue of the full-data loss at ``params``, from ``vec`` (flat).
+    """The top Hessian eigenvalue of the full-data loss at ``params``, from ``vec`` (flat ``(n,)``):
+    ``(λ₁, its eigenvector (n,), HVPs)``. With :attr:`Static.sharpness_k` = k ≥ 1 the top k,
+    ``(λ (k,), Ritz vectors (k, n), HVPs)``, from ``vec`` ``(k, n)``, the last measurement's k Ritz
+    vectors: one Lanczos (:func:`~jaxgd.spectrum.top_eigenpairs` with ``k``; not block Lanczos) from
+    their sum, which touches each of them, so that along a path it converges in a few HVPs more than
+    ``k``. Like any warm start it follows the eigenvalues it holds: one that rises into the top k from
+    below is found once Lanczos's Krylov space reaches it (within the residual test, not always at once).
 
-    With ``scale`` (flat ``(n,)``, d = P^(−1/2)): the top eigenvalue of ``diag(d)·H·diag(d)`` — the
+    With ``scale`` (flat ``(n,)``, d = P^(−1/2)): the top eigenvalue(s) of ``diag(d)·H·diag(d)`` — the
     Hessian at y = 0 of ``y ↦ loss(params + d·y)`` — which has the eigenvalues of P⁻¹H; ``vec`` and
-    the eigenvector returned then live in y's coordinates."""
-    if scale is None:
-        ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, vec, k=1,
-                            max_iter=static.sharpness_iters, tol=static.sharpness_tol)
-        top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
-        return ep.eigenvalues[0], top, ep.num_hvps
+    the eigenvectors returned then live in y's coordinates. With :attr:`Static.sharpness_leaf`
+    ``(o, s)`` the same of ``y ↦ loss(params + embed(d[o:o+s]·y))``, ``y`` ``(s,)`` placed at
+    ``[o, o + s)`` of the flat parameters: the leaf's diagonal block. With
+    :attr:`Static.sharpness_examples` the loss is that on those examples."""
+    k = max(1, static.sharpness_k)
+    v0 = vec if vec.ndim == 1 else jnp.sum(vec, axis=0)
+    kw = dict(k=k, max_iter=static.sharpness_iters, tol=static.sharpness_tol)
+    if static.sharpness_examples is not None:
+        idx = np.asarray(static.sharpness_examples)
+        data = tuple(a[idx] for a in data)
+    if scale is None and static.sharpness_leaf is None:
+        ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, v0, **kw)
+        if not static.sharpness_k:
+            top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
+            return ep.eigenvalues[0], top, ep.num_hvps
+        return ep.eigenvalues, jax.vmap(lambda e: ravel_pytree(e)[0])(ep.eigenvectors), ep.num_hvps
     x, unravel = ravel_pytree(params)
-    ep = top_eigenpairs(lambda y: static.loss_fn(unravel(x + scale * y), data, None), jnp.zeros_like(x), vec, k=1,
-                        max_iter=static.sharpness_iters, tol=static.sharpness_tol)
-    return ep.eigenvalues[0], ep.eigenvectors[0], ep.num_hvps
+    if static.sharpness_leaf is None:
+        move = lambda y: x + scale * y
+    else:
+        o, size = static.sharpness_leaf
+        d = 1 if scale is None else scale[o:o + size]
+        move = lambda y: jax.lax.dynamic_update_slice(x, x[o:o + size] + d * y, (o,))
+    ep = top_eigenpairs(lambda y: static.loss_fn(unravel(move(y)), data, None), jnp.zeros_like(v0), v0, **kw)
+    if not static.sharpness_k:
+        return ep.eigenvalues[0], ep.eigenvectors[0], ep.num_hvps
+    return ep.eigenvalues, ep.eigenvectors, ep.num_hvps
 
 
 PRECONDITIONED = ("rmsprop", "adam")  # the built-in optimizers whose update has a diagonal preconditioner
@@ -491,11 +529,14 @@ def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None, knobs:
         count = c.t + on.astype(c.t.dtype)
     vec = c.vec
     if static.sharpness_every:
-        nan = jnp.full((), jnp.nan, rec.loss.dtype)
+        nan = jnp.full(static.sharpness_k or (), jnp.nan, rec.loss.dtype)
         lam, vec, hvps = jax.lax.cond(
             t % static.sharpness_every == 0, lambda v: _sharpness(static, data, c.params, v, _scale(static, knobs, after)),
             lambda v: (nan, v, jnp.int32(0)), c.vec)
-        rec = rec._replace(sharpness=lam, sharpness_hvps=hvps)
+        if static.sharpness_k:
+            rec = rec._replace(sharpness=lam[0], sharpness_hvps=hvps, top_eigenvalues=lam)
+        else:
+            rec = rec._replace(sharpness=lam, sharpness_hvps=hvps)
     last = rec if static.final_only else None
     if last is not None and on is not None:
         last = _keep(on, last, c.last)
@@ -530,7 +571,11 @@ def _tx(static: Static, knobs: Knobs):
 def start(static: Static, data, knobs: Knobs, init) -> Carry:
     """The carry before step 0."""
     tx = _tx(static, knobs)
-    vec = jnp.zeros_like(ravel_pytree(init)[0]) if static.sharpness_every else None
+    vec = None
+    if static.sharpness_every:
+        vec = jnp.zeros_like(ravel_pytree(init)[0])
+        vec = vec if static.sharpness_leaf is None else vec[:static.sharpness_leaf[1]]
+        vec = jnp.tile(vec, (static.sharpness_k, 1)) if static.sharpness_k else vec
     reached = jnp.full(len(static.targets), -1, jnp.int32) if static.targets else None
     carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec,
                   reached)
@@ -605,7 +650,8 @@ def finish(static: Static, data, carry: Carry, recs: Record | None) -> Trajector
         loss = jnp.concatenate([recs.loss, last[None]])
     reached = _reach(static, carry.reached, carry.params, carry.t) if static.targets else None
     return Trajectory(params, loss, recs.batch_loss, recs.grad_norm, recs.update_norm, div, carry.t,
-                      recs.first_moment, recs.second_moment, recs.sharpness, recs.sharpness_hvps, reached)
+                      recs.first_moment, recs.second_moment, recs.sharpness, recs.sharpness_hvps, reached,
+                      recs.top_eigenvalues)
 
 
 def one_run(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
