@@ -13,6 +13,9 @@ command's disk cache, installs a hook).
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -532,7 +535,8 @@ class Batch(NamedTuple):
     (or one ``(R, n)`` vector: :func:`jaxgd.engine.flat`). source: the
     sample orders — None (full batch), ``(R,)`` keys, an :class:`Order` ``(R, blocks, block_steps,
     B)`` or a :class:`Draw` of ``(R,)`` columns. data: the problem's data. R: the number of runs
-    (the columns may be padded to a multiple of the device count).
+    (the columns may be padded to a multiple of the device count). workers: threads the runs are
+    shared among (:func:`lane_workers`), each calling the same compiled program on its share.
     """
 
     static: engine.Static
@@ -541,6 +545,7 @@ class Batch(NamedTuple):
     source: Any
     data: Any
     R: int
+    workers: int = 1
 
 
 def _column(name: str, v, **bounds) -> np.ndarray:
@@ -637,7 +642,8 @@ def _takes(optimizer: str) -> set:
 
 def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
           rng: str = "jax", seed=0, hyper: dict | None = None, *, final_only: bool = False, sharpness: tuple = (),
-          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian", lanes=None) -> Batch:
+          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian", lanes=None,
+          workers=None) -> Batch:
     """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
     padded (orders to the largest batch and the most steps) and sharded: a :class:`Batch`."""
     problem = _check_problem(problem)
@@ -688,17 +694,37 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
                                   check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
     static = static._replace(lanes=lane_layout(problem, R, static) if lanes is None else _checks.check_int("lanes", lanes, 0))
+    if workers is None:
+        workers = lane_workers(problem, R, static)
+    elif _checks.check_int("workers", workers, 1) > 1 and static.lanes != 1:
+        raise ArgumentError("workers", f"above 1 needs lanes=1 (the runs one after another in each thread), got lanes="
+                                       f"{static.lanes}: vmapped programs can deadlock XLA's CPU runtime in several threads")
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     static, p0 = engine.flat(static, p0, runs=1)
     knobs, p0, source = _shard((knobs, p0, source), R)
-    return Batch(static, knobs, p0, source, problem.data, R)
+    return Batch(static, knobs, p0, source, problem.data, R, min(workers, R) if len(jax.devices()) == 1 else 1)
 
 
 LANE_FLOPS = 10**6
-"""On one CPU, a sweep that measures the sharpness runs its lanes one after another (``lanes=1``)
-once a lane-step passes this many flops (``6·n·batch``: a gradient of ``n`` parameters on ``batch``
-examples), else vmapped side by side. See :func:`lane_layout`."""
+"""On one CPU device, a sweep whose lane-step passes this many flops (``6·n·batch``: a gradient of
+``n`` parameters on ``batch`` examples) runs its lanes one after another, shared among one thread
+per core; below it, all vmapped in one call. See :func:`lane_layout`."""
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _big_cpu_lanes(problem: Problem, static: engine.Static) -> bool:
+    devices = jax.devices()
+    if len(devices) > 1 or devices[0].platform != "cpu":
+        return False
+    m = problem.num_examples
+    return 6 * problem.num_params * (1 if m is None else static.batch_size or m) > LANE_FLOPS
 
 
 def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
@@ -706,24 +732,30 @@ def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
     CPU (BENCHMARKS.md, "sweeps of real models"):
 
     - one run: 1 — the run's own program in a loop of one, so it equals :func:`run` bit for bit;
-    - on one CPU device, sharpness measured and a lane-step past :data:`LANE_FLOPS`: 1. Vmapped, each
-      lane's matrix products become batched products, no faster on a CPU than the lanes one after
-      another, and every lane's Lanczos loop runs until the slowest lane's has converged (a 3,466-parameter
-      MLP, 8 lrs of gd with sharpness every 10: 5.7 s vmapped, 3.9 s one after another; first call
-      22 s against 14 s);
+    - on one CPU device with a lane-step past :data:`LANE_FLOPS`: 1, one after another, the lanes
+      shared among threads (:func:`lane_workers`). XLA runs a lane of a real model on one core, and
+      vmapped its matrix products become batched products no faster than the lanes one after
+      another; with sharpness every lane's Lanczos loop would also run until the slowest lane's has
+      converged (a 3,466-parameter MLP, 8 lrs of gd with sharpness every 10, one thread: 5.7 s
+      vmapped, 3.9 s one after another; first call 22 s against 14 s);
     - else 0, all vmapped: small lanes are where one program over many of them wins (the notebook's
       100 lrs: 21 ms vmapped, 122 ms one after another), and on an accelerator or several devices
       (the runs are sharded over them) always.
 
     ``sweep(..., lanes=)`` overrides it: 0, or ``k ≥ 1`` lanes at a time."""
-    if runs == 1:
+    return 1 if runs == 1 or _big_cpu_lanes(problem, static) else 0
+
+
+def lane_workers(problem: Problem, runs: int, static: engine.Static) -> int:
+    """The threads a sweep of ``runs`` runs is shared among, each calling the same compiled program on
+    its share: with lanes one after another (``lanes=1``) on one CPU device past :data:`LANE_FLOPS`,
+    one per core this process may use (at most one per run) — calls of one program from several
+    threads run side by side on a CPU; else 1. ``sweep(..., workers=)`` overrides it, with ``lanes=1``
+    only: XLA's CPU runtime can deadlock where vmapped programs holding batched LAPACK calls (a
+    vmapped Lanczos, newton's solve) run in several threads at once."""
+    if runs < 2 or static.lanes != 1 or not _big_cpu_lanes(problem, static):
         return 1
-    devices = jax.devices()
-    if len(devices) > 1 or devices[0].platform != "cpu" or not static.sharpness_every:
-        return 0
-    m = problem.num_examples
-    batch = 1 if m is None else static.batch_size or m
-    return 1 if 6 * problem.num_params * batch > LANE_FLOPS else 0
+    return min(runs, _cores())
 
 
 def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
@@ -757,10 +789,39 @@ def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
     return static, steps, Order(idx[:, :, None], mask[:, :, None])
 
 
+def _shares(tree, R: int, workers: int) -> list:
+    """The runs' columns ``tree`` cut into ``workers`` equal shares (the last padded by repeating its last
+    run), so that every share is one shape: one compiled program for all."""
+    size = -(-R // workers)
+    rows = np.minimum(np.arange(workers * size), R - 1).reshape(workers, size)
+    return [jax.tree.map(lambda a, i=i: a[i], tree) for i in rows]
+
+
 def _call(batch: Batch) -> Trajectory:
-    """``jit(vmap(one_run))`` on a :class:`Batch`; host (NumPy) arrays back, trimmed to its ``R`` runs."""
-    out = engine.compiled_call(engine.sweep_compiled, "sweep", (batch.static,), batch.data, batch.knobs,
-                               batch.init, batch.source)
+    """The compiled sweep on a :class:`Batch` — one call, or one per worker thread on its share of the
+    runs (the first dispatched alone, so the program compiles once); host (NumPy) arrays back,
+    trimmed to its ``R`` runs."""
+    go = lambda cols: engine.compiled_call(engine.sweep_compiled, "sweep", (batch.static,), batch.data, *cols)  # noqa: E731
+    if batch.workers > 1:
+        shares = _shares((batch.knobs, batch.init, batch.source), batch.R, batch.workers)
+        compiled = threading.Event()
+
+        def one(cols, first=False):
+            try:
+                out = go(cols)
+            finally:
+                if first:
+                    compiled.set()
+            return jax.tree.map(np.asarray, out)
+
+        with ThreadPoolExecutor(batch.workers) as pool:
+            head = pool.submit(one, shares[0], True)
+            compiled.wait()
+            outs = [head] + [pool.submit(one, s) for s in shares[1:]]
+            outs = [f.result() for f in outs]
+        out = jax.tree.map(lambda *a: np.concatenate(a), *outs)
+    else:
+        out = go((batch.knobs, batch.init, batch.source))
     if jax.process_count() > 1:  # runs sharded over the processes of jax.distributed: every process gets them all
         out = multihost_utils.process_allgather(out, tiled=True)
     return engine.unflat(batch.static, jax.tree.map(lambda a: np.asarray(a)[:batch.R], out))
@@ -816,6 +877,7 @@ def sweep(
     progress: bool = False,
     go_on: bool = False,
     lanes: int | None = None,
+    workers: int | None = None,
     **hyper,
 ) -> Trajectory:
     """Run ``R`` configurations in one compiled call: :func:`run`'s arguments as per-run columns.
@@ -854,8 +916,10 @@ def sweep(
 
     ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
     all vmapped side by side; ``k ≥ 1``, ``k`` at a time in the same compiled program (1: one after
-    another). Every layout gives the same numbers (to rounding; a sweep of one run is :func:`run`'s
-    program and equals it bit for bit).
+    another). ``workers``: with ``lanes=1``, the threads the runs are shared among
+    (:func:`lane_workers`; default one per core on a CPU for lanes past :data:`LANE_FLOPS`). Every
+    layout gives the same numbers (to rounding; runs one after another are bit for bit those of
+    :func:`run`, in any number of threads).
 
     Work estimated past an hour (:func:`jaxgd.budget.check`: ``R`` lanes of the longest run's
     steps) is refused with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate,
@@ -869,7 +933,7 @@ def sweep(
                       None if all(v is None for v in (sharpness_k, sharpness_examples, sharpness_leaf)) else _check_problem(problem),
                       sharpness_examples, sharpness_leaf),
                   loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of,
-                  lanes=lanes)
+                  lanes=lanes, workers=workers)
     steps = batch.static.blocks * batch.static.block_steps
     budget.check(problem, [(batch.R, steps, batch.static.batch_size)], "epochs", go_on=go_on)
     if not progress:

@@ -59,12 +59,33 @@ def test_a_sweep_of_one_run_is_the_run_bit_for_bit(net, kw):
 def test_the_rule():
     nb, d, model = jaxgd.notebook(), load("digits"), mlp((64, 8, 10), "tanh", "classification")
     net = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:512], d.y[:512]))
-    static = lambda p, **kw: runs.stack(p, "gd", [0.1, 0.2], 2, **kw).static  # noqa: E731
-    assert static(nb).lanes == 0 and static(nb, sharpness=(1, 20, 1e-4)).lanes == 0  # 612 flops a lane-step
+    batch = lambda p, **kw: runs.stack(p, "gd", [0.1, 0.2, 0.3], 2, **kw)  # noqa: E731
+    assert (batch(nb).static.lanes, batch(nb).workers) == (0, 1)  # 612 flops a lane-step: vmapped
+    assert batch(nb, sharpness=(1, 20, 1e-4)).static.lanes == 0
     assert 6 * net.num_params * 512 > runs.LANE_FLOPS  # 610 parameters on 512 examples
-    assert static(net).lanes == 0 and static(net, sharpness=(1, 20, 1e-4)).lanes == 1
-    assert static(net, sharpness=(1, 20, 1e-4), batch_size=8).lanes == 0  # a lane-step on 8 examples: 3·10⁴ flops
-    assert runs.stack(net, "gd", 0.1, 2).static.lanes == 1  # one run: the run's program
-    assert runs.stack(net, "gd", [0.1, 0.2], 2, lanes=3).static.lanes == 3
+    cores = min(3, runs._cores())
+    for kw in ({}, dict(sharpness=(1, 20, 1e-4))):
+        assert (batch(net, **kw).static.lanes, batch(net, **kw).workers) == (1, cores)
+    b = batch(net, batch_size=8)  # a lane-step on 8 examples: 3·10⁴ flops
+    assert (b.static.lanes, b.workers) == (0, 1)
+    assert runs.stack(net, "gd", 0.1, 2).static.lanes == 1 and runs.stack(net, "gd", 0.1, 2).workers == 1  # one run
+    assert batch(net, lanes=0).workers == 1 and batch(net, lanes=3).static.lanes == 3
+    assert batch(nb, lanes=1, workers=5).workers == 3  # at most one a run
     with pytest.raises(ArgumentError, match="^lanes must be an integer >= 0, got -1$"):
         jaxgd.sweep(net, "gd", [0.1, 0.2], 2, lanes=-1)
+    with pytest.raises(ArgumentError, match="^workers above 1 needs lanes=1 .*, got lanes=0: vmapped programs can "
+                                            "deadlock XLA's CPU runtime in several threads$"):
+        jaxgd.sweep(net, "gd", [0.1, 0.2], 2, lanes=0, workers=2)
+
+
+def test_threads_share_the_runs_bit_for_bit(net):
+    """With lanes=1 each run is the run's program whatever its share: two threads (shares of 3 and
+    2+1 repeated), three, and one thread give the same bits (newton: a LAPACK solve in every lane, run
+    in threads at once)."""
+    kw = dict(optimizer="newton", lr=[0.05, 0.2, 0.5, 1.0, 0.1], epochs=6, sharpness_every=2)  # LAPACK in every lane
+    one = jaxgd.sweep(net, **kw, lanes=1, workers=1)
+    for workers in (2, 3):
+        t = jaxgd.sweep(net, **kw, lanes=1, workers=workers)
+        for name in one._fields:
+            for u, v in zip(jax.tree.leaves(getattr(one, name)), jax.tree.leaves(getattr(t, name))):
+                assert np.array_equal(u, v, equal_nan=True), (workers, name)
