@@ -150,6 +150,13 @@ def plane_surface(problem: ProblemOrLoss, plane: Plane, a, b, *, max_elements: i
     ``max(1, max_elements // n)`` points, ``n`` = number of parameters: whole rows when they fit,
     pieces of a row when one does not, never the whole grid × parameters. Jitted, the loss and
     ``max_elements`` static: pass the same problem (or function object) to reuse the compilation.
+
+    A problem whose per-example loss declares its first layer linear in the parameters
+    (:class:`jaxgd.models.FirstLayer`: jaxgd's own :func:`jaxgd.models.mlp` does) has that layer's
+    pre-activation computed once per direction — three passes over the data, not one per point —
+    and combined per point, ``z = z(origin) + a·z(d1) + b·z(d2)``; the rest of the network runs per
+    point. Equal to the general path to rounding. Every other loss (a user's Equinox or Flax model, a
+    bare function) is evaluated point by point: jaxgd never guesses a layout.
     """
     f = loss_of(problem)
     _check_plane(plane)
