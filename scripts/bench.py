@@ -745,19 +745,20 @@ def real_problem(dtype="float64"):
 
 
 def torch_threads(problem) -> int:
-    """The faster of 1 and 2 intra-op threads (JAX's CPU client uses the 2 cores) for the model's forward
-    and backward pass in float64, set for the rest of the group: on a shared machine a 2-thread OpenMP
-    region can wait for a core (a float64 matmul measured 14 ms on 2 threads, 0.26 ms on 1), and the peer
-    should run at its best."""
+    """The faster of 1 and 2 intra-op threads (JAX's CPU client uses the 2 cores) for 30 full-batch Adam
+    steps of the model in float64 (three interleaved repetitions, medians), set for the rest of the group:
+    on a shared machine a 2-thread OpenMP region can wait for a core (a float64 matmul measured 14 ms on 2
+    threads, 0.26 ms on 1), and the peer should run at its best."""
     import torch
 
-    net, x, y = torch_mlp(problem)
-    best = {}
-    for k in (1, min(2, os.cpu_count() or 1)):
-        torch.set_num_threads(k)
-        step = lambda: torch.nn.functional.cross_entropy(net(x), y).backward()  # noqa: E731
-        best[k] = median_time(step, repeat=30, warmup=3)
-    torch.set_num_threads(min(best, key=best.get))
+    def at(k):
+        def go():
+            torch.set_num_threads(k)
+            torch_adam_runs(problem, [1e-3], 30)
+        return go
+
+    t = interleaved({k: at(k) for k in (1, min(2, os.cpu_count() or 1))}, 3)
+    torch.set_num_threads(min(t, key=t.get))
     return torch.get_num_threads()
 
 
