@@ -291,7 +291,7 @@ def run_task(task: Task, members: list[Member], grids: dict, seeds: np.ndarray, 
             sel = np.r_[own, np.full(chunk - len(own), own[-1])]  # a short call repeats its last run
             init = jax.tree.unflatten(jax.tree.structure(p.init), [a[sel] for a in inits])
             t = runs.sweep(p, m.optimizer, lr=lr[sel], epochs=T, init=init, seed=seed[sel], loss_every=every,
-                           **{k: v[sel] for k, v in hyper.items()})
+                           go_on=True, **{k: v[sel] for k, v in hyper.items()})  # estimated by compare
             part = np.asarray(t.loss, np.float64)
             div = np.asarray(t.diverged_at)[:, None]
             loss[own] = np.where((div >= 0) & (np.arange(T + 1)[None] >= div), np.inf, part)[: len(own)]

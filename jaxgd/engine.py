@@ -74,6 +74,9 @@ class Trajectory(NamedTuple):
       preconditioner of step t's update (:func:`preconditioner`, from the state after step t).
     sharpness_hvps: ``(T,)`` int32 — the Hessian-vector products each measurement used (0 where
       none was made); None without sharpness.
+    top_eigenvalues: ``(T, k)`` — with ``sharpness_k = k``, the ``k`` largest eigenvalues (descending)
+      of the same matrix at the same steps (column 0 is ``sharpness``), NaN rows at the other steps;
+      else None.
     reached_at: ``(K,)`` int32 — with K :attr:`Static.targets`, per target the first index t at which
       ``params[t]`` lies within ``target_tol`` of it (Euclidean, over all parameters); −1 if none does;
       else None.
@@ -95,6 +98,7 @@ class Trajectory(NamedTuple):
     sharpness: jax.Array | None = None
     sharpness_hvps: jax.Array | None = None
     reached_at: jax.Array | None = None
+    top_eigenvalues: jax.Array | None = None
 
     @property
     def steps(self) -> int:
@@ -177,7 +181,13 @@ class Static(NamedTuple):
     final_only: keep only the last point and step (see :class:`Trajectory`).
     sharpness_every: measure the sharpness every this many steps (0: never), with at most
     sharpness_iters Lanczos iterations to a residual of sharpness_tol (relative), warm-started
-    from the last measurement's eigenvector.
+    from the last measurement's eigenvector. sharpness_k: 0 to measure the top eigenvalue alone; k ≥ 1
+    to measure the top k (``Trajectory.top_eigenvalues``), by Lanczos with k Ritz pairs warm-started
+    from the sum of the last measurement's k Ritz vectors (see :func:`_sharpness`).
+    sharpness_examples: None, or the indices (a tuple of ints) of the fixed subset of the examples whose
+    loss the sharpness is measured on. sharpness_leaf: None, or ``(offset, size)`` of one leaf in the
+    flattened parameters (``jax.tree.leaves`` order): the sharpness of that leaf's diagonal block of the
+    Hessian, the other leaves held fixed (per layer).
     loss_every: compute the full-data loss at the points of steps divisible by this (and at the
     last point); NaN at the others. Between them the divergence rule sees only the parameters.
     stop: runs of different lengths in one sweep — a step leaves the run's point, state and count
@@ -191,6 +201,9 @@ class Static(NamedTuple):
     sharpness_of: what the sharpness is the top eigenvalue of: ``"hessian"``, H; or
     ``"preconditioned"``, P⁻¹H with P the diagonal preconditioner of the step's update
     (:func:`preconditioner`; the identity for an optimizer without one).
+    lanes: how a sweep lays its runs over the device (:func:`_many_runs`): 0, all of them vmapped
+    side by side; ``k ≥ 1``, ``k`` at a time (``lax.map`` with ``batch_size=k``; 1: one run after
+    another), inside the same compiled program. Ignored by a single run.
     """
 
     loss_fn: Callable
@@ -209,6 +222,10 @@ class Static(NamedTuple):
     target_tol: float = 0.0
     takes_key: bool = False
     sharpness_of: str = "hessian"
+    lanes: int = 0
+    sharpness_k: int = 0
+    sharpness_examples: tuple | None = None
+    sharpness_leaf: tuple | None = None
 
 
 class Knobs(NamedTuple):
@@ -241,13 +258,15 @@ class Record(NamedTuple):
     second_moment: Any
     sharpness: jax.Array | None = None
     sharpness_hvps: jax.Array | None = None
+    top_eigenvalues: jax.Array | None = None
 
 
 class Carry(NamedTuple):
     """The state between steps: the point, the optimizer state, the starting loss, the first
     divergent index so far (−1), the step count, (``final_only``) the last step's record, and
-    (with sharpness) the last top eigenvector, flat ``(n,)`` (zeros before the first; for a
-    preconditioned sharpness, of ``diag(d)·H·diag(d)``: see :func:`_sharpness`)."""
+    (with sharpness) the last top eigenvector, flat ``(n,)`` (with ``sharpness_k = k``, the last k Ritz
+    vectors ``(k, n)``; zeros before the first; for a preconditioned sharpness, of
+    ``diag(d)·H·diag(d)``: see :func:`_sharpness`)."""
 
     params: Any
     opt_state: Any
@@ -291,11 +310,14 @@ class Flat(NamedTuple):
         return self.treedef.unflatten(leaves)
 
     def unravel_host(self, a):
-        """The pytree of the host vectors ``a`` ``(..., n)``, each leaf ``(..., *shape)``, as NumPy views."""
+        """The pytree of the host vectors ``a`` ``(..., n)``, each leaf ``(..., *shape)``, as NumPy views
+        (a run of leaves of one shape cut as one block, its views taken at C speed)."""
         a, at, leaves = np.asarray(a), 0, []
-        for s in self.shapes:
-            size = math.prod(s)
-            leaves.append(a[..., at:at + size].reshape(*a.shape[:-1], *s))
+        lead = a.shape[:-1]
+        for s, k in ((s, len(list(g))) for s, g in itertools.groupby(self.shapes)):
+            size = k * math.prod(s)
+            block = a[..., at:at + size].reshape(*lead, k, *s)
+            leaves += list(np.moveaxis(block, len(lead), 0))
             at += size
         return self.treedef.unflatten(leaves)
 
@@ -326,12 +348,22 @@ def flat(static: Static, init, runs: int = 0):
     leaves = jax.tree.leaves(init)
     if isinstance(static.loss_fn, Flat) or len(leaves) < FLAT_LEAVES or not _elementwise(static.kind):
         return static, init
-    if len({np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in leaves}) != 1:
-        return static, init
-    lead = [np.shape(a)[:runs] for a in leaves]
-    shapes = tuple(tuple(np.shape(a)[runs:]) for a in leaves)
-    vec = np.concatenate([np.asarray(a).reshape(*lead[0], -1) for a in leaves], axis=-1)
-    return static._replace(loss_fn=Flat(static.loss_fn, jax.tree.structure(init), shapes)), vec
+    global _RAVELED
+    last = _RAVELED  # one read: threads may replace it
+    if last[0] is init and last[1] == runs:  # the same start again (Problem.checked_init): raveled once
+        treedef, shapes, vec = last[2:]
+    else:
+        if len({np.dtype(a.dtype) if hasattr(a, "dtype") else np.asarray(a).dtype for a in leaves}) != 1:
+            return static, init
+        treedef, shapes = jax.tree.structure(init), tuple(tuple(np.shape(a)[runs:]) for a in leaves)
+        lead = np.shape(leaves[0])[:runs]
+        vec = np.concatenate([np.asarray(a).reshape(*lead, -1) for a in leaves], axis=-1)
+        vec.flags.writeable = False
+        _RAVELED = (init, runs, treedef, shapes, vec)
+    return static._replace(loss_fn=Flat(static.loss_fn, treedef, shapes)), vec
+
+
+_RAVELED = (None, 0)  # flat's last (start tree, runs, treedef, shapes, host vector): jax arrays do not change
 
 
 def unflat(static: Static, t: "Trajectory") -> "Trajectory":
@@ -390,20 +422,43 @@ def step(loss_fn, tx, data, params, opt_state, xs, measure=None, key=None):
 
 
 def _sharpness(static: Static, data, params, vec, scale=None):
-    """The top Hessian eigenvalue of the full-data loss at ``params``, from ``vec`` (flat).
+    """The top Hessian eigenvalue of the full-data loss at ``params``, from ``vec`` (flat ``(n,)``):
+    ``(λ₁, its eigenvector (n,), HVPs)``. With :attr:`Static.sharpness_k` = k ≥ 1 the top k,
+    ``(λ (k,), Ritz vectors (k, n), HVPs)``, from ``vec`` ``(k, n)``, the last measurement's k Ritz
+    vectors: one Lanczos (:func:`~jaxgd.spectrum.top_eigenpairs` with ``k``; not block Lanczos) from
+    their sum, which touches each of them, so that along a path it converges in a few HVPs more than
+    ``k``. Like any warm start it follows the eigenvalues it holds: one that rises into the top k from
+    below is found once Lanczos's Krylov space reaches it (within the residual test, not always at once).
 
-    With ``scale`` (flat ``(n,)``, d = P^(−1/2)): the top eigenvalue of ``diag(d)·H·diag(d)`` — the
+    With ``scale`` (flat ``(n,)``, d = P^(−1/2)): the top eigenvalue(s) of ``diag(d)·H·diag(d)`` — the
     Hessian at y = 0 of ``y ↦ loss(params + d·y)`` — which has the eigenvalues of P⁻¹H; ``vec`` and
-    the eigenvector returned then live in y's coordinates."""
-    if scale is None:
-        ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, vec, k=1,
-                            max_iter=static.sharpness_iters, tol=static.sharpness_tol)
-        top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
-        return ep.eigenvalues[0], top, ep.num_hvps
+    the eigenvectors returned then live in y's coordinates. With :attr:`Static.sharpness_leaf`
+    ``(o, s)`` the same of ``y ↦ loss(params + embed(d[o:o+s]·y))``, ``y`` ``(s,)`` placed at
+    ``[o, o + s)`` of the flat parameters: the leaf's diagonal block. With
+    :attr:`Static.sharpness_examples` the loss is that on those examples."""
+    k = max(1, static.sharpness_k)
+    v0 = vec if vec.ndim == 1 else jnp.sum(vec, axis=0)
+    kw = dict(k=k, max_iter=static.sharpness_iters, tol=static.sharpness_tol)
+    if static.sharpness_examples is not None:
+        idx = np.asarray(static.sharpness_examples)
+        data = tuple(a[idx] for a in data)
+    if scale is None and static.sharpness_leaf is None:
+        ep = top_eigenpairs(lambda p: static.loss_fn(p, data, None), params, v0, **kw)
+        if not static.sharpness_k:
+            top = ravel_pytree(jax.tree.map(lambda a: a[0], ep.eigenvectors))[0]
+            return ep.eigenvalues[0], top, ep.num_hvps
+        return ep.eigenvalues, jax.vmap(lambda e: ravel_pytree(e)[0])(ep.eigenvectors), ep.num_hvps
     x, unravel = ravel_pytree(params)
-    ep = top_eigenpairs(lambda y: static.loss_fn(unravel(x + scale * y), data, None), jnp.zeros_like(x), vec, k=1,
-                        max_iter=static.sharpness_iters, tol=static.sharpness_tol)
-    return ep.eigenvalues[0], ep.eigenvectors[0], ep.num_hvps
+    if static.sharpness_leaf is None:
+        move = lambda y: x + scale * y
+    else:
+        o, size = static.sharpness_leaf
+        d = 1 if scale is None else scale[o:o + size]
+        move = lambda y: jax.lax.dynamic_update_slice(x, x[o:o + size] + d * y, (o,))
+    ep = top_eigenpairs(lambda y: static.loss_fn(unravel(move(y)), data, None), jnp.zeros_like(v0), v0, **kw)
+    if not static.sharpness_k:
+        return ep.eigenvalues[0], ep.eigenvectors[0], ep.num_hvps
+    return ep.eigenvalues, ep.eigenvectors, ep.num_hvps
 
 
 PRECONDITIONED = ("rmsprop", "adam")  # the built-in optimizers whose update has a diagonal preconditioner
@@ -474,11 +529,14 @@ def _update(static: Static, tx, data, c: Carry, t, xs, on=None, key=None, knobs:
         count = c.t + on.astype(c.t.dtype)
     vec = c.vec
     if static.sharpness_every:
-        nan = jnp.full((), jnp.nan, rec.loss.dtype)
+        nan = jnp.full(static.sharpness_k or (), jnp.nan, rec.loss.dtype)
         lam, vec, hvps = jax.lax.cond(
             t % static.sharpness_every == 0, lambda v: _sharpness(static, data, c.params, v, _scale(static, knobs, after)),
             lambda v: (nan, v, jnp.int32(0)), c.vec)
-        rec = rec._replace(sharpness=lam, sharpness_hvps=hvps)
+        if static.sharpness_k:
+            rec = rec._replace(sharpness=lam[0], sharpness_hvps=hvps, top_eigenvalues=lam)
+        else:
+            rec = rec._replace(sharpness=lam, sharpness_hvps=hvps)
     last = rec if static.final_only else None
     if last is not None and on is not None:
         last = _keep(on, last, c.last)
@@ -513,7 +571,11 @@ def _tx(static: Static, knobs: Knobs):
 def start(static: Static, data, knobs: Knobs, init) -> Carry:
     """The carry before step 0."""
     tx = _tx(static, knobs)
-    vec = jnp.zeros_like(ravel_pytree(init)[0]) if static.sharpness_every else None
+    vec = None
+    if static.sharpness_every:
+        vec = jnp.zeros_like(ravel_pytree(init)[0])
+        vec = vec if static.sharpness_leaf is None else vec[:static.sharpness_leaf[1]]
+        vec = jnp.tile(vec, (static.sharpness_k, 1)) if static.sharpness_k else vec
     reached = jnp.full(len(static.targets), -1, jnp.int32) if static.targets else None
     carry = Carry(init, tx.init(init), static.loss_fn(init, data, None), jnp.int32(-1), jnp.int32(0), None, vec,
                   reached)
@@ -588,7 +650,8 @@ def finish(static: Static, data, carry: Carry, recs: Record | None) -> Trajector
         loss = jnp.concatenate([recs.loss, last[None]])
     reached = _reach(static, carry.reached, carry.params, carry.t) if static.targets else None
     return Trajectory(params, loss, recs.batch_loss, recs.grad_norm, recs.update_norm, div, carry.t,
-                      recs.first_moment, recs.second_moment, recs.sharpness, recs.sharpness_hvps, reached)
+                      recs.first_moment, recs.second_moment, recs.sharpness, recs.sharpness_hvps, reached,
+                      recs.top_eigenvalues)
 
 
 def one_run(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
@@ -599,13 +662,21 @@ def one_run(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
 
 
 def _many_runs(static: Static, data, knobs: Knobs, init, source) -> Trajectory:
-    return jax.vmap(partial(one_run, static, data))(knobs, init, source)
+    """``R`` runs (a leading axis on ``knobs``, ``init``, ``source``), laid out by
+    :attr:`Static.lanes`: all vmapped, or ``lanes`` at a time by ``lax.map`` — where each lane's
+    work is big, a CPU runs them as fast one after another, and a lane's Lanczos loop (sharpness)
+    then stops when that lane has converged instead of running until the slowest one has."""
+    one = partial(one_run, static, data)
+    if static.lanes == 0:
+        return jax.vmap(one)(knobs, init, source)
+    return jax.lax.map(lambda a: one(*a), (knobs, init, source), batch_size=static.lanes if static.lanes > 1 else None)
 
 
 run_compiled = jax.jit(one_run, static_argnums=0)
 """``jit(one_run)``: one run in one compiled call."""
 sweep_compiled = jax.jit(_many_runs, static_argnums=0)
-"""``jit(vmap(one_run))``: ``R`` runs (leading axis of ``knobs``, ``init``, ``source``) in one call."""
+"""``jit(_many_runs)``: ``R`` runs (leading axis of ``knobs``, ``init``, ``source``) in one call, vmapped or
+mapped as :attr:`Static.lanes` says."""
 
 _start, _advance, _finish = (jax.jit(f, static_argnums=0) for f in (start, advance, finish))
 

@@ -65,12 +65,13 @@ def _knob(optimizer: str) -> tuple[str | None, np.ndarray, int]:
     return None, np.zeros(1), 0
 
 
-def lr_sweeps(problem: Problem, optimizers, lrs, epochs: int, extra: dict | None = None):
+def lr_sweeps(problem: Problem, optimizers, lrs, epochs: int, extra: dict | None = None, *, go_on: bool = False):
     """Every optimizer's lr × knob values, full batch, from the default start, in one compiled call
     (:func:`jaxgd.sweep` with an optimizer column).
 
     ``extra``: ``{optimizer: [lr, ...]}`` — more runs at the knob's default, in the same call.
-    Returns ``({optimizer: LRSweep}, {optimizer: [Trajectory of each extra run]})``.
+    Returns ``({optimizer: LRSweep}, {optimizer: [Trajectory of each extra run]})``. ``go_on``:
+    :func:`jaxgd.sweep`'s (work past an hour is refused without it), as for :func:`seed_cloud` and :func:`basins`.
     """
     lrs = np.asarray(lrs, np.float64)
     names, lr, knobs, sizes, extras = [], [], {}, [], []  # the optimizer, lr and knob columns of one sweep
@@ -87,7 +88,7 @@ def lr_sweeps(problem: Problem, optimizers, lrs, epochs: int, extra: dict | None
             knobs.setdefault(k, []).append(v)
         sizes.append((L, K, len(add)))
     knobs = {k: np.concatenate(v) for k, v in knobs.items() if any(_knob(o)[0] == k for o in optimizers)}
-    t = sweep(problem, names, np.concatenate(lr), epochs, **knobs)  # one program for every optimizer
+    t = sweep(problem, names, np.concatenate(lr), epochs, go_on=go_on, **knobs)  # one program for every optimizer
     more = dict(zip(optimizers, (split(t, names, r) for r in extras)))
     out, at = {}, 0
     for opt, (L, K, n_add) in zip(optimizers, sizes):
@@ -157,6 +158,7 @@ SPREAD_BATCHES = (1, 2, 4, 8, 16, 32)  # the batch sizes of the spread-against-b
 BATCH_PHASE_LRS = (1e-3, 1.0)  # the lr range of the lr × batch size diagram (100 values, log-spaced)
 BATCH_PHASE_POINTS = 100
 BATCH_PHASE_MAX_SIZES = 64
+ORDER_BYTES = 2**28  # the seed cloud's small-batch call splits by batch size past this many bytes of sample orders
 SMALL_BATCH = 8  # runs with batches up to this size share one compiled call, larger ones another  # batch sizes 1 … m up to this many, else this many log-spaced ones
 
 
@@ -169,7 +171,7 @@ def phase_batches(m: int) -> np.ndarray:
 
 
 def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_seeds: int = SPREAD_SEEDS,
-               max_steps: int = CLOUD_STEPS, batch_phase: bool = False):
+               max_steps: int = CLOUD_STEPS, batch_phase: bool = False, *, go_on: bool = False):
     """gd under each minibatch mode over ``seeds`` seeds (the notebook's ``np.random`` orders, seeds
     0, 1, …, as ``run(..., rng="numpy", seed=i)``) with the mode's ``(lr, epochs) = settings(mode)`` (epochs cut so
     that every run, the batch-1 runs of the spread included, fits in ``max_steps``); the spread of the final point — the RMS distance to the seeds' mean — over
@@ -212,14 +214,21 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
     div, steps = np.empty(len(lr_a), np.int64), np.empty(len(lr_a), np.int64)
     small = bs_a <= SMALL_BATCH
 
-    # every run is padded to the widest batch of its call: two widths waste less than one. One after the
-    # other: XLA already compiles each on two threads, and a third thread beside the report's two
-    # only made a cold report slower (median 3.01 s against 2.72 s, five runs each)
-    for sel in (small, ~small):
+    # every run is padded to the widest batch and the most steps of its call: two widths waste less than
+    # one. One after the other: XLA already compiles each on two threads, and a third thread beside the
+    # report's two only made a cold report slower (median 3.01 s against 2.72 s, five runs each). Where
+    # the small call's padded orders would pass ORDER_BYTES (long budgets: batch-1 runs of 5,000 steps
+    # beside batch-8 runs padded to them), one call per octave of batch sizes (1, 2, 3-4, 5-8) instead
+    m_steps = ep_a * -(-m // bs_a)
+    calls = [small, ~small]
+    if small.any() and small.sum() * m_steps[small].max() * bs_a[small].max() * 5 > ORDER_BYTES:
+        octave = np.ceil(np.log2(bs_a)).astype(int)
+        calls = [small & (octave == k) for k in np.unique(octave[small])] + [~small]
+    for sel in calls:
         if sel.any():
             t = sweep(problem, "gd", lr=lr_a[sel], batch_size=bs_a[sel], epochs=ep_a[sel], seed=sd_a[sel],
                       sampling=np.where(rep_a[sel], "replacement", "shuffle").tolist(), rng="numpy", final_only=True,
-                      loss_every=1)
+                      loss_every=1, go_on=go_on)
             w[sel], b[sel], loss[sel] = t.params.w[:, -1], t.params.b[:, -1], t.loss[:, -1]
             div[sel], steps[sel] = t.diverged_at, t.num_steps
 
@@ -252,7 +261,7 @@ def seed_cloud(problem: Problem, modes, settings, seeds: int = SEEDS, spread_see
     return out, phase
 
 
-def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict | None:
+def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID, *, go_on: bool = False) -> dict | None:
     """For a problem with several known minima: per optimizer, the index of the minimum each of
     ``n × n`` starts on the plot's grid ends within ``1 %`` of the plot's span of (−1: none; −2:
     diverged) and the steps it took to first come that close to that minimum (−1: none), both ``(n, n)`` indexed
@@ -273,7 +282,7 @@ def basins(problem: Problem, optimizers, settings, n: int = BASIN_GRID) -> dict 
     for steps, members in by_steps.items():
         k = len(members)
         t = sweep(problem, np.repeat([o for o, _ in members], n * n), np.repeat([lr for _, lr in members], n * n), steps,
-                  init=(np.tile(W, k), np.tile(B, k)), final_only=True, targets=mins, target_tol=tol)
+                  init=(np.tile(W, k), np.tile(B, k)), final_only=True, targets=mins, target_tol=tol, go_on=go_on)
         for k, (opt, _) in enumerate(members):
             part = slice(k * n * n, (k + 1) * n * n)
             fw, fb = t.params.w[part, -1].astype(np.float64), t.params.b[part, -1].astype(np.float64)

@@ -212,14 +212,15 @@ def _problem(problem_or_f, init) -> Problem:
 
 
 def flow(kind: str, problem_or_f, init=None, lr=0.05, steps: int = 100, *, c: float = C,
-         sharpness_every: int = 0) -> Trajectory:
+         sharpness_every: int = 0, go_on: bool = False) -> Trajectory:
     """Flow ``kind`` (``"gradient"``, ``"modified"``, ``"central"``) sampled at gd's step times.
 
     ``problem_or_f``: a :class:`jaxgd.Problem` (its full-batch loss) or ``f(params) -> scalar``
     (then ``init`` is required). ``init``: the start (default the problem's). ``lr`` = η: a number
     (one run) or a 1-D array (one compiled sweep over them: every array of the result gets a
     leading axis of runs). ``steps`` = T. ``c``: the substep bound ``h·λ̃ ≤ c``.
-    ``sharpness_every``: measure ``λmax`` along the flow as :func:`jaxgd.run` does.
+    ``sharpness_every``: measure ``λmax`` along the flow as :func:`jaxgd.run` does. ``go_on``:
+    :func:`jaxgd.run`'s (work estimated past an hour is refused without it; the substeps not counted).
 
     Returns a :class:`jaxgd.Trajectory`: ``params`` ``(T+1, ...)`` are ``θ(k·η)``; ``loss`` the full
     loss there; ``update_norm`` ``‖θ((k+1)η) − θ(kη)‖``; ``grad_norm`` ``‖∇L(θ(kη))‖``; the divergence
@@ -232,7 +233,7 @@ def flow(kind: str, problem_or_f, init=None, lr=0.05, steps: int = 100, *, c: fl
     if callable(lr):
         raise ArgumentTypeError("lr", "must be a number or a 1-D array of numbers (a flow's time step), not a schedule")
     lrs = _checks.check_array("lr", lr, low=0, low_open=True)
-    kw = dict(epochs=steps, init=init, sharpness_every=sharpness_every, c=c)
+    kw = dict(epochs=steps, init=init, sharpness_every=sharpness_every, c=c, go_on=go_on)
     if lrs.ndim == 0:
         return _runs.run(problem, RULES[kind], lr=float(lrs), **kw)
     return _runs.sweep(problem, RULES[kind], lr=lrs.astype(np.float64), **kw)

@@ -36,7 +36,7 @@ from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.model import _mean
 from jaxgd.models import FirstLayer
 from jaxgd.problems import ExampleLoss, FullLoss, Problem, loss_of, neuron_axes
-from jaxgd.spectrum import top_eigenpairs
+from jaxgd.spectrum import top_k
 
 PyTree = Any
 Loss = Callable[[PyTree], jax.Array]
@@ -423,21 +423,16 @@ def grid_axes(projections, grid: int, span="auto", *, at_least: float = 0.0) -> 
 
 
 def hessian_plane(problem: ProblemOrLoss, params: PyTree, key: jax.Array, *, max_iter: int = 100,
-                  tol: float = 1e-6) -> Plane:
+                  tol: float = 1e-6, examples_per_chunk: int | None = None) -> Plane:
     """``Plane(params, v1, v2)`` along the top two Hessian eigenvectors of the problem's full-data
     loss (or the function given) at ``params``
     (algebraically largest eigenvalues; unit norm flattened; signs arbitrary), by
-    :func:`jaxgd.spectrum.top_eigenpairs` with ``k=2``, ``max_iter`` and ``tol``, from a Gaussian
-    start drawn with ``key``. Jitted with the loss and ``max_iter`` static."""
-    return Plane(params, *_hessian_directions(loss_of(problem), params, key, max_iter, tol))
-
-
-@partial(jax.jit, static_argnames=("f", "max_iter"))
-def _hessian_directions(f, params, key, max_iter, tol):
-    x, _ = ravel_pytree(params)
-    v0 = jax.random.normal(key, x.shape, x.dtype)
-    vecs = top_eigenpairs(f, params, v0, k=2, max_iter=max_iter, tol=tol).eigenvectors
-    return tuple(jax.tree_util.tree_map(lambda leaf: leaf[i], vecs) for i in range(2))
+    :func:`jaxgd.spectrum.top_k` with ``k=2``, ``max_iter`` and ``tol``: Lanczos from a Gaussian
+    start drawn with ``key`` (``normal(key, (n,))``). Compiled once per loss, shapes, ``max_iter`` and
+    chunk size; a problem's HVPs run over its data in chunks of ``examples_per_chunk`` examples (see
+    :func:`jaxgd.spectrum.objective`)."""
+    vecs = top_k(problem, params, key, k=2, max_iter=max_iter, tol=tol, examples_per_chunk=examples_per_chunk)
+    return Plane(params, *(jax.tree_util.tree_map(lambda leaf: leaf[i], vecs.eigenvectors) for i in range(2)))
 
 
 @partial(jax.jit, static_argnames=("f", "max_elements"))

@@ -94,10 +94,18 @@ class Problem:
         """True for a problem over ``Params(w, b)`` of two scalars (it has a loss *surface*)."""
         return isinstance(self.init, Params) and self.w_range is not None
 
-    @property
+    @functools.cached_property
     def num_params(self) -> int:
-        """The number of scalar parameters."""
+        """The number of scalar parameters (counted once: a problem is frozen)."""
         return int(sum(np.size(v) for v in jax.tree.leaves(self.init)))
+
+    def checked_init(self):
+        """``init`` checked as a start (finite, arrays of the problem's dtype), once per dtype: what
+        every run that starts at the default starts from (a tree of many leaves costs its checks once)."""
+        cache, dtype = self.__dict__.setdefault("_checked_init", {}), np.dtype(self.dtype)
+        if dtype not in cache:
+            cache[dtype] = _checks.check_params("init", self.init, self.init, dtype)
+        return cache[dtype]
 
     @property
     def num_examples(self) -> int | None:

@@ -22,7 +22,7 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgd import _checks, engine, optim, progress as progress_bar
+from jaxgd import _checks, budget, engine, optim, progress as progress_bar, spectrum
 from jaxgd._checks import ArgumentError, ArgumentTypeError
 from jaxgd.curvature import theory
 from jaxgd.data import RNGS, SAMPLINGS, Draw, Order, numpy_order, numpy_orders, order_key, run_key, steps_per_epoch
@@ -49,7 +49,7 @@ class RunConfig(NamedTuple):
     rng: str
     seed: int
     order: Order | None = None
-    sharpness: tuple = ()  # (every, iters, tol) when measured, else ()
+    sharpness: tuple = ()  # (every, iters, tol[, k, examples, leaf]) when measured (see check_sharpness), else ()
     loss_every: int = 1  # the full-data loss at every this many steps (see check_loss_every)
     sharpness_of: str = "hessian"  # or "preconditioned" (see check_sharpness_of)
 
@@ -109,13 +109,44 @@ def check_batch_size(problem: Problem, batch_size) -> int | None:
     return _checks.check_int("batch_size", batch_size, 1, m)
 
 
-def check_sharpness(every, iters, tol) -> tuple:
+def check_sharpness(every, iters, tol, k=None, problem: Problem | None = None, examples=None, leaf=None) -> tuple:
     """``(every, iters, tol)`` checked: ``every`` an integer ≥ 0 (0: never), ``iters`` in
-    [1, 10⁴], ``tol`` in (0, 1); ``()`` when ``every`` is 0."""
+    [1, 10⁴], ``tol`` in (0, 1); ``()`` when ``every`` is 0. With any of ``k`` (``sharpness_k``: the
+    top k eigenvalues, an integer in [1, min(iters, n)], ``n`` the parameters measured), ``examples``
+    (``sharpness_examples``: the fixed subset of the examples the sharpness is measured on, a non-empty
+    1-D array of indices in [0, m)) and ``leaf`` (``sharpness_leaf``: one leaf of the parameters, an
+    index or a path as :func:`jaxgd.spectrum.leaf_index` takes; its diagonal block of the Hessian) —
+    each only with ``every`` ≥ 1, checked against ``problem`` — ``(every, iters, tol, k or 0, the
+    indices as a tuple or None, the leaf's (offset, size) in the flattened parameters or None)``."""
     every = _checks.check_int("sharpness_every", every, 0)
     iters = _checks.check_int("sharpness_iters", iters, 1, 10_000)
     tol = _checks.check_number("sharpness_tol", tol, low=0, low_open=True, high=1, high_open=True)
-    return (every, iters, tol) if every else ()
+    given = [name for name, v in (("sharpness_k", k), ("sharpness_examples", examples), ("sharpness_leaf", leaf))
+             if v is not None]
+    if not given:
+        return (every, iters, tol) if every else ()
+    if not every:
+        raise ArgumentError(given[0], "needs sharpness_every ≥ 1 (the steps at which the sharpness is measured)")
+    if examples is not None:
+        m = problem.num_examples
+        if m is None:
+            raise ArgumentError("sharpness_examples", f"does not apply to problem {problem.name!r}, which has no data")
+        idx = np.asarray(examples)
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= m:
+            raise ArgumentError("sharpness_examples", f"must be a non-empty 1-D array of example indices in [0, {m}), "
+                                                      f"got {idx.dtype} of shape {idx.shape}"
+                                                      + (f" from {idx.min()} to {idx.max()}" if idx.size else ""))
+        examples = tuple(int(i) for i in idx)
+    sizes = [int(np.size(a)) for a in jax.tree.leaves(problem.init)]
+    if leaf is not None:
+        try:
+            i = spectrum.leaf_index(problem.init, leaf)
+        except (ArgumentError, ArgumentTypeError) as e:
+            raise type(e)("sharpness_leaf", e.detail) from None
+        leaf = (sum(sizes[:i]), sizes[i])
+    n = sum(sizes) if leaf is None else leaf[1]
+    k = 0 if k is None else _checks.check_int("sharpness_k", k, 1, min(iters, n))
+    return every, iters, tol, k, examples, leaf
 
 
 SHARPNESS_OF = ("hessian", "preconditioned")
@@ -142,7 +173,8 @@ def check_sharpness_of(of, kind: tuple) -> str:
 
 def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
                    rng="jax", seed=0, hyper=None, order=None, sharpness_every=0, sharpness_iters=50,
-                   sharpness_tol=1e-4, loss_every=1, sharpness_of="hessian") -> RunConfig:
+                   sharpness_tol=1e-4, loss_every=1, sharpness_of="hessian", sharpness_k=None, sharpness_examples=None,
+                   sharpness_leaf=None) -> RunConfig:
     """Validate :func:`run`'s arguments into a :class:`RunConfig`; raises
     :class:`~jaxgd._checks.ArgumentError` / ``ArgumentTypeError`` naming the argument."""
     problem = _check_problem(problem)
@@ -152,14 +184,15 @@ def check_run_args(problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     rng = _checks.check_choice("rng", rng, RNGS)
     seed = _checks.check_seed(seed)
     lr = _check_lr_in_dtype(lr, problem.dtype)
-    init = _checks.check_params("init", problem.init if init is None else init, problem.init, problem.dtype)
+    init = problem.checked_init() if init is None else _checks.check_params("init", init, problem.init, problem.dtype)
     spec = optim.resolve(optimizer, lr, dict(hyper or {}))
     batch_size = check_batch_size(problem, batch_size)
     steps = epochs if batch_size is None else epochs * steps_per_epoch(problem.num_examples, batch_size)
     if order is not None:
         order = _check_order(order, problem.num_examples, batch_size)
         steps = int(order.idx.shape[0])
-    sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol)
+    sharp = check_sharpness(sharpness_every, sharpness_iters, sharpness_tol, sharpness_k, problem, sharpness_examples,
+                            sharpness_leaf)
     check_steps("epochs" if order is None else "order", steps, problem.num_params)
     every = check_loss_every(loss_every, problem.num_examples, batch_size, steps)
     return RunConfig(problem, optimizer, spec, epochs, batch_size, steps, init, sampling, rng, seed, order, sharp,
@@ -226,7 +259,8 @@ def _hyper_arrays(spec: optim.Spec, dtype) -> dict:
 def _sharpness_fields(sharp: tuple, loss_every: int = 1, of: str = "hessian") -> dict:
     """The engine's sharpness and loss fields (``sharpness_of`` only where it is measured and not the Hessian's)."""
     more = {"sharpness_of": of} if sharp and of != "hessian" else {}
-    return dict(zip(("sharpness_every", "sharpness_iters", "sharpness_tol"), sharp), loss_every=loss_every, **more)
+    names = ("sharpness_every", "sharpness_iters", "sharpness_tol", "sharpness_k", "sharpness_examples", "sharpness_leaf")
+    return dict(zip(names, sharp), loss_every=loss_every, **more)
 
 
 def _epoch_static(problem: Problem, kind: tuple, batch_size, epochs: int, sampling: str, **more) -> engine.Static:
@@ -275,6 +309,12 @@ def _run_key_column(problem: Problem, seeds: np.ndarray):
     if not problem.takes_key:
         return None
     return engine.compiled_call(_run_keys, "run_keys", (), np.asarray(seeds, np.uint32).reshape(-1))
+
+
+def _check_go_on(go_on) -> bool:
+    if not isinstance(go_on, bool):
+        raise ArgumentTypeError("go_on", f"must be True or False, got {go_on!r}")
+    return go_on
 
 
 def _check_progress(progress) -> bool:
@@ -342,6 +382,10 @@ def run(
     sharpness_tol: float = 1e-4,
     loss_every: int | str = 1,
     sharpness_of: str = "hessian",
+    sharpness_k: int | None = None,
+    sharpness_examples=None,
+    sharpness_leaf=None,
+    go_on: bool = False,
     **hyper,
 ) -> Trajectory:
     """Run ``optimizer`` on ``problem`` and return its :class:`~jaxgd.Trajectory`.
@@ -388,6 +432,21 @@ def run(
         rmsprop's √s + ε, adam's (1 − β₁ᵗ)(√v̂ + ε); the identity for gd, momentum and nesterov),
         found as λ₁ of P^(−1/2)·H·P^(−1/2) by the same warm-started Lanczos. Its stability limits:
         :func:`jaxgd.curvature.sharpness_limit` with ``preconditioned=True``.
+      sharpness_k: None (default): the top eigenvalue alone; an integer k in [1, min(sharpness_iters,
+        n)]: the top k eigenvalues too, at the same steps, in ``Trajectory.top_eigenvalues`` ``(T, k)``
+        (descending; column 0 is ``sharpness``; NaN rows where not measured): one Lanczos with k Ritz
+        pairs per measurement (not block Lanczos), warm-started from the sum of the previous
+        measurement's k Ritz vectors, to the same ``sharpness_tol`` on each pair. Needs
+        ``sharpness_every``.
+      sharpness_examples: None (default): the sharpness (and the top k) of the loss on all the data;
+        or the indices of a fixed subset of the examples (a 1-D integer array, each in [0, m)): of the
+        loss on those alone, the run itself training on all of them as before.
+      sharpness_leaf: None (default): of the whole Hessian; or one leaf of the parameters (its index in
+        ``jax.tree.leaves(init)`` order, negative allowed, or its path such as ``"layer0/w"``, as
+        :func:`jaxgd.spectrum.leaf_index` takes): of that leaf's diagonal block of the Hessian, the
+        other leaves held fixed ("per layer"); with ``sharpness_of="preconditioned"`` the same block
+        of P^(−1/2)·H·P^(−1/2). A measurement of a leaf or a subset is not the sharpness that
+        :func:`jaxgd.curvature.sharpness_limit` bounds.
       loss_every: compute the full-data loss (``Trajectory.loss``) at every step (1, the default),
         or only at the steps divisible by this and at the last point: every other entry is NaN, a
         value not computed (not a divergence). Each costs a pass over all m examples, a batch step
@@ -396,6 +455,9 @@ def run(
         divergence rule sees the loss only where it is measured: between, only the parameters (a
         non-finite one), so a loss that blows up with finite parameters is caught at the next
         measured step.
+      go_on: run work estimated past an hour (:func:`jaxgd.budget.check`: ``T`` steps on batches of
+        ``batch_size``, bounded from the flops, measured by a short probe only past a minute) instead
+        of refusing it with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate.
       **hyper: the optimizer's hyperparameters (beta; decay, eps; b1, b2, eps; or the factory's).
 
     Returns a Trajectory of ``T + 1`` points. A run that diverges is not an error: see
@@ -405,7 +467,9 @@ def run(
     in the tree.
     """
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
-                         sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of)
+                         sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of, sharpness_k,
+                         sharpness_examples, sharpness_leaf)
+    budget.check(cfg.problem, [(1, cfg.steps, cfg.batch_size)], "epochs", go_on=_check_go_on(go_on))
     return run_checked(cfg, chunk=chunk, callback=callback, progress=progress)
 
 
@@ -421,6 +485,7 @@ def truncate(t: Trajectory, steps: int) -> Trajectory:
                       first_moment=cut(t.first_moment, steps), second_moment=cut(t.second_moment, steps),
                       diverged_at=np.int32(d if d <= steps else -1), num_steps=np.int32(steps),
                       sharpness=cut(t.sharpness, steps), sharpness_hvps=cut(t.sharpness_hvps, steps),
+                      top_eigenvalues=cut(t.top_eigenvalues, steps),
                       reached_at=None if t.reached_at is None else
                       np.where(t.reached_at <= steps, t.reached_at, -1).astype(np.int32))
 
@@ -572,7 +637,7 @@ def _takes(optimizer: str) -> set:
 
 def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None, init=None, sampling="shuffle",
           rng: str = "jax", seed=0, hyper: dict | None = None, *, final_only: bool = False, sharpness: tuple = (),
-          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian") -> Batch:
+          loss_every=1, targets=(), target_tol: float = 0.0, sharpness_of: str = "hessian", lanes=None) -> Batch:
     """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
     padded (orders to the largest batch and the most steps) and sharded: a :class:`Batch`."""
     problem = _check_problem(problem)
@@ -622,11 +687,43 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, bmin, longest),
                                   check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
+    static = static._replace(lanes=lane_layout(problem, R, static) if lanes is None else _checks.check_int("lanes", lanes, 0))
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     static, p0 = engine.flat(static, p0, runs=1)
     knobs, p0, source = _shard((knobs, p0, source), R)
     return Batch(static, knobs, p0, source, problem.data, R)
+
+
+LANE_FLOPS = 10**6
+"""On one CPU, a sweep that measures the sharpness runs its lanes one after another (``lanes=1``)
+once a lane-step passes this many flops (``6·n·batch``: a gradient of ``n`` parameters on ``batch``
+examples), else vmapped side by side. See :func:`lane_layout`."""
+
+
+def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
+    """The layout (:attr:`jaxgd.engine.Static.lanes`) of a sweep of ``runs`` runs, measured on a 2-core
+    CPU (BENCHMARKS.md, "sweeps of real models"):
+
+    - one run: 1 — the run's own program in a loop of one, so it equals :func:`run` bit for bit;
+    - on one CPU device, sharpness measured and a lane-step past :data:`LANE_FLOPS`: 1. Vmapped, each
+      lane's matrix products become batched products, no faster on a CPU than the lanes one after
+      another, and every lane's Lanczos loop runs until the slowest lane's has converged (a 3,466-parameter
+      MLP, 8 lrs of gd with sharpness every 10: 5.7 s vmapped, 3.9 s one after another; first call
+      22 s against 14 s);
+    - else 0, all vmapped: small lanes are where one program over many of them wins (the notebook's
+      100 lrs: 21 ms vmapped, 122 ms one after another), and on an accelerator or several devices
+      (the runs are sharded over them) always.
+
+    ``sweep(..., lanes=)`` overrides it: 0, or ``k ≥ 1`` lanes at a time."""
+    if runs == 1:
+        return 1
+    devices = jax.devices()
+    if len(devices) > 1 or devices[0].platform != "cpu" or not static.sharpness_every:
+        return 0
+    m = problem.num_examples
+    batch = 1 if m is None else static.batch_size or m
+    return 1 if 6 * problem.num_params * batch > LANE_FLOPS else 0
 
 
 def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
@@ -711,9 +808,14 @@ def sweep(
     sharpness_tol: float = 1e-4,
     loss_every: int | str = 1,
     sharpness_of: str = "hessian",
+    sharpness_k: int | None = None,
+    sharpness_examples=None,
+    sharpness_leaf=None,
     targets=(),
     target_tol: float = 0.0,
     progress: bool = False,
+    go_on: bool = False,
+    lanes: int | None = None,
     **hyper,
 ) -> Trajectory:
     """Run ``R`` configurations in one compiled call: :func:`run`'s arguments as per-run columns.
@@ -739,22 +841,39 @@ def sweep(
     cuts it back into runs, each to its own steps). With ``final_only=True`` every step axis
     keeps only its last entry (length 1: the final point, its loss, the last step's records), with
     the per-run ``diverged_at`` and ``num_steps`` — so 10⁴ runs × 10⁴ steps fit in memory. On
-    several JAX devices the runs are sharded over all of them. ``sharpness_every``, ``sharpness_of`` and
-    ``loss_every`` are :func:`run`'s (default every step's loss; ``"auto"`` from the longest run);
+    several JAX devices the runs are sharded over all of them. ``sharpness_every``, ``sharpness_of``,
+    ``sharpness_k`` (``top_eigenvalues`` ``(R, T, k)``), ``sharpness_examples``, ``sharpness_leaf`` and
+    ``loss_every`` are :func:`run`'s (default
+    every step's loss; ``"auto"`` from the longest run);
     ``targets`` (K points, each a sequence of the flattened parameters) and ``target_tol``: each
     run's first visit within the tolerance of each point (``Trajectory.reached_at``, ``(R, K)``).
 
     ``progress=True`` shows a bar on stderr (off by default): "compiling", then done. A sweep is
     one compiled call of ``jit(vmap(one_run))`` that the engine does not scan in chunks, so the bar
     cannot count its steps as :func:`run`'s does; the results are the same with or without it.
+
+    ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
+    all vmapped side by side; ``k ≥ 1``, ``k`` at a time in the same compiled program (1: one after
+    another). Every layout gives the same numbers (to rounding; a sweep of one run is :func:`run`'s
+    program and equals it bit for bit).
+
+    Work estimated past an hour (:func:`jaxgd.budget.check`: ``R`` lanes of the longest run's
+    steps) is refused with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate,
+    before compiling, unless ``go_on=True``.
     """
     _check_progress(progress)
+    _check_go_on(go_on)
     batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
-                  final_only=final_only, sharpness=check_sharpness(sharpness_every, sharpness_iters, sharpness_tol),
-                  loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of)
+                  final_only=final_only, sharpness=check_sharpness(
+                      sharpness_every, sharpness_iters, sharpness_tol, sharpness_k,
+                      None if all(v is None for v in (sharpness_k, sharpness_examples, sharpness_leaf)) else _check_problem(problem),
+                      sharpness_examples, sharpness_leaf),
+                  loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of,
+                  lanes=lanes)
+    steps = batch.static.blocks * batch.static.block_steps
+    budget.check(problem, [(batch.R, steps, batch.static.batch_size)], "epochs", go_on=go_on)
     if not progress:
         return _call(batch)
-    steps = batch.static.blocks * batch.static.block_steps
     shown = progress_bar.bar(steps, f"sweep of {batch.R} runs")
     try:
         out = _call(batch)
@@ -809,10 +928,11 @@ class LRScan(NamedTuple):
 
 
 def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=None, sampling="shuffle",
-            rng="jax", seed=0, loss_every: int = 1) -> LRScan:
+            rng="jax", seed=0, loss_every: int = 1, go_on: bool = False) -> LRScan:
     """:func:`sweep` with ``final_only=True`` over ``lrs`` (1-D) for each of ``optimizers`` (a
     sequence of names, or one name as a string): one compiled call per optimizer. ``loss_every``:
-    :func:`run`'s (the final loss is always measured; the divergence rule sees the loss where it is)."""
+    :func:`run`'s (the final loss is always measured; the divergence rule sees the loss where it is).
+    ``go_on``: :func:`sweep`'s, for each optimizer's call."""
     if isinstance(optimizers, str) or optim.is_custom(optimizers):
         optimizers = (optimizers,)
     try:
@@ -826,7 +946,7 @@ def lr_scan(problem: Problem, optimizers, lrs, epochs: int = 100, batch_size=Non
     final, div = {}, {}
     for opt in optimizers:
         f = sweep(problem, opt, lr=lrs, epochs=epochs, batch_size=batch_size, sampling=sampling, rng=rng, seed=seed,
-                  final_only=True, loss_every=loss_every)
+                  final_only=True, loss_every=loss_every, go_on=go_on)
         final[opt] = np.asarray(f.loss[:, -1], dtype=np.float64)
         div[opt] = np.asarray(f.diverged_at)
     limit = best = None

@@ -20,6 +20,15 @@ The curvature audit — estimators checked against the truth, whole model or one
 (:func:`dense_hessian`, :func:`dense_spectrum`: ``jax.hessian`` and ``eigh``), and :func:`audit`,
 all of them against the truth at a few points of a run (:func:`run_points`: start, edge of
 stability, end) in one compiled call. Figure: ``jaxgd.plots.audit_figs.density``.
+
+Compiled once, reused: every function here is one compiled call per loss — the same function object
+(a new ``lambda`` compiles anew), or a Problem's ``loss_fn``, its data an argument of the call —
+shapes, dtypes and static arguments (``k``, ``max_iter``, counts, ``leaf``, chunk size); a second
+direct call at another point reuses it. A Problem's HVPs (and dense Hessians) run over its data in
+chunks of ``examples_per_chunk`` examples, a ``lax.fori_loop`` summing the chunks' weighted HVPs, so that
+memory is one chunk's: by default :func:`default_chunk` (2²² numbers over the parameters, as the
+planes batch their points), which leaves data of up to ``2²² / n`` examples in one piece; see
+:func:`objective`.
 """
 
 from __future__ import annotations
@@ -47,6 +56,100 @@ def hvp(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, v: PyTree) -
     gradients, memory of one.
     """
     return jax.jvp(jax.grad(loss_of(f)), (params,), (v,))[1]
+
+
+# --- the loss the curvature functions differentiate: a function, or a Problem's loss over its data --
+
+CHUNK_ELEMENTS = 2**22
+"""The default chunk's budget, :data:`jaxgd.planes.MAX_ELEMENTS`'s: ``examples × parameters`` per chunk."""
+
+
+def default_chunk(m: int, n: int, max_elements: int = CHUNK_ELEMENTS) -> int:
+    """The default examples per chunk for ``m`` examples and ``n`` parameters, as the planes batch their
+    points (:func:`jaxgd.planes.batch_points`): ``max(1, max_elements // n)``, at most ``m`` (then the
+    data go in one piece). 2²² numbers: a 3,466-parameter MLP takes 1,210 examples per chunk, and data of
+    up to that many examples go in one piece. A chunk's memory grows with its examples (the activations
+    of the forward pass and its tangents, and the backward pass's), not with ``m``."""
+    return max(1, min(int(m), int(max_elements) // max(1, int(n))))
+
+
+class Objective(NamedTuple):
+    """A loss as the curvature functions differentiate it: a hashable static argument of their compiled
+    calls. ``fn``: a function ``params -> scalar`` (``batched`` False), or a Problem's
+    ``loss_fn(params, data, mask)`` (``batched`` True; the data are passed apart, traced), over the data
+    in one piece (``chunk`` None) or in chunks of ``chunk`` examples (see :func:`objective`)."""
+
+    fn: Callable
+    batched: bool = False
+    chunk: int | None = None
+
+
+def objective(f: Problem | Callable[[PyTree], jax.Array], params: PyTree,
+              examples_per_chunk: int | None = None) -> tuple[Objective, Any]:
+    """``(Objective, data)`` for a loss given to a curvature function: a :class:`~jaxgd.Problem`'s loss
+    on its data (its ``loss_fn``, the data an argument: two problems of one ``loss_fn`` and data of one
+    shape share a compiled call), or a function ``params -> scalar`` as it is (data None).
+
+    ``examples_per_chunk``: None for the default rule (:func:`default_chunk` of the problem's
+    ``m`` examples and the ``n`` parameters of ``params``), or an integer ≥ 1. Fewer than ``m``: the
+    loss, its gradients and its HVPs are sums over ``ceil(m / c)`` chunks of ``c`` consecutive examples,
+    chunk ``i`` weighted by its share of the examples (``loss_fn`` is the masked mean over a chunk:
+    the sum is the mean over all ``m``, equal to the one-piece value to rounding). The last chunk is
+    the last ``c`` examples, the ones an earlier chunk had masked off, so every example counts once
+    and no padding is ever evaluated. A loss that is not a mean over its examples (a ``batched=True``
+    loss that looks at the whole batch) changes with the chunks. A bare function cannot be cut into
+    chunks (it holds its data itself): ``examples_per_chunk`` applies to a Problem only."""
+    if isinstance(f, Problem):
+        if f.data is None:
+            if examples_per_chunk is not None:
+                raise ArgumentError("examples_per_chunk", f"does not apply to problem {f.name!r}, which has no data")
+            return Objective(f.full_loss), None
+        m = f.num_examples
+        if examples_per_chunk is None:
+            c = default_chunk(m, sum(int(np.size(a)) for a in jax.tree_util.tree_leaves(params)))
+        else:
+            c = _checks.check_int("examples_per_chunk", examples_per_chunk, 1)
+        return Objective(f.loss_fn, True, None if c >= m else c), f.data
+    f = loss_of(f)
+    if examples_per_chunk is not None:
+        raise ArgumentError("examples_per_chunk", "applies to a jaxgd.Problem only: a function params -> scalar "
+                                                  "holds its data itself and cannot be cut into chunks")
+    return Objective(f), None
+
+
+
+def _over_data(obj: Objective, data, g):
+    """``g(batch, mask)`` (any pytree of arrays) over the data: ``g(data, None)`` in one piece, or
+    ``Σ_i (c_i / m)·g(chunk_i, mask_i)`` in a ``lax.fori_loop`` over the chunks (``c_i`` the examples
+    chunk ``i`` counts: the memory of one chunk's ``g``)."""
+    if obj.chunk is None:
+        return g(data, None)
+    m, c = data[0].shape[0], obj.chunk
+
+    def piece(i):
+        first = i * c
+        start = jnp.minimum(first, m - c)  # the last chunk: the last c examples, those before `first` masked
+        mask = start + jnp.arange(c) >= first
+        return tuple(jax.lax.dynamic_slice_in_dim(a, start, c) for a in data), mask
+
+    def body(i, acc):
+        batch, mask = piece(i)
+        out = g(batch, mask)
+        w = jnp.sum(mask) / m
+        return jax.tree_util.tree_map(lambda a, o: a + w.astype(o.dtype) * o, acc, out)
+
+    zero = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(lambda: g(*piece(0))))
+    return jax.lax.fori_loop(0, -(-m // c), body, zero)
+
+
+def _loss_on(obj: Objective, batch, mask):
+    """``params -> scalar``: the loss on ``batch`` under ``mask`` (a bare function ignores both)."""
+    return (lambda p: obj.fn(p, batch, mask)) if obj.batched else obj.fn
+
+
+def _traced(*trees) -> bool:
+    """True when a leaf of ``trees`` is a tracer: the call is inside someone's ``jit``/``scan``/``vmap``."""
+    return any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(trees))
 
 
 class Eigenpairs(NamedTuple):
@@ -133,43 +236,13 @@ def _ritz(alpha, off, j, k: int):
     return theta, jnp.where(live[:, None], S, 0)
 
 
-def top_eigenpairs(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, v0: PyTree, *, k: int = 1,
-                   max_iter: int = 100, tol: float = 1e-6) -> Eigenpairs:
-    """The ``k`` algebraically largest eigenvalues of ``H = ∇²f(params)`` and their eigenvectors.
-
-    Lanczos with full reorthogonalisation (classical Gram-Schmidt, twice) from ``v0`` (a pytree
-    like ``params`` or a flat ``(n,)`` vector, any scale; a zero ``v0`` starts from a fixed
-    pseudo-random vector). Iteration ``j`` (0-based) costs one HVP and stops as soon as every top-``k``
-    Ritz pair ``(θ_i, y_i)`` has residual ``‖H·y_i − θ_i·y_i‖ = β_j·|e_jᵀ s_i| ≤ tol·|θ_i|``
-    (floored at ``10·eps`` times an estimate of ``‖H‖``), or after ``min(max_iter, n)`` HVPs. Eigenvalue errors are about
-    ``residual² / gap``, so the default ``tol = 1e-6`` gives eigenvalues to ~1e-12 relative when
-    the spectrum is well separated. ``H`` is linearised once (``jax.linearize`` of ``jax.grad``),
-    then each HVP is one JVP.
-
-    ``k``, ``max_iter`` are static; ``tol`` may be traced. Jittable, usable inside ``lax.scan``
-    (carry the previous ``eigenvectors`` as the next ``v0``) and under ``vmap`` (the loop runs
-    until every batch member has converged; each keeps its own ``num_hvps``). Memory: the
-    ``(min(max_iter, n), n)`` Krylov buffer.
-
-    Like any Krylov method it sees only what ``v0`` touches: a ``v0`` in an invariant subspace (an
-    exact eigenvector, say) stops at a *breakdown* with that subspace's top Ritz pairs, exact and
-    reported converged; only if it holds fewer than ``k`` does Lanczos restart, from a fixed
-    pseudo-random direction. A ``v0`` nearly orthogonal to the top eigenvector can converge to
-    the next one (a warm start just after the top two eigenvalues cross may keep the old top),
-    and a repeated eigenvalue is found once. A random ``v0`` avoids the first.
-    Returns :class:`Eigenpairs`: eigenvalues ``(k,)`` descending; eigenvectors a pytree like
-    ``params`` with a leading ``k`` axis on every leaf (unit norm flattened, sign arbitrary).
-    """
-    f = loss_of(f)
-    x, unravel = ravel_pytree(params)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"params: must be floating point, got {x.dtype}")
+def _lanczos(matvec, x, v0, k: int, max_iter: int, tol):
+    """The top-``k`` Ritz pairs of ``matvec`` (flat ``(n,)`` -> ``(n,)``) by :func:`top_eigenpairs`'s
+    Lanczos from ``v0`` (any vector form :func:`_flat_start` takes): ``(theta (k,), Y (k, n), hvps,
+    residuals (k,), converged)``."""
     n, dtype = x.shape[0], x.dtype
     m = min(int(max_iter), n)
-    if not 1 <= k <= m:
-        raise ValueError(f"k: must be in 1..min(max_iter, n) = {m}, got {k}")
     v = _flat_start(v0, n, dtype)
-    _, matvec = jax.linearize(jax.grad(lambda y: f(unravel(y))), x)
     eps = jnp.finfo(dtype).eps
     tol = jnp.asarray(tol, dtype)
     nv = jnp.linalg.norm(v)
@@ -192,7 +265,57 @@ def top_eigenpairs(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, v
     s = jax.lax.while_loop(lambda s: ~s["done"] & (s["j"] < m), step, init)
     Y = s["S"].T @ s["Q"]  # (k, n)
     Y = Y / jnp.linalg.norm(Y, axis=1, keepdims=True)
-    return Eigenpairs(s["theta"], jax.vmap(unravel)(Y), s["j"], s["res"], s["done"])
+    return s["theta"], Y, s["j"], s["res"], s["done"]
+
+
+def _top_eigenpairs(obj, data, params, v0, k, max_iter, tol):
+    matvec, x, unravel = _matvec(obj, data, params, None)
+    theta, Y, hvps, res, done = _lanczos(matvec, x, v0, k, max_iter, tol)
+    return Eigenpairs(theta, jax.vmap(unravel)(Y), hvps, res, done)
+
+
+_top_eigenpairs_jit = jax.jit(_top_eigenpairs, static_argnames=("obj", "k", "max_iter"))
+
+
+def top_eigenpairs(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, v0: PyTree, *, k: int = 1,
+                   max_iter: int = 100, tol: float = 1e-6, examples_per_chunk: int | None = None) -> Eigenpairs:
+    """The ``k`` algebraically largest eigenvalues of ``H = ∇²f(params)`` and their eigenvectors.
+
+    Lanczos with full reorthogonalisation (classical Gram-Schmidt, twice) from ``v0`` (a pytree
+    like ``params`` or a flat ``(n,)`` vector, any scale; a zero ``v0`` starts from a fixed
+    pseudo-random vector). Iteration ``j`` (0-based) costs one HVP and stops as soon as every top-``k``
+    Ritz pair ``(θ_i, y_i)`` has residual ``‖H·y_i − θ_i·y_i‖ = β_j·|e_jᵀ s_i| ≤ tol·|θ_i|``
+    (floored at ``10·eps`` times an estimate of ``‖H‖``), or after ``min(max_iter, n)`` HVPs. Eigenvalue errors are about
+    ``residual² / gap``, so the default ``tol = 1e-6`` gives eigenvalues to ~1e-12 relative when
+    the spectrum is well separated. In one piece ``H`` is linearised once (``jax.linearize`` of
+    ``jax.grad``), then each HVP is one JVP; in chunks of the data (``examples_per_chunk``) each HVP
+    is a ``lax.fori_loop`` of forward-over-reverse HVPs over the chunks (see :func:`objective`).
+
+    Compiled once per loss (``f``: the same function object, or a Problem's ``loss_fn``), shapes,
+    dtypes, ``k``, ``max_iter`` and chunk size, and reused by every later call (``tol`` is traced); the
+    Problem's data are an argument of the compiled call, not constants in it. Called under a trace
+    (``jit``, ``lax.scan``, ``vmap``: any of ``params``, ``v0``, ``tol`` or the data a tracer) it runs
+    inline in the caller's program instead: carry the previous ``eigenvectors`` as the next ``v0``
+    inside a scan; under ``vmap`` the loop runs until every batch member has converged, and each
+    keeps its own ``num_hvps``. Memory: the ``(min(max_iter, n), n)`` Krylov buffer, plus one HVP's
+    (with chunks: one chunk's).
+
+    Like any Krylov method it sees only what ``v0`` touches: a ``v0`` in an invariant subspace (an
+    exact eigenvector, say) stops at a *breakdown* with that subspace's top Ritz pairs, exact and
+    reported converged; only if it holds fewer than ``k`` does Lanczos restart, from a fixed
+    pseudo-random direction. A ``v0`` nearly orthogonal to the top eigenvector can converge to
+    the next one (a warm start just after the top two eigenvalues cross may keep the old top),
+    and a repeated eigenvalue is found once. A random ``v0`` avoids the first.
+    Returns :class:`Eigenpairs`: eigenvalues ``(k,)`` descending; eigenvectors a pytree like
+    ``params`` with a leading ``k`` axis on every leaf (unit norm flattened, sign arbitrary).
+    """
+    obj, data = objective(f, params, examples_per_chunk)
+    n = sum(int(np.size(a)) for a in jax.tree_util.tree_leaves(params))
+    m = min(int(max_iter), n)
+    if not 1 <= k <= m:
+        raise ValueError(f"k: must be in 1..min(max_iter, n) = {m}, got {k}")
+    run = _top_eigenpairs if _traced(data, params, v0, tol) else _top_eigenpairs_jit
+    return run(obj, data, params, v0, k, max_iter, tol)
 
 
 # --- the curvature audit: trace, spectral density, top-k and the dense truth ------------------
@@ -247,25 +370,34 @@ def leaf_index(params: PyTree, leaf) -> int | None:
     return int(leaf) % len(paths)
 
 
-def _restrict(f, params, leaf: int | None):
-    """``(g, x, unravel)``: ``g(flat)`` is ``f`` of the flat vector ``x`` (the whole parameters, or one
-    leaf with the others held at ``params``), ``unravel`` maps a flat vector back to that shape."""
+def _restriction(params, leaf: int | None):
+    """``(lift, x, unravel)``: ``lift(flat)`` is the parameters with the flat vector ``x`` (the whole
+    parameters, or one leaf, the others held at ``params``) replaced; ``unravel`` maps a flat vector back
+    to that vector's shape."""
     if leaf is None:
         x, unravel = ravel_pytree(params)
-        return (lambda y: f(unravel(y))), x, unravel
+        return unravel, x, unravel
     leaves, treedef = jax.tree_util.tree_flatten(params)
     shape = jnp.shape(leaves[leaf])
     x = jnp.ravel(leaves[leaf])
-    return (lambda y: f(treedef.unflatten([*leaves[:leaf], y.reshape(shape), *leaves[leaf + 1:]]))), x, \
+    return (lambda y: treedef.unflatten([*leaves[:leaf], y.reshape(shape), *leaves[leaf + 1:]])), x, \
         (lambda y: y.reshape(shape))
 
 
-def _matvec(f, params, leaf):
-    """``(matvec, x, unravel)``: the HVP ``v -> H·v`` on flat vectors (linearised once) and the point."""
-    g, x, unravel = _restrict(f, params, leaf)
+def _matvec(obj: Objective, data, params, leaf):
+    """``(matvec, x, unravel)``: the HVP ``v -> H·v`` on flat vectors and the point. In one piece ``H`` is
+    linearised once (each HVP one JVP); in chunks each HVP is a loop of ``jvp(grad)`` over the chunks."""
+    lift, x, unravel = _restriction(params, leaf)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise ArgumentTypeError("params", f"must be floating point, got {x.dtype}")
-    return jax.linearize(jax.grad(g), x)[1], x, unravel
+    if obj.chunk is None:
+        return jax.linearize(jax.grad(lambda y: _loss_on(obj, data, None)(lift(y))), x)[1], x, unravel
+
+    def matvec(v):
+        return _over_data(obj, data, lambda batch, mask: jax.jvp(
+            jax.grad(lambda y: _loss_on(obj, batch, mask)(lift(y))), (x,), (v,))[1])
+
+    return matvec, x, unravel
 
 
 def _rademacher(key, num: int, x):
@@ -279,15 +411,16 @@ def _mean_and_se(terms):
     return jnp.mean(terms), jnp.std(terms, ddof=1) / jnp.sqrt(m)
 
 
-def _check(f, params, leaf, **ints):
-    """Checked ``(loss, leaf index, n)``; ``ints`` are ``name=(value, low, high or None)``."""
-    f = loss_of(f)
+def _check(f, params, leaf, chunk=None, **ints):
+    """Checked ``(objective, data, leaf index, n)`` (see :func:`objective`; ``chunk`` its
+    ``examples_per_chunk``); ``ints`` are ``name=(value, low, high or None)``."""
+    obj, data = objective(f, params, chunk)
     leaf = leaf_index(params, leaf)
     leaves = jax.tree_util.tree_leaves(params)
     n = sum(int(np.size(a)) for a in (leaves if leaf is None else leaves[leaf:leaf + 1]))  # shapes only: no copy
     for name, (v, low, high) in ints.items():
         _checks.check_int(name, v, low, high)
-    return f, leaf, n
+    return obj, data, leaf, n
 
 
 def _check_key(key):
@@ -297,29 +430,29 @@ def _check_key(key):
                                        f"{getattr(key, 'dtype', type(key).__name__)} {getattr(key, 'shape', '')}")
 
 
-@partial(jax.jit, static_argnames=("f", "num", "leaf"))
-def _hutchinson(f, params, key, num, leaf):
-    matvec, x, _ = _matvec(f, params, leaf)
+@partial(jax.jit, static_argnames=("obj", "num", "leaf"))
+def _hutchinson(obj, data, params, key, num, leaf):
+    matvec, x, _ = _matvec(obj, data, params, leaf)
     Z = _rademacher(key, num, x)
     est, se = _mean_and_se(jnp.sum(Z * jax.vmap(matvec)(Z), axis=1))
     return TraceEstimate(est, se, jnp.int32(num))
 
 
 def hutchinson_trace(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array, *,
-                     num: int = 100, leaf=None) -> TraceEstimate:
+                     num: int = 100, leaf=None, examples_per_chunk: int | None = None) -> TraceEstimate:
     """Hutchinson's estimate of ``tr(H)``, ``H = ∇²f(params)`` (or a leaf's block, see ``leaf``):
     ``(1/num) Σ_i z_iᵀ H z_i`` over ``num`` Rademacher probes (Hutchinson 1989), unbiased with
     variance ``2(‖H‖_F² − Σ_i H_ii²)/num``; ``standard_error`` is the probes' sample standard
     deviation over ``√num``. ``num`` HVPs (one linearisation, the probes vmapped). Jitted with
     ``f``, ``num`` and ``leaf`` static; vmappable over ``key``. Returns :class:`TraceEstimate`."""
-    f, leaf, _ = _check(f, params, leaf, num=(num, 2, None))
+    obj, data, leaf, _ = _check(f, params, leaf, examples_per_chunk, num=(num, 2, None))
     _check_key(key)
-    return _hutchinson(f, params, key, num, leaf)
+    return _hutchinson(obj, data, params, key, num, leaf)
 
 
-@partial(jax.jit, static_argnames=("f", "num", "leaf"))
-def _hutchpp(f, params, key, num, leaf):
-    matvec, x, _ = _matvec(f, params, leaf)
+@partial(jax.jit, static_argnames=("obj", "num", "leaf"))
+def _hutchpp(obj, data, params, key, num, leaf):
+    matvec, x, _ = _matvec(obj, data, params, leaf)
     hv = jax.vmap(matvec, in_axes=1, out_axes=1)  # H·M for (n, c) columns
     s = num // 3
     k_sketch, k_rest = jax.random.split(key)
@@ -332,7 +465,7 @@ def _hutchpp(f, params, key, num, leaf):
 
 
 def hutchpp_trace(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array, *,
-                  num: int = 102, leaf=None) -> TraceEstimate:
+                  num: int = 102, leaf=None, examples_per_chunk: int | None = None) -> TraceEstimate:
     """Hutch++ (Meyer, Musco, Musco & Woodruff 2021, "Hutch++: Optimal Stochastic Trace
     Estimation"): with ``s = num // 3``, sketch ``Y = H·S`` for ``s`` Rademacher columns ``S``,
     ``Q = qr(Y)``, and estimate ``tr(H) = tr(QᵀHQ) + tr((I − QQᵀ)H(I − QQᵀ))`` by the first term
@@ -341,9 +474,9 @@ def hutchpp_trace(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, ke
     part is fixed given ``Q``. ``num`` HVPs in all (fewer if ``s > n``); error ``O(1/num)`` rather
     than Hutchinson's ``O(1/√num)`` when ``H``'s spectrum decays fast. Jitted with ``f``, ``num``
     and ``leaf`` static; vmappable over ``key``. Returns :class:`TraceEstimate`."""
-    f, leaf, _ = _check(f, params, leaf, num=(num, 8, None))
+    obj, data, leaf, _ = _check(f, params, leaf, examples_per_chunk, num=(num, 8, None))
     _check_key(key)
-    return _hutchpp(f, params, key, num, leaf)
+    return _hutchpp(obj, data, params, key, num, leaf)
 
 
 def _lanczos_quadrature(matvec, z, steps: int):
@@ -362,16 +495,17 @@ def _lanczos_quadrature(matvec, z, steps: int):
     return theta, S[0] ** 2, alpha, off[:-1]
 
 
-@partial(jax.jit, static_argnames=("f", "num_probes", "steps", "leaf"))
-def _slq(f, params, key, num_probes, steps, leaf):
-    matvec, x, _ = _matvec(f, params, leaf)
+@partial(jax.jit, static_argnames=("obj", "num_probes", "steps", "leaf"))
+def _slq(obj, data, params, key, num_probes, steps, leaf):
+    matvec, x, _ = _matvec(obj, data, params, leaf)
     nodes, weights, alpha, beta = jax.vmap(lambda z: _lanczos_quadrature(matvec, z, steps))(
         _rademacher(key, num_probes, x))
     return Density(nodes, weights, alpha, beta, jnp.int32(num_probes * steps))
 
 
 def slq_density(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array, *,
-                num_probes: int = 10, lanczos_steps: int = 80, leaf=None) -> Density:
+                num_probes: int = 10, lanczos_steps: int = 80, leaf=None,
+                examples_per_chunk: int | None = None) -> Density:
     """Stochastic Lanczos quadrature of the Hessian's spectral density (Lin, Saad & Yang 2016;
     Ghorbani, Krishnan & Xiao 2019; PyHessian's ``density``): for each of ``num_probes``
     Rademacher probes ``z``, ``lanczos_steps`` iterations of Lanczos with full
@@ -381,11 +515,12 @@ def slq_density(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, key:
     Moments: ``Σ_j w_j θ_j^p = zᵀH^p z/n`` exactly for ``p < 2·steps``, so the mean over probes
     of the first moment is Hutchinson's ``tr(H)/n``. Jitted with ``f``, the counts and ``leaf``
     static. Returns :class:`Density` (``(num_probes, lanczos_steps)`` arrays)."""
-    f, leaf, n = _check(f, params, leaf, num_probes=(num_probes, 1, None), lanczos_steps=(lanczos_steps, 1, None))
+    obj, data, leaf, n = _check(f, params, leaf, examples_per_chunk, num_probes=(num_probes, 1, None),
+                                lanczos_steps=(lanczos_steps, 1, None))
     if lanczos_steps > n:
         raise ArgumentError("lanczos_steps", f"must be at most the number of parameters n = {n}, got {lanczos_steps}")
     _check_key(key)
-    return _slq(f, params, key, num_probes, lanczos_steps, leaf)
+    return _slq(obj, data, params, key, num_probes, lanczos_steps, leaf)
 
 
 def smooth_density(nodes, weights, grid, sigma) -> jax.Array:
@@ -402,54 +537,55 @@ def smooth_density(nodes, weights, grid, sigma) -> jax.Array:
     return jnp.exp(-0.5 * z * z) @ jnp.ravel(weights) / (rows * sigma * jnp.sqrt(2 * jnp.pi))
 
 
-@partial(jax.jit, static_argnames=("f", "leaf"))
-def _dense_hessian(f, params, leaf):
-    g, x, _ = _restrict(f, params, leaf)
-    return jax.hessian(g)(x)
+@partial(jax.jit, static_argnames=("obj", "leaf"))
+def _dense_hessian(obj, data, params, leaf):
+    lift, x, _ = _restriction(params, leaf)
+    return _over_data(obj, data, lambda batch, mask: jax.hessian(lambda y: _loss_on(obj, batch, mask)(lift(y)))(x))
 
 
-def dense_hessian(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, *, leaf=None) -> jax.Array:
+def dense_hessian(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, *, leaf=None,
+                  examples_per_chunk: int | None = None) -> jax.Array:
     """The dense ``(n, n)`` Hessian of ``f`` over ``ravel_pytree(params)`` (``jax.hessian``), or with
     ``leaf`` that leaf's diagonal block (``(size, size)``, the leaf raveled): the truth the
     estimators are checked against, for models of a few thousand parameters (n² numbers). Jitted
     with ``f`` and ``leaf`` static."""
-    f, leaf, _ = _check(f, params, leaf)
-    return _dense_hessian(f, params, leaf)
+    obj, data, leaf, _ = _check(f, params, leaf, examples_per_chunk)
+    return _dense_hessian(obj, data, params, leaf)
 
 
-@partial(jax.jit, static_argnames=("f", "leaf"))
-def _dense_spectrum(f, params, leaf):
-    lam, V = jnp.linalg.eigh(_dense_hessian(f, params, leaf))
+@partial(jax.jit, static_argnames=("obj", "leaf"))
+def _dense_spectrum(obj, data, params, leaf):
+    lam, V = jnp.linalg.eigh(_dense_hessian(obj, data, params, leaf))
     return lam[::-1], V[:, ::-1]
 
 
 def dense_spectrum(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, *,
-                   leaf=None) -> tuple[jax.Array, jax.Array]:
+                   leaf=None, examples_per_chunk: int | None = None) -> tuple[jax.Array, jax.Array]:
     """``(eigenvalues (n,), eigenvectors (n, n))`` of :func:`dense_hessian` by ``eigh``: eigenvalues
     descending, eigenvector ``i`` the column ``[:, i]`` (flat, ``ravel_pytree`` or raveled-leaf
     order; unit norm, sign arbitrary). Jitted with ``f`` and ``leaf`` static."""
-    f, leaf, _ = _check(f, params, leaf)
-    return _dense_spectrum(f, params, leaf)
+    obj, data, leaf, _ = _check(f, params, leaf, examples_per_chunk)
+    return _dense_spectrum(obj, data, params, leaf)
 
 
-@partial(jax.jit, static_argnames=("f", "k", "max_iter", "leaf"))
-def _top_k(f, params, key, k, max_iter, tol, leaf):
-    g, x, unravel = _restrict(f, params, leaf)
-    r = top_eigenpairs(g, x, jax.random.normal(key, x.shape, x.dtype), k=k, max_iter=max_iter, tol=tol)
-    return r._replace(eigenvectors=jax.vmap(unravel)(r.eigenvectors))
+@partial(jax.jit, static_argnames=("obj", "k", "max_iter", "leaf"))
+def _top_k(obj, data, params, key, k, max_iter, tol, leaf):
+    matvec, x, unravel = _matvec(obj, data, params, leaf)
+    theta, Y, hvps, res, done = _lanczos(matvec, x, jax.random.normal(key, x.shape, x.dtype), k, max_iter, tol)
+    return Eigenpairs(theta, jax.vmap(unravel)(Y), hvps, res, done)
 
 
 def top_k(f: Problem | Callable[[PyTree], jax.Array], params: PyTree, key: jax.Array, *, k: int = 5,
-          max_iter: int = 60, tol: float = 1e-6, leaf=None) -> Eigenpairs:
+          max_iter: int = 60, tol: float = 1e-6, leaf=None, examples_per_chunk: int | None = None) -> Eigenpairs:
     """The ``k`` largest Hessian eigenpairs by :func:`top_eigenpairs` from a Gaussian start drawn
     with ``key`` (``jax.random.normal(key, (n,))``), of the whole Hessian or of one leaf's block
     (``leaf``: eigenvectors then shaped like that leaf, with a leading ``k`` axis). At most
     ``min(max_iter, n)`` HVPs. Jitted with ``f``, ``k``, ``max_iter`` and ``leaf`` static."""
-    f, leaf, n = _check(f, params, leaf, k=(k, 1, None), max_iter=(max_iter, 1, None))
+    obj, data, leaf, n = _check(f, params, leaf, examples_per_chunk, k=(k, 1, None), max_iter=(max_iter, 1, None))
     if k > min(max_iter, n):
         raise ArgumentError("k", f"must be at most min(max_iter, n) = {min(max_iter, n)}, got {k}")
     _check_key(key)
-    return _top_k(f, params, key, k, max_iter, tol, leaf)
+    return _top_k(obj, data, params, key, k, max_iter, tol, leaf)
 
 
 class Audit(NamedTuple):
@@ -461,15 +597,15 @@ class Audit(NamedTuple):
     density: Density  # SLQ at each point: every field with a leading P axis
 
 
-@partial(jax.jit, static_argnames=("f", "k", "num", "num_probes", "steps", "max_iter", "leaf"))
-def _audit(f, points, keys, k, num, num_probes, steps, max_iter, tol, leaf):
+@partial(jax.jit, static_argnames=("obj", "k", "num", "num_probes", "steps", "max_iter", "leaf"))
+def _audit(obj, data, points, keys, k, num, num_probes, steps, max_iter, tol, leaf):
     def one(params, key):
         kh, kp, ks, kt = jax.random.split(key, 4)
-        lam = jnp.linalg.eigvalsh(_dense_hessian(f, params, leaf))[::-1]  # no eigenvectors: a third of eigh's work
-        h = _hutchinson(f, params, kh, num, leaf)
-        hp = _hutchpp(f, params, kp, num, leaf)
-        d = _slq(f, params, ks, num_probes, steps, leaf)
-        t = _top_k(f, params, kt, k, max_iter, tol, leaf)
+        lam = jnp.linalg.eigvalsh(_dense_hessian(obj, data, params, leaf))[::-1]  # no eigenvectors: a third of eigh's work
+        h = _hutchinson(obj, data, params, kh, num, leaf)
+        hp = _hutchpp(obj, data, params, kp, num, leaf)
+        d = _slq(obj, data, params, ks, num_probes, steps, leaf)
+        t = _top_k(obj, data, params, kt, k, max_iter, tol, leaf)
         moments = [_mean_and_se(jnp.sum(d.weights * d.nodes ** p, axis=1)) for p in (1, 2)]
         return dict(
             trace=jnp.sum(lam), hutchinson=h.estimate, hutchinson_se=h.standard_error,
@@ -485,7 +621,7 @@ def _audit(f, points, keys, k, num, num_probes, steps, max_iter, tol, leaf):
 
 def audit(f: Problem | Callable[[PyTree], jax.Array], points: PyTree, key: jax.Array, *, k: int = 5,
           num: int = 99, num_probes: int = 10, lanczos_steps: int = 60, max_iter: int = 60, tol: float = 1e-6,
-          leaf=None) -> Audit:
+          leaf=None, examples_per_chunk: int | None = None) -> Audit:
     """Every estimator against the dense truth at each of ``P`` points (``points``: a pytree like the
     parameters with a leading ``P`` axis on every leaf, e.g. a run's ``params`` at a start, its
     first step past ``2/lr`` and its end; :func:`run_points` picks those), of the whole Hessian or
@@ -498,21 +634,22 @@ def audit(f: Problem | Callable[[PyTree], jax.Array], points: PyTree, key: jax.A
     ``lanczos_hvps`` and ``top_rel_err`` = max_i |θ_i − λ_i|/|λ_i|), ``mean`` = tr(H)/n and
     ``mean_sq`` = tr(H²)/n exact against the SLQ density's first two moments ``slq_mean``,
     ``slq_mean_sq`` (means over the probes) with their standard errors ``slq_mean_se``,
-    ``slq_mean_sq_se``. Returns :class:`Audit`."""
-    f = loss_of(f)
+    ``slq_mean_sq_se``. ``examples_per_chunk``: see :func:`objective`. Returns :class:`Audit`."""
+    loss_of(f)  # neither a Problem nor a function: refused first
     P = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(points)}
     if len(P) != 1 or None in P:
         raise ArgumentError("points", f"must be a pytree of parameters with one leading axis (the points) on every "
                                       f"leaf, got leading sizes {sorted(P, key=str)}")
     first = jax.tree_util.tree_map(lambda a: a[0], points)
-    _, leaf, n = _check(f, first, leaf, k=(k, 1, None), num=(num, 8, None), num_probes=(num_probes, 1, None),
-                        lanczos_steps=(lanczos_steps, 1, None), max_iter=(max_iter, 1, None))
+    obj, data, leaf, n = _check(f, first, leaf, examples_per_chunk, k=(k, 1, None), num=(num, 8, None),
+                                num_probes=(num_probes, 1, None), lanczos_steps=(lanczos_steps, 1, None),
+                                max_iter=(max_iter, 1, None))
     for name, v, high in (("k", k, min(max_iter, n)), ("lanczos_steps", lanczos_steps, n)):
         if v > high:
             raise ArgumentError(name, f"must be at most {high} here (n = {n}), got {v}")
     _check_key(key)
-    table, lam, d = _audit(f, points, jax.random.split(key, P.pop()), k, num, num_probes, lanczos_steps, max_iter,
-                           tol, leaf)
+    table, lam, d = _audit(obj, data, points, jax.random.split(key, P.pop()), k, num, num_probes, lanczos_steps,
+                           max_iter, tol, leaf)
     return Audit({name: np.asarray(v) for name, v in table.items()}, np.asarray(lam),
                  Density(*(np.asarray(a) for a in d)))
 

@@ -697,6 +697,99 @@ def _xent(model, x_i, y_i):
     return -jax.nn.log_softmax(model(x_i))[y_i]
 
 
+# ----------------------------------------------------------------------------- curvature
+
+
+CURVATURE_MEMORY = """
+import json, resource, sys, time
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import jaxgd
+from jaxgd import spectrum
+from jaxgd.models import mlp
+
+m, chunk = int(sys.argv[1]), (None if sys.argv[2] == "auto" else int(sys.argv[2]))
+rng = np.random.default_rng(0)
+model = mlp((64, 32, 32, 10), "tanh", "classification", loss="mse")
+prob = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)),
+                           (rng.standard_normal((m, 64)), rng.integers(0, 10, m)))
+v0 = np.ones(prob.num_params)
+kw = dict(k=1, max_iter=10, tol=1e-300, examples_per_chunk=chunk)  # tol: all 10 HVPs, the same work each way
+mib = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+before = mib()  # the data made, JAX started
+jax.block_until_ready(spectrum.top_eigenpairs(prob, prob.init, v0, **kw))  # compile + run: what a user's first call costs
+after = mib()
+t = time.perf_counter()
+lam = jax.block_until_ready(spectrum.top_eigenpairs(prob, prob.init, v0, **kw)).eigenvalues
+run_s = time.perf_counter() - t
+mem = jax.jit(lambda p: spectrum.top_eigenpairs(prob, p, v0, **kw).eigenvalues).lower(prob.init).compile().memory_analysis()
+print(json.dumps(dict(before=before, after=after, run_s=run_s, lam=float(lam[0]),
+                      temp=None if mem is None else mem.temp_size_in_bytes / 2**20,
+                      chunk=spectrum.default_chunk(m, prob.num_params) if chunk is None else chunk)))
+"""
+
+
+def _curvature_memory(m, chunk):
+    """Peak memory of one direct ``top_eigenpairs`` call on ``m`` synthetic examples, in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", CURVATURE_MEMORY, str(m), chunk], capture_output=True, text=True,
+                         check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def curvature_cases(quick):
+    """The curvature engine (issue 25): a second direct call of ``top_eigenpairs`` against the user's own
+    ``jax.jit`` of it on the edge-of-stability MLP (target ≤ 2×), the cost of the top 3 along a run
+    (``sharpness_k=3``) against the top one, and the peak memory of a
+    ``top_eigenpairs`` call on 10⁴ and 10⁵ synthetic examples (the same 3,466-parameter MLP, digits-
+    shaped inputs), its HVPs in chunks (the default rule) against in one piece, each in a fresh process:
+    the process's peak RSS (``ru_maxrss``) after its first call (compiling included) and XLA's temporary
+    buffers of the compiled program (``memory_analysis().temp_size_in_bytes``)."""
+    from jaxgd import spectrum
+
+    eos = eos_problem()
+    v0 = jax.tree.map(jnp.ones_like, eos.init)
+    kw = dict(k=2, max_iter=60, tol=1e-8)
+    direct = lambda: block(spectrum.top_eigenpairs(eos, eos.init, v0, **kw))
+    jitted_fn = jax.jit(lambda p, v: spectrum.top_eigenpairs(eos, p, v, **kw))
+    jitted = lambda: block(jitted_fn(eos.init, v0))
+    comp = first_call(direct)
+    first_call(jitted)
+    t_direct, t_jit = median_time(direct, repeat=5), median_time(jitted, repeat=5)
+    hvps = int(spectrum.top_eigenpairs(eos, eos.init, v0, **kw).num_hvps)
+    rows = [dict(case=f"top_eigenpairs, k=2, a second direct call ({eos.num_params:,} parameters, 500 examples, "
+                      f"{hvps} HVPs)", peer="the same call in the user's own jax.jit", peer_s=t_jit,
+                 jaxgd_s=t_direct, compile_s=comp, target=0.5, inverse=True,
+                 note="the direct call compiles once per loss, shapes and static arguments and reuses it "
+                      "(it took 4-7 s per call before issue 25)")]
+    steps, every = (100 if quick else 300), 10
+    runs = {k: (lambda k=k: block(jaxgd.run(eos, "gd", lr=0.15, epochs=steps, sharpness_every=every,
+                                            sharpness_k=k).sharpness)) for k in (None, 3)}
+    comp = first_call(runs[3])
+    first_call(runs[None])
+    t1, t3 = median_time(runs[None], repeat=1), median_time(runs[3], repeat=1)
+    hv = {k: float(np.mean(np.asarray(jaxgd.run(eos, "gd", lr=0.15, epochs=steps, sharpness_every=every,
+                                                sharpness_k=k).sharpness_hvps)[::every])) for k in (None, 3)}
+    rows.append(dict(case=f"{steps}-step gd run with the top 3 eigenvalues every {every} steps (sharpness_k=3, "
+                          f"{eos.num_params:,} parameters)", peer="the same run with the top one (sharpness_every alone)",
+                     peer_s=t1, jaxgd_s=t3, compile_s=comp,
+                     note=(f"{hv[3]:.1f} HVPs per measurement for the top 3 against {hv[None]:.1f} for the top one "
+                           "(Lanczos warm-started from the sum of the last Ritz vectors; run's default sharpness_tol)")))
+    for m in ((10**4,) if quick else (10**4, 10**5)):
+        one, cut = _curvature_memory(m, str(m)), _curvature_memory(m, "auto")
+        temp = lambda r: "n/a" if r["temp"] is None else f"{r['temp']:.1f} MiB"
+        rows.append(dict(case=f"top_eigenpairs peak memory, {m:,} examples, 3,466-parameter MLP (10 HVPs): the "
+                              "process's peak RSS, first call (compiling included)",
+                         peer="HVPs on all the data in one piece", peer_s=one["after"] * 2**20,
+                         jaxgd_s=cut["after"] * 2**20, compile_s=None, mib=True,
+                         note=(f"chunks of {cut['chunk']:,} examples (the default rule) against one piece: XLA's "
+                               f"temporary buffers {temp(cut)} against {temp(one)}; peak RSS before the call "
+                               f"{cut['before']:.0f} / {one['before']:.0f} MiB (JAX and the data); second call "
+                               f"{cut['run_s']:.2f} s against {one['run_s']:.2f} s; top eigenvalue "
+                               f"{cut['lam']:.12g} against {one['lam']:.12g}")))
+    return rows
+
+
 # ----------------------------------------------------------------------------- the compare suite
 
 
@@ -1034,9 +1127,11 @@ def ratio(r):
     return r["peer_s"] / r["jaxgd_s"]
 
 
-def fmt_s(v, count=False):
+def fmt_s(v, count=False, mib=False):
     if v is None:
         return "—"
+    if mib:
+        return f"{v / 2**20:,.1f} MiB"
     if count:
         return f"{v:.1f} HVPs"
     return f"{v * 1e3:.2f} ms" if v < 1 else f"{v:.2f} s"
@@ -1063,8 +1158,9 @@ def markdown(rows, meta) -> str:
             qs = "—" if q is None else f"{q:,.2f}×" if r.get("target", 1) < 1 else f"{q:,.1f}×"
             tgt = f"≥ {r['target']:g}×" if r.get("target") else ""
             met = "" if not r.get("target") or q is None else ("yes" if q >= r["target"] else "no")
-        c = r.get("count", False)
-        lines.append(f"| {r['case']} | {r.get('peer') or '—'} | {fmt_s(r.get('peer_s'), c)} | {fmt_s(r['jaxgd_s'], c)} | "
+        c, mib = r.get("count", False), r.get("mib", False)
+        lines.append(f"| {r['case']} | {r.get('peer') or '—'} | {fmt_s(r.get('peer_s'), c, mib)} | "
+                     f"{fmt_s(r['jaxgd_s'], c, mib)} | "
                      f"{fmt_s(r.get('compile_s'))} | {qs} | {tgt} | {met} |")
     notes = [f"- {r['case']}: {r['note']}" for r in rows if r.get("note")]
     if notes:
@@ -1087,7 +1183,7 @@ def main(argv=None):
               ("sweep", sweep_cases), ("landscapes", landscape_cases), ("sharpness per lr", sharpness_per_lr_cases),
               ("flows", flow_cases), ("adapters", adapter_cases), ("many leaves", many_leaves_cases),
               ("compare", compare_cases), ("end to end", end_to_end_cases), ("page", page_cases),
-              ("real sweeps", real_sweep_cases))
+              ("curvature", curvature_cases), ("real sweeps", real_sweep_cases))
     ap.add_argument("--only", action="append", choices=[g for g, _ in groups],
                     help="run only this group (repeatable); then nothing is written unless --out/--json are given")
     ap.add_argument("--out", default=None, help="default BENCHMARKS.md")

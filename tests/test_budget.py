@@ -70,3 +70,41 @@ def test_the_commands_refuse_before_any_work(cli, monkeypatch, tmp_path):
     code, out, err = cli(["compare", "--budget", "100000", "--quick", "--out", tmp_path / "c"])
     assert code == 2 and err.startswith("jaxgd: error: --budget asks for about ") and "go on with --yes" in err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_the_library_entries_refuse_before_compiling_unless_going_on(nb, monkeypatch):
+    monkeypatch.setattr(budget, "MINUTE", 0.0)
+    monkeypatch.setattr(budget, "probe", lambda *a: 1.0)  # a second a lane-step: 3,601 steps pass the hour
+    calls = []
+    real = jaxgd.engine.compiled_call
+    monkeypatch.setattr(jaxgd.engine, "compiled_call", lambda jitted, name, *a: calls.append(name) or real(jitted, name, *a))
+    for entry in (lambda **k: jaxgd.run(nb, "adam", lr=0.1, epochs=3601, **k),
+                  lambda **k: jaxgd.sweep(nb, "gd", lr=[0.01, 0.02], epochs=1801, **k),
+                  lambda **k: jaxgd.lr_scan(nb, ["gd"], [0.01, 0.02], epochs=1801, **k),
+                  lambda **k: jaxgd.flows.flow("gradient", nb, lr=0.01, steps=3601, **k)):
+        with pytest.raises(ArgumentError, match=r"^epochs asks for about 60 min of work \(3,60[12] run-steps, "
+                                                r"estimated on this machine\): past an hour, pass go_on=True$"):
+            entry()
+        assert "run" not in calls and "sweep" not in calls  # refused before compiling
+    t = jaxgd.run(nb, "adam", lr=0.1, epochs=3601, go_on=True)
+    monkeypatch.setattr(budget, "probe", lambda *a: 1e-9)
+    assert np.array_equal(np.asarray(t.loss), np.asarray(jaxgd.run(nb, "adam", lr=0.1, epochs=3601).loss))
+    s = jaxgd.sweep(nb, "gd", lr=[0.01, 0.02], epochs=1801, go_on=True)
+    assert s.loss.shape == (2, 1802) and np.all(np.isfinite(s.loss))
+    with pytest.raises(jaxgd.ArgumentTypeError, match="^go_on must be True or False, got 1$"):
+        jaxgd.run(nb, epochs=1, go_on=1)
+
+
+def test_the_report_counts_its_basins(cli, monkeypatch, tmp_path):
+    """himmelblau's basins run 201² starts per optimizer for the runs' steps: 4·10⁹ run-steps at
+    --epochs 50000 (over an hour at a probed 1e-6 s a lane-step), where the runs alone are 0.1 s."""
+    from jaxgd.app import config, report
+    monkeypatch.setattr(budget, "MINUTE", 0.0)
+    monkeypatch.setattr(budget, "probe", lambda *a: 1e-6)
+    monkeypatch.setattr(report, "compute", lambda *a, **k: pytest.fail("ran"))
+    code, out, err = cli(["report", "--problem", "himmelblau", "--optimizers", "gd,adam", "--epochs", "50000",
+                          "--out", tmp_path / "r"])
+    points, epochs = report.sweep_shape(config.ReportConfig())
+    steps = 2 * 201**2 * 50000 + 2 * 50000 + 2 * points * epochs
+    assert code == 2 and out == "" and err.startswith("jaxgd: error: --epochs asks for about ") and \
+        f"({steps:,} run-steps" in err, err

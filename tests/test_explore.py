@@ -7,6 +7,7 @@ import pytest
 import jaxgd
 from jaxgd import runs
 from jaxgd import explore
+from jaxgd.runs import sweep
 from jaxgd.app.presets import MODES
 from jaxgd.curvature import theory
 
@@ -236,3 +237,23 @@ def test_exercise_cards_pick_their_stops():
     assert explore.exercises([gd], None, None) is None and explore.exercises([], None, 0.0) is None
     fast = {k: (v[ok[0]:] if k in ("lrs", "w", "b", "loss", "diverged_at") else v) for k, v in gd.items()}
     assert [c["id"] for c in explore.exercises([fast], None, 0.0)["cards"]] == ["a", "c"]  # even the smallest lr gets there: no (b)
+
+
+def test_seed_cloud_split_by_batch_size_gives_the_same_cloud(problem, monkeypatch):
+    """Past ORDER_BYTES of padded sample orders the small-batch call runs one call per batch size
+    (report --epochs 4000: batch-1 runs of 5,000 steps beside batch-8 ones padded to them) one call per
+    octave of batch sizes: the same numbers."""
+    modes = [m for m in MODES if m.batch_size]
+    kw = dict(seeds=3, spread_seeds=2, max_steps=200, batch_phase=True)
+    one, ph1 = explore.seed_cloud(problem, modes, lambda m: (0.01, 4000), **kw)
+    calls = []
+    monkeypatch.setattr(explore, "ORDER_BYTES", 0)
+    monkeypatch.setattr(explore, "sweep", lambda *a, **k: calls.append(k["batch_size"]) or sweep(*a, **k))
+    split, ph2 = explore.seed_cloud(problem, modes, lambda m: (0.01, 4000), **kw)
+    assert [sorted(set(c.tolist())) for c in calls[:-1]] == [[1], [2], [3, 4], [5, 6, 7, 8]] and min(calls[-1]) > 8
+    for name in one:
+        for k in ("w", "b", "spread"):
+            np.testing.assert_allclose(split[name][k], one[name][k], rtol=1e-13, atol=1e-15)
+    # a batch padded to 4 lanes where it was padded to 8 sums in another order: rounding, grown over 200
+    # steps near divergence (5e-13 relative seen, on a loss of 2.8e7)
+    np.testing.assert_allclose(ph2["final_loss"], ph1["final_loss"], rtol=1e-11)

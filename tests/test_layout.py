@@ -9,6 +9,7 @@ check that could never fail would show here."""
 import ast
 import functools
 import importlib
+import inspect
 import json
 import os
 import pkgutil
@@ -293,13 +294,15 @@ def test_no_import_cycle_anywhere():
 # --- one engine --------------------------------------------------------------------------------
 
 def test_one_engine():
-    """Only engine.py scans; run and sweep are jit(one_run) and jit(vmap(one_run))."""
+    """Only engine.py scans; run and sweep are jit(one_run) and jit of one_run vmapped or mapped over the runs."""
     assert offences(SOURCES, lambda m: m not in ENGINE, [SCAN], names=uses) == []
     assert offences(SOURCES, lambda m: m in ENGINE, [SCAN], names=uses)  # the check sees the engine's
     from jaxgd import engine
 
     assert engine.run_compiled.__wrapped__ is engine.one_run
-    assert "vmap(partial(one_run" in Path(engine.__file__).read_text()
+    assert engine.sweep_compiled.__wrapped__ is engine._many_runs
+    body = inspect.getsource(engine._many_runs)
+    assert "one = partial(one_run, static, data)" in body and "jax.vmap(one)" in body and "one(*a)" in body
 
 
 # --- the checkers fail where they should: synthetic packages ----------------------------------

@@ -138,3 +138,28 @@ def test_a_users_optimizer_and_a_small_tree_keep_their_trees(small):
         assert engine.flat(static, init) == (static, init)
     flat_static, vec = engine.flat(static, tree.init)
     assert isinstance(flat_static.loss_fn, engine.Flat) and vec.shape == (20,)
+
+
+def test_leaves_of_several_shapes_come_back_as_they_went_in():
+    """Runs of equal shapes are cut as blocks (Flat.unravel_host): every leaf's values, its shape and
+    its place in the tree, against the same run of the tree raveled by hand; and the default start,
+    raveled once per problem (Problem.checked_init), gives the numbers of that start passed anew."""
+    from jax.flatten_util import ravel_pytree
+
+    shapes = [(3,), (3,), (2, 2), (), (), (1, 3)] * 4  # 24 leaves: every kind of run of shapes
+    init = {f"k{i:02d}": jnp.asarray(0.1 * np.arange(np.prod(s, dtype=int)).reshape(s) + i) for i, s in enumerate(shapes)}
+    x = rng.normal(size=(M, sum(int(np.prod(s)) for s in shapes)))
+    v0, unravel = ravel_pytree(init)
+    tree = jaxgd.model_problem(lambda p, x_i, y_i: (ravel_pytree(p)[0] @ x_i - y_i) ** 2, init, (x, Y))
+    one = jaxgd.model_problem(lambda v, x_i, y_i: (v @ x_i - y_i) ** 2, v0, (x, Y))
+    t, ref = jaxgd.run(tree, "adam", lr=0.01, epochs=3), jaxgd.run(one, "adam", lr=0.01, epochs=3)
+    for part in ("params", "first_moment", "second_moment"):
+        got, want = getattr(t, part), jax.vmap(unravel)(getattr(ref, part))
+        assert jax.tree.structure(got) == jax.tree.structure(want)
+        for k in init:
+            assert got[k].shape == want[k].shape == (len(getattr(ref, part)), *init[k].shape), k
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-14)
+    again = jaxgd.run(tree, "adam", lr=0.01, epochs=3, init={k: v + 0 for k, v in init.items()})
+    back = jaxgd.run(tree, "adam", lr=0.01, epochs=3)  # the cached start after another start
+    for a, b, c in zip(jax.tree.leaves(t.params), jax.tree.leaves(again.params), jax.tree.leaves(back.params)):
+        assert np.array_equal(a, b) and np.array_equal(a, c)

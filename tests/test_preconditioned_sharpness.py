@@ -151,4 +151,7 @@ def test_adam_edge_of_stability():
     settled = np.all(np.abs(late - 1) < 0.1, axis=1)
     assert settled.sum() >= 6, np.round(late, 3)  # ... then at it
     assert (np.abs(late - 1) < 0.2).all()
-    assert (t.diverged_at == -1).all() and (t.loss[:, -1] < 0.02 * t.loss[:, 0]).all()
+    # at the edge of stability the loss spikes: the largest lr's last 100 steps span 0.4-6.9 % of the start,
+    # and which value the last step lands on is decided by rounding (vmapped lanes and lanes one after
+    # another agree to 1e-10 until steps 180-400, then part). Their median is 1.6 % in both layouts.
+    assert (t.diverged_at == -1).all() and (np.median(t.loss[:, -100:], axis=1) < 0.02 * t.loss[:, 0]).all()

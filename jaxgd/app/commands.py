@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd import _checks, budget, comparison
+from jaxgd import _checks, budget, comparison, explore
 from jaxgd._checks import ArgumentError
 from jaxgd import plots
 from jaxgd.app import compare_page, config, landscape, presets, report, signals
@@ -175,8 +175,11 @@ def _report(args, setup) -> int:
     pack_dir = setup(cfg.dtype)
     p = plan(cfg)
     points, epochs = report.sweep_shape(cfg)
+    basins = cfg.sweep and len(p.problem.minima) >= 2  # explore.basins: a grid of starts per full-batch run
     _budget(p.problem, [(1, r.steps, r.config.batch_size) for r in p.runs]
-            + [(points * len(cfg.optimizers), epochs, None)] * bool(cfg.sweep), "epochs", args)
+            + [(points * len(cfg.optimizers), epochs, None)] * bool(cfg.sweep)
+            + [(explore.BASIN_GRID ** 2, r.steps, None) for r in p.runs if basins and r.config.batch_size is None],
+            "epochs", args)
     _data_note(cfg.data)
     m, b = p.problem.num_examples, p.config.batch_size
     if cfg.batch_size is None and m is not None and b != presets.MODES[-1].batch_size:
@@ -233,7 +236,7 @@ def _sweep(args, setup) -> int:
     # the first optimizer's sweep checks the rest (the same for every optimizer) before it computes
     sc = signals.on_a_thread(lambda stop: jaxgd.lr_scan(
         problem, optimizers, np.geomspace(lo, hi, num), epochs=args.epochs, batch_size=args.batch_size,
-        sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=args.loss_every or "auto"))
+        sampling=args.sampling, rng=args.rng, seed=args.seed, loss_every=args.loss_every or "auto", go_on=True))  # _budget
     _data_note(args.data)  # m, bs checked above and by the sweep: each run's steps, and the loss_every "auto" took
     every = args.loss_every or jaxgd.runs.auto_loss_every(m, bs, args.epochs * (bs and steps_per_epoch(m, bs) or 1))
     thin_note(m, {"each run": [every]}, args.loss_every)

@@ -103,8 +103,8 @@ def compute(plan: Plan, callback=None, threads: int = 2, pack_dir=None, stop: Ev
         basics_f = pool.submit(basics, problem, w, b, *gradcheck_grid(problem, w, b))  # needed first (the theory)
         pack_f = pool.submit(shell.plotly_packed, pack_dir)  # the page's plotly.js, packed while the programs compile
         fr, kinds = flow_kinds(plan)
-        flows_f = {k: pool.submit(jflows.flow, k, problem, plan.runs[fr].config.init, plan.runs[fr].lr, plan.runs[fr].steps)
-                   for k in kinds}
+        flows_f = {k: pool.submit(jflows.flow, k, problem, plan.runs[fr].config.init, plan.runs[fr].lr, plan.runs[fr].steps,
+                                  go_on=True) for k in kinds}  # the run's own steps, estimated by the command
         stoch_f = pool.submit(_stochastic, plan) if cfg.sweep else None
         sweeps_f = pool.submit(_lr_sweeps, plan) if cfg.sweep else None
         folding = _foldable(plan) if cfg.sweep else {}
@@ -224,7 +224,7 @@ def _sweep_runs(cfgs) -> list[Trajectory]:
     t = sweep(c0.problem, names, col(lambda c: c.spec.hyper["lr"]), col(lambda c: c.epochs),
               None if c0.batch_size is None else col(lambda c: c.batch_size), None, col(lambda c: c.sampling), c0.rng,
               col(lambda c: c.seed), sharpness_every=every, sharpness_iters=iters, sharpness_tol=tol,
-              loss_every=c0.loss_every)
+              loss_every=c0.loss_every, go_on=True)  # the command estimated the runs (--yes)
     return split(t, names)
 
 
@@ -275,7 +275,8 @@ def _lr_sweeps(plan: Plan):
     for i, (opt, lr, e) in _foldable(plan).items():
         extra.setdefault(opt, []).append((i, lr, e))
     sweeps, folded = explore.lr_sweeps(problem, cfg.optimizers, np.geomspace(*SWEEP_LR_RANGE, points), epochs,
-                                       extra={k: [lr for _, lr, _ in v] for k, v in extra.items()})
+                                       extra={k: [lr for _, lr, _ in v] for k, v in extra.items()},
+                                       go_on=True)  # estimated by the command (sweep_shape)
     return sweeps, {i: truncate(t, e) for opt, items in extra.items() for (i, _, e), t in zip(items, folded[opt])}
 
 
@@ -306,8 +307,10 @@ def _stochastic(plan: Plan) -> dict:
     more, mms = {}, modes(cfg, problem)
     if problem.num_examples is not None:
         more["cloud"], more["batch_phase"] = explore.seed_cloud(
-            problem, [m for m in mms if m.batch_size], lambda m: run_settings(cfg, problem, "gd", m), batch_phase=True)
-    basins = explore.basins(problem, cfg.optimizers, lambda o: run_settings(cfg, problem, o, mms[0]))
+            problem, [m for m in mms if m.batch_size], lambda m: run_settings(cfg, problem, "gd", m), batch_phase=True,
+            go_on=True)  # capped at CLOUD_STEPS a run
+    basins = explore.basins(problem, cfg.optimizers, lambda o: run_settings(cfg, problem, o, mms[0]),
+                            go_on=True)  # estimated by the command (basin_work)
     if basins is not None:
         more["basins"] = basins
     return more
