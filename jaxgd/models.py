@@ -39,6 +39,19 @@ MAX_WIDTH = 100_000  # per hidden layer, in a spec such as "mlp:32,32"
 MAX_HIDDEN_LAYERS = 1_000
 
 
+class FirstLayer(NamedTuple):
+    """A per-example loss split after its first layer's pre-activation, declared as the loss's
+    attribute ``first_layer`` (jaxgd's :func:`mlp` does): ``loss(params, *example) ==
+    rest(params, pre(params, *example), *example)``, with ``pre`` LINEAR in the parameters
+    (``pre(α·p + β·q) = α·pre(p) + β·pre(q)``: ``w @ x + b`` is, in ``(w, b)`` together).
+    A plane then computes ``pre`` once per direction instead of once per point
+    (:func:`jaxgd.plane_surface`). A loss that declares it wrongly gets wrong planes: declare it
+    only where it holds."""
+
+    pre: Callable[..., Any]  # (params, *example) -> the pre-activation (any pytree of arrays)
+    rest: Callable[..., jax.Array]  # (params, pre-activation, *example) -> scalar loss
+
+
 class Model(NamedTuple):
     """A model as pure functions, plus the static description it was built from.
 
@@ -112,35 +125,42 @@ def _mlp(sizes: tuple[int, ...], activation: str, task: str, loss: str) -> Model
             for name, k, n_in, n_out in zip(names, keys, sizes[:-1], sizes[1:])
         }
 
-    def apply(params: Params, x: jax.Array) -> jax.Array:
+    def first(params: Params, x: jax.Array) -> jax.Array:  # the first layer's pre-activation, (sizes[1],)
         x = jnp.asarray(x)
         if x.shape != (sizes[0],):
             raise ValueError(f"x must be one example of shape ({sizes[0]},), got shape {x.shape}")
-        h = x
-        for i, name in enumerate(names):
-            h = params[name]["w"] @ h + params[name]["b"]
-            if i < num_layers - 1:
-                h = act(h)
+        return params[names[0]]["w"] @ x + params[names[0]]["b"]
+
+    def after(params: Params, h: jax.Array) -> jax.Array:  # from that pre-activation to the output
+        for name in names[1:]:
+            h = params[name]["w"] @ act(h) + params[name]["b"]
         return h
 
-    if task == "regression":
-        def loss_per_example(params: Params, x_i: jax.Array, y_i: jax.Array) -> jax.Array:
-            y_i = jnp.asarray(y_i)
-            if y_i.shape != ():
-                raise ValueError(f"y_i must be a scalar target of shape (), got shape {y_i.shape}")
-            return (apply(params, x_i)[0] - y_i) ** 2
-    else:
-        def loss_per_example(params: Params, x_i: jax.Array, y_i: jax.Array) -> jax.Array:
-            y_i = jnp.asarray(y_i)
-            if y_i.shape != ():
-                raise ValueError(f"y_i must be one class label of shape (), got shape {y_i.shape}")
-            if not jnp.issubdtype(y_i.dtype, jnp.integer):
-                raise TypeError(f"y_i must be an integer class label in [0, {sizes[-1]}), got dtype {y_i.dtype}")
-            out = apply(params, x_i)
-            if loss == "mse":
-                return jnp.sum(jnp.square(out - jax.nn.one_hot(y_i, sizes[-1], dtype=out.dtype)))
-            return -jax.nn.log_softmax(out)[y_i]
+    def apply(params: Params, x: jax.Array) -> jax.Array:
+        return after(params, first(params, x))
 
+    def label(y_i) -> jax.Array:
+        y_i = jnp.asarray(y_i)
+        if y_i.shape != ():
+            raise ValueError(f"y_i must be {'a scalar target' if task == 'regression' else 'one class label'} of "
+                             f"shape (), got shape {y_i.shape}")
+        if task == "classification" and not jnp.issubdtype(y_i.dtype, jnp.integer):
+            raise TypeError(f"y_i must be an integer class label in [0, {sizes[-1]}), got dtype {y_i.dtype}")
+        return y_i
+
+    def head(out: jax.Array, y_i: jax.Array) -> jax.Array:
+        if task == "regression":
+            return (out[0] - y_i) ** 2
+        if loss == "mse":
+            return jnp.sum(jnp.square(out - jax.nn.one_hot(y_i, sizes[-1], dtype=out.dtype)))
+        return -jax.nn.log_softmax(out)[y_i]
+
+    def loss_per_example(params: Params, x_i: jax.Array, y_i: jax.Array) -> jax.Array:
+        y_i = label(y_i)
+        return head(apply(params, x_i), y_i)
+
+    loss_per_example.first_layer = FirstLayer(lambda params, x_i, y_i: first(params, x_i),
+                                              lambda params, z, x_i, y_i: head(after(params, z), label(y_i)))
     return Model(init, apply, loss_per_example, sizes, activation, task)
 
 

@@ -33,7 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd._checks import ArgumentError, ArgumentTypeError
-from jaxgd.problems import Problem, loss_of, neuron_axes
+from jaxgd.model import _mean
+from jaxgd.models import FirstLayer
+from jaxgd.problems import ExampleLoss, FullLoss, Problem, loss_of, neuron_axes
 from jaxgd.spectrum import top_k
 
 PyTree = Any
@@ -92,12 +94,51 @@ def _float_dtype(tree: PyTree):
     return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
 
 
+def _first_layer(f) -> tuple[FirstLayer, tuple] | None:
+    """``(layer, data)`` where ``f`` is a problem's full-data loss (:class:`~jaxgd.problems.FullLoss`)
+    whose per-example loss declares its linear first layer (:class:`jaxgd.models.FirstLayer`, as
+    jaxgd's MLP does) and takes no key; else None, and the evaluators take the general path. A user's
+    model (Equinox, Flax, a function of its own) declares none: jaxgd never guesses its layout."""
+    loss_fn = f.loss_fn if isinstance(f, FullLoss) else None
+    if type(loss_fn) is not ExampleLoss or loss_fn.takes_key:
+        return None
+    layer = getattr(loss_fn.loss_per_example, "first_layer", None)
+    return (layer, f.data) if isinstance(layer, FirstLayer) else None
+
+
+def _losses(f, trees: tuple, xs: PyTree, coef: Callable, max_elements: int) -> jax.Array:
+    """``out[i] = f(Σ_k c_k·trees[k])`` ``(P,)``, ``(c_0, c_1, ...) = coef(x_i)`` for the ``P`` points
+    ``x_i`` of ``xs`` (leading axis; a ``c_k`` of None stands for 1, no product), ``trees`` pytrees like
+    the parameters; batched by :func:`_map_points`. Where ``f`` declares a linear first layer
+    (:func:`_first_layer`), its pre-activation is computed once per tree (``len(trees)`` passes over
+    the data instead of ``P``) and combined per point the same way: equal to the general path to rounding."""
+    at = lambda c, ts: jax.tree_util.tree_map(lambda *v: _combine(c, v), *ts)
+    split = _first_layer(f)
+    if split is None:
+        point = lambda x: f(at(coef(x), trees))
+    else:
+        (pre, rest), data = split
+        examples = (0,) * len(data)
+        Z = tuple(jax.vmap(pre, in_axes=(None, *examples))(t, *data) for t in trees)  # each (m, ...)
+        rest = jax.vmap(rest, in_axes=(None, 0, *examples))
+        point = lambda x: _mean(rest(at(coef(x), trees), at(coef(x), Z), *data), None)
+    return _map_points(point, xs, _num_params(trees[0]), max_elements)
+
+
+def _combine(c: tuple, v: tuple) -> jax.Array:
+    """``c[0]·v[0] + c[1]·v[1] + ...``, summed left to right; a ``c[k]`` of None is 1."""
+    out = None
+    for ck, vk in zip(c, v):
+        term = vk if ck is None else ck * vk
+        out = term if out is None else out + term
+    return out
+
+
 @partial(jax.jit, static_argnames=("f", "max_elements"))
 def _surface(f, plane, a, b, max_elements):
     A, B = a.shape[0], b.shape[0]
-    point = lambda ab: f(jax.tree_util.tree_map(lambda o, u, v: o + ab[0] * u + ab[1] * v, *plane))
     grid = (jnp.repeat(a, B), jnp.tile(b, A))  # row-major: point i·B + j is (a[i], b[j])
-    return _map_points(point, grid, _num_params(plane.origin), max_elements).reshape(A, B)
+    return _losses(f, tuple(plane), grid, lambda ab: (None, *ab), max_elements).reshape(A, B)
 
 
 def plane_surface(problem: ProblemOrLoss, plane: Plane, a, b, *, max_elements: int = MAX_ELEMENTS) -> jax.Array:
@@ -109,6 +150,13 @@ def plane_surface(problem: ProblemOrLoss, plane: Plane, a, b, *, max_elements: i
     ``max(1, max_elements // n)`` points, ``n`` = number of parameters: whole rows when they fit,
     pieces of a row when one does not, never the whole grid × parameters. Jitted, the loss and
     ``max_elements`` static: pass the same problem (or function object) to reuse the compilation.
+
+    A problem whose per-example loss declares its first layer linear in the parameters
+    (:class:`jaxgd.models.FirstLayer`: jaxgd's own :func:`jaxgd.models.mlp` does) has that layer's
+    pre-activation computed once per direction — three passes over the data, not one per point —
+    and combined per point, ``z = z(origin) + a·z(d1) + b·z(d2)``; the rest of the network runs per
+    point. Equal to the general path to rounding. Every other loss (a user's Equinox or Flax model, a
+    bare function) is evaluated point by point: jaxgd never guesses a layout.
     """
     f = loss_of(problem)
     _check_plane(plane)
@@ -389,8 +437,7 @@ def hessian_plane(problem: ProblemOrLoss, params: PyTree, key: jax.Array, *, max
 
 @partial(jax.jit, static_argnames=("f", "max_elements"))
 def _interpolate(f, p0, p1, t, max_elements):
-    point = lambda ti: f(jax.tree_util.tree_map(lambda u, v: (1 - ti) * u + ti * v, p0, p1))
-    return _map_points(point, t, _num_params(p0), max_elements)
+    return _losses(f, (p0, p1), t, lambda ti: (1 - ti, ti), max_elements)
 
 
 def interpolate(problem: ProblemOrLoss, p0: PyTree, p1: PyTree, t, *,

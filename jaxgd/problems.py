@@ -118,12 +118,11 @@ class Problem:
         return _checks.check_dtype(None) if self.data is None else self.data[0].dtype
 
     @functools.cached_property
-    def full_loss(self) -> Callable:
+    def full_loss(self) -> "FullLoss":
         """``params -> loss on the whole data``: one function object per problem, so jitted
         functions that take it as a static argument (``jaxgd.planes``, ``jaxgd.spectrum``)
         compile once per problem."""
-        loss_fn, data = self.loss_fn, self.data
-        return lambda params: loss_fn(params, data, None)
+        return FullLoss(self.loss_fn, self.data)
 
     def loss(self, params: Params, idx=None, mask=None, key=None) -> jax.Array:
         """Loss on the whole data (``idx`` None) or on the examples ``idx`` (shape ``(B,)``);
@@ -144,6 +143,20 @@ class Problem:
         if self.data is None or idx is None:
             return self.data
         return tuple(a[idx] for a in self.data)
+
+
+class FullLoss:
+    """``params -> loss_fn(params, data, None)``: a problem's loss on its whole data
+    (:attr:`Problem.full_loss`), its parts kept for evaluators that use the loss's structure
+    (:func:`jaxgd.plane_surface`). Hashed and compared by identity, as a function is."""
+
+    __slots__ = ("loss_fn", "data")
+
+    def __init__(self, loss_fn: LossFn, data):
+        self.loss_fn, self.data = loss_fn, data
+
+    def __call__(self, params):
+        return self.loss_fn(params, self.data, None)
 
 
 def check_problem_dtype(problem: Problem) -> Problem:

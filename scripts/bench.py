@@ -830,6 +830,305 @@ def compare_cases(quick):
                        f"the ratio compares the published wall times, not the same work"))]
 
 
+# ----------------------------------------------------------------------------- real sweeps
+
+
+REAL_SIZES, REAL_M = (64, 32, 32, 10), 512
+
+
+def real_problem(dtype="float64"):
+    """Issue 24's model: a tanh MLP 64-32-32-10 (3,466 parameters) on the first 512 digits, softmax
+    cross-entropy; jaxgd's own MLP (its first layer declared linear: planes share it)."""
+    from jaxgd.datasets import load
+    from jaxgd.models import mlp
+
+    d = load("digits")
+    model = mlp(REAL_SIZES, "tanh", "classification")
+    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0), dtype=dtype),
+                               (d.x[:REAL_M], d.y[:REAL_M]), name="digits MLP", dtype=dtype)
+
+
+def torch_threads(problem) -> int:
+    """The faster of 1 and 2 intra-op threads (JAX's CPU client uses the 2 cores) for 30 full-batch Adam
+    steps of the model in float64 (three interleaved repetitions, medians), set for the rest of the group:
+    on a shared machine a 2-thread OpenMP region can wait for a core (a float64 matmul measured 14 ms on 2
+    threads, 0.26 ms on 1), and the peer should run at its best."""
+    import torch
+
+    def at(k):
+        def go():
+            torch.set_num_threads(k)
+            torch_adam_runs(problem, [1e-3], 30)
+        return go
+
+    t = interleaved({k: at(k) for k in (1, min(2, os.cpu_count() or 1))}, 3)
+    torch.set_num_threads(min(t, key=t.get))
+    return torch.get_num_threads()
+
+
+def torch_mlp(problem, dtype="float64"):
+    """The same network in PyTorch (nn.Linear stores (out, in), as jaxgd's MLP), the same weights and
+    data: ``(net, x, y)``."""
+    import torch
+
+    dt = getattr(torch, dtype)
+    layers = []
+    for i, k in enumerate(sorted(problem.init)):
+        w, b = (np.asarray(problem.init[k][a]) for a in ("w", "b"))
+        lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=dt)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(w)), lin.bias.copy_(torch.tensor(b))
+        layers += [lin] if i == len(problem.init) - 1 else [lin, torch.nn.Tanh()]
+    x, y = problem.data
+    return torch.nn.Sequential(*layers), torch.tensor(np.asarray(x), dtype=dt), torch.tensor(np.asarray(y), dtype=torch.long)
+
+
+def torch_adam_runs(problem, lrs, steps):
+    """One PyTorch eager run per lr (full-batch Adam, torch.optim.Adam's defaults = jaxgd's), each
+    from the problem's start: the final losses."""
+    import copy
+
+    import torch
+
+    net0, x, y = torch_mlp(problem)
+    out = []
+    for lr in lrs:
+        net = copy.deepcopy(net0)
+        opt = torch.optim.Adam(net.parameters(), lr=float(lr))
+        for _ in range(steps):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        with torch.no_grad():
+            out.append(float(torch.nn.functional.cross_entropy(net(x), y)))
+    return out
+
+
+def torch_power_iteration(loss, params, max_iter=100, tol=1e-3):
+    """PyHessian's ``hessian.eigenvalues()`` (top_n=1, its defaults maxIter=100, tol=1e-3): power iteration on
+    Hessian-vector products by double backward, from a fresh Gaussian vector; the eigenvalue and HVPs used."""
+    import torch
+
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    v = [torch.randn_like(p) for p in params]
+    norm = torch.sqrt(sum((u * u).sum() for u in v))
+    v = [u / norm for u in v]
+    eig = None
+    for k in range(max_iter):
+        hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
+        new = float(sum((h * u).sum() for h, u in zip(hv, v)))
+        norm = torch.sqrt(sum((h * h).sum() for h in hv))
+        v = [h / norm for h in hv]
+        if eig is not None and abs(new - eig) / (abs(eig) + 1e-6) < tol:
+            return new, k + 1
+        eig = new
+    return eig, max_iter
+
+
+def torch_gd_sharpness_runs(problem, lrs, steps, every):
+    """One PyTorch eager run per lr (full-batch gd, torch.optim.SGD) with the top Hessian eigenvalue by
+    power iteration (PyHessian's way) every ``every`` steps: ``(sharpness at step 0 of each run, HVPs)``."""
+    import copy
+
+    import torch
+
+    torch.manual_seed(0)
+    net0, x, y = torch_mlp(problem)
+    first, hvps = [], 0
+    for lr in lrs:
+        net = copy.deepcopy(net0)
+        params = list(net.parameters())
+        opt = torch.optim.SGD(params, lr=float(lr))
+        for t in range(steps):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            if t % every == 0:
+                eig, k = torch_power_iteration(loss, params)
+                hvps += k
+                first += [eig] if t == 0 else []
+            loss.backward()
+            opt.step()
+    return first, hvps
+
+
+def torch_plane(problem, plane, g, rows, dtype):
+    """loss-landscapes' way (``random_plane`` with its ``Loss`` metric): for each grid point the model's
+    weights are set in Python (origin + a·d1 + b·d2, in place), then the loss is one forward call, under
+    ``torch.no_grad()``; the first ``rows`` rows of the ``len(g)²`` grid."""
+    import torch
+
+    net, x, y = torch_mlp(problem, dtype)
+    dt = getattr(torch, dtype)
+    ps = list(net.parameters())  # layer by layer, weight then bias: the problem's sorted layers, w then b
+    O, U, V = ([torch.tensor(np.asarray(t[k][a]), dtype=dt) for k in sorted(t) for a in ("w", "b")] for t in plane)
+    out = np.empty((rows, len(g)))
+    with torch.no_grad():
+        for i, a in enumerate(g[:rows]):
+            for j, b in enumerate(g):
+                for p, o, u, v in zip(ps, O, U, V):
+                    torch.add(o, u, alpha=float(a), out=p).add_(v, alpha=float(b))
+                out[i, j] = float(torch.nn.functional.cross_entropy(net(x), y))
+    return out
+
+
+def interleaved(fns, repeat):
+    """Median seconds of each of ``fns`` (a dict), timed in turn ``repeat`` times (after one untimed
+    call each), so drift on a shared machine hits all alike."""
+    for fn in fns.values():
+        fn()
+    ts = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in ts.items()}
+
+
+FIRST_CALL = textwrap.dedent("""
+    import json, logging, sys, time
+    import jax; jax.config.update("jax_enable_x64", True)
+    import numpy as np, jaxgd
+    sys.path.insert(0, {here!r})
+    from bench import real_problem
+    p = real_problem(); lrs = np.geomspace({lo}, {hi}, {n})
+    kw = dict(epochs={steps}, sharpness_every={every})
+    jax.block_until_ready(jax.jit(lambda v: v * 2)(np.ones(3)))  # the client is up: only the call below is timed
+    spans = []  # jax_log_compiles: "Finished tracing + transforming <fn> in s", "... MLIR ...", "... XLA compilation ..."
+
+    class Spans(logging.Handler):
+        def emit(self, record):
+            m = record.getMessage()
+            if m.startswith("Finished") and " in " in m and m.endswith(" sec"):
+                spans.append((m.split(" for ")[0].split(" of ")[0].replace("Finished ", ""), m.split(" of ")[-1].split(" for ")[0].split(" in ")[0], float(m.rsplit(" in ", 1)[1][:-4])))
+
+    logging.getLogger("jax").addHandler(Spans()); logging.getLogger("jax").setLevel(logging.DEBUG)
+    jax.config.update("jax_log_compiles", True)
+    what = sys.argv[1]
+    call = (lambda: jaxgd.sweep(p, "gd", lr=lrs, **kw)) if what == "sweep" else (lambda: jaxgd.run(p, "gd", lr=float(lrs[-1]), **kw))
+    t = time.perf_counter(); jax.block_until_ready(call().loss); first = time.perf_counter() - t
+    t = time.perf_counter(); jax.block_until_ready(call().loss); warm = time.perf_counter() - t
+    json.dump(dict(first=first, warm=warm, spans=spans), sys.stdout)
+""")
+
+
+def _first_call(what, **fmt):
+    """``{first, warm, spans}`` of a fresh process's first ``what`` ("sweep" or "run") call."""
+    code = FIRST_CALL.format(here=os.path.dirname(os.path.abspath(__file__)), **fmt)
+    env = dict(os.environ, JAXGD_CACHE_DIR="off", JAX_ENABLE_COMPILATION_CACHE="false")
+    r = subprocess.run([sys.executable, "-c", code, what], capture_output=True, text=True, check=True, env=env)
+    return json.loads(r.stdout)
+
+
+def _where(spans) -> str:
+    """The compile spans summed by stage, the largest programs named."""
+    stages = {}
+    for stage, _, sec in spans:
+        key = "tracing" if "tracing" in stage else "lowering to MLIR" if "MLIR" in stage else \
+            "XLA compilation" if "compilation" in stage else stage
+        stages[key] = stages.get(key, 0.0) + sec
+    big = sorted(((sec, fn) for stage, fn, sec in spans if "compilation" in stage), reverse=True)[:2]
+    return ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()) + (
+        "; XLA's largest: " + ", ".join(f"{fn} {sec:.2f} s" for sec, fn in big) if big else "")
+
+
+def real_sweep_cases(quick):
+    """Issue 24 on a real model (the 64-32-32-10 tanh MLP, 3,466 parameters, 512 digits, float64, full
+    batch), side by side: (1) an Adam sweep over 32 lrs × 1,000 steps against 32 PyTorch eager runs and
+    32 ``jaxgd.run`` calls; (2) a gd sweep over 8 lrs × 500 steps with the sharpness every 10 against 8
+    ``run`` calls and PyTorch gd with PyHessian's power iteration every 10 steps; (3) a 101² plane against
+    loss-landscapes' way in PyTorch, float64 and float32; (4) the sweep's first call (trace + compile) in
+    a fresh process against one run's. ``quick``: smaller sizes, fewer repeats."""
+    if not have_torch():
+        return [dict(case="real sweeps", peer="torch eager", peer_s=None, jaxgd_s=float("nan"), compile_s=None,
+                     note="skipped: torch not installed (pip install torch==2.13.0)")]
+    import torch
+
+    p = real_problem()
+    tv = f"torch {torch.__version__} eager ({torch_threads(p)} thread(s), the faster of 1 and 2 here)"
+    n, rep = p.num_params, (1 if quick else 3)
+    rows = []
+
+    # (1) Adam sweep
+    lrs, steps = np.geomspace(1e-4, 3e-2, 8 if quick else 32), (100 if quick else 1000)
+    swept = lambda: block(jaxgd.sweep(p, "adam", lr=lrs, epochs=steps).loss)
+    runs = lambda: [block(jaxgd.run(p, "adam", lr=float(lr), epochs=steps).loss) for lr in lrs]
+    comp = first_call(swept)
+    mine = np.asarray(jaxgd.sweep(p, "adam", lr=lrs, epochs=steps).loss[:, -1])
+    theirs = torch_adam_runs(p, lrs[[0, -1]], steps)  # the same runs: the same final losses
+    np.testing.assert_allclose(theirs, mine[[0, -1]], rtol=1e-6)
+    t = interleaved({"sweep": swept, "runs": runs, "torch": lambda: torch_adam_runs(p, lrs, steps)}, rep)
+    case = f"Adam sweep, {len(lrs)} lrs × {steps:,} full-batch steps ({n:,}-parameter MLP, {REAL_M} digits)"
+    rows += [dict(case=case, peer=f"{len(lrs)} {tv} runs", peer_s=t["torch"], jaxgd_s=t["sweep"], compile_s=comp,
+                  target=4.0, note=f"final losses of the first and last lr equal torch's to 1e-6; medians of {rep}, "
+                                   "interleaved"),
+             dict(case=case, peer=f"{len(lrs)} separate jaxgd.run calls", peer_s=t["runs"], jaxgd_s=t["sweep"],
+                  compile_s=comp, target=1.5)]
+
+    # (2) gd sweep with the sharpness every 10 steps
+    lrs, steps, every = np.geomspace(0.05, 0.5, 4 if quick else 8), (100 if quick else 500), 10
+    kw = dict(epochs=steps, sharpness_every=every)
+    swept = lambda: block(jaxgd.sweep(p, "gd", lr=lrs, **kw).loss)
+    runs = lambda: [block(jaxgd.run(p, "gd", lr=float(lr), **kw).loss) for lr in lrs]
+    comp = first_call(swept)
+    s = jaxgd.sweep(p, "gd", lr=lrs, **kw)
+    first_eigs, _ = torch_gd_sharpness_runs(p, lrs[:1], 1, every)
+    gap = abs(first_eigs[0] / float(s.sharpness[0, 0]) - 1)  # the same Hessian at the start (power iteration
+    assert gap < 0.1, (first_eigs[0], float(s.sharpness[0, 0]))  # stops on a relative change < 1e-3: it lags)
+    hvps = {}
+
+    def torch_runs():
+        hvps["torch"] = torch_gd_sharpness_runs(p, lrs, steps, every)[1]
+
+    t = interleaved({"sweep": swept, "runs": runs, "torch": torch_runs}, rep)
+    measured = len(lrs) * len(range(0, steps, every))
+    case = (f"gd sweep, {len(lrs)} lrs × {steps:,} steps, sharpness every {every} ({n:,} parameters, {REAL_M} digits)")
+    rows += [dict(case=case, peer=f"{len(lrs)} separate jaxgd.run calls", peer_s=t["runs"], jaxgd_s=t["sweep"],
+                  compile_s=comp, target=1.5,
+                  note=(f"{float(np.nanmean(np.where(s.sharpness_hvps > 0, s.sharpness_hvps, np.nan))):.1f} HVPs per "
+                        f"measurement (Lanczos, residual ≤ 1e-4·λ, warm-started)")),
+             dict(case=case, peer=f"{len(lrs)} {tv} gd runs + PyHessian's power iteration", peer_s=t["torch"],
+                  jaxgd_s=t["sweep"], compile_s=comp, target=4.0,
+                  note=(f"power iteration as PyHessian's eigenvalues() (maxIter 100, tol 1e-3, fresh Gaussian start): "
+                        f"{hvps['torch'] / measured:.1f} HVPs per measurement; at step 0 it gives {first_eigs[0]:.4g}, "
+                        f"jaxgd's Lanczos {float(s.sharpness[0, 0]):.4g} ({100 * gap:.1f} % apart: power iteration "
+                        "stops on a relative change below 1e-3 and lags where the top eigenvalues are close)"))]
+
+    # (3) planes
+    from jaxgd import planes
+
+    grid = 41 if quick else 101
+    g = np.linspace(-1, 1, grid)
+    sub = 4 if quick else 10
+    for dtype in ("float64", "float32"):
+        q = real_problem(dtype)
+        plane = planes.random_plane(q, q.init, jax.random.key(1))
+        jx = lambda: block(planes.plane_surface(q, plane, g, g))
+        comp = first_call(jx)
+        S = np.asarray(jx())
+        ref = torch_plane(q, plane, g, 1, dtype)  # the same losses
+        np.testing.assert_allclose(ref[0], S[0], rtol=1e-10 if dtype == "float64" else 1e-4)
+        t = interleaved({"jaxgd": jx, "torch": lambda: torch_plane(q, plane, g, sub, dtype)}, rep)
+        rows.append(dict(case=f"{grid}² plane, {dtype} ({n:,}-parameter MLP, {REAL_M} digits)",
+                         peer=f"loss-landscapes' way in {tv} (×{grid / sub:.1f} from {sub} rows)",
+                         peer_s=t["torch"] * grid / sub, jaxgd_s=t["jaxgd"], compile_s=comp, target=3.0,
+                         note=("weights set per point in Python (in place), then one forward pass under no_grad; "
+                               "jaxgd computes the first layer once per direction (models.FirstLayer), the rest "
+                               f"per point, in batches of {planes.batch_points(grid * grid, n)} points")))
+
+    # (4) first calls, each in a fresh process
+    fmt = dict(lo=0.05, hi=0.5, n=4 if quick else 8, steps=100 if quick else 500, every=10)
+    sweep_first, run_first = _first_call("sweep", **fmt), _first_call("run", **fmt)
+    rows.append(dict(case=f"first call (trace + compile + run) of that {fmt['n']}-lr sweep, fresh process",
+                     peer="first call of one jaxgd.run (the same settings), fresh process",
+                     peer_s=run_first["first"], jaxgd_s=sweep_first["first"], compile_s=None, target=1 / 2,
+                     inverse=True,
+                     note=(f"warm calls: sweep {sweep_first['warm']:.2f} s, run {run_first['warm']:.2f} s. Where the "
+                           f"sweep's first call goes (jax_log_compiles): {_where(sweep_first['spans'])}; the run's: "
+                           f"{_where(run_first['spans'])}")))
+    return rows
+
+
 # ----------------------------------------------------------------------------- output
 
 
@@ -895,7 +1194,7 @@ def main(argv=None):
               ("sweep", sweep_cases), ("landscapes", landscape_cases), ("sharpness per lr", sharpness_per_lr_cases),
               ("flows", flow_cases), ("adapters", adapter_cases), ("many leaves", many_leaves_cases),
               ("compare", compare_cases), ("end to end", end_to_end_cases), ("page", page_cases),
-              ("curvature", curvature_cases))
+              ("curvature", curvature_cases), ("real sweeps", real_sweep_cases))
     ap.add_argument("--only", action="append", choices=[g for g, _ in groups],
                     help="run only this group (repeatable); then nothing is written unless --out/--json are given")
     ap.add_argument("--out", default=None, help="default BENCHMARKS.md")
