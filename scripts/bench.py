@@ -1126,6 +1126,12 @@ def real_sweep_cases(quick):
                      note=(f"warm calls: sweep {sweep_first['warm']:.2f} s, run {run_first['warm']:.2f} s. Where the "
                            f"sweep's first call goes (jax_log_compiles): {_where(sweep_first['spans'])}; the run's: "
                            f"{_where(run_first['spans'])}")))
+    rows.append(dict(case=f"trace + compile of that {fmt['n']}-lr sweep (first call − warm call), fresh process",
+                     peer="trace + compile of one jaxgd.run (first − warm), fresh process",
+                     peer_s=run_first["first"] - run_first["warm"], jaxgd_s=sweep_first["first"] - sweep_first["warm"],
+                     compile_s=None, target=1 / 2, inverse=True,
+                     note="the issue's \"first call (trace + compile)\": what the sweep's program costs to build beyond "
+                          "the run's, its own run time taken out"))
     return rows
 
 
