@@ -99,6 +99,13 @@ def check_nonneg_number(name: str, v) -> float:
     return check_number(name, v, low=0)
 
 
+def check_bool(name: str, v) -> bool:
+    """``v`` if it is True or False (not 1, not "yes"), else an :class:`ArgumentTypeError` named ``name``."""
+    if not isinstance(v, bool):
+        raise ArgumentTypeError(name, f"must be True or False, got {v!r}")
+    return v
+
+
 def check_int(name: str, v, low: int, high: int | None = None) -> int:
     """An integer (not a bool, not a float such as 2.0) in ``[low, high]``."""
     allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"

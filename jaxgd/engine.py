@@ -359,11 +359,17 @@ def flat(static: Static, init, runs: int = 0):
         lead = np.shape(leaves[0])[:runs]
         vec = np.concatenate([np.asarray(a).reshape(*lead, -1) for a in leaves], axis=-1)
         vec.flags.writeable = False
-        _RAVELED = (init, runs, treedef, shapes, vec)
+        if vec.size <= RAVEL_CACHE:
+            _RAVELED = (init, runs, treedef, shapes, vec)
     return static._replace(loss_fn=Flat(static.loss_fn, treedef, shapes)), vec
 
 
-_RAVELED = (None, 0)  # flat's last (start tree, runs, treedef, shapes, host vector): jax arrays do not change
+RAVEL_CACHE = 2**20
+""":func:`flat` keeps its last raveled start (a tree of jax arrays, which do not change) up to this many
+numbers: a run from a problem's own start (:meth:`jaxgd.Problem.checked_init`, one tree per problem)
+ravels it once. Past it the copy costs more than the leaves' overhead, and a big start is not held
+beyond its problem."""
+_RAVELED = (None, 0)  # (start tree, runs, treedef, shapes, host vector)
 
 
 def unflat(static: Static, t: "Trajectory") -> "Trajectory":

@@ -401,8 +401,7 @@ def model_problem(loss_per_example: Callable, params0, data, name: str = "model"
         raise ArgumentTypeError("loss_per_example", f"must be a function {what}{', key' if takes_key else ''}) -> "
                                                     f"scalar, got {type(loss_per_example).__name__}")
     for flag, v in (("batched", batched), ("takes_key", takes_key)):
-        if not isinstance(v, bool):
-            raise ArgumentTypeError(flag, f"must be True or False, got {v!r}")
+        _checks.check_bool(flag, v)
     dt = _checks.check_dtype(dtype)
     if not isinstance(data, (tuple, list)) or not data:
         raise ArgumentTypeError("data", f"must be a non-empty tuple of arrays, e.g. (x, y), got {type(data).__name__}")

@@ -314,25 +314,13 @@ def _run_key_column(problem: Problem, seeds: np.ndarray):
     return engine.compiled_call(_run_keys, "run_keys", (), np.asarray(seeds, np.uint32).reshape(-1))
 
 
-def _check_go_on(go_on) -> bool:
-    if not isinstance(go_on, bool):
-        raise ArgumentTypeError("go_on", f"must be True or False, got {go_on!r}")
-    return go_on
-
-
-def _check_progress(progress) -> bool:
-    if not isinstance(progress, bool):
-        raise ArgumentTypeError("progress", f"must be True or False, got {progress!r}")
-    return progress
-
-
 def run_checked(cfg: RunConfig, *, chunk: int | None = None, callback=None, progress: bool = False) -> Trajectory:
     """Run a checked :class:`RunConfig` (see :func:`run` for ``chunk``, ``callback`` and ``progress``)."""
     if chunk is not None:
         chunk = _checks.check_int("chunk", chunk, 1)
     if callback is not None and not callable(callback):
         raise ArgumentTypeError("callback", f"must be a function (steps_done, steps_total), got {callback!r}")
-    progress = _check_progress(progress)
+    progress = _checks.check_bool("progress", progress)
     static, source = _plan(cfg)
     if not progress:
         return _run_planned(cfg, static, source, chunk, callback)
@@ -472,7 +460,7 @@ def run(
     cfg = check_run_args(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper, order,
                          sharpness_every, sharpness_iters, sharpness_tol, loss_every, sharpness_of, sharpness_k,
                          sharpness_examples, sharpness_leaf)
-    budget.check(cfg.problem, [(1, cfg.steps, cfg.batch_size)], "epochs", go_on=_check_go_on(go_on))
+    budget.check(cfg.problem, [(1, cfg.steps, cfg.batch_size)], "epochs", go_on=_checks.check_bool("go_on", go_on))
     return run_checked(cfg, chunk=chunk, callback=callback, progress=progress)
 
 
@@ -647,8 +635,7 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     """:func:`sweep`'s arguments checked, broadcast to ``R`` runs, cast to the problem's dtype,
     padded (orders to the largest batch and the most steps) and sharded: a :class:`Batch`."""
     problem = _check_problem(problem)
-    if not isinstance(final_only, bool):
-        raise ArgumentTypeError("final_only", f"must be True or False, got {final_only!r}")
+    _checks.check_bool("final_only", final_only)
     m, dtype = problem.num_examples, problem.dtype
     rng = _checks.check_choice("rng", rng, RNGS)
     names = _optimizers(optimizer)
@@ -911,7 +898,7 @@ def sweep(
     run's first visit within the tolerance of each point (``Trajectory.reached_at``, ``(R, K)``).
 
     ``progress=True`` shows a bar on stderr (off by default): "compiling", then done. A sweep is
-    one compiled call of ``jit(vmap(one_run))`` that the engine does not scan in chunks, so the bar
+    one compiled call (or one per worker thread) that the engine does not scan in chunks, so the bar
     cannot count its steps as :func:`run`'s does; the results are the same with or without it.
 
     ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
@@ -925,13 +912,12 @@ def sweep(
     steps) is refused with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate,
     before compiling, unless ``go_on=True``.
     """
-    _check_progress(progress)
-    _check_go_on(go_on)
+    _checks.check_bool("progress", progress)
+    _checks.check_bool("go_on", go_on)
+    problem = _check_problem(problem)
     batch = stack(problem, optimizer, lr, epochs, batch_size, init, sampling, rng, seed, hyper,
-                  final_only=final_only, sharpness=check_sharpness(
-                      sharpness_every, sharpness_iters, sharpness_tol, sharpness_k,
-                      None if all(v is None for v in (sharpness_k, sharpness_examples, sharpness_leaf)) else _check_problem(problem),
-                      sharpness_examples, sharpness_leaf),
+                  final_only=final_only, sharpness=check_sharpness(sharpness_every, sharpness_iters, sharpness_tol,
+                                                                   sharpness_k, problem, sharpness_examples, sharpness_leaf),
                   loss_every=loss_every, targets=targets, target_tol=target_tol, sharpness_of=sharpness_of,
                   lanes=lanes, workers=workers)
     steps = batch.static.blocks * batch.static.block_steps
