@@ -13,7 +13,6 @@ command's disk cache, installs a hook).
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, NamedTuple
@@ -524,7 +523,7 @@ class Batch(NamedTuple):
     sample orders — None (full batch), ``(R,)`` keys, an :class:`Order` ``(R, blocks, block_steps,
     B)`` or a :class:`Draw` of ``(R,)`` columns. data: the problem's data. R: the number of runs
     (the columns may be padded to a multiple of the device count). workers: threads the runs are
-    shared among (:func:`lane_workers`), each calling the same compiled program on its share.
+    shared among (``sweep(workers=)``, default 1), each calling the same compiled program on its share.
     """
 
     static: engine.Static
@@ -682,7 +681,7 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     static, steps, source = _orders(problem, kind, b, rng, more)
     static = static._replace(lanes=lane_layout(problem, R, static) if lanes is None else _checks.check_int("lanes", lanes, 0))
     if workers is None:
-        workers = lane_workers(problem, R, static)
+        workers = 1
     elif _checks.check_int("workers", workers, 1) > 1 and static.lanes != 1:
         raise ArgumentError("workers", f"above 1 needs lanes=1 (the runs one after another in each thread), got lanes="
                                        f"{static.lanes}: vmapped programs can deadlock XLA's CPU runtime in several threads")
@@ -694,16 +693,9 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
 
 
 LANE_FLOPS = 10**6
-"""On one CPU device, a sweep whose lane-step passes this many flops (``6·n·batch``: a gradient of
-``n`` parameters on ``batch`` examples) runs its lanes one after another, shared among one thread
-per core; below it, all vmapped in one call. See :func:`lane_layout`."""
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+"""On one CPU device, a sweep with sharpness whose lane-step passes this many flops (``6·n·batch``: a
+gradient of ``n`` parameters on ``batch`` examples) runs its lanes one after another; otherwise all
+vmapped in one call. See :func:`lane_layout`."""
 
 
 def _big_cpu_lanes(problem: Problem, static: engine.Static) -> bool:
@@ -719,30 +711,18 @@ def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
     CPU (BENCHMARKS.md, "sweeps of real models"):
 
     - one run: 1 — the run's own program in a loop of one, so it equals :func:`run` bit for bit;
-    - on one CPU device with a lane-step past :data:`LANE_FLOPS`: 1, one after another, the lanes
-      shared among threads (:func:`lane_workers`). XLA runs a lane of a real model on one core, and
-      vmapped its matrix products become batched products no faster than the lanes one after
-      another; with sharpness every lane's Lanczos loop would also run until the slowest lane's has
-      converged (a 3,466-parameter MLP, 8 lrs of gd with sharpness every 10, one thread: 5.7 s
-      vmapped, 3.9 s one after another; first call 22 s against 14 s);
-    - else 0, all vmapped: small lanes are where one program over many of them wins (the notebook's
-      100 lrs: 21 ms vmapped, 122 ms one after another), and on an accelerator or several devices
-      (the runs are sharded over them) always.
+    - on one CPU device, with sharpness and a lane-step past :data:`LANE_FLOPS`: 1, one after another.
+      Vmapped, every lane's Lanczos loop runs until the slowest lane's has converged, and the
+      lanes' matrix products become batched products no faster than one lane's (a 3,466-parameter
+      MLP, 8 lrs of gd, 200 steps, sharpness every 10: 2.90 s vmapped, 2.34 s one after another;
+      first call 22 s against 14 s);
+    - else 0, all vmapped: without sharpness the lanes share the data's products (the same MLP, 32
+      Adam lrs, 200 steps: 2.17 s vmapped, 3.01 s one after another), small lanes are where one
+      program over many of them wins (the notebook's 100 lrs: 21 ms vmapped, 122 ms one after
+      another), and on an accelerator or several devices (the runs are sharded over them) always.
 
     ``sweep(..., lanes=)`` overrides it: 0, or ``k ≥ 1`` lanes at a time."""
-    return 1 if runs == 1 or _big_cpu_lanes(problem, static) else 0
-
-
-def lane_workers(problem: Problem, runs: int, static: engine.Static) -> int:
-    """The threads a sweep of ``runs`` runs is shared among, each calling the same compiled program on
-    its share: with lanes one after another (``lanes=1``) on one CPU device past :data:`LANE_FLOPS`,
-    one per core this process may use (at most one per run) — calls of one program from several
-    threads run side by side on a CPU; else 1. ``sweep(..., workers=)`` overrides it, with ``lanes=1``
-    only: XLA's CPU runtime can deadlock where vmapped programs holding batched LAPACK calls (a
-    vmapped Lanczos, newton's solve) run in several threads at once."""
-    if runs < 2 or static.lanes != 1 or not _big_cpu_lanes(problem, static):
-        return 1
-    return min(runs, _cores())
+    return 1 if runs == 1 or (static.sharpness_every > 0 and _big_cpu_lanes(problem, static)) else 0
 
 
 def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
@@ -903,10 +883,14 @@ def sweep(
 
     ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
     all vmapped side by side; ``k ≥ 1``, ``k`` at a time in the same compiled program (1: one after
-    another). ``workers``: with ``lanes=1``, the threads the runs are shared among
-    (:func:`lane_workers`; default one per core on a CPU for lanes past :data:`LANE_FLOPS`). Every
-    layout gives the same numbers (to rounding; runs one after another are bit for bit those of
-    :func:`run`, in any number of threads).
+    another). ``workers`` (default 1): with ``lanes=1``, the runs shared among this many threads,
+    each calling the same compiled program on its share (at most one a run; on one device) — about
+    twice as fast on two cores for lanes of a real model, but opt-in: calls from several threads
+    fill XLA's CPU thread pool, and a step that hands work to that pool and waits for it then
+    waits forever (vmapped LAPACK calls deadlocked here in two threads, also with OpenBLAS on one
+    thread; an FFT does the same: github.com/PyAutoLabs/PyAutoFit/issues/1530). Use it for losses
+    of plain array arithmetic. Every layout gives the same numbers (to rounding; runs one after
+    another are bit for bit those of :func:`run`, in any number of threads).
 
     Work estimated past an hour (:func:`jaxgd.budget.check`: ``R`` lanes of the longest run's
     steps) is refused with an :class:`~jaxgd.ArgumentError` naming ``epochs`` and the estimate,

@@ -1080,7 +1080,9 @@ def real_sweep_cases(quick):
     def torch_runs():
         hvps["torch"] = torch_gd_sharpness_runs(p, lrs, steps, every)[1]
 
-    t = interleaved({"sweep": swept, "runs": runs, "torch": torch_runs}, rep)
+    threads = lambda: block(jaxgd.sweep(p, "gd", lr=lrs, lanes=1, workers=2, **kw).loss)  # opt-in (see sweep)
+    threads()
+    t = interleaved({"sweep": swept, "runs": runs, "torch": torch_runs, "threads": threads}, rep)
     measured = len(lrs) * len(range(0, steps, every))
     case = (f"gd sweep, {len(lrs)} lrs × {steps:,} steps, sharpness every {every} ({n:,} parameters, {REAL_M} digits)")
     rows += [dict(case=case, peer=f"{len(lrs)} separate jaxgd.run calls", peer_s=t["runs"], jaxgd_s=t["sweep"],
@@ -1092,7 +1094,11 @@ def real_sweep_cases(quick):
                   note=(f"power iteration as PyHessian's eigenvalues() (maxIter 100, tol 1e-3, fresh Gaussian start): "
                         f"{hvps['torch'] / measured:.1f} HVPs per measurement; at step 0 it gives {first_eigs[0]:.4g}, "
                         f"jaxgd's Lanczos {float(s.sharpness[0, 0]):.4g} ({100 * gap:.1f} % apart: power iteration "
-                        "stops on a relative change below 1e-3 and lags where the top eigenvalues are close)"))]
+                        "stops on a relative change below 1e-3 and lags where the top eigenvalues are close)")),
+             dict(case=case + ", workers=2 (opt-in threads, lanes=1)", peer=f"{len(lrs)} separate jaxgd.run calls",
+                  peer_s=t["runs"], jaxgd_s=t["threads"], compile_s=None, target=1.5,
+                  note="the default layout's program called from two threads, each on half the runs; not the "
+                       "default (sweep's workers: threads fill XLA's CPU pool)")]
 
     # (3) planes
     from jaxgd import planes

@@ -664,3 +664,33 @@ def test_available_memory_without_meminfo_falls_back_to_free_pages(tmp_path, mon
     monkeypatch.setattr(_checks, "CGROUP", str(tmp_path / "missing"))
     monkeypatch.setattr(os, "sysconf", lambda k: {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[k])
     assert _checks.available_memory() == 4096 * 1000
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_an_error_left_by_a_signal_still_says_the_signal(tmp_path, capsys, sig):
+    """A clean-up that fails as the signal's exception unwinds the work (a ValueError from a file closed
+    under a writer: a report signalled as it wrote its files under load, exit 1 with a traceback) gives
+    the signal's line and code; the same error with no signal behind it is not hidden."""
+    from jaxgd.app import terminal
+
+    def command():
+        f = open(tmp_path / "a.bin", "wb")
+        try:
+            raise KeyboardInterrupt() if sig == signal.SIGINT else signals.Terminated(sig)
+        finally:
+            f.close()
+            f.write(b"late")  # ValueError: I/O operation on closed file
+
+    old = {s: signal.getsignal(s) for s in signals.LINES}
+    try:
+        code = terminal.run_command(command, False, None)
+    finally:  # stopped() ignores later signals (the process ends next): put this process's handlers back
+        for s, h in old.items():
+            signal.signal(s, h)
+    assert (code, capsys.readouterr().err) == SIGNALS[sig]
+
+    def plain():
+        raise ValueError("I/O operation on closed file")
+
+    with pytest.raises(ValueError, match="closed file"):
+        terminal.run_command(plain, False, None)

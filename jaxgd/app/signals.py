@@ -143,6 +143,28 @@ def unless(stop: threading.Event, callback=None):
     return call
 
 
+def first(command):
+    """``command()``; an error it raises while a signal's exception unwinds its work (a clean-up that
+    failed part-way, e.g. a writer's file closed under it) gives way to that exception: the signal
+    stopped the command, and says so (:func:`stopped`), not the error it left behind."""
+    try:
+        return command()
+    except Exception as e:
+        if (sig := _behind(e.__context__)) is not None:
+            raise sig from None
+        raise
+
+
+def _behind(e: BaseException | None) -> KeyboardInterrupt | None:
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        e = e.__context__
+    return None
+
+
 def stopped(e: KeyboardInterrupt) -> int:
     """Say that ``e`` stopped the command; its exit code. Later signals are ignored (its clean-up is done)."""
     _ignore()

@@ -32,7 +32,7 @@ def run_command(command, needs_stdout: bool, bad_argument) -> int:
                 raise OutputError("stdout", "it is closed, and it is this command's only output")
             sys.stdout = open(os.devnull, "w")  # the files are the output; the summary has nowhere to go
         signals.announce("working")
-        code = command()
+        code = signals.first(command)  # a clean-up's error as a signal unwinds the work: the signal's line
         write_stdout("")  # flushed: a full stdout is an error of the command
         return code
     except (ArgumentError, ArgumentTypeError) as e:  # raised by the checks, before any work
