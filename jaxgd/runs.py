@@ -679,10 +679,11 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, bmin, longest),
                                   check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
-    static = static._replace(lanes=lane_layout(problem, R, static) if lanes is None else _checks.check_int("lanes", lanes, 0))
-    if workers is None:
-        workers = 1
-    elif _checks.check_int("workers", workers, 1) > 1 and static.lanes != 1:
+    workers = 1 if workers is None else _checks.check_int("workers", workers, 1)
+    if lanes is None:  # more than one worker: the runs one after another in each thread
+        lanes = 1 if workers > 1 else lane_layout(problem, R, static)
+    static = static._replace(lanes=_checks.check_int("lanes", lanes, 0))
+    if workers > 1 and static.lanes != 1:
         raise ArgumentError("workers", f"above 1 needs lanes=1 (the runs one after another in each thread), got lanes="
                                        f"{static.lanes}: vmapped programs can deadlock XLA's CPU runtime in several threads")
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
@@ -883,7 +884,7 @@ def sweep(
 
     ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
     all vmapped side by side; ``k ≥ 1``, ``k`` at a time in the same compiled program (1: one after
-    another). ``workers`` (default 1): with ``lanes=1``, the runs shared among this many threads,
+    another). ``workers`` (default 1): the runs shared among this many threads (``lanes=1``, the default then),
     each calling the same compiled program on its share (at most one a run; on one device) — about
     twice as fast on two cores for lanes of a real model, but opt-in: calls from several threads
     fill XLA's CPU thread pool, and a step that hands work to that pool and waits for it then

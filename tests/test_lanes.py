@@ -70,6 +70,7 @@ def test_the_rule():
     assert runs.stack(net, "gd", 0.1, 2).static.lanes == 1 and runs.stack(net, "gd", 0.1, 2).workers == 1  # one run
     assert batch(net, lanes=0).workers == 1 and batch(net, lanes=3).static.lanes == 3
     assert batch(nb, lanes=1, workers=5).workers == 3  # at most one a run
+    assert (batch(net, workers=2).static.lanes, batch(net, workers=2).workers) == (1, 2)  # workers imply lanes=1
     with pytest.raises(ArgumentError, match="^lanes must be an integer >= 0, got -1$"):
         jaxgd.sweep(net, "gd", [0.1, 0.2], 2, lanes=-1)
     with pytest.raises(ArgumentError, match="^workers above 1 needs lanes=1 .*, got lanes=0: vmapped programs can "
