@@ -683,6 +683,10 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     if lanes is None:  # more than one worker: the runs one after another in each thread
         lanes = 1 if workers > 1 else lane_layout(problem, R, static)
     static = static._replace(lanes=_checks.check_int("lanes", lanes, 0))
+    devices = jax.devices()
+    if static.lanes != 1 and R > 1 and len(devices) > 1 and devices[0].platform == "cpu" and _lapack_step(static):
+        raise ArgumentError("lanes", f"must be 1 on several CPU devices with sharpness or newton, got {static.lanes}: "
+                                     "their batched LAPACK calls can deadlock XLA's CPU runtime")
     if workers > 1 and static.lanes != 1:
         raise ArgumentError("workers", f"above 1 needs lanes=1 (the runs one after another in each thread), got lanes="
                                        f"{static.lanes}: vmapped programs can deadlock XLA's CPU runtime in several threads")
@@ -707,6 +711,13 @@ def _big_cpu_lanes(problem: Problem, static: engine.Static) -> bool:
     return 6 * problem.num_params * (1 if m is None else static.batch_size or m) > LANE_FLOPS
 
 
+def _lapack_step(static: engine.Static) -> bool:
+    """Whether the engine's step makes LAPACK calls: the sharpness's Lanczos (``eigh``), newton's solve."""
+    kind = static.kind
+    names = [m[0] for m in kind[1]] if kind[0] == "union" else [kind[0]]
+    return static.sharpness_every > 0 or "newton" in names
+
+
 def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
     """The layout (:attr:`jaxgd.engine.Static.lanes`) of a sweep of ``runs`` runs, measured on a 2-core
     CPU (BENCHMARKS.md, "sweeps of real models"):
@@ -717,13 +728,20 @@ def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
       lanes' matrix products become batched products no faster than one lane's (a 3,466-parameter
       MLP, 8 lrs of gd, 200 steps, sharpness every 10: 2.90 s vmapped, 2.34 s one after another;
       first call 22 s against 14 s);
+    - on several CPU devices (``--xla_force_host_platform_device_count``), with LAPACK in the step
+      (sharpness, newton): 1. The devices run at once on XLA's one CPU thread pool, and a batched
+      LAPACK call hands its batch to that pool and waits: the vmapped sharpness sweep above hung
+      on two CPU devices (jaxlib 0.10.2), one after another it took 2.18 s;
     - else 0, all vmapped: without sharpness the lanes share the data's products (the same MLP, 32
       Adam lrs, 200 steps: 2.17 s vmapped, 3.01 s one after another), small lanes are where one
       program over many of them wins (the notebook's 100 lrs: 21 ms vmapped, 122 ms one after
-      another), and on an accelerator or several devices (the runs are sharded over them) always.
+      another), and on an accelerator or several devices (the runs are sharded over them).
 
     ``sweep(..., lanes=)`` overrides it: 0, or ``k ≥ 1`` lanes at a time."""
-    return 1 if runs == 1 or (static.sharpness_every > 0 and _big_cpu_lanes(problem, static)) else 0
+    devices = jax.devices()
+    if runs == 1 or (len(devices) > 1 and devices[0].platform == "cpu" and _lapack_step(static)):
+        return 1
+    return 1 if static.sharpness_every > 0 and _big_cpu_lanes(problem, static) else 0
 
 
 def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):

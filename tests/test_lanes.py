@@ -89,3 +89,50 @@ def test_threads_share_the_runs_bit_for_bit(net):
         for name in one._fields:
             for u, v in zip(jax.tree.leaves(getattr(one, name)), jax.tree.leaves(getattr(t, name))):
                 assert np.array_equal(u, v, equal_nan=True), (workers, name)
+
+
+SEVERAL_DEVICES = """
+import sys
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import jaxgd
+from jaxgd import runs
+from jaxgd._checks import ArgumentError
+from jaxgd.datasets import load
+from jaxgd.models import mlp
+assert len(jax.devices()) == 2, jax.devices()
+d, model = load("digits"), mlp((64, 8, 10), "tanh", "classification")
+net = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:96], d.y[:96]))
+lanes = lambda opt, **kw: runs.stack(net, opt, [0.1, 0.2, 0.3], 2, **kw).static.lanes
+print("layouts", lanes("gd"), lanes("gd", sharpness=(1, 20, 1e-4)), lanes(["gd", "newton", "adam"]))
+try:
+    jaxgd.sweep(net, "gd", [0.1, 0.2], 2, sharpness_every=1, lanes=0)
+except ArgumentError as e:
+    print("refused", e)
+s = jaxgd.sweep(net, "gd", [0.05, 0.2, 0.5], 6, sharpness_every=2)
+np.savez(sys.argv[1], loss=s.loss, sharpness=s.sharpness)
+"""
+
+
+def test_several_cpu_devices_run_lapack_lanes_one_after_another(net, tmp_path):
+    """Two CPU devices (in a subprocess: JAX fixes the count when it starts). A sweep with LAPACK in its
+    step (sharpness, newton) runs its lanes one after another: the two devices share XLA's CPU thread
+    pool, and vmapped, a 3,466-parameter MLP's sharpness sweep hung there (batched eigh waiting on the
+    pool it runs in). Asked for vmapped lanes, it says so in one line. The numbers are one device's."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", SEVERAL_DEVICES, str(tmp_path / "s.npz")], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "layouts 0 1 1"  # gd alone: vmapped, sharded over the devices
+    assert lines[1] == ("refused lanes must be 1 on several CPU devices with sharpness or newton, got 0: their "
+                        "batched LAPACK calls can deadlock XLA's CPU runtime")
+    two = np.load(tmp_path / "s.npz")
+    one = jaxgd.sweep(net, "gd", [0.05, 0.2, 0.5], 6, sharpness_every=2)
+    np.testing.assert_allclose(two["loss"], one.loss, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(two["sharpness"], one.sharpness, rtol=1e-12, atol=0)
