@@ -683,8 +683,7 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     if lanes is None:  # more than one worker: the runs one after another in each thread
         lanes = 1 if workers > 1 else lane_layout(problem, R, static)
     static = static._replace(lanes=_checks.check_int("lanes", lanes, 0))
-    devices = jax.devices()
-    if static.lanes != 1 and R > 1 and len(devices) > 1 and devices[0].platform == "cpu" and _lapack_step(static):
+    if static.lanes != 1 and R > 1 and _shared_cpu_pool(static):
         raise ArgumentError("lanes", f"must be 1 on several CPU devices with sharpness or newton, got {static.lanes}: "
                                      "their batched LAPACK calls can deadlock XLA's CPU runtime")
     if workers > 1 and static.lanes != 1:
@@ -703,19 +702,25 @@ gradient of ``n`` parameters on ``batch`` examples) runs its lanes one after ano
 vmapped in one call. See :func:`lane_layout`."""
 
 
-def _big_cpu_lanes(problem: Problem, static: engine.Static) -> bool:
+def _cpu_devices() -> int:
+    """How many CPU devices JAX has (0 on an accelerator)."""
     devices = jax.devices()
-    if len(devices) > 1 or devices[0].platform != "cpu":
+    return len(devices) if devices[0].platform == "cpu" else 0
+
+
+def _big_cpu_lanes(problem: Problem, static: engine.Static) -> bool:
+    if _cpu_devices() != 1:
         return False
     m = problem.num_examples
     return 6 * problem.num_params * (1 if m is None else static.batch_size or m) > LANE_FLOPS
 
 
-def _lapack_step(static: engine.Static) -> bool:
-    """Whether the engine's step makes LAPACK calls: the sharpness's Lanczos (``eigh``), newton's solve."""
+def _shared_cpu_pool(static: engine.Static) -> bool:
+    """Several CPU devices (one XLA thread pool) and LAPACK calls in the engine's step: the sharpness's
+    Lanczos (``eigh``), newton's solve. Vmapped, such a sweep can deadlock (see :func:`lane_layout`)."""
     kind = static.kind
     names = [m[0] for m in kind[1]] if kind[0] == "union" else [kind[0]]
-    return static.sharpness_every > 0 or "newton" in names
+    return _cpu_devices() > 1 and (static.sharpness_every > 0 or "newton" in names)
 
 
 def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
@@ -738,10 +743,8 @@ def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
       another), and on an accelerator or several devices (the runs are sharded over them).
 
     ``sweep(..., lanes=)`` overrides it: 0, or ``k ≥ 1`` lanes at a time."""
-    devices = jax.devices()
-    if runs == 1 or (len(devices) > 1 and devices[0].platform == "cpu" and _lapack_step(static)):
-        return 1
-    return 1 if static.sharpness_every > 0 and _big_cpu_lanes(problem, static) else 0
+    sequential = runs == 1 or _shared_cpu_pool(static) or (static.sharpness_every > 0 and _big_cpu_lanes(problem, static))
+    return 1 if sequential else 0
 
 
 def _orders(problem: Problem, kind: tuple, b: dict, rng: str, more: dict):
@@ -902,8 +905,8 @@ def sweep(
 
     ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
     all vmapped side by side; ``k ≥ 1``, ``k`` at a time in the same compiled program (1: one after
-    another). ``workers`` (default 1): the runs shared among this many threads (``lanes=1``, the default then),
-    each calling the same compiled program on its share (at most one a run; on one device) — about
+    another). ``workers`` (default 1): the runs shared among this many threads (then ``lanes=1`` by
+    default), each calling the same compiled program on its share (at most one a run; on one device) — about
     twice as fast on two cores for lanes of a real model, but opt-in: calls from several threads
     fill XLA's CPU thread pool, and a step that hands work to that pool and waits for it then
     waits forever (vmapped LAPACK calls deadlocked here in two threads, also with OpenBLAS on one

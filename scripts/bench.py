@@ -1081,7 +1081,6 @@ def real_sweep_cases(quick):
         hvps["torch"] = torch_gd_sharpness_runs(p, lrs, steps, every)[1]
 
     threads = lambda: block(jaxgd.sweep(p, "gd", lr=lrs, lanes=1, workers=2, **kw).loss)  # opt-in (see sweep)
-    threads()
     t = interleaved({"sweep": swept, "runs": runs, "torch": torch_runs, "threads": threads}, rep)
     measured = len(lrs) * len(range(0, steps, every))
     case = (f"gd sweep, {len(lrs)} lrs × {steps:,} steps, sharpness every {every} ({n:,} parameters, {REAL_M} digits)")
