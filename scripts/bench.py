@@ -36,6 +36,7 @@ import optax  # noqa: E402
 
 import jaxgd  # noqa: E402
 from jaxgd import engine, sweep  # noqa: E402
+from jaxgd import runs as runs_mod  # noqa: E402
 from jaxgd.app.config import ReportConfig, check  # noqa: E402
 from jaxgd.app.plan import plan as report_plan  # noqa: E402
 from jaxgd.app.results import versions as report_versions  # noqa: E402
@@ -1080,8 +1081,9 @@ def real_sweep_cases(quick):
     def torch_runs():
         hvps["torch"] = torch_gd_sharpness_runs(p, lrs, steps, every)[1]
 
-    threads = lambda: block(jaxgd.sweep(p, "gd", lr=lrs, lanes=1, workers=2, **kw).loss)  # opt-in (see sweep)
-    t = interleaved({"sweep": swept, "runs": runs, "torch": torch_runs, "threads": threads}, rep)
+    workers = runs_mod.stack(p, "gd", lrs, steps, sharpness=runs_mod.check_sharpness(every, 50, 1e-4, None, p)).workers
+    single = lambda: block(jaxgd.sweep(p, "gd", lr=lrs, workers=1, **kw).loss)  # the same program in one thread
+    t = interleaved({"sweep": swept, "runs": runs, "torch": torch_runs, "one thread": single}, rep)
     measured = len(lrs) * len(range(0, steps, every))
     case = (f"gd sweep, {len(lrs)} lrs × {steps:,} steps, sharpness every {every} ({n:,} parameters, {REAL_M} digits)")
     rows += [dict(case=case, peer=f"{len(lrs)} separate jaxgd.run calls", peer_s=t["runs"], jaxgd_s=t["sweep"],
@@ -1094,10 +1096,10 @@ def real_sweep_cases(quick):
                         f"{hvps['torch'] / measured:.1f} HVPs per measurement; at step 0 it gives {first_eigs[0]:.4g}, "
                         f"jaxgd's Lanczos {float(s.sharpness[0, 0]):.4g} ({100 * gap:.1f} % apart: power iteration "
                         "stops on a relative change below 1e-3 and lags where the top eigenvalues are close)")),
-             dict(case=case + ", workers=2 (opt-in threads, lanes=1)", peer=f"{len(lrs)} separate jaxgd.run calls",
-                  peer_s=t["runs"], jaxgd_s=t["threads"], compile_s=None, target=1.5,
-                  note="the default layout's program called from two threads, each on half the runs; not the "
-                       "default (sweep's workers: threads fill XLA's CPU pool)")]
+             dict(case=case + ", workers=1 (the default's program in one thread)", peer=f"{len(lrs)} separate jaxgd.run calls",
+                  peer_s=t["runs"], jaxgd_s=t["one thread"], compile_s=None, target=1.5,
+                  note=f"the default shares the runs among {workers} thread(s) here (runs.default_workers: every "
+                       "core for sharpness lanes one after another on one CPU device); this row is one thread")]
 
     # (3) planes
     from jaxgd import planes

@@ -2,12 +2,15 @@
 compiled program (:attr:`jaxgd.engine.Static.lanes`, :func:`jaxgd.runs.lane_layout`) — the same
 numbers in every layout, and a sweep of one run equal to :func:`jaxgd.run` bit for bit."""
 
+import re
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd import runs
+from jaxgd import pool, runs
 from jaxgd._checks import ArgumentError
 from jaxgd.datasets import load
 from jaxgd.models import mlp
@@ -56,26 +59,76 @@ def test_a_sweep_of_one_run_is_the_run_bit_for_bit(net, kw):
             assert np.array_equal(np.asarray(u), np.asarray(v)[0], equal_nan=True), name
 
 
-def test_the_rule():
+def test_the_rule(monkeypatch):
     nb, d, model = jaxgd.notebook(), load("digits"), mlp((64, 8, 10), "tanh", "classification")
     net = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:512], d.y[:512]))
     batch = lambda p, **kw: runs.stack(p, "gd", [0.1, 0.2, 0.3], 2, **kw)  # noqa: E731
+    sharp = dict(sharpness=(1, 20, 1e-4))
+    monkeypatch.setattr(pool, "cores", lambda: 4)
     assert (batch(nb).static.lanes, batch(nb).workers) == (0, 1)  # 612 flops a lane-step: vmapped
-    assert batch(nb, sharpness=(1, 20, 1e-4)).static.lanes == 0
+    assert (batch(nb, **sharp).static.lanes, batch(nb, **sharp).workers) == (0, 1)
     assert 6 * net.num_params * 512 > runs.LANE_FLOPS  # 610 parameters on 512 examples
-    assert (batch(net).static.lanes, batch(net).workers) == (0, 1)  # no sharpness: vmapped
-    assert (batch(net, sharpness=(1, 20, 1e-4)).static.lanes, batch(net, sharpness=(1, 20, 1e-4)).workers) == (1, 1)
-    b = batch(net, batch_size=8, sharpness=(1, 20, 1e-4))  # a lane-step on 8 examples: 3·10⁴ flops
+    assert (batch(net).static.lanes, batch(net).workers) == (0, 1)  # no sharpness: vmapped, one thread
+    assert (batch(net, **sharp).static.lanes, batch(net, **sharp).workers) == (1, 3)  # every core, one a run
+    monkeypatch.setattr(pool, "cores", lambda: 2)
+    assert (batch(net, **sharp).static.lanes, batch(net, **sharp).workers) == (1, 2)
+    monkeypatch.setattr(pool, "cores", lambda: 1)
+    assert (batch(net, **sharp).static.lanes, batch(net, **sharp).workers) == (1, 1)
+    monkeypatch.setattr(pool, "cores", lambda: 4)
+    b = batch(net, batch_size=8, **sharp)  # a lane-step on 8 examples: 3·10⁴ flops
     assert (b.static.lanes, b.workers) == (0, 1)
-    assert runs.stack(net, "gd", 0.1, 2).static.lanes == 1 and runs.stack(net, "gd", 0.1, 2).workers == 1  # one run
+    assert (batch(net, lanes=1, **sharp).workers, batch(net, workers=1, **sharp).workers) == (1, 1)  # either given
+    one = runs.stack(net, "gd", 0.1, 2, **sharp)  # one run
+    assert (one.static.lanes, one.workers) == (1, 1)
     assert batch(net, lanes=0).workers == 1 and batch(net, lanes=3).static.lanes == 3
     assert batch(nb, lanes=1, workers=5).workers == 3  # at most one a run
     assert (batch(net, workers=2).static.lanes, batch(net, workers=2).workers) == (1, 2)  # workers imply lanes=1
+    assert (batch(net, lanes=0, workers=2).static.lanes, batch(net, lanes=0, workers=2).workers) == (0, 2)
     with pytest.raises(ArgumentError, match="^lanes must be an integer >= 0, got -1$"):
         jaxgd.sweep(net, "gd", [0.1, 0.2], 2, lanes=-1)
-    with pytest.raises(ArgumentError, match="^workers above 1 needs lanes=1 .*, got lanes=0: vmapped programs can "
-                                            "deadlock XLA's CPU runtime in several threads$"):
-        jaxgd.sweep(net, "gd", [0.1, 0.2], 2, lanes=0, workers=2)
+
+
+def test_a_step_unsafe_in_threads_keeps_one_or_is_refused(monkeypatch):
+    """Threads only where the step's program is safe in several (:func:`jaxgd.pool.hazard`): given
+    ``workers`` above 1, a batched LAPACK call, an FFT or a host callback is refused in one line; by
+    default the sweep keeps one thread. A LAPACK call on one matrix (the sharpness's Lanczos, lanes
+    one after another) runs inline and is safe."""
+    monkeypatch.setattr(pool, "cores", lambda: 2)
+    d = load("digits")
+    x, y = d.x[:512], d.y[:512].astype(np.float64)
+    w0 = 0.01 * np.random.default_rng(0).normal(size=(64, 64))  # 4,096 parameters: lanes past LANE_FLOPS
+    losses = {"a batched LAPACK call (lapack_dgetrf_ffi": lambda w, xi, yi: jnp.linalg.solve(jnp.eye(64) + w * xi[None, :], xi).sum() ** 2,
+              "an FFT": lambda w, xi, yi: jnp.sum(jnp.abs(jnp.fft.rfft(w @ xi)) ** 2),
+              "a custom call (xla_": lambda w, xi, yi: _with_callback(jnp.sum((w @ xi) ** 2) - yi, w)}
+    for why, loss in losses.items():
+        q = jaxgd.model_problem(loss, w0, (x, y), name="mine")
+        assert 6 * q.num_params * 512 > runs.LANE_FLOPS
+        assert runs.stack(q, "gd", [0.01, 0.02], 2, sharpness=(1, 8, 1e-4)).workers == 1  # by default: one thread
+        for lanes in (1, 0):
+            with pytest.raises(ArgumentError, match=rf"^workers must be 1 for this sweep, got 2: its step calls {re.escape(why)}"):
+                runs.stack(q, "gd", [0.01, 0.02], 2, lanes=lanes, workers=2)
+    d8 = jaxgd.model_problem(mlp((64, 8, 10), "tanh", "classification").loss_per_example,
+                             mlp((64, 8, 10), "tanh", "classification").init(jax.random.key(0)), (d.x[:512], d.y[:512]))
+    assert runs.stack(d8, "gd", [0.1, 0.2], 2, sharpness=(1, 20, 1e-4), lanes=1, workers=2).workers == 2
+    with pytest.raises(ArgumentError, match=r"^workers must be 1 for this sweep, got 2: its step calls a batched LAPACK "
+                                            r"call \(lapack_dsyevd_ffi on tensor<2x20x20xf64>\), which can deadlock"):
+        runs.stack(d8, "gd", [0.1, 0.2, 0.3, 0.4], 2, sharpness=(1, 20, 1e-4), lanes=0, workers=2)
+
+
+def _with_callback(value, w):
+    jax.debug.callback(lambda a: None, w)
+    return value
+
+
+def test_hazard_reads_the_lowered_text():
+    call = ('%0:3 = stablehlo.custom_call @lapack_dsyevd_ffi(%arg0) {backend_config = "", mhlo.backend_config = {mode = '
+            '86 : ui8}} : ({shape}) -> (tensor<4x4xf64>, tensor<4xf64>, tensor<i32>)')
+    assert pool.hazard("func.func @main() {\n" + call.replace("{shape}", "tensor<4x4xf64>") + "\n}") is None
+    assert pool.hazard(call.replace("{shape}", "tensor<3x4x4xf64>")) == "a batched LAPACK call (lapack_dsyevd_ffi on tensor<3x4x4xf64>)"
+    assert pool.hazard("%1 = stablehlo.custom_call @mine(%0) : (tensor<4xf64>) -> tensor<4xf64>") == "a custom call (mine)"
+    assert pool.hazard("%1 = stablehlo.custom_call @mine(%0)") == "a custom call"  # no signature on the line
+    assert pool.hazard('%1 = stablehlo.fft %0, type = RFFT, length = [8] : (tensor<8xf64>) -> tensor<5xcomplex<f64>>') == "an FFT"
+    assert pool.hazard("%1 = stablehlo.add %0, %0 : tensor<4xf64>") is None
 
 
 def test_threads_share_the_runs_bit_for_bit(net):
@@ -91,13 +144,28 @@ def test_threads_share_the_runs_bit_for_bit(net):
                 assert np.array_equal(u, v, equal_nan=True), (workers, name)
 
 
+def test_threads_by_default_give_one_threads_bits(monkeypatch):
+    """A sweep with sharpness past LANE_FLOPS on one CPU device shares its runs among the cores by
+    default (two here, three runs: shares of two and one): the numbers are one thread's, bit for bit."""
+    monkeypatch.setattr(pool, "cores", lambda: 2)
+    d, model = load("digits"), mlp((64, 8, 10), "tanh", "classification")
+    net = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:512], d.y[:512]))
+    kw = dict(optimizer="gd", lr=[0.05, 0.2, 0.5], epochs=6, sharpness_every=2)
+    assert runs.stack(net, "gd", kw["lr"], 6, sharpness=(2, 20, 1e-4)).workers == 2
+    two, one = jaxgd.sweep(net, **kw), jaxgd.sweep(net, **kw, workers=1)
+    assert np.all(one.sharpness[:, ::2] > 0)  # measured every other step (NaN between)
+    for name in one._fields:
+        for u, v in zip(jax.tree.leaves(getattr(one, name)), jax.tree.leaves(getattr(two, name))):
+            assert np.array_equal(u, v, equal_nan=True), name
+
+
 SEVERAL_DEVICES = """
 import sys
 import jax
 jax.config.update("jax_enable_x64", True)
 import numpy as np
 import jaxgd
-from jaxgd import runs
+from jaxgd import pool, runs
 from jaxgd._checks import ArgumentError
 from jaxgd.datasets import load
 from jaxgd.models import mlp
