@@ -694,11 +694,11 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     static, p0 = engine.flat(static, p0, runs=1)
     knobs, p0, source = _shard((knobs, p0, source), R)
-    workers = min(workers, R) if len(jax.devices()) == 1 else 1
+    asked, workers = workers, min(workers, R) if len(jax.devices()) == 1 else 1
     if workers > 1 and _cpu_devices() == 1:  # the program of one thread's share, lowered (JAX keeps it for the call)
         why = pool.program_hazard(engine.sweep_compiled, static, problem.data, *_shares((knobs, p0, source), R, workers)[0])
         if why is not None and given:
-            raise ArgumentError("workers", f"must be 1 for this sweep, got {workers}: its step calls {why}, which can "
+            raise ArgumentError("workers", f"must be 1 for this sweep, got {asked}: its step calls {why}, which can "
                                            "deadlock XLA's CPU thread pool when called from several threads")
         workers = 1 if why is not None else workers
     return Batch(static, knobs, p0, source, problem.data, R, workers)

@@ -105,11 +105,12 @@ def test_a_step_unsafe_in_threads_keeps_one_or_is_refused(monkeypatch):
         assert 6 * q.num_params * 512 > runs.LANE_FLOPS
         assert runs.stack(q, "gd", [0.01, 0.02], 2, sharpness=(1, 8, 1e-4)).workers == 1  # by default: one thread
         for lanes in (1, 0):
-            with pytest.raises(ArgumentError, match=rf"^workers must be 1 for this sweep, got 2: its step calls {re.escape(why)}"):
-                runs.stack(q, "gd", [0.01, 0.02], 2, lanes=lanes, workers=2)
+            with pytest.raises(ArgumentError, match=rf"^workers must be 1 for this sweep, got 99: its step calls {re.escape(why)}"):
+                runs.stack(q, "gd", [0.01, 0.02], 2, lanes=lanes, workers=99)  # two threads, one run each
     d8 = jaxgd.model_problem(mlp((64, 8, 10), "tanh", "classification").loss_per_example,
                              mlp((64, 8, 10), "tanh", "classification").init(jax.random.key(0)), (d.x[:512], d.y[:512]))
     assert runs.stack(d8, "gd", [0.1, 0.2], 2, sharpness=(1, 20, 1e-4), lanes=1, workers=2).workers == 2
+    assert runs.stack(d8, "gd", [0.1, 0.2], 2, sharpness=(1, 20, 1e-4), lanes=0, workers=2).workers == 2  # a lane a thread
     with pytest.raises(ArgumentError, match=r"^workers must be 1 for this sweep, got 2: its step calls a batched LAPACK "
                                             r"call \(lapack_dsyevd_ffi on tensor<2x20x20xf64>\), which can deadlock"):
         runs.stack(d8, "gd", [0.1, 0.2, 0.3, 0.4], 2, sharpness=(1, 20, 1e-4), lanes=0, workers=2)
@@ -125,6 +126,8 @@ def test_hazard_reads_the_lowered_text():
             '86 : ui8}} : ({shape}) -> (tensor<4x4xf64>, tensor<4xf64>, tensor<i32>)')
     assert pool.hazard("func.func @main() {\n" + call.replace("{shape}", "tensor<4x4xf64>") + "\n}") is None
     assert pool.hazard(call.replace("{shape}", "tensor<3x4x4xf64>")) == "a batched LAPACK call (lapack_dsyevd_ffi on tensor<3x4x4xf64>)"
+    assert pool.hazard(call.replace("{shape}", "tensor<1x1x4x4xf64>")) is None  # a batch of one runs inline
+    assert pool.hazard(call.replace("{shape}", "tensor<?x4x4xf64>")) == "a batched LAPACK call (lapack_dsyevd_ffi on tensor<?x4x4xf64>)"
     assert pool.hazard("%1 = stablehlo.custom_call @mine(%0) : (tensor<4xf64>) -> tensor<4xf64>") == "a custom call (mine)"
     assert pool.hazard("%1 = stablehlo.custom_call @mine(%0)") == "a custom call"  # no signature on the line
     assert pool.hazard('%1 = stablehlo.fft %0, type = RFFT, length = [8] : (tensor<8xf64>) -> tensor<5xcomplex<f64>>') == "an FFT"
