@@ -680,20 +680,19 @@ def stack(problem: Problem, optimizer="gd", lr=None, epochs=20, batch_size=None,
     more.update(_sharpness_fields(sharpness, check_loss_every(loss_every, m, bmin, longest),
                                   check_sharpness_of(sharpness_of, kind)), **_key_fields(problem))
     static, steps, source = _orders(problem, kind, b, rng, more)
-    given = workers is not None
+    given, chosen = workers is not None, lanes is None
     workers = 1 if workers is None else _checks.check_int("workers", workers, 1)
     if lanes is None:  # more than one worker given: the runs one after another in each thread
         lanes = 1 if workers > 1 else lane_layout(problem, R, static)
         if not given:
             workers = default_workers(problem, R, static._replace(lanes=lanes))
     static = static._replace(lanes=_checks.check_int("lanes", lanes, 0))
-    if static.lanes != 1 and R > 1 and _shared_cpu_pool(static):
-        raise ArgumentError("lanes", f"must be 1 on several CPU devices with sharpness or newton, got {static.lanes}: "
-                                     "their batched LAPACK calls can deadlock XLA's CPU runtime")
     knobs = engine.Knobs(hypers[0] if one else hypers, None if one else which, steps, _run_key_column(problem, b["seed"]))
     check_steps("epochs", static.blocks * static.block_steps, problem.num_params, R, per_step=not final_only)
     static, p0 = engine.flat(static, p0, runs=1)
     knobs, p0, source = _shard((knobs, p0, source), R)
+    if R > 1 and _cpu_devices() > 1:
+        static = _on_one_pool(static, problem.data, (knobs, p0, source), chosen)
     asked, workers = workers, min(workers, R) if len(jax.devices()) == 1 else 1
     if workers > 1 and _cpu_devices() == 1:  # the program of one thread's share, lowered (JAX keeps it for the call)
         why = pool.program_hazard(engine.sweep_compiled, static, problem.data, *_shares((knobs, p0, source), R, workers)[0])
@@ -731,6 +730,25 @@ def _shared_cpu_pool(static: engine.Static) -> bool:
     return _cpu_devices() > 1 and (static.sharpness_every > 0 or "newton" in names)
 
 
+def _on_one_pool(static: engine.Static, data, cols, chosen: bool) -> engine.Static:
+    """``static`` for a sweep sharded over several CPU devices, whose programs run at once on XLA's one
+    CPU thread pool as threads' do: where the step has a hazard (:func:`jaxgd.pool.hazard`), lanes one
+    after another if the layout was ``chosen`` by default (a batched LAPACK call of the lanes becomes one
+    matrix at a time), else refused; refused also where one after another has one."""
+    why = pool.program_hazard(engine.sweep_compiled, static, data, *cols)
+    if why is not None and chosen and static.lanes != 1:
+        static = static._replace(lanes=1)
+        why = pool.program_hazard(engine.sweep_compiled, static, data, *cols)
+    if why is not None and static.lanes != 1:
+        raise ArgumentError("lanes", f"must be 1 on several CPU devices for this sweep, got {static.lanes}: its step "
+                                     f"calls {why}, which can deadlock the CPU thread pool the devices share")
+    if why is not None:
+        raise ArgumentError("loss", f"calls {why} at every step, which can deadlock the CPU thread pool that several "
+                                    "CPU devices share: sweep it on one device (without "
+                                    "--xla_force_host_platform_device_count)")
+    return static
+
+
 def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
     """The layout (:attr:`jaxgd.engine.Static.lanes`) of a sweep of ``runs`` runs, measured on a 2-core
     CPU (BENCHMARKS.md, "sweeps of real models"):
@@ -744,7 +762,9 @@ def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
     - on several CPU devices (``--xla_force_host_platform_device_count``), with LAPACK in the step
       (sharpness, newton): 1. The devices run at once on XLA's one CPU thread pool, and a batched
       LAPACK call hands its batch to that pool and waits: the vmapped sharpness sweep above hung
-      on two CPU devices (jaxlib 0.10.2), one after another it took 2.18 s;
+      on two CPU devices (jaxlib 0.10.2), one after another it took 2.18 s. Any other step with a
+      hazard there (a loss of your own that calls ``jnp.linalg`` or an FFT: :func:`jaxgd.pool.hazard`)
+      is found in the lowered program and laid out one after another too (:func:`stack`), or refused;
     - else 0, all vmapped: without sharpness the lanes share the data's products (the same MLP, 32
       Adam lrs, 200 steps: 2.17 s vmapped, 3.01 s one after another), small lanes are where one
       program over many of them wins (the notebook's 100 lrs: 21 ms vmapped, 122 ms one after

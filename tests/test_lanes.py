@@ -166,23 +166,33 @@ SEVERAL_DEVICES = """
 import sys
 import jax
 jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp
 import numpy as np
 import jaxgd
-from jaxgd import pool, runs
+from jaxgd import runs
 from jaxgd._checks import ArgumentError
 from jaxgd.datasets import load
 from jaxgd.models import mlp
 assert len(jax.devices()) == 2, jax.devices()
 d, model = load("digits"), mlp((64, 8, 10), "tanh", "classification")
 net = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:96], d.y[:96]))
-lanes = lambda opt, **kw: runs.stack(net, opt, [0.1, 0.2, 0.3], 2, **kw).static.lanes
-print("layouts", lanes("gd"), lanes("gd", sharpness=(1, 20, 1e-4)), lanes(["gd", "newton", "adam"]))
-try:
-    jaxgd.sweep(net, "gd", [0.1, 0.2], 2, sharpness_every=1, lanes=0)
-except ArgumentError as e:
-    print("refused", e)
+lanes = lambda p, opt, **kw: runs.stack(p, opt, [0.1, 0.2, 0.3], 2, **kw).static.lanes
+print("layouts", lanes(net, "gd"), lanes(net, "gd", sharpness=(1, 20, 1e-4)), lanes(net, ["gd", "newton", "adam"]))
+w0 = 0.01 * np.random.default_rng(0).normal(size=(8, 8))
+x8 = d.x[:96, :8]
+solve = lambda w, xi, yi: jnp.sum(jnp.linalg.solve(jnp.eye(8) + w, xi) ** 2)  # one matrix a run: batched when vmapped
+fft = lambda w, xi, yi: jnp.sum(jnp.abs(jnp.fft.rfft(w @ xi)) ** 2)
+mine = jaxgd.model_problem(solve, w0, (x8, d.y[:96]), name="solve")
+print("solve", lanes(mine, "gd"))
+for p, kw in [(net, dict(sharpness_every=1, lanes=0)), (mine, dict(lanes=0)),
+              (jaxgd.model_problem(fft, w0, (x8, d.y[:96]), name="fft"), dict())]:
+    try:
+        jaxgd.sweep(p, "gd", [0.1, 0.2], 2, **kw)
+    except ArgumentError as e:
+        print("refused", e)
 s = jaxgd.sweep(net, "gd", [0.05, 0.2, 0.5], 6, sharpness_every=2)
-np.savez(sys.argv[1], loss=s.loss, sharpness=s.sharpness)
+u = jaxgd.sweep(mine, "gd", [0.05, 0.2, 0.5], 6)
+np.savez(sys.argv[1], loss=s.loss, sharpness=s.sharpness, solve=u.loss)
 """
 
 
@@ -190,7 +200,9 @@ def test_several_cpu_devices_run_lapack_lanes_one_after_another(net, tmp_path):
     """Two CPU devices (in a subprocess: JAX fixes the count when it starts). A sweep with LAPACK in its
     step (sharpness, newton) runs its lanes one after another: the two devices share XLA's CPU thread
     pool, and vmapped, a 3,466-parameter MLP's sharpness sweep hung there (batched eigh waiting on the
-    pool it runs in). Asked for vmapped lanes, it says so in one line. The numbers are one device's."""
+    pool it runs in). So does a loss of one's own whose step has a batched LAPACK call (found in the lowered
+    program: :func:`jaxgd.pool.hazard`); asked for vmapped lanes, it says so in one line, and a step with a
+    hazard even one run at a time (an FFT) is refused. The numbers are one device's."""
     import os
     import subprocess
     import sys
@@ -201,9 +213,18 @@ def test_several_cpu_devices_run_lapack_lanes_one_after_another(net, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
     assert lines[0] == "layouts 0 1 1"  # gd alone: vmapped, sharded over the devices
-    assert lines[1] == ("refused lanes must be 1 on several CPU devices with sharpness or newton, got 0: their "
-                        "batched LAPACK calls can deadlock XLA's CPU runtime")
+    assert lines[1] == "solve 1"  # a loss of one's own with a batched LAPACK call vmapped: one after another
+    assert lines[2] == ("refused lanes must be 1 on several CPU devices for this sweep, got 0: its step calls a batched "
+                        "LAPACK call (lapack_dsyevd_ffi on tensor<2x50x50xf64>), which can deadlock the CPU thread pool "
+                        "the devices share")
+    assert lines[3].startswith("refused lanes must be 1 on several CPU devices for this sweep, got 0: its step calls a "
+                               "batched LAPACK call (lapack_dgetrf_ffi on tensor<2x8x8xf64>)")
+    assert lines[4] == ("refused loss calls an FFT at every step, which can deadlock the CPU thread pool that several CPU "
+                        "devices share: sweep it on one device (without --xla_force_host_platform_device_count)")
     two = np.load(tmp_path / "s.npz")
     one = jaxgd.sweep(net, "gd", [0.05, 0.2, 0.5], 6, sharpness_every=2)
     np.testing.assert_allclose(two["loss"], one.loss, rtol=1e-12, atol=0)
+    mine = jaxgd.model_problem(lambda w, xi, yi: jnp.sum(jnp.linalg.solve(jnp.eye(8) + w, xi) ** 2),
+                               0.01 * np.random.default_rng(0).normal(size=(8, 8)), (load("digits").x[:96, :8], load("digits").y[:96]))
+    np.testing.assert_allclose(two["solve"], jaxgd.sweep(mine, "gd", [0.05, 0.2, 0.5], 6).loss, rtol=1e-12, atol=0)
     np.testing.assert_allclose(two["sharpness"], one.sharpness, rtol=1e-12, atol=0)
