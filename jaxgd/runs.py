@@ -779,8 +779,8 @@ def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
 def default_workers(problem: Problem, runs: int, static: engine.Static) -> int:
     """The threads a sweep's runs are shared among when ``workers`` is not given: every core
     (:func:`jaxgd.pool.cores`, at most one a run) where :func:`lane_layout` runs sharpness lanes one
-    after another on one CPU device, else 1. Each thread calls the same compiled program on its share,
-    so the numbers are bit for bit those of one thread; :func:`stack` keeps one thread where the
+    after another on one CPU device, else 1. Each thread calls the same compiled program on its share
+    of lanes one after another, so the numbers are bit for bit those of one thread; :func:`stack` keeps one thread where the
     program is not safe in several (:func:`jaxgd.pool.hazard`).
 
     Measured on the 2-core CPU (the 3,466-parameter MLP, 512 digits, 200 steps, medians of 4): 8 lrs of
@@ -952,8 +952,8 @@ def sweep(
     ``lanes``: how the runs are laid over the device (:func:`lane_layout`, default by its rule): 0,
     all vmapped side by side; ``k ≥ 1``, ``k`` at a time in the same compiled program (1: one after
     another). ``workers``: the runs shared among this many threads (at most one a run, on one device;
-    then ``lanes=1`` unless given), each calling the same compiled program on its share, so the numbers
-    are one thread's bit for bit. Default (:func:`default_workers`): every core for a sweep with
+    then ``lanes=1`` unless given), each calling the same compiled program on its share; with ``lanes=1``
+    the numbers are one thread's bit for bit. Default (:func:`default_workers`): every core for a sweep with
     sharpness whose lanes run one after another on one CPU device (about twice as fast on two cores),
     else 1. Threads run only a program safe in several (:func:`jaxgd.pool.hazard`: no FFT, no custom
     call but LAPACK on one matrix; batched LAPACK calls deadlocked XLA's CPU pool here in two threads):
