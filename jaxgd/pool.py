@@ -21,10 +21,9 @@ again (measured: a first call of the same total time with and without it).
 
 from __future__ import annotations
 
+import math
 import os
 import re
-
-import numpy as np
 
 _CALL = re.compile(r"stablehlo\.custom_call @([\w.]+)\(.*:\s*\(([^()]*)\)\s*->")
 _LAPACK = re.compile(r"lapack_[sdcz](?:syevd|heevd|potrf|getrf|geqrf|geqp3|orgqr|ungqr|trsm|gesdd|gesvd|gesvj|geev|gees|"
@@ -47,7 +46,7 @@ def _batch(tensor: str) -> int | None:
     dims = tensor.split("x")[:-1]
     if any(not d.isdigit() for d in dims):
         return None
-    return int(np.prod([int(d) for d in dims[:-2]], dtype=np.int64))
+    return math.prod(int(d) for d in dims[:-2])
 
 
 def hazard(text: str) -> str | None:

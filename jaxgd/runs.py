@@ -722,19 +722,12 @@ def _big_cpu_lanes(problem: Problem, static: engine.Static) -> bool:
     return 6 * problem.num_params * (1 if m is None else static.batch_size or m) > LANE_FLOPS
 
 
-def _shared_cpu_pool(static: engine.Static) -> bool:
-    """Several CPU devices (one XLA thread pool) and LAPACK calls in the engine's step: the sharpness's
-    Lanczos (``eigh``), newton's solve. Vmapped, such a sweep can deadlock (see :func:`lane_layout`)."""
-    kind = static.kind
-    names = [m[0] for m in kind[1]] if kind[0] == "union" else [kind[0]]
-    return _cpu_devices() > 1 and (static.sharpness_every > 0 or "newton" in names)
-
-
 def _on_one_pool(static: engine.Static, data, cols, chosen: bool) -> engine.Static:
     """``static`` for a sweep sharded over several CPU devices, whose programs run at once on XLA's one
     CPU thread pool as threads' do: where the step has a hazard (:func:`jaxgd.pool.hazard`), lanes one
     after another if the layout was ``chosen`` by default (a batched LAPACK call of the lanes becomes one
-    matrix at a time), else refused; refused also where one after another has one."""
+    matrix at a time), else refused; refused also where one after another has one. A default layout
+    with a hazard is lowered twice, vmapped and one after another (JAX keeps both lowerings)."""
     why = pool.program_hazard(engine.sweep_compiled, static, data, *cols)
     if why is not None and chosen and static.lanes != 1:
         static = static._replace(lanes=1)
@@ -759,20 +752,20 @@ def lane_layout(problem: Problem, runs: int, static: engine.Static) -> int:
       lanes' matrix products become batched products no faster than one lane's (a 3,466-parameter
       MLP, 8 lrs of gd, 200 steps, sharpness every 10: 2.90 s vmapped, 2.34 s one after another;
       first call 22 s against 14 s);
-    - on several CPU devices (``--xla_force_host_platform_device_count``), with LAPACK in the step
-      (sharpness, newton): 1. The devices run at once on XLA's one CPU thread pool, and a batched
-      LAPACK call hands its batch to that pool and waits: the vmapped sharpness sweep above hung
-      on two CPU devices (jaxlib 0.10.2), one after another it took 2.18 s. Any other step with a
-      hazard there (a loss of your own that calls ``jnp.linalg`` or an FFT: :func:`jaxgd.pool.hazard`)
-      is found in the lowered program and laid out one after another too (:func:`stack`), or refused;
     - else 0, all vmapped: without sharpness the lanes share the data's products (the same MLP, 32
       Adam lrs, 200 steps: 2.17 s vmapped, 3.01 s one after another), small lanes are where one
       program over many of them wins (the notebook's 100 lrs: 21 ms vmapped, 122 ms one after
       another), and on an accelerator or several devices (the runs are sharded over them).
 
+    On several CPU devices (``--xla_force_host_platform_device_count``) :func:`stack` then lays a step
+    with a batched LAPACK call (sharpness, newton, a loss of your own that calls ``jnp.linalg``) one
+    after another, or refuses it (:func:`_on_one_pool`): the devices run at once on XLA's one CPU
+    thread pool, and the vmapped sharpness sweep above hung on two of them (jaxlib 0.10.2); one after
+    another it took 2.18 s.
+
     ``sweep(..., lanes=)`` overrides it: 0, or ``k ≥ 1`` lanes at a time. How many threads share
     the lanes is :func:`default_workers`'s."""
-    sequential = runs == 1 or _shared_cpu_pool(static) or (static.sharpness_every > 0 and _big_cpu_lanes(problem, static))
+    sequential = runs == 1 or (static.sharpness_every > 0 and _big_cpu_lanes(problem, static))
     return 1 if sequential else 0
 
 

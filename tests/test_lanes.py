@@ -25,6 +25,14 @@ def net():
     return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:96], d.y[:96]))
 
 
+@pytest.fixture(scope="module")
+def net512():
+    """The same MLP on 512 digits: 6·610·512 flops a lane-step, past LANE_FLOPS."""
+    d = load("digits")
+    model = mlp((64, 8, 10), "tanh", "classification")
+    return jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:512], d.y[:512]))
+
+
 def _same(a, b, rtol):
     for name in a._fields:
         x, y = getattr(a, name), getattr(b, name)
@@ -59,9 +67,8 @@ def test_a_sweep_of_one_run_is_the_run_bit_for_bit(net, kw):
             assert np.array_equal(np.asarray(u), np.asarray(v)[0], equal_nan=True), name
 
 
-def test_the_rule(monkeypatch):
-    nb, d, model = jaxgd.notebook(), load("digits"), mlp((64, 8, 10), "tanh", "classification")
-    net = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:512], d.y[:512]))
+def test_the_rule(monkeypatch, net512):
+    nb, net = jaxgd.notebook(), net512
     batch = lambda p, **kw: runs.stack(p, "gd", [0.1, 0.2, 0.3], 2, **kw)  # noqa: E731
     sharp = dict(sharpness=(1, 20, 1e-4))
     monkeypatch.setattr(pool, "cores", lambda: 4)
@@ -88,7 +95,7 @@ def test_the_rule(monkeypatch):
         jaxgd.sweep(net, "gd", [0.1, 0.2], 2, lanes=-1)
 
 
-def test_a_step_unsafe_in_threads_keeps_one_or_is_refused(monkeypatch):
+def test_a_step_unsafe_in_threads_keeps_one_or_is_refused(monkeypatch, net512):
     """Threads only where the step's program is safe in several (:func:`jaxgd.pool.hazard`): given
     ``workers`` above 1, a batched LAPACK call, an FFT or a host callback is refused in one line; by
     default the sweep keeps one thread. A LAPACK call on one matrix (the sharpness's Lanczos, lanes
@@ -107,8 +114,7 @@ def test_a_step_unsafe_in_threads_keeps_one_or_is_refused(monkeypatch):
         for lanes in (1, 0):
             with pytest.raises(ArgumentError, match=rf"^workers must be 1 for this sweep, got 99: its step calls {re.escape(why)}"):
                 runs.stack(q, "gd", [0.01, 0.02], 2, lanes=lanes, workers=99)  # two threads, one run each
-    d8 = jaxgd.model_problem(mlp((64, 8, 10), "tanh", "classification").loss_per_example,
-                             mlp((64, 8, 10), "tanh", "classification").init(jax.random.key(0)), (d.x[:512], d.y[:512]))
+    d8 = net512
     assert runs.stack(d8, "gd", [0.1, 0.2], 2, sharpness=(1, 20, 1e-4), lanes=1, workers=2).workers == 2
     assert runs.stack(d8, "gd", [0.1, 0.2], 2, sharpness=(1, 20, 1e-4), lanes=0, workers=2).workers == 2  # a lane a thread
     with pytest.raises(ArgumentError, match=r"^workers must be 1 for this sweep, got 2: its step calls a batched LAPACK "
@@ -147,13 +153,11 @@ def test_threads_share_the_runs_bit_for_bit(net):
                 assert np.array_equal(u, v, equal_nan=True), (workers, name)
 
 
-def test_threads_by_default_give_one_threads_bits(monkeypatch):
+def test_threads_by_default_give_one_threads_bits(monkeypatch, net512):
     """A sweep with sharpness past LANE_FLOPS on one CPU device shares its runs among the cores by
     default (two here, three runs: shares of two and one): the numbers are one thread's, bit for bit."""
     monkeypatch.setattr(pool, "cores", lambda: 2)
-    d, model = load("digits"), mlp((64, 8, 10), "tanh", "classification")
-    net = jaxgd.model_problem(model.loss_per_example, model.init(jax.random.key(0)), (d.x[:512], d.y[:512]))
-    kw = dict(optimizer="gd", lr=[0.05, 0.2, 0.5], epochs=6, sharpness_every=2)
+    net, kw = net512, dict(optimizer="gd", lr=[0.05, 0.2, 0.5], epochs=6, sharpness_every=2)
     assert runs.stack(net, "gd", kw["lr"], 6, sharpness=(2, 20, 1e-4)).workers == 2
     two, one = jaxgd.sweep(net, **kw), jaxgd.sweep(net, **kw, workers=1)
     assert np.all(one.sharpness[:, ::2] > 0)  # measured every other step (NaN between)
